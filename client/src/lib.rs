@@ -1,0 +1,1 @@
+//! rill-client: the async Rust client for Rill.

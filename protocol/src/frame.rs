@@ -1,0 +1,1 @@
+//! Length-prefixed frames (placeholder; filled in by the frame codec work).
