@@ -1,3 +1,9 @@
-//! rill-broker: the segmented storage engine, and the server around it (binary `rilld`).
+//! rill-broker: the segmented storage engine, the topic registry, and the network
+//! server around them (binary `rilld`).
 
+pub mod config;
+pub mod metrics;
+pub mod server;
+pub mod shutdown;
 pub mod storage;
+pub mod topics;

@@ -1,0 +1,480 @@
+//! Broker configuration: defaults, an optional TOML file, environment variables and flags.
+//!
+//! Precedence, highest first: command-line flag, `RILL_*` environment variable, the TOML
+//! file given with `--config`, the built-in default. Every limit has a named default
+//! constant with its unit in the name.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::storage::FlushPolicy;
+
+/// Default listen address for the binary protocol.
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:9420";
+/// Default data directory.
+pub const DATA_DIR_DEFAULT: &str = "./rill-data";
+/// Default partition count of a new topic.
+pub const PARTITIONS_DEFAULT: u32 = 1;
+/// Most partitions one topic may have.
+pub const PARTITIONS_MAX: u32 = 10_000;
+/// Default segment size before a roll.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+/// Default segment age before a roll (7 days).
+pub const SEGMENT_MS_DEFAULT: u64 = 7 * 24 * 3600 * 1000;
+/// Default retention by time (7 days), as Kafka.
+pub const RETENTION_MS_DEFAULT: u64 = 7 * 24 * 3600 * 1000;
+/// Default largest frame a client may send or receive (64 MiB).
+pub const MAX_FRAME_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
+/// Default cap on open client connections.
+pub const MAX_CONNECTIONS_DEFAULT: usize = 1024;
+/// Default cap on requests one connection may have in flight.
+pub const MAX_INFLIGHT_REQUESTS_DEFAULT: usize = 64;
+/// Default cap on response bytes queued for one connection before it stops reading.
+pub const MAX_CONNECTION_BUFFER_BYTES_DEFAULT: usize = 128 * 1024 * 1024;
+/// Default idle/read timeout of a connection (a half-sent frame is dropped after this).
+pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 10 * 60 * 1000;
+/// Default interval of the background housekeeping (retention, interval flush, rolls).
+pub const HOUSEKEEPING_INTERVAL_MS_DEFAULT: u64 = 1000;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range or malformed.
+    #[error("invalid setting `{key}` = `{value}`: {reason}")]
+    Invalid {
+        /// The setting's name.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The Rill broker.
+///
+/// Starts with no flags: listens on 127.0.0.1:9420, stores data in ./rill-data.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(
+    name = "rilld",
+    version,
+    about = "Rill: an event streaming log broker",
+    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8"
+)]
+pub struct Args {
+    /// TOML config file; flags and RILL_* variables override its settings.
+    #[arg(long, env = "RILL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address for the binary protocol [default: 127.0.0.1:9420].
+    #[arg(long, env = "RILL_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory holding topics and their segments [default: ./rill-data].
+    #[arg(long, env = "RILL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Partition count for new topics that do not give one [default: 1].
+    #[arg(long, env = "RILL_DEFAULT_PARTITIONS")]
+    pub default_partitions: Option<u32>,
+    /// Segment size before a new segment starts, in bytes [default: 1 GiB].
+    #[arg(long, env = "RILL_SEGMENT_BYTES")]
+    pub segment_bytes: Option<u64>,
+    /// Segment age before a new segment starts, e.g. `7d`, `1h` [default: 7d].
+    #[arg(long, env = "RILL_SEGMENT_AGE", value_parser = parse_duration)]
+    pub segment_age: Option<Duration>,
+    /// Delete closed segments older than this, e.g. `7d`, `12h`, or `none` [default: 7d].
+    #[arg(long, env = "RILL_RETENTION", value_parser = parse_optional_duration)]
+    pub retention: Option<OptionalDuration>,
+    /// Delete closed segments while a partition is larger than this many bytes [default: none].
+    #[arg(long, env = "RILL_RETENTION_BYTES")]
+    pub retention_bytes: Option<u64>,
+    /// Flush policy: `always` (fsync each append), `os` (page cache), or an interval like `100ms` [default: os].
+    #[arg(long, env = "RILL_FLUSH", value_parser = parse_flush)]
+    pub flush: Option<FlushPolicy>,
+    /// Largest frame accepted from a client, in bytes [default: 64 MiB].
+    #[arg(long, env = "RILL_MAX_FRAME_BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    /// Most client connections at once; further ones are refused [default: 1024].
+    #[arg(long, env = "RILL_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Most requests one connection may have in flight [default: 64].
+    #[arg(long, env = "RILL_MAX_INFLIGHT")]
+    pub max_inflight: Option<usize>,
+    /// Close a connection that sends nothing for this long, e.g. `10m` [default: 10m].
+    #[arg(long, env = "RILL_IDLE_TIMEOUT", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// Create unknown topics on first produce or metadata request: true or false [default: true].
+    #[arg(long, env = "RILL_AUTO_CREATE_TOPICS")]
+    pub auto_create_topics: Option<bool>,
+    /// Log format: text or json [default: text]. Filter with RUST_LOG (e.g. RUST_LOG=rill_broker=debug).
+    #[arg(long, env = "RILL_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A duration that may be switched off with `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalDuration(pub Option<Duration>);
+
+/// The `rill.toml` schema: every key optional, names as in the sample file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    default_partitions: Option<u32>,
+    segment_bytes: Option<u64>,
+    segment_age: Option<String>,
+    retention: Option<String>,
+    retention_bytes: Option<u64>,
+    flush: Option<String>,
+    max_frame_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    max_inflight: Option<usize>,
+    idle_timeout: Option<String>,
+    auto_create_topics: Option<bool>,
+    log_format: Option<LogFormat>,
+}
+
+/// The broker's effective configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Address for the binary protocol.
+    pub listen: SocketAddr,
+    /// Directory holding topics and their segments.
+    pub data_dir: PathBuf,
+    /// Defaults that each topic may override.
+    pub topic_defaults: TopicDefaults,
+    /// Largest frame accepted or sent.
+    pub max_frame_bytes: usize,
+    /// Most client connections at once.
+    pub max_connections: usize,
+    /// Most requests in flight per connection.
+    pub max_inflight: usize,
+    /// Response bytes queued per connection before it stops reading new requests.
+    pub max_connection_buffer_bytes: usize,
+    /// Idle/read timeout per connection.
+    pub idle_timeout: Duration,
+    /// Create unknown topics on first use.
+    pub auto_create_topics: bool,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Interval of background housekeeping.
+    pub housekeeping_interval: Duration,
+}
+
+/// Broker-wide defaults for topic settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDefaults {
+    /// Partition count of a new topic.
+    pub partitions: u32,
+    /// Segment size before a roll.
+    pub segment_bytes: u64,
+    /// Segment age before a roll.
+    pub segment_ms: u64,
+    /// Retention by age; `None` keeps forever.
+    pub retention_ms: Option<u64>,
+    /// Retention by size per partition; `None` is unlimited.
+    pub retention_bytes: Option<u64>,
+    /// Durability policy.
+    pub flush: FlushPolicy,
+}
+
+impl Default for TopicDefaults {
+    fn default() -> Self {
+        TopicDefaults {
+            partitions: PARTITIONS_DEFAULT,
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            segment_ms: SEGMENT_MS_DEFAULT,
+            retention_ms: Some(RETENTION_MS_DEFAULT),
+            retention_bytes: None,
+            flush: FlushPolicy::Os,
+        }
+    }
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            listen: LISTEN_DEFAULT.parse().unwrap_or_else(|_| {
+                SocketAddr::from(([127, 0, 0, 1], 9420)) // unreachable: the constant parses
+            }),
+            data_dir: PathBuf::from(DATA_DIR_DEFAULT),
+            topic_defaults: TopicDefaults::default(),
+            max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
+            max_connections: MAX_CONNECTIONS_DEFAULT,
+            max_inflight: MAX_INFLIGHT_REQUESTS_DEFAULT,
+            max_connection_buffer_bytes: MAX_CONNECTION_BUFFER_BYTES_DEFAULT,
+            idle_timeout: Duration::from_millis(IDLE_TIMEOUT_MS_DEFAULT),
+            auto_create_topics: true,
+            log_format: LogFormat::Text,
+            housekeeping_interval: Duration::from_millis(HOUSEKEEPING_INTERVAL_MS_DEFAULT),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Builds the effective configuration from parsed flags (which already include the
+    /// environment) and the TOML file they name, if any.
+    pub fn load(args: &Args) -> Result<BrokerConfig, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file_config(path)?,
+            None => FileConfig::default(),
+        };
+        let mut config = BrokerConfig::default();
+        config.apply_file(&file)?;
+        config.apply_args(args);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_file(&mut self, file: &FileConfig) -> Result<(), ConfigError> {
+        set(&mut self.listen, file.listen);
+        set(&mut self.data_dir, file.data_dir.clone());
+        let d = &mut self.topic_defaults;
+        set(&mut d.partitions, file.default_partitions);
+        set(&mut d.segment_bytes, file.segment_bytes);
+        if let Some(s) = &file.segment_age {
+            d.segment_ms = duration_ms(parse_duration(s).map_err(|e| invalid("segment_age", s, e))?);
+        }
+        if let Some(s) = &file.retention {
+            let OptionalDuration(v) =
+                parse_optional_duration(s).map_err(|e| invalid("retention", s, e))?;
+            d.retention_ms = v.map(duration_ms);
+        }
+        if file.retention_bytes.is_some() {
+            d.retention_bytes = file.retention_bytes;
+        }
+        if let Some(s) = &file.flush {
+            d.flush = parse_flush(s).map_err(|e| invalid("flush", s, e))?;
+        }
+        set(&mut self.max_frame_bytes, file.max_frame_bytes);
+        set(&mut self.max_connections, file.max_connections);
+        set(&mut self.max_inflight, file.max_inflight);
+        if let Some(s) = &file.idle_timeout {
+            self.idle_timeout = parse_duration(s).map_err(|e| invalid("idle_timeout", s, e))?;
+        }
+        set(&mut self.auto_create_topics, file.auto_create_topics);
+        set(&mut self.log_format, file.log_format);
+        Ok(())
+    }
+
+    fn apply_args(&mut self, args: &Args) {
+        set(&mut self.listen, args.listen);
+        set(&mut self.data_dir, args.data_dir.clone());
+        let d = &mut self.topic_defaults;
+        set(&mut d.partitions, args.default_partitions);
+        set(&mut d.segment_bytes, args.segment_bytes);
+        set(&mut d.segment_ms, args.segment_age.map(duration_ms));
+        if let Some(OptionalDuration(v)) = args.retention {
+            d.retention_ms = v.map(duration_ms);
+        }
+        if args.retention_bytes.is_some() {
+            d.retention_bytes = args.retention_bytes;
+        }
+        set(&mut d.flush, args.flush);
+        set(&mut self.max_frame_bytes, args.max_frame_bytes);
+        set(&mut self.max_connections, args.max_connections);
+        set(&mut self.max_inflight, args.max_inflight);
+        set(&mut self.idle_timeout, args.idle_timeout);
+        set(&mut self.auto_create_topics, args.auto_create_topics);
+        set(&mut self.log_format, args.log_format);
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.topic_defaults;
+        check("default_partitions", d.partitions, 1, u64::from(PARTITIONS_MAX))?;
+        check("segment_bytes", d.segment_bytes, 4096, u64::from(u32::MAX))?;
+        check("max_frame_bytes", self.max_frame_bytes as u64, 1024, 1 << 30)?;
+        check("max_connections", self.max_connections as u64, 1, 1 << 20)?;
+        check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;
+        Ok(())
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn check(key: &str, value: impl Into<u64>, min: u64, max: u64) -> Result<(), ConfigError> {
+    let value = value.into();
+    if value < min || value > max {
+        return Err(invalid(
+            key,
+            &value.to_string(),
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn invalid(key: &str, value: &str, reason: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn read_file_config(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
+}
+
+/// Milliseconds in a duration, saturating.
+pub fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Parses a human duration such as `100ms`, `10s`, `5m`, `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration like 100ms, 10s, 5m or 7d ({e})"))
+}
+
+/// Parses a duration or `none`/`off`/`-1` (no limit).
+pub fn parse_optional_duration(s: &str) -> Result<OptionalDuration, String> {
+    match s.trim() {
+        "none" | "off" | "-1" | "forever" => Ok(OptionalDuration(None)),
+        other => parse_duration(other).map(|d| OptionalDuration(Some(d))),
+    }
+}
+
+/// Parses a flush policy: `always`, `os`, or an interval such as `100ms`.
+pub fn parse_flush(s: &str) -> Result<FlushPolicy, String> {
+    match s.trim() {
+        "always" => Ok(FlushPolicy::Always),
+        "os" | "never" => Ok(FlushPolicy::Os),
+        other => {
+            let d = parse_duration(other.trim_start_matches("interval:")).map_err(|_| {
+                format!("`{s}` is not a flush policy: use always, os, or an interval like 100ms")
+            })?;
+            if d.is_zero() {
+                return Ok(FlushPolicy::Always);
+            }
+            Ok(FlushPolicy::Interval(d))
+        }
+    }
+}
+
+/// Renders a flush policy the way [`parse_flush`] reads it.
+pub fn flush_to_string(flush: &FlushPolicy) -> String {
+    match flush {
+        FlushPolicy::Always => "always".to_string(),
+        FlushPolicy::Os => "os".to_string(),
+        FlushPolicy::Interval(d) => format!("{}ms", duration_ms(*d)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_start_a_broker_with_no_flags() {
+        let config = BrokerConfig::load(&Args::default()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9420");
+        assert_eq!(config.data_dir, PathBuf::from("./rill-data"));
+        assert!(config.auto_create_topics);
+        assert_eq!(config.topic_defaults.flush, FlushPolicy::Os);
+    }
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rill.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1111\"\ndefault_partitions = 4\nflush = \"always\"\nretention = \"none\"\n",
+        )
+        .unwrap();
+        let args = Args {
+            config: Some(path),
+            default_partitions: Some(8),
+            ..Args::default()
+        };
+        let config = BrokerConfig::load(&args).unwrap();
+        assert_eq!(config.listen.port(), 1111);
+        assert_eq!(config.topic_defaults.partitions, 8);
+        assert_eq!(config.topic_defaults.flush, FlushPolicy::Always);
+        assert_eq!(config.topic_defaults.retention_ms, None);
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rill.toml");
+        std::fs::write(&path, "flush = \"sometimes\"\n").unwrap();
+        let args = Args {
+            config: Some(path.clone()),
+            ..Args::default()
+        };
+        let err = BrokerConfig::load(&args).unwrap_err().to_string();
+        assert!(err.contains("flush"), "{err}");
+        std::fs::write(&path, "no_such_key = 1\n").unwrap();
+        let err = BrokerConfig::load(&args).unwrap_err().to_string();
+        assert!(err.contains("no_such_key"), "{err}");
+        let args = Args {
+            default_partitions: Some(0),
+            ..Args::default()
+        };
+        assert!(BrokerConfig::load(&args).is_err());
+    }
+
+    #[test]
+    fn flush_policies_parse_and_render() {
+        assert_eq!(parse_flush("always"), Ok(FlushPolicy::Always));
+        assert_eq!(parse_flush("os"), Ok(FlushPolicy::Os));
+        let interval = parse_flush("250ms").unwrap();
+        assert_eq!(interval, FlushPolicy::Interval(Duration::from_millis(250)));
+        assert_eq!(flush_to_string(&interval), "250ms");
+        assert!(parse_flush("later").is_err());
+    }
+
+    #[test]
+    fn sample_config_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rill.toml");
+        let args = Args {
+            config: Some(path),
+            ..Args::default()
+        };
+        BrokerConfig::load(&args).unwrap();
+    }
+}

@@ -1,0 +1,139 @@
+//! Topic administration: CreateTopics, DeleteTopics, DescribeTopicConfigs,
+//! AlterTopicConfigs. Creating and deleting touch files, so they run on the blocking pool.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rill_protocol::api::alter_topic_configs::{AlterTopicConfigsRequest, AlterTopicConfigsResponse};
+use rill_protocol::api::common::{ConfigEntry, TopicResult};
+use rill_protocol::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse, DEFAULT_NUM_PARTITIONS};
+use rill_protocol::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
+use rill_protocol::api::describe_topic_configs::{
+    DescribeTopicConfigsRequest, DescribeTopicConfigsResponse, TopicConfigs,
+};
+use rill_protocol::error_code::ErrorCode;
+
+use super::errors::topic_error_code;
+use super::run_blocking;
+use crate::server::BrokerCtx;
+use crate::topics::{config as topic_config, validate_name, TopicError};
+
+fn result(name: String, outcome: Result<(), TopicError>) -> TopicResult {
+    match outcome {
+        Ok(()) => TopicResult {
+            name,
+            error_code: ErrorCode::None,
+            error_message: None,
+        },
+        Err(e) => TopicResult {
+            name,
+            error_code: topic_error_code(&e),
+            error_message: Some(e.to_string()),
+        },
+    }
+}
+
+/// Creates each topic in the request (or only validates, with `validate_only`).
+pub async fn create_topics(ctx: &Arc<BrokerCtx>, req: CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for topic in req.topics {
+        let overrides: BTreeMap<String, String> = topic
+            .configs
+            .into_iter()
+            .filter_map(|c| c.value.map(|v| (c.key, v)))
+            .collect();
+        let partitions = match topic.num_partitions {
+            DEFAULT_NUM_PARTITIONS => Ok(None),
+            n => u32::try_from(n)
+                .map(Some)
+                .map_err(|_| TopicError::InvalidPartitions(i64::from(n))),
+        };
+        let outcome = match partitions {
+            Err(e) => Err(e),
+            Ok(_) if req.validate_only => validate_only(ctx, &topic.name, &overrides),
+            Ok(partitions) => {
+                let name = topic.name.clone();
+                run_blocking(ctx, move |ctx| {
+                    ctx.topics.create(&name, partitions, overrides).map(|_| ())
+                })
+                .await
+            }
+        };
+        topics.push(result(topic.name, outcome));
+    }
+    CreateTopicsResponse { topics }
+}
+
+fn validate_only(
+    ctx: &BrokerCtx,
+    name: &str,
+    overrides: &BTreeMap<String, String>,
+) -> Result<(), TopicError> {
+    validate_name(name)?;
+    if ctx.topics.get(name).is_some() {
+        return Err(TopicError::AlreadyExists(name.to_string()));
+    }
+    topic_config::log_config(ctx.topics.defaults(), overrides, ctx.config.max_frame_bytes)?;
+    Ok(())
+}
+
+/// Deletes each named topic and its data.
+pub async fn delete_topics(ctx: &Arc<BrokerCtx>, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let mut topics = Vec::with_capacity(req.topic_names.len());
+    for name in req.topic_names {
+        let doomed = name.clone();
+        let outcome = run_blocking(ctx, move |ctx| ctx.topics.delete(&doomed)).await;
+        topics.push(result(name, outcome));
+    }
+    DeleteTopicsResponse { topics }
+}
+
+/// The effective settings of each topic.
+pub fn describe_configs(
+    ctx: &BrokerCtx,
+    req: DescribeTopicConfigsRequest,
+) -> DescribeTopicConfigsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|name| match ctx.topics.get(&name) {
+            Some(topic) => TopicConfigs {
+                name,
+                error_code: ErrorCode::None,
+                configs: topic_config::describe(&topic.log_config)
+                    .into_iter()
+                    .map(|(key, value)| ConfigEntry {
+                        key,
+                        value: Some(value),
+                    })
+                    .collect(),
+            },
+            None => TopicConfigs {
+                name,
+                error_code: ErrorCode::UnknownTopicOrPartition,
+                configs: Vec::new(),
+            },
+        })
+        .collect();
+    DescribeTopicConfigsResponse { topics }
+}
+
+/// Changes a topic's settings; a `null` value returns a key to the broker default.
+pub async fn alter_configs(
+    ctx: &Arc<BrokerCtx>,
+    req: AlterTopicConfigsRequest,
+) -> AlterTopicConfigsResponse {
+    let changes = req.configs.into_iter().map(|c| (c.key, c.value)).collect();
+    let topic = req.topic;
+    let outcome = run_blocking(ctx, move |ctx| ctx.topics.alter(&topic, changes)).await;
+    match outcome {
+        Ok(_) => AlterTopicConfigsResponse {
+            error_code: ErrorCode::None,
+            error_message: None,
+        },
+        Err(e) => AlterTopicConfigsResponse {
+            error_code: topic_error_code(&e),
+            error_message: Some(e.to_string()),
+        },
+    }
+}

@@ -1,0 +1,162 @@
+//! Fetch: read each partition from its memory-mapped segments (the response borrows the
+//! mapped pages; nothing is copied), within `partition_max_bytes` and the response's
+//! `max_bytes`, and long-poll until `min_bytes` are available or `max_wait_ms` passes.
+//!
+//! The long poll parks on each partition's append notifier, registered before the data
+//! is read, so an append between the read and the wait cannot be missed. No sleeping.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rill_protocol::api::common::TopicPartitions;
+use rill_protocol::api::fetch::{FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse};
+use rill_protocol::error_code::ErrorCode;
+use tokio::sync::futures::Notified;
+use tokio::time::Instant;
+
+use super::errors::storage_error_code;
+use crate::server::BrokerCtx;
+use crate::topics::Partition;
+
+/// Longest a fetch may park, whatever the client asks (bounds a request's lifetime).
+pub const FETCH_MAX_WAIT_MS_MAX: u64 = 30_000;
+
+/// One requested partition, resolved.
+struct Target {
+    topic_index: usize,
+    request: FetchPartition,
+    partition: Option<Arc<Partition>>,
+}
+
+/// Answers a Fetch request, waiting for data when asked to.
+pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest) -> FetchResponse {
+    let wait_ms = u64::try_from(req.max_wait_ms).unwrap_or(0).min(FETCH_MAX_WAIT_MS_MAX);
+    let deadline = Instant::now() + Duration::from_millis(wait_ms);
+    let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let names: Vec<String> = req.topics.iter().map(|t| t.name.clone()).collect();
+    let targets = resolve(ctx, req.topics);
+    loop {
+        // Register interest before reading, so no append slips between read and wait.
+        let mut waiters: Vec<Pin<Box<Notified<'_>>>> = targets
+            .iter()
+            .filter_map(|t| t.partition.as_ref())
+            .map(|p| Box::pin(p.log.new_data().notified()))
+            .collect();
+        for w in &mut waiters {
+            w.as_mut().enable();
+        }
+        let (partitions, total_bytes, any_error) = read_all(ctx, &targets, max_bytes);
+        let satisfied = total_bytes >= min_bytes.max(1) || any_error;
+        if satisfied || Instant::now() >= deadline || waiters.is_empty() {
+            ctx.metrics.fetched(total_bytes as u64);
+            return assemble(names, partitions);
+        }
+        // Either an append woke us or the deadline passed; the next round reads again
+        // and answers with whatever is there once the deadline is behind us.
+        let _ = tokio::time::timeout_at(deadline, futures::future::select_all(waiters)).await;
+    }
+}
+
+fn resolve(ctx: &BrokerCtx, topics: Vec<TopicPartitions<FetchPartition>>) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for (topic_index, topic) in topics.into_iter().enumerate() {
+        let resolved = ctx.topics.get(&topic.name);
+        for request in topic.partitions {
+            let partition = resolved
+                .as_ref()
+                .and_then(|t| t.partition(request.partition).cloned());
+            targets.push(Target {
+                topic_index,
+                request,
+                partition,
+            });
+        }
+    }
+    targets
+}
+
+/// Reads every target within the response budget; returns the per-partition answers,
+/// the record bytes in them, and whether any partition failed.
+fn read_all(
+    ctx: &BrokerCtx,
+    targets: &[Target],
+    max_bytes: usize,
+) -> (Vec<(usize, FetchPartitionResponse)>, usize, bool) {
+    let mut budget = max_bytes;
+    let mut total = 0;
+    let mut any_error = false;
+    let mut out = Vec::with_capacity(targets.len());
+    for target in targets {
+        let answer = read_one(ctx, target, budget, total == 0);
+        let bytes: usize = answer.records.iter().map(Bytes::len).sum();
+        any_error |= answer.error_code != ErrorCode::None;
+        total += bytes;
+        budget = budget.saturating_sub(bytes);
+        out.push((target.topic_index, answer));
+    }
+    (out, total, any_error)
+}
+
+/// Reads one partition. `first` lets the first non-empty partition exceed the budget by
+/// one batch, so a consumer always makes progress (as Kafka does).
+fn read_one(_ctx: &BrokerCtx, target: &Target, budget: usize, first: bool) -> FetchPartitionResponse {
+    let req = &target.request;
+    let mut answer = FetchPartitionResponse {
+        partition: req.partition,
+        error_code: ErrorCode::None,
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        records: Vec::new(),
+    };
+    let Some(partition) = &target.partition else {
+        answer.error_code = ErrorCode::UnknownTopicOrPartition;
+        return answer;
+    };
+    let log = &partition.log;
+    answer.high_watermark = log.high_watermark();
+    answer.last_stable_offset = answer.high_watermark;
+    answer.log_start_offset = log.log_start_offset();
+    let partition_max = usize::try_from(req.partition_max_bytes).unwrap_or(0);
+    let limit = partition_max.min(budget);
+    if limit == 0 && !first {
+        return answer;
+    }
+    match log.read(req.fetch_offset, limit.max(1)) {
+        Ok(read) => {
+            answer.high_watermark = read.high_watermark;
+            answer.last_stable_offset = read.high_watermark;
+            answer.log_start_offset = read.log_start_offset;
+            let bytes: usize = read.records.iter().map(Bytes::len).sum();
+            // Only the response's first data may exceed the budget (by one batch).
+            if first || bytes <= limit {
+                answer.records = read.records;
+            }
+        }
+        Err(e) => answer.error_code = storage_error_code(&e),
+    }
+    answer
+}
+
+fn assemble(names: Vec<String>, partitions: Vec<(usize, FetchPartitionResponse)>) -> FetchResponse {
+    let mut topics: Vec<TopicPartitions<FetchPartitionResponse>> = names
+        .into_iter()
+        .map(|name| TopicPartitions {
+            name,
+            partitions: Vec::new(),
+        })
+        .collect();
+    for (topic_index, answer) in partitions {
+        if let Some(topic) = topics.get_mut(topic_index) {
+            topic.partitions.push(answer);
+        }
+    }
+    FetchResponse {
+        throttle_time_ms: 0,
+        error_code: ErrorCode::None,
+        topics,
+    }
+}

@@ -1,0 +1,142 @@
+//! Request handlers, one file per API (or family of APIs), and the dispatch between them.
+//!
+//! `decode` turns a frame into a typed request (an error closes the connection);
+//! `handle` runs it and encodes the response frame. Error codes map from the broker's
+//! error types in one place, [`errors`].
+
+pub mod admin;
+pub mod errors;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rill_protocol::api::api_versions::{ApiVersionRange, ApiVersionsResponse};
+use rill_protocol::api::{encode_response, ApiKey, Request, RequestHeader, Response};
+use rill_protocol::error_code::ErrorCode;
+use rill_protocol::frame::{FrameBuf, OutFrame};
+use rill_protocol::wire::DecodeError;
+use tracing::{error, warn};
+
+use super::BrokerCtx;
+use crate::topics::TopicError;
+
+/// Runs blocking topic work (file creation, deletion, fsync) on the blocking pool.
+pub(crate) async fn run_blocking<T, F>(ctx: &Arc<BrokerCtx>, work: F) -> Result<T, TopicError>
+where
+    T: Send + 'static,
+    F: FnOnce(&BrokerCtx) -> Result<T, TopicError> + Send + 'static,
+{
+    let ctx = ctx.clone();
+    match tokio::task::spawn_blocking(move || work(&ctx)).await {
+        Ok(outcome) => outcome,
+        Err(e) => Err(TopicError::Io {
+            path: std::path::PathBuf::from("<blocking task>"),
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
+}
+
+/// A decoded request and its header.
+#[derive(Debug)]
+pub struct Incoming {
+    /// The request header (api key, version, correlation id, client id).
+    pub header: RequestHeader,
+    /// The request body.
+    pub request: Request,
+}
+
+/// Decodes one request frame.
+pub fn decode(_ctx: &BrokerCtx, frame: Bytes) -> Result<Incoming, DecodeError> {
+    let (header, request) = Request::decode(frame)?;
+    Ok(Incoming { header, request })
+}
+
+/// Runs a request and encodes its response frame; `None` when no response is due
+/// (produce with `acks=0`).
+pub async fn handle(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) -> Option<OutFrame> {
+    ctx.metrics.request();
+    let Incoming { header, request } = incoming;
+    let response: Response = match request {
+        Request::ApiVersions(_) => api_versions().into(),
+        Request::Metadata(req) => metadata::handle(ctx, req).await.into(),
+        Request::CreateTopics(req) => admin::create_topics(ctx, req).await.into(),
+        Request::DeleteTopics(req) => admin::delete_topics(ctx, req).await.into(),
+        Request::DescribeTopicConfigs(req) => admin::describe_configs(ctx, req).into(),
+        Request::AlterTopicConfigs(req) => admin::alter_configs(ctx, req).await.into(),
+        Request::Produce(req) => {
+            let acks = req.acks;
+            let response = produce::handle(ctx, req, peer).await;
+            if acks == 0 {
+                return None;
+            }
+            response.into()
+        }
+        Request::Fetch(req) => fetch::handle(ctx, req).await.into(),
+        Request::ListOffsets(req) => list_offsets::handle(ctx, req).into(),
+        other => {
+            warn!(%peer, api = ?other.api_key(), "request for an API this broker does not serve yet");
+            return unsupported(ctx, &header);
+        }
+    };
+    encode(ctx, &header, &response)
+}
+
+/// Encodes a response frame for `header`'s request.
+fn encode(ctx: &BrokerCtx, header: &RequestHeader, response: &Response) -> Option<OutFrame> {
+    let mut out = FrameBuf::new();
+    let encoded = encode_response(header.correlation_id, header.api_version, response, &mut out)
+        .map_err(|e| e.to_string())
+        .and_then(|()| out.finish(ctx.config.max_frame_bytes).map_err(|e| e.to_string()));
+    match encoded {
+        Ok(frame) => Some(frame),
+        Err(e) => {
+            // A response we cannot encode is a broker bug; closing the connection is the
+            // only honest answer, since the client would otherwise wait forever.
+            error!(api = ?header.api_key, error = %e, "cannot encode response");
+            None
+        }
+    }
+}
+
+/// An API the broker knows but does not serve: answered with an empty frame the client
+/// cannot mistake for a response, i.e. the connection is closed.
+fn unsupported(_ctx: &BrokerCtx, _header: &RequestHeader) -> Option<OutFrame> {
+    None
+}
+
+/// Every API and version range this broker serves.
+pub fn api_versions() -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        error_code: ErrorCode::None,
+        api_keys: ApiKey::ALL
+            .iter()
+            .filter(|key| served(**key))
+            .map(|key| ApiVersionRange {
+                api_key: key.as_u16(),
+                min_version: key.min_version(),
+                max_version: key.max_version(),
+            })
+            .collect(),
+    }
+}
+
+/// True for the APIs `handle` answers.
+fn served(key: ApiKey) -> bool {
+    matches!(
+        key,
+        ApiKey::ApiVersions
+            | ApiKey::Metadata
+            | ApiKey::CreateTopics
+            | ApiKey::DeleteTopics
+            | ApiKey::DescribeTopicConfigs
+            | ApiKey::AlterTopicConfigs
+            | ApiKey::Produce
+            | ApiKey::Fetch
+            | ApiKey::ListOffsets
+    )
+}

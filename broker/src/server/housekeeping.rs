@@ -1,0 +1,43 @@
+//! Background housekeeping on a fixed schedule: interval flushes, segment rolls by age,
+//! and retention (whole closed segments, oldest first).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::warn;
+
+use super::BrokerCtx;
+use crate::shutdown::ShutdownListener;
+
+/// Runs housekeeping every `housekeeping_interval` until shutdown.
+pub async fn run(ctx: Arc<BrokerCtx>, mut shutdown: ShutdownListener) {
+    let mut tick = tokio::time::interval(ctx.config.housekeeping_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = tick.tick() => {}
+        }
+        let round = ctx.clone();
+        if tokio::task::spawn_blocking(move || sweep(&round)).await.is_err() {
+            warn!("housekeeping round failed");
+        }
+    }
+}
+
+/// One round over every partition. Blocking.
+pub fn sweep(ctx: &BrokerCtx) {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    for topic in ctx.topics.list() {
+        for p in &topic.partitions {
+            if let Err(e) = p.log.flush_if_due() {
+                warn!(topic = %p.topic, partition = p.index, error = %e, "interval flush failed");
+            }
+            if let Err(e) = p.log.enforce_retention(now_ms) {
+                warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed");
+            }
+        }
+    }
+}

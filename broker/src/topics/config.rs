@@ -1,0 +1,132 @@
+//! Per-topic settings: the `key=value` overrides a topic may carry, validated in one
+//! place and folded over the broker's defaults into a storage [`LogConfig`].
+
+use std::collections::BTreeMap;
+
+use super::TopicError;
+use crate::config::{parse_flush, TopicDefaults};
+use crate::storage::LogConfig;
+
+/// Retention by age, in ms; `-1` keeps forever.
+pub const RETENTION_MS: &str = "retention.ms";
+/// Retention by size per partition, in bytes; `-1` is unlimited.
+pub const RETENTION_BYTES: &str = "retention.bytes";
+/// Segment size before a roll, in bytes.
+pub const SEGMENT_BYTES: &str = "segment.bytes";
+/// Segment age before a roll, in ms.
+pub const SEGMENT_MS: &str = "segment.ms";
+/// Flush policy: `always`, `os`, or an interval such as `100ms`.
+pub const FLUSH: &str = "flush";
+
+/// Every key a topic override may use.
+pub const KNOWN_KEYS: [&str; 5] = [RETENTION_MS, RETENTION_BYTES, SEGMENT_BYTES, SEGMENT_MS, FLUSH];
+
+/// Smallest segment a topic may ask for.
+pub const SEGMENT_BYTES_MIN: u64 = 4096;
+
+/// Builds the storage configuration of a topic from broker defaults and its overrides;
+/// an unknown key or a malformed value is an `InvalidConfig` error naming it.
+pub fn log_config(
+    defaults: &TopicDefaults,
+    overrides: &BTreeMap<String, String>,
+    max_batch_bytes: usize,
+) -> Result<LogConfig, TopicError> {
+    let mut config = LogConfig {
+        segment_bytes: defaults.segment_bytes,
+        segment_ms: defaults.segment_ms,
+        retention_bytes: defaults.retention_bytes,
+        retention_ms: defaults.retention_ms,
+        flush: defaults.flush,
+        max_batch_bytes,
+        ..LogConfig::default()
+    };
+    for (key, value) in overrides {
+        let bad = |reason: &str| TopicError::InvalidConfig {
+            key: key.clone(),
+            value: value.clone(),
+            reason: reason.to_string(),
+        };
+        match key.as_str() {
+            RETENTION_MS => config.retention_ms = optional_u64(value).ok_or_else(|| bad("expected ms or -1"))?,
+            RETENTION_BYTES => {
+                config.retention_bytes = optional_u64(value).ok_or_else(|| bad("expected bytes or -1"))?
+            }
+            SEGMENT_BYTES => {
+                let bytes: u64 = value.parse().map_err(|_| bad("expected a byte count"))?;
+                if !(SEGMENT_BYTES_MIN..=u64::from(u32::MAX)).contains(&bytes) {
+                    return Err(bad("must be between 4096 and 4294967295"));
+                }
+                config.segment_bytes = bytes;
+            }
+            SEGMENT_MS => {
+                config.segment_ms = value.parse().map_err(|_| bad("expected ms"))?;
+            }
+            FLUSH => config.flush = parse_flush(value).map_err(|e| bad(&e))?,
+            _ => {
+                return Err(bad(&format!(
+                    "unknown topic setting; known: {}",
+                    KNOWN_KEYS.join(", ")
+                )))
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// Parses a non-negative number, or `-1` meaning "no limit".
+fn optional_u64(value: &str) -> Option<Option<u64>> {
+    match value.trim() {
+        "-1" => Some(None),
+        v => v.parse().ok().map(Some),
+    }
+}
+
+/// The effective settings of a topic as `key=value` pairs (for describe).
+pub fn describe(config: &LogConfig) -> BTreeMap<String, String> {
+    let limit = |v: Option<u64>| v.map_or("-1".to_string(), |v| v.to_string());
+    [
+        (RETENTION_MS, limit(config.retention_ms)),
+        (RETENTION_BYTES, limit(config.retention_bytes)),
+        (SEGMENT_BYTES, config.segment_bytes.to_string()),
+        (SEGMENT_MS, config.segment_ms.to_string()),
+        (FLUSH, crate::config::flush_to_string(&config.flush)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::FlushPolicy;
+
+    fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn overrides_fold_over_defaults() {
+        let defaults = TopicDefaults::default();
+        let config = log_config(
+            &defaults,
+            &overrides(&[("retention.ms", "-1"), ("segment.bytes", "8192"), ("flush", "always")]),
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(config.retention_ms, None);
+        assert_eq!(config.segment_bytes, 8192);
+        assert_eq!(config.flush, FlushPolicy::Always);
+        assert_eq!(config.segment_ms, defaults.segment_ms);
+        assert_eq!(describe(&config)["retention.ms"], "-1");
+    }
+
+    #[test]
+    fn bad_overrides_are_named() {
+        let defaults = TopicDefaults::default();
+        for (k, v) in [("segment.bytes", "12"), ("retention.ms", "soon"), ("colour", "red")] {
+            let err = log_config(&defaults, &overrides(&[(k, v)]), 1 << 20).unwrap_err();
+            assert!(err.to_string().contains(k), "{err}");
+        }
+    }
+}

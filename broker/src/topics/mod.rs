@@ -1,0 +1,423 @@
+//! Topics: the registry of topics and their partition logs, and its persisted catalogue.
+//!
+//! The registry owns every [`PartitionLog`]. Lookups take a read lock for a moment and
+//! hand out `Arc`s; creating and deleting topics is serialised by an admin mutex and
+//! runs blocking file work, so async callers use `spawn_blocking`. A topic's partition
+//! `p` lives in `<data_dir>/<topic>-<p>`. Deleting a topic first renames its directories
+//! to `*.deleted` (atomic), then persists the catalogue, then removes them: a crash in
+//! between never resurrects old data under a new topic of the same name.
+
+pub mod config;
+pub mod meta;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::config::TopicDefaults;
+use crate::storage::{LogConfig, PartitionLog, StorageError};
+pub use meta::TopicMeta;
+
+/// Longest topic name, as Kafka.
+pub const TOPIC_NAME_MAX_CHARS: usize = 249;
+/// Suffix of partition directories awaiting removal.
+const DELETED_SUFFIX: &str = ".deleted";
+
+/// Why a topic operation failed.
+#[derive(Debug, Error)]
+pub enum TopicError {
+    /// No such topic.
+    #[error("unknown topic `{0}`")]
+    UnknownTopic(String),
+    /// No such partition in the topic.
+    #[error("topic `{topic}` has no partition {partition}")]
+    UnknownPartition {
+        /// Topic name.
+        topic: String,
+        /// Partition asked for.
+        partition: i32,
+    },
+    /// The topic exists already.
+    #[error("topic `{0}` already exists")]
+    AlreadyExists(String),
+    /// The name is not a legal topic name.
+    #[error("invalid topic name `{name}`: {reason}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// Why it is not allowed.
+        reason: &'static str,
+    },
+    /// The partition count is out of range.
+    #[error("invalid partition count {0}: must be between 1 and {max}", max = crate::config::PARTITIONS_MAX)]
+    InvalidPartitions(i64),
+    /// A topic setting is unknown or malformed.
+    #[error("invalid topic setting `{key}` = `{value}`: {reason}")]
+    InvalidConfig {
+        /// The setting's key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The catalogue file is damaged.
+    #[error("topic catalogue {path} is damaged: {reason}")]
+    CorruptCatalogue {
+        /// The catalogue file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file operation failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// One partition of a topic: its identity and its log.
+#[derive(Debug)]
+pub struct Partition {
+    /// Topic name.
+    pub topic: Arc<str>,
+    /// Partition index within the topic.
+    pub index: u32,
+    /// The partition's log.
+    pub log: PartitionLog,
+}
+
+/// A topic and its partitions.
+#[derive(Debug)]
+pub struct Topic {
+    /// Topic name.
+    pub name: Arc<str>,
+    /// Partitions, indexed by partition number.
+    pub partitions: Vec<Arc<Partition>>,
+    /// Per-topic overrides as given by the user.
+    pub overrides: BTreeMap<String, String>,
+    /// The effective storage settings.
+    pub log_config: LogConfig,
+}
+
+impl Topic {
+    /// The partition with this index, if it exists.
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+    }
+
+    /// Internal topics (`__consumer_offsets`) start with two underscores.
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+}
+
+/// All topics of the broker.
+#[derive(Debug)]
+pub struct TopicRegistry {
+    data_dir: PathBuf,
+    defaults: TopicDefaults,
+    max_batch_bytes: usize,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    admin: Mutex<()>,
+}
+
+impl TopicRegistry {
+    /// Opens every topic in the catalogue (recovering their logs) and clears leftovers of
+    /// interrupted deletions.
+    pub fn open(
+        data_dir: &Path,
+        defaults: TopicDefaults,
+        max_batch_bytes: usize,
+    ) -> Result<TopicRegistry, TopicError> {
+        fs::create_dir_all(data_dir).map_err(|source| TopicError::Io {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        remove_deleted_leftovers(data_dir);
+        let registry = TopicRegistry {
+            data_dir: data_dir.to_path_buf(),
+            defaults,
+            max_batch_bytes,
+            topics: RwLock::new(HashMap::new()),
+            admin: Mutex::new(()),
+        };
+        let mut opened = HashMap::new();
+        for meta in meta::load(data_dir)? {
+            let topic = registry.open_topic(&meta)?;
+            opened.insert(meta.name.clone(), Arc::new(topic));
+        }
+        *registry.write_topics() = opened;
+        Ok(registry)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Broker-wide topic defaults.
+    pub fn defaults(&self) -> &TopicDefaults {
+        &self.defaults
+    }
+
+    /// The topic with this name.
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.read_topics().get(name).cloned()
+    }
+
+    /// The partition `topic`/`partition`, or the error a client should see.
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, TopicError> {
+        let t = self
+            .get(topic)
+            .ok_or_else(|| TopicError::UnknownTopic(topic.to_string()))?;
+        t.partition(partition)
+            .cloned()
+            .ok_or(TopicError::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+    }
+
+    /// Every topic, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Topic>> {
+        let mut topics: Vec<_> = self.read_topics().values().cloned().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics
+    }
+
+    /// Creates a topic; `partitions` `None` uses the broker default. Blocking.
+    pub fn create(
+        &self,
+        name: &str,
+        partitions: Option<u32>,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, TopicError> {
+        validate_name(name)?;
+        let partitions = partitions.unwrap_or(self.defaults.partitions);
+        if partitions == 0 || partitions > crate::config::PARTITIONS_MAX {
+            return Err(TopicError::InvalidPartitions(i64::from(partitions)));
+        }
+        config::log_config(&self.defaults, &overrides, self.max_batch_bytes)?;
+        let _admin = self.lock_admin();
+        if self.get(name).is_some() {
+            return Err(TopicError::AlreadyExists(name.to_string()));
+        }
+        let meta = TopicMeta {
+            name: name.to_string(),
+            partitions,
+            configs: overrides,
+        };
+        let topic = Arc::new(self.open_topic(&meta)?);
+        let mut all: Vec<TopicMeta> = self.list().iter().map(|t| topic_meta(t)).collect();
+        all.push(meta);
+        meta::store(&self.data_dir, &all)?;
+        self.write_topics().insert(name.to_string(), topic.clone());
+        info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Returns the topic, creating it with defaults when it does not exist. Blocking.
+    pub fn get_or_create(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        if let Some(t) = self.get(name) {
+            return Ok(t);
+        }
+        match self.create(name, None, BTreeMap::new()) {
+            Err(TopicError::AlreadyExists(_)) => {
+                self.get(name).ok_or_else(|| TopicError::UnknownTopic(name.to_string()))
+            }
+            other => other,
+        }
+    }
+
+    /// Deletes a topic and its data. Blocking.
+    pub fn delete(&self, name: &str) -> Result<(), TopicError> {
+        let _admin = self.lock_admin();
+        let topic = self
+            .get(name)
+            .ok_or_else(|| TopicError::UnknownTopic(name.to_string()))?;
+        let doomed = self.tombstone_dirs(&topic)?;
+        let remaining: Vec<TopicMeta> = self
+            .list()
+            .iter()
+            .filter(|t| *t.name != *name)
+            .map(|t| topic_meta(t))
+            .collect();
+        meta::store(&self.data_dir, &remaining)?;
+        self.write_topics().remove(name);
+        for dir in doomed {
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                warn!(path = %dir.display(), error = %e, "could not remove deleted partition directory; it is removed at next start");
+            }
+        }
+        info!(topic = name, "deleted topic");
+        Ok(())
+    }
+
+    /// Changes a topic's overrides (`Some` sets a key, `None` returns it to the broker
+    /// default) and applies them to its live partitions. Blocking.
+    pub fn alter(
+        &self,
+        name: &str,
+        changes: Vec<(String, Option<String>)>,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let _admin = self.lock_admin();
+        let old = self
+            .get(name)
+            .ok_or_else(|| TopicError::UnknownTopic(name.to_string()))?;
+        let mut overrides = old.overrides.clone();
+        for (key, value) in changes {
+            match value {
+                Some(value) => overrides.insert(key, value),
+                None => overrides.remove(&key),
+            };
+        }
+        let log_config = config::log_config(&self.defaults, &overrides, self.max_batch_bytes)?;
+        for p in &old.partitions {
+            p.log.set_config(log_config.clone());
+        }
+        let topic = Arc::new(Topic {
+            name: old.name.clone(),
+            partitions: old.partitions.clone(),
+            overrides,
+            log_config,
+        });
+        let all: Vec<TopicMeta> = self
+            .list()
+            .iter()
+            .map(|t| if *t.name == *name { topic_meta(&topic) } else { topic_meta(t) })
+            .collect();
+        meta::store(&self.data_dir, &all)?;
+        self.write_topics().insert(name.to_string(), topic.clone());
+        info!(topic = name, "altered topic settings");
+        Ok(topic)
+    }
+
+    /// Flushes and checkpoints every partition (clean shutdown). Blocking.
+    pub fn close(&self) -> Result<(), TopicError> {
+        let mut first_error = None;
+        for topic in self.list() {
+            for p in &topic.partitions {
+                if let Err(e) = p.log.close() {
+                    warn!(topic = %p.topic, partition = p.index, error = %e, "clean shutdown of partition failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    fn open_topic(&self, meta: &TopicMeta) -> Result<Topic, TopicError> {
+        let log_config = config::log_config(&self.defaults, &meta.configs, self.max_batch_bytes)?;
+        let name: Arc<str> = Arc::from(meta.name.as_str());
+        let mut partitions = Vec::with_capacity(meta.partitions as usize);
+        for index in 0..meta.partitions {
+            let dir = self.partition_dir(&meta.name, index);
+            let log = PartitionLog::open(&dir, log_config.clone())?;
+            partitions.push(Arc::new(Partition {
+                topic: name.clone(),
+                index,
+                log,
+            }));
+        }
+        Ok(Topic {
+            name,
+            partitions,
+            overrides: meta.configs.clone(),
+            log_config,
+        })
+    }
+
+    fn partition_dir(&self, topic: &str, index: u32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{index}"))
+    }
+
+    fn tombstone_dirs(&self, topic: &Topic) -> Result<Vec<PathBuf>, TopicError> {
+        let mut doomed = Vec::new();
+        for p in &topic.partitions {
+            p.log.close()?;
+            let dir = self.partition_dir(&topic.name, p.index);
+            let tomb = dir.with_file_name(format!(
+                "{}-{}{DELETED_SUFFIX}",
+                topic.name, p.index
+            ));
+            match fs::rename(&dir, &tomb) {
+                Ok(()) => doomed.push(tomb),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(TopicError::Io { path: dir, source }),
+            }
+        }
+        meta::sync_dir(&self.data_dir)?;
+        Ok(doomed)
+    }
+
+    fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_admin(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.admin.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn topic_meta(topic: &Topic) -> TopicMeta {
+    TopicMeta {
+        name: topic.name.to_string(),
+        partitions: topic.partitions.len() as u32,
+        configs: topic.overrides.clone(),
+    }
+}
+
+/// Checks a topic name against Kafka's rules: 1 to 249 characters of `[a-zA-Z0-9._-]`,
+/// not `.` or `..`.
+pub fn validate_name(name: &str) -> Result<(), TopicError> {
+    let bad = |reason| TopicError::InvalidName {
+        name: name.to_string(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(bad("the name is empty"));
+    }
+    if name.len() > TOPIC_NAME_MAX_CHARS {
+        return Err(bad("longer than 249 characters"));
+    }
+    if name == "." || name == ".." {
+        return Err(bad("`.` and `..` are not allowed"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(bad("only ASCII letters, digits, '.', '_' and '-' are allowed"));
+    }
+    Ok(())
+}
+
+fn remove_deleted_leftovers(data_dir: &Path) {
+    let Ok(entries) = fs::read_dir(data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.to_string_lossy().ends_with(DELETED_SUFFIX) {
+            match fs::remove_dir_all(&path) {
+                Ok(()) => info!(path = %path.display(), "removed data of a deleted topic"),
+                Err(e) => warn!(path = %path.display(), error = %e, "could not remove data of a deleted topic"),
+            }
+        }
+    }
+}
