@@ -128,7 +128,9 @@ impl BatchHeader {
             record_count: be_i32(buf, RECORD_COUNT_POS),
         };
         if header.magic != MAGIC_V2 {
-            return Err(BatchError::BadMagic { magic: header.magic });
+            return Err(BatchError::BadMagic {
+                magic: header.magic,
+            });
         }
         if header.batch_length < BATCH_LENGTH_MIN {
             return Err(BatchError::BadLength {
