@@ -7,7 +7,7 @@
 //! increasing, so a lookup is a binary search; an index that fails [`SparseIndex::load`]'s
 //! checks is rebuilt from the log by recovery.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::marker::PhantomData;
 use std::path::Path;
@@ -277,7 +277,13 @@ impl<E: IndexEntry> SparseIndex<E> {
     /// map of the file so that a closed segment's index costs no heap.
     pub fn persist(&self, path: &Path, map_after: bool) -> Result<(), StorageError> {
         let mut guard = self.bytes.write().unwrap_or_else(PoisonError::into_inner);
-        let mut file = File::create(path).map_err(StorageError::io("create index", path))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(StorageError::io("create index", path))?;
         file.write_all(guard.as_slice())
             .map_err(StorageError::io("write index", path))?;
         file.sync_data()

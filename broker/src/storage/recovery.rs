@@ -37,8 +37,9 @@ enum ScanStop {
     ZeroTail,
     /// A batch is torn or corrupt.
     Corrupt(BatchError),
-    /// A batch's base offset does not follow the previous batch.
-    OffsetNotIncreasing { base_offset: i64, expected_min: i64 },
+    /// A batch's base offset is not the previous batch's next offset (the writer assigns
+    /// offsets contiguously, so anything else is corruption).
+    OffsetNotContiguous { base_offset: i64, expected: i64 },
 }
 
 impl std::fmt::Display for ScanStop {
@@ -46,14 +47,11 @@ impl std::fmt::Display for ScanStop {
         match self {
             ScanStop::ZeroTail => f.write_str("zero-filled tail"),
             ScanStop::Corrupt(e) => write!(f, "{e}"),
-            ScanStop::OffsetNotIncreasing {
+            ScanStop::OffsetNotContiguous {
                 base_offset,
-                expected_min,
+                expected,
             } => {
-                write!(
-                    f,
-                    "base offset {base_offset} below the expected {expected_min}"
-                )
+                write!(f, "base offset {base_offset} where {expected} was expected")
             }
         }
     }
@@ -77,8 +75,8 @@ pub fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, StorageError
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
         let prev = segments.last().map(|(_, tail)| tail);
-        if prev.is_some_and(|t| base < t.next_offset) {
-            tracing::warn!(dir = %dir.display(), base_offset = base, "segment overlaps its predecessor; deleting it and later segments");
+        if let Some(expected) = prev.map(|t| t.next_offset).filter(|&next| next != base) {
+            tracing::warn!(dir = %dir.display(), base_offset = base, expected, "segment does not continue its predecessor; deleting it and later segments");
             delete_segments(dir, &bases[i..])?;
             break;
         }
@@ -229,12 +227,12 @@ fn scan(segment: &Segment, file_bytes: u64, config: &LogConfig) -> Scan {
             Ok(header) => header,
             Err(stop) => break Some(stop),
         };
-        if header.base_offset < next_offset
+        if header.base_offset != next_offset
             || header.last_offset() - segment.base_offset() > i64::from(u32::MAX)
         {
-            break Some(ScanStop::OffsetNotIncreasing {
+            break Some(ScanStop::OffsetNotContiguous {
                 base_offset: header.base_offset,
-                expected_min: next_offset,
+                expected: next_offset,
             });
         }
         segment.index_batch(&mut cursor, position, &header, config.index_interval_bytes);
