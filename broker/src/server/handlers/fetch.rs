@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use rill_protocol::api::common::TopicPartitions;
 use rill_protocol::api::fetch::{
     FetchPartition, FetchPartitionResponse, FetchRecords, FetchRequest, FetchResponse,
@@ -132,10 +131,10 @@ fn read_one(_ctx: &BrokerCtx, target: &Target, budget: usize, first: bool) -> Fe
             answer.high_watermark = read.high_watermark;
             answer.last_stable_offset = read.high_watermark;
             answer.log_start_offset = read.log_start_offset;
-            let bytes: usize = read.records.iter().map(Bytes::len).sum();
+            let bytes = read.records.len();
             // Only the response's first data may exceed the budget (by one batch).
             if first || bytes <= limit {
-                answer.records = FetchRecords::from_chunks(read.records);
+                answer.records = FetchRecords::from_chunks(vec![read.records]);
             }
         }
         Err(e) => answer.error_code = storage_error_code(&e),
