@@ -117,7 +117,10 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(read_varint(&[]), Err(VarintError::Truncated { have: 0 }));
-        assert_eq!(read_varint(&[0x80, 0x80]), Err(VarintError::Truncated { have: 2 }));
+        assert_eq!(
+            read_varint(&[0x80, 0x80]),
+            Err(VarintError::Truncated { have: 2 })
+        );
         assert_eq!(
             read_varint(&[0x80; 6]),
             Err(VarintError::TooLong { max_bytes: 5 })

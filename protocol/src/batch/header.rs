@@ -128,7 +128,9 @@ impl BatchHeader {
             record_count: be_i32(buf, RECORD_COUNT_POS),
         };
         if header.magic != MAGIC_V2 {
-            return Err(BatchError::BadMagic { magic: header.magic });
+            return Err(BatchError::BadMagic {
+                magic: header.magic,
+            });
         }
         if header.batch_length < BATCH_LENGTH_MIN {
             return Err(BatchError::BadLength {
@@ -169,6 +171,39 @@ impl BatchHeader {
     /// The compression codec id in the attributes (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
     pub fn compression_id(&self) -> i16 {
         self.attributes & ATTR_COMPRESSION_MASK
+    }
+
+    /// Encodes the header into its 61-byte layout, storing the `crc` field as is.
+    pub fn write(&self, out: &mut [u8; BATCH_HEADER_BYTES]) {
+        let fields: [(usize, &[u8]); 13] = [
+            (BASE_OFFSET_POS, &self.base_offset.to_be_bytes()),
+            (BATCH_LENGTH_POS, &self.batch_length.to_be_bytes()),
+            (LEADER_EPOCH_POS, &self.partition_leader_epoch.to_be_bytes()),
+            (MAGIC_POS, &self.magic.to_be_bytes()),
+            (CRC_POS, &self.crc.to_be_bytes()),
+            (ATTRIBUTES_POS, &self.attributes.to_be_bytes()),
+            (LAST_OFFSET_DELTA_POS, &self.last_offset_delta.to_be_bytes()),
+            (BASE_TIMESTAMP_POS, &self.base_timestamp.to_be_bytes()),
+            (MAX_TIMESTAMP_POS, &self.max_timestamp.to_be_bytes()),
+            (PRODUCER_ID_POS, &self.producer_id.to_be_bytes()),
+            (PRODUCER_EPOCH_POS, &self.producer_epoch.to_be_bytes()),
+            (BASE_SEQUENCE_POS, &self.base_sequence.to_be_bytes()),
+            (RECORD_COUNT_POS, &self.record_count.to_be_bytes()),
+        ];
+        for (pos, bytes) in fields {
+            out[pos..pos + bytes.len()].copy_from_slice(bytes);
+        }
+    }
+
+    /// True when the batch's timestamps are log-append time (the broker's clock): every
+    /// record's timestamp is then `max_timestamp`.
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & ATTR_TIMESTAMP_LOG_APPEND != 0
+    }
+
+    /// True when the batch belongs to a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
     }
 
     /// True when the batch is a control batch (transaction markers).

@@ -1,17 +1,36 @@
 //! Kafka RecordBatch v2 record batches: one byte format on disk and on the wire.
 //!
 //! - [`header`]: the fixed 61-byte header, offset stamping, CRC helpers.
+//! - [`record`]: one record's layout, its zero-copy view [`Record`] and builder input.
+//! - [`compression`]: the codecs of the records section, with bounded decompression.
+//! - [`builder`]: [`BatchBuilder`], records in, one complete batch out.
+//! - [`parser`]: [`RecordBatch`] (two-phase parse, CRC), [`BatchIter`] over a fetch's
+//!   bytes, [`validate_batches`] for produce.
+//! - [`iter`]: [`RecordIter`], the checked walk over a batch's records.
 //!
 //! Invariant: a batch that passed [`header::BatchHeader::parse`] and [`verify_crc`] is
 //! exactly `total_bytes()` long and its bytes are what the producer sent, apart from the
 //! broker-stamped `base_offset` and `partition_leader_epoch`.
 
+pub mod builder;
+pub mod compression;
 pub mod header;
+pub mod iter;
+pub mod parser;
+pub mod record;
 
+#[cfg(test)]
+mod proptests;
+
+pub use builder::BatchBuilder;
+pub use compression::{Compression, UnknownCompressionName, MAX_DECOMPRESSED_BYTES_DEFAULT};
 pub use header::{
     compute_crc, set_base_offset, set_partition_leader_epoch, verify_crc, BatchHeader,
     BATCH_HEADER_BYTES, BATCH_LENGTH_MIN, BATCH_LOG_OVERHEAD_BYTES, MAGIC_V2,
 };
+pub use iter::RecordIter;
+pub use parser::{check_batch, validate_batches, BatchIter, RecordBatch, ValidatedBatch};
+pub use record::{Header, Record, RecordInput};
 
 use thiserror::Error;
 
@@ -95,6 +114,27 @@ pub enum BatchError {
         /// The codec id from the attributes.
         codec: i16,
     },
+    /// The records could not be compressed.
+    #[error("{codec} compression failed: {reason}")]
+    Compress {
+        /// Codec name.
+        codec: &'static str,
+        /// The codec's error text.
+        reason: String,
+    },
+    /// A record or the batch being built does not fit the format's i32 fields.
+    #[error("cannot encode {what}: {bytes} exceeds the format's limit of {max}")]
+    TooLargeToEncode {
+        /// What overflowed (a record, the batch, the record count).
+        what: &'static str,
+        /// Its size or count.
+        bytes: usize,
+        /// The largest value the format allows.
+        max: usize,
+    },
+    /// `build` was called on a builder with no records.
+    #[error("a record batch needs at least one record")]
+    EmptyBatch,
     /// The compressed records could not be decompressed.
     #[error("{codec} decompression failed: {reason}")]
     Decompress {
