@@ -1,0 +1,160 @@
+//! Test helpers: round-trip assertions and proptest strategies for every message.
+
+use bytes::{Bytes, BytesMut};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::strategy::{BoxedStrategy, Union};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::common::{ConfigEntry, TopicPartitions, TopicResult};
+use super::*;
+use crate::error_code::ErrorCode;
+use crate::frame::{FrameCodec, FRAME_PREFIX_BYTES};
+use crate::wire::DecodeError;
+
+/// The payload of a finished frame, prefix stripped.
+pub(crate) fn payload(buf: FrameBuf) -> Bytes {
+    let frame = buf.finish(usize::MAX).expect("fits").to_bytes();
+    frame.slice(FRAME_PREFIX_BYTES..)
+}
+
+/// Sends `buf` through the codec, as a connection would, and returns the payload read back.
+fn through_codec(buf: FrameBuf) -> Bytes {
+    let mut codec = FrameCodec::default();
+    let mut wire = BytesMut::new();
+    codec.encode(buf, &mut wire).expect("fits");
+    let frame = codec.decode(&mut wire).expect("valid").expect("complete");
+    assert!(wire.is_empty());
+    frame
+}
+
+/// A header for `request` at version 0.
+pub(crate) fn header_for(request: &Request) -> RequestHeader {
+    RequestHeader {
+        api_key: request.api_key(),
+        api_version: 0,
+        correlation_id: 0xdead_beef,
+        client_id: Some("test-client".into()),
+    }
+}
+
+/// Encodes a request frame payload with [`header_for`].
+pub(crate) fn encode_request_payload(request: &Request) -> Bytes {
+    let mut out = FrameBuf::new();
+    encode_request(&header_for(request), request, &mut out).expect("encodes");
+    through_codec(out)
+}
+
+/// Encodes a response frame payload at version 0.
+pub(crate) fn encode_response_payload(response: &Response) -> Bytes {
+    let mut out = FrameBuf::new();
+    encode_response(0xdead_beef, 0, response, &mut out).expect("encodes");
+    through_codec(out)
+}
+
+/// Asserts a request survives encode → frame → decode, and that version 1 is refused.
+pub(crate) fn request_round_trip(body: impl Into<Request>) {
+    let request = body.into();
+    let frame = encode_request_payload(&request);
+    let (header, decoded) = Request::decode(frame.clone()).expect("decodes");
+    assert_eq!(header, header_for(&request));
+    assert_eq!(decoded, request);
+
+    let mut bumped = frame.to_vec();
+    bumped[3] = 1;
+    assert!(matches!(
+        Request::decode(bumped.into()),
+        Err(DecodeError::UnsupportedVersion { version: 1, .. })
+    ));
+    let mut out = FrameBuf::new();
+    assert!(request.encode_body(1, &mut out).is_err());
+}
+
+/// Asserts a response survives encode → frame → decode, and that version 1 is refused.
+pub(crate) fn response_round_trip(body: impl Into<Response>) {
+    let response = body.into();
+    let frame = encode_response_payload(&response);
+    let (correlation_id, decoded) =
+        Response::decode(response.api_key(), 0, frame.clone()).expect("decodes");
+    assert_eq!(correlation_id, 0xdead_beef);
+    assert_eq!(decoded, response);
+    assert!(matches!(
+        Response::decode(response.api_key(), 1, frame),
+        Err(DecodeError::UnsupportedVersion { version: 1, .. })
+    ));
+}
+
+/// Any string, non-ASCII included.
+pub(crate) fn name() -> impl Strategy<Value = String> + Clone {
+    "\\PC{0,10}"
+}
+
+/// A string or null.
+pub(crate) fn opt_name() -> impl Strategy<Value = Option<String>> + Clone {
+    proptest::option::of(name())
+}
+
+/// Any error code, unknown numbers included.
+pub(crate) fn error_code() -> impl Strategy<Value = ErrorCode> + Clone {
+    any::<i16>().prop_map(ErrorCode::from_code)
+}
+
+/// Record bytes: usually small, sometimes large enough for the zero-copy path.
+pub(crate) fn records() -> impl Strategy<Value = Bytes> + Clone {
+    prop_oneof![vec(any::<u8>(), 0..40), vec(any::<u8>(), 1024..2100)].prop_map(Bytes::from)
+}
+
+/// A short list.
+pub(crate) fn list<S: Strategy + Clone>(s: S) -> impl Strategy<Value = Vec<S::Value>> + Clone {
+    vec(s, 0..4)
+}
+
+/// A short list of topics, each with a short list of `P`.
+pub(crate) fn topics<S>(p: S) -> impl Strategy<Value = Vec<TopicPartitions<S::Value>>> + Clone
+where
+    S: Strategy + Clone,
+{
+    list((name(), list(p)).prop_map(|(name, partitions)| TopicPartitions { name, partitions }))
+}
+
+/// A config entry, value possibly null.
+pub(crate) fn config() -> impl Strategy<Value = ConfigEntry> + Clone {
+    (name(), opt_name()).prop_map(|(key, value)| ConfigEntry { key, value })
+}
+
+/// A topic-level result.
+pub(crate) fn topic_result() -> impl Strategy<Value = TopicResult> + Clone {
+    (name(), error_code(), opt_name()).prop_map(|(name, error_code, error_message)| TopicResult {
+        name,
+        error_code,
+        error_message,
+    })
+}
+
+/// Boxes `s` as a strategy for a [`Request`].
+pub(crate) fn req<T: Into<Request> + std::fmt::Debug + 'static>(
+    s: impl Strategy<Value = T> + 'static,
+) -> BoxedStrategy<Request> {
+    s.prop_map(Into::into).boxed()
+}
+
+/// Boxes `s` as a strategy for a [`Response`].
+pub(crate) fn resp<T: Into<Response> + std::fmt::Debug + 'static>(
+    s: impl Strategy<Value = T> + 'static,
+) -> BoxedStrategy<Response> {
+    s.prop_map(Into::into).boxed()
+}
+
+/// Any request of any API.
+pub(crate) fn any_request() -> impl Strategy<Value = Request> {
+    let mut all = super::testing_topics::requests();
+    all.extend(super::testing_groups::requests());
+    Union::new(all)
+}
+
+/// Any response of any API.
+pub(crate) fn any_response() -> impl Strategy<Value = Response> {
+    let mut all = super::testing_topics::responses();
+    all.extend(super::testing_groups::responses());
+    Union::new(all)
+}
