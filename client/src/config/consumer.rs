@@ -13,8 +13,6 @@ pub const PARTITION_MAX_BYTES_DEFAULT: usize = 1024 * 1024;
 pub const FETCH_MIN_BYTES_DEFAULT: usize = 1;
 /// Default longest the broker parks a fetch (Kafka's `fetch.max.wait.ms`).
 pub const FETCH_MAX_WAIT_DEFAULT: Duration = Duration::from_millis(500);
-/// Default fetch responses buffered ahead of `poll` (one being processed, one in flight).
-pub const FETCH_AHEAD_RESPONSES_DEFAULT: usize = 1;
 
 /// Which records a fetch may return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -139,6 +139,7 @@ impl Accumulator {
     }
 
     /// Buffer memory not currently held by records.
+    #[cfg(test)]
     pub(crate) fn available_memory_bytes(&self) -> usize {
         self.memory.available_permits()
     }
@@ -304,26 +305,27 @@ impl Accumulator {
         self.sender_wake.notify_one();
     }
 
-    /// Records that an in-flight batch is finished (acknowledged or finally failed);
-    /// the caller then resolves its futures.
-    pub(crate) fn finish(&self, batch: &ProducerBatch, succeeded: bool) {
+    /// Records that in-flight batch `id` of `tp` is finished (acknowledged or finally
+    /// failed, its futures already resolved).
+    pub(crate) fn finish(&self, id: u64, tp: &TopicPartition, succeeded: bool) {
         let mut state = self.lock();
-        if let Some(queue) = state.partitions.get_mut(&batch.tp) {
+        if let Some(queue) = state.partitions.get_mut(tp) {
             queue.in_flight = queue.in_flight.saturating_sub(1);
             if succeeded {
                 queue.retrying = false;
             }
             if queue.batches.is_empty() && queue.in_flight == 0 {
-                state.partitions.remove(&batch.tp);
+                state.partitions.remove(tp);
             }
         }
-        state.incomplete.remove(&batch.id);
+        state.incomplete.remove(&id);
         drop(state);
         self.batch_completed.notify_waiters();
         self.sender_wake.notify_one();
     }
 
-    /// Wakes the sender for expired batches it already removed from `incomplete`.
+    /// Wakes `flush` waiters after expired batches (already removed from `incomplete`)
+    /// were failed.
     pub(crate) fn notify_completed(&self) {
         self.batch_completed.notify_waiters();
     }
@@ -377,19 +379,6 @@ impl Accumulator {
     /// Waits for a reason to drain again (see `sender_wake`). Cancel-safe.
     pub(crate) async fn wait_for_work(&self) {
         self.sender_wake.notified().await;
-    }
-
-    /// Removes every queued batch (for a sender that cannot go on); the caller fails them.
-    pub(crate) fn take_all_queued(&self) -> Vec<ProducerBatch> {
-        let mut state = self.lock();
-        let mut all = Vec::new();
-        for queue in state.partitions.values_mut() {
-            all.extend(queue.batches.drain(..));
-        }
-        for batch in &all {
-            state.incomplete.remove(&batch.id);
-        }
-        all
     }
 }
 
