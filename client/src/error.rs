@@ -202,6 +202,14 @@ pub enum ClientError {
         /// The partition.
         partition: i32,
     },
+    /// An assigned partition has no position and `auto_offset_reset` is `Error`.
+    #[error("{topic}-{partition} has no position: call seek first (auto_offset_reset is Error)")]
+    NoPosition {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
     /// The fetch offset is outside the log and `auto_offset_reset` is `Error`.
     #[error("offset {offset} is out of range for {topic}-{partition}")]
     OffsetOutOfRange {

@@ -70,8 +70,6 @@ pub struct ConsumerConfig {
     pub isolation: IsolationLevel,
     /// What to do when the position is out of range.
     pub auto_offset_reset: AutoOffsetReset,
-    /// Verify each batch's CRC-32C before handing out records.
-    pub check_crcs: bool,
 }
 
 impl ConsumerConfig {
@@ -86,7 +84,6 @@ impl ConsumerConfig {
                 fetch_max_wait: FETCH_MAX_WAIT_DEFAULT,
                 isolation: IsolationLevel::ReadUncommitted,
                 auto_offset_reset: AutoOffsetReset::Error,
-                check_crcs: true,
             },
         }
     }
@@ -156,12 +153,6 @@ impl ConsumerConfigBuilder {
     /// Sets the out-of-range policy.
     pub fn auto_offset_reset(mut self, reset: AutoOffsetReset) -> Self {
         self.config.auto_offset_reset = reset;
-        self
-    }
-
-    /// Sets whether batch CRCs are verified.
-    pub fn check_crcs(mut self, check: bool) -> Self {
-        self.config.check_crcs = check;
         self
     }
 

@@ -12,6 +12,8 @@ mod accumulator;
 mod batch;
 mod delivery;
 mod sender;
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
