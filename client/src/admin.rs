@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use rill_protocol::api::alter_topic_configs::AlterTopicConfigsRequest;
 use rill_protocol::api::common::{ConfigEntry, TopicResult};
 use rill_protocol::api::create_topics::{CreatableTopic, CreateTopicsRequest};
 use rill_protocol::api::delete_topics::DeleteTopicsRequest;
 use rill_protocol::api::describe_topic_configs::DescribeTopicConfigsRequest;
-use rill_protocol::api::alter_topic_configs::AlterTopicConfigsRequest;
 use rill_protocol::api::fetch::READ_UNCOMMITTED;
 use rill_protocol::error_code::ErrorCode;
 
@@ -127,7 +127,12 @@ impl Admin {
     }
 
     /// Creates one topic: shorthand for [`Admin::create_topics`].
-    pub async fn create_topic(&self, name: &str, partitions: i32, configs: &[(&str, &str)]) -> Result<()> {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<()> {
         let mut topic = NewTopic::new(name, partitions);
         for (key, value) in configs {
             topic = topic.with_config(*key, *value);
@@ -171,8 +176,14 @@ impl Admin {
             .iter()
             .map(|p| TopicPartition::new(name, p.partition))
             .collect();
-        let earliest: Vec<_> = tps.iter().map(|tp| (tp.clone(), EARLIEST_TIMESTAMP)).collect();
-        let latest: Vec<_> = tps.iter().map(|tp| (tp.clone(), LATEST_TIMESTAMP)).collect();
+        let earliest: Vec<_> = tps
+            .iter()
+            .map(|tp| (tp.clone(), EARLIEST_TIMESTAMP))
+            .collect();
+        let latest: Vec<_> = tps
+            .iter()
+            .map(|tp| (tp.clone(), LATEST_TIMESTAMP))
+            .collect();
         let (earliest, latest, configs) = tokio::try_join!(
             list_offsets(&self.slot, READ_UNCOMMITTED, &earliest),
             list_offsets(&self.slot, READ_UNCOMMITTED, &latest),
@@ -185,8 +196,16 @@ impl Admin {
             .map(|(p, tp)| PartitionDescription {
                 partition: p.partition,
                 leader: p.leader,
-                earliest_offset: earliest.get(tp).copied().flatten().unwrap_or(p.log_start_offset),
-                latest_offset: latest.get(tp).copied().flatten().unwrap_or(p.high_watermark),
+                earliest_offset: earliest
+                    .get(tp)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(p.log_start_offset),
+                latest_offset: latest
+                    .get(tp)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(p.high_watermark),
                 high_watermark: p.high_watermark,
             })
             .collect();
@@ -215,11 +234,19 @@ impl Admin {
         if topic.error_code != ErrorCode::None {
             return Err(ClientError::broker(topic.error_code, name, None, None));
         }
-        Ok(topic.configs.into_iter().map(|c| (c.key, c.value)).collect())
+        Ok(topic
+            .configs
+            .into_iter()
+            .map(|c| (c.key, c.value))
+            .collect())
     }
 
     /// Changes topic settings; a `None` value resets a setting to the broker default.
-    pub async fn alter_topic_config(&self, name: &str, configs: Vec<(String, Option<String>)>) -> Result<()> {
+    pub async fn alter_topic_config(
+        &self,
+        name: &str,
+        configs: Vec<(String, Option<String>)>,
+    ) -> Result<()> {
         let request = AlterTopicConfigsRequest {
             topic: name.to_owned(),
             configs: configs
@@ -229,7 +256,12 @@ impl Admin {
         };
         let response = self.slot.call(&request).await?;
         if response.error_code != ErrorCode::None {
-            return Err(ClientError::broker(response.error_code, name, None, response.error_message));
+            return Err(ClientError::broker(
+                response.error_code,
+                name,
+                None,
+                response.error_message,
+            ));
         }
         Ok(())
     }
@@ -242,8 +274,16 @@ impl Admin {
 
 /// The first per-topic error in `results`, if any.
 fn check_results(results: Vec<TopicResult>) -> Result<()> {
-    match results.into_iter().find(|r| r.error_code != ErrorCode::None) {
-        Some(r) => Err(ClientError::broker(r.error_code, r.name, None, r.error_message)),
+    match results
+        .into_iter()
+        .find(|r| r.error_code != ErrorCode::None)
+    {
+        Some(r) => Err(ClientError::broker(
+            r.error_code,
+            r.name,
+            None,
+            r.error_message,
+        )),
         None => Ok(()),
     }
 }

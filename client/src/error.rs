@@ -306,6 +306,9 @@ mod tests {
         assert!(!range.is_retriable());
         assert!(!ClientError::ProducerClosed.is_retriable());
         assert!(!ClientError::config("linger", "negative").is_retriable());
-        assert_eq!(unknown.error_code(), Some(ErrorCode::UnknownTopicOrPartition));
+        assert_eq!(
+            unknown.error_code(),
+            Some(ErrorCode::UnknownTopicOrPartition)
+        );
     }
 }

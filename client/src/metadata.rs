@@ -103,7 +103,10 @@ pub(crate) async fn fetch(
 }
 
 /// The entry for `topic` in a metadata response.
-pub(crate) fn find_topic<'a>(response: &'a MetadataResponse, topic: &str) -> Result<&'a TopicMetadata> {
+pub(crate) fn find_topic<'a>(
+    response: &'a MetadataResponse,
+    topic: &str,
+) -> Result<&'a TopicMetadata> {
     response
         .topics
         .iter()

@@ -48,7 +48,12 @@ pub(crate) async fn list_offsets(
     for topic in response.topics {
         for p in topic.partitions {
             if p.error_code != ErrorCode::None {
-                return Err(ClientError::broker(p.error_code, topic.name, Some(p.partition), None));
+                return Err(ClientError::broker(
+                    p.error_code,
+                    topic.name,
+                    Some(p.partition),
+                    None,
+                ));
             }
             let offset = (p.offset >= 0).then_some(p.offset);
             found.insert(TopicPartition::new(topic.name.clone(), p.partition), offset);

@@ -130,7 +130,11 @@ struct XorShift64(u64);
 impl XorShift64 {
     fn new(seed: u64) -> Self {
         // Zero is the one state xorshift never leaves.
-        Self(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
+        Self(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
     }
 
     fn next(&mut self) -> u64 {

@@ -11,9 +11,15 @@ use bytes::Bytes;
 use futures::StreamExt;
 use rill_protocol::api::api_versions::ApiVersionsResponse;
 use rill_protocol::api::common::TopicPartitions;
-use rill_protocol::api::fetch::{FetchPartitionResponse, FetchRecords, FetchRequest, FetchResponse};
-use rill_protocol::api::list_offsets::{ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse};
-use rill_protocol::api::metadata::{MetadataRequest, MetadataResponse, PartitionMetadata, TopicMetadata};
+use rill_protocol::api::fetch::{
+    FetchPartitionResponse, FetchRecords, FetchRequest, FetchResponse,
+};
+use rill_protocol::api::list_offsets::{
+    ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
+};
+use rill_protocol::api::metadata::{
+    MetadataRequest, MetadataResponse, PartitionMetadata, TopicMetadata,
+};
 use rill_protocol::api::produce::{ProducePartitionResponse, ProduceRequest, ProduceResponse};
 use rill_protocol::api::{encode_response, Request, RequestHeader, Response};
 use rill_protocol::batch::{set_base_offset, BatchHeader, BatchIter, MAX_BATCH_BYTES_DEFAULT};
@@ -45,7 +51,9 @@ impl BrokerState {
         self.logs
             .get(topic)
             .and_then(|t| t.get(partition))
-            .map_or(0, |log| log.iter().map(|(h, _)| i64::from(h.record_count)).sum())
+            .map_or(0, |log| {
+                log.iter().map(|(h, _)| i64::from(h.record_count)).sum()
+            })
     }
 }
 
@@ -100,9 +108,19 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<BrokerState>>) {
     }
 }
 
-async fn respond(write: &mut tokio::net::tcp::OwnedWriteHalf, header: &RequestHeader, response: &Response) {
+async fn respond(
+    write: &mut tokio::net::tcp::OwnedWriteHalf,
+    header: &RequestHeader,
+    response: &Response,
+) {
     let mut buf = FrameBuf::new();
-    encode_response(header.correlation_id, header.api_version, response, &mut buf).unwrap();
+    encode_response(
+        header.correlation_id,
+        header.api_version,
+        response,
+        &mut buf,
+    )
+    .unwrap();
     let mut frame = buf.finish(64 << 20).unwrap();
     let _ = write.write_all_buf(&mut frame).await;
 }
@@ -110,7 +128,9 @@ async fn respond(write: &mut tokio::net::tcp::OwnedWriteHalf, header: &RequestHe
 fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest) -> Response {
     let mut state = state.lock().unwrap();
     let count = state.partitions_per_topic;
-    let names: Vec<String> = request.topics.unwrap_or_else(|| state.logs.keys().cloned().collect());
+    let names: Vec<String> = request
+        .topics
+        .unwrap_or_else(|| state.logs.keys().cloned().collect());
     let mut topics = Vec::new();
     for name in names {
         if request.allow_auto_topic_creation {
@@ -120,7 +140,11 @@ fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest) -> Response {
                 .or_insert_with(|| vec![Vec::new(); usize::try_from(count).unwrap()]);
         }
         let Some(log) = state.logs.get(&name) else {
-            topics.push(topic_metadata(name, ErrorCode::UnknownTopicOrPartition, Vec::new()));
+            topics.push(topic_metadata(
+                name,
+                ErrorCode::UnknownTopicOrPartition,
+                Vec::new(),
+            ));
             continue;
         };
         let partitions = (0..log.len())
@@ -142,7 +166,11 @@ fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest) -> Response {
     .into()
 }
 
-fn topic_metadata(name: String, error_code: ErrorCode, partitions: Vec<PartitionMetadata>) -> TopicMetadata {
+fn topic_metadata(
+    name: String,
+    error_code: ErrorCode,
+    partitions: Vec<PartitionMetadata>,
+) -> TopicMetadata {
     TopicMetadata {
         error_code,
         name,
@@ -173,7 +201,8 @@ fn produce(state: &Mutex<BrokerState>, request: ProduceRequest) -> Option<Respon
             }
             let mut next = state.record_count(&topic.name, usize::try_from(p.partition).unwrap());
             let base = next;
-            let log = &mut state.logs.get_mut(&topic.name).unwrap()[usize::try_from(p.partition).unwrap()];
+            let log = &mut state.logs.get_mut(&topic.name).unwrap()
+                [usize::try_from(p.partition).unwrap()];
             for batch in BatchIter::new(p.records.clone(), MAX_BATCH_BYTES_DEFAULT) {
                 let batch = batch.unwrap();
                 let mut bytes = batch.as_bytes().to_vec();
@@ -227,9 +256,15 @@ fn fetch_now(state: &Mutex<BrokerState>, request: &FetchRequest) -> FetchRespons
                     let log = &state.logs[&t.name][usize::try_from(p.partition).unwrap()];
                     let hw = state.record_count(&t.name, usize::try_from(p.partition).unwrap());
                     let mut records = FetchRecords::new();
-                    let error_code = if p.fetch_offset > hw { ErrorCode::OffsetOutOfRange } else { ErrorCode::None };
+                    let error_code = if p.fetch_offset > hw {
+                        ErrorCode::OffsetOutOfRange
+                    } else {
+                        ErrorCode::None
+                    };
                     let limit = usize::try_from(p.partition_max_bytes).unwrap();
-                    for (header, bytes) in log.iter().filter(|(h, _)| h.next_offset() > p.fetch_offset) {
+                    for (header, bytes) in
+                        log.iter().filter(|(h, _)| h.next_offset() > p.fetch_offset)
+                    {
                         if !records.is_empty() && records.len() + bytes.len() > limit {
                             break;
                         }

@@ -178,6 +178,12 @@ mod tests {
             .fetch_max_wait(Duration::from_secs(60))
             .build()
             .unwrap_err();
-        assert!(matches!(err, ClientError::InvalidConfig { field: "fetch_max_wait", .. }));
+        assert!(matches!(
+            err,
+            ClientError::InvalidConfig {
+                field: "fetch_max_wait",
+                ..
+            }
+        ));
     }
 }

@@ -88,7 +88,10 @@ impl ConnectionConfig {
             ));
         }
         if self.max_frame_bytes < 1024 {
-            return Err(ClientError::config("max_frame_bytes", "must be at least 1 KiB"));
+            return Err(ClientError::config(
+                "max_frame_bytes",
+                "must be at least 1 KiB",
+            ));
         }
         Ok(())
     }
@@ -153,7 +156,10 @@ mod tests {
         bad.max_in_flight = 0;
         assert!(matches!(
             bad.validate(),
-            Err(ClientError::InvalidConfig { field: "max_in_flight", .. })
+            Err(ClientError::InvalidConfig {
+                field: "max_in_flight",
+                ..
+            })
         ));
         let mut bad = c;
         bad.bootstrap = " ".into();

@@ -105,7 +105,10 @@ impl ProducerConfig {
             ));
         }
         if u32::try_from(self.buffer_memory_bytes).is_err() {
-            return Err(ClientError::config("buffer_memory_bytes", "must be below 4 GiB"));
+            return Err(ClientError::config(
+                "buffer_memory_bytes",
+                "must be below 4 GiB",
+            ));
         }
         if self.batch_bytes > self.connection.max_frame_bytes {
             return Err(ClientError::config(
@@ -217,11 +220,23 @@ mod tests {
             .buffer_memory_bytes(5)
             .build()
             .unwrap_err();
-        assert!(matches!(err, ClientError::InvalidConfig { field: "buffer_memory_bytes", .. }));
+        assert!(matches!(
+            err,
+            ClientError::InvalidConfig {
+                field: "buffer_memory_bytes",
+                ..
+            }
+        ));
         let err = ProducerConfig::builder("h:1")
             .delivery_timeout(Duration::from_secs(1))
             .build()
             .unwrap_err();
-        assert!(matches!(err, ClientError::InvalidConfig { field: "delivery_timeout", .. }));
+        assert!(matches!(
+            err,
+            ClientError::InvalidConfig {
+                field: "delivery_timeout",
+                ..
+            }
+        ));
     }
 }

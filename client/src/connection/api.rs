@@ -2,8 +2,8 @@
 //! `Connection::call` returns the right response without matching an enum.
 
 use rill_protocol::api::{
-    alter_topic_configs, api_versions, create_topics, delete_topics, describe_topic_configs,
-    fetch, list_offsets, metadata, produce, Message,
+    alter_topic_configs, api_versions, create_topics, delete_topics, describe_topic_configs, fetch,
+    list_offsets, metadata, produce, Message,
 };
 
 /// A request body that [`super::Connection::call`] can send; `Response` is what the

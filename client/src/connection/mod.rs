@@ -38,8 +38,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 pub use api::ApiCall;
-pub use pending::{PendingResponse, PendingWrite};
 use pending::Exchange;
+pub use pending::{PendingResponse, PendingWrite};
 use tasks::{Outgoing, Reply, Shared};
 
 use crate::config::ConnectionConfig;
@@ -92,7 +92,12 @@ impl Connection {
         let max_in_flight = config.max_in_flight.max(1);
         let shared = Arc::new(Shared::new(addr.to_owned()));
         let (outgoing, outgoing_rx) = mpsc::channel(max_in_flight);
-        tasks::spawn(stream, outgoing_rx, Arc::clone(&shared), config.max_frame_bytes);
+        tasks::spawn(
+            stream,
+            outgoing_rx,
+            Arc::clone(&shared),
+            config.max_frame_bytes,
+        );
         Connection {
             shared,
             outgoing,
@@ -250,7 +255,12 @@ impl Connection {
             .map_err(|_| self.shared.lost())
     }
 
-    fn encode<R: ApiCall>(&self, request: &R, version: u16, correlation_id: u32) -> Result<OutFrame> {
+    fn encode<R: ApiCall>(
+        &self,
+        request: &R,
+        version: u16,
+        correlation_id: u32,
+    ) -> Result<OutFrame> {
         let api = R::API_KEY;
         let header = RequestHeader {
             api_key: api,

@@ -217,14 +217,13 @@ async fn read_loop(
 }
 
 /// Delivers one response payload to the oldest pending request.
-fn dispatch(payload: Bytes, pending: &mut mpsc::UnboundedReceiver<Pending>) -> Result<(), Disconnect> {
+fn dispatch(
+    payload: Bytes,
+    pending: &mut mpsc::UnboundedReceiver<Pending>,
+) -> Result<(), Disconnect> {
     let got = match payload.get(..4) {
         Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
-        _ => {
-            return Err(Disconnect::ShortResponse {
-                len: payload.len(),
-            })
-        }
+        _ => return Err(Disconnect::ShortResponse { len: payload.len() }),
     };
     let oldest = pending.try_recv().ok();
     match oldest {

@@ -91,7 +91,10 @@ async fn connect(listener: &TcpListener, config: &ConnectionConfig) -> (Connecti
 async fn handshake_negotiates_versions() {
     let (listener, config) = listener().await;
     let (conn, _server) = connect(&listener, &config).await;
-    assert_eq!(conn.version(ApiKey::Metadata).unwrap(), ApiKey::Metadata.max_version());
+    assert_eq!(
+        conn.version(ApiKey::Metadata).unwrap(),
+        ApiKey::Metadata.max_version()
+    );
     assert!(!conn.is_closed());
 }
 
@@ -115,7 +118,11 @@ async fn pipelined_requests_are_answered_in_order() {
     let mut pending = Vec::new();
     for _ in 0..8 {
         let request = metadata_request();
-        pending.push(conn.send_request(&request, Duration::from_secs(5)).await.unwrap());
+        pending.push(
+            conn.send_request(&request, Duration::from_secs(5))
+                .await
+                .unwrap(),
+        );
     }
     for p in pending {
         let id = i32::try_from(p.correlation_id()).unwrap();
@@ -163,7 +170,13 @@ async fn timeout_fails_the_request_and_closes_the_connection() {
         conn.call_with_timeout(&request, Duration::from_secs(10))
     );
     assert!(
-        matches!(slow, Err(ClientError::Timeout { api: ApiKey::Metadata, .. })),
+        matches!(
+            slow,
+            Err(ClientError::Timeout {
+                api: ApiKey::Metadata,
+                ..
+            })
+        ),
         "{slow:?}"
     );
     assert!(
@@ -197,7 +210,10 @@ async fn connection_loss_fails_every_waiter() {
         match result {
             Err(ClientError::ConnectionLost { addr, cause }) => {
                 assert_eq!(addr, config.bootstrap);
-                assert!(matches!(cause, Disconnect::Eof | Disconnect::Io(_)), "{cause}");
+                assert!(
+                    matches!(cause, Disconnect::Eof | Disconnect::Io(_)),
+                    "{cause}"
+                );
             }
             other => panic!("expected ConnectionLost, got {other:?}"),
         }
@@ -212,7 +228,11 @@ async fn wrong_correlation_id_breaks_the_connection() {
     tokio::spawn(async move {
         let (header, _) = server.read().await.unwrap();
         server
-            .respond_as(header.correlation_id + 100, header.api_version, metadata_response(0))
+            .respond_as(
+                header.correlation_id + 100,
+                header.api_version,
+                metadata_response(0),
+            )
             .await;
         let _ = server.read().await;
     });
@@ -246,7 +266,12 @@ async fn acks_zero_produce_expects_no_response() {
         timeout_ms: 1000,
         topics: vec![],
     };
-    conn.send_without_response(&produce).await.unwrap().wait().await.unwrap();
+    conn.send_without_response(&produce)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
     let metadata = conn.call(&metadata_request()).await.unwrap();
     assert_eq!(metadata.controller_id, 7);
     server.await.unwrap();
@@ -279,7 +304,10 @@ async fn connect_refused_is_typed() {
     let err = Connection::connect(&ConnectionConfig::new(addr.clone()), &addr)
         .await
         .unwrap_err();
-    assert!(matches!(&err, ClientError::Connect { addr: a, .. } if *a == addr), "{err:?}");
+    assert!(
+        matches!(&err, ClientError::Connect { addr: a, .. } if *a == addr),
+        "{err:?}"
+    );
     // A silent peer makes the handshake time out.
     let (listener, mut config) = listener().await;
     config.connect_timeout = Duration::from_millis(100);
@@ -288,6 +316,8 @@ async fn connect_refused_is_typed() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         drop(stream);
     });
-    let err = Connection::connect(&config, &config.bootstrap).await.unwrap_err();
+    let err = Connection::connect(&config, &config.bootstrap)
+        .await
+        .unwrap_err();
     assert!(err.is_retriable(), "{err:?}");
 }

@@ -24,7 +24,10 @@ fn clamp_i32(value: usize) -> i32 {
 }
 
 /// A Fetch request for `positions` (sorted by topic so each topic appears once).
-pub(crate) fn fetch_request(config: &ConsumerConfig, positions: &[(TopicPartition, i64)]) -> FetchRequest {
+pub(crate) fn fetch_request(
+    config: &ConsumerConfig,
+    positions: &[(TopicPartition, i64)],
+) -> FetchRequest {
     let mut topics: Vec<TopicPartitions<FetchPartition>> = Vec::new();
     for (tp, offset) in positions {
         let partition = FetchPartition {
@@ -60,7 +63,11 @@ pub(crate) struct Decoded {
 }
 
 /// Decodes the concatenated batches fetched for `tp` from `position`.
-pub(crate) fn decode_partition(tp: &TopicPartition, position: i64, bytes: Bytes) -> Result<Decoded> {
+pub(crate) fn decode_partition(
+    tp: &TopicPartition,
+    position: i64,
+    bytes: Bytes,
+) -> Result<Decoded> {
     let batch_error = |source| ClientError::Batch {
         topic: tp.topic.clone(),
         partition: tp.partition,
@@ -144,7 +151,10 @@ mod tests {
         let first = &decoded.records[0];
         assert_eq!((first.offset, first.timestamp), (13, 1003));
         assert_eq!(first.key.as_deref(), Some(&b"k3"[..]));
-        assert_eq!(first.headers, vec![("h".to_owned(), Some(Bytes::from("x")))]);
+        assert_eq!(
+            first.headers,
+            vec![("h".to_owned(), Some(Bytes::from("x")))]
+        );
     }
 
     #[test]
@@ -164,7 +174,12 @@ mod tests {
     #[test]
     fn decompresses_compressed_batches() {
         let tp = TopicPartition::new("t", 1);
-        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let decoded = decode_partition(&tp, 0, Bytes::from(batch(0, 4, codec))).unwrap();
             assert_eq!(values(&decoded), ["v0", "v1", "v2", "v3"], "{codec:?}");
         }
@@ -177,7 +192,10 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         let err = decode_partition(&tp, 0, Bytes::from(bytes)).unwrap_err();
-        assert!(matches!(err, ClientError::Batch { partition: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, ClientError::Batch { partition: 2, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 
 mod fetcher;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -69,7 +71,10 @@ impl Consumer {
     /// Validates `config` and connects to the bootstrap broker.
     pub async fn connect(config: ConsumerConfig) -> Result<Consumer> {
         config.validate()?;
-        let slot = ConnectionSlot::new(config.connection.clone(), config.connection.bootstrap.clone());
+        let slot = ConnectionSlot::new(
+            config.connection.clone(),
+            config.connection.bootstrap.clone(),
+        );
         slot.get().await?;
         Ok(Consumer {
             config,
@@ -208,7 +213,9 @@ impl Consumer {
         let offsets = self.in_flight.take().map(|f| f.offsets).unwrap_or_default();
         Some(match joined {
             Ok(result) => result.map(|response| (response, offsets)),
-            Err(join_error) if join_error.is_panic() => std::panic::resume_unwind(join_error.into_panic()),
+            Err(join_error) if join_error.is_panic() => {
+                std::panic::resume_unwind(join_error.into_panic())
+            }
             Err(_) => Err(ClientError::ConnectionLost {
                 addr: self.slot.addr().to_owned(),
                 cause: Disconnect::Closed,
@@ -301,7 +308,12 @@ impl Consumer {
                     continue; // seeked or unassigned while the fetch was in flight
                 }
                 let outcome = self
-                    .apply_partition(&tp, fetched_from, partition.error_code, partition.records.into_bytes())
+                    .apply_partition(
+                        &tp,
+                        fetched_from,
+                        partition.error_code,
+                        partition.records.into_bytes(),
+                    )
                     .await;
                 match outcome {
                     Ok(mut decoded) => records.append(&mut decoded),
@@ -325,7 +337,8 @@ impl Consumer {
         match code {
             ErrorCode::None => {
                 let decoded = fetcher::decode_partition(tp, fetched_from, bytes)?;
-                self.positions.insert(tp.clone(), Some(decoded.next_position));
+                self.positions
+                    .insert(tp.clone(), Some(decoded.next_position));
                 Ok(decoded.records)
             }
             ErrorCode::OffsetOutOfRange => {
@@ -337,7 +350,12 @@ impl Consumer {
                 self.backoff_before_fetch = true;
                 Ok(Vec::new())
             }
-            code => Err(ClientError::broker(code, tp.topic.clone(), Some(tp.partition), None)),
+            code => Err(ClientError::broker(
+                code,
+                tp.topic.clone(),
+                Some(tp.partition),
+                None,
+            )),
         }
     }
 }

@@ -114,7 +114,9 @@ impl Accumulator {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock leaves only counters behind; keep going.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits for `record_bytes` of buffer memory.
@@ -175,10 +177,7 @@ impl Accumulator {
             );
             queue.batches.push_back(batch);
         }
-        let batch = queue
-            .batches
-            .back_mut()
-            .ok_or(ClientError::BatchSealed)?;
+        let batch = queue.batches.back_mut().ok_or(ClientError::BatchSealed)?;
         let future = batch.append(record, record_bytes, memory)?;
         let now_full = batch.size_bytes >= batch_bytes;
         if !fits {

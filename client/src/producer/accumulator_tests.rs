@@ -93,10 +93,16 @@ async fn memory_is_bounded_until_batches_complete() {
     assert_eq!(acc.available_memory_bytes(), 40);
     // A second 60-byte record must wait for memory.
     let blocked = tokio::time::timeout(Duration::from_millis(20), acc.reserve(60)).await;
-    assert!(blocked.is_err(), "reserve should wait while the buffer is full");
+    assert!(
+        blocked.is_err(),
+        "reserve should wait while the buffer is full"
+    );
     assert!(matches!(
         acc.reserve(101).await,
-        Err(ClientError::RecordTooLarge { size_bytes: 101, .. })
+        Err(ClientError::RecordTooLarge {
+            size_bytes: 101,
+            ..
+        })
     ));
     let mut drained = acc.drain(now + LINGER, usize::MAX);
     let batch = drained.ready.pop().unwrap();
@@ -208,7 +214,10 @@ async fn close_refuses_appends_and_finishes_when_empty() {
     append(&acc, &tp(0), 10, now).await;
     acc.close();
     assert!(!acc.is_finished());
-    assert!(matches!(acc.reserve(10).await, Err(ClientError::ProducerClosed)));
+    assert!(matches!(
+        acc.reserve(10).await,
+        Err(ClientError::ProducerClosed)
+    ));
     // Closing makes the lingering batch ready at once.
     let batch = acc.drain(now, usize::MAX).ready.pop().unwrap();
     let (id, tp0) = (batch.id, batch.tp.clone());

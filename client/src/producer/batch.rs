@@ -94,11 +94,13 @@ impl ProducerBatch {
         memory: OwnedSemaphorePermit,
     ) -> Result<DeliveryFuture, ClientError> {
         let builder = self.builder.as_mut().ok_or(ClientError::BatchSealed)?;
-        let index = builder.append(record).map_err(|source| ClientError::Batch {
-            topic: self.tp.topic.clone(),
-            partition: self.tp.partition,
-            source,
-        })?;
+        let index = builder
+            .append(record)
+            .map_err(|source| ClientError::Batch {
+                topic: self.tp.topic.clone(),
+                partition: self.tp.partition,
+                source,
+            })?;
         self.size_bytes += record_bytes;
         self.record_count += 1;
         match self.memory.as_mut() {

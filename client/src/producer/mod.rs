@@ -67,7 +67,10 @@ impl Producer {
             max_in_flight_per_partition: config.connection.max_in_flight,
             delivery_timeout: config.delivery_timeout,
         });
-        let slot = ConnectionSlot::new(config.connection.clone(), config.connection.bootstrap.clone());
+        let slot = ConnectionSlot::new(
+            config.connection.clone(),
+            config.connection.bootstrap.clone(),
+        );
         slot.get().await?;
         let shared = Arc::new(ProducerShared {
             config,
@@ -131,9 +134,10 @@ impl Producer {
         let memory = shared.accumulator.reserve(record_bytes).await?;
         let tp = TopicPartition::new(record.topic.clone(), partition);
         let input = to_record_input(record);
-        let appended = shared
-            .accumulator
-            .append(&tp, &input, record_bytes, memory, Instant::now())?;
+        let appended =
+            shared
+                .accumulator
+                .append(&tp, &input, record_bytes, memory, Instant::now())?;
         if appended.previous_batch_full {
             self.lock_partitioner()
                 .on_batch_sealed(&tp.topic, partition, num_partitions);
@@ -172,11 +176,7 @@ impl Producer {
     /// [`ClientError::ProducerClosed`]. Idempotent.
     pub async fn close(&self) -> Result<()> {
         self.shared.accumulator.close();
-        let handle = self
-            .sender
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let handle = self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(handle) = handle {
             // A panicked sender already failed its batches by dropping them.
             if let Err(error) = handle.await {
@@ -196,10 +196,7 @@ impl Drop for Producer {
 }
 
 fn lock_partitioner(shared: &ProducerShared) -> std::sync::MutexGuard<'_, StickyPartitioner> {
-    shared
-        .partitioner
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+    shared.partitioner.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The batch builder's view of a record; moves the payloads (no copies).

@@ -162,7 +162,11 @@ async fn settle_response(
     let answers: HashMap<(&str, i32), _> = response
         .topics
         .iter()
-        .flat_map(|t| t.partitions.iter().map(move |p| ((t.name.as_str(), p.partition), p)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| ((t.name.as_str(), p.partition), p))
+        })
         .collect();
     for batch in batches {
         let answer = answers
@@ -192,7 +196,12 @@ async fn settle_response(
     }
 }
 
-fn settle_success(shared: &ProducerShared, batch: ProducerBatch, base_offset: i64, log_append_time_ms: i64) {
+fn settle_success(
+    shared: &ProducerShared,
+    batch: ProducerBatch,
+    base_offset: i64,
+    log_append_time_ms: i64,
+) {
     let (id, tp) = (batch.id, batch.tp.clone());
     batch.complete(base_offset, log_append_time_ms);
     shared.accumulator.finish(id, &tp, true);
@@ -215,7 +224,9 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
     }
     if error.is_retriable() && batch.attempts < config.retries && time_left {
         tracing::debug!(tp = %batch.tp, attempt = batch.attempts + 1, %error, "retrying batch");
-        shared.accumulator.reenqueue(batch, config.retry_backoff, now);
+        shared
+            .accumulator
+            .reenqueue(batch, config.retry_backoff, now);
         return;
     }
     let error = if error.is_retriable() && !time_left {

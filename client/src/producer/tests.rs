@@ -13,7 +13,9 @@ fn config(broker: &FakeBroker) -> crate::config::ProducerConfigBuilder {
 #[tokio::test]
 async fn keyed_records_get_consecutive_offsets_on_their_partition() {
     let broker = FakeBroker::start(3).await;
-    let producer = Producer::connect(config(&broker).build().unwrap()).await.unwrap();
+    let producer = Producer::connect(config(&broker).build().unwrap())
+        .await
+        .unwrap();
     let mut deliveries = Vec::new();
     for i in 0..10 {
         let record = ProducerRecord::new("t", format!("v{i}")).with_key("user-1");
@@ -34,7 +36,10 @@ async fn keyed_records_get_consecutive_offsets_on_their_partition() {
 #[tokio::test]
 async fn keyless_records_stick_to_one_partition_per_batch() {
     let broker = FakeBroker::start(4).await;
-    let config = config(&broker).linger(Duration::from_millis(200)).build().unwrap();
+    let config = config(&broker)
+        .linger(Duration::from_millis(200))
+        .build()
+        .unwrap();
     let producer = Producer::connect(config).await.unwrap();
     let mut deliveries = Vec::new();
     for _ in 0..20 {
@@ -45,7 +50,10 @@ async fn keyless_records_stick_to_one_partition_per_batch() {
     for delivery in deliveries {
         partitions.push(delivery.await.unwrap().partition);
     }
-    assert!(partitions.iter().all(|&p| p == partitions[0]), "{partitions:?}");
+    assert!(
+        partitions.iter().all(|&p| p == partitions[0]),
+        "{partitions:?}"
+    );
     assert_eq!(broker.state().produce_requests, 1, "one batch, one request");
 }
 
@@ -53,7 +61,9 @@ async fn keyless_records_stick_to_one_partition_per_batch() {
 async fn retriable_errors_are_retried_in_order() {
     let broker = FakeBroker::start(1).await;
     broker.state().fail_produce_partitions = 2;
-    let producer = Producer::connect(config(&broker).build().unwrap()).await.unwrap();
+    let producer = Producer::connect(config(&broker).build().unwrap())
+        .await
+        .unwrap();
     let mut deliveries = Vec::new();
     for i in 0..5 {
         let record = ProducerRecord::new("t", format!("{i}"));
@@ -78,13 +88,20 @@ async fn delivery_times_out_when_retries_keep_failing() {
     let producer = Producer::connect(config).await.unwrap();
     let delivery = producer.send(ProducerRecord::new("t", "x")).await.unwrap();
     let err = delivery.await.unwrap_err();
-    assert!(matches!(err, ClientError::DeliveryTimeout { .. }), "{err:?}");
+    assert!(
+        matches!(err, ClientError::DeliveryTimeout { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn acks_zero_resolves_without_offsets() {
     let broker = FakeBroker::start(1).await;
-    let config = config(&broker).acks(Acks::None).compression(Compression::Gzip).build().unwrap();
+    let config = config(&broker)
+        .acks(Acks::None)
+        .compression(Compression::Gzip)
+        .build()
+        .unwrap();
     let producer = Producer::connect(config).await.unwrap();
     let delivery = producer.send(ProducerRecord::new("t", "x")).await.unwrap();
     assert_eq!(delivery.await.unwrap().offset, -1);
@@ -100,25 +117,43 @@ async fn acks_zero_resolves_without_offsets() {
 #[tokio::test]
 async fn close_flushes_and_refuses_more() {
     let broker = FakeBroker::start(2).await;
-    let config = config(&broker).linger(Duration::from_secs(10)).build().unwrap();
+    let config = config(&broker)
+        .linger(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let producer = Producer::connect(config).await.unwrap();
-    let delivery = producer.send(ProducerRecord::new("t", "x").with_partition(1)).await.unwrap();
+    let delivery = producer
+        .send(ProducerRecord::new("t", "x").with_partition(1))
+        .await
+        .unwrap();
     producer.close().await.unwrap();
     assert_eq!(delivery.await.unwrap().partition, 1);
-    let err = producer.send(ProducerRecord::new("t", "y")).await.unwrap_err();
+    let err = producer
+        .send(ProducerRecord::new("t", "y"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ClientError::ProducerClosed), "{err:?}");
 }
 
 #[tokio::test]
 async fn explicit_partition_out_of_range_is_rejected() {
     let broker = FakeBroker::start(2).await;
-    let producer = Producer::connect(config(&broker).build().unwrap()).await.unwrap();
+    let producer = Producer::connect(config(&broker).build().unwrap())
+        .await
+        .unwrap();
     let err = producer
         .send(ProducerRecord::new("t", "x").with_partition(5))
         .await
         .unwrap_err();
     assert!(
-        matches!(err, ClientError::InvalidPartition { partition: 5, num_partitions: 2, .. }),
+        matches!(
+            err,
+            ClientError::InvalidPartition {
+                partition: 5,
+                num_partitions: 2,
+                ..
+            }
+        ),
         "{err:?}"
     );
 }
