@@ -109,3 +109,32 @@ impl Wire for TopicResult {
         })
     }
 }
+
+/// A partition-level outcome with no other data (e.g. an offset commit).
+///
+/// ```text
+/// partition i32 | error_code i16
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionResult {
+    /// The partition index.
+    pub partition: i32,
+    /// [`ErrorCode::None`] on success.
+    pub error_code: ErrorCode,
+}
+
+impl Wire for PartitionResult {
+    const MIN_BYTES: usize = 4 + 2;
+
+    fn encode(&self, version: u16, out: &mut FrameBuf) -> Result<(), EncodeError> {
+        out.put_i32(self.partition);
+        self.error_code.encode(version, out)
+    }
+
+    fn decode(r: &mut Reader, version: u16) -> Result<Self, DecodeError> {
+        Ok(Self {
+            partition: r.i32("partition")?,
+            error_code: ErrorCode::decode(r, version)?,
+        })
+    }
+}

@@ -13,24 +13,24 @@ pub mod alter_topic_configs;
 pub mod api_versions;
 pub mod common;
 pub mod create_topics;
-// pub mod delete_groups;
+pub mod delete_groups;
 pub mod delete_topics;
-// pub mod describe_groups;
+pub mod describe_groups;
 pub mod describe_topic_configs;
 pub mod fetch;
-// pub mod find_coordinator;
+pub mod find_coordinator;
 pub mod header;
-// pub mod heartbeat;
+pub mod heartbeat;
 pub mod init_producer_id;
-// pub mod join_group;
-// pub mod leave_group;
-// pub mod list_groups;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
-// pub mod offset_commit;
-// pub mod offset_fetch;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
-// pub mod reset_offsets;
+pub mod reset_offsets;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -230,22 +230,22 @@ apis! {
     Fetch = 1 => fetch::{FetchRequest, FetchResponse};
     ListOffsets = 2 => list_offsets::{ListOffsetsRequest, ListOffsetsResponse};
     Metadata = 3 => metadata::{MetadataRequest, MetadataResponse};
-    // OffsetCommit = 8 => offset_commit::{OffsetCommitRequest, OffsetCommitResponse};
-    // OffsetFetch = 9 => offset_fetch::{OffsetFetchRequest, OffsetFetchResponse};
-    // FindCoordinator = 10 => find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
-    // JoinGroup = 11 => join_group::{JoinGroupRequest, JoinGroupResponse};
-    // Heartbeat = 12 => heartbeat::{HeartbeatRequest, HeartbeatResponse};
-    // LeaveGroup = 13 => leave_group::{LeaveGroupRequest, LeaveGroupResponse};
-    // DescribeGroups = 15 => describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
-    // ListGroups = 16 => list_groups::{ListGroupsRequest, ListGroupsResponse};
+    OffsetCommit = 8 => offset_commit::{OffsetCommitRequest, OffsetCommitResponse};
+    OffsetFetch = 9 => offset_fetch::{OffsetFetchRequest, OffsetFetchResponse};
+    FindCoordinator = 10 => find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
+    JoinGroup = 11 => join_group::{JoinGroupRequest, JoinGroupResponse};
+    Heartbeat = 12 => heartbeat::{HeartbeatRequest, HeartbeatResponse};
+    LeaveGroup = 13 => leave_group::{LeaveGroupRequest, LeaveGroupResponse};
+    DescribeGroups = 15 => describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
+    ListGroups = 16 => list_groups::{ListGroupsRequest, ListGroupsResponse};
     ApiVersions = 18 => api_versions::{ApiVersionsRequest, ApiVersionsResponse};
     CreateTopics = 19 => create_topics::{CreateTopicsRequest, CreateTopicsResponse};
     DeleteTopics = 20 => delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
     InitProducerId = 22 => init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
-    // DeleteGroups = 42 => delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
+    DeleteGroups = 42 => delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
     DescribeTopicConfigs = 1000 => describe_topic_configs::{DescribeTopicConfigsRequest, DescribeTopicConfigsResponse};
     AlterTopicConfigs = 1001 => alter_topic_configs::{AlterTopicConfigsRequest, AlterTopicConfigsResponse};
-    // ResetOffsets = 1002 => reset_offsets::{ResetOffsetsRequest, ResetOffsetsResponse};
+    ResetOffsets = 1002 => reset_offsets::{ResetOffsetsRequest, ResetOffsetsResponse};
 }
 
 impl Request {
