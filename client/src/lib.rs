@@ -93,3 +93,30 @@ pub use consumer::{Consumer, SeekTo};
 pub use error::{ClientError, Disconnect, Result};
 pub use producer::{DeliveryFuture, Producer};
 pub use record::{ConsumerRecord, ProducerRecord, RecordMetadata, TopicPartition};
+
+#[cfg(test)]
+mod thread_safety {
+    //! The handles and their futures must work across tasks and threads.
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        send_sync::<Producer>();
+        send_sync::<Admin>();
+        send_sync::<Consumer>();
+        send_sync::<DeliveryFuture>();
+        send_sync::<ClientError>();
+    }
+
+    #[allow(dead_code)]
+    async fn futures_are_send(producer: &Producer, consumer: &mut Consumer, admin: &Admin) {
+        send(&producer.send(ProducerRecord::new("t", "v")));
+        send(&producer.flush());
+        send(&consumer.poll(std::time::Duration::ZERO));
+        send(&consumer.seek("t", 0, SeekTo::End));
+        send(&admin.describe_topic("t"));
+    }
+}
