@@ -191,12 +191,17 @@ impl PartitionLog {
     fn roll(&self, writer: &mut Writer) -> Result<(), StorageError> {
         let sealed = Arc::clone(&writer.active);
         sealed.seal(&mut writer.cursor, true)?;
-        if self.config.flush == FlushPolicy::Always {
-            sealed.sync()?;
-            sealed.mark_synced();
-        } else {
-            sync_in_background(Arc::clone(&sealed));
+        match self.config.flush {
+            FlushPolicy::Always => {
+                sealed.sync()?;
+                sealed.mark_synced();
+            }
+            FlushPolicy::Interval(_) => sync_in_background(Arc::clone(&sealed)),
+            // The policy leaves durability to the OS: a sealed segment is as durable as it
+            // will get, so the checkpoint may vouch for it (it survives a process crash).
+            FlushPolicy::Os => sealed.mark_synced(),
         }
+        writer.rolled_since_checkpoint = true;
         let segment = Segment::create(
             &self.dir,
             writer.log_end_offset,

@@ -30,6 +30,7 @@ pub(crate) struct Writer {
     pub(crate) active_first_timestamp: Option<i64>,
     pub(crate) last_flush: Instant,
     pub(crate) unflushed: bool,
+    pub(crate) rolled_since_checkpoint: bool,
     pub(crate) closed: bool,
 }
 
@@ -76,6 +77,7 @@ impl PartitionLog {
             active_first_timestamp: recovered.active_first_timestamp,
             last_flush: Instant::now(),
             unflushed: false,
+            rolled_since_checkpoint: false,
             closed: false,
         };
         Ok(PartitionLog {
@@ -189,7 +191,14 @@ impl PartitionLog {
             writer.active.sync()?;
         }
         writer.unflushed = false;
+        writer.rolled_since_checkpoint = false;
         writer.last_flush = Instant::now();
+        self.write_checkpoint_locked(writer)
+    }
+
+    /// Rewrites the (not clean) recovery checkpoint listing the synced closed segments.
+    fn write_checkpoint_locked(&self, writer: &mut Writer) -> Result<(), StorageError> {
+        writer.rolled_since_checkpoint = false;
         let segments = self.snapshot();
         let closed = &segments[..segments.len().saturating_sub(1)];
         write_open_checkpoint(
@@ -199,9 +208,10 @@ impl PartitionLog {
         )
     }
 
-    /// Flushes when the [`FlushPolicy::Interval`] has elapsed since the last flush; with
-    /// [`FlushPolicy::Os`] only refreshes the recovery checkpoint. Returns whether it
-    /// flushed. The broker calls this periodically from a background task.
+    /// Flushes when the [`FlushPolicy::Interval`] has elapsed since the last flush. Under
+    /// any policy it also refreshes the recovery checkpoint after a roll, so that a crash
+    /// rescans only the active segment. Returns whether it flushed. The broker calls this
+    /// periodically, for every log, from a background task.
     pub fn flush_if_due(&self) -> Result<bool, StorageError> {
         let mut writer = self.lock_writer()?;
         let due = match self.config.flush {
@@ -212,6 +222,8 @@ impl PartitionLog {
         };
         if due {
             self.flush_locked(&mut writer)?;
+        } else if writer.rolled_since_checkpoint {
+            self.write_checkpoint_locked(&mut writer)?;
         }
         Ok(due)
     }

@@ -349,7 +349,8 @@ impl Segment {
             .map_err(StorageError::io("fsync segment", &self.paths.log))
     }
 
-    /// Records that the log file is on stable storage.
+    /// Records that the log file is as durable as the flush policy asks, so the recovery
+    /// checkpoint may vouch for it.
     pub fn mark_synced(&self) {
         self.synced.store(true, Ordering::Release);
     }
