@@ -89,8 +89,11 @@ async fn produce_partition(
         Err(e) => {
             ctx.metrics.batch_rejected();
             warn!(%peer, topic = %topic.name, partition = p.partition, error = %e, "rejected produced batch");
+            // A length claiming more than the request carries is corruption, not size.
             let code = match e {
-                BatchError::TooLarge { .. } => ErrorCode::MessageTooLarge,
+                BatchError::TooLarge { batch_bytes, .. } if batch_bytes <= p.records.len() => {
+                    ErrorCode::MessageTooLarge
+                }
                 _ => ErrorCode::CorruptMessage,
             };
             return failed(p.partition, code, Some(e.to_string()));
