@@ -256,7 +256,7 @@ impl PartitionLog {
 
     /// Closes the log for appends and removes its directory with every file in it.
     pub fn delete(&self) -> Result<(), StorageError> {
-        let mut writer = self.lock_writer()?;
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         writer.closed = true;
         std::fs::remove_dir_all(&self.dir).map_err(StorageError::io("delete log dir", &self.dir))
     }
