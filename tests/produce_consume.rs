@@ -10,7 +10,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use rill::broker::testing::TestBroker;
 use rill::client::partitioner::partition_for_key;
-use rill::client::{Acks, Admin, Compression, ConnectionConfig, Producer, ProducerConfig, ProducerRecord};
+use rill::client::{
+    Acks, Admin, Compression, ConnectionConfig, Producer, ProducerConfig, ProducerRecord,
+};
 
 const PARTITIONS: i32 = 8;
 const RECORDS_PER_CODEC: usize = 20_000;
@@ -45,7 +47,11 @@ async fn produce_codec(addr: std::net::SocketAddr, codec: Compression) -> BTreeM
     let mut ends: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 0)).collect();
     for (i, delivery) in deliveries.into_iter().enumerate() {
         let meta = delivery.await.unwrap();
-        assert_eq!(meta.partition, partition_for_key(key(i).as_bytes(), PARTITIONS), "record {i}");
+        assert_eq!(
+            meta.partition,
+            partition_for_key(key(i).as_bytes(), PARTITIONS),
+            "record {i}"
+        );
         let end = ends.get_mut(&meta.partition).unwrap();
         *end = (*end).max(meta.offset + 1);
     }
@@ -61,17 +67,29 @@ async fn check_codec(addr: std::net::SocketAddr, codec: Compression, ends: &BTre
         let mut last_seq = None;
         for (n, r) in records.iter().enumerate() {
             assert_eq!(r.offset, n as i64, "offsets are contiguous from 0");
-            let seq: usize = std::str::from_utf8(r.headers[0].1.as_ref().unwrap()).unwrap().parse().unwrap();
+            let seq: usize = std::str::from_utf8(r.headers[0].1.as_ref().unwrap())
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!(last_seq < Some(seq), "partition {partition}: in send order");
             last_seq = Some(seq);
             assert!(!seen[seq], "record {seq} delivered twice");
             seen[seq] = true;
             assert_eq!(r.key.as_deref(), Some(key(seq).as_bytes()));
-            assert_eq!(r.value.as_deref(), Some(value(&codec.to_string(), seq).as_bytes()));
+            assert_eq!(
+                r.value.as_deref(),
+                Some(value(&codec.to_string(), seq).as_bytes())
+            );
             assert_eq!(r.timestamp, BASE_TS + seq as i64);
             assert_eq!(r.headers[0].0, "seq");
-            assert_eq!(r.headers[1], ("codec".to_string(), Some(Bytes::from(codec.to_string()))));
-            assert_eq!(*partition, partition_for_key(key(seq).as_bytes(), PARTITIONS));
+            assert_eq!(
+                r.headers[1],
+                ("codec".to_string(), Some(Bytes::from(codec.to_string())))
+            );
+            assert_eq!(
+                *partition,
+                partition_for_key(key(seq).as_bytes(), PARTITIONS)
+            );
         }
     }
     assert!(seen.iter().all(|s| *s), "every record came back");
@@ -80,10 +98,21 @@ async fn check_codec(addr: std::net::SocketAddr, codec: Compression, ends: &BTre
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_thousand_keyed_records_every_codec_survive_restart() {
     let broker = TestBroker::start().await;
-    let admin = Admin::connect(ConnectionConfig::new(broker.addr.to_string())).await.unwrap();
-    let codecs = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
+    let admin = Admin::connect(ConnectionConfig::new(broker.addr.to_string()))
+        .await
+        .unwrap();
+    let codecs = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
     for codec in codecs {
-        admin.create_topic(&format!("e2e-{codec}"), PARTITIONS, &[]).await.unwrap();
+        admin
+            .create_topic(&format!("e2e-{codec}"), PARTITIONS, &[])
+            .await
+            .unwrap();
     }
     admin.close().await;
     let mut ends = Vec::new();

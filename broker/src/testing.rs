@@ -36,7 +36,10 @@ impl TestBroker {
     }
 
     /// Starts a broker on an existing data directory.
-    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut BrokerConfig),
+    ) -> TestBroker {
         let mut config = BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_path_buf(),
@@ -46,7 +49,12 @@ impl TestBroker {
         let (addr, signal, task) = crate::server::spawn(config)
             .await
             .expect("test broker starts");
-        TestBroker { addr, signal, task, dir }
+        TestBroker {
+            addr,
+            signal,
+            task,
+            dir,
+        }
     }
 
     /// Shuts down cleanly and hands back the data directory.
@@ -59,4 +67,3 @@ impl TestBroker {
         self.dir
     }
 }
-

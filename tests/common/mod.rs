@@ -24,14 +24,18 @@ pub async fn read_all(
     for p in ends.keys() {
         consumer.seek(topic, *p, SeekTo::Beginning).await.unwrap();
     }
-    let mut out: BTreeMap<i32, Vec<ConsumerRecord>> = ends.keys().map(|p| (*p, Vec::new())).collect();
+    let mut out: BTreeMap<i32, Vec<ConsumerRecord>> =
+        ends.keys().map(|p| (*p, Vec::new())).collect();
     let started = Instant::now();
     let done = |out: &BTreeMap<i32, Vec<ConsumerRecord>>| {
         ends.iter()
             .all(|(p, end)| out[p].last().map_or(*end == 0, |r| r.offset + 1 >= *end))
     };
     while !done(&out) {
-        assert!(started.elapsed() < deadline, "consumer did not reach the end in time");
+        assert!(
+            started.elapsed() < deadline,
+            "consumer did not reach the end in time"
+        );
         for record in consumer.poll(Duration::from_millis(500)).await.unwrap() {
             out.get_mut(&record.partition).unwrap().push(record);
         }

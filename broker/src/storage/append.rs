@@ -76,7 +76,7 @@ impl PartitionLog {
             position += spans[i].header.total_bytes() as u64;
         }
         self.write_run(&mut writer, batches, &spans[run_start..], now_ms)?;
-        if self.config.flush == FlushPolicy::Always {
+        if self.config().flush == FlushPolicy::Always {
             writer.active.sync()?;
         } else {
             writer.unflushed = true;
@@ -108,7 +108,7 @@ impl PartitionLog {
         let mut spans = Vec::new();
         let mut start = 0;
         while start < buf.len() {
-            let header = BatchHeader::parse(&buf[start..], self.config.max_batch_bytes)
+            let header = BatchHeader::parse(&buf[start..], self.config().max_batch_bytes)
                 .map_err(|e| invalid(start, e))?;
             let end = start + header.total_bytes();
             if end > buf.len() {
@@ -143,11 +143,11 @@ impl PartitionLog {
         header: &BatchHeader,
         now_ms: i64,
     ) -> bool {
-        let full = position + header.total_bytes() as u64 > u64::from(self.config.segment_bytes);
+        let full = position + header.total_bytes() as u64 > u64::from(self.config().segment_bytes);
         let age_ms = writer.active_first_timestamp.map_or(0, |first| {
             batch_time_ms(header, now_ms).saturating_sub(first)
         });
-        let old = age_ms >= self.config.segment_ms as i64;
+        let old = age_ms >= self.config().segment_ms as i64;
         let last_relative = writer.log_end_offset + i64::from(header.last_offset_delta)
             - writer.active.base_offset();
         full || old || last_relative > i64::from(u32::MAX)
@@ -176,7 +176,7 @@ impl PartitionLog {
                 &mut writer.cursor,
                 position,
                 &header,
-                self.config.index_interval_bytes,
+                self.config().index_interval_bytes,
             );
             writer
                 .active_first_timestamp
@@ -196,7 +196,7 @@ impl PartitionLog {
     fn roll(&self, writer: &mut Writer) -> Result<(), StorageError> {
         let sealed = Arc::clone(&writer.active);
         sealed.seal(&mut writer.cursor, true)?;
-        match self.config.flush {
+        match self.config().flush {
             FlushPolicy::Always => {
                 sealed.sync()?;
                 sealed.mark_synced();
@@ -210,14 +210,14 @@ impl PartitionLog {
         let segment = Segment::create(
             &self.dir,
             writer.log_end_offset,
-            self.config.capacity_bytes(),
+            self.config().capacity_bytes(),
         )?;
         let segment = Arc::new(segment);
         let mut segments = self.snapshot().to_vec();
         segments.push(Arc::clone(&segment));
         self.publish_segments(segments);
         writer.active = segment;
-        writer.cursor = IndexCursor::new(self.config.index_interval_bytes);
+        writer.cursor = IndexCursor::new(self.config().index_interval_bytes);
         writer.active_first_timestamp = None;
         tracing::debug!(dir = %self.dir.display(), base_offset = writer.log_end_offset, "rolled segment");
         Ok(())

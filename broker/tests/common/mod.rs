@@ -89,7 +89,8 @@ impl RawClient {
 pub fn batch(prefix: &str, n: usize, ts: i64) -> Bytes {
     let mut b = BatchBuilder::new(Compression::None);
     for i in 0..n {
-        let record = RecordInput::new(ts + i as i64, format!("{prefix}-{i}")).with_key(format!("k{i}"));
+        let record =
+            RecordInput::new(ts + i as i64, format!("{prefix}-{i}")).with_key(format!("k{i}"));
         b.append(&record).unwrap();
     }
     b.build().unwrap()
@@ -107,7 +108,13 @@ pub fn produce(topic: &str, partition: i32, records: Bytes, acks: i16) -> Reques
     })
 }
 
-pub fn fetch(topic: &str, partition: i32, offset: i64, max_wait_ms: i32, min_bytes: i32) -> Request {
+pub fn fetch(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> Request {
     Request::Fetch(FetchRequest {
         max_wait_ms,
         min_bytes,

@@ -26,7 +26,11 @@ use crate::storage::{AppendInfo, FlushPolicy, StorageError};
 use crate::topics::{Partition, Topic};
 
 /// Answers a Produce request (the caller drops the answer for `acks=0`).
-pub async fn handle(ctx: &Arc<BrokerCtx>, req: ProduceRequest, peer: SocketAddr) -> ProduceResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerCtx>,
+    req: ProduceRequest,
+    peer: SocketAddr,
+) -> ProduceResponse {
     let valid_acks = matches!(req.acks, ACKS_NONE | ACKS_LEADER | ACKS_ALL);
     let mut topics = Vec::with_capacity(req.topics.len());
     for topic in req.topics {
@@ -130,11 +134,10 @@ async fn produce_partition(
 /// The log stamps offsets into the batches in place, so it needs them mutable: the
 /// request frame is normally the only owner of its bytes by now, making that free; a
 /// shared buffer is copied.
-async fn append(
-    partition: &Arc<Partition>,
-    records: Bytes,
-) -> Result<AppendInfo, StorageError> {
-    let mut records = records.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+async fn append(partition: &Arc<Partition>, records: Bytes) -> Result<AppendInfo, StorageError> {
+    let mut records = records
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
     if partition.log.config().flush != FlushPolicy::Always {
         return partition.log.append(&mut records);
     }
@@ -149,7 +152,11 @@ async fn append(
     }
 }
 
-fn failed(partition: i32, error_code: ErrorCode, message: Option<String>) -> ProducePartitionResponse {
+fn failed(
+    partition: i32,
+    error_code: ErrorCode,
+    message: Option<String>,
+) -> ProducePartitionResponse {
     ProducePartitionResponse {
         partition,
         error_code,
