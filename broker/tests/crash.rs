@@ -196,3 +196,47 @@ async fn sigkill_loses_nothing_acknowledged_with_flush_always() {
 async fn sigkill_loses_nothing_acknowledged_with_flush_os() {
     crash_loop("os").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_checkpoints_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = start_rilld(dir.path(), "os").await;
+    let mut client = RawClient::connect(addr).await;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for i in 0..10 {
+        let r = produce_response(
+            client
+                .call(produce(
+                    "graceful",
+                    0,
+                    batch(&format!("g{i}"), 3, now_ms),
+                    ACKS_ALL,
+                ))
+                .await,
+        );
+        assert_eq!(r.topics[0].partitions[0].base_offset, i * 3);
+    }
+    let pid = i32::try_from(child.id().expect("running")).unwrap();
+    // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("rilld stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let checkpoint =
+        std::fs::read(dir.path().join("graceful-0").join("recovery-checkpoint")).unwrap();
+    assert!(
+        !checkpoint.is_empty(),
+        "a clean shutdown writes the checkpoint"
+    );
+
+    let (mut child, addr) = start_rilld(dir.path(), "os").await;
+    let mut client = RawClient::connect(addr).await;
+    let f = fetch_response(client.call(fetch("graceful", 0, 27, 0, 0)).await);
+    assert_eq!(fetched_values(&f), ["g9-0", "g9-1", "g9-2"]);
+    child.start_kill().unwrap();
+}
