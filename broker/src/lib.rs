@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod producer_ids;
 pub mod server;
 pub mod shutdown;
 pub mod storage;

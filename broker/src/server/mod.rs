@@ -18,6 +18,7 @@ use tracing::info;
 
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
+use crate::producer_ids::{ProducerIdError, ProducerIds};
 use crate::shutdown::{ShutdownListener, ShutdownSignal};
 use crate::topics::{TopicError, TopicRegistry};
 
@@ -35,6 +36,9 @@ pub enum ServerError {
     /// Topics could not be opened or closed.
     #[error(transparent)]
     Topics(#[from] TopicError),
+    /// The producer id allocator could not be opened.
+    #[error(transparent)]
+    ProducerIds(#[from] ProducerIdError),
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -51,6 +55,8 @@ pub struct BrokerCtx {
     pub metrics: Metrics,
     /// The address clients reach this broker at (for Metadata).
     pub advertised: SocketAddr,
+    /// Issues idempotent producer ids.
+    pub producer_ids: ProducerIds,
 }
 
 /// A bound, recovered broker ready to serve.
@@ -81,11 +87,13 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        let producer_ids = ProducerIds::open(&config.data_dir)?;
         let ctx = Arc::new(BrokerCtx {
             config,
             topics,
             metrics: Metrics::default(),
             advertised,
+            producer_ids,
         });
         Ok(Server { ctx, listener })
     }

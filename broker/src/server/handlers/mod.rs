@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod errors;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -82,6 +83,7 @@ pub async fn handle(
         }
         Request::Fetch(req) => fetch::handle(ctx, req).await.into(),
         Request::ListOffsets(req) => list_offsets::handle(ctx, req).into(),
+        Request::InitProducerId(req) => init_producer_id::handle(ctx, req).await.into(),
         other => {
             warn!(%peer, api = ?other.api_key(), "request for an API this broker does not serve yet");
             return unsupported(ctx, &header);
@@ -150,5 +152,6 @@ fn served(key: ApiKey) -> bool {
             | ApiKey::Produce
             | ApiKey::Fetch
             | ApiKey::ListOffsets
+            | ApiKey::InitProducerId
     )
 }
