@@ -313,7 +313,7 @@ impl BrokerConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let d = &self.topic_defaults;
         check("default_partitions", d.partitions, 1, u64::from(PARTITIONS_MAX))?;
-        check("segment_bytes", d.segment_bytes, 4096, u64::from(u32::MAX))?;
+        check("segment_bytes", d.segment_bytes, 4096, crate::storage::SEGMENT_BYTES_MAX)?;
         check("max_frame_bytes", self.max_frame_bytes as u64, 1024, 1 << 30)?;
         check("max_connections", self.max_connections as u64, 1, 1 << 20)?;
         check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;

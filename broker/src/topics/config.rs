@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::TopicError;
 use crate::config::{parse_flush, TopicDefaults};
-use crate::storage::LogConfig;
+use crate::storage::{LogConfig, SEGMENT_BYTES_MAX};
 
 /// Retention by age, in ms; `-1` keeps forever.
 pub const RETENTION_MS: &str = "retention.ms";
@@ -32,7 +32,7 @@ pub fn log_config(
     max_batch_bytes: usize,
 ) -> Result<LogConfig, TopicError> {
     let mut config = LogConfig {
-        segment_bytes: defaults.segment_bytes,
+        segment_bytes: u32::try_from(defaults.segment_bytes.min(SEGMENT_BYTES_MAX)).unwrap_or(u32::MAX),
         segment_ms: defaults.segment_ms,
         retention_bytes: defaults.retention_bytes,
         retention_ms: defaults.retention_ms,
@@ -52,9 +52,9 @@ pub fn log_config(
                 config.retention_bytes = optional_u64(value).ok_or_else(|| bad("expected bytes or -1"))?
             }
             SEGMENT_BYTES => {
-                let bytes: u64 = value.parse().map_err(|_| bad("expected a byte count"))?;
-                if !(SEGMENT_BYTES_MIN..=u64::from(u32::MAX)).contains(&bytes) {
-                    return Err(bad("must be between 4096 and 4294967295"));
+                let bytes: u32 = value.parse().map_err(|_| bad("expected a byte count"))?;
+                if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&u64::from(bytes)) {
+                    return Err(bad("must be between 4096 and 2147483647"));
                 }
                 config.segment_bytes = bytes;
             }

@@ -8,6 +8,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
+
 use rill_protocol::api::common::TopicPartitions;
 use rill_protocol::api::produce::{
     ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse, ACKS_ALL,
@@ -20,7 +22,7 @@ use tracing::warn;
 use super::errors::{storage_error_code, topic_error_code};
 use super::run_blocking;
 use crate::server::BrokerCtx;
-use crate::storage::FlushPolicy;
+use crate::storage::{AppendInfo, FlushPolicy, StorageError};
 use crate::topics::{Partition, Topic};
 
 /// Answers a Produce request (the caller drops the answer for `acks=0`).
@@ -99,7 +101,7 @@ async fn produce_partition(
         .map(|b| u64::try_from(b.header.record_count).unwrap_or(0))
         .sum();
     let bytes = p.records.len() as u64;
-    let appended = append(ctx, &partition, p.records).await;
+    let appended = append(&partition, p.records).await;
     match appended {
         Ok(info) => {
             ctx.metrics.produced(records, bytes);
@@ -121,19 +123,22 @@ async fn produce_partition(
 
 /// Appends on the blocking pool when the append fsyncs; inline otherwise (a memcpy into
 /// the page cache).
+///
+/// The log stamps offsets into the batches in place, so it needs them mutable: the
+/// request frame is normally the only owner of its bytes by now, making that free; a
+/// shared buffer is copied.
 async fn append(
-    ctx: &Arc<BrokerCtx>,
     partition: &Arc<Partition>,
-    records: bytes::Bytes,
-) -> Result<crate::storage::AppendInfo, crate::storage::StorageError> {
+    records: Bytes,
+) -> Result<AppendInfo, StorageError> {
+    let mut records = records.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
     if partition.log.config().flush != FlushPolicy::Always {
-        return partition.log.append(&records);
+        return partition.log.append(&mut records);
     }
     let partition = partition.clone();
-    let _ = ctx;
-    match tokio::task::spawn_blocking(move || partition.log.append(&records)).await {
+    match tokio::task::spawn_blocking(move || partition.log.append(&mut records)).await {
         Ok(result) => result,
-        Err(e) => Err(crate::storage::StorageError::Io {
+        Err(e) => Err(StorageError::Io {
             op: "append task",
             path: std::path::PathBuf::new(),
             source: std::io::Error::other(e.to_string()),
