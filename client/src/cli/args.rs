@@ -31,7 +31,8 @@ pub fn parse_key_value(s: &str) -> Result<KeyValue, String> {
 
 /// Parses a human duration such as `500ms`, `10s`, `2m`, `1h 30m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration ({e}); try 500ms, 10s or 2m"))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); try 500ms, 10s or 2m"))
 }
 
 /// Parses a positive duration (a timeout of zero could never succeed).
@@ -71,9 +72,13 @@ pub fn parse_since(s: &str) -> Result<Since, String> {
     if let Ok(span) = humantime::parse_duration(s) {
         return Ok(Since::Ago(span));
     }
-    humantime::parse_rfc3339_weak(s).map(Since::At).map_err(|_| {
-        format!("{s:?} is neither a duration (10m, 2h) nor an RFC 3339 time (2026-11-23T10:00:00Z)")
-    })
+    humantime::parse_rfc3339_weak(s)
+        .map(Since::At)
+        .map_err(|_| {
+            format!(
+                "{s:?} is neither a duration (10m, 2h) nor an RFC 3339 time (2026-11-23T10:00:00Z)"
+            )
+        })
 }
 
 /// Parses `--acks`: `0`, `1` or `all` (also `-1`, Kafka's spelling of all).
@@ -121,7 +126,10 @@ mod tests {
     #[test]
     fn key_value_splits_at_first_equals() {
         let kv = parse_key_value("retention_ms=a=b").unwrap();
-        assert_eq!((kv.key.as_str(), kv.value.as_str()), ("retention_ms", "a=b"));
+        assert_eq!(
+            (kv.key.as_str(), kv.value.as_str()),
+            ("retention_ms", "a=b")
+        );
         assert_eq!(parse_key_value("k=").unwrap().value, "");
         assert!(parse_key_value("=v").unwrap_err().contains("empty key"));
         assert!(parse_key_value("novalue").unwrap_err().contains("no '='"));
@@ -131,7 +139,9 @@ mod tests {
     fn durations_and_timeouts() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("soon")
+            .unwrap_err()
+            .contains("not a duration"));
         assert!(parse_timeout("0s").is_err());
         assert_eq!(parse_timeout("3s"), Ok(Duration::from_secs(3)));
     }
@@ -151,8 +161,14 @@ mod tests {
     #[test]
     fn since_ago_is_relative_to_now() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000);
-        assert_eq!(Since::Ago(Duration::from_secs(10)).to_timestamp_ms(now), 990_000);
-        assert_eq!(Since::Ago(Duration::from_secs(5_000)).to_timestamp_ms(now), 0);
+        assert_eq!(
+            Since::Ago(Duration::from_secs(10)).to_timestamp_ms(now),
+            990_000
+        );
+        assert_eq!(
+            Since::Ago(Duration::from_secs(5_000)).to_timestamp_ms(now),
+            0
+        );
     }
 
     #[test]
@@ -164,7 +180,9 @@ mod tests {
         assert!(parse_acks("2").is_err());
         assert_eq!(parse_compression("zstd"), Ok(Compression::Zstd));
         assert_eq!(parse_compression("LZ4"), Ok(Compression::Lz4));
-        assert!(parse_compression("brotli").unwrap_err().contains("not a codec"));
+        assert!(parse_compression("brotli")
+            .unwrap_err()
+            .contains("not a codec"));
     }
 
     #[test]

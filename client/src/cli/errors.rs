@@ -68,7 +68,9 @@ pub fn render(error: &anyhow::Error, broker: &str, style: Style) -> String {
 
 /// What the user can do about `error`, when we know.
 pub fn hint(error: &anyhow::Error, broker: &str) -> Option<String> {
-    let client = error.chain().find_map(|e| e.downcast_ref::<ClientError>())?;
+    let client = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<ClientError>())?;
     match client {
         ClientError::Connect { .. } | ClientError::ConnectTimeout { .. } => Some(format!(
             "is rilld running at {broker}? Start one with `cargo run --release --bin rilld`, \
@@ -137,8 +139,14 @@ mod tests {
     #[test]
     fn unreachable_broker_names_the_address_and_how_to_start_rilld() {
         let text = render(&refused("127.0.0.1:1"), "127.0.0.1:1", Style::new(false));
-        assert!(text.starts_with("error: cannot reach the broker at 127.0.0.1:1"), "{text}");
-        assert!(text.contains("hint: is rilld running at 127.0.0.1:1?"), "{text}");
+        assert!(
+            text.starts_with("error: cannot reach the broker at 127.0.0.1:1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: is rilld running at 127.0.0.1:1?"),
+            "{text}"
+        );
         assert!(text.contains("cargo run --release --bin rilld"), "{text}");
     }
 

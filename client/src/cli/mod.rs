@@ -108,8 +108,14 @@ mod tests {
         fn check(cmd: &clap::Command, path: &str) {
             let path = format!("{path} {}", cmd.get_name());
             if cmd.get_subcommands().next().is_none() {
-                let after = cmd.get_after_help().map(ToString::to_string).unwrap_or_default();
-                assert!(after.contains("Examples:"), "`{path} --help` has no examples");
+                let after = cmd
+                    .get_after_help()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                assert!(
+                    after.contains("Examples:"),
+                    "`{path} --help` has no examples"
+                );
             }
             for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
                 check(sub, &path);
@@ -120,8 +126,16 @@ mod tests {
 
     #[test]
     fn global_options_parse_anywhere() {
-        let cli = Cli::try_parse_from(["rill", "topic", "list", "--broker", "h:1", "--timeout", "2s"])
-            .unwrap();
+        let cli = Cli::try_parse_from([
+            "rill",
+            "topic",
+            "list",
+            "--broker",
+            "h:1",
+            "--timeout",
+            "2s",
+        ])
+        .unwrap();
         assert_eq!(cli.global.broker, "h:1");
         let config = cli.global.connection_config();
         assert_eq!(config.request_timeout, Duration::from_secs(2));

@@ -112,11 +112,6 @@ impl Table {
         self.rows.push(cells.into_iter().map(Into::into).collect());
     }
 
-    /// True when no row was added.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The table as lines, headers styled with `style`, no trailing spaces.
     pub fn render(&self, style: Style) -> String {
         let columns = self

@@ -152,7 +152,10 @@ async fn open_input(
                 .with_context(|| format!("cannot open {}", path.display()))?;
             Ok((Box::new(BufReader::new(file)), path.display().to_string()))
         }
-        None => Ok((Box::new(BufReader::new(tokio::io::stdin())), "stdin".to_owned())),
+        None => Ok((
+            Box::new(BufReader::new(tokio::io::stdin())),
+            "stdin".to_owned(),
+        )),
     }
 }
 
@@ -171,47 +174,59 @@ async fn send_lines(
     let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
     let mut line = Vec::new();
     let mut line_number = 0u64;
-    let outcome = loop {
-        line.clear();
-        line_number += 1;
-        let limit = u64::try_from(max_line_bytes).unwrap_or(u64::MAX).saturating_add(1);
-        let read = (&mut *input).take(limit).read_until(b'\n', &mut line).await;
-        match read {
-            Ok(0) => break Ok(()),
-            Ok(_) if line.len() > max_line_bytes => {
-                break Err(anyhow::anyhow!(
-                    "line {line_number} of {source} is longer than {} (the largest frame)",
-                    human_bytes(max_line_bytes as u64)
-                ))
+    let outcome =
+        loop {
+            line.clear();
+            line_number += 1;
+            let limit = u64::try_from(max_line_bytes)
+                .unwrap_or(u64::MAX)
+                .saturating_add(1);
+            let read = (&mut *input).take(limit).read_until(b'\n', &mut line).await;
+            match read {
+                Ok(0) => break Ok(()),
+                Ok(_) if line.len() > max_line_bytes => {
+                    break Err(anyhow::anyhow!(
+                        "line {line_number} of {source} is longer than {} (the largest frame)",
+                        human_bytes(max_line_bytes as u64)
+                    ))
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    break Err(anyhow::Error::new(error).context(format!("cannot read {source}")))
+                }
             }
-            Ok(_) => {}
-            Err(error) => break Err(anyhow::Error::new(error).context(format!("cannot read {source}"))),
-        }
-        let parsed = match parser.parse(trim_line_ending(&line)) {
-            Ok(parsed) => parsed,
-            Err(error) => break Err(anyhow::Error::new(error).context(format!("line {line_number} of {source}"))),
-        };
-        let record = ProducerRecord {
-            topic: args.topic.clone(),
-            partition: args.partition,
-            key: parsed.key,
-            value: parsed.value,
-            headers: parsed.headers,
-            timestamp: parsed.timestamp_ms,
-        };
-        let record_bytes = record.key.as_ref().map_or(0, Bytes::len) + record.value.as_ref().map_or(0, Bytes::len);
-        match producer.send(record).await {
-            Ok(delivery) => pending.push_back(delivery),
-            Err(error) => break Err(anyhow::Error::new(error).context(format!("cannot produce to {}", args.topic))),
-        }
-        tally.sent_records += 1;
-        tally.sent_bytes += record_bytes as u64;
-        while pending.len() > PENDING_DELIVERIES_MAX {
-            if let Some(oldest) = pending.pop_front() {
-                tally.settle(oldest.await);
+            let parsed = match parser.parse(trim_line_ending(&line)) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    break Err(anyhow::Error::new(error)
+                        .context(format!("line {line_number} of {source}")))
+                }
+            };
+            let record = ProducerRecord {
+                topic: args.topic.clone(),
+                partition: args.partition,
+                key: parsed.key,
+                value: parsed.value,
+                headers: parsed.headers,
+                timestamp: parsed.timestamp_ms,
+            };
+            let record_bytes = record.key.as_ref().map_or(0, Bytes::len)
+                + record.value.as_ref().map_or(0, Bytes::len);
+            match producer.send(record).await {
+                Ok(delivery) => pending.push_back(delivery),
+                Err(error) => {
+                    break Err(anyhow::Error::new(error)
+                        .context(format!("cannot produce to {}", args.topic)))
+                }
             }
-        }
-    };
+            tally.sent_records += 1;
+            tally.sent_bytes += record_bytes as u64;
+            while pending.len() > PENDING_DELIVERIES_MAX {
+                if let Some(oldest) = pending.pop_front() {
+                    tally.settle(oldest.await);
+                }
+            }
+        };
     if let Err(error) = producer.flush().await {
         tally.first_failure.get_or_insert(error);
     }
@@ -223,8 +238,16 @@ async fn send_lines(
 
 /// The line on stderr after producing: records, bytes, time, and failures if any.
 fn summary(args: &ProduceArgs, tally: &Tally, elapsed: Duration, style: Style) -> String {
-    let verb = if args.acks == Acks::None { "sent" } else { "produced" };
-    let done = if args.acks == Acks::None { tally.sent_records } else { tally.acknowledged };
+    let verb = if args.acks == Acks::None {
+        "sent"
+    } else {
+        "produced"
+    };
+    let done = if args.acks == Acks::None {
+        tally.sent_records
+    } else {
+        tally.acknowledged
+    };
     let mut line = format!(
         "{verb} {done} record{} ({}) to {} in {}",
         if done == 1 { "" } else { "s" },
@@ -232,7 +255,11 @@ fn summary(args: &ProduceArgs, tally: &Tally, elapsed: Duration, style: Style) -
         args.topic,
         format_elapsed(elapsed)
     );
-    line = if tally.failed == 0 { style.ok(&line) } else { line };
+    line = if tally.failed == 0 {
+        style.ok(&line)
+    } else {
+        line
+    };
     if tally.failed > 0 {
         line.push_str(&format!(", {} failed", tally.failed));
     }
@@ -276,8 +303,21 @@ mod tests {
     #[test]
     fn flags() {
         let args = parse(&[
-            "produce", "t", "-k", "\\t", "-H", "a=1", "--header", "b=2", "-p", "3", "--acks", "1",
-            "--compression", "lz4", "-q",
+            "produce",
+            "t",
+            "-k",
+            "\\t",
+            "-H",
+            "a=1",
+            "--header",
+            "b=2",
+            "-p",
+            "3",
+            "--acks",
+            "1",
+            "--compression",
+            "lz4",
+            "-q",
         ]);
         assert_eq!(args.key_separator.as_deref(), Some("\t"));
         assert_eq!(args.headers.len(), 2);
@@ -289,7 +329,8 @@ mod tests {
 
     #[test]
     fn key_separator_and_json_conflict() {
-        let err = Cli::try_parse_from(["rill", "produce", "t", "-k", ":", "--format", "json"]).unwrap_err();
+        let err = Cli::try_parse_from(["rill", "produce", "t", "-k", ":", "--format", "json"])
+            .unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(Cli::try_parse_from(["rill", "produce", "t", "-p", "-1"]).is_err());
     }

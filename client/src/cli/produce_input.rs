@@ -45,7 +45,9 @@ pub enum InputError {
         separator: String,
     },
     /// The line is not a JSON object of the expected shape.
-    #[error("not a JSON record ({0}); expected {{\"key\": .., \"value\": .., \"headers\": {{..}}}}")]
+    #[error(
+        "not a JSON record ({0}); expected {{\"key\": .., \"value\": .., \"headers\": {{..}}}}"
+    )]
     Json(#[from] serde_json::Error),
     /// A `*_base64` field is not valid base64.
     #[error("{field} is not valid base64: {source}")]
@@ -249,17 +251,24 @@ mod tests {
     fn flag_headers_are_added_after_line_headers() {
         let mut parser = json();
         parser.headers = vec![("src".into(), Bytes::from_static(b"cli"))];
-        let r = parser.parse(br#"{"value":"v","headers":{"a":"1"}}"#).unwrap();
+        let r = parser
+            .parse(br#"{"value":"v","headers":{"a":"1"}}"#)
+            .unwrap();
         assert_eq!(
             r.headers,
-            vec![("a".into(), Bytes::from_static(b"1")), ("src".into(), Bytes::from_static(b"cli"))]
+            vec![
+                ("a".into(), Bytes::from_static(b"1")),
+                ("src".into(), Bytes::from_static(b"cli"))
+            ]
         );
     }
 
     #[test]
     fn json_line_with_key_value_headers_and_timestamp() {
         let r = json()
-            .parse(br#"{"key":"k","value":{"n":1},"headers":[{"key":"h","value":"v"}],"timestamp":5}"#)
+            .parse(
+                br#"{"key":"k","value":{"n":1},"headers":[{"key":"h","value":"v"}],"timestamp":5}"#,
+            )
             .unwrap();
         assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
         assert_eq!(r.value.as_deref(), Some(&br#"{"n":1}"#[..]));
@@ -278,7 +287,11 @@ mod tests {
 
     #[test]
     fn json_errors_say_what_is_expected() {
-        assert!(json().parse(b"plain text").unwrap_err().to_string().contains("not a JSON record"));
+        assert!(json()
+            .parse(b"plain text")
+            .unwrap_err()
+            .to_string()
+            .contains("not a JSON record"));
         assert!(json().parse(br#"{"vlaue":"typo"}"#).is_err());
         let err = json().parse(br#"{"value_base64":"***"}"#).unwrap_err();
         assert!(err.to_string().contains("value_base64"), "{err}");

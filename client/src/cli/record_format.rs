@@ -71,7 +71,8 @@ impl RecordPrinter {
     pub fn render(&self, record: &ConsumerRecord) -> io::Result<String> {
         match self.format {
             RecordFormat::Json => {
-                let mut line = serde_json::to_string(&JsonRecord(record)).map_err(io::Error::other)?;
+                let mut line =
+                    serde_json::to_string(&JsonRecord(record)).map_err(io::Error::other)?;
                 line.push('\n');
                 Ok(line)
             }
@@ -121,7 +122,9 @@ impl RecordPrinter {
 /// timestamps print as `-`.
 pub fn format_timestamp_ms(timestamp_ms: i64) -> String {
     match u64::try_from(timestamp_ms) {
-        Ok(ms) => humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string(),
+        Ok(ms) => {
+            humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+        }
         Err(_) => "-".to_owned(),
     }
 }
@@ -188,7 +191,11 @@ impl Serialize for JsonHeader<'_> {
 
 /// Writes `name: "text"` for UTF-8 bytes, `name_base64: "..."` otherwise, `name: null`
 /// for none.
-fn bytes_entry<M: SerializeMap>(map: &mut M, name: &str, bytes: Option<&Bytes>) -> Result<(), M::Error> {
+fn bytes_entry<M: SerializeMap>(
+    map: &mut M,
+    name: &str,
+    bytes: Option<&Bytes>,
+) -> Result<(), M::Error> {
     match bytes.map(|b| std::str::from_utf8(b).map_err(|_| b)) {
         None => map.serialize_entry(name, &None::<&str>),
         Some(Ok(text)) => map.serialize_entry(name, text),
@@ -228,15 +235,25 @@ mod tests {
 
     #[test]
     fn text_prints_the_value_alone_by_default() {
-        let line = printer(RecordFormat::Text, PrintFields::default()).render(&record()).unwrap();
+        let line = printer(RecordFormat::Text, PrintFields::default())
+            .render(&record())
+            .unwrap();
         assert_eq!(line, "hello\n");
     }
 
     #[test]
     fn text_prints_requested_fields_tab_separated() {
-        let all = PrintFields { offset: true, timestamp: true, key: true, headers: true };
+        let all = PrintFields {
+            offset: true,
+            timestamp: true,
+            key: true,
+            headers: true,
+        };
         let line = printer(RecordFormat::Text, all).render(&record()).unwrap();
-        assert_eq!(line, "2:41\t2026-11-23T10:00:00.123Z\tk1\ttrace=abc,flag\thello\n");
+        assert_eq!(
+            line,
+            "2:41\t2026-11-23T10:00:00.123Z\tk1\ttrace=abc,flag\thello\n"
+        );
     }
 
     #[test]
@@ -251,14 +268,25 @@ mod tests {
         let mut r = record();
         r.key = None;
         r.value = None;
-        let fields = PrintFields { key: true, ..PrintFields::default() };
-        assert_eq!(printer(RecordFormat::Text, fields).render(&r).unwrap(), "\t\n");
+        let fields = PrintFields {
+            key: true,
+            ..PrintFields::default()
+        };
+        assert_eq!(
+            printer(RecordFormat::Text, fields).render(&r).unwrap(),
+            "\t\n"
+        );
     }
 
     #[test]
     fn hex_prints_bytes() {
-        let fields = PrintFields { key: true, ..PrintFields::default() };
-        let line = printer(RecordFormat::Hex, fields).render(&record()).unwrap();
+        let fields = PrintFields {
+            key: true,
+            ..PrintFields::default()
+        };
+        let line = printer(RecordFormat::Hex, fields)
+            .render(&record())
+            .unwrap();
         assert_eq!(line, "6b31\t68656c6c6f\n");
     }
 
@@ -267,7 +295,9 @@ mod tests {
         let mut r = record();
         r.value = Some(Bytes::from_static(b"\xff\x00"));
         r.key = None;
-        let line = printer(RecordFormat::Json, PrintFields::default()).render(&r).unwrap();
+        let line = printer(RecordFormat::Json, PrintFields::default())
+            .render(&r)
+            .unwrap();
         assert!(line.ends_with('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["topic"], "orders");

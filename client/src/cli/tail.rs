@@ -1,0 +1,386 @@
+//! `rill tail TOPIC`: print a topic's records, then follow new ones, like `tail -f`.
+//!
+//! The topic is described once (partitions, earliest and latest offsets); each chosen
+//! partition is then placed by the start option (last N, beginning, an offset or a
+//! time) and read with a manually assigned [`Consumer`]. With `--no-follow` the latest
+//! offsets seen at start are the end: records at or past them are not printed and a
+//! partition is dropped from the assignment once its position reaches its end.
+//! Ctrl-C ends a follow quietly (exit 0) after flushing what was printed.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use clap::{ArgGroup, Args};
+use rill_client::{Admin, AutoOffsetReset, Consumer, ConsumerConfig, SeekTo, TopicDescription};
+
+use super::args::{self, Since};
+use super::output::{DataOut, Style};
+use super::record_format::{PrintFields, RecordFormat, RecordPrinter};
+use super::GlobalArgs;
+
+/// Records printed per partition when no start option is given.
+pub const LAST_RECORDS_DEFAULT: u64 = 10;
+
+/// How long one poll waits before the loop checks for Ctrl-C and a closed stdout.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+const EXAMPLES: &str = "\
+Examples:
+  rill tail orders                          last 10 records per partition, then follow
+  rill tail orders --from-beginning --no-follow
+  rill tail orders -n 3 --partition 0 --print-offset --print-key
+  rill tail orders --since 10m --format json | jq .value
+  rill tail orders --offset 1000 --count 5
+  rill tail orders --since 2026-11-23T10:00:00Z --no-follow --format hex";
+
+/// Arguments of `rill tail`.
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES, group(ArgGroup::new("start").multiple(false)))]
+pub struct TailArgs {
+    /// Topic to read.
+    pub topic: String,
+    /// Start with the last N records of each partition [default: 10].
+    #[arg(short = 'n', long = "lines", value_name = "N", group = "start")]
+    pub last: Option<u64>,
+    /// Start at the oldest record kept.
+    #[arg(long, group = "start")]
+    pub from_beginning: bool,
+    /// Start at this offset in each partition.
+    #[arg(long, value_name = "N", group = "start", value_parser = clap::value_parser!(i64).range(0..))]
+    pub offset: Option<i64>,
+    /// Start at the first record at or after a time: a duration ago (10m, 2h) or RFC 3339.
+    #[arg(long, value_name = "DURATION|RFC3339", group = "start", value_parser = args::parse_since)]
+    pub since: Option<Since>,
+    /// Read only this partition (repeatable; default: all).
+    #[arg(long = "partition", short = 'p', value_name = "N", value_parser = clap::value_parser!(i32).range(0..))]
+    pub partitions: Vec<i32>,
+    /// Stop at the end of every partition as it was at start.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Exit after printing N records.
+    #[arg(long, short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// How to print records.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: RecordFormat,
+    /// Print the key before the value (text, hex).
+    #[arg(long)]
+    pub print_key: bool,
+    /// Print PARTITION:OFFSET before the value (text, hex).
+    #[arg(long)]
+    pub print_offset: bool,
+    /// Print the timestamp (RFC 3339) before the value (text, hex).
+    #[arg(long)]
+    pub print_timestamp: bool,
+    /// Print the headers as k=v,k2=v2 before the value (text, hex).
+    #[arg(long)]
+    pub print_headers: bool,
+}
+
+/// Where reading starts in every chosen partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The last N records.
+    Last(u64),
+    /// The oldest record kept.
+    Beginning,
+    /// An exact offset (clamped into the partition's range).
+    Offset(i64),
+    /// The first record at or after a timestamp (ms since the epoch).
+    Timestamp(i64),
+}
+
+impl TailArgs {
+    /// The start option, resolving `--since` against `now`.
+    pub fn start(&self, now: SystemTime) -> Start {
+        if self.from_beginning {
+            Start::Beginning
+        } else if let Some(offset) = self.offset {
+            Start::Offset(offset)
+        } else if let Some(since) = self.since {
+            Start::Timestamp(since.to_timestamp_ms(now))
+        } else {
+            Start::Last(self.last.unwrap_or(LAST_RECORDS_DEFAULT))
+        }
+    }
+
+    fn printer(&self) -> RecordPrinter {
+        RecordPrinter {
+            format: self.format,
+            fields: PrintFields {
+                offset: self.print_offset,
+                timestamp: self.print_timestamp,
+                key: self.print_key,
+                headers: self.print_headers,
+            },
+            style: Style::stdout(),
+        }
+    }
+}
+
+/// Where a partition with offsets `earliest..latest` starts; offsets are clamped into
+/// the log, timestamps are looked up by the broker.
+pub fn seek_for(start: Start, earliest: i64, latest: i64) -> SeekTo {
+    let last = latest.max(earliest);
+    match start {
+        Start::Last(n) => SeekTo::Offset(
+            last.saturating_sub(i64::try_from(n).unwrap_or(i64::MAX))
+                .max(earliest),
+        ),
+        Start::Beginning => SeekTo::Offset(earliest),
+        Start::Offset(offset) => SeekTo::Offset(offset.clamp(earliest, last)),
+        Start::Timestamp(timestamp_ms) => SeekTo::Timestamp(timestamp_ms),
+    }
+}
+
+/// Runs `rill tail`.
+pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
+    let connection = global.connection_config();
+    let admin = Admin::connect(connection.clone())
+        .await
+        .with_context(|| format!("cannot reach the broker at {}", global.broker))?;
+    let description = admin
+        .describe_topic(&args.topic)
+        .await
+        .with_context(|| format!("cannot read topic {}", args.topic));
+    admin.close().await;
+    let description = description?;
+    let chosen = choose_partitions(&description, &args.partitions)?;
+
+    let fetch_max_wait = (connection.request_timeout / 2).min(Duration::from_millis(500));
+    let config = ConsumerConfig::builder(connection.bootstrap.clone())
+        .client_id(connection.client_id.clone())
+        .connect_timeout(connection.connect_timeout)
+        .request_timeout(connection.request_timeout)
+        .fetch_max_wait(fetch_max_wait)
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .build()
+        .context("invalid consumer settings")?;
+    let mut consumer = Consumer::connect(config)
+        .await
+        .with_context(|| format!("cannot reach the broker at {}", global.broker))?;
+    consumer.assign(chosen.keys().map(|&p| (args.topic.clone(), p)).collect());
+    let start = args.start(SystemTime::now());
+    for (&partition, &(earliest, latest)) in &chosen {
+        consumer
+            .seek(&args.topic, partition, seek_for(start, earliest, latest))
+            .await
+            .with_context(|| format!("cannot find where to start in {}-{partition}", args.topic))?;
+    }
+    let ends: Option<BTreeMap<i32, i64>> = args.no_follow.then(|| {
+        chosen
+            .iter()
+            .map(|(&p, &(_, latest))| (p, latest))
+            .collect()
+    });
+    let mut out = DataOut::stdout();
+    let printed = read_loop(&mut consumer, &args, ends, &mut out).await;
+    out.flush().context("writing to stdout")?;
+    printed
+}
+
+/// The partitions to read with their (earliest, latest) offsets; all if none chosen.
+fn choose_partitions(
+    description: &TopicDescription,
+    wanted: &[i32],
+) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {
+    let all: BTreeMap<i32, (i64, i64)> = description
+        .partitions
+        .iter()
+        .map(|p| (p.partition, (p.earliest_offset, p.latest_offset)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(all);
+    }
+    wanted
+        .iter()
+        .map(|p| {
+            all.get(p).map(|range| (*p, *range)).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "topic {} has {} partition(s) (0..{}), no partition {p}",
+                    description.name,
+                    all.len(),
+                    all.len().saturating_sub(1)
+                )
+            })
+        })
+        .collect()
+}
+
+/// Polls and prints until `--count` is reached, every partition reached its end
+/// (`--no-follow`), Ctrl-C, or stdout closes.
+async fn read_loop(
+    consumer: &mut Consumer,
+    args: &TailArgs,
+    mut ends: Option<BTreeMap<i32, i64>>,
+    out: &mut DataOut,
+) -> anyhow::Result<()> {
+    let printer = args.printer();
+    let mut remaining = args.count.unwrap_or(u64::MAX);
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        if let Some(ends) = ends.as_mut() {
+            drop_finished(consumer, &args.topic, ends);
+            if ends.is_empty() {
+                return Ok(());
+            }
+        }
+        let records = tokio::select! {
+            polled = consumer.poll(POLL_INTERVAL) => polled.with_context(|| format!("cannot read topic {}", args.topic))?,
+            _ = &mut interrupted => return Ok(()),
+        };
+        for record in &records {
+            if let Some(end) = ends.as_ref().and_then(|e| e.get(&record.partition)) {
+                if record.offset >= *end {
+                    continue;
+                }
+            }
+            printer
+                .write(out.writer(), record)
+                .context("writing to stdout")?;
+            out.end_record().context("writing to stdout")?;
+            remaining -= 1;
+            if remaining == 0 {
+                return Ok(());
+            }
+        }
+        // In a pipe, records wait in the buffer only while more are coming in.
+        out.flush().context("writing to stdout")?;
+        if records.is_empty() && stdout_closed() {
+            return Ok(());
+        }
+    }
+}
+
+/// Removes partitions whose position reached their end from `ends` and from the
+/// consumer's assignment.
+fn drop_finished(consumer: &mut Consumer, topic: &str, ends: &mut BTreeMap<i32, i64>) {
+    let before = ends.len();
+    ends.retain(|&partition, end| {
+        consumer
+            .position(topic, partition)
+            .is_none_or(|position| position < *end)
+    });
+    if ends.len() != before {
+        consumer.assign(ends.keys().map(|&p| (topic.to_owned(), p)).collect());
+    }
+}
+
+/// True if stdout is a pipe whose reader went away (`rill tail t | head -n 1` after
+/// `head` exited), so a follow with nothing new to print still ends.
+#[cfg(unix)]
+fn stdout_closed() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: `fd` is a valid, exclusively borrowed pollfd array of length 1, and a
+    // zero timeout makes the call return at once.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// Elsewhere a closed stdout is found at the next write.
+#[cfg(not(unix))]
+fn stdout_closed() -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> TailArgs {
+        let cli = Cli::try_parse_from(std::iter::once("rill").chain(args.iter().copied())).unwrap();
+        match cli.command {
+            Command::Tail(args) => args,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn start_options() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        assert_eq!(parse(&["tail", "t"]).start(now), Start::Last(10));
+        assert_eq!(parse(&["tail", "t", "-n", "3"]).start(now), Start::Last(3));
+        assert_eq!(
+            parse(&["tail", "t", "--from-beginning"]).start(now),
+            Start::Beginning
+        );
+        assert_eq!(
+            parse(&["tail", "t", "--offset", "7"]).start(now),
+            Start::Offset(7)
+        );
+        assert_eq!(
+            parse(&["tail", "t", "--since", "10s"]).start(now),
+            Start::Timestamp(90_000)
+        );
+    }
+
+    #[test]
+    fn start_options_are_exclusive() {
+        for bad in [
+            &["rill", "tail", "t", "-n", "3", "--from-beginning"][..],
+            &["rill", "tail", "t", "--offset", "1", "--since", "1m"],
+            &["rill", "tail", "t", "--offset", "-1"],
+            &["rill", "tail", "t", "--count", "0"],
+            &["rill", "tail", "t", "--format", "xml"],
+        ] {
+            assert_eq!(
+                Cli::try_parse_from(bad).unwrap_err().exit_code(),
+                2,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn flags() {
+        let args = parse(&[
+            "tail",
+            "t",
+            "-p",
+            "0",
+            "--partition",
+            "2",
+            "--no-follow",
+            "-c",
+            "5",
+            "--format",
+            "json",
+            "--print-key",
+            "--print-offset",
+            "--print-timestamp",
+            "--print-headers",
+        ]);
+        assert_eq!(args.partitions, vec![0, 2]);
+        assert!(args.no_follow);
+        assert_eq!(args.count, Some(5));
+        let printer = args.printer();
+        assert_eq!(printer.format, RecordFormat::Json);
+        assert!(
+            printer.fields.key
+                && printer.fields.offset
+                && printer.fields.timestamp
+                && printer.fields.headers
+        );
+    }
+
+    #[test]
+    fn start_offsets_stay_inside_the_log() {
+        assert_eq!(seek_for(Start::Last(10), 0, 25), SeekTo::Offset(15));
+        assert_eq!(seek_for(Start::Last(10), 20, 25), SeekTo::Offset(20));
+        assert_eq!(seek_for(Start::Last(u64::MAX), 0, 25), SeekTo::Offset(0));
+        assert_eq!(seek_for(Start::Beginning, 5, 25), SeekTo::Offset(5));
+        assert_eq!(seek_for(Start::Offset(100), 5, 25), SeekTo::Offset(25));
+        assert_eq!(seek_for(Start::Offset(1), 5, 25), SeekTo::Offset(5));
+        assert_eq!(seek_for(Start::Offset(1), 5, 5), SeekTo::Offset(5));
+        assert_eq!(seek_for(Start::Timestamp(9), 5, 25), SeekTo::Timestamp(9));
+    }
+}

@@ -1,0 +1,433 @@
+//! `rill topic`: create, list, describe, alter and delete topics through [`Admin`].
+//!
+//! Every subcommand prints a table or a confirmation in text, or one JSON document with
+//! `--output json`. `describe` shows per-partition earliest and latest offsets (the
+//! broker's API has no size on disk, so none is shown) and the effective settings.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use clap::{ArgGroup, Args, Subcommand};
+use rill_client::{Admin, ClientError, NewTopic, TopicDescription};
+use rill_protocol::api::create_topics::DEFAULT_NUM_PARTITIONS;
+use rill_protocol::error_code::ErrorCode;
+use serde::Serialize;
+
+use super::args::{self, KeyValue};
+use super::output::{print_json, print_stdout, OutputFormat, Style, Table};
+use super::GlobalArgs;
+
+/// Arguments of `rill topic`.
+#[derive(Debug, Args)]
+pub struct TopicArgs {
+    /// Print text tables or JSON.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// The topic subcommand.
+    #[command(subcommand)]
+    pub command: TopicCommand,
+}
+
+/// The topic subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    #[command(
+        after_help = "Examples:\n  rill topic create orders\n  rill topic create orders --partitions 6 --config retention_ms=86400000 --config flush=always"
+    )]
+    Create(CreateArgs),
+    /// List topics with their partition counts.
+    #[command(
+        after_help = "Examples:\n  rill topic list\n  rill topic list --output json | jq -r '.[].name'"
+    )]
+    List,
+    /// Show a topic's partitions, offsets and settings.
+    #[command(
+        after_help = "Examples:\n  rill topic describe orders\n  rill topic describe orders --output json"
+    )]
+    Describe(NameArgs),
+    /// Change a topic's settings.
+    #[command(
+        after_help = "Examples:\n  rill topic alter orders --config retention_ms=3600000\n  rill topic alter orders --reset retention_ms"
+    )]
+    Alter(AlterArgs),
+    /// Delete a topic and all its records.
+    #[command(
+        after_help = "Examples:\n  rill topic delete orders\n  rill topic delete scratch --if-exists"
+    )]
+    Delete(DeleteArgs),
+}
+
+/// `rill topic create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions (default: the broker's default).
+    #[arg(long, short = 'p', value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: Option<i32>,
+    /// A setting for this topic, e.g. retention_ms=86400000 (repeatable).
+    #[arg(long, short = 'c', value_name = "KEY=VALUE", value_parser = args::parse_key_value)]
+    pub config: Vec<KeyValue>,
+    /// Succeed without changes if the topic already exists.
+    #[arg(long)]
+    pub if_not_exists: bool,
+}
+
+/// A subcommand that takes only a topic name.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// Topic name.
+    pub name: String,
+}
+
+/// `rill topic alter`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("change").required(true).multiple(true)))]
+pub struct AlterArgs {
+    /// Topic name.
+    pub name: String,
+    /// Set a setting, e.g. retention_ms=3600000 (repeatable).
+    #[arg(long, short = 'c', value_name = "KEY=VALUE", value_parser = args::parse_key_value, group = "change")]
+    pub config: Vec<KeyValue>,
+    /// Reset a setting to the broker's default (repeatable).
+    #[arg(long, value_name = "KEY", group = "change")]
+    pub reset: Vec<String>,
+}
+
+/// `rill topic delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Topic name.
+    pub name: String,
+    /// Succeed if the topic does not exist.
+    #[arg(long)]
+    pub if_exists: bool,
+}
+
+/// Runs `rill topic ...`.
+pub async fn run(global: &GlobalArgs, args: TopicArgs) -> anyhow::Result<()> {
+    let admin = Admin::connect(global.connection_config())
+        .await
+        .with_context(|| format!("cannot reach the broker at {}", global.broker))?;
+    let output = args.output;
+    let result = match args.command {
+        TopicCommand::Create(create) => run_create(&admin, create, output).await,
+        TopicCommand::List => run_list(&admin, output).await,
+        TopicCommand::Describe(NameArgs { name }) => run_describe(&admin, &name, output).await,
+        TopicCommand::Alter(alter) => run_alter(&admin, alter, output).await,
+        TopicCommand::Delete(delete) => run_delete(&admin, delete, output).await,
+    };
+    admin.close().await;
+    result
+}
+
+/// The JSON answer of the commands that change something.
+#[derive(Debug, Serialize)]
+struct Changed<'a> {
+    topic: &'a str,
+    action: &'a str,
+    changed: bool,
+}
+
+fn print_changed(output: OutputFormat, changed: Changed<'_>, text: &str) -> anyhow::Result<()> {
+    match output {
+        OutputFormat::Json => print_json(&changed)?,
+        OutputFormat::Text => print_stdout(&format!("{text}\n"))?,
+    }
+    Ok(())
+}
+
+fn is_code(error: &ClientError, code: ErrorCode) -> bool {
+    error.error_code() == Some(code)
+}
+
+async fn run_create(admin: &Admin, args: CreateArgs, output: OutputFormat) -> anyhow::Result<()> {
+    let mut topic = NewTopic::new(
+        &args.name,
+        args.partitions.unwrap_or(DEFAULT_NUM_PARTITIONS),
+    );
+    for kv in args.config {
+        topic = topic.with_config(kv.key, kv.value);
+    }
+    let (changed, text) = match admin.create_topics(vec![topic]).await {
+        Ok(()) => (true, format!("created topic {}", args.name)),
+        Err(e) if args.if_not_exists && is_code(&e, ErrorCode::TopicAlreadyExists) => {
+            (false, format!("topic {} already exists", args.name))
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot create topic {}", args.name)),
+    };
+    let answer = Changed {
+        topic: &args.name,
+        action: "create",
+        changed,
+    };
+    print_changed(output, answer, &text)
+}
+
+async fn run_delete(admin: &Admin, args: DeleteArgs, output: OutputFormat) -> anyhow::Result<()> {
+    let (changed, text) = match admin.delete_topics(&[args.name.as_str()]).await {
+        Ok(()) => (true, format!("deleted topic {}", args.name)),
+        Err(e) if args.if_exists && is_code(&e, ErrorCode::UnknownTopicOrPartition) => {
+            (false, format!("topic {} does not exist", args.name))
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot delete topic {}", args.name)),
+    };
+    let answer = Changed {
+        topic: &args.name,
+        action: "delete",
+        changed,
+    };
+    print_changed(output, answer, &text)
+}
+
+async fn run_alter(admin: &Admin, args: AlterArgs, output: OutputFormat) -> anyhow::Result<()> {
+    let changes: Vec<(String, Option<String>)> = args
+        .config
+        .into_iter()
+        .map(|kv| (kv.key, Some(kv.value)))
+        .chain(args.reset.into_iter().map(|key| (key, None)))
+        .collect();
+    let summary = changes
+        .iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => format!("{k} reset"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    admin
+        .alter_topic_config(&args.name, changes)
+        .await
+        .with_context(|| format!("cannot change the settings of topic {}", args.name))?;
+    let answer = Changed {
+        topic: &args.name,
+        action: "alter",
+        changed: true,
+    };
+    print_changed(
+        output,
+        answer,
+        &format!("altered topic {}: {summary}", args.name),
+    )
+}
+
+/// A topic in `rill topic list --output json`.
+#[derive(Debug, Serialize)]
+struct ListedTopic {
+    name: String,
+    partitions: i32,
+    internal: bool,
+}
+
+async fn run_list(admin: &Admin, output: OutputFormat) -> anyhow::Result<()> {
+    let topics = admin.list_topics().await.context("cannot list topics")?;
+    let listed: Vec<ListedTopic> = topics
+        .into_iter()
+        .map(|t| ListedTopic {
+            name: t.name,
+            partitions: t.partitions,
+            internal: t.is_internal,
+        })
+        .collect();
+    match output {
+        OutputFormat::Json => print_json(&listed)?,
+        OutputFormat::Text => print_stdout(&render_list(&listed, Style::stdout()))?,
+    }
+    Ok(())
+}
+
+fn render_list(topics: &[ListedTopic], style: Style) -> String {
+    if topics.is_empty() {
+        return "no topics (create one with `rill topic create NAME`)\n".to_owned();
+    }
+    let mut table = Table::new(["NAME", "PARTITIONS"]);
+    for t in topics {
+        let name = if t.internal {
+            format!("{} (internal)", t.name)
+        } else {
+            t.name.clone()
+        };
+        table.row([name, t.partitions.to_string()]);
+    }
+    table.render(style)
+}
+
+/// `rill topic describe --output json`.
+#[derive(Debug, Serialize)]
+struct DescribedTopic {
+    name: String,
+    internal: bool,
+    partitions: Vec<DescribedPartition>,
+    config: BTreeMap<String, Option<String>>,
+}
+
+/// One partition of [`DescribedTopic`].
+#[derive(Debug, Serialize)]
+struct DescribedPartition {
+    partition: i32,
+    leader: i32,
+    earliest_offset: i64,
+    latest_offset: i64,
+    /// `latest_offset - earliest_offset`: the records kept (fewer after compaction).
+    records: i64,
+}
+
+impl From<TopicDescription> for DescribedTopic {
+    fn from(d: TopicDescription) -> Self {
+        Self {
+            name: d.name,
+            internal: d.is_internal,
+            partitions: d
+                .partitions
+                .into_iter()
+                .map(|p| DescribedPartition {
+                    partition: p.partition,
+                    leader: p.leader,
+                    earliest_offset: p.earliest_offset,
+                    latest_offset: p.latest_offset,
+                    records: (p.latest_offset - p.earliest_offset).max(0),
+                })
+                .collect(),
+            config: d.configs,
+        }
+    }
+}
+
+async fn run_describe(admin: &Admin, name: &str, output: OutputFormat) -> anyhow::Result<()> {
+    let description = admin
+        .describe_topic(name)
+        .await
+        .with_context(|| format!("cannot describe topic {name}"))?;
+    let described = DescribedTopic::from(description);
+    match output {
+        OutputFormat::Json => print_json(&described)?,
+        OutputFormat::Text => print_stdout(&render_describe(&described, Style::stdout()))?,
+    }
+    Ok(())
+}
+
+fn render_describe(topic: &DescribedTopic, style: Style) -> String {
+    let total: i64 = topic.partitions.iter().map(|p| p.records).sum();
+    let mut out = format!(
+        "{} {}{}  partitions: {}  records: {total}\n\n",
+        style.bold("topic:"),
+        topic.name,
+        if topic.internal { " (internal)" } else { "" },
+        topic.partitions.len(),
+    );
+    let mut partitions = Table::new(["PARTITION", "LEADER", "EARLIEST", "LATEST", "RECORDS"]);
+    for p in &topic.partitions {
+        partitions.row([
+            p.partition.to_string(),
+            p.leader.to_string(),
+            p.earliest_offset.to_string(),
+            p.latest_offset.to_string(),
+            p.records.to_string(),
+        ]);
+    }
+    out.push_str(&partitions.render(style));
+    if !topic.config.is_empty() {
+        let mut config = Table::new(["CONFIG", "VALUE"]);
+        for (key, value) in &topic.config {
+            config.row([
+                key.clone(),
+                value.clone().unwrap_or_else(|| "(default)".to_owned()),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&config.render(style));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> TopicArgs {
+        let cli = Cli::try_parse_from(std::iter::once("rill").chain(args.iter().copied())).unwrap();
+        match cli.command {
+            Command::Topic(args) => args,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_flags_and_output_anywhere() {
+        let args = parse(&[
+            "topic", "create", "t", "-p", "3", "-c", "a=1", "--config", "b=2", "--output", "json",
+        ]);
+        assert_eq!(args.output, OutputFormat::Json);
+        let TopicCommand::Create(create) = args.command else {
+            panic!("not create")
+        };
+        assert_eq!(create.partitions, Some(3));
+        assert_eq!(create.config.len(), 2);
+        let args = parse(&["topic", "--output", "json", "list"]);
+        assert_eq!(args.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn bad_usage_is_rejected() {
+        for bad in [
+            &["rill", "topic", "create", "t", "--partitions", "0"][..],
+            &["rill", "topic", "alter", "t"],
+            &["rill", "topic", "alter", "t", "--config", "novalue"],
+            &["rill", "topic", "describe"],
+        ] {
+            let err = Cli::try_parse_from(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    fn described() -> DescribedTopic {
+        DescribedTopic {
+            name: "orders".into(),
+            internal: false,
+            partitions: vec![DescribedPartition {
+                partition: 0,
+                leader: 0,
+                earliest_offset: 2,
+                latest_offset: 12,
+                records: 10,
+            }],
+            config: BTreeMap::from([("retention_ms".to_owned(), Some("1000".to_owned()))]),
+        }
+    }
+
+    #[test]
+    fn describe_text() {
+        let text = render_describe(&described(), Style::new(false));
+        assert!(
+            text.starts_with("topic: orders  partitions: 1  records: 10\n"),
+            "{text}"
+        );
+        assert!(text.contains("PARTITION  LEADER  EARLIEST  LATEST  RECORDS\n0          0       2         12      10\n"), "{text}");
+        assert!(text.contains("retention_ms  1000"), "{text}");
+    }
+
+    #[test]
+    fn describe_json_shape() {
+        let v = serde_json::to_value(described()).unwrap();
+        assert_eq!(v["partitions"][0]["latest_offset"], 12);
+        assert_eq!(v["config"]["retention_ms"], "1000");
+    }
+
+    #[test]
+    fn list_text() {
+        let topics = vec![ListedTopic {
+            name: "a".into(),
+            partitions: 3,
+            internal: false,
+        }];
+        assert_eq!(
+            render_list(&topics, Style::new(false)),
+            "NAME  PARTITIONS\na     3\n"
+        );
+        assert!(render_list(&[], Style::new(false)).contains("rill topic create"));
+    }
+}
