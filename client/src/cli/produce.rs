@@ -104,7 +104,7 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
     let config = producer_config(global, &args)?;
     let producer = Producer::connect(config)
         .await
-        .with_context(|| format!("cannot reach the broker at {}", global.broker))?;
+        .context("cannot reach the broker")?;
 
     let started = Instant::now();
     let mut tally = Tally::default();

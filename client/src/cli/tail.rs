@@ -139,7 +139,7 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
     let connection = global.connection_config();
     let admin = Admin::connect(connection.clone())
         .await
-        .with_context(|| format!("cannot reach the broker at {}", global.broker))?;
+        .context("cannot reach the broker")?;
     let description = admin
         .describe_topic(&args.topic)
         .await
@@ -159,7 +159,7 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
         .context("invalid consumer settings")?;
     let mut consumer = Consumer::connect(config)
         .await
-        .with_context(|| format!("cannot reach the broker at {}", global.broker))?;
+        .context("cannot reach the broker")?;
     consumer.assign(chosen.keys().map(|&p| (args.topic.clone(), p)).collect());
     let start = args.start(SystemTime::now());
     for (&partition, &(earliest, latest)) in &chosen {

@@ -109,7 +109,7 @@ pub struct DeleteArgs {
 pub async fn run(global: &GlobalArgs, args: TopicArgs) -> anyhow::Result<()> {
     let admin = Admin::connect(global.connection_config())
         .await
-        .with_context(|| format!("cannot reach the broker at {}", global.broker))?;
+        .context("cannot reach the broker")?;
     let output = args.output;
     let result = match args.command {
         TopicCommand::Create(create) => run_create(&admin, create, output).await,
