@@ -6,4 +6,5 @@ pub mod metrics;
 pub mod server;
 pub mod shutdown;
 pub mod storage;
+pub mod testing;
 pub mod topics;

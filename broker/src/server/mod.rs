@@ -70,12 +70,13 @@ impl Server {
             TopicRegistry::open(&data_dir, defaults, max_batch_bytes)
         })
         .await??;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let advertised = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: config.listen,
             source,

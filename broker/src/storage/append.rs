@@ -66,7 +66,7 @@ impl PartitionLog {
         let mut position = writer.active.committed_bytes();
         for i in 0..spans.len() {
             if position > 0 && self.needs_roll(&writer, position, &spans[i].header, now_ms) {
-                self.write_run(&mut writer, batches, &spans[run_start..i])?;
+                self.write_run(&mut writer, batches, &spans[run_start..i], now_ms)?;
                 self.roll(&mut writer)?;
                 run_start = i;
                 position = 0;
@@ -75,8 +75,8 @@ impl PartitionLog {
             writer.log_end_offset += i64::from(spans[i].header.last_offset_delta) + 1;
             position += spans[i].header.total_bytes() as u64;
         }
-        self.write_run(&mut writer, batches, &spans[run_start..])?;
-        if self.config.flush == FlushPolicy::Always {
+        self.write_run(&mut writer, batches, &spans[run_start..], now_ms)?;
+        if self.config().flush == FlushPolicy::Always {
             writer.active.sync()?;
         } else {
             writer.unflushed = true;
@@ -108,7 +108,7 @@ impl PartitionLog {
         let mut spans = Vec::new();
         let mut start = 0;
         while start < buf.len() {
-            let header = BatchHeader::parse(&buf[start..], self.config.max_batch_bytes)
+            let header = BatchHeader::parse(&buf[start..], self.config().max_batch_bytes)
                 .map_err(|e| invalid(start, e))?;
             let end = start + header.total_bytes();
             if end > buf.len() {
@@ -132,7 +132,10 @@ impl PartitionLog {
         Ok(spans)
     }
 
-    /// True when a batch of `header` cannot join the active segment at `position`.
+    /// True when a batch of `header` cannot join the active segment at `position`: the
+    /// segment is full, its first batch is `segment_ms` older than this one (record time,
+    /// as Kafka does, so replayed old data does not roll on every batch), or the batch's
+    /// offsets would not fit a relative `u32`.
     fn needs_roll(
         &self,
         writer: &Writer,
@@ -140,10 +143,11 @@ impl PartitionLog {
         header: &BatchHeader,
         now_ms: i64,
     ) -> bool {
-        let full = position + header.total_bytes() as u64 > u64::from(self.config.segment_bytes);
-        let old = writer
-            .active_first_timestamp
-            .is_some_and(|first| now_ms.saturating_sub(first) >= self.config.segment_ms as i64);
+        let full = position + header.total_bytes() as u64 > u64::from(self.config().segment_bytes);
+        let age_ms = writer.active_first_timestamp.map_or(0, |first| {
+            batch_time_ms(header, now_ms).saturating_sub(first)
+        });
+        let old = age_ms >= self.config().segment_ms as i64;
         let last_relative = writer.log_end_offset + i64::from(header.last_offset_delta)
             - writer.active.base_offset();
         full || old || last_relative > i64::from(u32::MAX)
@@ -156,6 +160,7 @@ impl PartitionLog {
         writer: &mut Writer,
         buf: &[u8],
         spans: &[Span],
+        now_ms: i64,
     ) -> Result<(), StorageError> {
         let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
             return Ok(());
@@ -171,11 +176,11 @@ impl PartitionLog {
                 &mut writer.cursor,
                 position,
                 &header,
-                self.config.index_interval_bytes,
+                self.config().index_interval_bytes,
             );
             writer
                 .active_first_timestamp
-                .get_or_insert(header.max_timestamp);
+                .get_or_insert(batch_time_ms(&header, now_ms));
             max_timestamp = max_timestamp.max(header.max_timestamp);
             position += header.total_bytes() as u64;
         }
@@ -191,7 +196,7 @@ impl PartitionLog {
     fn roll(&self, writer: &mut Writer) -> Result<(), StorageError> {
         let sealed = Arc::clone(&writer.active);
         sealed.seal(&mut writer.cursor, true)?;
-        match self.config.flush {
+        match self.config().flush {
             FlushPolicy::Always => {
                 sealed.sync()?;
                 sealed.mark_synced();
@@ -205,17 +210,27 @@ impl PartitionLog {
         let segment = Segment::create(
             &self.dir,
             writer.log_end_offset,
-            self.config.capacity_bytes(),
+            self.config().capacity_bytes(),
         )?;
         let segment = Arc::new(segment);
         let mut segments = self.snapshot().to_vec();
         segments.push(Arc::clone(&segment));
         self.publish_segments(segments);
         writer.active = segment;
-        writer.cursor = IndexCursor::new(self.config.index_interval_bytes);
+        writer.cursor = IndexCursor::new(self.config().index_interval_bytes);
         writer.active_first_timestamp = None;
         tracing::debug!(dir = %self.dir.display(), base_offset = writer.log_end_offset, "rolled segment");
         Ok(())
+    }
+}
+
+/// The time a batch counts for in time-based rolling: its `max_timestamp`, or the broker
+/// clock when the producer set none (negative).
+fn batch_time_ms(header: &BatchHeader, now_ms: i64) -> i64 {
+    if header.max_timestamp >= 0 {
+        header.max_timestamp
+    } else {
+        now_ms
     }
 }
 

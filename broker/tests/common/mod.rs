@@ -9,9 +9,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
-use rill_broker::config::BrokerConfig;
-use rill_broker::server::ServerError;
-use rill_broker::shutdown::ShutdownSignal;
 use rill_protocol::api::common::TopicPartitions;
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest, FetchResponse};
 use rill_protocol::api::produce::{ProducePartition, ProduceRequest, ProduceResponse};
@@ -19,48 +16,9 @@ use rill_protocol::api::{encode_request, Request, RequestHeader, Response};
 use rill_protocol::batch::{BatchBuilder, Compression, RecordInput};
 use rill_protocol::frame::{FrameBuf, FrameCodec};
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
 
-/// A broker running in this process.
-pub struct TestBroker {
-    pub addr: SocketAddr,
-    pub signal: ShutdownSignal,
-    pub task: JoinHandle<Result<(), ServerError>>,
-    pub dir: tempfile::TempDir,
-}
-
-impl TestBroker {
-    /// Starts a broker with defaults on 127.0.0.1:0 in a fresh data directory.
-    pub async fn start() -> TestBroker {
-        Self::start_with(|_| {}).await
-    }
-
-    /// Starts a broker after `tweak` adjusts its configuration.
-    pub async fn start_with(tweak: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
-        let dir = tempfile::tempdir().unwrap();
-        Self::start_in(dir, tweak).await
-    }
-
-    /// Starts a broker on an existing data directory.
-    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
-        let mut config = BrokerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            ..BrokerConfig::default()
-        };
-        tweak(&mut config);
-        let (addr, signal, task) = rill_broker::server::spawn(config).await.unwrap();
-        TestBroker { addr, signal, task, dir }
-    }
-
-    /// Shuts down cleanly and hands back the data directory.
-    pub async fn stop(self) -> tempfile::TempDir {
-        self.signal.trigger();
-        self.task.await.unwrap().unwrap();
-        self.dir
-    }
-}
+pub use rill_broker::testing::TestBroker;
 
 /// A raw connection: send requests, read responses, nothing hidden.
 pub struct RawClient {
@@ -131,7 +89,8 @@ impl RawClient {
 pub fn batch(prefix: &str, n: usize, ts: i64) -> Bytes {
     let mut b = BatchBuilder::new(Compression::None);
     for i in 0..n {
-        let record = RecordInput::new(ts + i as i64, format!("{prefix}-{i}")).with_key(format!("k{i}"));
+        let record =
+            RecordInput::new(ts + i as i64, format!("{prefix}-{i}")).with_key(format!("k{i}"));
         b.append(&record).unwrap();
     }
     b.build().unwrap()
@@ -149,7 +108,13 @@ pub fn produce(topic: &str, partition: i32, records: Bytes, acks: i16) -> Reques
     })
 }
 
-pub fn fetch(topic: &str, partition: i32, offset: i64, max_wait_ms: i32, min_bytes: i32) -> Request {
+pub fn fetch(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> Request {
     Request::Fetch(FetchRequest {
         max_wait_ms,
         min_bytes,

@@ -33,7 +33,9 @@ struct Target {
 
 /// Answers a Fetch request, waiting for data when asked to.
 pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest) -> FetchResponse {
-    let wait_ms = u64::try_from(req.max_wait_ms).unwrap_or(0).min(FETCH_MAX_WAIT_MS_MAX);
+    let wait_ms = u64::try_from(req.max_wait_ms)
+        .unwrap_or(0)
+        .min(FETCH_MAX_WAIT_MS_MAX);
     let deadline = Instant::now() + Duration::from_millis(wait_ms);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
@@ -103,7 +105,12 @@ fn read_all(
 
 /// Reads one partition. `first` lets the first non-empty partition exceed the budget by
 /// one batch, so a consumer always makes progress (as Kafka does).
-fn read_one(_ctx: &BrokerCtx, target: &Target, budget: usize, first: bool) -> FetchPartitionResponse {
+fn read_one(
+    _ctx: &BrokerCtx,
+    target: &Target,
+    budget: usize,
+    first: bool,
+) -> FetchPartitionResponse {
     let req = &target.request;
     let mut answer = FetchPartitionResponse {
         partition: req.partition,

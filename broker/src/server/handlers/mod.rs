@@ -58,7 +58,11 @@ pub fn decode(_ctx: &BrokerCtx, frame: Bytes) -> Result<Incoming, DecodeError> {
 
 /// Runs a request and encodes its response frame; `None` when no response is due
 /// (produce with `acks=0`).
-pub async fn handle(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) -> Option<OutFrame> {
+pub async fn handle(
+    ctx: &Arc<BrokerCtx>,
+    incoming: Incoming,
+    peer: SocketAddr,
+) -> Option<OutFrame> {
     ctx.metrics.request();
     let Incoming { header, request } = incoming;
     let response: Response = match request {
@@ -89,9 +93,17 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) 
 /// Encodes a response frame for `header`'s request.
 fn encode(ctx: &BrokerCtx, header: &RequestHeader, response: &Response) -> Option<OutFrame> {
     let mut out = FrameBuf::new();
-    let encoded = encode_response(header.correlation_id, header.api_version, response, &mut out)
-        .map_err(|e| e.to_string())
-        .and_then(|()| out.finish(ctx.config.max_frame_bytes).map_err(|e| e.to_string()));
+    let encoded = encode_response(
+        header.correlation_id,
+        header.api_version,
+        response,
+        &mut out,
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|()| {
+        out.finish(ctx.config.max_frame_bytes)
+            .map_err(|e| e.to_string())
+    });
     match encoded {
         Ok(frame) => Some(frame),
         Err(e) => {

@@ -26,7 +26,11 @@ use crate::storage::{AppendInfo, FlushPolicy, StorageError};
 use crate::topics::{Partition, Topic};
 
 /// Answers a Produce request (the caller drops the answer for `acks=0`).
-pub async fn handle(ctx: &Arc<BrokerCtx>, req: ProduceRequest, peer: SocketAddr) -> ProduceResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerCtx>,
+    req: ProduceRequest,
+    peer: SocketAddr,
+) -> ProduceResponse {
     let valid_acks = matches!(req.acks, ACKS_NONE | ACKS_LEADER | ACKS_ALL);
     let mut topics = Vec::with_capacity(req.topics.len());
     for topic in req.topics {
@@ -89,8 +93,11 @@ async fn produce_partition(
         Err(e) => {
             ctx.metrics.batch_rejected();
             warn!(%peer, topic = %topic.name, partition = p.partition, error = %e, "rejected produced batch");
+            // A length claiming more than the request carries is corruption, not size.
             let code = match e {
-                BatchError::TooLarge { .. } => ErrorCode::MessageTooLarge,
+                BatchError::TooLarge { batch_bytes, .. } if batch_bytes <= p.records.len() => {
+                    ErrorCode::MessageTooLarge
+                }
                 _ => ErrorCode::CorruptMessage,
             };
             return failed(p.partition, code, Some(e.to_string()));
@@ -127,11 +134,10 @@ async fn produce_partition(
 /// The log stamps offsets into the batches in place, so it needs them mutable: the
 /// request frame is normally the only owner of its bytes by now, making that free; a
 /// shared buffer is copied.
-async fn append(
-    partition: &Arc<Partition>,
-    records: Bytes,
-) -> Result<AppendInfo, StorageError> {
-    let mut records = records.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+async fn append(partition: &Arc<Partition>, records: Bytes) -> Result<AppendInfo, StorageError> {
+    let mut records = records
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
     if partition.log.config().flush != FlushPolicy::Always {
         return partition.log.append(&mut records);
     }
@@ -146,7 +152,11 @@ async fn append(
     }
 }
 
-fn failed(partition: i32, error_code: ErrorCode, message: Option<String>) -> ProducePartitionResponse {
+fn failed(
+    partition: i32,
+    error_code: ErrorCode,
+    message: Option<String>,
+) -> ProducePartitionResponse {
     ProducePartitionResponse {
         partition,
         error_code,
