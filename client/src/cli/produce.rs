@@ -7,6 +7,7 @@
 //! once every sent record is acknowledged or has failed; any failure makes it exit 1.
 
 use std::collections::VecDeque;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -101,6 +102,9 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
             .collect(),
     };
     let (mut input, source) = open_input(args.file.as_ref()).await?;
+    if args.file.is_none() && !args.quiet && std::io::stdin().is_terminal() {
+        eprintln!("reading records from stdin, one per line; end with Ctrl-D");
+    }
     let config = producer_config(global, &args)?;
     let producer = Producer::connect(config)
         .await

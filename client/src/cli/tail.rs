@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use clap::{ArgGroup, Args};
-use rill_client::{Admin, AutoOffsetReset, Consumer, ConsumerConfig, SeekTo, TopicDescription};
+use rill_client::{
+    Admin, AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, SeekTo, TopicDescription,
+};
 
 use super::args::{self, Since};
 use super::output::{DataOut, Style};
@@ -168,14 +170,20 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot find where to start in {}-{partition}", args.topic))?;
     }
-    let ends: Option<BTreeMap<i32, i64>> = args.no_follow.then(|| {
-        chosen
-            .iter()
-            .map(|(&p, &(_, latest))| (p, latest))
-            .collect()
-    });
+    let filter = RecordFilter {
+        ends: args.no_follow.then(|| {
+            chosen
+                .iter()
+                .map(|(&p, &(_, latest))| (p, latest))
+                .collect()
+        }),
+        since: match start {
+            Start::Timestamp(timestamp_ms) => chosen.keys().map(|&p| (p, timestamp_ms)).collect(),
+            _ => BTreeMap::new(),
+        },
+    };
     let mut out = DataOut::stdout();
-    let printed = read_loop(&mut consumer, &args, ends, &mut out).await;
+    let printed = read_loop(&mut consumer, &args, filter, &mut out).await;
     out.flush().context("writing to stdout")?;
     printed
 }
@@ -208,12 +216,41 @@ fn choose_partitions(
         .collect()
 }
 
+/// Which fetched records `tail` prints.
+#[derive(Debug, Default)]
+struct RecordFilter {
+    /// With `--no-follow`: per partition, the latest offset at start (exclusive end).
+    ends: Option<BTreeMap<i32, i64>>,
+    /// With `--since`: partitions still waiting for their first record at or after the
+    /// timestamp. The broker may answer a timestamp lookup with the start of the batch
+    /// holding the record, so earlier records of that batch are skipped here.
+    since: BTreeMap<i32, i64>,
+}
+
+impl RecordFilter {
+    /// True if `record` should be printed.
+    fn admits(&mut self, record: &ConsumerRecord) -> bool {
+        let end = self.ends.as_ref().and_then(|e| e.get(&record.partition));
+        if end.is_some_and(|end| record.offset >= *end) {
+            return false;
+        }
+        match self.since.get(&record.partition) {
+            Some(&since_ms) if record.timestamp < since_ms => false,
+            Some(_) => {
+                self.since.remove(&record.partition);
+                true
+            }
+            None => true,
+        }
+    }
+}
+
 /// Polls and prints until `--count` is reached, every partition reached its end
 /// (`--no-follow`), Ctrl-C, or stdout closes.
 async fn read_loop(
     consumer: &mut Consumer,
     args: &TailArgs,
-    mut ends: Option<BTreeMap<i32, i64>>,
+    mut filter: RecordFilter,
     out: &mut DataOut,
 ) -> anyhow::Result<()> {
     let printer = args.printer();
@@ -221,7 +258,7 @@ async fn read_loop(
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     loop {
-        if let Some(ends) = ends.as_mut() {
+        if let Some(ends) = filter.ends.as_mut() {
             drop_finished(consumer, &args.topic, ends);
             if ends.is_empty() {
                 return Ok(());
@@ -232,10 +269,8 @@ async fn read_loop(
             _ = &mut interrupted => return Ok(()),
         };
         for record in &records {
-            if let Some(end) = ends.as_ref().and_then(|e| e.get(&record.partition)) {
-                if record.offset >= *end {
-                    continue;
-                }
+            if !filter.admits(record) {
+                continue;
             }
             printer
                 .write(out.writer(), record)
@@ -382,5 +417,31 @@ mod tests {
         assert_eq!(seek_for(Start::Offset(1), 5, 25), SeekTo::Offset(5));
         assert_eq!(seek_for(Start::Offset(1), 5, 5), SeekTo::Offset(5));
         assert_eq!(seek_for(Start::Timestamp(9), 5, 25), SeekTo::Timestamp(9));
+    }
+
+    fn record(partition: i32, offset: i64, timestamp: i64) -> ConsumerRecord {
+        ConsumerRecord {
+            topic: "t".into(),
+            partition,
+            offset,
+            timestamp,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn filter_stops_at_the_end_and_skips_until_since() {
+        let mut filter = RecordFilter {
+            ends: Some(BTreeMap::from([(0, 5)])),
+            since: BTreeMap::from([(0, 100)]),
+        };
+        assert!(!filter.admits(&record(0, 1, 99)));
+        assert!(filter.admits(&record(0, 2, 100)));
+        // After the first record at or past the time, later timestamps do not matter.
+        assert!(filter.admits(&record(0, 3, 50)));
+        assert!(!filter.admits(&record(0, 5, 200)));
+        assert!(RecordFilter::default().admits(&record(3, 9, 0)));
     }
 }

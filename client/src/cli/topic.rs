@@ -33,7 +33,7 @@ pub struct TopicArgs {
 pub enum TopicCommand {
     /// Create a topic.
     #[command(
-        after_help = "Examples:\n  rill topic create orders\n  rill topic create orders --partitions 6 --config retention_ms=86400000 --config flush=always"
+        after_help = "Examples:\n  rill topic create orders\n  rill topic create orders --partitions 6 --config retention.ms=86400000 --config flush=always"
     )]
     Create(CreateArgs),
     /// List topics with their partition counts.
@@ -48,7 +48,7 @@ pub enum TopicCommand {
     Describe(NameArgs),
     /// Change a topic's settings.
     #[command(
-        after_help = "Examples:\n  rill topic alter orders --config retention_ms=3600000\n  rill topic alter orders --reset retention_ms"
+        after_help = "Examples:\n  rill topic alter orders --config retention.ms=3600000\n  rill topic alter orders --reset retention.ms"
     )]
     Alter(AlterArgs),
     /// Delete a topic and all its records.
@@ -66,7 +66,7 @@ pub struct CreateArgs {
     /// Number of partitions (default: the broker's default).
     #[arg(long, short = 'p', value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: Option<i32>,
-    /// A setting for this topic, e.g. retention_ms=86400000 (repeatable).
+    /// A setting for this topic, e.g. retention.ms=86400000 (repeatable).
     #[arg(long, short = 'c', value_name = "KEY=VALUE", value_parser = args::parse_key_value)]
     pub config: Vec<KeyValue>,
     /// Succeed without changes if the topic already exists.
@@ -87,7 +87,7 @@ pub struct NameArgs {
 pub struct AlterArgs {
     /// Topic name.
     pub name: String,
-    /// Set a setting, e.g. retention_ms=3600000 (repeatable).
+    /// Set a setting, e.g. retention.ms=3600000 (repeatable).
     #[arg(long, short = 'c', value_name = "KEY=VALUE", value_parser = args::parse_key_value, group = "change")]
     pub config: Vec<KeyValue>,
     /// Reset a setting to the broker's default (repeatable).
@@ -395,7 +395,7 @@ mod tests {
                 latest_offset: 12,
                 records: 10,
             }],
-            config: BTreeMap::from([("retention_ms".to_owned(), Some("1000".to_owned()))]),
+            config: BTreeMap::from([("retention.ms".to_owned(), Some("1000".to_owned()))]),
         }
     }
 
@@ -407,14 +407,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("PARTITION  LEADER  EARLIEST  LATEST  RECORDS\n0          0       2         12      10\n"), "{text}");
-        assert!(text.contains("retention_ms  1000"), "{text}");
+        assert!(text.contains("retention.ms  1000"), "{text}");
     }
 
     #[test]
     fn describe_json_shape() {
         let v = serde_json::to_value(described()).unwrap();
         assert_eq!(v["partitions"][0]["latest_offset"], 12);
-        assert_eq!(v["config"]["retention_ms"], "1000");
+        assert_eq!(v["config"]["retention.ms"], "1000");
     }
 
     #[test]

@@ -11,31 +11,25 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rill_broker::config::BrokerConfig;
-use rill_broker::shutdown::ShutdownSignal;
+use tokio::sync::oneshot;
 
 /// Longest any single `rill` invocation may take before the test fails.
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(30);
 
-/// A broker running on a background thread; stopped when dropped.
+/// A broker ([`rill_broker::testing::TestBroker`]) running on its own runtime thread, so
+/// tests can block on child processes; stopped cleanly when dropped.
 pub struct TestBroker {
     /// Where it listens.
     pub addr: SocketAddr,
-    signal: ShutdownSignal,
+    stop: Option<oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
 }
 
 impl TestBroker {
     /// Starts a broker with default settings in a fresh data directory on 127.0.0.1:0.
     pub fn start() -> TestBroker {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = BrokerConfig {
-            listen: "127.0.0.1:0".parse().expect("loopback address"),
-            data_dir: dir.path().to_path_buf(),
-            ..BrokerConfig::default()
-        };
         let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel();
         let thread = thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -43,21 +37,19 @@ impl TestBroker {
                 .build()
                 .expect("broker runtime");
             runtime.block_on(async move {
-                let (addr, signal, task) = rill_broker::server::spawn(config)
-                    .await
-                    .expect("broker starts");
-                ready_tx.send((addr, signal)).expect("test is waiting");
-                task.await.expect("broker task").expect("clean shutdown");
+                let broker = rill_broker::testing::TestBroker::start().await;
+                ready_tx.send(broker.addr).expect("test is waiting");
+                let _ = stop_rx.await;
+                broker.stop().await;
             });
         });
-        let (addr, signal) = ready_rx
+        let addr = ready_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("broker ready in time");
         TestBroker {
             addr,
-            signal,
+            stop: Some(stop_tx),
             thread: Some(thread),
-            _dir: dir,
         }
     }
 
@@ -86,7 +78,9 @@ impl TestBroker {
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
-        self.signal.trigger();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
