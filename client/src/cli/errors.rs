@@ -103,9 +103,6 @@ fn broker_hint(code: ErrorCode, topic: Option<&str>) -> Option<String> {
         ErrorCode::InvalidConfig => Some(format!(
             "see the settings and their current values with `rill topic describe {topic}`"
         )),
-        ErrorCode::InvalidTopic => Some(
-            "topic names use letters, digits, '.', '_' and '-' (up to 249 characters)".to_owned(),
-        ),
         _ => None,
     }
 }

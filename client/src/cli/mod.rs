@@ -2,8 +2,10 @@
 //! subcommand, and the settings every subcommand shares (broker address, timeout).
 //!
 //! Each subcommand module holds its clap `Args` struct and a `run` function; this module
-//! only wires them together. Output helpers live in [`output`] and [`record_format`],
-//! error reporting and exit codes in [`errors`].
+//! only wires them together. Helpers sit beside them: value parsers in [`args`], stdout,
+//! colour and tables in [`output`], record rendering in [`record_format`], input lines
+//! in [`produce_input`], start/stop positions in [`tail_position`], topic views in
+//! [`topic_view`], error reporting and exit codes in [`errors`].
 
 pub mod args;
 pub mod completions;
@@ -13,7 +15,9 @@ pub mod produce;
 pub mod produce_input;
 pub mod record_format;
 pub mod tail;
+pub mod tail_position;
 pub mod topic;
+pub mod topic_view;
 
 use std::time::Duration;
 

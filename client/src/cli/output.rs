@@ -205,6 +205,27 @@ pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
     print_stdout(&text)
 }
 
+/// True if stdout is a pipe whose reader went away (`rill tail t | head -n 1` after
+/// `head` exited), so a follow with nothing new to print still ends.
+#[cfg(unix)]
+pub fn stdout_closed() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: `fd` is a valid, exclusively borrowed pollfd array of length 1, and a
+    // zero timeout makes the call return at once.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// Elsewhere a closed stdout is found at the next write.
+#[cfg(not(unix))]
+pub fn stdout_closed() -> bool {
+    false
+}
+
 /// A byte count for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];

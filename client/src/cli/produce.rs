@@ -271,9 +271,11 @@ fn summary(args: &ProduceArgs, tally: &Tally, elapsed: Duration, style: Style) -
     line
 }
 
-/// A short elapsed time: `850ms`, `2.31s`.
+/// A short elapsed time: `0.4ms`, `850ms`, `2.31s`.
 fn format_elapsed(elapsed: Duration) -> String {
-    if elapsed < Duration::from_secs(1) {
+    if elapsed < Duration::from_millis(10) {
+        format!("{:.1}ms", elapsed.as_secs_f64() * 1000.0)
+    } else if elapsed < Duration::from_secs(1) {
         format!("{}ms", elapsed.as_millis())
     } else {
         format!("{:.2}s", elapsed.as_secs_f64())
@@ -351,5 +353,6 @@ mod tests {
         let line = summary(&args, &tally, Duration::from_millis(12), Style::new(false));
         assert_eq!(line, "produced 2 records (2.0 KiB) to orders in 12ms\n");
         assert_eq!(format_elapsed(Duration::from_millis(2_310)), "2.31s");
+        assert_eq!(format_elapsed(Duration::from_micros(420)), "0.4ms");
     }
 }

@@ -4,21 +4,27 @@
 //! `--output json`. `describe` shows per-partition earliest and latest offsets (the
 //! broker's API has no size on disk, so none is shown) and the effective settings.
 
-use std::collections::BTreeMap;
-
 use anyhow::Context as _;
 use clap::{ArgGroup, Args, Subcommand};
-use rill_client::{Admin, ClientError, NewTopic, TopicDescription};
+use rill_client::{Admin, ClientError, NewTopic};
 use rill_protocol::api::create_topics::DEFAULT_NUM_PARTITIONS;
 use rill_protocol::error_code::ErrorCode;
 use serde::Serialize;
 
 use super::args::{self, KeyValue};
-use super::output::{print_json, print_stdout, OutputFormat, Style, Table};
+use super::output::{print_json, print_stdout, OutputFormat, Style};
+use super::topic_view::{render_describe, render_list, DescribedTopic, ListedTopic};
 use super::GlobalArgs;
+
+const EXAMPLES: &str = "\
+Examples:
+  rill topic create orders --partitions 3
+  rill topic list
+  rill topic describe orders --output json";
 
 /// Arguments of `rill topic`.
 #[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct TopicArgs {
     /// Print text tables or JSON.
     #[arg(long, global = true, value_enum, default_value_t)]
@@ -212,14 +218,6 @@ async fn run_alter(admin: &Admin, args: AlterArgs, output: OutputFormat) -> anyh
     )
 }
 
-/// A topic in `rill topic list --output json`.
-#[derive(Debug, Serialize)]
-struct ListedTopic {
-    name: String,
-    partitions: i32,
-    internal: bool,
-}
-
 async fn run_list(admin: &Admin, output: OutputFormat) -> anyhow::Result<()> {
     let topics = admin.list_topics().await.context("cannot list topics")?;
     let listed: Vec<ListedTopic> = topics
@@ -237,63 +235,6 @@ async fn run_list(admin: &Admin, output: OutputFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn render_list(topics: &[ListedTopic], style: Style) -> String {
-    if topics.is_empty() {
-        return "no topics (create one with `rill topic create NAME`)\n".to_owned();
-    }
-    let mut table = Table::new(["NAME", "PARTITIONS"]);
-    for t in topics {
-        let name = if t.internal {
-            format!("{} (internal)", t.name)
-        } else {
-            t.name.clone()
-        };
-        table.row([name, t.partitions.to_string()]);
-    }
-    table.render(style)
-}
-
-/// `rill topic describe --output json`.
-#[derive(Debug, Serialize)]
-struct DescribedTopic {
-    name: String,
-    internal: bool,
-    partitions: Vec<DescribedPartition>,
-    config: BTreeMap<String, Option<String>>,
-}
-
-/// One partition of [`DescribedTopic`].
-#[derive(Debug, Serialize)]
-struct DescribedPartition {
-    partition: i32,
-    leader: i32,
-    earliest_offset: i64,
-    latest_offset: i64,
-    /// `latest_offset - earliest_offset`: the records kept (fewer after compaction).
-    records: i64,
-}
-
-impl From<TopicDescription> for DescribedTopic {
-    fn from(d: TopicDescription) -> Self {
-        Self {
-            name: d.name,
-            internal: d.is_internal,
-            partitions: d
-                .partitions
-                .into_iter()
-                .map(|p| DescribedPartition {
-                    partition: p.partition,
-                    leader: p.leader,
-                    earliest_offset: p.earliest_offset,
-                    latest_offset: p.latest_offset,
-                    records: (p.latest_offset - p.earliest_offset).max(0),
-                })
-                .collect(),
-            config: d.configs,
-        }
-    }
-}
-
 async fn run_describe(admin: &Admin, name: &str, output: OutputFormat) -> anyhow::Result<()> {
     let description = admin
         .describe_topic(name)
@@ -305,40 +246,6 @@ async fn run_describe(admin: &Admin, name: &str, output: OutputFormat) -> anyhow
         OutputFormat::Text => print_stdout(&render_describe(&described, Style::stdout()))?,
     }
     Ok(())
-}
-
-fn render_describe(topic: &DescribedTopic, style: Style) -> String {
-    let total: i64 = topic.partitions.iter().map(|p| p.records).sum();
-    let mut out = format!(
-        "{} {}{}  partitions: {}  records: {total}\n\n",
-        style.bold("topic:"),
-        topic.name,
-        if topic.internal { " (internal)" } else { "" },
-        topic.partitions.len(),
-    );
-    let mut partitions = Table::new(["PARTITION", "LEADER", "EARLIEST", "LATEST", "RECORDS"]);
-    for p in &topic.partitions {
-        partitions.row([
-            p.partition.to_string(),
-            p.leader.to_string(),
-            p.earliest_offset.to_string(),
-            p.latest_offset.to_string(),
-            p.records.to_string(),
-        ]);
-    }
-    out.push_str(&partitions.render(style));
-    if !topic.config.is_empty() {
-        let mut config = Table::new(["CONFIG", "VALUE"]);
-        for (key, value) in &topic.config {
-            config.row([
-                key.clone(),
-                value.clone().unwrap_or_else(|| "(default)".to_owned()),
-            ]);
-        }
-        out.push('\n');
-        out.push_str(&config.render(style));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -382,52 +289,5 @@ mod tests {
             let err = Cli::try_parse_from(bad).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
-    }
-
-    fn described() -> DescribedTopic {
-        DescribedTopic {
-            name: "orders".into(),
-            internal: false,
-            partitions: vec![DescribedPartition {
-                partition: 0,
-                leader: 0,
-                earliest_offset: 2,
-                latest_offset: 12,
-                records: 10,
-            }],
-            config: BTreeMap::from([("retention.ms".to_owned(), Some("1000".to_owned()))]),
-        }
-    }
-
-    #[test]
-    fn describe_text() {
-        let text = render_describe(&described(), Style::new(false));
-        assert!(
-            text.starts_with("topic: orders  partitions: 1  records: 10\n"),
-            "{text}"
-        );
-        assert!(text.contains("PARTITION  LEADER  EARLIEST  LATEST  RECORDS\n0          0       2         12      10\n"), "{text}");
-        assert!(text.contains("retention.ms  1000"), "{text}");
-    }
-
-    #[test]
-    fn describe_json_shape() {
-        let v = serde_json::to_value(described()).unwrap();
-        assert_eq!(v["partitions"][0]["latest_offset"], 12);
-        assert_eq!(v["config"]["retention.ms"], "1000");
-    }
-
-    #[test]
-    fn list_text() {
-        let topics = vec![ListedTopic {
-            name: "a".into(),
-            partitions: 3,
-            internal: false,
-        }];
-        assert_eq!(
-            render_list(&topics, Style::new(false)),
-            "NAME  PARTITIONS\na     3\n"
-        );
-        assert!(render_list(&[], Style::new(false)).contains("rill topic create"));
     }
 }
