@@ -24,6 +24,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use rill_client::ConnectionConfig;
 
+use self::output::OutputFormat;
+
 /// Default broker address, as `rilld` listens by default.
 pub const BROKER_DEFAULT: &str = "127.0.0.1:9420";
 
@@ -57,6 +59,10 @@ pub struct GlobalArgs {
     /// Limit on connecting and on each request (e.g. 500ms, 10s, 1m).
     #[arg(long, global = true, value_name = "DURATION", value_parser = args::parse_timeout)]
     pub timeout: Option<Duration>,
+    /// How commands that describe things print them: text tables or JSON
+    /// (`rill tail` takes it as the default of its --format).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 impl GlobalArgs {
@@ -144,6 +150,18 @@ mod tests {
         let config = cli.global.connection_config();
         assert_eq!(config.request_timeout, Duration::from_secs(2));
         assert_eq!(config.connect_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn output_is_global() {
+        for args in [
+            &["rill", "--output", "json", "topic", "list"][..],
+            &["rill", "topic", "--output", "json", "list"],
+            &["rill", "topic", "list", "--output", "json"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.global.output, OutputFormat::Json, "{args:?}");
+        }
     }
 
     #[test]

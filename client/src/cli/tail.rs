@@ -15,7 +15,7 @@ use clap::{ArgGroup, Args};
 use rill_client::{Admin, AutoOffsetReset, Consumer, ConsumerConfig};
 
 use super::args::{self, Since};
-use super::output::{stdout_closed, DataOut, Style};
+use super::output::{stdout_closed, DataOut, OutputFormat, Style};
 use super::record_format::{PrintFields, RecordFormat, RecordPrinter};
 use super::tail_position::{choose_partitions, seek_for, RecordFilter, Start};
 use super::GlobalArgs;
@@ -62,9 +62,9 @@ pub struct TailArgs {
     /// Exit after printing N records.
     #[arg(long, short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
-    /// How to print records.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: RecordFormat,
+    /// How to print records [default: text, or json with --output json].
+    #[arg(long, value_enum)]
+    pub format: Option<RecordFormat>,
     /// Print the key before the value (text, hex).
     #[arg(long)]
     pub print_key: bool,
@@ -93,9 +93,13 @@ impl TailArgs {
         }
     }
 
-    fn printer(&self) -> RecordPrinter {
+    fn printer(&self, output: OutputFormat) -> RecordPrinter {
+        let format = self.format.unwrap_or(match output {
+            OutputFormat::Text => RecordFormat::Text,
+            OutputFormat::Json => RecordFormat::Json,
+        });
         RecordPrinter {
-            format: self.format,
+            format,
             fields: PrintFields {
                 offset: self.print_offset,
                 timestamp: self.print_timestamp,
@@ -154,7 +158,8 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
         },
     };
     let mut out = DataOut::stdout();
-    let printed = read_loop(&mut consumer, &args, filter, &mut out).await;
+    let printer = args.printer(global.output);
+    let printed = read_loop(&mut consumer, &args, printer, filter, &mut out).await;
     out.flush().context("writing to stdout")?;
     printed
 }
@@ -164,10 +169,10 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
 async fn read_loop(
     consumer: &mut Consumer,
     args: &TailArgs,
+    printer: RecordPrinter,
     mut filter: RecordFilter,
     out: &mut DataOut,
 ) -> anyhow::Result<()> {
-    let printer = args.printer();
     let mut remaining = args.count.unwrap_or(u64::MAX);
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
@@ -290,7 +295,7 @@ mod tests {
         assert_eq!(args.partitions, vec![0, 2]);
         assert!(args.no_follow);
         assert_eq!(args.count, Some(5));
-        let printer = args.printer();
+        let printer = args.printer(OutputFormat::Text);
         assert_eq!(printer.format, RecordFormat::Json);
         assert!(
             printer.fields.key
@@ -298,5 +303,14 @@ mod tests {
                 && printer.fields.timestamp
                 && printer.fields.headers
         );
+    }
+
+    #[test]
+    fn output_json_is_the_default_format() {
+        let args = parse(&["tail", "t"]);
+        assert_eq!(args.printer(OutputFormat::Json).format, RecordFormat::Json);
+        assert_eq!(args.printer(OutputFormat::Text).format, RecordFormat::Text);
+        let args = parse(&["tail", "t", "--format", "hex"]);
+        assert_eq!(args.printer(OutputFormat::Json).format, RecordFormat::Hex);
     }
 }

@@ -26,9 +26,6 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
 pub struct TopicArgs {
-    /// Print text tables or JSON.
-    #[arg(long, global = true, value_enum, default_value_t)]
-    pub output: OutputFormat,
     /// The topic subcommand.
     #[command(subcommand)]
     pub command: TopicCommand,
@@ -116,7 +113,7 @@ pub async fn run(global: &GlobalArgs, args: TopicArgs) -> anyhow::Result<()> {
     let admin = Admin::connect(global.connection_config())
         .await
         .context("cannot reach the broker")?;
-    let output = args.output;
+    let output = global.output;
     let result = match args.command {
         TopicCommand::Create(create) => run_create(&admin, create, output).await,
         TopicCommand::List => run_list(&admin, output).await,
@@ -264,18 +261,16 @@ mod tests {
     }
 
     #[test]
-    fn create_flags_and_output_anywhere() {
+    fn create_flags() {
         let args = parse(&[
-            "topic", "create", "t", "-p", "3", "-c", "a=1", "--config", "b=2", "--output", "json",
+            "topic", "create", "t", "-p", "3", "-c", "a=1", "--config", "b=2",
         ]);
-        assert_eq!(args.output, OutputFormat::Json);
         let TopicCommand::Create(create) = args.command else {
             panic!("not create")
         };
         assert_eq!(create.partitions, Some(3));
         assert_eq!(create.config.len(), 2);
-        let args = parse(&["topic", "--output", "json", "list"]);
-        assert_eq!(args.output, OutputFormat::Json);
+        assert!(!create.if_not_exists);
     }
 
     #[test]
