@@ -40,7 +40,7 @@ Start a broker first: cargo run --release --bin rilld";
 
 /// The Rill command line: manage topics, produce and tail records.
 #[derive(Debug, Parser)]
-#[command(name = "rill", version, about, after_help = MAIN_EXAMPLES)]
+#[command(name = "rill", version, after_help = MAIN_EXAMPLES)]
 pub struct Cli {
     /// Options every subcommand accepts.
     #[command(flatten)]
