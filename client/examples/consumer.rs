@@ -1,6 +1,6 @@
 //! Read one partition from the beginning and print every record, as a stream.
 //!
-//! `cargo run -p rill-client --example consumer -- 127.0.0.1:9092 events 0`
+//! `cargo run -p rill-client --example consumer -- 127.0.0.1:9420 events 0`
 
 use futures::StreamExt;
 use rill_client::{Consumer, ConsumerConfig, SeekTo};
@@ -8,7 +8,7 @@ use rill_client::{Consumer, ConsumerConfig, SeekTo};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let bootstrap = args.next().unwrap_or_else(|| "127.0.0.1:9092".to_owned());
+    let bootstrap = args.next().unwrap_or_else(|| "127.0.0.1:9420".to_owned());
     let topic = args.next().unwrap_or_else(|| "events".to_owned());
     let partition: i32 = args.next().map_or(Ok(0), |p| p.parse())?;
 

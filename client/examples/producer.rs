@@ -1,7 +1,7 @@
 //! Produce a few keyed records and print where each one landed.
 //!
 //! Run a broker first (`rilld`), then:
-//! `cargo run -p rill-client --example producer -- 127.0.0.1:9092 events`
+//! `cargo run -p rill-client --example producer -- 127.0.0.1:9420 events`
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use rill_client::{Acks, Compression, Producer, ProducerConfig, ProducerRecord};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let bootstrap = args.next().unwrap_or_else(|| "127.0.0.1:9092".to_owned());
+    let bootstrap = args.next().unwrap_or_else(|| "127.0.0.1:9420".to_owned());
     let topic = args.next().unwrap_or_else(|| "events".to_owned());
 
     // Every setting has a Kafka-like default; these are the ones people tune first.

@@ -25,7 +25,7 @@
 //! use std::time::Duration;
 //!
 //! # async fn demo() -> rill_client::Result<()> {
-//! let config = ProducerConfig::builder("127.0.0.1:9092")
+//! let config = ProducerConfig::builder("127.0.0.1:9420")
 //!     .linger(Duration::from_millis(5))
 //!     .build()?;
 //! let producer = Producer::connect(config).await?;
@@ -46,7 +46,7 @@
 //! use std::time::Duration;
 //!
 //! # async fn demo() -> rill_client::Result<()> {
-//! let mut consumer = Consumer::connect(ConsumerConfig::builder("127.0.0.1:9092").build()?).await?;
+//! let mut consumer = Consumer::connect(ConsumerConfig::builder("127.0.0.1:9420").build()?).await?;
 //! consumer.assign(vec![("events".to_owned(), 0)]);
 //! consumer.seek("events", 0, SeekTo::Beginning).await?;
 //! for record in consumer.poll(Duration::from_secs(1)).await? {
@@ -61,8 +61,8 @@
 //! use rill_client::{Admin, ConnectionConfig};
 //!
 //! # async fn demo() -> rill_client::Result<()> {
-//! let admin = Admin::connect(ConnectionConfig::new("127.0.0.1:9092")).await?;
-//! admin.create_topic("events", 3, &[("retention_ms", "86400000")]).await?;
+//! let admin = Admin::connect(ConnectionConfig::new("127.0.0.1:9420")).await?;
+//! admin.create_topic("events", 3, &[("retention.ms", "86400000")]).await?;
 //! let description = admin.describe_topic("events").await?;
 //! for p in &description.partitions {
 //!     println!("{}: {}..{}", p.partition, p.earliest_offset, p.latest_offset);

@@ -18,6 +18,7 @@ use rill_protocol::frame::{FrameBuf, FrameCodec};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
+#[allow(unused_imports)]
 pub use rill_broker::testing::TestBroker;
 
 /// A raw connection: send requests, read responses, nothing hidden.
@@ -73,6 +74,28 @@ impl RawClient {
         let (got, response) = self.recv(&request).await;
         assert_eq!(got, id, "correlation id");
         response
+    }
+
+    /// Sends a request and reads its response; `None` if the connection fails (for
+    /// tests that kill the broker under load).
+    pub async fn try_call(&mut self, request: Request) -> Option<Response> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        let header = RequestHeader {
+            api_key: request.api_key(),
+            api_version: 0,
+            correlation_id,
+            client_id: Some("raw-test".into()),
+        };
+        let mut out = FrameBuf::new();
+        encode_request(&header, &request, &mut out).ok()?;
+        self.framed.send(out).await.ok()?;
+        let frame = tokio::time::timeout(Duration::from_secs(10), self.framed.next())
+            .await
+            .ok()??
+            .ok()?;
+        let (got, response) = Response::decode(request.api_key(), 0, frame).ok()?;
+        (got == correlation_id).then_some(response)
     }
 
     /// True when the broker closed the connection (EOF or reset) within 5 s.

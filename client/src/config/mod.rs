@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn connection_defaults_validate() {
-        let c = ConnectionConfig::new("127.0.0.1:9092");
+        let c = ConnectionConfig::new("127.0.0.1:9420");
         assert!(c.validate().is_ok());
         let mut bad = c.clone();
         bad.max_in_flight = 0;

@@ -203,7 +203,7 @@ mod tests {
 
     #[test]
     fn defaults_are_kafka_like() {
-        let c = ProducerConfig::builder("localhost:9092").build().unwrap();
+        let c = ProducerConfig::builder("localhost:9420").build().unwrap();
         assert_eq!(c.linger, Duration::from_millis(5));
         assert_eq!(c.batch_bytes, 1 << 20);
         assert_eq!(c.acks, Acks::All);
