@@ -1,7 +1,8 @@
 //! `rill`: the Rill command line.
 //!
 //! Parses the command line (usage errors exit 2), runs the command on a single-threaded
-//! tokio runtime (quick to start; the work is one connection), and turns the outcome
+//! tokio runtime (quick to start; the work is one connection; `rill bench` gets a
+//! multi-threaded one for its many connections), and turns the outcome
 //! into an exit code: 0 success or a closed stdout pipe, 1 failure with a message and a
 //! hint on stderr.
 
@@ -25,10 +26,11 @@ fn main() -> ExitCode {
     };
     init_logging();
     let broker = cli.global.broker.clone();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match cli.command.wants_all_cores() {
+        true => tokio::runtime::Builder::new_multi_thread(),
+        false => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

@@ -8,6 +8,7 @@
 //! [`topic_view`], error reporting and exit codes in [`errors`].
 
 pub mod args;
+pub mod bench;
 pub mod completions;
 pub mod errors;
 pub mod output;
@@ -87,8 +88,17 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Print a topic's records, then follow new ones (like tail -f).
     Tail(tail::TailArgs),
+    /// Measure a broker: produce, consume, end-to-end latency, or the socket baseline.
+    Bench(bench::BenchArgs),
     /// Print shell completions (bash, zsh, fish, ...).
     Completions(completions::CompletionsArgs),
+}
+
+impl Command {
+    /// True for commands that run many connections and want every core (`bench`).
+    pub fn wants_all_cores(&self) -> bool {
+        matches!(self, Command::Bench(_))
+    }
 }
 
 /// Runs the parsed command line.
@@ -98,6 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Topic(args) => topic::run(&global, args).await,
         Command::Produce(args) => produce::run(&global, args).await,
         Command::Tail(args) => tail::run(&global, args).await,
+        Command::Bench(args) => bench::run(&global, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

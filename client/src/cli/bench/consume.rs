@@ -1,0 +1,148 @@
+//! `rill bench consume`: consumers read the topic from the beginning with the client's
+//! [`Consumer`], each over its own connection and on its own share of the partitions.
+//!
+//! A consumer stops when it has read what its partitions held when the run started
+//! (capped by its share of `--count`), or at the end of `--duration`. Consume has no
+//! end-to-end latency to measure; its histogram holds the time each `poll` that
+//! returned records waited for them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rill_client::{Admin, Consumer, ConsumerConfig, SeekTo};
+
+use super::args::{LoadArgs, Stop};
+use super::progress::{Counters, Progress};
+use super::report::{ClientStats, Report};
+use super::{ensure_topic, partitions_of};
+use crate::cli::GlobalArgs;
+
+/// Longest a single poll waits before the consumer checks its stop condition again.
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+/// Runs `rill bench consume`.
+pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
+    load.validate(0).map_err(anyhow::Error::msg)?;
+    let partitions = ensure_topic(global, &load).await?;
+    let available = records_per_partition(global, &load.topic).await?;
+    let counters = Arc::new(Counters::default());
+    let mut plans = Vec::new();
+    for index in 0..load.consumers {
+        let owned = partitions_of(index, load.consumers, partitions);
+        let held: u64 = owned
+            .iter()
+            .map(|p| available.get(usize::try_from(*p).unwrap_or(0)).copied())
+            .map(Option::unwrap_or_default)
+            .sum();
+        let target = match load.stop() {
+            Stop::Count(count) if load.count.is_some() => {
+                held.min(count.div_ceil(u64::from(load.consumers)))
+            }
+            _ => held,
+        };
+        plans.push((index, owned, target));
+    }
+    let total: u64 = plans.iter().map(|p| p.2).sum();
+    let progress = Progress::start("consume", Arc::clone(&counters), Some(total), load.json);
+    let measure_from = Instant::now() + load.warmup;
+    let deadline = load.duration.map(|d| measure_from + d);
+    let mut tasks = Vec::new();
+    for (index, owned, target) in plans {
+        let config = consumer_config(global)?;
+        let (topic, counters) = (load.topic.clone(), Arc::clone(&counters));
+        let run = ConsumerRun {
+            name: format!("consumer {index}"),
+            topic,
+            partitions: owned,
+            target,
+            measure_from,
+            deadline,
+            counters,
+        };
+        tasks.push(tokio::spawn(run.run(config)));
+    }
+    let mut clients = Vec::new();
+    let mut last = measure_from;
+    for task in tasks {
+        let (stats, ended) = task.await.context("consumer task failed")??;
+        last = last.max(ended);
+        clients.push(stats);
+    }
+    progress.finish();
+    let wall = last.saturating_duration_since(measure_from);
+    Report::new("consume", &clients, wall, &load)?.print(load.json)
+}
+
+/// Records each partition of `topic` holds now, by partition index.
+async fn records_per_partition(global: &GlobalArgs, topic: &str) -> anyhow::Result<Vec<u64>> {
+    let admin = Admin::connect(global.connection_config()).await?;
+    let description = admin.describe_topic(topic).await?;
+    admin.close().await;
+    let mut held = vec![0u64; description.partitions.len()];
+    for p in &description.partitions {
+        if let Some(slot) = usize::try_from(p.partition)
+            .ok()
+            .and_then(|i| held.get_mut(i))
+        {
+            *slot = u64::try_from(p.latest_offset - p.earliest_offset).unwrap_or(0);
+        }
+    }
+    Ok(held)
+}
+
+/// The Consumer settings of the bench: the client's defaults and the global options.
+pub fn consumer_config(global: &GlobalArgs) -> anyhow::Result<ConsumerConfig> {
+    let mut builder = ConsumerConfig::builder(global.broker.clone()).client_id("rill-bench");
+    if let Some(timeout) = global.timeout {
+        builder = builder.request_timeout(timeout).connect_timeout(timeout);
+    }
+    Ok(builder.build()?)
+}
+
+/// One consumer's work.
+struct ConsumerRun {
+    name: String,
+    topic: String,
+    partitions: Vec<i32>,
+    target: u64,
+    measure_from: Instant,
+    deadline: Option<Instant>,
+    counters: Arc<Counters>,
+}
+
+impl ConsumerRun {
+    async fn run(self, config: ConsumerConfig) -> anyhow::Result<(ClientStats, Instant)> {
+        let mut stats = ClientStats::new(&self.name)?;
+        let mut consumer = Consumer::connect(config).await?;
+        let assignment = self.partitions.iter().map(|p| (self.topic.clone(), *p));
+        consumer.assign(assignment.collect());
+        for p in &self.partitions {
+            consumer.seek(&self.topic, *p, SeekTo::Beginning).await?;
+        }
+        let (mut read, mut ended) = (0u64, self.measure_from);
+        while read < self.target && self.deadline.is_none_or(|d| Instant::now() < d) {
+            let asked = Instant::now();
+            let records = consumer.poll(POLL_WAIT).await?;
+            if records.is_empty() {
+                continue;
+            }
+            let now = Instant::now();
+            let n = records.len() as u64;
+            let bytes: u64 = records
+                .iter()
+                .map(|r| r.value.as_ref().map_or(0, |v| v.len() as u64))
+                .sum();
+            read += n;
+            self.counters.add(n, bytes);
+            if now >= self.measure_from {
+                stats.record_latency(now - asked, 1);
+                stats.messages += n;
+                stats.bytes += bytes;
+                ended = now;
+            }
+        }
+        stats.elapsed = ended.saturating_duration_since(self.measure_from);
+        Ok((stats, ended))
+    }
+}
