@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rill_protocol::batch::{Compression, RecordInput};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
 use super::batch::ProducerBatch;
@@ -134,6 +134,12 @@ impl Accumulator {
             return Err(too_large);
         }
         let permits = u32::try_from(record_bytes).map_err(|_| too_large)?;
+        // Fast path without building a waiter: memory is usually available.
+        match Arc::clone(&self.memory).try_acquire_many_owned(permits) {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::Closed) => return Err(ClientError::ProducerClosed),
+            Err(TryAcquireError::NoPermits) => {}
+        }
         Arc::clone(&self.memory)
             .acquire_many_owned(permits)
             .await
@@ -146,14 +152,16 @@ impl Accumulator {
         self.memory.available_permits()
     }
 
-    /// Appends `record` to the open batch of `tp`, starting a batch if needed.
+    /// Appends `record` to the open batch of `tp`, starting a batch if needed. `now` is
+    /// called only when a batch starts (its linger counts from there), so most records
+    /// do not read the clock.
     pub(crate) fn append(
         &self,
         tp: &TopicPartition,
         record: &RecordInput,
         record_bytes: usize,
         memory: OwnedSemaphorePermit,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> Result<Appended, ClientError> {
         let batch_bytes = self.config.batch_bytes;
         let mut state = self.lock();
@@ -161,7 +169,15 @@ impl Accumulator {
             return Err(ClientError::ProducerClosed);
         }
         let next_id = state.next_batch_id;
-        let queue = state.partitions.entry(tp.clone()).or_default();
+        // Look up before inserting: cloning the key (a String) per record costs an
+        // allocation on the hottest path of the producer.
+        if !state.partitions.contains_key(tp) {
+            state.partitions.insert(tp.clone(), PartitionQueue::default());
+        }
+        let queue = state
+            .partitions
+            .get_mut(tp)
+            .ok_or(ClientError::BatchSealed)?;
         let last_open = queue.batches.back().filter(|b| !b.is_sealed()).is_some();
         let fits = queue
             .batches
@@ -173,7 +189,7 @@ impl Accumulator {
                 tp.clone(),
                 self.config.compression,
                 batch_bytes,
-                now,
+                now(),
             );
             queue.batches.push_back(batch);
         }

@@ -24,7 +24,7 @@ fn tp(partition: i32) -> TopicPartition {
 async fn append(acc: &Accumulator, tp: &TopicPartition, bytes: usize, now: Instant) -> Appended {
     let permit = acc.reserve(bytes).await.unwrap();
     let record = RecordInput::new(0, vec![7u8; 4]);
-    acc.append(tp, &record, bytes, permit, now).unwrap()
+    acc.append(tp, &record, bytes, permit, || now).unwrap()
 }
 
 #[tokio::test]

@@ -141,12 +141,13 @@ impl Producer {
             });
         }
         let memory = shared.accumulator.reserve(record_bytes).await?;
-        let tp = TopicPartition::new(record.topic.clone(), partition);
-        let input = to_record_input(record);
+        // The record's topic moves into the key: no allocation per record.
+        let (topic, input) = to_record_input(record);
+        let tp = TopicPartition::new(topic, partition);
         let appended =
             shared
                 .accumulator
-                .append(&tp, &input, record_bytes, memory, Instant::now())?;
+                .append(&tp, &input, record_bytes, memory, Instant::now)?;
         if appended.previous_batch_full {
             self.lock_partitioner()
                 .on_batch_sealed(&tp.topic, partition, num_partitions);
@@ -208,9 +209,10 @@ fn lock_partitioner(shared: &ProducerShared) -> std::sync::MutexGuard<'_, Sticky
     shared.partitioner.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The batch builder's view of a record; moves the payloads (no copies).
-fn to_record_input(record: ProducerRecord) -> RecordInput {
-    RecordInput {
+/// The record's topic and the batch builder's view of it; moves the payloads (no
+/// copies).
+fn to_record_input(record: ProducerRecord) -> (String, RecordInput) {
+    let input = RecordInput {
         timestamp: record.timestamp.unwrap_or_else(now_ms),
         key: record.key,
         value: record.value,
@@ -222,7 +224,8 @@ fn to_record_input(record: ProducerRecord) -> RecordInput {
                 value: Some(value),
             })
             .collect(),
-    }
+    };
+    (record.topic, input)
 }
 
 /// Wall-clock milliseconds since the epoch (0 if the clock is before 1970).

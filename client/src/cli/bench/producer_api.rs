@@ -7,6 +7,7 @@
 //! send-to-acknowledgement per record.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -113,17 +114,16 @@ async fn produce(
     let (mut sent, mut counted) = (0u64, 0u64);
     let result = async {
         loop {
-            let now = Instant::now();
-            let measuring = now >= window.measure_from;
-            if measuring && !window.more(counted, now) {
+            window.pace(start, sent).await;
+            let at = Instant::now();
+            let measuring = at >= window.measure_from;
+            if measuring && !window.more(counted, at) {
                 return Ok::<(), anyhow::Error>(());
             }
-            window.pace(start, sent).await;
             let value = match stamped {
                 true => stamp(&fixed, measuring),
                 false => fixed.clone(),
             };
-            let at = Instant::now();
             let delivery = producer
                 .send(ProducerRecord::new(&load.topic, value))
                 .await?;
@@ -167,11 +167,18 @@ async fn ack(
     window: Window,
 ) -> anyhow::Result<(ClientStats, Instant)> {
     let mut ended = window.measure_from;
-    while let Some(sent) = rx.recv().await {
-        sent.delivery.await?;
+    let mut now = Instant::now();
+    while let Some(mut sent) = rx.recv().await {
+        // Records of one batch complete together: read the clock only after a wait.
+        match futures::poll!(&mut sent.delivery) {
+            Poll::Ready(result) => drop(result?),
+            Poll::Pending => {
+                (&mut sent.delivery).await?;
+                now = Instant::now();
+            }
+        }
         if sent.counted {
-            let now = Instant::now();
-            stats.record_latency(now - sent.at, 1);
+            stats.record_latency(now.saturating_duration_since(sent.at), 1);
             stats.messages += 1;
             stats.bytes += message_size as u64;
             ended = now;
