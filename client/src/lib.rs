@@ -75,6 +75,7 @@ pub mod config;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+mod fast_map;
 mod metadata;
 mod offsets;
 pub mod partitioner;

@@ -6,7 +6,6 @@
 //! a deadline; a produce error `UNKNOWN_TOPIC_OR_PARTITION` invalidates the entry so
 //! the next send looks again.
 
-use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -16,12 +15,13 @@ use rill_protocol::error_code::ErrorCode;
 use tokio::time::Instant;
 
 use crate::error::{ClientError, Result};
+use crate::fast_map::FastMap;
 use crate::slot::ConnectionSlot;
 
 /// Partition counts by topic.
 #[derive(Debug, Default)]
 pub(crate) struct MetadataCache {
-    partitions: RwLock<HashMap<String, i32>>,
+    partitions: RwLock<FastMap<String, i32>>,
 }
 
 impl MetadataCache {

@@ -10,8 +10,9 @@
 //! batch is sealed, which gives big batches without skewing partitions over time.
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
+
+use crate::fast_map::FastMap;
 
 /// Kafka's murmur2 seed (`Utils.murmur2`).
 const MURMUR2_SEED: u32 = 0x9747_b28c;
@@ -63,7 +64,7 @@ pub fn partition_for_key(key: &[u8], num_partitions: i32) -> i32 {
 /// Not thread-safe by itself; the producer keeps it behind its accumulator lock.
 #[derive(Debug)]
 pub struct StickyPartitioner {
-    sticky: HashMap<String, i32>,
+    sticky: FastMap<String, i32>,
     rng: XorShift64,
 }
 
@@ -84,7 +85,7 @@ impl StickyPartitioner {
     /// A partitioner with a fixed seed, for reproducible tests.
     pub fn with_seed(seed: u64) -> Self {
         Self {
-            sticky: HashMap::new(),
+            sticky: FastMap::default(),
             rng: XorShift64::new(seed),
         }
     }

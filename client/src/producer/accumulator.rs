@@ -17,7 +17,7 @@
 //! - The lock is a `std::sync::Mutex` held only for short bookkeeping, never across
 //!   an `.await`.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use super::batch::ProducerBatch;
 use super::delivery::DeliveryFuture;
 use crate::error::ClientError;
+use crate::fast_map::FastMap;
 use crate::record::TopicPartition;
 
 /// Settings the accumulator needs (a slice of `ProducerConfig`).
@@ -76,7 +77,7 @@ struct PartitionQueue {
 
 #[derive(Debug, Default)]
 struct State {
-    partitions: HashMap<TopicPartition, PartitionQueue>,
+    partitions: FastMap<TopicPartition, PartitionQueue>,
     next_batch_id: u64,
     /// Ids of batches not yet completed (queued or in flight).
     incomplete: BTreeSet<u64>,
