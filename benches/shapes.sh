@@ -27,7 +27,7 @@ run() { # label, command...
   local line
   line=$("$BIN/rill" "$@" --json)
   echo "{\"label\":\"$label\",\"at\":\"$(date +%T)\",\"report\":$line}" | tee -a "$OUT" |
-    python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); x=r["report"]; l=x["latency_us"]; print(f"   {r[\"label\"]}: {x[\"msgs_per_sec\"]:,.0f} msgs/s {x[\"mb_per_sec\"]:,.1f} MB/s p50 {l[\"p50\"]} p99 {l[\"p99\"]} p99.9 {l[\"p999\"]} max {l[\"max\"]} us", file=sys.stderr)'
+    python3 "$(dirname "$0")/shapes_line.py"
 }
 SHAPES=${*:-p1k p100 c1k p8 p1000 e2e always}
 for s in $SHAPES; do case $s in
