@@ -2,6 +2,7 @@
 //! server around them (binary `rilld`).
 
 pub mod config;
+pub mod malloc_tuning;
 pub mod metrics;
 pub mod producer_ids;
 pub mod server;

@@ -16,6 +16,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = BrokerConfig::load(&args).context("invalid configuration")?;
     init_logging(config.log_format);
+    rill_broker::malloc_tuning::keep_large_buffers();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rilld")
