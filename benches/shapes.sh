@@ -4,17 +4,17 @@
 # Prints one JSON line per run (to $OUT, default /tmp/rill-shapes.jsonl) and samples the
 # broker's VmRSS / RssAnon every 0.5 s into $OUT.rss.
 #
-# Usage: CARGO_TARGET_DIR=... benches/shapes.sh [shape...]
+# Usage: CARGO_TARGET_DIR=... [DATA_ROOT=/dev/shm] benches/shapes.sh [shape...]
 #   shapes: p1k p100 c1k p8 p1000 e2e always (default: all)
 set -euo pipefail
 BIN=${CARGO_TARGET_DIR:-target}/release
 OUT=${OUT:-/tmp/rill-shapes.jsonl}
 PORT=${PORT:-19420}
 B="--broker 127.0.0.1:$PORT"
-DATA=$(mktemp -d /tmp/rill-bench-XXXX)
+DATA=$(mktemp -d "${DATA_ROOT:-/tmp}/rill-bench-XXXX")
 "$BIN/rilld" --listen 127.0.0.1:$PORT --data-dir "$DATA" --flush os >/tmp/rilld-bench.log 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null; kill $RSS_PID 2>/dev/null; rm -rf "$DATA"' EXIT
+trap 'kill $PID $RSS_PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 sleep 1
 ( while kill -0 $PID 2>/dev/null; do
     echo "$(date +%s.%N) $(grep -E 'VmRSS|RssAnon' /proc/$PID/status | awk '{printf "%s %s ", $1, $2}')"

@@ -62,6 +62,10 @@ pub(crate) struct Decoded {
     pub(crate) next_position: i64,
 }
 
+/// Smallest encoded record (length, attributes, three varints, two null lengths, no
+/// headers): bounds a batch's record count by its size.
+const RECORD_MIN_BYTES: usize = 7;
+
 /// Decodes the concatenated batches fetched for `tp` from `position`.
 pub(crate) fn decode_partition(
     tp: &TopicPartition,
@@ -84,6 +88,12 @@ pub(crate) fn decode_partition(
             continue;
         }
         if !header.is_control() {
+            // Grow once per batch, not by doubling (each step moved every record so
+            // far). The count is CRC-checked but still capped by the batch's size.
+            let count = usize::try_from(header.record_count).unwrap_or(0);
+            decoded
+                .records
+                .reserve(count.min(batch.len() / RECORD_MIN_BYTES));
             for record in batch.records().map_err(batch_error)? {
                 let record = record.map_err(batch_error)?;
                 if record.offset < decoded.next_position {
