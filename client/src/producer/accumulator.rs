@@ -173,7 +173,9 @@ impl Accumulator {
         // Look up before inserting: cloning the key (a String) per record costs an
         // allocation on the hottest path of the producer.
         if !state.partitions.contains_key(tp) {
-            state.partitions.insert(tp.clone(), PartitionQueue::default());
+            state
+                .partitions
+                .insert(tp.clone(), PartitionQueue::default());
         }
         let queue = state
             .partitions
