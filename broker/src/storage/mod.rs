@@ -1,1 +1,39 @@
-//! The segmented, memory-mapped storage engine (placeholder; filled in by the storage work).
+//! The segmented, memory-mapped storage engine: one [`PartitionLog`] per partition.
+//!
+//! A partition directory holds segments named by their 20-digit base offset: a `.log` of
+//! Kafka RecordBatch v2 batches, a sparse `.index` (relative offset -> file position) and a
+//! sparse `.timeindex` (timestamp -> relative offset), plus a `recovery-checkpoint`.
+//!
+//! - [`segment`]: one segment's files, its read-only map and positioned writes.
+//! - [`index`]: the sparse offset and time indexes.
+//! - [`log`], `append`, `read`: the partition log, its write path and read path.
+//! - [`recovery`] and [`checkpoint`]: opening a directory after a clean or unclean stop.
+//! - [`retention`]: deleting old closed segments.
+//!
+//! Appends are serialised by a short critical section; reads never wait for it and never see
+//! past the high watermark, which is published after the bytes are in place.
+
+mod append;
+pub mod checkpoint;
+mod config;
+mod error;
+pub mod index;
+mod log;
+mod read;
+pub mod recovery;
+pub mod retention;
+pub mod segment;
+
+#[cfg(test)]
+mod tests;
+
+pub use append::{now_ms, AppendInfo};
+pub use config::{
+    FlushPolicy, LogConfig, FLUSH_POLICY_DEFAULT, INDEX_INTERVAL_BYTES_DEFAULT,
+    RETENTION_BYTES_DEFAULT, RETENTION_MS_DEFAULT, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX,
+    SEGMENT_MS_DEFAULT,
+};
+pub use error::StorageError;
+pub use log::PartitionLog;
+pub use read::ReadResult;
+pub use retention::RetentionReport;

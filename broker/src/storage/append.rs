@@ -1,0 +1,240 @@
+//! The write path: split the appended buffer into batches, stamp offsets, roll segments,
+//! `pwrite` runs of batches, index them, then publish the new high watermark.
+//!
+//! Writes go through `pwrite` into the pre-sized segment file rather than `memcpy` into a
+//! writable map: `benches/storage.rs` measures both on this machine (see
+//! `benches/RESULTS.md`), and `pwrite` avoids a page fault per fresh page.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rill_protocol::batch::{set_base_offset, BatchError, BatchHeader};
+
+use super::log::Writer;
+use super::segment::{IndexCursor, Segment};
+use super::{FlushPolicy, PartitionLog, StorageError};
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset stamped on the first batch.
+    pub base_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// The broker's clock when the batches were appended (ms since the epoch).
+    pub log_append_time_ms: i64,
+    /// Largest `max_timestamp` among the appended batches.
+    pub max_timestamp: i64,
+    /// Number of batches appended.
+    pub batch_count: usize,
+}
+
+/// One batch of the appended buffer.
+struct Span {
+    start: usize,
+    header: BatchHeader,
+}
+
+impl Span {
+    fn end(&self) -> usize {
+        self.start + self.header.total_bytes()
+    }
+}
+
+/// Milliseconds since the Unix epoch by the system clock.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl PartitionLog {
+    /// Appends one or more whole batches whose CRCs the caller already verified. Stamps
+    /// their base offsets in place (contiguously from the log end offset), writes them,
+    /// and publishes the new high watermark once the bytes are readable.
+    pub fn append(&self, batches: &mut [u8]) -> Result<AppendInfo, StorageError> {
+        self.append_at(batches, now_ms())
+    }
+
+    /// [`Self::append`] with an explicit clock (ms), for time-based rolling in tests.
+    pub fn append_at(&self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
+        let spans = self.split(batches)?;
+        let mut writer = self.lock_writer()?;
+        let base_offset = writer.log_end_offset;
+        let mut run_start = 0;
+        let mut position = writer.active.committed_bytes();
+        for i in 0..spans.len() {
+            if position > 0 && self.needs_roll(&writer, position, &spans[i].header, now_ms) {
+                self.write_run(&mut writer, batches, &spans[run_start..i])?;
+                self.roll(&mut writer)?;
+                run_start = i;
+                position = 0;
+            }
+            set_base_offset(&mut batches[spans[i].start..], writer.log_end_offset);
+            writer.log_end_offset += i64::from(spans[i].header.last_offset_delta) + 1;
+            position += spans[i].header.total_bytes() as u64;
+        }
+        self.write_run(&mut writer, batches, &spans[run_start..])?;
+        if self.config.flush == FlushPolicy::Always {
+            writer.active.sync()?;
+        } else {
+            writer.unflushed = true;
+        }
+        let log_end_offset = writer.log_end_offset;
+        self.high_watermark.store(log_end_offset, Ordering::Release);
+        drop(writer);
+        self.new_data.notify_waiters();
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: log_end_offset - 1,
+            log_append_time_ms: now_ms,
+            max_timestamp: spans
+                .iter()
+                .map(|s| s.header.max_timestamp)
+                .max()
+                .unwrap_or(i64::MIN),
+            batch_count: spans.len(),
+        })
+    }
+
+    /// Splits `buf` into whole batches, checking each header's bounds (not the CRC).
+    fn split(&self, buf: &[u8]) -> Result<Vec<Span>, StorageError> {
+        let invalid = |position, source| StorageError::InvalidBatch {
+            dir: self.dir.clone(),
+            position,
+            source,
+        };
+        let mut spans = Vec::new();
+        let mut start = 0;
+        while start < buf.len() {
+            let header = BatchHeader::parse(&buf[start..], self.config.max_batch_bytes)
+                .map_err(|e| invalid(start, e))?;
+            let end = start + header.total_bytes();
+            if end > buf.len() {
+                return Err(invalid(
+                    start,
+                    BatchError::Incomplete {
+                        need: header.total_bytes(),
+                        have: buf.len() - start,
+                    },
+                ));
+            }
+            debug_assert!(rill_protocol::batch::verify_crc(&buf[start..end]).is_ok());
+            spans.push(Span { start, header });
+            start = end;
+        }
+        if spans.is_empty() {
+            return Err(StorageError::EmptyAppend {
+                dir: self.dir.clone(),
+            });
+        }
+        Ok(spans)
+    }
+
+    /// True when a batch of `header` cannot join the active segment at `position`.
+    fn needs_roll(
+        &self,
+        writer: &Writer,
+        position: u64,
+        header: &BatchHeader,
+        now_ms: i64,
+    ) -> bool {
+        let full = position + header.total_bytes() as u64 > u64::from(self.config.segment_bytes);
+        let old = writer
+            .active_first_timestamp
+            .is_some_and(|first| now_ms.saturating_sub(first) >= self.config.segment_ms as i64);
+        let last_relative = writer.log_end_offset + i64::from(header.last_offset_delta)
+            - writer.active.base_offset();
+        full || old || last_relative > i64::from(u32::MAX)
+    }
+
+    /// Writes the (already stamped) batches of `spans` at the end of the active segment,
+    /// indexes them, and makes them visible to readers of the segment.
+    fn write_run(
+        &self,
+        writer: &mut Writer,
+        buf: &[u8],
+        spans: &[Span],
+    ) -> Result<(), StorageError> {
+        let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
+            return Ok(());
+        };
+        let active = Arc::clone(&writer.active);
+        let mut position = active.committed_bytes();
+        active.write_at(position, &buf[first.start..last.end()])?;
+        let mut max_timestamp = i64::MIN;
+        for span in spans {
+            let mut header = span.header;
+            header.base_offset = be_base_offset(&buf[span.start..]);
+            active.index_batch(
+                &mut writer.cursor,
+                position,
+                &header,
+                self.config.index_interval_bytes,
+            );
+            writer
+                .active_first_timestamp
+                .get_or_insert(header.max_timestamp);
+            max_timestamp = max_timestamp.max(header.max_timestamp);
+            position += header.total_bytes() as u64;
+        }
+        active.commit(position, max_timestamp);
+        debug_assert!(active
+            .offset_index()
+            .last()
+            .is_none_or(|e| u64::from(e.position.0) < position));
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset.
+    fn roll(&self, writer: &mut Writer) -> Result<(), StorageError> {
+        let sealed = Arc::clone(&writer.active);
+        sealed.seal(&mut writer.cursor, true)?;
+        match self.config.flush {
+            FlushPolicy::Always => {
+                sealed.sync()?;
+                sealed.mark_synced();
+            }
+            FlushPolicy::Interval(_) => sync_in_background(Arc::clone(&sealed)),
+            // The policy leaves durability to the OS: a sealed segment is as durable as it
+            // will get, so the checkpoint may vouch for it (it survives a process crash).
+            FlushPolicy::Os => sealed.mark_synced(),
+        }
+        writer.rolled_since_checkpoint = true;
+        let segment = Segment::create(
+            &self.dir,
+            writer.log_end_offset,
+            self.config.capacity_bytes(),
+        )?;
+        let segment = Arc::new(segment);
+        let mut segments = self.snapshot().to_vec();
+        segments.push(Arc::clone(&segment));
+        self.publish_segments(segments);
+        writer.active = segment;
+        writer.cursor = IndexCursor::new(self.config.index_interval_bytes);
+        writer.active_first_timestamp = None;
+        tracing::debug!(dir = %self.dir.display(), base_offset = writer.log_end_offset, "rolled segment");
+        Ok(())
+    }
+}
+
+/// The base offset field of a stamped batch.
+fn be_base_offset(batch: &[u8]) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&batch[..8]);
+    i64::from_be_bytes(b)
+}
+
+/// fsyncs a sealed segment off the append path; recovery checkpoints record it once done.
+fn sync_in_background(segment: Arc<Segment>) {
+    let spawned = std::thread::Builder::new()
+        .name("rill-segment-sync".into())
+        .spawn(move || match segment.sync() {
+            Ok(()) => segment.mark_synced(),
+            Err(e) => tracing::error!(error = %e, "background fsync of a sealed segment failed"),
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not spawn the segment sync thread");
+    }
+}

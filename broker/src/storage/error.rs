@@ -1,0 +1,82 @@
+//! `StorageError`: everything the storage engine can fail with, with the path and offsets
+//! involved so that a log line or a wire error code can say what happened where.
+
+use std::io;
+use std::path::PathBuf;
+
+use rill_protocol::batch::BatchError;
+use thiserror::Error;
+
+/// Why a storage operation failed.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// A file system call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What the engine was doing (`"open"`, `"write"`, `"fsync"`, ...).
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A fetch asked for an offset outside `[log_start_offset, log_end_offset]`.
+    #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}] in {dir}")]
+    OffsetOutOfRange {
+        /// The partition directory.
+        dir: PathBuf,
+        /// The offset asked for.
+        offset: i64,
+        /// First offset still in the log.
+        log_start_offset: i64,
+        /// Offset the next appended record will get.
+        log_end_offset: i64,
+    },
+    /// An appended buffer is not a sequence of whole, well-formed batches.
+    #[error("invalid batch at byte {position} of an append to {dir}: {source}")]
+    InvalidBatch {
+        /// The partition directory.
+        dir: PathBuf,
+        /// Byte position of the bad batch inside the appended buffer.
+        position: usize,
+        /// What was wrong with it.
+        source: BatchError,
+    },
+    /// An append carried no batch at all.
+    #[error("empty append to {dir}")]
+    EmptyAppend {
+        /// The partition directory.
+        dir: PathBuf,
+    },
+    /// Bytes below the committed end of a segment are not a batch (the file was changed
+    /// behind the log's back).
+    #[error("segment {path} holds no valid batch at byte {position}")]
+    CorruptSegment {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte position of the bad header.
+        position: u64,
+    },
+    /// The configuration cannot be used.
+    #[error("invalid log config {field}: {reason}")]
+    InvalidConfig {
+        /// The offending field.
+        field: &'static str,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+    /// The log was closed or deleted; no further appends or flushes.
+    #[error("log {dir} is closed")]
+    Closed {
+        /// The partition directory.
+        dir: PathBuf,
+    },
+}
+
+impl StorageError {
+    /// Builds a closure that wraps an `io::Error` with the operation and path.
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| StorageError::Io { op, path, source }
+    }
+}

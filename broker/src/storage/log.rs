@@ -1,0 +1,263 @@
+//! `PartitionLog`: one partition's ordered list of segments, the last one active.
+//!
+//! Ownership: the writer state (active segment, log end offset, index cursor) sits behind a
+//! `Mutex` that appends hold only to stamp offsets and copy bytes. Readers never take it:
+//! they load the high watermark (an atomic the writer stores after the bytes and index
+//! entries are in place) and then clone an `Arc` snapshot of the segment list from a
+//! `RwLock` held for that clone only. A reader therefore never sees a byte beyond the
+//! published high watermark, and a retained snapshot keeps deleted segments' maps valid.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use super::checkpoint::{self, Checkpoint, CheckpointEntry};
+use super::recovery::{self, write_open_checkpoint};
+use super::segment::{IndexCursor, Segment};
+use super::{FlushPolicy, LogConfig, StorageError};
+
+/// The segments readers see, oldest first; replaced whole on roll and retention.
+pub(crate) type SegmentList = Arc<Vec<Arc<Segment>>>;
+
+/// State only the appending thread touches.
+pub(crate) struct Writer {
+    pub(crate) active: Arc<Segment>,
+    pub(crate) cursor: IndexCursor,
+    pub(crate) log_end_offset: i64,
+    pub(crate) active_first_timestamp: Option<i64>,
+    pub(crate) last_flush: Instant,
+    pub(crate) unflushed: bool,
+    pub(crate) rolled_since_checkpoint: bool,
+    pub(crate) closed: bool,
+}
+
+/// An append-only, segmented partition log in one directory.
+///
+/// `Send + Sync`: share it behind an `Arc`; appends are serialised internally, reads run
+/// concurrently with them and with each other.
+pub struct PartitionLog {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
+    pub(crate) writer: Mutex<Writer>,
+    pub(crate) segments: RwLock<SegmentList>,
+    pub(crate) high_watermark: AtomicI64,
+    pub(crate) log_start_offset: AtomicI64,
+    pub(crate) new_data: Notify,
+}
+
+impl std::fmt::Debug for PartitionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionLog")
+            .field("dir", &self.dir)
+            .field("log_start_offset", &self.log_start_offset())
+            .field("high_watermark", &self.high_watermark())
+            .finish()
+    }
+}
+
+impl PartitionLog {
+    /// Opens the log in `dir`, creating the directory if missing and recovering it: the
+    /// fast path after a clean shutdown, a scan of unvouched segments after a crash.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<PartitionLog, StorageError> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        let recovered = recovery::recover(&dir, &config)?;
+        let segments: Vec<Arc<Segment>> = recovered.segments.into_iter().map(Arc::new).collect();
+        let (Some(first), Some(active)) = (segments.first(), segments.last()) else {
+            unreachable!("recovery always yields an active segment");
+        };
+        let log_start_offset = first.base_offset();
+        let writer = Writer {
+            active: Arc::clone(active),
+            cursor: recovered.cursor,
+            log_end_offset: recovered.log_end_offset,
+            active_first_timestamp: recovered.active_first_timestamp,
+            last_flush: Instant::now(),
+            unflushed: false,
+            rolled_since_checkpoint: false,
+            closed: false,
+        };
+        Ok(PartitionLog {
+            dir,
+            config,
+            writer: Mutex::new(writer),
+            segments: RwLock::new(Arc::new(segments)),
+            high_watermark: AtomicI64::new(recovered.log_end_offset),
+            log_start_offset: AtomicI64::new(log_start_offset),
+            new_data: Notify::new(),
+        })
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration the log was opened with.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// First offset still in the log (advances when retention deletes segments).
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// Offset after the last record readers may see. On a single broker this is also the
+    /// log end offset: an append publishes it once its bytes (and fsync, for
+    /// [`FlushPolicy::Always`]) are done.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// Offset the next appended record will get (equal to [`Self::high_watermark`] between
+    /// appends).
+    pub fn log_end_offset(&self) -> i64 {
+        self.high_watermark()
+    }
+
+    /// Signalled (`notify_waiters`) after every append that moved the high watermark. To
+    /// wait without missing a wakeup, create and `enable` a `notified()` future before
+    /// checking the high watermark, or use [`Self::wait_for_data`].
+    pub fn new_data(&self) -> &Notify {
+        &self.new_data
+    }
+
+    /// Resolves once the high watermark is above `offset`. Cancel-safe: dropping the future
+    /// loses nothing, so it can sit in a `select!` with a long-poll timeout.
+    pub async fn wait_for_data(&self, offset: i64) {
+        loop {
+            let notified = self.new_data.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.high_watermark() > offset {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.snapshot().iter().map(|s| s.committed_bytes()).sum()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.snapshot().len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.snapshot().iter().map(|s| s.base_offset()).collect()
+    }
+
+    /// A snapshot of the segment list, taken without blocking the writer for long.
+    pub(crate) fn snapshot(&self) -> SegmentList {
+        Arc::clone(&self.segments.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the segment list readers see.
+    pub(crate) fn publish_segments(&self, segments: Vec<Arc<Segment>>) {
+        *self
+            .segments
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(segments);
+    }
+
+    /// Locks the writer, failing if the log was closed.
+    pub(crate) fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>, StorageError> {
+        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if writer.closed {
+            return Err(StorageError::Closed {
+                dir: self.dir.clone(),
+            });
+        }
+        Ok(writer)
+    }
+
+    /// fsyncs the active segment and records the synced closed segments in the recovery
+    /// checkpoint, so that a crash rescans as little as possible.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let mut writer = self.lock_writer()?;
+        self.flush_locked(&mut writer)
+    }
+
+    fn flush_locked(&self, writer: &mut Writer) -> Result<(), StorageError> {
+        if writer.unflushed {
+            writer.active.sync()?;
+        }
+        writer.unflushed = false;
+        writer.rolled_since_checkpoint = false;
+        writer.last_flush = Instant::now();
+        self.write_checkpoint_locked(writer)
+    }
+
+    /// Rewrites the (not clean) recovery checkpoint listing the synced closed segments.
+    fn write_checkpoint_locked(&self, writer: &mut Writer) -> Result<(), StorageError> {
+        writer.rolled_since_checkpoint = false;
+        let segments = self.snapshot();
+        let closed = &segments[..segments.len().saturating_sub(1)];
+        write_open_checkpoint(
+            self.dir(),
+            closed.iter().map(|s| &**s),
+            writer.log_end_offset,
+        )
+    }
+
+    /// Flushes when the [`FlushPolicy::Interval`] has elapsed since the last flush. Under
+    /// any policy it also refreshes the recovery checkpoint after a roll, so that a crash
+    /// rescans only the active segment. Returns whether it flushed. The broker calls this
+    /// periodically, for every log, from a background task.
+    pub fn flush_if_due(&self) -> Result<bool, StorageError> {
+        let mut writer = self.lock_writer()?;
+        let due = match self.config.flush {
+            FlushPolicy::Interval(every) => {
+                writer.unflushed && writer.last_flush.elapsed() >= every
+            }
+            FlushPolicy::Always | FlushPolicy::Os => false,
+        };
+        if due {
+            self.flush_locked(&mut writer)?;
+        } else if writer.rolled_since_checkpoint {
+            self.write_checkpoint_locked(&mut writer)?;
+        }
+        Ok(due)
+    }
+
+    /// Clean shutdown: seals the active segment (cut to its real length, indexes written),
+    /// fsyncs it, and writes a clean checkpoint so the next open scans nothing. Further
+    /// appends fail with [`StorageError::Closed`]; reads keep working.
+    pub fn close(&self) -> Result<(), StorageError> {
+        let mut writer = self.lock_writer()?;
+        let Writer { active, cursor, .. } = &mut *writer;
+        active.seal(cursor, false)?;
+        active.sync()?;
+        let entries = self
+            .snapshot()
+            .iter()
+            .map(|s| CheckpointEntry {
+                base_offset: s.base_offset(),
+                size_bytes: s.committed_bytes(),
+            })
+            .collect();
+        let clean = Checkpoint {
+            clean: true,
+            log_end_offset: writer.log_end_offset,
+            segments: entries,
+        };
+        checkpoint::write(self.dir(), &clean)?;
+        writer.closed = true;
+        Ok(())
+    }
+
+    /// Closes the log for appends and removes its directory with every file in it.
+    pub fn delete(&self) -> Result<(), StorageError> {
+        let mut writer = self.lock_writer()?;
+        writer.closed = true;
+        std::fs::remove_dir_all(&self.dir).map_err(StorageError::io("delete log dir", &self.dir))
+    }
+}

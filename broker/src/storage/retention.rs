@@ -1,0 +1,77 @@
+//! Retention: delete whole closed segments, oldest first, while the log is larger than
+//! `retention_bytes` or the segment's newest batch is older than `retention_ms`. The active
+//! segment is never deleted; the log start offset moves to the first remaining segment.
+
+use std::sync::atomic::Ordering;
+
+use super::recovery::write_open_checkpoint;
+use super::{PartitionLog, StorageError};
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionReport {
+    /// Segments deleted.
+    pub segments_deleted: usize,
+    /// Bytes those segments held.
+    pub bytes_deleted: u64,
+    /// The log start offset afterwards.
+    pub log_start_offset: i64,
+}
+
+impl PartitionLog {
+    /// Applies the retention limits as of `now_ms` (ms since the epoch).
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<RetentionReport, StorageError> {
+        let writer = self.lock_writer()?;
+        let segments = self.snapshot();
+        let closed = &segments[..segments.len().saturating_sub(1)];
+        let mut remaining_bytes: u64 = segments.iter().map(|s| s.committed_bytes()).sum();
+        let mut expired = 0;
+        for segment in closed {
+            let size = segment.committed_bytes();
+            let by_bytes = self
+                .config
+                .retention_bytes
+                .is_some_and(|limit| remaining_bytes - size >= limit);
+            let by_time = self
+                .config
+                .retention_ms
+                .is_some_and(|ms| segment.max_timestamp() < now_ms.saturating_sub(ms as i64));
+            if !(by_bytes || by_time) {
+                break;
+            }
+            remaining_bytes -= size;
+            expired += 1;
+        }
+        let mut report = RetentionReport {
+            log_start_offset: self.log_start_offset(),
+            ..Default::default()
+        };
+        if expired == 0 {
+            return Ok(report);
+        }
+        let kept = segments[expired..].to_vec();
+        report.log_start_offset = kept[0].base_offset();
+        self.publish_segments(kept);
+        self.log_start_offset
+            .store(report.log_start_offset, Ordering::Release);
+        for segment in &segments[..expired] {
+            segment.delete_files()?;
+            report.segments_deleted += 1;
+            report.bytes_deleted += segment.committed_bytes();
+            tracing::info!(
+                path = %segment.paths().log.display(),
+                bytes = segment.committed_bytes(),
+                max_timestamp = segment.max_timestamp(),
+                "retention deleted segment"
+            );
+        }
+        let remaining = self.snapshot();
+        let closed = &remaining[..remaining.len() - 1];
+        write_open_checkpoint(
+            self.dir(),
+            closed.iter().map(|s| &**s),
+            writer.log_end_offset,
+        )?;
+        Ok(report)
+    }
+}
