@@ -2,6 +2,7 @@
 //! server around them (binary `rilld`).
 
 pub mod config;
+pub mod group;
 pub mod metrics;
 pub mod server;
 pub mod shutdown;
