@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rill_protocol::api::common::TopicPartitions;
-use rill_protocol::api::fetch::{FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse};
+use rill_protocol::api::fetch::{
+    FetchPartition, FetchPartitionResponse, FetchRecords, FetchRequest, FetchResponse,
+};
 use rill_protocol::error_code::ErrorCode;
 use tokio::sync::futures::Notified;
 use tokio::time::Instant;
@@ -91,7 +93,7 @@ fn read_all(
     let mut out = Vec::with_capacity(targets.len());
     for target in targets {
         let answer = read_one(ctx, target, budget, total == 0);
-        let bytes: usize = answer.records.iter().map(Bytes::len).sum();
+        let bytes = answer.records.len();
         any_error |= answer.error_code != ErrorCode::None;
         total += bytes;
         budget = budget.saturating_sub(bytes);
@@ -110,7 +112,7 @@ fn read_one(_ctx: &BrokerCtx, target: &Target, budget: usize, first: bool) -> Fe
         high_watermark: -1,
         last_stable_offset: -1,
         log_start_offset: -1,
-        records: Vec::new(),
+        records: FetchRecords::new(),
     };
     let Some(partition) = &target.partition else {
         answer.error_code = ErrorCode::UnknownTopicOrPartition;
@@ -133,7 +135,7 @@ fn read_one(_ctx: &BrokerCtx, target: &Target, budget: usize, first: bool) -> Fe
             let bytes: usize = read.records.iter().map(Bytes::len).sum();
             // Only the response's first data may exceed the budget (by one batch).
             if first || bytes <= limit {
-                answer.records = read.records;
+                answer.records = FetchRecords::from_chunks(read.records);
             }
         }
         Err(e) => answer.error_code = storage_error_code(&e),
