@@ -62,9 +62,11 @@ fn spread(out: &Assignment) -> usize {
     lens.iter().max().unwrap_or(&0) - lens.iter().min().unwrap_or(&0)
 }
 
+/// Partitions taken from a member that is still in the group.
 fn moved(before: &Assignment, after: &Assignment) -> usize {
     before
         .iter()
+        .filter(|(m, _)| after.contains_key(*m))
         .flat_map(|(m, set)| set.iter().map(move |tp| (m, tp)))
         .filter(|(m, tp)| after.values().any(|s| s.contains(*tp)) && !after.get(*m).is_some_and(|s| s.contains(*tp)))
         .count()
