@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rill_protocol::batch::{BatchBuilder, BatchIter, Compression, RecordInput};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::offset_record::{decode_key, decode_value, encode_key, encode_value};
 pub use super::offset_record::CommittedOffset;
@@ -120,6 +120,7 @@ impl OffsetStore {
     }
 
     /// Replays the log from its start to the high watermark; returns the records applied.
+    /// Undecodable records are logged and skipped; an unreadable batch is an error.
     fn load(&mut self) -> Result<u64, GroupError> {
         let partition = self.partition.clone();
         let log = &partition.log;
@@ -133,8 +134,12 @@ impl OffsetStore {
                 let batch = batch?;
                 for record in batch.records()? {
                     let record = record?;
-                    self.apply(record.offset, record.key, record.value)?;
-                    applied += 1;
+                    match self.apply(record.offset, record.key, record.value) {
+                        Ok(()) => applied += 1,
+                        // A record this build cannot read (foreign or from a newer version)
+                        // must not stop the broker; the other groups' offsets still load.
+                        Err(e) => warn!(error = %e, "skipping unreadable offsets record"),
+                    }
                 }
                 offset = batch.header().next_offset();
             }
