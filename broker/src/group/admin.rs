@@ -93,7 +93,11 @@ impl GroupCoordinator {
 
     /// Describes a group; [`GroupError::GroupNotFound`] when it has neither members nor
     /// committed offsets.
-    pub fn describe_group(&self, group_id: &str, topics: &dyn TopicView) -> Result<GroupDescription, GroupError> {
+    pub fn describe_group(
+        &self,
+        group_id: &str,
+        topics: &dyn TopicView,
+    ) -> Result<GroupDescription, GroupError> {
         let groups = self.lock_groups();
         let offsets = self.lock_offsets();
         let group = groups.get(group_id);
@@ -133,7 +137,9 @@ impl GroupCoordinator {
         let mut groups = self.lock_groups();
         let mut offsets = self.lock_offsets();
         match groups.get(group_id) {
-            Some(g) if !g.members.is_empty() => return Err(GroupError::NonEmptyGroup(group_id.to_string())),
+            Some(g) if !g.members.is_empty() => {
+                return Err(GroupError::NonEmptyGroup(group_id.to_string()))
+            }
             None if offsets.group(group_id).is_none() => {
                 return Err(GroupError::GroupNotFound(group_id.to_string()))
             }
@@ -172,7 +178,11 @@ impl GroupCoordinator {
                 .iter()
                 .filter_map(|(tp, r)| r.as_ref().ok().map(|o| (tp.clone(), *o)))
                 .map(|(tp, offset)| {
-                    let committed = CommittedOffset { offset, metadata: None, commit_timestamp_ms: now_ms };
+                    let committed = CommittedOffset {
+                        offset,
+                        metadata: None,
+                        commit_timestamp_ms: now_ms,
+                    };
                     (tp, committed)
                 })
                 .collect();
@@ -193,15 +203,25 @@ fn lag(tp: &TopicPartition, committed: &CommittedOffset, topics: &dyn TopicView)
 }
 
 /// The offset a reset moves `tp` to.
-fn reset_target(tp: &TopicPartition, to: ResetTo, topics: &dyn TopicView) -> Result<i64, GroupError> {
-    let (start, end) = topics.offset_range(tp).ok_or_else(|| GroupError::UnknownTopicOrPartition {
-        topic: tp.topic.clone(),
-        partition: tp.partition,
-    })?;
+fn reset_target(
+    tp: &TopicPartition,
+    to: ResetTo,
+    topics: &dyn TopicView,
+) -> Result<i64, GroupError> {
+    let (start, end) =
+        topics
+            .offset_range(tp)
+            .ok_or_else(|| GroupError::UnknownTopicOrPartition {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+            })?;
     Ok(match to {
         ResetTo::Earliest => start,
         ResetTo::Latest => end,
         ResetTo::Offset(offset) => offset.clamp(start, end),
-        ResetTo::Timestamp(ms) => topics.offset_for_timestamp(tp, ms)?.unwrap_or(end).clamp(start, end),
+        ResetTo::Timestamp(ms) => topics
+            .offset_for_timestamp(tp, ms)?
+            .unwrap_or(end)
+            .clamp(start, end),
     })
 }

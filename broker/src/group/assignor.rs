@@ -45,7 +45,9 @@ pub enum Assignor {
 impl Assignor {
     /// The strategy with this wire name (`range`, `round-robin`, `sticky`).
     pub fn from_name(name: &str) -> Option<Assignor> {
-        use rill_protocol::api::join_group::{ASSIGNOR_RANGE, ASSIGNOR_ROUND_ROBIN, ASSIGNOR_STICKY};
+        use rill_protocol::api::join_group::{
+            ASSIGNOR_RANGE, ASSIGNOR_ROUND_ROBIN, ASSIGNOR_STICKY,
+        };
         match name {
             ASSIGNOR_RANGE => Some(Assignor::Range),
             ASSIGNOR_ROUND_ROBIN => Some(Assignor::RoundRobin),
@@ -56,7 +58,9 @@ impl Assignor {
 
     /// The wire name.
     pub fn name(self) -> &'static str {
-        use rill_protocol::api::join_group::{ASSIGNOR_RANGE, ASSIGNOR_ROUND_ROBIN, ASSIGNOR_STICKY};
+        use rill_protocol::api::join_group::{
+            ASSIGNOR_RANGE, ASSIGNOR_ROUND_ROBIN, ASSIGNOR_STICKY,
+        };
         match self {
             Assignor::Range => ASSIGNOR_RANGE,
             Assignor::RoundRobin => ASSIGNOR_ROUND_ROBIN,
@@ -199,7 +203,10 @@ fn balance(input: &AssignorInput<'_>, out: &mut Assignment) {
 /// The move from the most loaded member (ties: smallest id) of one of its partitions
 /// (highest first, so ranges stay contiguous at the low end) to its least loaded
 /// eligible member, when that narrows a gap of at least two.
-fn best_move(input: &AssignorInput<'_>, out: &Assignment) -> Option<(String, String, TopicPartition)> {
+fn best_move(
+    input: &AssignorInput<'_>,
+    out: &Assignment,
+) -> Option<(String, String, TopicPartition)> {
     let mut givers: Vec<(&String, &BTreeSet<TopicPartition>)> = out.iter().collect();
     givers.sort_by_key(|(m, set)| (std::cmp::Reverse(set.len()), m.as_str()));
     for (giver, owned) in givers {

@@ -9,7 +9,12 @@ use super::*;
 fn subs(members: &[(&str, &[&str])]) -> BTreeMap<String, BTreeSet<String>> {
     members
         .iter()
-        .map(|(m, topics)| (m.to_string(), topics.iter().map(|t| t.to_string()).collect()))
+        .map(|(m, topics)| {
+            (
+                m.to_string(),
+                topics.iter().map(|t| t.to_string()).collect(),
+            )
+        })
         .collect()
 }
 
@@ -18,7 +23,10 @@ fn counts(topics: &[(&str, u32)]) -> BTreeMap<String, u32> {
 }
 
 fn tps(topic: &str, partitions: &[i32]) -> BTreeSet<TopicPartition> {
-    partitions.iter().map(|p| TopicPartition::new(topic, *p)).collect()
+    partitions
+        .iter()
+        .map(|p| TopicPartition::new(topic, *p))
+        .collect()
 }
 
 fn run(
@@ -43,7 +51,10 @@ fn assert_valid(
     let mut seen = BTreeSet::new();
     for (member, set) in out {
         for tp in set {
-            assert!(subscriptions[member].contains(&tp.topic), "{member} got {tp:?}");
+            assert!(
+                subscriptions[member].contains(&tp.topic),
+                "{member} got {tp:?}"
+            );
             assert!(seen.insert(tp.clone()), "{tp:?} assigned twice");
         }
     }
@@ -51,7 +62,10 @@ fn assert_valid(
     for (topic, n) in partition_counts {
         if subscribed.contains(topic) {
             for p in 0..*n as i32 {
-                assert!(seen.contains(&TopicPartition::new(topic, p)), "{topic}-{p} unassigned");
+                assert!(
+                    seen.contains(&TopicPartition::new(topic, p)),
+                    "{topic}-{p} unassigned"
+                );
             }
         }
     }
@@ -68,7 +82,10 @@ fn moved(before: &Assignment, after: &Assignment) -> usize {
         .iter()
         .filter(|(m, _)| after.contains_key(*m))
         .flat_map(|(m, set)| set.iter().map(move |tp| (m, tp)))
-        .filter(|(m, tp)| after.values().any(|s| s.contains(*tp)) && !after.get(*m).is_some_and(|s| s.contains(*tp)))
+        .filter(|(m, tp)| {
+            after.values().any(|s| s.contains(*tp))
+                && !after.get(*m).is_some_and(|s| s.contains(*tp))
+        })
         .count()
 }
 
@@ -86,15 +103,26 @@ fn range_gives_contiguous_ranges_per_topic() {
     let s = subs(&[("a", &["t", "u"]), ("b", &["t", "u"])]);
     let c = counts(&[("t", 3), ("u", 3)]);
     let out = run(Assignor::Range, &s, &c, &Assignment::new());
-    let a: BTreeSet<_> = tps("t", &[0, 1]).into_iter().chain(tps("u", &[0, 1])).collect();
+    let a: BTreeSet<_> = tps("t", &[0, 1])
+        .into_iter()
+        .chain(tps("u", &[0, 1]))
+        .collect();
     assert_eq!(out["a"], a);
-    assert_eq!(out["b"], tps("t", &[2]).into_iter().chain(tps("u", &[2])).collect());
+    assert_eq!(
+        out["b"],
+        tps("t", &[2]).into_iter().chain(tps("u", &[2])).collect()
+    );
 }
 
 #[test]
 fn round_robin_deals_in_turn() {
     let s = subs(&[("a", &["t"]), ("b", &["t"]), ("c", &["t"])]);
-    let out = run(Assignor::RoundRobin, &s, &counts(&[("t", 7)]), &Assignment::new());
+    let out = run(
+        Assignor::RoundRobin,
+        &s,
+        &counts(&[("t", 7)]),
+        &Assignment::new(),
+    );
     assert_eq!(out["a"], tps("t", &[0, 3, 6]));
     assert_eq!(out["b"], tps("t", &[1, 4]));
     assert_eq!(out["c"], tps("t", &[2, 5]));
@@ -141,8 +169,19 @@ fn sticky_leave_moves_only_the_leavers_partitions() {
 fn sticky_drops_partitions_of_unsubscribed_topics_and_shrunk_topics() {
     let s = subs(&[("a", &["t"])]);
     let mut current = Assignment::new();
-    current.insert("a".into(), tps("t", &[0, 5]).into_iter().chain(tps("u", &[0])).collect());
-    let out = run(Assignor::Sticky, &s, &counts(&[("t", 2), ("u", 1)]), &current);
+    current.insert(
+        "a".into(),
+        tps("t", &[0, 5])
+            .into_iter()
+            .chain(tps("u", &[0]))
+            .collect(),
+    );
+    let out = run(
+        Assignor::Sticky,
+        &s,
+        &counts(&[("t", 2), ("u", 1)]),
+        &current,
+    );
     assert_eq!(out["a"], tps("t", &[0, 1]));
 }
 
@@ -161,7 +200,10 @@ fn heterogeneous_subscriptions_are_respected() {
 /// The fewest moves any balanced assignment needs from `before` (homogeneous subscriptions):
 /// members keeping the most get the larger quotas.
 fn min_moves(before: &Assignment, members: &[String], total: usize) -> usize {
-    let mut held: Vec<usize> = members.iter().map(|m| before.get(m).map_or(0, BTreeSet::len)).collect();
+    let mut held: Vec<usize> = members
+        .iter()
+        .map(|m| before.get(m).map_or(0, BTreeSet::len))
+        .collect();
     held.sort_unstable_by(|a, b| b.cmp(a));
     let (floor, extra) = (total / members.len(), total % members.len());
     held.iter()
@@ -170,8 +212,14 @@ fn min_moves(before: &Assignment, members: &[String], total: usize) -> usize {
         .sum()
 }
 
-fn homogeneous(members: &[String], topics: &BTreeMap<String, u32>) -> BTreeMap<String, BTreeSet<String>> {
-    members.iter().map(|m| (m.clone(), topics.keys().cloned().collect())).collect()
+fn homogeneous(
+    members: &[String],
+    topics: &BTreeMap<String, u32>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    members
+        .iter()
+        .map(|m| (m.clone(), topics.keys().cloned().collect()))
+        .collect()
 }
 
 fn member_names(n: usize, offset: usize) -> Vec<String> {

@@ -107,21 +107,35 @@ pub struct GroupCoordinator {
 impl GroupCoordinator {
     /// Opens the coordinator: creates `__consumer_offsets` (one partition, kept forever)
     /// if needed and loads every committed offset from it. Blocking.
-    pub fn open(topics: &TopicRegistry, config: GroupConfig, now_ms: i64) -> Result<Self, GroupError> {
+    pub fn open(
+        topics: &TopicRegistry,
+        config: GroupConfig,
+        now_ms: i64,
+    ) -> Result<Self, GroupError> {
         let topic = match topics.get(OFFSETS_TOPIC) {
             Some(topic) => topic,
             None => {
                 let keep_forever = [
-                    (crate::topics::config::RETENTION_MS.to_string(), "-1".to_string()),
-                    (crate::topics::config::RETENTION_BYTES.to_string(), "-1".to_string()),
+                    (
+                        crate::topics::config::RETENTION_MS.to_string(),
+                        "-1".to_string(),
+                    ),
+                    (
+                        crate::topics::config::RETENTION_BYTES.to_string(),
+                        "-1".to_string(),
+                    ),
                 ];
                 topics.create(OFFSETS_TOPIC, Some(1), keep_forever.into_iter().collect())?
             }
         };
-        let partition = topic.partition(0).cloned().ok_or_else(|| GroupError::UnknownTopicOrPartition {
-            topic: OFFSETS_TOPIC.to_string(),
-            partition: 0,
-        })?;
+        let partition =
+            topic
+                .partition(0)
+                .cloned()
+                .ok_or_else(|| GroupError::UnknownTopicOrPartition {
+                    topic: OFFSETS_TOPIC.to_string(),
+                    partition: 0,
+                })?;
         Ok(GroupCoordinator {
             config,
             groups: Mutex::new(BTreeMap::new()),
@@ -138,13 +152,22 @@ impl GroupCoordinator {
 
     /// Adds a member (or rejoins one, which then owns nothing), rebalances when that
     /// changes anything, and returns the member's first assignment.
-    pub fn join(&self, p: JoinParams, topics: &dyn TopicView, now_ms: i64) -> Result<MemberUpdate, GroupError> {
+    pub fn join(
+        &self,
+        p: JoinParams,
+        topics: &dyn TopicView,
+        now_ms: i64,
+    ) -> Result<MemberUpdate, GroupError> {
         validate_group_id(&p.group_id)?;
         self.validate_join(&p)?;
         let subscription = validate_topics(&p.topics)?;
         let mut groups = self.lock_groups();
         let group = self.group_for_join(&mut groups, &p.group_id)?;
-        let member_id = if p.member_id.is_empty() { self.new_member_id() } else { p.member_id.clone() };
+        let member_id = if p.member_id.is_empty() {
+            self.new_member_id()
+        } else {
+            p.member_id.clone()
+        };
         let full = group.members.len() >= self.config.members_per_group_max;
         let changed = match group.members.get_mut(&member_id) {
             Some(m) => {
@@ -155,11 +178,18 @@ impl GroupCoordinator {
                 changed
             }
             None if full => {
-                return Err(GroupError::GroupFull { group_id: p.group_id, max: self.config.members_per_group_max });
+                return Err(GroupError::GroupFull {
+                    group_id: p.group_id,
+                    max: self.config.members_per_group_max,
+                });
             }
             None => true,
         };
-        let identity = MemberIdentity { member_id: member_id.clone(), client_id: p.client_id, client_host: p.client_host };
+        let identity = MemberIdentity {
+            member_id: member_id.clone(),
+            client_id: p.client_id,
+            client_host: p.client_host,
+        };
         let member = group
             .members
             .entry(member_id.clone())
@@ -178,7 +208,12 @@ impl GroupCoordinator {
 
     /// Records a heartbeat: releases what the member no longer owns, applies a new
     /// subscription, notices partition count changes, and moves the member on.
-    pub fn heartbeat(&self, p: HeartbeatParams, topics: &dyn TopicView, now_ms: i64) -> Result<MemberUpdate, GroupError> {
+    pub fn heartbeat(
+        &self,
+        p: HeartbeatParams,
+        topics: &dyn TopicView,
+        now_ms: i64,
+    ) -> Result<MemberUpdate, GroupError> {
         let subscription = p.topics.as_deref().map(validate_topics).transpose()?;
         let mut groups = self.lock_groups();
         let group = member_group(&mut groups, &p.group_id, &p.member_id)?;
@@ -210,11 +245,21 @@ impl GroupCoordinator {
     }
 
     /// Removes a member at its request; its partitions move at once.
-    pub fn leave(&self, group_id: &str, member_id: &str, topics: &dyn TopicView) -> Result<(), GroupError> {
+    pub fn leave(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        topics: &dyn TopicView,
+    ) -> Result<(), GroupError> {
         let mut groups = self.lock_groups();
         let group = member_group(&mut groups, group_id, member_id)?;
         group.remove_member(member_id, topics);
-        info!(group = group_id, member = member_id, epoch = group.epoch, "member left");
+        info!(
+            group = group_id,
+            member = member_id,
+            epoch = group.epoch,
+            "member left"
+        );
         Ok(())
     }
 
@@ -237,7 +282,11 @@ impl GroupCoordinator {
     /// Commits offsets after fencing the committer: a member must be in the group at its
     /// current epoch; a simple commit (empty member id, epoch -1) needs a group without
     /// members. Blocking (writes the offsets log).
-    pub fn commit_offsets(&self, p: CommitParams, now_ms: i64) -> Result<CommitResults, GroupError> {
+    pub fn commit_offsets(
+        &self,
+        p: CommitParams,
+        now_ms: i64,
+    ) -> Result<CommitResults, GroupError> {
         validate_group_id(&p.group_id)?;
         let groups = self.lock_groups();
         check_committer(&groups, &p)?;
@@ -247,7 +296,11 @@ impl GroupCoordinator {
         for (tp, offset, metadata) in p.offsets {
             let checked = self.validate_commit(&tp, offset, metadata.as_deref());
             if checked.is_ok() {
-                let committed = CommittedOffset { offset, metadata, commit_timestamp_ms: now_ms };
+                let committed = CommittedOffset {
+                    offset,
+                    metadata,
+                    commit_timestamp_ms: now_ms,
+                };
                 accepted.push((tp.clone(), committed));
             }
             results.push((tp, checked));
@@ -274,7 +327,11 @@ impl GroupCoordinator {
                 .collect(),
             None => offsets
                 .group(group_id)
-                .map(|g| g.iter().map(|(tp, c)| (tp.clone(), Some(c.clone()))).collect())
+                .map(|g| {
+                    g.iter()
+                        .map(|(tp, c)| (tp.clone(), Some(c.clone())))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -289,39 +346,72 @@ impl GroupCoordinator {
         MemberUpdate {
             member_id: member_id.to_string(),
             member_epoch: epoch,
-            heartbeat_interval_ms: (session_ms / 3).clamp(1, self.config.heartbeat_interval_ms_max.max(1)),
+            heartbeat_interval_ms: (session_ms / 3)
+                .clamp(1, self.config.heartbeat_interval_ms_max.max(1)),
             assignment,
         }
     }
 
-    fn group_for_join<'a>(&self, groups: &'a mut BTreeMap<String, Group>, group_id: &str) -> Result<&'a mut Group, GroupError> {
+    fn group_for_join<'a>(
+        &self,
+        groups: &'a mut BTreeMap<String, Group>,
+        group_id: &str,
+    ) -> Result<&'a mut Group, GroupError> {
         if !groups.contains_key(group_id) && groups.len() >= self.config.groups_max {
-            return Err(GroupError::TooManyGroups { max: self.config.groups_max });
+            return Err(GroupError::TooManyGroups {
+                max: self.config.groups_max,
+            });
         }
-        Ok(groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id)))
+        Ok(groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id)))
     }
 
     fn validate_join(&self, p: &JoinParams) -> Result<(), GroupError> {
-        let (min_ms, max_ms) = (self.config.session_timeout_ms_min, self.config.session_timeout_ms_max);
+        let (min_ms, max_ms) = (
+            self.config.session_timeout_ms_min,
+            self.config.session_timeout_ms_max,
+        );
         if !(min_ms..=max_ms).contains(&p.session_timeout_ms) {
-            return Err(GroupError::InvalidSessionTimeout { value_ms: p.session_timeout_ms, min_ms, max_ms });
+            return Err(GroupError::InvalidSessionTimeout {
+                value_ms: p.session_timeout_ms,
+                min_ms,
+                max_ms,
+            });
         }
         if p.member_id.len() > MEMBER_ID_MAX_BYTES {
-            return Err(GroupError::InvalidRequest(format!("member id longer than {MEMBER_ID_MAX_BYTES} bytes")));
+            return Err(GroupError::InvalidRequest(format!(
+                "member id longer than {MEMBER_ID_MAX_BYTES} bytes"
+            )));
         }
         match p.assignor.as_deref() {
-            Some(name) if Assignor::from_name(name).is_none() => Err(GroupError::UnknownAssignor(name.chars().take(64).collect())),
+            Some(name) if Assignor::from_name(name).is_none() => {
+                Err(GroupError::UnknownAssignor(name.chars().take(64).collect()))
+            }
             _ => Ok(()),
         }
     }
 
-    fn validate_commit(&self, tp: &TopicPartition, offset: i64, metadata: Option<&str>) -> Result<(), GroupError> {
+    fn validate_commit(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        metadata: Option<&str>,
+    ) -> Result<(), GroupError> {
         let max = self.config.offset_metadata_max_bytes;
         if metadata.is_some_and(|m| m.len() > max) {
-            return Err(GroupError::InvalidRequest(format!("offset metadata longer than {max} bytes")));
+            return Err(GroupError::InvalidRequest(format!(
+                "offset metadata longer than {max} bytes"
+            )));
         }
-        if offset < 0 || tp.partition < 0 || tp.topic.is_empty() || tp.topic.len() > TOPIC_NAME_MAX_CHARS {
-            return Err(GroupError::InvalidRequest(format!("invalid commit of offset {offset} for {tp}")));
+        if offset < 0
+            || tp.partition < 0
+            || tp.topic.is_empty()
+            || tp.topic.len() > TOPIC_NAME_MAX_CHARS
+        {
+            return Err(GroupError::InvalidRequest(format!(
+                "invalid commit of offset {offset} for {tp}"
+            )));
         }
         Ok(())
     }
@@ -335,10 +425,18 @@ impl GroupCoordinator {
         accepted: &[(TopicPartition, CommittedOffset)],
     ) -> Result<(), GroupError> {
         let existing = offsets.group(group_id);
-        if existing.is_none() && !groups.contains_key(group_id) && offsets.group_count() >= self.config.groups_max {
-            return Err(GroupError::TooManyGroups { max: self.config.groups_max });
+        if existing.is_none()
+            && !groups.contains_key(group_id)
+            && offsets.group_count() >= self.config.groups_max
+        {
+            return Err(GroupError::TooManyGroups {
+                max: self.config.groups_max,
+            });
         }
-        let new = accepted.iter().filter(|(tp, _)| existing.is_none_or(|g| !g.contains_key(tp))).count();
+        let new = accepted
+            .iter()
+            .filter(|(tp, _)| existing.is_none_or(|g| !g.contains_key(tp)))
+            .count();
         if existing.map_or(0, |g| g.len()) + new > self.config.offsets_per_group_max {
             return Err(GroupError::InvalidRequest(format!(
                 "group `{group_id}` would commit more than {} partitions",
@@ -379,12 +477,26 @@ fn check_committer(groups: &BTreeMap<String, Group>, p: &CommitParams) -> Result
     let (epoch, current) = (p.member_epoch, member.epoch);
     match epoch.cmp(&current) {
         std::cmp::Ordering::Equal => Ok(()),
-        std::cmp::Ordering::Less => Err(GroupError::StaleMemberEpoch { group_id, member_id, epoch, current }),
-        std::cmp::Ordering::Greater => Err(GroupError::FencedMemberEpoch { group_id, member_id, epoch, current }),
+        std::cmp::Ordering::Less => Err(GroupError::StaleMemberEpoch {
+            group_id,
+            member_id,
+            epoch,
+            current,
+        }),
+        std::cmp::Ordering::Greater => Err(GroupError::FencedMemberEpoch {
+            group_id,
+            member_id,
+            epoch,
+            current,
+        }),
     }
 }
 
-fn member_group<'a>(groups: &'a mut BTreeMap<String, Group>, group_id: &str, member_id: &str) -> Result<&'a mut Group, GroupError> {
+fn member_group<'a>(
+    groups: &'a mut BTreeMap<String, Group>,
+    group_id: &str,
+    member_id: &str,
+) -> Result<&'a mut Group, GroupError> {
     groups
         .get_mut(group_id)
         .filter(|g| g.members.contains_key(member_id))
@@ -392,16 +504,27 @@ fn member_group<'a>(groups: &'a mut BTreeMap<String, Group>, group_id: &str, mem
 }
 
 fn unknown_member(group_id: &str, member_id: &str) -> GroupError {
-    GroupError::UnknownMember { group_id: group_id.to_string(), member_id: member_id.chars().take(64).collect() }
+    GroupError::UnknownMember {
+        group_id: group_id.to_string(),
+        member_id: member_id.chars().take(64).collect(),
+    }
 }
 
 /// Checks a subscription's size and names.
 fn validate_topics(topics: &[String]) -> Result<BTreeSet<String>, GroupError> {
     if topics.len() > SUBSCRIBED_TOPICS_MAX {
-        return Err(GroupError::InvalidRequest(format!("more than {SUBSCRIBED_TOPICS_MAX} subscribed topics")));
+        return Err(GroupError::InvalidRequest(format!(
+            "more than {SUBSCRIBED_TOPICS_MAX} subscribed topics"
+        )));
     }
-    if let Some(bad) = topics.iter().find(|t| t.is_empty() || t.len() > TOPIC_NAME_MAX_CHARS) {
-        return Err(GroupError::InvalidRequest(format!("invalid topic name `{}`", bad.chars().take(64).collect::<String>())));
+    if let Some(bad) = topics
+        .iter()
+        .find(|t| t.is_empty() || t.len() > TOPIC_NAME_MAX_CHARS)
+    {
+        return Err(GroupError::InvalidRequest(format!(
+            "invalid topic name `{}`",
+            bad.chars().take(64).collect::<String>()
+        )));
     }
     Ok(topics.iter().cloned().collect())
 }

@@ -114,6 +114,9 @@ pub enum GroupError {
     /// The offsets log could not be read or written.
     #[error("offsets log: {0}")]
     Storage(#[from] StorageError),
+    /// A coordinator task on the blocking pool panicked or was cancelled.
+    #[error("coordinator task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// The internal topic could not be created or opened.
     #[error("offsets topic: {0}")]
     Topic(#[from] TopicError),

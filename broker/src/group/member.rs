@@ -67,7 +67,11 @@ impl Member {
     }
 
     /// Forgets partitions the member must revoke and reports it no longer owns.
-    pub fn record_released(&mut self, target: &BTreeSet<TopicPartition>, reported: &BTreeSet<TopicPartition>) {
+    pub fn record_released(
+        &mut self,
+        target: &BTreeSet<TopicPartition>,
+        reported: &BTreeSet<TopicPartition>,
+    ) {
         self.owned
             .retain(|tp| target.contains(tp) || reported.contains(tp));
     }
@@ -112,7 +116,10 @@ impl Member {
     }
 
     /// The assignment to send now, `None` when the member already has it.
-    pub fn take_update(&mut self, target: &BTreeSet<TopicPartition>) -> Option<BTreeSet<TopicPartition>> {
+    pub fn take_update(
+        &mut self,
+        target: &BTreeSet<TopicPartition>,
+    ) -> Option<BTreeSet<TopicPartition>> {
         let desired = self.desired(target);
         if self.sent.as_ref() == Some(&desired) {
             return None;

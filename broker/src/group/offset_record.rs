@@ -144,7 +144,11 @@ impl Cursor<'_> {
     fn take(&mut self, n: usize, field: &'static str) -> Result<&[u8], RecordError> {
         let have = self.bytes.len() - self.pos;
         if n > have {
-            return Err(RecordError::Truncated { field, need: n, have });
+            return Err(RecordError::Truncated {
+                field,
+                need: n,
+                have,
+            });
         }
         let out = &self.bytes[self.pos..self.pos + n];
         self.pos += n;

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use rill_protocol::batch::{BatchBuilder, BatchIter, Compression, RecordInput};
 use tracing::{info, warn};
 
-use super::offset_record::{decode_key, decode_value, encode_key, encode_value};
 pub use super::offset_record::CommittedOffset;
+use super::offset_record::{decode_key, decode_value, encode_key, encode_value};
 use super::{GroupError, TopicPartition};
 use crate::topics::Partition;
 
@@ -104,7 +104,9 @@ impl OffsetStore {
         let mut out = Vec::new();
         let mut builder = BatchBuilder::new(Compression::None);
         for record in records {
-            if !builder.is_empty() && builder.estimated_size() + builder.encoded_record_bytes(&record) > limit {
+            if !builder.is_empty()
+                && builder.estimated_size() + builder.encoded_record_bytes(&record) > limit
+            {
                 let full = std::mem::replace(&mut builder, BatchBuilder::new(Compression::None));
                 out.extend_from_slice(&full.build()?);
             }
@@ -151,7 +153,12 @@ impl OffsetStore {
     }
 
     /// Applies one record: the newest value per key wins, a null value deletes.
-    fn apply(&mut self, at: i64, key: Option<Bytes>, value: Option<Bytes>) -> Result<(), GroupError> {
+    fn apply(
+        &mut self,
+        at: i64,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+    ) -> Result<(), GroupError> {
         let key = key.ok_or_else(|| self.corrupt(at, "null key".into()))?;
         let key = decode_key(&key).map_err(|e| self.corrupt(at, format!("key: {e}")))?;
         match value {

@@ -72,9 +72,10 @@ impl Group {
         if self.members.is_empty() {
             return GroupState::Empty;
         }
-        let settled = self.members.iter().all(|(id, m)| {
-            m.epoch == self.epoch && &m.owned == self.target_of(id)
-        });
+        let settled = self
+            .members
+            .iter()
+            .all(|(id, m)| m.epoch == self.epoch && &m.owned == self.target_of(id));
         if settled {
             GroupState::Stable
         } else {

@@ -17,8 +17,10 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::BrokerConfig;
+use crate::group::{GroupConfig, GroupCoordinator, GroupError};
 use crate::metrics::Metrics;
 use crate::shutdown::{ShutdownListener, ShutdownSignal};
+use crate::storage::now_ms;
 use crate::topics::{TopicError, TopicRegistry};
 
 /// Why the server could not start or stop cleanly.
@@ -35,6 +37,9 @@ pub enum ServerError {
     /// Topics could not be opened or closed.
     #[error(transparent)]
     Topics(#[from] TopicError),
+    /// The group coordinator could not load committed offsets.
+    #[error(transparent)]
+    Groups(#[from] GroupError),
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -47,6 +52,8 @@ pub struct BrokerCtx {
     pub config: BrokerConfig,
     /// All topics and their logs.
     pub topics: TopicRegistry,
+    /// Consumer groups and their committed offsets.
+    pub groups: GroupCoordinator,
     /// Activity counters.
     pub metrics: Metrics,
     /// The address clients reach this broker at (for Metadata).
@@ -66,8 +73,10 @@ impl Server {
         let data_dir = config.data_dir.clone();
         let defaults = config.topic_defaults.clone();
         let max_batch_bytes = config.max_frame_bytes;
-        let topics = tokio::task::spawn_blocking(move || {
-            TopicRegistry::open(&data_dir, defaults, max_batch_bytes)
+        let (topics, groups) = tokio::task::spawn_blocking(move || {
+            let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
+            let groups = GroupCoordinator::open(&topics, GroupConfig::default(), now_ms())?;
+            Ok::<_, ServerError>((topics, groups))
         })
         .await??;
         let listener = TcpListener::bind(config.listen)
@@ -83,6 +92,7 @@ impl Server {
         let ctx = Arc::new(BrokerCtx {
             config,
             topics,
+            groups,
             metrics: Metrics::default(),
             advertised,
         });

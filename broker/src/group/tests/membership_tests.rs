@@ -36,10 +36,16 @@ fn a_fourth_member_moves_only_what_it_receives() {
     let mut clients = three_on_six(&f, &topics);
     let before: Vec<_> = clients.iter().map(|c| c.owned.clone()).collect();
     clients.push(Client::join(&f.coord, "g", &topics, &["t"], 10));
-    assert!(clients[3].owned.is_empty(), "nothing is free until someone releases");
+    assert!(
+        clients[3].owned.is_empty(),
+        "nothing is free until someone releases"
+    );
     settle(&f.coord, &mut clients, &topics, 10);
     let revoked: usize = clients.iter().map(|c| c.revoked.len()).sum();
-    assert_eq!(revoked, 1, "6 partitions over 4 members: one move (2,2,1,1)");
+    assert_eq!(
+        revoked, 1,
+        "6 partitions over 4 members: one move (2,2,1,1)"
+    );
     assert_eq!(clients[3].owned.len(), 1);
     for (c, owned_before) in clients.iter().zip(&before) {
         // A member keeps everything it was not asked to give up: no gap in consumption.
@@ -57,16 +63,25 @@ fn a_moving_partition_waits_for_its_owner_to_release_it() {
     let mut b = Client::join(&f.coord, "g", &topics, &["t"], 0);
     assert!(b.owned.is_empty());
     // A still reports owning both: it is told to keep one, and stays at its epoch.
-    let update = f.coord.heartbeat(a.params(), &topics, 1).expect("heartbeat");
+    let update = f
+        .coord
+        .heartbeat(a.params(), &topics, 1)
+        .expect("heartbeat");
     assert_eq!(update.member_epoch, a_epoch);
     let kept = update.assignment.clone().expect("revocation");
     assert_eq!(kept.len(), 1);
     b.heartbeat(&f.coord, &topics, 1);
     assert!(b.owned.is_empty(), "A has not released yet");
-    assert_eq!(f.coord.describe_group("g", &topics).map(|d| d.state).ok(), Some(GroupState::Reconciling));
+    assert_eq!(
+        f.coord.describe_group("g", &topics).map(|d| d.state).ok(),
+        Some(GroupState::Reconciling)
+    );
     a.apply(update);
     a.heartbeat(&f.coord, &topics, 2);
-    assert!(a.epoch > a_epoch, "A moved to the new epoch once it released");
+    assert!(
+        a.epoch > a_epoch,
+        "A moved to the new epoch once it released"
+    );
     b.heartbeat(&f.coord, &topics, 2);
     assert_eq!(b.owned.len(), 1);
     assert_exclusive(&[a, b]);
@@ -84,11 +99,17 @@ fn a_silent_member_expires_and_its_partitions_move() {
     clients[0].heartbeat(&f.coord, &topics, 2500);
     assert!(f.coord.housekeeping(&topics, 3000).expired.is_empty());
     let report = f.coord.housekeeping(&topics, 3001);
-    assert_eq!(report.expired, vec![("g".to_string(), clients[1].member_id.clone())]);
+    assert_eq!(
+        report.expired,
+        vec![("g".to_string(), clients[1].member_id.clone())]
+    );
     clients[0].heartbeat(&f.coord, &topics, 3002);
     assert_eq!(clients[0].owned.len(), 4);
     let err = f.coord.heartbeat(clients[1].params(), &topics, 3003);
-    assert!(matches!(err, Err(GroupError::UnknownMember { .. })), "{err:?}");
+    assert!(
+        matches!(err, Err(GroupError::UnknownMember { .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -97,10 +118,16 @@ fn a_member_stuck_revoking_is_removed_after_the_rebalance_timeout() {
     let topics = FakeTopics::with(&[("t", 2)]);
     let mut a = Client::join(&f.coord, "g", &topics, &["t"], 0);
     let mut b = Client::join(&f.coord, "g", &topics, &["t"], 0);
-    let _ = f.coord.heartbeat(a.params(), &topics, 100).expect("told to revoke");
+    let _ = f
+        .coord
+        .heartbeat(a.params(), &topics, 100)
+        .expect("told to revoke");
     // A keeps heartbeating but never releases; its revocation deadline is 100 + 5000.
     for now in [2000, 4000, 5100] {
-        let _ = f.coord.heartbeat(a.params(), &topics, now).expect("heartbeat");
+        let _ = f
+            .coord
+            .heartbeat(a.params(), &topics, now)
+            .expect("heartbeat");
         b.heartbeat(&f.coord, &topics, now);
         assert!(b.owned.is_empty());
     }
@@ -115,13 +142,28 @@ fn leave_frees_partitions_at_once() {
     let f = Fixture::new();
     let topics = FakeTopics::with(&[("t", 6)]);
     let mut clients = three_on_six(&f, &topics);
-    let epoch = f.coord.describe_group("g", &topics).map(|d| d.epoch).unwrap_or(0);
-    f.coord.leave("g", &clients[2].member_id, &topics).expect("leave");
+    let epoch = f
+        .coord
+        .describe_group("g", &topics)
+        .map(|d| d.epoch)
+        .unwrap_or(0);
+    f.coord
+        .leave("g", &clients[2].member_id, &topics)
+        .expect("leave");
     clients.pop();
     settle(&f.coord, &mut clients, &topics, 1);
-    assert_eq!(clients.iter().map(|c| c.owned.len()).collect::<Vec<_>>(), vec![3, 3]);
+    assert_eq!(
+        clients.iter().map(|c| c.owned.len()).collect::<Vec<_>>(),
+        vec![3, 3]
+    );
     assert!(clients.iter().all(|c| c.revoked.is_empty()));
-    assert!(f.coord.describe_group("g", &topics).map(|d| d.epoch).unwrap_or(0) > epoch);
+    assert!(
+        f.coord
+            .describe_group("g", &topics)
+            .map(|d| d.epoch)
+            .unwrap_or(0)
+            > epoch
+    );
     assert!(f.coord.leave("g", "nobody", &topics).is_err());
 }
 
@@ -154,7 +196,13 @@ fn subscription_changes_rebalance() {
     params.topics = Some(vec!["t".into(), "u".into()]);
     a.apply(f.coord.heartbeat(params, &topics, 1).expect("heartbeat"));
     assert!(a.epoch > epoch);
-    assert_eq!(a.owned, tps("t", &[0, 1]).into_iter().chain(tps("u", &[0, 1])).collect());
+    assert_eq!(
+        a.owned,
+        tps("t", &[0, 1])
+            .into_iter()
+            .chain(tps("u", &[0, 1]))
+            .collect()
+    );
 }
 
 #[test]
@@ -162,19 +210,38 @@ fn heartbeats_with_unknown_epochs_are_fenced_and_lost_answers_resent() {
     let f = Fixture::new();
     let topics = FakeTopics::with(&[("t", 2)]);
     let mut a = Client::join(&f.coord, "g", &topics, &["t"], 0);
-    let fenced = HeartbeatParams { member_epoch: a.epoch + 5, ..a.params() };
+    let fenced = HeartbeatParams {
+        member_epoch: a.epoch + 5,
+        ..a.params()
+    };
     let err = f.coord.heartbeat(fenced, &topics, 1);
-    assert!(matches!(err, Err(GroupError::FencedMemberEpoch { .. })), "{err:?}");
+    assert!(
+        matches!(err, Err(GroupError::FencedMemberEpoch { .. })),
+        "{err:?}"
+    );
     // B joins; A releases one partition and is bumped, but pretends the answer was lost.
     let _b = Client::join(&f.coord, "g", &topics, &["t"], 1);
-    let told = f.coord.heartbeat(a.params(), &topics, 2).expect("heartbeat");
+    let told = f
+        .coord
+        .heartbeat(a.params(), &topics, 2)
+        .expect("heartbeat");
     a.apply(told);
     let old_epoch = a.epoch;
-    let bumped = f.coord.heartbeat(a.params(), &topics, 3).expect("heartbeat");
+    let bumped = f
+        .coord
+        .heartbeat(a.params(), &topics, 3)
+        .expect("heartbeat");
     assert!(bumped.member_epoch > old_epoch);
-    let again = f.coord.heartbeat(a.params(), &topics, 4).expect("previous epoch accepted");
+    let again = f
+        .coord
+        .heartbeat(a.params(), &topics, 4)
+        .expect("previous epoch accepted");
     assert_eq!(again.member_epoch, bumped.member_epoch);
-    assert_eq!(again.assignment, Some(a.owned.clone()), "assignment sent again");
+    assert_eq!(
+        again.assignment,
+        Some(a.owned.clone()),
+        "assignment sent again"
+    );
 }
 
 #[test]
@@ -183,17 +250,32 @@ fn joins_are_validated_and_bounded() {
     let topics = FakeTopics::with(&[("t", 1)]);
     let mut p = join_params("g", &["t"]);
     p.session_timeout_ms = 10;
-    assert!(matches!(f.coord.join(p, &topics, 0), Err(GroupError::InvalidSessionTimeout { .. })));
+    assert!(matches!(
+        f.coord.join(p, &topics, 0),
+        Err(GroupError::InvalidSessionTimeout { .. })
+    ));
     let mut p = join_params("g", &["t"]);
     p.assignor = Some("magic".into());
-    assert!(matches!(f.coord.join(p, &topics, 0), Err(GroupError::UnknownAssignor(_))));
-    assert!(matches!(f.coord.join(join_params("", &["t"]), &topics, 0), Err(GroupError::InvalidGroupId { .. })));
+    assert!(matches!(
+        f.coord.join(p, &topics, 0),
+        Err(GroupError::UnknownAssignor(_))
+    ));
+    assert!(matches!(
+        f.coord.join(join_params("", &["t"]), &topics, 0),
+        Err(GroupError::InvalidGroupId { .. })
+    ));
     let long = "x".repeat(300);
-    assert!(matches!(f.coord.join(join_params("g", &[long.as_str()]), &topics, 0), Err(GroupError::InvalidRequest(_))));
+    assert!(matches!(
+        f.coord.join(join_params("g", &[long.as_str()]), &topics, 0),
+        Err(GroupError::InvalidRequest(_))
+    ));
     let mut small = Fixture::new();
     small.coord.config.members_per_group_max = 1;
     Client::join(&small.coord, "g", &topics, &["t"], 0);
-    assert!(matches!(small.coord.join(join_params("g", &["t"]), &topics, 0), Err(GroupError::GroupFull { .. })));
+    assert!(matches!(
+        small.coord.join(join_params("g", &["t"]), &topics, 0),
+        Err(GroupError::GroupFull { .. })
+    ));
 }
 
 #[test]
@@ -204,7 +286,13 @@ fn range_assignor_is_used_when_members_ask_for_it() {
     p.assignor = Some("range".into());
     let update = f.coord.join(p, &topics, 0).expect("join");
     assert_eq!(update.assignment, Some(tps("t", &[0, 1, 2, 3])));
-    assert_eq!(f.coord.describe_group("g", &topics).map(|d| d.assignor).ok(), Some("range"));
+    assert_eq!(
+        f.coord
+            .describe_group("g", &topics)
+            .map(|d| d.assignor)
+            .ok(),
+        Some("range")
+    );
     assert_eq!(update.heartbeat_interval_ms, 1000);
 }
 

@@ -39,7 +39,11 @@ impl TopicView for FakeTopics {
         (0..*n as i32).contains(&tp.partition).then_some((0, 100))
     }
 
-    fn offset_for_timestamp(&self, _: &TopicPartition, _: i64) -> Result<Option<i64>, StorageError> {
+    fn offset_for_timestamp(
+        &self,
+        _: &TopicPartition,
+        _: i64,
+    ) -> Result<Option<i64>, StorageError> {
         Ok(None)
     }
 }
@@ -55,16 +59,28 @@ impl Fixture {
     pub fn new() -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let (registry, coord) = open(dir.path());
-        Fixture { dir, registry, coord }
+        Fixture {
+            dir,
+            registry,
+            coord,
+        }
     }
 
     /// Closes everything and opens the same directory again (a broker restart).
     pub fn restart(self) -> Fixture {
         self.registry.close().expect("close");
-        let Fixture { dir, registry, coord } = self;
+        let Fixture {
+            dir,
+            registry,
+            coord,
+        } = self;
         drop((registry, coord));
         let (registry, coord) = open(dir.path());
-        Fixture { dir, registry, coord }
+        Fixture {
+            dir,
+            registry,
+            coord,
+        }
     }
 }
 
@@ -99,8 +115,16 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn join(coord: &GroupCoordinator, group: &str, topics: &dyn TopicView, subscribed: &[&str], now_ms: i64) -> Client {
-        let update = coord.join(join_params(group, subscribed), topics, now_ms).expect("join");
+    pub fn join(
+        coord: &GroupCoordinator,
+        group: &str,
+        topics: &dyn TopicView,
+        subscribed: &[&str],
+        now_ms: i64,
+    ) -> Client {
+        let update = coord
+            .join(join_params(group, subscribed), topics, now_ms)
+            .expect("join");
         let mut client = Client {
             group: group.into(),
             member_id: update.member_id.clone(),
@@ -124,7 +148,9 @@ impl Client {
     }
 
     pub fn heartbeat(&mut self, coord: &GroupCoordinator, topics: &dyn TopicView, now_ms: i64) {
-        let update = coord.heartbeat(self.params(), topics, now_ms).expect("heartbeat");
+        let update = coord
+            .heartbeat(self.params(), topics, now_ms)
+            .expect("heartbeat");
         self.apply(update);
     }
 
@@ -151,7 +177,12 @@ pub fn assert_exclusive(clients: &[Client]) {
 
 /// Heartbeats every client in turn until the group is stable, checking exclusivity after
 /// every heartbeat; returns the rounds it took.
-pub fn settle(coord: &GroupCoordinator, clients: &mut [Client], topics: &dyn TopicView, now_ms: i64) -> usize {
+pub fn settle(
+    coord: &GroupCoordinator,
+    clients: &mut [Client],
+    topics: &dyn TopicView,
+    now_ms: i64,
+) -> usize {
     for round in 0..10 {
         for i in 0..clients.len() {
             clients[i].heartbeat(coord, topics, now_ms);
@@ -161,22 +192,38 @@ pub fn settle(coord: &GroupCoordinator, clients: &mut [Client], topics: &dyn Top
         let stable = coord
             .describe_group(&group, topics)
             .is_ok_and(|d| d.state == super::GroupState::Stable);
-        if stable && clients.iter().all(|c| c.owned == owned_at_coordinator(coord, &group, &c.member_id, topics)) {
+        if stable
+            && clients
+                .iter()
+                .all(|c| c.owned == owned_at_coordinator(coord, &group, &c.member_id, topics))
+        {
             return round;
         }
     }
     panic!("group did not settle: {clients:#?}");
 }
 
-fn owned_at_coordinator(coord: &GroupCoordinator, group: &str, member: &str, topics: &dyn TopicView) -> BTreeSet<TopicPartition> {
+fn owned_at_coordinator(
+    coord: &GroupCoordinator,
+    group: &str,
+    member: &str,
+    topics: &dyn TopicView,
+) -> BTreeSet<TopicPartition> {
     coord
         .describe_group(group, topics)
         .ok()
-        .and_then(|d| d.members.into_iter().find(|m| m.identity.member_id == member))
+        .and_then(|d| {
+            d.members
+                .into_iter()
+                .find(|m| m.identity.member_id == member)
+        })
         .map(|m| m.owned)
         .unwrap_or_default()
 }
 
 pub fn tps(topic: &str, partitions: &[i32]) -> BTreeSet<TopicPartition> {
-    partitions.iter().map(|p| TopicPartition::new(topic, *p)).collect()
+    partitions
+        .iter()
+        .map(|p| TopicPartition::new(topic, *p))
+        .collect()
 }

@@ -32,17 +32,25 @@ fn member_commit(client: &Client, epoch: i32, offset: i64) -> CommitParams {
 
 fn committed(f: &Fixture, group: &str, topic: &str, partition: i32) -> Option<i64> {
     let tp = TopicPartition::new(topic, partition);
-    f.coord.fetch_offsets(group, Some(vec![tp])).pop().and_then(|(_, c)| c).map(|c| c.offset)
+    f.coord
+        .fetch_offsets(group, Some(vec![tp]))
+        .pop()
+        .and_then(|(_, c)| c)
+        .map(|c| c.offset)
 }
 
 /// Creates `topic` with `partitions` and appends `records` records to partition 0, the
 /// i-th with timestamp `1000 * (i + 1)`, one batch each.
 fn topic_with_records(f: &Fixture, topic: &str, partitions: u32, records: i64) {
-    f.registry.create(topic, Some(partitions), BTreeMap::new()).expect("create");
+    f.registry
+        .create(topic, Some(partitions), BTreeMap::new())
+        .expect("create");
     let p = f.registry.partition(topic, 0).expect("partition");
     for i in 0..records {
         let mut builder = BatchBuilder::new(Compression::None);
-        builder.append(&RecordInput::new(1000 * (i + 1), "v")).expect("append");
+        builder
+            .append(&RecordInput::new(1000 * (i + 1), "v"))
+            .expect("append");
         let mut batch = builder.build().expect("build").to_vec();
         p.log.append(&mut batch).expect("log append");
     }
@@ -51,9 +59,15 @@ fn topic_with_records(f: &Fixture, topic: &str, partitions: u32, records: i64) {
 #[test]
 fn offsets_survive_a_restart_and_the_newest_commit_wins() {
     let mut f = Fixture::new();
-    f.coord.commit_offsets(simple_commit("g", &[("t", 0, 5), ("t", 1, 7)]), 1).expect("commit");
-    f.coord.commit_offsets(simple_commit("g", &[("t", 0, 9)]), 2).expect("commit");
-    f.coord.commit_offsets(simple_commit("other", &[("t", 0, 1)]), 3).expect("commit");
+    f.coord
+        .commit_offsets(simple_commit("g", &[("t", 0, 5), ("t", 1, 7)]), 1)
+        .expect("commit");
+    f.coord
+        .commit_offsets(simple_commit("g", &[("t", 0, 9)]), 2)
+        .expect("commit");
+    f.coord
+        .commit_offsets(simple_commit("other", &[("t", 0, 1)]), 3)
+        .expect("commit");
     f = f.restart();
     assert_eq!(committed(&f, "g", "t", 0), Some(9));
     assert_eq!(committed(&f, "g", "t", 1), Some(7));
@@ -62,9 +76,23 @@ fn offsets_survive_a_restart_and_the_newest_commit_wins() {
     let all = f.coord.fetch_offsets("g", None);
     assert_eq!(all.len(), 2);
     let first = all[0].1.clone().expect("committed");
-    assert_eq!((first.metadata.as_deref(), first.commit_timestamp_ms), (Some("at 9"), 2));
-    let listed: Vec<_> = f.coord.list_groups().into_iter().map(|g| (g.group_id, g.state)).collect();
-    assert_eq!(listed, vec![("g".into(), GroupState::Empty), ("other".into(), GroupState::Empty)]);
+    assert_eq!(
+        (first.metadata.as_deref(), first.commit_timestamp_ms),
+        (Some("at 9"), 2)
+    );
+    let listed: Vec<_> = f
+        .coord
+        .list_groups()
+        .into_iter()
+        .map(|g| (g.group_id, g.state))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("g".into(), GroupState::Empty),
+            ("other".into(), GroupState::Empty)
+        ]
+    );
 }
 
 #[test]
@@ -72,17 +100,35 @@ fn commits_are_fenced_by_membership_and_epoch() {
     let f = Fixture::new();
     let topics = FakeTopics::with(&[("t", 2)]);
     let a = Client::join(&f.coord, "g", &topics, &["t"], 0);
-    f.coord.commit_offsets(member_commit(&a, a.epoch, 3), 1).expect("current epoch commits");
+    f.coord
+        .commit_offsets(member_commit(&a, a.epoch, 3), 1)
+        .expect("current epoch commits");
     let stale = f.coord.commit_offsets(member_commit(&a, a.epoch - 1, 4), 1);
-    assert!(matches!(stale, Err(GroupError::StaleMemberEpoch { .. })), "{stale:?}");
+    assert!(
+        matches!(stale, Err(GroupError::StaleMemberEpoch { .. })),
+        "{stale:?}"
+    );
     let future = f.coord.commit_offsets(member_commit(&a, a.epoch + 1, 4), 1);
-    assert!(matches!(future, Err(GroupError::FencedMemberEpoch { .. })), "{future:?}");
+    assert!(
+        matches!(future, Err(GroupError::FencedMemberEpoch { .. })),
+        "{future:?}"
+    );
     let mut stranger = a.clone();
     stranger.member_id = "stranger".into();
-    let unknown = f.coord.commit_offsets(member_commit(&stranger, a.epoch, 4), 1);
-    assert!(matches!(unknown, Err(GroupError::UnknownMember { .. })), "{unknown:?}");
-    let simple = f.coord.commit_offsets(simple_commit("g", &[("t", 0, 4)]), 1);
-    assert!(matches!(simple, Err(GroupError::UnknownMember { .. })), "simple commit to a live group");
+    let unknown = f
+        .coord
+        .commit_offsets(member_commit(&stranger, a.epoch, 4), 1);
+    assert!(
+        matches!(unknown, Err(GroupError::UnknownMember { .. })),
+        "{unknown:?}"
+    );
+    let simple = f
+        .coord
+        .commit_offsets(simple_commit("g", &[("t", 0, 4)]), 1);
+    assert!(
+        matches!(simple, Err(GroupError::UnknownMember { .. })),
+        "simple commit to a live group"
+    );
     assert_eq!(committed(&f, "g", "t", 0), Some(3));
 }
 
@@ -95,10 +141,15 @@ fn a_zombie_cannot_commit_after_its_session_expired() {
     b.heartbeat(&f.coord, &topics, 3000);
     f.coord.housekeeping(&topics, 3001);
     let zombie = f.coord.commit_offsets(member_commit(&a, a.epoch, 50), 3002);
-    assert!(matches!(zombie, Err(GroupError::UnknownMember { .. })), "{zombie:?}");
+    assert!(
+        matches!(zombie, Err(GroupError::UnknownMember { .. })),
+        "{zombie:?}"
+    );
     b.heartbeat(&f.coord, &topics, 3003);
     b.heartbeat(&f.coord, &topics, 3004);
-    f.coord.commit_offsets(member_commit(&b, b.epoch, 60), 3005).expect("survivor commits");
+    f.coord
+        .commit_offsets(member_commit(&b, b.epoch, 60), 3005)
+        .expect("survivor commits");
     assert_eq!(committed(&f, "g", "t", 0), Some(60));
 }
 
@@ -106,13 +157,20 @@ fn a_zombie_cannot_commit_after_its_session_expired() {
 fn invalid_partitions_are_rejected_one_by_one() {
     let mut f = Fixture::new();
     let mut params = simple_commit("g", &[("t", 0, 1), ("t", 1, -5)]);
-    params.offsets.push((TopicPartition::new("t", 2), 1, Some("m".repeat(5000))));
+    params
+        .offsets
+        .push((TopicPartition::new("t", 2), 1, Some("m".repeat(5000))));
     let results = f.coord.commit_offsets(params, 1).expect("commit");
     let outcomes: Vec<bool> = results.iter().map(|(_, r)| r.is_ok()).collect();
     assert_eq!(outcomes, vec![true, false, false]);
     f.coord.config.offsets_per_group_max = 1;
-    let over = f.coord.commit_offsets(simple_commit("g", &[("t", 3, 1)]), 2);
-    assert!(matches!(over, Err(GroupError::InvalidRequest(_))), "{over:?}");
+    let over = f
+        .coord
+        .commit_offsets(simple_commit("g", &[("t", 3, 1)]), 2);
+    assert!(
+        matches!(over, Err(GroupError::InvalidRequest(_))),
+        "{over:?}"
+    );
     f = f.restart();
     assert_eq!(f.coord.fetch_offsets("g", None).len(), 1);
 }
@@ -121,13 +179,24 @@ fn invalid_partitions_are_rejected_one_by_one() {
 fn delete_needs_an_empty_group_and_its_tombstones_survive_a_restart() {
     let mut f = Fixture::new();
     let topics = FakeTopics::with(&[("t", 1)]);
-    f.coord.commit_offsets(simple_commit("g", &[("t", 0, 5)]), 1).expect("commit");
+    f.coord
+        .commit_offsets(simple_commit("g", &[("t", 0, 5)]), 1)
+        .expect("commit");
     let a = Client::join(&f.coord, "g", &topics, &["t"], 2);
-    assert!(matches!(f.coord.delete_group("g", 3), Err(GroupError::NonEmptyGroup(_))));
+    assert!(matches!(
+        f.coord.delete_group("g", 3),
+        Err(GroupError::NonEmptyGroup(_))
+    ));
     f.coord.leave("g", &a.member_id, &topics).expect("leave");
     f.coord.delete_group("g", 4).expect("delete");
-    assert!(matches!(f.coord.delete_group("g", 5), Err(GroupError::GroupNotFound(_))));
-    assert!(matches!(f.coord.describe_group("g", &topics), Err(GroupError::GroupNotFound(_))));
+    assert!(matches!(
+        f.coord.delete_group("g", 5),
+        Err(GroupError::GroupNotFound(_))
+    ));
+    assert!(matches!(
+        f.coord.describe_group("g", &topics),
+        Err(GroupError::GroupNotFound(_))
+    ));
     f = f.restart();
     assert_eq!(committed(&f, "g", "t", 0), None);
     assert!(f.coord.list_groups().is_empty());
@@ -162,30 +231,66 @@ fn reset_moves_offsets_of_an_empty_group_only() {
             .and_then(|(_, r)| r.ok())
     };
     assert_eq!(reset(ResetTo::Latest, true), Some(10));
-    assert_eq!(committed(&f, "g", "orders", 0), None, "dry run commits nothing");
+    assert_eq!(
+        committed(&f, "g", "orders", 0),
+        None,
+        "dry run commits nothing"
+    );
     assert_eq!(reset(ResetTo::Latest, false), Some(10));
     assert_eq!(reset(ResetTo::Earliest, false), Some(0));
-    assert_eq!(reset(ResetTo::Offset(99), false), Some(10), "clamped to the log");
+    assert_eq!(
+        reset(ResetTo::Offset(99), false),
+        Some(10),
+        "clamped to the log"
+    );
     assert_eq!(reset(ResetTo::Timestamp(3500), false), Some(3));
     assert_eq!(reset(ResetTo::Timestamp(99_000), false), Some(10));
     assert_eq!(committed(&f, "g", "orders", 0), Some(10));
-    let unknown = f.coord.reset_offsets("g", vec![TopicPartition::new("nope", 0)], ResetTo::Earliest, false, &f.registry, 8);
-    assert!(matches!(unknown.expect("reset")[0].1, Err(GroupError::UnknownTopicOrPartition { .. })));
+    let unknown = f.coord.reset_offsets(
+        "g",
+        vec![TopicPartition::new("nope", 0)],
+        ResetTo::Earliest,
+        false,
+        &f.registry,
+        8,
+    );
+    assert!(matches!(
+        unknown.expect("reset")[0].1,
+        Err(GroupError::UnknownTopicOrPartition { .. })
+    ));
     Client::join(&f.coord, "g", &f.registry, &["orders"], 9);
-    let busy = f.coord.reset_offsets("g", p0(), ResetTo::Earliest, false, &f.registry, 10);
-    assert!(matches!(busy, Err(GroupError::NonEmptyGroup(_))), "{busy:?}");
+    let busy = f
+        .coord
+        .reset_offsets("g", p0(), ResetTo::Earliest, false, &f.registry, 10);
+    assert!(
+        matches!(busy, Err(GroupError::NonEmptyGroup(_))),
+        "{busy:?}"
+    );
 }
 
 #[test]
 fn an_unreadable_offsets_record_is_skipped_and_the_rest_loads() {
     let mut f = Fixture::new();
-    f.coord.commit_offsets(simple_commit("g", &[("t", 0, 5)]), 1).expect("commit");
-    let p = f.registry.partition(crate::group::OFFSETS_TOPIC, 0).expect("offsets partition");
+    f.coord
+        .commit_offsets(simple_commit("g", &[("t", 0, 5)]), 1)
+        .expect("commit");
+    let p = f
+        .registry
+        .partition(crate::group::OFFSETS_TOPIC, 0)
+        .expect("offsets partition");
     let mut builder = BatchBuilder::new(Compression::None);
-    builder.append(&RecordInput::new(1, "junk").with_key("not a key")).expect("append");
-    builder.append(&RecordInput::new(1, "junk")).expect("append");
-    p.log.append(&mut builder.build().expect("build").to_vec()).expect("log append");
-    f.coord.commit_offsets(simple_commit("g", &[("t", 1, 6)]), 2).expect("commit");
+    builder
+        .append(&RecordInput::new(1, "junk").with_key("not a key"))
+        .expect("append");
+    builder
+        .append(&RecordInput::new(1, "junk"))
+        .expect("append");
+    p.log
+        .append(&mut builder.build().expect("build").to_vec())
+        .expect("log append");
+    f.coord
+        .commit_offsets(simple_commit("g", &[("t", 1, 6)]), 2)
+        .expect("commit");
     f = f.restart();
     assert_eq!(committed(&f, "g", "t", 0), Some(5));
     assert_eq!(committed(&f, "g", "t", 1), Some(6));
