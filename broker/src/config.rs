@@ -264,7 +264,8 @@ impl BrokerConfig {
         set(&mut d.partitions, file.default_partitions);
         set(&mut d.segment_bytes, file.segment_bytes);
         if let Some(s) = &file.segment_age {
-            d.segment_ms = duration_ms(parse_duration(s).map_err(|e| invalid("segment_age", s, e))?);
+            d.segment_ms =
+                duration_ms(parse_duration(s).map_err(|e| invalid("segment_age", s, e))?);
         }
         if let Some(s) = &file.retention {
             let OptionalDuration(v) =
@@ -312,9 +313,24 @@ impl BrokerConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let d = &self.topic_defaults;
-        check("default_partitions", d.partitions, 1, u64::from(PARTITIONS_MAX))?;
-        check("segment_bytes", d.segment_bytes, 4096, u64::from(u32::MAX))?;
-        check("max_frame_bytes", self.max_frame_bytes as u64, 1024, 1 << 30)?;
+        check(
+            "default_partitions",
+            d.partitions,
+            1,
+            u64::from(PARTITIONS_MAX),
+        )?;
+        check(
+            "segment_bytes",
+            d.segment_bytes,
+            4096,
+            crate::storage::SEGMENT_BYTES_MAX,
+        )?;
+        check(
+            "max_frame_bytes",
+            self.max_frame_bytes as u64,
+            1024,
+            1 << 30,
+        )?;
         check("max_connections", self.max_connections as u64, 1, 1 << 20)?;
         check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;
         Ok(())

@@ -4,7 +4,9 @@
 pub mod config;
 pub mod group;
 pub mod metrics;
+pub mod producer_ids;
 pub mod server;
 pub mod shutdown;
 pub mod storage;
+pub mod testing;
 pub mod topics;

@@ -2,6 +2,8 @@
 //!
 //! Starts with no flags (127.0.0.1:9420, ./rill-data); see `rilld --help`.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use rill_broker::config::{Args, BrokerConfig, LogFormat};
@@ -62,7 +64,8 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

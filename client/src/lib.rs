@@ -1,1 +1,122 @@
-//! rill-client: the async Rust client for Rill.
+//! rill-client: the async Rust client for Rill (tokio).
+//!
+//! Three entry points, each configured with a builder that starts from Kafka's
+//! defaults:
+//!
+//! - [`Producer`] appends records. `send` picks a partition (explicit, Kafka's murmur2
+//!   hash of the key, or a sticky partition for keyless records), batches records per
+//!   partition (`linger`, `batch_bytes`, compression), keeps several requests in flight
+//!   and retries retriable failures without reordering a partition. Memory is bounded:
+//!   `send` waits when `buffer_memory_bytes` are queued.
+//! - [`Consumer`] reads manually assigned partitions from positions you choose
+//!   ([`SeekTo`]), with the next fetch always in flight while you process the last one;
+//!   use [`Consumer::poll`] or [`Consumer::into_stream`].
+//! - [`Admin`] creates, deletes, lists, describes and reconfigures topics.
+//!
+//! All three talk to the bootstrap broker over one pipelined connection each
+//! ([`connection::Connection`]), re-established with exponential backoff when it breaks
+//! ([`slot::ConnectionSlot`]). Errors are [`ClientError`] values with context;
+//! [`ClientError::is_retriable`] says whether trying again may help.
+//!
+//! # Producing
+//!
+//! ```no_run
+//! use rill_client::{Producer, ProducerConfig, ProducerRecord};
+//! use std::time::Duration;
+//!
+//! # async fn demo() -> rill_client::Result<()> {
+//! let config = ProducerConfig::builder("127.0.0.1:9420")
+//!     .linger(Duration::from_millis(5))
+//!     .build()?;
+//! let producer = Producer::connect(config).await?;
+//! // `send` queues the record; the returned future resolves when the broker has it.
+//! let delivery = producer
+//!     .send(ProducerRecord::new("events", "hello").with_key("user-1"))
+//!     .await?;
+//! let written = delivery.await?;
+//! println!("partition {} offset {}", written.partition, written.offset);
+//! producer.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Consuming
+//!
+//! ```no_run
+//! use rill_client::{Consumer, ConsumerConfig, SeekTo};
+//! use std::time::Duration;
+//!
+//! # async fn demo() -> rill_client::Result<()> {
+//! let mut consumer = Consumer::connect(ConsumerConfig::builder("127.0.0.1:9420").build()?).await?;
+//! consumer.assign(vec![("events".to_owned(), 0)]);
+//! consumer.seek("events", 0, SeekTo::Beginning).await?;
+//! for record in consumer.poll(Duration::from_secs(1)).await? {
+//!     println!("{}: {:?}", record.offset, record.value);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Administering
+//!
+//! ```no_run
+//! use rill_client::{Admin, ConnectionConfig};
+//!
+//! # async fn demo() -> rill_client::Result<()> {
+//! let admin = Admin::connect(ConnectionConfig::new("127.0.0.1:9420")).await?;
+//! admin.create_topic("events", 3, &[("retention.ms", "86400000")]).await?;
+//! let description = admin.describe_topic("events").await?;
+//! for p in &description.partitions {
+//!     println!("{}: {}..{}", p.partition, p.earliest_offset, p.latest_offset);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod admin;
+pub mod config;
+pub mod connection;
+pub mod consumer;
+pub mod error;
+mod metadata;
+mod offsets;
+pub mod partitioner;
+pub mod producer;
+pub mod record;
+pub mod slot;
+#[cfg(test)]
+mod test_support;
+
+pub use admin::{Admin, NewTopic, PartitionDescription, TopicDescription, TopicListing};
+pub use config::{
+    Acks, AutoOffsetReset, Compression, ConnectionConfig, ConsumerConfig, IsolationLevel,
+    ProducerConfig,
+};
+pub use consumer::{Consumer, SeekTo};
+pub use error::{ClientError, Disconnect, Result};
+pub use producer::{DeliveryFuture, Producer};
+pub use record::{ConsumerRecord, ProducerRecord, RecordMetadata, TopicPartition};
+
+#[cfg(test)]
+mod thread_safety {
+    //! The handles and their futures must work across tasks and threads.
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        send_sync::<Producer>();
+        send_sync::<Admin>();
+        send_sync::<Consumer>();
+        send_sync::<DeliveryFuture>();
+        send_sync::<ClientError>();
+    }
+
+    #[allow(dead_code)]
+    async fn futures_are_send(producer: &Producer, consumer: &mut Consumer, admin: &Admin) {
+        send(&producer.send(ProducerRecord::new("t", "v")));
+        send(&producer.flush());
+        send(&consumer.poll(std::time::Duration::ZERO));
+        send(&consumer.seek("t", 0, SeekTo::End));
+        send(&admin.describe_topic("t"));
+    }
+}

@@ -1,34 +1,44 @@
-//! One client connection: reads frames, runs requests concurrently, writes responses in
-//! request order.
+//! One client connection: three stages joined by bounded channels.
 //!
-//! The reader decodes each frame and spawns its handler; the handler's `JoinHandle` goes
-//! into a bounded channel (`max_inflight`) that the writer drains in order, so requests
-//! pipeline and responses keep their order. Request bytes in flight are bounded by a
-//! per-connection byte budget. A frame that cannot be parsed closes this connection
-//! only; a connection silent for `idle_timeout` (including one stuck half-way through a
-//! frame) is closed.
+//! - read: decodes frames into requests (a frame that cannot be parsed closes this
+//!   connection only; a connection silent for `idle_timeout`, including one stuck
+//!   half-way through a frame, is closed);
+//! - process: runs requests one at a time in arrival order, as Kafka does, so a
+//!   connection's produces are appended in the order they were sent;
+//! - write: writes responses in that same order.
+//!
+//! Pipelining comes from the stages overlapping: while request N runs, N+1 is being read
+//! and N-1's response written. Requests waiting are bounded by `max_inflight`, and their
+//! bytes by a per-connection byte budget that is released once each response is written.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use rill_protocol::frame::{FrameCodec, OutFrame};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 use tracing::{debug, warn};
 
-use super::{handlers, BrokerCtx};
+use super::handlers::{self, Incoming};
+use super::BrokerCtx;
 use crate::shutdown::ShutdownListener;
 
-/// A request being handled, in arrival order.
-struct Pending {
-    response: JoinHandle<Option<OutFrame>>,
-    /// Holds this request's share of the connection's byte budget until it is answered.
+/// Responses buffered between the process and write stages.
+const WRITE_QUEUE_DEPTH: usize = 4;
+
+/// A decoded request with its share of the connection's byte budget.
+struct Queued {
+    incoming: Incoming,
+    budget: OwnedSemaphorePermit,
+}
+
+/// A response ready to write; the budget is released once it is written.
+struct Answered {
+    frame: Option<OutFrame>,
     _budget: OwnedSemaphorePermit,
 }
 
@@ -37,88 +47,103 @@ pub async fn serve(
     ctx: Arc<BrokerCtx>,
     stream: TcpStream,
     peer: SocketAddr,
-    mut shutdown: ShutdownListener,
+    shutdown: ShutdownListener,
 ) {
     let (read_half, write_half) = stream.into_split();
+    let (request_tx, request_rx) = mpsc::channel::<Queued>(ctx.config.max_inflight);
+    let (response_tx, response_rx) = mpsc::channel::<Answered>(WRITE_QUEUE_DEPTH);
+    let writer = tokio::spawn(write_responses(response_rx, write_half, peer));
+    let processor = tokio::spawn(process_requests(ctx.clone(), request_rx, response_tx, peer));
+    read_requests(&ctx, read_half, request_tx, peer, shutdown).await;
+    // The reader has stopped: the processor drains what was read, then the writer.
+    let _ = processor.await;
+    let _ = writer.await;
+}
+
+/// Reads and decodes frames until EOF, an unreadable frame, the idle timeout, shutdown,
+/// or the processor going away.
+async fn read_requests(
+    ctx: &BrokerCtx,
+    read_half: tokio::net::tcp::OwnedReadHalf,
+    requests: mpsc::Sender<Queued>,
+    peer: SocketAddr,
+    mut shutdown: ShutdownListener,
+) {
     let mut frames = FramedRead::new(read_half, FrameCodec::new(ctx.config.max_frame_bytes));
-    let (tx, rx) = mpsc::channel::<Pending>(ctx.config.max_inflight);
-    let writer = tokio::spawn(write_responses(rx, write_half, peer));
     let budget_bytes = ctx.config.max_connection_buffer_bytes;
     let budget = Arc::new(Semaphore::new(budget_bytes));
     let idle = ctx.config.idle_timeout;
     loop {
-        // Cancel-safety: FramedRead::next keeps partial frames in its buffer, so losing
-        // the race to shutdown or the timeout loses no bytes we would still use.
+        // Cancel-safety: FramedRead::next keeps a partial frame in its buffer, so losing
+        // the race to shutdown or the timeout drops nothing we would still use.
         let next = tokio::select! {
-            _ = shutdown.recv() => break,
+            _ = shutdown.recv() => return,
             next = tokio::time::timeout(idle, frames.next()) => next,
         };
         let frame = match next {
             Err(_) => {
                 debug!(%peer, ?idle, "closing idle connection");
-                break;
+                return;
             }
-            Ok(None) => break,
+            Ok(None) => return,
             Ok(Some(Err(e))) => {
                 warn!(%peer, error = %e, "closing connection: unreadable frame");
                 ctx.metrics.frame_rejected();
-                break;
+                return;
             }
             Ok(Some(Ok(frame))) => frame,
         };
-        let Some(pending) = start_request(&ctx, frame, peer, &budget, budget_bytes).await else {
-            break;
+        let cost = u32::try_from(frame.len().clamp(1, budget_bytes)).unwrap_or(u32::MAX);
+        let Ok(permit) = budget.clone().acquire_many_owned(cost).await else {
+            return;
         };
-        if tx.send(pending).await.is_err() {
-            break; // the writer failed: the peer is gone
+        let incoming = match handlers::decode(ctx, frame) {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                warn!(%peer, error = %e, "closing connection: malformed request");
+                ctx.metrics.frame_rejected();
+                return;
+            }
+        };
+        let queued = Queued {
+            incoming,
+            budget: permit,
+        };
+        if requests.send(queued).await.is_err() {
+            return; // the processor or writer stopped: the peer is gone
         }
     }
-    drop(tx);
-    let _ = writer.await;
 }
 
-/// Decodes a frame and spawns its handler; `None` closes the connection.
-async fn start_request(
-    ctx: &Arc<BrokerCtx>,
-    frame: Bytes,
+/// Runs requests one at a time, in order.
+async fn process_requests(
+    ctx: Arc<BrokerCtx>,
+    mut requests: mpsc::Receiver<Queued>,
+    responses: mpsc::Sender<Answered>,
     peer: SocketAddr,
-    budget: &Arc<Semaphore>,
-    budget_bytes: usize,
-) -> Option<Pending> {
-    let cost = u32::try_from(frame.len().clamp(1, budget_bytes)).unwrap_or(u32::MAX);
-    let permit = budget.clone().acquire_many_owned(cost).await.ok()?;
-    let request = match handlers::decode(ctx, frame) {
-        Ok(request) => request,
-        Err(e) => {
-            warn!(%peer, error = %e, "closing connection: malformed request");
-            ctx.metrics.frame_rejected();
-            return None;
+) {
+    while let Some(Queued { incoming, budget }) = requests.recv().await {
+        let frame = handlers::handle(&ctx, incoming, peer).await;
+        let answered = Answered {
+            frame,
+            _budget: budget,
+        };
+        if responses.send(answered).await.is_err() {
+            return;
         }
-    };
-    let ctx = ctx.clone();
-    let response = tokio::spawn(async move { handlers::handle(&ctx, request, peer).await });
-    Some(Pending {
-        response,
-        _budget: permit,
-    })
+    }
 }
 
-/// Writes responses in request order until the reader stops and everything is answered.
+/// Writes responses in order until the processor stops.
 async fn write_responses(
-    mut rx: mpsc::Receiver<Pending>,
+    mut responses: mpsc::Receiver<Answered>,
     mut out: OwnedWriteHalf,
     peer: SocketAddr,
 ) {
-    while let Some(pending) = rx.recv().await {
-        let frame = match pending.response.await {
-            Ok(Some(frame)) => frame,
-            Ok(None) => continue, // acks=0 produce: no response
-            Err(e) => {
-                warn!(%peer, error = %e, "request handler failed; closing connection");
-                break;
-            }
+    while let Some(answered) = responses.recv().await {
+        let Some(mut frame) = answered.frame else {
+            continue; // acks=0 produce: no response is due
         };
-        let mut frame = frame;
         if let Err(e) = out.write_all_buf(&mut frame).await {
             debug!(%peer, error = %e, "write failed; closing connection");
             break;

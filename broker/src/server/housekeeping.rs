@@ -19,7 +19,10 @@ pub async fn run(ctx: Arc<BrokerCtx>, mut shutdown: ShutdownListener) {
             _ = tick.tick() => {}
         }
         let round = ctx.clone();
-        if tokio::task::spawn_blocking(move || sweep(&round)).await.is_err() {
+        if tokio::task::spawn_blocking(move || sweep(&round))
+            .await
+            .is_err()
+        {
             warn!("housekeeping round failed");
         }
     }

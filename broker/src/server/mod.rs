@@ -19,6 +19,7 @@ use tracing::info;
 use crate::config::BrokerConfig;
 use crate::group::{GroupConfig, GroupCoordinator, GroupError};
 use crate::metrics::Metrics;
+use crate::producer_ids::{ProducerIdError, ProducerIds};
 use crate::shutdown::{ShutdownListener, ShutdownSignal};
 use crate::storage::now_ms;
 use crate::topics::{TopicError, TopicRegistry};
@@ -40,6 +41,9 @@ pub enum ServerError {
     /// The group coordinator could not load committed offsets.
     #[error(transparent)]
     Groups(#[from] GroupError),
+    /// The producer id allocator could not be opened.
+    #[error(transparent)]
+    ProducerIds(#[from] ProducerIdError),
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -58,6 +62,8 @@ pub struct BrokerCtx {
     pub metrics: Metrics,
     /// The address clients reach this broker at (for Metadata).
     pub advertised: SocketAddr,
+    /// Issues idempotent producer ids.
+    pub producer_ids: ProducerIds,
 }
 
 /// A bound, recovered broker ready to serve.
@@ -79,22 +85,25 @@ impl Server {
             Ok::<_, ServerError>((topics, groups))
         })
         .await??;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let advertised = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: config.listen,
             source,
         })?;
+        let producer_ids = ProducerIds::open(&config.data_dir)?;
         let ctx = Arc::new(BrokerCtx {
             config,
             topics,
             groups,
             metrics: Metrics::default(),
             advertised,
+            producer_ids,
         });
         Ok(Server { ctx, listener })
     }

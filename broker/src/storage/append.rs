@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rill_protocol::batch::{set_base_offset, BatchError, BatchHeader};
 
 use super::log::Writer;
+use super::producers::SequenceCheck;
 use super::segment::{IndexCursor, Segment};
 use super::{FlushPolicy, PartitionLog, StorageError};
 
@@ -28,6 +29,9 @@ pub struct AppendInfo {
     pub max_timestamp: i64,
     /// Number of batches appended.
     pub batch_count: usize,
+    /// True when the batch was a retry of one already in the log: nothing was written and
+    /// the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// One batch of the appended buffer.
@@ -61,12 +65,15 @@ impl PartitionLog {
     pub fn append_at(&self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
         let spans = self.split(batches)?;
         let mut writer = self.lock_writer()?;
+        if let Some(duplicate) = self.check_sequences(&writer, &spans, now_ms)? {
+            return Ok(duplicate);
+        }
         let base_offset = writer.log_end_offset;
         let mut run_start = 0;
         let mut position = writer.active.committed_bytes();
         for i in 0..spans.len() {
             if position > 0 && self.needs_roll(&writer, position, &spans[i].header, now_ms) {
-                self.write_run(&mut writer, batches, &spans[run_start..i])?;
+                self.write_run(&mut writer, batches, &spans[run_start..i], now_ms)?;
                 self.roll(&mut writer)?;
                 run_start = i;
                 position = 0;
@@ -75,8 +82,13 @@ impl PartitionLog {
             writer.log_end_offset += i64::from(spans[i].header.last_offset_delta) + 1;
             position += spans[i].header.total_bytes() as u64;
         }
-        self.write_run(&mut writer, batches, &spans[run_start..])?;
-        if self.config.flush == FlushPolicy::Always {
+        self.write_run(&mut writer, batches, &spans[run_start..], now_ms)?;
+        for span in &spans {
+            let mut header = span.header;
+            header.base_offset = be_base_offset(&batches[span.start..]);
+            writer.producers.record(&header);
+        }
+        if self.config().flush == FlushPolicy::Always {
             writer.active.sync()?;
         } else {
             writer.unflushed = true;
@@ -95,7 +107,50 @@ impl PartitionLog {
                 .max()
                 .unwrap_or(i64::MIN),
             batch_count: spans.len(),
+            duplicate: false,
         })
+    }
+
+    /// Checks idempotent batches against the producer state: `Some` answers a retried
+    /// duplicate with its original offsets; an out-of-sequence or fenced batch is an error.
+    /// An idempotent producer must send one batch per append, so the check is exact.
+    fn check_sequences(
+        &self,
+        writer: &Writer,
+        spans: &[Span],
+        now_ms: i64,
+    ) -> Result<Option<AppendInfo>, StorageError> {
+        let Some(idempotent) = spans.iter().find(|s| s.header.producer_id >= 0) else {
+            return Ok(None);
+        };
+        let producer_id = idempotent.header.producer_id;
+        if spans.len() > 1 {
+            return Err(StorageError::IdempotentMultiBatch {
+                dir: self.dir.clone(),
+                producer_id,
+                batches: spans.len(),
+            });
+        }
+        let header = &idempotent.header;
+        match writer.producers.check(header) {
+            Ok(SequenceCheck::Append) => Ok(None),
+            Ok(SequenceCheck::Duplicate {
+                base_offset,
+                last_offset,
+            }) => Ok(Some(AppendInfo {
+                base_offset,
+                last_offset,
+                log_append_time_ms: now_ms,
+                max_timestamp: header.max_timestamp,
+                batch_count: 0,
+                duplicate: true,
+            })),
+            Err(source) => Err(StorageError::Sequence {
+                dir: self.dir.clone(),
+                producer_id,
+                source,
+            }),
+        }
     }
 
     /// Splits `buf` into whole batches, checking each header's bounds (not the CRC).
@@ -108,7 +163,7 @@ impl PartitionLog {
         let mut spans = Vec::new();
         let mut start = 0;
         while start < buf.len() {
-            let header = BatchHeader::parse(&buf[start..], self.config.max_batch_bytes)
+            let header = BatchHeader::parse(&buf[start..], self.config().max_batch_bytes)
                 .map_err(|e| invalid(start, e))?;
             let end = start + header.total_bytes();
             if end > buf.len() {
@@ -132,7 +187,10 @@ impl PartitionLog {
         Ok(spans)
     }
 
-    /// True when a batch of `header` cannot join the active segment at `position`.
+    /// True when a batch of `header` cannot join the active segment at `position`: the
+    /// segment is full, its first batch is `segment_ms` older than this one (record time,
+    /// as Kafka does, so replayed old data does not roll on every batch), or the batch's
+    /// offsets would not fit a relative `u32`.
     fn needs_roll(
         &self,
         writer: &Writer,
@@ -140,10 +198,11 @@ impl PartitionLog {
         header: &BatchHeader,
         now_ms: i64,
     ) -> bool {
-        let full = position + header.total_bytes() as u64 > u64::from(self.config.segment_bytes);
-        let old = writer
-            .active_first_timestamp
-            .is_some_and(|first| now_ms.saturating_sub(first) >= self.config.segment_ms as i64);
+        let full = position + header.total_bytes() as u64 > u64::from(self.config().segment_bytes);
+        let age_ms = writer.active_first_timestamp.map_or(0, |first| {
+            batch_time_ms(header, now_ms).saturating_sub(first)
+        });
+        let old = age_ms >= self.config().segment_ms as i64;
         let last_relative = writer.log_end_offset + i64::from(header.last_offset_delta)
             - writer.active.base_offset();
         full || old || last_relative > i64::from(u32::MAX)
@@ -156,6 +215,7 @@ impl PartitionLog {
         writer: &mut Writer,
         buf: &[u8],
         spans: &[Span],
+        now_ms: i64,
     ) -> Result<(), StorageError> {
         let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
             return Ok(());
@@ -171,11 +231,11 @@ impl PartitionLog {
                 &mut writer.cursor,
                 position,
                 &header,
-                self.config.index_interval_bytes,
+                self.config().index_interval_bytes,
             );
             writer
                 .active_first_timestamp
-                .get_or_insert(header.max_timestamp);
+                .get_or_insert(batch_time_ms(&header, now_ms));
             max_timestamp = max_timestamp.max(header.max_timestamp);
             position += header.total_bytes() as u64;
         }
@@ -191,7 +251,7 @@ impl PartitionLog {
     fn roll(&self, writer: &mut Writer) -> Result<(), StorageError> {
         let sealed = Arc::clone(&writer.active);
         sealed.seal(&mut writer.cursor, true)?;
-        match self.config.flush {
+        match self.config().flush {
             FlushPolicy::Always => {
                 sealed.sync()?;
                 sealed.mark_synced();
@@ -205,17 +265,27 @@ impl PartitionLog {
         let segment = Segment::create(
             &self.dir,
             writer.log_end_offset,
-            self.config.capacity_bytes(),
+            self.config().capacity_bytes(),
         )?;
         let segment = Arc::new(segment);
         let mut segments = self.snapshot().to_vec();
         segments.push(Arc::clone(&segment));
         self.publish_segments(segments);
         writer.active = segment;
-        writer.cursor = IndexCursor::new(self.config.index_interval_bytes);
+        writer.cursor = IndexCursor::new(self.config().index_interval_bytes);
         writer.active_first_timestamp = None;
         tracing::debug!(dir = %self.dir.display(), base_offset = writer.log_end_offset, "rolled segment");
         Ok(())
+    }
+}
+
+/// The time a batch counts for in time-based rolling: its `max_timestamp`, or the broker
+/// clock when the producer set none (negative).
+fn batch_time_ms(header: &BatchHeader, now_ms: i64) -> i64 {
+    if header.max_timestamp >= 0 {
+        header.max_timestamp
+    } else {
+        now_ms
     }
 }
 

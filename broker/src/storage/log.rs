@@ -15,6 +15,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 
 use super::checkpoint::{self, Checkpoint, CheckpointEntry};
+use super::producers::ProducerStates;
 use super::recovery::{self, write_open_checkpoint};
 use super::segment::{IndexCursor, Segment};
 use super::{FlushPolicy, LogConfig, StorageError};
@@ -32,6 +33,8 @@ pub(crate) struct Writer {
     pub(crate) unflushed: bool,
     pub(crate) rolled_since_checkpoint: bool,
     pub(crate) closed: bool,
+    /// Idempotent producers' recent sequences.
+    pub(crate) producers: ProducerStates,
 }
 
 /// An append-only, segmented partition log in one directory.
@@ -40,7 +43,8 @@ pub(crate) struct Writer {
 /// concurrently with them and with each other.
 pub struct PartitionLog {
     pub(crate) dir: PathBuf,
-    pub(crate) config: LogConfig,
+    /// Swapped whole by [`PartitionLog::set_config`]; readers clone the `Arc`.
+    pub(crate) config: RwLock<Arc<LogConfig>>,
     pub(crate) writer: Mutex<Writer>,
     pub(crate) segments: RwLock<SegmentList>,
     pub(crate) high_watermark: AtomicI64,
@@ -79,10 +83,11 @@ impl PartitionLog {
             unflushed: false,
             rolled_since_checkpoint: false,
             closed: false,
+            producers: ProducerStates::rebuild(&segments),
         };
         Ok(PartitionLog {
             dir,
-            config,
+            config: RwLock::new(Arc::new(config)),
             writer: Mutex::new(writer),
             segments: RwLock::new(Arc::new(segments)),
             high_watermark: AtomicI64::new(recovered.log_end_offset),
@@ -96,9 +101,17 @@ impl PartitionLog {
         &self.dir
     }
 
-    /// The configuration the log was opened with.
-    pub fn config(&self) -> &LogConfig {
-        &self.config
+    /// The log's current configuration.
+    pub fn config(&self) -> Arc<LogConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the configuration of a live log (retention, flush policy, segment size
+    /// and age); the next append, roll and retention round use it.
+    pub fn set_config(&self, config: LogConfig) -> Result<(), StorageError> {
+        config.validate()?;
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
+        Ok(())
     }
 
     /// First offset still in the log (advances when retention deletes segments).
@@ -214,7 +227,7 @@ impl PartitionLog {
     /// periodically, for every log, from a background task.
     pub fn flush_if_due(&self) -> Result<bool, StorageError> {
         let mut writer = self.lock_writer()?;
-        let due = match self.config.flush {
+        let due = match self.config().flush {
             FlushPolicy::Interval(every) => {
                 writer.unflushed && writer.last_flush.elapsed() >= every
             }
@@ -256,7 +269,7 @@ impl PartitionLog {
 
     /// Closes the log for appends and removes its directory with every file in it.
     pub fn delete(&self) -> Result<(), StorageError> {
-        let mut writer = self.lock_writer()?;
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         writer.closed = true;
         std::fs::remove_dir_all(&self.dir).map_err(StorageError::io("delete log dir", &self.dir))
     }

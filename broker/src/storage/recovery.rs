@@ -7,6 +7,10 @@
 //! deleted, and a warning says what was cut. A zero-filled tail (a pre-sized segment that
 //! was not sealed) marks the end of the log without a warning. Invariant afterwards: every
 //! segment ends on a batch boundary and the last one is the active segment.
+//!
+//! Of a batch's bytes only `base_offset` and `partition_leader_epoch` lie outside the CRC;
+//! base offsets are checked for contiguity, while a damaged leader epoch cannot be detected
+//! by the format (a single broker never reads it).
 
 use std::fs;
 use std::path::Path;
@@ -310,7 +314,7 @@ fn finish(
         segments,
         cursor: tail.cursor,
         log_end_offset: tail.next_offset,
-        active_first_timestamp: tail.first_timestamp,
+        active_first_timestamp: tail.first_timestamp.filter(|&ts| ts >= 0),
     })
 }
 

@@ -22,18 +22,17 @@ impl PartitionLog {
     /// Applies the retention limits as of `now_ms` (ms since the epoch).
     pub fn enforce_retention(&self, now_ms: i64) -> Result<RetentionReport, StorageError> {
         let writer = self.lock_writer()?;
+        let config = self.config();
         let segments = self.snapshot();
         let closed = &segments[..segments.len().saturating_sub(1)];
         let mut remaining_bytes: u64 = segments.iter().map(|s| s.committed_bytes()).sum();
         let mut expired = 0;
         for segment in closed {
             let size = segment.committed_bytes();
-            let by_bytes = self
-                .config
+            let by_bytes = config
                 .retention_bytes
                 .is_some_and(|limit| remaining_bytes - size >= limit);
-            let by_time = self
-                .config
+            let by_time = config
                 .retention_ms
                 .is_some_and(|ms| segment.max_timestamp() < now_ms.saturating_sub(ms as i64));
             if !(by_bytes || by_time) {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::TopicError;
 use crate::config::{parse_flush, TopicDefaults};
-use crate::storage::LogConfig;
+use crate::storage::{LogConfig, SEGMENT_BYTES_MAX};
 
 /// Retention by age, in ms; `-1` keeps forever.
 pub const RETENTION_MS: &str = "retention.ms";
@@ -19,7 +19,13 @@ pub const SEGMENT_MS: &str = "segment.ms";
 pub const FLUSH: &str = "flush";
 
 /// Every key a topic override may use.
-pub const KNOWN_KEYS: [&str; 5] = [RETENTION_MS, RETENTION_BYTES, SEGMENT_BYTES, SEGMENT_MS, FLUSH];
+pub const KNOWN_KEYS: [&str; 5] = [
+    RETENTION_MS,
+    RETENTION_BYTES,
+    SEGMENT_BYTES,
+    SEGMENT_MS,
+    FLUSH,
+];
 
 /// Smallest segment a topic may ask for.
 pub const SEGMENT_BYTES_MIN: u64 = 4096;
@@ -32,7 +38,8 @@ pub fn log_config(
     max_batch_bytes: usize,
 ) -> Result<LogConfig, TopicError> {
     let mut config = LogConfig {
-        segment_bytes: defaults.segment_bytes,
+        segment_bytes: u32::try_from(defaults.segment_bytes.min(SEGMENT_BYTES_MAX))
+            .unwrap_or(u32::MAX),
         segment_ms: defaults.segment_ms,
         retention_bytes: defaults.retention_bytes,
         retention_ms: defaults.retention_ms,
@@ -47,14 +54,17 @@ pub fn log_config(
             reason: reason.to_string(),
         };
         match key.as_str() {
-            RETENTION_MS => config.retention_ms = optional_u64(value).ok_or_else(|| bad("expected ms or -1"))?,
+            RETENTION_MS => {
+                config.retention_ms = optional_u64(value).ok_or_else(|| bad("expected ms or -1"))?
+            }
             RETENTION_BYTES => {
-                config.retention_bytes = optional_u64(value).ok_or_else(|| bad("expected bytes or -1"))?
+                config.retention_bytes =
+                    optional_u64(value).ok_or_else(|| bad("expected bytes or -1"))?
             }
             SEGMENT_BYTES => {
-                let bytes: u64 = value.parse().map_err(|_| bad("expected a byte count"))?;
-                if !(SEGMENT_BYTES_MIN..=u64::from(u32::MAX)).contains(&bytes) {
-                    return Err(bad("must be between 4096 and 4294967295"));
+                let bytes: u32 = value.parse().map_err(|_| bad("expected a byte count"))?;
+                if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&u64::from(bytes)) {
+                    return Err(bad("must be between 4096 and 2147483647"));
                 }
                 config.segment_bytes = bytes;
             }
@@ -102,7 +112,10 @@ mod tests {
     use crate::storage::FlushPolicy;
 
     fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -110,7 +123,11 @@ mod tests {
         let defaults = TopicDefaults::default();
         let config = log_config(
             &defaults,
-            &overrides(&[("retention.ms", "-1"), ("segment.bytes", "8192"), ("flush", "always")]),
+            &overrides(&[
+                ("retention.ms", "-1"),
+                ("segment.bytes", "8192"),
+                ("flush", "always"),
+            ]),
             1 << 20,
         )
         .unwrap();
@@ -124,7 +141,11 @@ mod tests {
     #[test]
     fn bad_overrides_are_named() {
         let defaults = TopicDefaults::default();
-        for (k, v) in [("segment.bytes", "12"), ("retention.ms", "soon"), ("colour", "red")] {
+        for (k, v) in [
+            ("segment.bytes", "12"),
+            ("retention.ms", "soon"),
+            ("colour", "red"),
+        ] {
             let err = log_config(&defaults, &overrides(&[(k, v)]), 1 << 20).unwrap_err();
             assert!(err.to_string().contains(k), "{err}");
         }

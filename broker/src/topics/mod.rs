@@ -113,7 +113,9 @@ pub struct Topic {
 impl Topic {
     /// The partition with this index, if it exists.
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
     }
 
     /// Internal topics (`__consumer_offsets`) start with two underscores.
@@ -233,9 +235,9 @@ impl TopicRegistry {
             return Ok(t);
         }
         match self.create(name, None, BTreeMap::new()) {
-            Err(TopicError::AlreadyExists(_)) => {
-                self.get(name).ok_or_else(|| TopicError::UnknownTopic(name.to_string()))
-            }
+            Err(TopicError::AlreadyExists(_)) => self
+                .get(name)
+                .ok_or_else(|| TopicError::UnknownTopic(name.to_string())),
             other => other,
         }
     }
@@ -284,7 +286,7 @@ impl TopicRegistry {
         }
         let log_config = config::log_config(&self.defaults, &overrides, self.max_batch_bytes)?;
         for p in &old.partitions {
-            p.log.set_config(log_config.clone());
+            p.log.set_config(log_config.clone())?;
         }
         let topic = Arc::new(Topic {
             name: old.name.clone(),
@@ -295,7 +297,13 @@ impl TopicRegistry {
         let all: Vec<TopicMeta> = self
             .list()
             .iter()
-            .map(|t| if *t.name == *name { topic_meta(&topic) } else { topic_meta(t) })
+            .map(|t| {
+                if *t.name == *name {
+                    topic_meta(&topic)
+                } else {
+                    topic_meta(t)
+                }
+            })
             .collect();
         meta::store(&self.data_dir, &all)?;
         self.write_topics().insert(name.to_string(), topic.clone());
@@ -347,10 +355,7 @@ impl TopicRegistry {
         for p in &topic.partitions {
             p.log.close()?;
             let dir = self.partition_dir(&topic.name, p.index);
-            let tomb = dir.with_file_name(format!(
-                "{}-{}{DELETED_SUFFIX}",
-                topic.name, p.index
-            ));
+            let tomb = dir.with_file_name(format!("{}-{}{DELETED_SUFFIX}", topic.name, p.index));
             match fs::rename(&dir, &tomb) {
                 Ok(()) => doomed.push(tomb),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -402,7 +407,9 @@ pub fn validate_name(name: &str) -> Result<(), TopicError> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
-        return Err(bad("only ASCII letters, digits, '.', '_' and '-' are allowed"));
+        return Err(bad(
+            "only ASCII letters, digits, '.', '_' and '-' are allowed",
+        ));
     }
     Ok(())
 }
@@ -416,7 +423,9 @@ fn remove_deleted_leftovers(data_dir: &Path) {
         if path.to_string_lossy().ends_with(DELETED_SUFFIX) {
             match fs::remove_dir_all(&path) {
                 Ok(()) => info!(path = %path.display(), "removed data of a deleted topic"),
-                Err(e) => warn!(path = %path.display(), error = %e, "could not remove data of a deleted topic"),
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "could not remove data of a deleted topic")
+                }
             }
         }
     }

@@ -4,9 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rill_protocol::api::alter_topic_configs::{AlterTopicConfigsRequest, AlterTopicConfigsResponse};
+use rill_protocol::api::alter_topic_configs::{
+    AlterTopicConfigsRequest, AlterTopicConfigsResponse,
+};
 use rill_protocol::api::common::{ConfigEntry, TopicResult};
-use rill_protocol::api::create_topics::{CreateTopicsRequest, CreateTopicsResponse, DEFAULT_NUM_PARTITIONS};
+use rill_protocol::api::create_topics::{
+    CreateTopicsRequest, CreateTopicsResponse, DEFAULT_NUM_PARTITIONS,
+};
 use rill_protocol::api::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
 use rill_protocol::api::describe_topic_configs::{
     DescribeTopicConfigsRequest, DescribeTopicConfigsResponse, TopicConfigs,

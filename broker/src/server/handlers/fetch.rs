@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use rill_protocol::api::common::TopicPartitions;
 use rill_protocol::api::fetch::{
     FetchPartition, FetchPartitionResponse, FetchRecords, FetchRequest, FetchResponse,
@@ -34,7 +33,9 @@ struct Target {
 
 /// Answers a Fetch request, waiting for data when asked to.
 pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest) -> FetchResponse {
-    let wait_ms = u64::try_from(req.max_wait_ms).unwrap_or(0).min(FETCH_MAX_WAIT_MS_MAX);
+    let wait_ms = u64::try_from(req.max_wait_ms)
+        .unwrap_or(0)
+        .min(FETCH_MAX_WAIT_MS_MAX);
     let deadline = Instant::now() + Duration::from_millis(wait_ms);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
@@ -104,7 +105,12 @@ fn read_all(
 
 /// Reads one partition. `first` lets the first non-empty partition exceed the budget by
 /// one batch, so a consumer always makes progress (as Kafka does).
-fn read_one(_ctx: &BrokerCtx, target: &Target, budget: usize, first: bool) -> FetchPartitionResponse {
+fn read_one(
+    _ctx: &BrokerCtx,
+    target: &Target,
+    budget: usize,
+    first: bool,
+) -> FetchPartitionResponse {
     let req = &target.request;
     let mut answer = FetchPartitionResponse {
         partition: req.partition,
@@ -132,10 +138,10 @@ fn read_one(_ctx: &BrokerCtx, target: &Target, budget: usize, first: bool) -> Fe
             answer.high_watermark = read.high_watermark;
             answer.last_stable_offset = read.high_watermark;
             answer.log_start_offset = read.log_start_offset;
-            let bytes: usize = read.records.iter().map(Bytes::len).sum();
+            let bytes = read.records.len();
             // Only the response's first data may exceed the budget (by one batch).
             if first || bytes <= limit {
-                answer.records = FetchRecords::from_chunks(read.records);
+                answer.records = FetchRecords::from_chunks(vec![read.records]);
             }
         }
         Err(e) => answer.error_code = storage_error_code(&e),

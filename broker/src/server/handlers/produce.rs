@@ -8,6 +8,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
+
 use rill_protocol::api::common::TopicPartitions;
 use rill_protocol::api::produce::{
     ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse, ACKS_ALL,
@@ -20,11 +22,15 @@ use tracing::warn;
 use super::errors::{storage_error_code, topic_error_code};
 use super::run_blocking;
 use crate::server::BrokerCtx;
-use crate::storage::FlushPolicy;
+use crate::storage::{AppendInfo, FlushPolicy, StorageError};
 use crate::topics::{Partition, Topic};
 
 /// Answers a Produce request (the caller drops the answer for `acks=0`).
-pub async fn handle(ctx: &Arc<BrokerCtx>, req: ProduceRequest, peer: SocketAddr) -> ProduceResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerCtx>,
+    req: ProduceRequest,
+    peer: SocketAddr,
+) -> ProduceResponse {
     let valid_acks = matches!(req.acks, ACKS_NONE | ACKS_LEADER | ACKS_ALL);
     let mut topics = Vec::with_capacity(req.topics.len());
     for topic in req.topics {
@@ -87,8 +93,11 @@ async fn produce_partition(
         Err(e) => {
             ctx.metrics.batch_rejected();
             warn!(%peer, topic = %topic.name, partition = p.partition, error = %e, "rejected produced batch");
+            // A length claiming more than the request carries is corruption, not size.
             let code = match e {
-                BatchError::TooLarge { .. } => ErrorCode::MessageTooLarge,
+                BatchError::TooLarge { batch_bytes, .. } if batch_bytes <= p.records.len() => {
+                    ErrorCode::MessageTooLarge
+                }
                 _ => ErrorCode::CorruptMessage,
             };
             return failed(p.partition, code, Some(e.to_string()));
@@ -99,7 +108,7 @@ async fn produce_partition(
         .map(|b| u64::try_from(b.header.record_count).unwrap_or(0))
         .sum();
     let bytes = p.records.len() as u64;
-    let appended = append(ctx, &partition, p.records).await;
+    let appended = append(&partition, p.records).await;
     match appended {
         Ok(info) => {
             ctx.metrics.produced(records, bytes);
@@ -121,19 +130,21 @@ async fn produce_partition(
 
 /// Appends on the blocking pool when the append fsyncs; inline otherwise (a memcpy into
 /// the page cache).
-async fn append(
-    ctx: &Arc<BrokerCtx>,
-    partition: &Arc<Partition>,
-    records: bytes::Bytes,
-) -> Result<crate::storage::AppendInfo, crate::storage::StorageError> {
+///
+/// The log stamps offsets into the batches in place, so it needs them mutable: the
+/// request frame is normally the only owner of its bytes by now, making that free; a
+/// shared buffer is copied.
+async fn append(partition: &Arc<Partition>, records: Bytes) -> Result<AppendInfo, StorageError> {
+    let mut records = records
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
     if partition.log.config().flush != FlushPolicy::Always {
-        return partition.log.append(&records);
+        return partition.log.append(&mut records);
     }
     let partition = partition.clone();
-    let _ = ctx;
-    match tokio::task::spawn_blocking(move || partition.log.append(&records)).await {
+    match tokio::task::spawn_blocking(move || partition.log.append(&mut records)).await {
         Ok(result) => result,
-        Err(e) => Err(crate::storage::StorageError::Io {
+        Err(e) => Err(StorageError::Io {
             op: "append task",
             path: std::path::PathBuf::new(),
             source: std::io::Error::other(e.to_string()),
@@ -141,7 +152,11 @@ async fn append(
     }
 }
 
-fn failed(partition: i32, error_code: ErrorCode, message: Option<String>) -> ProducePartitionResponse {
+fn failed(
+    partition: i32,
+    error_code: ErrorCode,
+    message: Option<String>,
+) -> ProducePartitionResponse {
     ProducePartitionResponse {
         partition,
         error_code,

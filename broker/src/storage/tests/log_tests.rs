@@ -306,6 +306,7 @@ fn delete_removes_the_directory() -> TestResult {
     let path = dir.path().join("t-3");
     let log = PartitionLog::open(&path, small_config(1024))?;
     log.append(&mut batch(1, 1, 10, 0))?;
+    log.close()?;
     log.delete()?;
     assert!(!path.exists());
     assert!(matches!(

@@ -1,0 +1,69 @@
+//! Test support: a real broker on an ephemeral loopback port with its own temporary
+//! data directory, for this crate's and other crates' end-to-end tests.
+//!
+//! Panics on failure: it is for tests only.
+
+use std::net::SocketAddr;
+
+use tokio::task::JoinHandle;
+
+use crate::config::BrokerConfig;
+use crate::server::ServerError;
+use crate::shutdown::ShutdownSignal;
+
+/// A broker running in this process.
+pub struct TestBroker {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// Stops the broker.
+    pub signal: ShutdownSignal,
+    /// Finishes when the broker has shut down.
+    pub task: JoinHandle<Result<(), ServerError>>,
+    /// The data directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestBroker {
+    /// Starts a broker with defaults on 127.0.0.1:0 in a fresh data directory.
+    pub async fn start() -> TestBroker {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a broker after `tweak` adjusts its configuration.
+    pub async fn start_with(tweak: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        Self::start_in(dir, tweak).await
+    }
+
+    /// Starts a broker on an existing data directory.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut BrokerConfig),
+    ) -> TestBroker {
+        let mut config = BrokerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().to_path_buf(),
+            ..BrokerConfig::default()
+        };
+        tweak(&mut config);
+        let (addr, signal, task) = crate::server::spawn(config)
+            .await
+            .expect("test broker starts");
+        TestBroker {
+            addr,
+            signal,
+            task,
+            dir,
+        }
+    }
+
+    /// Shuts down cleanly and hands back the data directory.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.signal.trigger();
+        self.task
+            .await
+            .expect("broker task")
+            .expect("clean shutdown");
+        self.dir
+    }
+}

@@ -1,0 +1,289 @@
+//! [`Admin`]: topic management (create, delete, list, describe, alter configs).
+//!
+//! Each call is one or a few requests on one self-healing connection; a per-topic
+//! error from the broker comes back as [`ClientError::Broker`] naming the topic.
+
+use std::collections::BTreeMap;
+
+use rill_protocol::api::alter_topic_configs::AlterTopicConfigsRequest;
+use rill_protocol::api::common::{ConfigEntry, TopicResult};
+use rill_protocol::api::create_topics::{CreatableTopic, CreateTopicsRequest};
+use rill_protocol::api::delete_topics::DeleteTopicsRequest;
+use rill_protocol::api::describe_topic_configs::DescribeTopicConfigsRequest;
+use rill_protocol::api::fetch::READ_UNCOMMITTED;
+use rill_protocol::error_code::ErrorCode;
+
+use crate::config::ConnectionConfig;
+use crate::error::{ClientError, Result};
+use crate::metadata;
+use crate::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::record::TopicPartition;
+use crate::slot::ConnectionSlot;
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions (at least 1).
+    pub partitions: i32,
+    /// Topic settings (e.g. `retention_ms`), the broker's defaults otherwise.
+    pub configs: Vec<(String, String)>,
+}
+
+impl NewTopic {
+    /// A topic with `partitions` partitions and default settings.
+    pub fn new(name: impl Into<String>, partitions: i32) -> Self {
+        Self {
+            name: name.into(),
+            partitions,
+            configs: Vec::new(),
+        }
+    }
+
+    /// Adds a topic setting.
+    pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// A topic as listed by [`Admin::list_topics`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicListing {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: i32,
+    /// Whether the topic is Rill's own (e.g. `__consumer_offsets`).
+    pub is_internal: bool,
+}
+
+/// One partition in a [`TopicDescription`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionDescription {
+    /// Partition index.
+    pub partition: i32,
+    /// Node id of the leader (-1 if none).
+    pub leader: i32,
+    /// First offset still in the log (ListOffsets earliest).
+    pub earliest_offset: i64,
+    /// Offset the next record will get (ListOffsets latest).
+    pub latest_offset: i64,
+    /// High watermark from the Metadata API.
+    pub high_watermark: i64,
+}
+
+/// Everything [`Admin::describe_topic`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDescription {
+    /// Topic name.
+    pub name: String,
+    /// Whether the topic is Rill's own.
+    pub is_internal: bool,
+    /// Partitions in index order.
+    pub partitions: Vec<PartitionDescription>,
+    /// Effective settings, by name.
+    pub configs: BTreeMap<String, Option<String>>,
+}
+
+/// Administrative client.
+#[derive(Debug)]
+pub struct Admin {
+    slot: ConnectionSlot,
+    timeout_ms: i32,
+}
+
+impl Admin {
+    /// Validates `config` and connects to the bootstrap broker.
+    pub async fn connect(config: ConnectionConfig) -> Result<Admin> {
+        config.validate()?;
+        let timeout_ms = i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let slot = ConnectionSlot::new(config.clone(), config.bootstrap.clone());
+        slot.get().await?;
+        Ok(Admin { slot, timeout_ms })
+    }
+
+    /// Creates topics; fails with the first topic the broker refused.
+    pub async fn create_topics(&self, topics: Vec<NewTopic>) -> Result<()> {
+        let topics = topics
+            .into_iter()
+            .map(|t| CreatableTopic {
+                name: t.name,
+                num_partitions: t.partitions,
+                configs: t
+                    .configs
+                    .into_iter()
+                    .map(|(key, value)| ConfigEntry::new(key, value))
+                    .collect(),
+            })
+            .collect();
+        let request = CreateTopicsRequest {
+            topics,
+            timeout_ms: self.timeout_ms,
+            validate_only: false,
+        };
+        check_results(self.slot.call(&request).await?.topics)
+    }
+
+    /// Creates one topic: shorthand for [`Admin::create_topics`].
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut topic = NewTopic::new(name, partitions);
+        for (key, value) in configs {
+            topic = topic.with_config(*key, *value);
+        }
+        self.create_topics(vec![topic]).await
+    }
+
+    /// Deletes topics and all their data; fails with the first topic refused.
+    pub async fn delete_topics(&self, names: &[&str]) -> Result<()> {
+        let request = DeleteTopicsRequest {
+            topic_names: names.iter().map(|n| (*n).to_owned()).collect(),
+            timeout_ms: self.timeout_ms,
+        };
+        check_results(self.slot.call(&request).await?.topics)
+    }
+
+    /// Every topic, sorted by name.
+    pub async fn list_topics(&self) -> Result<Vec<TopicListing>> {
+        let response = metadata::fetch(&self.slot, None, false).await?;
+        let mut topics: Vec<TopicListing> = response
+            .topics
+            .into_iter()
+            .filter(|t| t.error_code == ErrorCode::None)
+            .map(|t| TopicListing {
+                partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
+                name: t.name,
+                is_internal: t.is_internal,
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    /// Partitions with their offsets, and the topic's effective settings.
+    pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
+        let response = metadata::fetch(&self.slot, Some(vec![name.to_owned()]), false).await?;
+        let topic = metadata::find_topic(&response, name)?;
+        metadata::partition_count(topic)?;
+        let tps: Vec<TopicPartition> = topic
+            .partitions
+            .iter()
+            .map(|p| TopicPartition::new(name, p.partition))
+            .collect();
+        let earliest: Vec<_> = tps
+            .iter()
+            .map(|tp| (tp.clone(), EARLIEST_TIMESTAMP))
+            .collect();
+        let latest: Vec<_> = tps
+            .iter()
+            .map(|tp| (tp.clone(), LATEST_TIMESTAMP))
+            .collect();
+        let (earliest, latest, configs) = tokio::try_join!(
+            list_offsets(&self.slot, READ_UNCOMMITTED, &earliest),
+            list_offsets(&self.slot, READ_UNCOMMITTED, &latest),
+            self.describe_configs(name),
+        )?;
+        let mut partitions: Vec<PartitionDescription> = topic
+            .partitions
+            .iter()
+            .zip(&tps)
+            .map(|(p, tp)| PartitionDescription {
+                partition: p.partition,
+                leader: p.leader,
+                earliest_offset: earliest
+                    .get(tp)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(p.log_start_offset),
+                latest_offset: latest
+                    .get(tp)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(p.high_watermark),
+                high_watermark: p.high_watermark,
+            })
+            .collect();
+        partitions.sort_by_key(|p| p.partition);
+        Ok(TopicDescription {
+            name: topic.name.clone(),
+            is_internal: topic.is_internal,
+            partitions,
+            configs,
+        })
+    }
+
+    async fn describe_configs(&self, name: &str) -> Result<BTreeMap<String, Option<String>>> {
+        let request = DescribeTopicConfigsRequest {
+            topics: vec![name.to_owned()],
+        };
+        let response = self.slot.call(&request).await?;
+        let topic = response
+            .topics
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| ClientError::MissingInResponse {
+                api: rill_protocol::api::ApiKey::DescribeTopicConfigs,
+                what: format!("topic {name}"),
+            })?;
+        if topic.error_code != ErrorCode::None {
+            return Err(ClientError::broker(topic.error_code, name, None, None));
+        }
+        Ok(topic
+            .configs
+            .into_iter()
+            .map(|c| (c.key, c.value))
+            .collect())
+    }
+
+    /// Changes topic settings; a `None` value resets a setting to the broker default.
+    pub async fn alter_topic_config(
+        &self,
+        name: &str,
+        configs: Vec<(String, Option<String>)>,
+    ) -> Result<()> {
+        let request = AlterTopicConfigsRequest {
+            topic: name.to_owned(),
+            configs: configs
+                .into_iter()
+                .map(|(key, value)| ConfigEntry { key, value })
+                .collect(),
+        };
+        let response = self.slot.call(&request).await?;
+        if response.error_code != ErrorCode::None {
+            return Err(ClientError::broker(
+                response.error_code,
+                name,
+                None,
+                response.error_message,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Closes the connection.
+    pub async fn close(&self) {
+        self.slot.close().await;
+    }
+}
+
+/// The first per-topic error in `results`, if any.
+fn check_results(results: Vec<TopicResult>) -> Result<()> {
+    match results
+        .into_iter()
+        .find(|r| r.error_code != ErrorCode::None)
+    {
+        Some(r) => Err(ClientError::broker(
+            r.error_code,
+            r.name,
+            None,
+            r.error_message,
+        )),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,36 @@
+//! [`ApiCall`]: pairs each request type with its response type, so
+//! `Connection::call` returns the right response without matching an enum.
+
+use rill_protocol::api::{
+    alter_topic_configs, api_versions, create_topics, delete_topics, describe_topic_configs, fetch,
+    list_offsets, metadata, produce, Message,
+};
+
+/// A request body that [`super::Connection::call`] can send; `Response` is what the
+/// broker answers with.
+pub trait ApiCall: Message {
+    /// The response body of this API.
+    type Response: Message;
+}
+
+macro_rules! api_calls {
+    ($($module:ident :: $req:ident => $resp:ident;)*) => {
+        $(
+            impl ApiCall for $module::$req {
+                type Response = $module::$resp;
+            }
+        )*
+    };
+}
+
+api_calls! {
+    api_versions::ApiVersionsRequest => ApiVersionsResponse;
+    metadata::MetadataRequest => MetadataResponse;
+    create_topics::CreateTopicsRequest => CreateTopicsResponse;
+    delete_topics::DeleteTopicsRequest => DeleteTopicsResponse;
+    produce::ProduceRequest => ProduceResponse;
+    fetch::FetchRequest => FetchResponse;
+    list_offsets::ListOffsetsRequest => ListOffsetsResponse;
+    describe_topic_configs::DescribeTopicConfigsRequest => DescribeTopicConfigsResponse;
+    alter_topic_configs::AlterTopicConfigsRequest => AlterTopicConfigsResponse;
+}

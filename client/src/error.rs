@@ -1,0 +1,314 @@
+//! [`ClientError`]: everything that can go wrong in the client, with context.
+//!
+//! Errors are `Clone` because one failure often answers many waiters: a lost connection
+//! fails every request in flight on it, a failed batch fails every record in it. Sources
+//! that are not `Clone` (I/O, frame errors) are shared behind an `Arc`.
+//! [`ClientError::is_retriable`] says whether trying again may succeed; the producer's
+//! retry loop and the connection slot's reconnect logic both go by it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rill_protocol::api::ApiKey;
+use rill_protocol::batch::BatchError;
+use rill_protocol::error_code::ErrorCode;
+use rill_protocol::frame::FrameError;
+use rill_protocol::wire::{DecodeError, EncodeError};
+use thiserror::Error;
+
+/// Why a connection stopped working.
+#[derive(Debug, Clone, Error)]
+pub enum Disconnect {
+    /// The broker closed the connection.
+    #[error("closed by the broker")]
+    Eof,
+    /// Reading or writing the socket failed.
+    #[error("I/O error: {0}")]
+    Io(Arc<std::io::Error>),
+    /// A frame could not be read or written (too large, truncated).
+    #[error("frame error: {0}")]
+    Frame(Arc<FrameError>),
+    /// A response did not match the oldest request in flight.
+    #[error("response correlation id {got} does not match the request in flight ({expected:?})")]
+    CorrelationMismatch {
+        /// The correlation id of the oldest request in flight, if any.
+        expected: Option<u32>,
+        /// The correlation id the response carried.
+        got: u32,
+    },
+    /// A response frame too short to hold a correlation id.
+    #[error("response of {len} bytes has no correlation id")]
+    ShortResponse {
+        /// The frame's length.
+        len: usize,
+    },
+    /// A request timed out, so the connection was closed (responses are ordered, so a
+    /// stuck request blocks every later one).
+    #[error("a request timed out")]
+    RequestTimedOut,
+    /// The client closed the connection.
+    #[error("closed by the client")]
+    Closed,
+}
+
+/// Everything the client can fail with.
+#[derive(Debug, Clone, Error)]
+pub enum ClientError {
+    /// Connecting failed (refused, unreachable, DNS).
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address dialled.
+        addr: String,
+        /// The socket error.
+        source: Arc<std::io::Error>,
+    },
+    /// Connecting took longer than `connect_timeout`.
+    #[error("connecting to {addr} timed out after {timeout:?}")]
+    ConnectTimeout {
+        /// The address dialled.
+        addr: String,
+        /// The configured limit.
+        timeout: Duration,
+    },
+    /// The connection broke while the request was queued or in flight.
+    #[error("connection to {addr} lost: {cause}")]
+    ConnectionLost {
+        /// The broker's address.
+        addr: String,
+        /// What broke it.
+        cause: Disconnect,
+    },
+    /// A request got no response within its timeout.
+    #[error("{api:?} request {correlation_id} to {addr} timed out after {timeout:?}")]
+    Timeout {
+        /// The broker's address.
+        addr: String,
+        /// The API called.
+        api: ApiKey,
+        /// The request's correlation id.
+        correlation_id: u32,
+        /// The limit that passed.
+        timeout: Duration,
+    },
+    /// The broker answered with an error code.
+    #[error("broker error {} on {}: {}", code.name(), describe_target(topic, *partition), message.as_deref().unwrap_or(code.description()))]
+    Broker {
+        /// The code.
+        code: ErrorCode,
+        /// The topic concerned, if the error is per topic.
+        topic: Option<String>,
+        /// The partition concerned, if the error is per partition.
+        partition: Option<i32>,
+        /// The broker's message, if it sent one.
+        message: Option<String>,
+    },
+    /// A response could not be decoded.
+    #[error("cannot decode {api:?} response from {addr}: {source}")]
+    Decode {
+        /// The broker's address.
+        addr: String,
+        /// The API whose response was malformed.
+        api: ApiKey,
+        /// What was wrong.
+        source: DecodeError,
+    },
+    /// A request could not be encoded (a field too long for its length prefix).
+    #[error("cannot encode {api:?} request: {source}")]
+    Encode {
+        /// The API.
+        api: ApiKey,
+        /// What was wrong.
+        source: EncodeError,
+    },
+    /// A request frame exceeded `max_frame_bytes`.
+    #[error("{api:?} request too large: {source}")]
+    RequestTooLarge {
+        /// The API.
+        api: ApiKey,
+        /// The size check that failed.
+        source: Arc<FrameError>,
+    },
+    /// The broker does not speak a version of `api` this client speaks.
+    #[error("broker {addr} does not support {api:?} versions {client_min}..={client_max}")]
+    UnsupportedVersion {
+        /// The broker's address.
+        addr: String,
+        /// The API.
+        api: ApiKey,
+        /// Oldest version this client speaks.
+        client_min: u16,
+        /// Newest version this client speaks.
+        client_max: u16,
+    },
+    /// A record batch could not be built or parsed.
+    #[error("record batch for {topic}-{partition}: {source}")]
+    Batch {
+        /// Topic of the batch.
+        topic: String,
+        /// Partition of the batch.
+        partition: i32,
+        /// What was wrong.
+        source: BatchError,
+    },
+    /// A configuration value is not acceptable.
+    #[error("invalid config {field}: {reason}")]
+    InvalidConfig {
+        /// The setting.
+        field: &'static str,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A record larger than the producer can ever buffer or send.
+    #[error("record of {size_bytes} bytes exceeds the limit of {max_bytes} bytes")]
+    RecordTooLarge {
+        /// The record's estimated size.
+        size_bytes: usize,
+        /// The limit it exceeds.
+        max_bytes: usize,
+    },
+    /// An explicit partition outside the topic's partitions.
+    #[error("topic {topic} has {num_partitions} partitions, no partition {partition}")]
+    InvalidPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+        /// How many the topic has.
+        num_partitions: i32,
+    },
+    /// A batch was not acknowledged within `delivery_timeout`.
+    #[error("delivery to {topic}-{partition} timed out after {elapsed:?} ({attempts} attempts)")]
+    DeliveryTimeout {
+        /// Topic of the batch.
+        topic: String,
+        /// Partition of the batch.
+        partition: i32,
+        /// Time since the batch's first record.
+        elapsed: Duration,
+        /// Send attempts made.
+        attempts: u32,
+    },
+    /// The producer was closed (or dropped) before the record was delivered.
+    #[error("the producer is closed")]
+    ProducerClosed,
+    /// Internal: an append reached a batch already sealed for sending.
+    #[error("internal: the batch is already sealed")]
+    BatchSealed,
+    /// The consumer has no assignment for this partition.
+    #[error("{topic}-{partition} is not assigned to this consumer")]
+    NotAssigned {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// An assigned partition has no position and `auto_offset_reset` is `Error`.
+    #[error("{topic}-{partition} has no position: call seek first (auto_offset_reset is Error)")]
+    NoPosition {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// The fetch offset is outside the log and `auto_offset_reset` is `Error`.
+    #[error("offset {offset} is out of range for {topic}-{partition}")]
+    OffsetOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset asked for.
+        offset: i64,
+    },
+    /// The broker answered a request with a response that is missing something asked for.
+    #[error("{api:?} response is missing {what}")]
+    MissingInResponse {
+        /// The API.
+        api: ApiKey,
+        /// What was expected (a topic, a partition).
+        what: String,
+    },
+}
+
+fn describe_target(topic: &Option<String>, partition: Option<i32>) -> String {
+    match (topic, partition) {
+        (Some(t), Some(p)) => format!("{t}-{p}"),
+        (Some(t), None) => t.clone(),
+        _ => "the request".to_owned(),
+    }
+}
+
+impl ClientError {
+    /// True if the same request may succeed when tried again (after a reconnect, a
+    /// metadata refresh or a backoff).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            ClientError::Connect { .. }
+            | ClientError::ConnectTimeout { .. }
+            | ClientError::ConnectionLost { .. }
+            | ClientError::Timeout { .. } => true,
+            ClientError::Broker { code, .. } => code.is_retriable(),
+            _ => false,
+        }
+    }
+
+    /// The broker error code, if this is a broker error.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Broker { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// A broker error for `code` on a topic and optional partition.
+    pub(crate) fn broker(
+        code: ErrorCode,
+        topic: impl Into<String>,
+        partition: Option<i32>,
+        message: Option<String>,
+    ) -> Self {
+        ClientError::Broker {
+            code,
+            topic: Some(topic.into()),
+            partition,
+            message,
+        }
+    }
+
+    /// An invalid-config error.
+    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
+        ClientError::InvalidConfig {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retriable_classification() {
+        let lost = ClientError::ConnectionLost {
+            addr: "a:1".into(),
+            cause: Disconnect::Eof,
+        };
+        assert!(lost.is_retriable());
+        assert!(lost.to_string().contains("a:1"));
+        let unknown = ClientError::broker(ErrorCode::UnknownTopicOrPartition, "t", Some(3), None);
+        assert!(unknown.is_retriable());
+        assert!(unknown.to_string().contains("t-3"), "{unknown}");
+        let range = ClientError::broker(ErrorCode::OffsetOutOfRange, "t", Some(0), None);
+        assert!(!range.is_retriable());
+        assert!(!ClientError::ProducerClosed.is_retriable());
+        assert!(!ClientError::config("linger", "negative").is_retriable());
+        assert_eq!(
+            unknown.error_code(),
+            Some(ErrorCode::UnknownTopicOrPartition)
+        );
+    }
+}

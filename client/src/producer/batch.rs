@@ -1,0 +1,158 @@
+//! One producer batch: the records of one partition on their way to the broker.
+//!
+//! A batch is *open* while records are appended (encoded straight into a
+//! [`BatchBuilder`]), then *sealed* once: compressed and framed into the RecordBatch
+//! bytes that every attempt (first send and retries) reuses unchanged. It owns the
+//! buffer-memory permit of its records, so memory is released exactly when the batch
+//! completes, and the completion channel that every record's [`DeliveryFuture`] shares.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use futures::FutureExt;
+use rill_protocol::batch::{BatchBuilder, Compression, RecordInput};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use super::delivery::{BatchAck, BatchOutcome, DeliveryFuture, SharedOutcome};
+use crate::error::ClientError;
+use crate::record::TopicPartition;
+
+/// Bytes reserved up front for a new batch's buffer; it grows past this as needed, so
+/// a partition holding one small record does not pin a whole `batch_bytes`.
+const BATCH_INITIAL_CAPACITY_BYTES_MAX: usize = 64 * 1024;
+
+/// The records of one partition, appended in order, completed together.
+#[derive(Debug)]
+pub(crate) struct ProducerBatch {
+    /// Creation order across the whole producer; `flush` waits by this id.
+    pub(crate) id: u64,
+    /// Destination partition.
+    pub(crate) tp: TopicPartition,
+    /// Encoder while open; `None` once sealed.
+    builder: Option<BatchBuilder>,
+    /// The RecordBatch bytes once sealed.
+    encoded: Option<Bytes>,
+    /// Estimated bytes of the appended records (what batch sizing compares).
+    pub(crate) size_bytes: usize,
+    /// Records appended.
+    pub(crate) record_count: usize,
+    /// When the first record arrived: linger and delivery timeout count from here.
+    pub(crate) created: Instant,
+    /// Send attempts so far.
+    pub(crate) attempts: u32,
+    /// Not to be sent again before this instant (retry backoff).
+    pub(crate) retry_at: Option<Instant>,
+    /// Buffer memory held by the records; released when the batch is dropped.
+    memory: Option<OwnedSemaphorePermit>,
+    /// Completes every record's future.
+    done: Option<oneshot::Sender<BatchOutcome>>,
+    /// Cloned into each record's future.
+    outcome: SharedOutcome,
+}
+
+impl ProducerBatch {
+    /// An empty open batch.
+    pub(crate) fn new(
+        id: u64,
+        tp: TopicPartition,
+        compression: Compression,
+        batch_bytes: usize,
+        now: Instant,
+    ) -> Self {
+        let (done, rx) = oneshot::channel();
+        let capacity = batch_bytes.min(BATCH_INITIAL_CAPACITY_BYTES_MAX);
+        Self {
+            id,
+            tp,
+            builder: Some(BatchBuilder::with_capacity(compression, capacity)),
+            encoded: None,
+            size_bytes: 0,
+            record_count: 0,
+            created: now,
+            attempts: 0,
+            retry_at: None,
+            memory: None,
+            done: Some(done),
+            outcome: rx.shared(),
+        }
+    }
+
+    /// True if a record of `record_bytes` fits under `batch_bytes` (an empty open batch
+    /// takes any record, so one record larger than `batch_bytes` still gets sent).
+    pub(crate) fn has_room(&self, record_bytes: usize, batch_bytes: usize) -> bool {
+        self.builder.is_some()
+            && (self.record_count == 0 || self.size_bytes + record_bytes <= batch_bytes)
+    }
+
+    /// Encodes `record` into the batch and returns the future of its delivery.
+    pub(crate) fn append(
+        &mut self,
+        record: &RecordInput,
+        record_bytes: usize,
+        memory: OwnedSemaphorePermit,
+    ) -> Result<DeliveryFuture, ClientError> {
+        let builder = self.builder.as_mut().ok_or(ClientError::BatchSealed)?;
+        let index = builder
+            .append(record)
+            .map_err(|source| ClientError::Batch {
+                topic: self.tp.topic.clone(),
+                partition: self.tp.partition,
+                source,
+            })?;
+        self.size_bytes += record_bytes;
+        self.record_count += 1;
+        match self.memory.as_mut() {
+            Some(held) => held.merge(memory),
+            None => self.memory = Some(memory),
+        }
+        Ok(DeliveryFuture::new(
+            self.outcome.clone(),
+            index,
+            record.timestamp,
+        ))
+    }
+
+    /// True once the batch stopped taking records.
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.builder.is_none()
+    }
+
+    /// Closes the batch to appends and encodes it (compressing if configured); the
+    /// bytes are kept for retries. Idempotent.
+    pub(crate) fn seal(&mut self) -> Result<Bytes, ClientError> {
+        if let Some(encoded) = &self.encoded {
+            return Ok(encoded.clone());
+        }
+        let builder = self.builder.take().ok_or(ClientError::BatchSealed)?;
+        let encoded = builder.build().map_err(|source| ClientError::Batch {
+            topic: self.tp.topic.clone(),
+            partition: self.tp.partition,
+            source,
+        })?;
+        self.encoded = Some(encoded.clone());
+        Ok(encoded)
+    }
+
+    /// Resolves every record's future with the broker's answer and frees the memory.
+    pub(crate) fn complete(mut self, base_offset: i64, log_append_time_ms: i64) {
+        let ack = BatchAck {
+            topic: Arc::from(self.tp.topic.as_str()),
+            partition: self.tp.partition,
+            base_offset,
+            log_append_time_ms,
+        };
+        if let Some(done) = self.done.take() {
+            // Nobody may be waiting (fire-and-forget sends); that is fine.
+            let _ = done.send(Ok(Arc::new(ack)));
+        }
+    }
+
+    /// Fails every record's future with `error` and frees the memory.
+    pub(crate) fn fail(mut self, error: ClientError) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Err(error));
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! [`Producer`]: batches records per partition and keeps requests in flight.
+//!
+//! `send` picks the partition (explicit, key hash, or sticky), waits for buffer memory,
+//! and encodes the record into its partition's open batch in the
+//! [`accumulator`](self::accumulator). A background *sender* task drains ready batches
+//! (full, lingered, flushed), groups them into one Produce request per drain, keeps up
+//! to `max_in_flight` requests in flight on the connection, and retries retriable
+//! failures with backoff within `delivery_timeout`, without letting a later batch of a
+//! partition overtake an earlier one.
+
+mod accumulator;
+mod batch;
+mod delivery;
+mod sender;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rill_protocol::batch::{Header, RecordInput};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use delivery::DeliveryFuture;
+
+use self::accumulator::{Accumulator, AccumulatorConfig};
+use crate::config::ProducerConfig;
+use crate::error::{ClientError, Result};
+use crate::metadata::MetadataCache;
+use crate::partitioner::{partition_for_key, StickyPartitioner};
+use crate::record::{ProducerRecord, TopicPartition};
+use crate::slot::ConnectionSlot;
+
+/// State shared by the producer handle and its sender task.
+#[derive(Debug)]
+struct ProducerShared {
+    config: ProducerConfig,
+    slot: ConnectionSlot,
+    metadata: MetadataCache,
+    accumulator: Accumulator,
+    partitioner: Mutex<StickyPartitioner>,
+}
+
+/// An asynchronous, batching producer.
+///
+/// Share it between tasks behind an `Arc`; every method takes `&self`. Dropping it
+/// without [`Producer::close`] still delivers what was queued (the sender task drains
+/// in the background), but nobody learns the outcome.
+#[derive(Debug)]
+pub struct Producer {
+    shared: Arc<ProducerShared>,
+    sender: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Producer {
+    /// Validates `config`, connects to the bootstrap broker (so a wrong address fails
+    /// here, not at the first send) and starts the sender task.
+    pub async fn connect(config: ProducerConfig) -> Result<Producer> {
+        config.validate()?;
+        let accumulator = Accumulator::new(AccumulatorConfig {
+            batch_bytes: config.batch_bytes,
+            linger: config.linger,
+            compression: config.compression,
+            buffer_memory_bytes: config.buffer_memory_bytes,
+            max_in_flight_per_partition: config.connection.max_in_flight,
+            delivery_timeout: config.delivery_timeout,
+        });
+        let slot = ConnectionSlot::new(
+            config.connection.clone(),
+            config.connection.bootstrap.clone(),
+        );
+        slot.get().await?;
+        let shared = Arc::new(ProducerShared {
+            config,
+            slot,
+            metadata: MetadataCache::default(),
+            accumulator,
+            partitioner: Mutex::new(StickyPartitioner::new()),
+        });
+        let sender = tokio::spawn(sender::run(Arc::clone(&shared)));
+        Ok(Producer {
+            shared,
+            sender: Mutex::new(Some(sender)),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.shared.config
+    }
+
+    /// Queues `record` and returns the future of its delivery.
+    ///
+    /// Awaiting `send` waits for the topic's metadata (the first time) and for buffer
+    /// memory when `buffer_memory_bytes` is in use, which is how the producer pushes
+    /// back on a caller faster than the broker. Awaiting the returned
+    /// [`DeliveryFuture`] waits for the broker's acknowledgement and yields the record's
+    /// partition and offset:
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: &rill_client::Producer) -> rill_client::Result<()> {
+    /// use rill_client::ProducerRecord;
+    /// let delivery = producer.send(ProducerRecord::new("events", "hello")).await?;
+    /// let metadata = delivery.await?;
+    /// println!("written at {}-{}@{}", metadata.topic, metadata.partition, metadata.offset);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Cancel-safe: if the `send` future is dropped before it resolves, the record was
+    /// not queued.
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let shared = &self.shared;
+        let config = &shared.config;
+        let num_partitions = shared
+            .metadata
+            .partition_count_or_fetch(
+                &shared.slot,
+                &record.topic,
+                config.allow_auto_create_topics,
+                config.retry_backoff,
+                config.connection.request_timeout,
+            )
+            .await?;
+        let partition = self.choose_partition(&record, num_partitions)?;
+        let record_bytes = record.estimated_size_bytes();
+        if record_bytes > config.connection.max_frame_bytes {
+            return Err(ClientError::RecordTooLarge {
+                size_bytes: record_bytes,
+                max_bytes: config.connection.max_frame_bytes,
+            });
+        }
+        let memory = shared.accumulator.reserve(record_bytes).await?;
+        let tp = TopicPartition::new(record.topic.clone(), partition);
+        let input = to_record_input(record);
+        let appended =
+            shared
+                .accumulator
+                .append(&tp, &input, record_bytes, memory, Instant::now())?;
+        if appended.previous_batch_full {
+            self.lock_partitioner()
+                .on_batch_sealed(&tp.topic, partition, num_partitions);
+        }
+        Ok(appended.future)
+    }
+
+    fn choose_partition(&self, record: &ProducerRecord, num_partitions: i32) -> Result<i32> {
+        match (record.partition, &record.key) {
+            (Some(partition), _) if (0..num_partitions).contains(&partition) => Ok(partition),
+            (Some(partition), _) => Err(ClientError::InvalidPartition {
+                topic: record.topic.clone(),
+                partition,
+                num_partitions,
+            }),
+            (None, Some(key)) => Ok(partition_for_key(key, num_partitions)),
+            (None, None) => Ok(self
+                .lock_partitioner()
+                .partition(&record.topic, num_partitions)),
+        }
+    }
+
+    fn lock_partitioner(&self) -> std::sync::MutexGuard<'_, StickyPartitioner> {
+        lock_partitioner(&self.shared)
+    }
+
+    /// Sends everything queued so far without waiting for `linger`, and waits until
+    /// each of those records is acknowledged or has failed (their own futures say
+    /// which). Cancel-safe: dropping it only stops waiting.
+    pub async fn flush(&self) -> Result<()> {
+        self.shared.accumulator.flush().await;
+        Ok(())
+    }
+
+    /// Flushes, then stops the sender task. Later `send`s fail with
+    /// [`ClientError::ProducerClosed`]. Idempotent.
+    pub async fn close(&self) -> Result<()> {
+        self.shared.accumulator.close();
+        let handle = self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            // A panicked sender already failed its batches by dropping them.
+            if let Err(error) = handle.await {
+                tracing::error!(%error, "producer sender task failed");
+            }
+        }
+        self.shared.slot.close().await;
+        Ok(())
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // The sender delivers what is queued, then exits.
+        self.shared.accumulator.close();
+    }
+}
+
+fn lock_partitioner(shared: &ProducerShared) -> std::sync::MutexGuard<'_, StickyPartitioner> {
+    shared.partitioner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The batch builder's view of a record; moves the payloads (no copies).
+fn to_record_input(record: ProducerRecord) -> RecordInput {
+    RecordInput {
+        timestamp: record.timestamp.unwrap_or_else(now_ms),
+        key: record.key,
+        value: record.value,
+        headers: record
+            .headers
+            .into_iter()
+            .map(|(key, value)| Header {
+                key: Bytes::from(key),
+                value: Some(value),
+            })
+            .collect(),
+    }
+}
+
+/// Wall-clock milliseconds since the epoch (0 if the clock is before 1970).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,249 @@
+//! The sender task: drains ready batches into Produce requests and settles them.
+//!
+//! One task per producer. It queues requests on the connection one after another, so
+//! the batches of a partition leave in order, and spawns one small task per request to
+//! wait for the response; the connection's in-flight limit is the back-pressure (the
+//! sender waits for a slot while records keep accumulating, bounded by buffer memory).
+//! Responses are settled per partition: success resolves every record future of the
+//! batch, a retriable error puts the batch back (see the accumulator's ordering
+//! invariant), anything else, or running out of retries or time, fails it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rill_protocol::api::common::TopicPartitions;
+use rill_protocol::api::produce::{ProducePartition, ProduceRequest, ProduceResponse};
+use rill_protocol::api::ApiKey;
+use rill_protocol::error_code::ErrorCode;
+use tokio::time::Instant;
+
+use super::batch::ProducerBatch;
+use super::{lock_partitioner, ProducerShared};
+use crate::config::Acks;
+use crate::connection::{PendingResponse, PendingWrite};
+use crate::error::ClientError;
+
+/// Runs until the producer is closed and every batch has completed.
+pub(super) async fn run(shared: Arc<ProducerShared>) {
+    let accumulator = &shared.accumulator;
+    let max_frame_bytes = shared.config.connection.max_frame_bytes;
+    // Estimates are upper bounds; leave room for request and partition headers.
+    let max_request_bytes = max_frame_bytes - max_frame_bytes / 16;
+    loop {
+        let drained = accumulator.drain(Instant::now(), max_request_bytes);
+        if !drained.expired.is_empty() {
+            for batch in drained.expired {
+                let error = delivery_timeout(&batch);
+                batch.fail(error);
+            }
+            accumulator.notify_completed();
+        }
+        if !drained.ready.is_empty() {
+            rotate_sticky_partitions(&shared, &drained.ready);
+            dispatch(&shared, drained.ready).await;
+            continue;
+        }
+        if accumulator.is_finished() {
+            return;
+        }
+        match drained.next_wake {
+            Some(at) => {
+                tokio::select! {
+                    // Both are cancel-safe: a lost race only means one more drain.
+                    () = accumulator.wait_for_work() => {}
+                    () = tokio::time::sleep_until(at) => {}
+                }
+            }
+            None => accumulator.wait_for_work().await,
+        }
+    }
+}
+
+/// A batch leaving moves keyless records of its topic to another partition.
+fn rotate_sticky_partitions(shared: &ProducerShared, batches: &[ProducerBatch]) {
+    let mut partitioner = lock_partitioner(shared);
+    for batch in batches {
+        if let Some(count) = shared.metadata.partition_count(&batch.tp.topic) {
+            partitioner.on_batch_sealed(&batch.tp.topic, batch.tp.partition, count);
+        }
+    }
+}
+
+/// Seals the batches, queues one Produce request for them, and spawns its settlement.
+async fn dispatch(shared: &Arc<ProducerShared>, batches: Vec<ProducerBatch>) {
+    let mut sealed: Vec<(ProducerBatch, Bytes)> = Vec::with_capacity(batches.len());
+    for mut batch in batches {
+        match batch.seal() {
+            Ok(bytes) => sealed.push((batch, bytes)),
+            Err(error) => settle_failure(shared, batch, error),
+        }
+    }
+    if sealed.is_empty() {
+        return;
+    }
+    sealed.sort_by(|(a, _), (b, _)| a.tp.cmp(&b.tp));
+    let request = produce_request(shared, &sealed);
+    let batches: Vec<ProducerBatch> = sealed.into_iter().map(|(batch, _)| batch).collect();
+    let connection = match shared.slot.get().await {
+        Ok(connection) => connection,
+        Err(error) => return settle_all(shared, batches, &error),
+    };
+    if shared.config.acks == Acks::None {
+        match connection.send_without_response(&request).await {
+            Ok(pending) => {
+                tokio::spawn(settle_unacknowledged(Arc::clone(shared), pending, batches));
+            }
+            Err(error) => settle_all(shared, batches, &error),
+        }
+        return;
+    }
+    let timeout = shared.config.connection.request_timeout;
+    match connection.send_request(&request, timeout).await {
+        Ok(pending) => {
+            tokio::spawn(settle_response(Arc::clone(shared), pending, batches));
+        }
+        Err(error) => settle_all(shared, batches, &error),
+    }
+}
+
+/// One Produce request carrying one batch per partition, grouped by topic
+/// (`sealed` is sorted by topic and partition).
+fn produce_request(shared: &ProducerShared, sealed: &[(ProducerBatch, Bytes)]) -> ProduceRequest {
+    let mut topics: Vec<TopicPartitions<ProducePartition>> = Vec::new();
+    for (batch, bytes) in sealed {
+        let partition = ProducePartition {
+            partition: batch.tp.partition,
+            records: bytes.clone(),
+        };
+        match topics.last_mut() {
+            Some(topic) if topic.name == batch.tp.topic => topic.partitions.push(partition),
+            _ => topics.push(TopicPartitions {
+                name: batch.tp.topic.clone(),
+                partitions: vec![partition],
+            }),
+        }
+    }
+    let timeout_ms = shared.config.connection.request_timeout.as_millis();
+    ProduceRequest {
+        transactional_id: None,
+        acks: shared.config.acks.as_i16(),
+        timeout_ms: i32::try_from(timeout_ms).unwrap_or(i32::MAX),
+        topics,
+    }
+}
+
+/// `acks=0`: written means done; offsets are unknown (-1).
+async fn settle_unacknowledged(
+    shared: Arc<ProducerShared>,
+    pending: PendingWrite,
+    batches: Vec<ProducerBatch>,
+) {
+    match pending.wait().await {
+        Ok(()) => {
+            for batch in batches {
+                settle_success(&shared, batch, -1, -1);
+            }
+        }
+        Err(error) => settle_all(&shared, batches, &error),
+    }
+}
+
+/// Waits for the Produce response and settles each batch by its partition's answer.
+async fn settle_response(
+    shared: Arc<ProducerShared>,
+    pending: PendingResponse<ProduceResponse>,
+    batches: Vec<ProducerBatch>,
+) {
+    let response = match pending.wait().await {
+        Ok(response) => response,
+        Err(error) => return settle_all(&shared, batches, &error),
+    };
+    let answers: HashMap<(&str, i32), _> = response
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| ((t.name.as_str(), p.partition), p))
+        })
+        .collect();
+    for batch in batches {
+        let answer = answers
+            .get(&(batch.tp.topic.as_str(), batch.tp.partition))
+            .copied();
+        match answer {
+            Some(p) if p.error_code == ErrorCode::None => {
+                settle_success(&shared, batch, p.base_offset, p.log_append_time_ms);
+            }
+            Some(p) => {
+                let error = ClientError::broker(
+                    p.error_code,
+                    batch.tp.topic.clone(),
+                    Some(batch.tp.partition),
+                    p.error_message.clone(),
+                );
+                settle_failure(&shared, batch, error);
+            }
+            None => {
+                let error = ClientError::MissingInResponse {
+                    api: ApiKey::Produce,
+                    what: format!("partition {}", batch.tp),
+                };
+                settle_failure(&shared, batch, error);
+            }
+        }
+    }
+}
+
+fn settle_success(
+    shared: &ProducerShared,
+    batch: ProducerBatch,
+    base_offset: i64,
+    log_append_time_ms: i64,
+) {
+    let (id, tp) = (batch.id, batch.tp.clone());
+    batch.complete(base_offset, log_append_time_ms);
+    shared.accumulator.finish(id, &tp, true);
+}
+
+fn settle_all(shared: &ProducerShared, batches: Vec<ProducerBatch>, error: &ClientError) {
+    for batch in batches {
+        settle_failure(shared, batch, error.clone());
+    }
+}
+
+/// Retries `batch` if the error and its budget allow, else fails its records.
+fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientError) {
+    let config = &shared.config;
+    let now = Instant::now();
+    let elapsed = now.saturating_duration_since(batch.created);
+    let time_left = elapsed + config.retry_backoff < config.delivery_timeout;
+    if error.error_code() == Some(ErrorCode::UnknownTopicOrPartition) {
+        shared.metadata.invalidate(&batch.tp.topic);
+    }
+    if error.is_retriable() && batch.attempts < config.retries && time_left {
+        tracing::debug!(tp = %batch.tp, attempt = batch.attempts + 1, %error, "retrying batch");
+        shared
+            .accumulator
+            .reenqueue(batch, config.retry_backoff, now);
+        return;
+    }
+    let error = if error.is_retriable() && !time_left {
+        delivery_timeout(&batch)
+    } else {
+        error
+    };
+    let (id, tp) = (batch.id, batch.tp.clone());
+    batch.fail(error);
+    shared.accumulator.finish(id, &tp, false);
+}
+
+fn delivery_timeout(batch: &ProducerBatch) -> ClientError {
+    ClientError::DeliveryTimeout {
+        topic: batch.tp.topic.clone(),
+        partition: batch.tp.partition,
+        elapsed: batch.created.elapsed(),
+        attempts: batch.attempts + 1,
+    }
+}
