@@ -7,6 +7,7 @@ use super::coordinator::GroupCoordinator;
 use super::offsets::CommittedOffset;
 use super::state::GroupState;
 use super::{validate_group_id, GroupError, TopicPartition, TopicView};
+use crate::topics::TopicRegistry;
 
 /// One group in a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +134,12 @@ impl GroupCoordinator {
 
     /// Deletes a group without members and its committed offsets (writing tombstones).
     /// Blocking.
-    pub fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<(), GroupError> {
+    pub fn delete_group(
+        &self,
+        group_id: &str,
+        topics: &TopicRegistry,
+        now_ms: i64,
+    ) -> Result<(), GroupError> {
         let mut groups = self.lock_groups();
         let mut offsets = self.lock_offsets();
         match groups.get(group_id) {
@@ -145,7 +151,7 @@ impl GroupCoordinator {
             }
             _ => {}
         }
-        offsets.delete_group(group_id, now_ms)?;
+        offsets.delete_group(topics, group_id, now_ms)?;
         groups.remove(group_id);
         Ok(())
     }
@@ -158,7 +164,7 @@ impl GroupCoordinator {
         partitions: Vec<TopicPartition>,
         to: ResetTo,
         dry_run: bool,
-        topics: &dyn TopicView,
+        topics: &TopicRegistry,
         now_ms: i64,
     ) -> Result<ResetResults, GroupError> {
         validate_group_id(group_id)?;
@@ -186,7 +192,8 @@ impl GroupCoordinator {
                     (tp, committed)
                 })
                 .collect();
-            self.lock_offsets().commit(group_id, commits, now_ms)?;
+            self.lock_offsets()
+                .commit(topics, group_id, commits, now_ms)?;
         }
         Ok(results)
     }

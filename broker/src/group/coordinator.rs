@@ -1,5 +1,5 @@
-//! The group coordinator: every group's membership (join, heartbeat, leave, expiry) and
-//! the commit and fetch of offsets, with zombie fencing.
+//! The group coordinator: every group's membership (join, heartbeat, leave, expiry); the
+//! commit and fetch of offsets are in [`super::commit`], operator calls in [`super::admin`].
 //!
 //! Two locks, always taken in this order: `groups` (membership) then `offsets` (the store
 //! and its log). A commit holds the membership lock while it writes, so a member fenced
@@ -14,10 +14,10 @@ use tracing::info;
 
 use super::assignor::Assignor;
 use super::member::{Member, MemberIdentity};
-use super::offsets::{CommittedOffset, OffsetStore};
+use super::offsets::OffsetStore;
 use super::state::Group;
 use super::{validate_group_id, GroupConfig, GroupError, TopicPartition, TopicView};
-use super::{MEMBER_ID_MAX_BYTES, OFFSETS_TOPIC, SUBSCRIBED_TOPICS_MAX};
+use super::{MEMBER_ID_MAX_BYTES, SUBSCRIBED_TOPICS_MAX};
 use crate::topics::{TopicRegistry, TOPIC_NAME_MAX_CHARS};
 
 /// A join (or rejoin) request.
@@ -69,22 +69,6 @@ pub struct MemberUpdate {
     pub assignment: Option<BTreeSet<TopicPartition>>,
 }
 
-/// An offset commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitParams {
-    /// The group.
-    pub group_id: String,
-    /// The member, or empty for a simple (admin / manual assignment) commit.
-    pub member_id: String,
-    /// The member's epoch, or `-1` for a simple commit.
-    pub member_epoch: i32,
-    /// `(partition, offset, metadata)` to commit.
-    pub offsets: Vec<(TopicPartition, i64, Option<String>)>,
-}
-
-/// Per-partition commit outcomes, in request order.
-pub type CommitResults = Vec<(TopicPartition, Result<(), GroupError>)>;
-
 /// What a housekeeping round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HousekeepingReport {
@@ -105,41 +89,17 @@ pub struct GroupCoordinator {
 }
 
 impl GroupCoordinator {
-    /// Opens the coordinator: creates `__consumer_offsets` (one partition, kept forever)
-    /// if needed and loads every committed offset from it. Blocking.
+    /// Opens the coordinator and loads every committed offset from `__consumer_offsets`
+    /// (created on the first commit). Blocking.
     pub fn open(
         topics: &TopicRegistry,
         config: GroupConfig,
         now_ms: i64,
     ) -> Result<Self, GroupError> {
-        let topic = match topics.get(OFFSETS_TOPIC) {
-            Some(topic) => topic,
-            None => {
-                let keep_forever = [
-                    (
-                        crate::topics::config::RETENTION_MS.to_string(),
-                        "-1".to_string(),
-                    ),
-                    (
-                        crate::topics::config::RETENTION_BYTES.to_string(),
-                        "-1".to_string(),
-                    ),
-                ];
-                topics.create(OFFSETS_TOPIC, Some(1), keep_forever.into_iter().collect())?
-            }
-        };
-        let partition =
-            topic
-                .partition(0)
-                .cloned()
-                .ok_or_else(|| GroupError::UnknownTopicOrPartition {
-                    topic: OFFSETS_TOPIC.to_string(),
-                    partition: 0,
-                })?;
         Ok(GroupCoordinator {
             config,
             groups: Mutex::new(BTreeMap::new()),
-            offsets: Mutex::new(OffsetStore::open(partition)?),
+            offsets: Mutex::new(OffsetStore::open(topics)?),
             member_seq: AtomicU64::new(0),
             boot_ms: now_ms,
         })
@@ -279,63 +239,6 @@ impl GroupCoordinator {
         report
     }
 
-    /// Commits offsets after fencing the committer: a member must be in the group at its
-    /// current epoch; a simple commit (empty member id, epoch -1) needs a group without
-    /// members. Blocking (writes the offsets log).
-    pub fn commit_offsets(
-        &self,
-        p: CommitParams,
-        now_ms: i64,
-    ) -> Result<CommitResults, GroupError> {
-        validate_group_id(&p.group_id)?;
-        let groups = self.lock_groups();
-        check_committer(&groups, &p)?;
-        let mut offsets = self.lock_offsets();
-        let mut results = Vec::with_capacity(p.offsets.len());
-        let mut accepted = Vec::new();
-        for (tp, offset, metadata) in p.offsets {
-            let checked = self.validate_commit(&tp, offset, metadata.as_deref());
-            if checked.is_ok() {
-                let committed = CommittedOffset {
-                    offset,
-                    metadata,
-                    commit_timestamp_ms: now_ms,
-                };
-                accepted.push((tp.clone(), committed));
-            }
-            results.push((tp, checked));
-        }
-        self.check_offset_limits(&groups, &offsets, &p.group_id, &accepted)?;
-        offsets.commit(&p.group_id, accepted, now_ms)?;
-        Ok(results)
-    }
-
-    /// The group's committed offsets: for `partitions`, or all of them when `None`.
-    pub fn fetch_offsets(
-        &self,
-        group_id: &str,
-        partitions: Option<Vec<TopicPartition>>,
-    ) -> Vec<(TopicPartition, Option<CommittedOffset>)> {
-        let offsets = self.lock_offsets();
-        match partitions {
-            Some(tps) => tps
-                .into_iter()
-                .map(|tp| {
-                    let committed = offsets.get(group_id, &tp).cloned();
-                    (tp, committed)
-                })
-                .collect(),
-            None => offsets
-                .group(group_id)
-                .map(|g| {
-                    g.iter()
-                        .map(|(tp, c)| (tp.clone(), Some(c.clone())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
-    }
-
     fn reconcile(&self, group: &mut Group, member_id: &str, now_ms: i64) -> MemberUpdate {
         group.reconcile(member_id, now_ms);
         let target = group.target_of(member_id).clone();
@@ -392,60 +295,6 @@ impl GroupCoordinator {
         }
     }
 
-    fn validate_commit(
-        &self,
-        tp: &TopicPartition,
-        offset: i64,
-        metadata: Option<&str>,
-    ) -> Result<(), GroupError> {
-        let max = self.config.offset_metadata_max_bytes;
-        if metadata.is_some_and(|m| m.len() > max) {
-            return Err(GroupError::InvalidRequest(format!(
-                "offset metadata longer than {max} bytes"
-            )));
-        }
-        if offset < 0
-            || tp.partition < 0
-            || tp.topic.is_empty()
-            || tp.topic.len() > TOPIC_NAME_MAX_CHARS
-        {
-            return Err(GroupError::InvalidRequest(format!(
-                "invalid commit of offset {offset} for {tp}"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Bounds the number of groups and of committed partitions per group.
-    fn check_offset_limits(
-        &self,
-        groups: &BTreeMap<String, Group>,
-        offsets: &OffsetStore,
-        group_id: &str,
-        accepted: &[(TopicPartition, CommittedOffset)],
-    ) -> Result<(), GroupError> {
-        let existing = offsets.group(group_id);
-        if existing.is_none()
-            && !groups.contains_key(group_id)
-            && offsets.group_count() >= self.config.groups_max
-        {
-            return Err(GroupError::TooManyGroups {
-                max: self.config.groups_max,
-            });
-        }
-        let new = accepted
-            .iter()
-            .filter(|(tp, _)| existing.is_none_or(|g| !g.contains_key(tp)))
-            .count();
-        if existing.map_or(0, |g| g.len()) + new > self.config.offsets_per_group_max {
-            return Err(GroupError::InvalidRequest(format!(
-                "group `{group_id}` would commit more than {} partitions",
-                self.config.offsets_per_group_max
-            )));
-        }
-        Ok(())
-    }
-
     fn new_member_id(&self) -> String {
         let seq = self.member_seq.fetch_add(1, Ordering::Relaxed);
         format!("rill-{:x}-{seq}", self.boot_ms)
@@ -460,38 +309,6 @@ impl GroupCoordinator {
     }
 }
 
-/// Checks that a commit comes from a current member at its current epoch, or is a simple
-/// commit to a group without members.
-fn check_committer(groups: &BTreeMap<String, Group>, p: &CommitParams) -> Result<(), GroupError> {
-    let group = groups.get(&p.group_id);
-    if p.member_id.is_empty() && p.member_epoch < 0 {
-        return match group {
-            Some(g) if !g.members.is_empty() => Err(unknown_member(&p.group_id, &p.member_id)),
-            _ => Ok(()),
-        };
-    }
-    let member = group
-        .and_then(|g| g.members.get(&p.member_id))
-        .ok_or_else(|| unknown_member(&p.group_id, &p.member_id))?;
-    let (group_id, member_id) = (p.group_id.clone(), p.member_id.clone());
-    let (epoch, current) = (p.member_epoch, member.epoch);
-    match epoch.cmp(&current) {
-        std::cmp::Ordering::Equal => Ok(()),
-        std::cmp::Ordering::Less => Err(GroupError::StaleMemberEpoch {
-            group_id,
-            member_id,
-            epoch,
-            current,
-        }),
-        std::cmp::Ordering::Greater => Err(GroupError::FencedMemberEpoch {
-            group_id,
-            member_id,
-            epoch,
-            current,
-        }),
-    }
-}
-
 fn member_group<'a>(
     groups: &'a mut BTreeMap<String, Group>,
     group_id: &str,
@@ -503,7 +320,8 @@ fn member_group<'a>(
         .ok_or_else(|| unknown_member(group_id, member_id))
 }
 
-fn unknown_member(group_id: &str, member_id: &str) -> GroupError {
+/// The error for a member the group does not know.
+pub(super) fn unknown_member(group_id: &str, member_id: &str) -> GroupError {
     GroupError::UnknownMember {
         group_id: group_id.to_string(),
         member_id: member_id.chars().take(64).collect(),

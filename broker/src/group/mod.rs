@@ -8,7 +8,8 @@
 //!
 //! - [`assignor`]: the `range`, `round-robin` and `sticky` strategies.
 //! - [`member`] and [`state`]: one member and one group's cooperative rebalance state.
-//! - [`coordinator`]: every group, join / heartbeat / leave / expiry, offset commit and fetch.
+//! - [`coordinator`]: every group, join / heartbeat / leave / expiry.
+//! - [`commit`]: offset commit (with zombie fencing) and fetch.
 //! - [`admin`]: list, describe, delete and reset offsets.
 //! - [`offsets`] and [`offset_record`]: the committed-offset store and its record layout.
 //!
@@ -17,6 +18,7 @@
 
 pub mod admin;
 pub mod assignor;
+pub mod commit;
 pub mod coordinator;
 mod error;
 pub mod member;

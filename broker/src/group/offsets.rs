@@ -1,5 +1,6 @@
 //! The committed-offset store: every group's offsets in memory, each change written first
-//! to the internal topic `__consumer_offsets` (one partition) as record batches.
+//! to the internal topic `__consumer_offsets` (one partition, kept forever, created on the
+//! first write as Kafka does, so a broker that never saw a group has no internal topic).
 //!
 //! The log is the source of truth: a commit is visible in memory only after its batch was
 //! appended (and fsynced when the topic's flush policy says `always`). At start the whole
@@ -16,8 +17,10 @@ use tracing::{info, warn};
 
 pub use super::offset_record::CommittedOffset;
 use super::offset_record::{decode_key, decode_value, encode_key, encode_value};
+use super::OFFSETS_TOPIC;
 use super::{GroupError, TopicPartition};
-use crate::topics::Partition;
+use crate::topics::config::{RETENTION_BYTES, RETENTION_MS};
+use crate::topics::{Partition, TopicError, TopicRegistry};
 
 /// Largest batch the store writes, in bytes (it splits bigger commits).
 pub const COMMIT_BATCH_BYTES_MAX: usize = 1024 * 1024;
@@ -30,23 +33,28 @@ pub type GroupOffsets = BTreeMap<TopicPartition, CommittedOffset>;
 /// Committed offsets of every group, backed by the offsets log.
 #[derive(Debug)]
 pub struct OffsetStore {
-    partition: Arc<Partition>,
+    /// The log's only partition; `None` until the topic exists.
+    partition: Option<Arc<Partition>>,
     offsets: BTreeMap<String, GroupOffsets>,
 }
 
 impl OffsetStore {
-    /// Opens the store over the offsets log's partition and loads every record. Blocking.
-    pub fn open(partition: Arc<Partition>) -> Result<OffsetStore, GroupError> {
+    /// Opens the store and loads every record of `__consumer_offsets`, if it exists.
+    /// Blocking.
+    pub fn open(topics: &TopicRegistry) -> Result<OffsetStore, GroupError> {
+        let partition = match topics.get(OFFSETS_TOPIC) {
+            Some(topic) => Some(first_partition(&topic)?),
+            None => None,
+        };
         let mut store = OffsetStore {
             partition,
             offsets: BTreeMap::new(),
         };
-        let records = store.load()?;
-        info!(
-            records,
-            groups = store.offsets.len(),
-            "loaded committed offsets"
-        );
+        if let Some(partition) = store.partition.clone() {
+            let records = store.load(&partition)?;
+            let groups = store.offsets.len();
+            info!(records, groups, "loaded committed offsets");
+        }
         Ok(store)
     }
 
@@ -73,6 +81,7 @@ impl OffsetStore {
     /// Writes `commits` for `group_id` to the log, then applies them. Blocking.
     pub fn commit(
         &mut self,
+        topics: &TopicRegistry,
         group_id: &str,
         commits: Vec<(TopicPartition, CommittedOffset)>,
         now_ms: i64,
@@ -80,7 +89,7 @@ impl OffsetStore {
         let records = commits
             .iter()
             .map(|(tp, c)| record(group_id, tp, Some(encode_value(c)), now_ms));
-        self.append(records)?;
+        self.append(topics, records)?;
         let group = self.offsets.entry(group_id.to_string()).or_default();
         group.extend(commits);
         Ok(())
@@ -88,19 +97,32 @@ impl OffsetStore {
 
     /// Writes tombstones for every offset of `group_id` and forgets them; returns how many
     /// there were. Blocking.
-    pub fn delete_group(&mut self, group_id: &str, now_ms: i64) -> Result<usize, GroupError> {
+    pub fn delete_group(
+        &mut self,
+        topics: &TopicRegistry,
+        group_id: &str,
+        now_ms: i64,
+    ) -> Result<usize, GroupError> {
         let Some(group) = self.offsets.get(group_id) else {
             return Ok(0);
         };
-        let records = group.keys().map(|tp| record(group_id, tp, None, now_ms));
-        self.append(records)?;
+        let records: Vec<_> = group
+            .keys()
+            .map(|tp| record(group_id, tp, None, now_ms))
+            .collect();
+        self.append(topics, records.into_iter())?;
         Ok(self.offsets.remove(group_id).map_or(0, |g| g.len()))
     }
 
     /// Encodes records into batches of at most [`COMMIT_BATCH_BYTES_MAX`] and appends
     /// them in one call, so a commit lands as a contiguous run.
-    fn append(&self, records: impl Iterator<Item = RecordInput>) -> Result<(), GroupError> {
-        let limit = COMMIT_BATCH_BYTES_MAX.min(self.partition.log.config().max_batch_bytes);
+    fn append(
+        &mut self,
+        topics: &TopicRegistry,
+        records: impl Iterator<Item = RecordInput>,
+    ) -> Result<(), GroupError> {
+        let partition = self.partition(topics)?;
+        let limit = COMMIT_BATCH_BYTES_MAX.min(partition.log.config().max_batch_bytes);
         let mut out = Vec::new();
         let mut builder = BatchBuilder::new(Compression::None);
         for record in records {
@@ -116,15 +138,14 @@ impl OffsetStore {
             out.extend_from_slice(&builder.build()?);
         }
         if !out.is_empty() {
-            self.partition.log.append(&mut out)?;
+            partition.log.append(&mut out)?;
         }
         Ok(())
     }
 
     /// Replays the log from its start to the high watermark; returns the records applied.
     /// Undecodable records are logged and skipped; an unreadable batch is an error.
-    fn load(&mut self) -> Result<u64, GroupError> {
-        let partition = self.partition.clone();
+    fn load(&mut self, partition: &Partition) -> Result<u64, GroupError> {
         let log = &partition.log;
         let max_batch_bytes = log.config().max_batch_bytes;
         let (mut offset, end) = (log.log_start_offset(), log.high_watermark());
@@ -146,7 +167,11 @@ impl OffsetStore {
                 offset = batch.header().next_offset();
             }
             if offset == before {
-                return Err(self.corrupt(offset, "the log returned no whole batch".into()));
+                return Err(corrupt(
+                    partition,
+                    offset,
+                    "the log returned no whole batch".into(),
+                ));
             }
         }
         Ok(applied)
@@ -183,11 +208,35 @@ impl OffsetStore {
     }
 
     fn corrupt(&self, offset: i64, reason: String) -> GroupError {
-        GroupError::CorruptOffsetRecord {
-            path: self.partition.log.dir().to_path_buf(),
-            offset,
-            reason,
+        match &self.partition {
+            Some(p) => corrupt(p, offset, reason),
+            None => GroupError::CorruptOffsetRecord {
+                path: Default::default(),
+                offset,
+                reason,
+            },
         }
+    }
+
+    /// The log's partition, creating `__consumer_offsets` on first use.
+    fn partition(&mut self, topics: &TopicRegistry) -> Result<Arc<Partition>, GroupError> {
+        if let Some(p) = &self.partition {
+            return Ok(p.clone());
+        }
+        let keep_forever = [
+            (RETENTION_MS.to_string(), "-1".to_string()),
+            (RETENTION_BYTES.to_string(), "-1".to_string()),
+        ];
+        let topic = match topics.create(OFFSETS_TOPIC, Some(1), keep_forever.into_iter().collect())
+        {
+            Err(TopicError::AlreadyExists(_)) => topics
+                .get(OFFSETS_TOPIC)
+                .ok_or_else(|| TopicError::UnknownTopic(OFFSETS_TOPIC.to_string()))?,
+            other => other?,
+        };
+        let partition = first_partition(&topic)?;
+        self.partition = Some(partition.clone());
+        Ok(partition)
     }
 }
 
@@ -197,5 +246,23 @@ fn record(group_id: &str, tp: &TopicPartition, value: Option<Bytes>, now_ms: i64
         key: Some(encode_key(group_id, tp)),
         value,
         headers: Vec::new(),
+    }
+}
+
+fn first_partition(topic: &crate::topics::Topic) -> Result<Arc<Partition>, GroupError> {
+    topic
+        .partition(0)
+        .cloned()
+        .ok_or_else(|| GroupError::UnknownTopicOrPartition {
+            topic: OFFSETS_TOPIC.to_string(),
+            partition: 0,
+        })
+}
+
+fn corrupt(partition: &Partition, offset: i64, reason: String) -> GroupError {
+    GroupError::CorruptOffsetRecord {
+        path: partition.log.dir().to_path_buf(),
+        offset,
+        reason,
     }
 }

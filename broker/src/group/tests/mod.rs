@@ -9,8 +9,9 @@ use std::path::Path;
 
 use tempfile::TempDir;
 
+use super::commit::{CommitParams, CommitResults};
 use super::coordinator::{HeartbeatParams, JoinParams, MemberUpdate};
-use super::{GroupConfig, GroupCoordinator, TopicPartition, TopicView};
+use super::{GroupConfig, GroupCoordinator, GroupError, TopicPartition, TopicView};
 use crate::config::TopicDefaults;
 use crate::storage::StorageError;
 use crate::topics::TopicRegistry;
@@ -64,6 +65,16 @@ impl Fixture {
             registry,
             coord,
         }
+    }
+
+    /// Commits through the coordinator, writing to this fixture's registry.
+    pub fn commit(&self, p: CommitParams, now_ms: i64) -> Result<CommitResults, GroupError> {
+        self.coord.commit_offsets(p, &self.registry, now_ms)
+    }
+
+    /// Deletes a group through the coordinator.
+    pub fn delete(&self, group_id: &str, now_ms: i64) -> Result<(), GroupError> {
+        self.coord.delete_group(group_id, &self.registry, now_ms)
     }
 
     /// Closes everything and opens the same directory again (a broker restart).

@@ -6,7 +6,7 @@ use rill_protocol::batch::{BatchBuilder, Compression, RecordInput};
 
 use super::*;
 use crate::group::admin::ResetTo;
-use crate::group::coordinator::CommitParams;
+use crate::group::commit::CommitParams;
 use crate::group::{GroupError, GroupState};
 
 fn simple_commit(group: &str, offsets: &[(&str, i32, i64)]) -> CommitParams {
@@ -59,14 +59,15 @@ fn topic_with_records(f: &Fixture, topic: &str, partitions: u32, records: i64) {
 #[test]
 fn offsets_survive_a_restart_and_the_newest_commit_wins() {
     let mut f = Fixture::new();
-    f.coord
-        .commit_offsets(simple_commit("g", &[("t", 0, 5), ("t", 1, 7)]), 1)
+    assert!(
+        f.registry.get(crate::group::OFFSETS_TOPIC).is_none(),
+        "created on the first commit"
+    );
+    f.commit(simple_commit("g", &[("t", 0, 5), ("t", 1, 7)]), 1)
         .expect("commit");
-    f.coord
-        .commit_offsets(simple_commit("g", &[("t", 0, 9)]), 2)
+    f.commit(simple_commit("g", &[("t", 0, 9)]), 2)
         .expect("commit");
-    f.coord
-        .commit_offsets(simple_commit("other", &[("t", 0, 1)]), 3)
+    f.commit(simple_commit("other", &[("t", 0, 1)]), 3)
         .expect("commit");
     f = f.restart();
     assert_eq!(committed(&f, "g", "t", 0), Some(9));
@@ -100,31 +101,26 @@ fn commits_are_fenced_by_membership_and_epoch() {
     let f = Fixture::new();
     let topics = FakeTopics::with(&[("t", 2)]);
     let a = Client::join(&f.coord, "g", &topics, &["t"], 0);
-    f.coord
-        .commit_offsets(member_commit(&a, a.epoch, 3), 1)
+    f.commit(member_commit(&a, a.epoch, 3), 1)
         .expect("current epoch commits");
-    let stale = f.coord.commit_offsets(member_commit(&a, a.epoch - 1, 4), 1);
+    let stale = f.commit(member_commit(&a, a.epoch - 1, 4), 1);
     assert!(
         matches!(stale, Err(GroupError::StaleMemberEpoch { .. })),
         "{stale:?}"
     );
-    let future = f.coord.commit_offsets(member_commit(&a, a.epoch + 1, 4), 1);
+    let future = f.commit(member_commit(&a, a.epoch + 1, 4), 1);
     assert!(
         matches!(future, Err(GroupError::FencedMemberEpoch { .. })),
         "{future:?}"
     );
     let mut stranger = a.clone();
     stranger.member_id = "stranger".into();
-    let unknown = f
-        .coord
-        .commit_offsets(member_commit(&stranger, a.epoch, 4), 1);
+    let unknown = f.commit(member_commit(&stranger, a.epoch, 4), 1);
     assert!(
         matches!(unknown, Err(GroupError::UnknownMember { .. })),
         "{unknown:?}"
     );
-    let simple = f
-        .coord
-        .commit_offsets(simple_commit("g", &[("t", 0, 4)]), 1);
+    let simple = f.commit(simple_commit("g", &[("t", 0, 4)]), 1);
     assert!(
         matches!(simple, Err(GroupError::UnknownMember { .. })),
         "simple commit to a live group"
@@ -140,15 +136,14 @@ fn a_zombie_cannot_commit_after_its_session_expired() {
     let mut b = Client::join(&f.coord, "g", &topics, &["t"], 0);
     b.heartbeat(&f.coord, &topics, 3000);
     f.coord.housekeeping(&topics, 3001);
-    let zombie = f.coord.commit_offsets(member_commit(&a, a.epoch, 50), 3002);
+    let zombie = f.commit(member_commit(&a, a.epoch, 50), 3002);
     assert!(
         matches!(zombie, Err(GroupError::UnknownMember { .. })),
         "{zombie:?}"
     );
     b.heartbeat(&f.coord, &topics, 3003);
     b.heartbeat(&f.coord, &topics, 3004);
-    f.coord
-        .commit_offsets(member_commit(&b, b.epoch, 60), 3005)
+    f.commit(member_commit(&b, b.epoch, 60), 3005)
         .expect("survivor commits");
     assert_eq!(committed(&f, "g", "t", 0), Some(60));
 }
@@ -160,13 +155,11 @@ fn invalid_partitions_are_rejected_one_by_one() {
     params
         .offsets
         .push((TopicPartition::new("t", 2), 1, Some("m".repeat(5000))));
-    let results = f.coord.commit_offsets(params, 1).expect("commit");
+    let results = f.commit(params, 1).expect("commit");
     let outcomes: Vec<bool> = results.iter().map(|(_, r)| r.is_ok()).collect();
     assert_eq!(outcomes, vec![true, false, false]);
     f.coord.config.offsets_per_group_max = 1;
-    let over = f
-        .coord
-        .commit_offsets(simple_commit("g", &[("t", 3, 1)]), 2);
+    let over = f.commit(simple_commit("g", &[("t", 3, 1)]), 2);
     assert!(
         matches!(over, Err(GroupError::InvalidRequest(_))),
         "{over:?}"
@@ -179,18 +172,17 @@ fn invalid_partitions_are_rejected_one_by_one() {
 fn delete_needs_an_empty_group_and_its_tombstones_survive_a_restart() {
     let mut f = Fixture::new();
     let topics = FakeTopics::with(&[("t", 1)]);
-    f.coord
-        .commit_offsets(simple_commit("g", &[("t", 0, 5)]), 1)
+    f.commit(simple_commit("g", &[("t", 0, 5)]), 1)
         .expect("commit");
     let a = Client::join(&f.coord, "g", &topics, &["t"], 2);
     assert!(matches!(
-        f.coord.delete_group("g", 3),
+        f.delete("g", 3),
         Err(GroupError::NonEmptyGroup(_))
     ));
     f.coord.leave("g", &a.member_id, &topics).expect("leave");
-    f.coord.delete_group("g", 4).expect("delete");
+    f.delete("g", 4).expect("delete");
     assert!(matches!(
-        f.coord.delete_group("g", 5),
+        f.delete("g", 5),
         Err(GroupError::GroupNotFound(_))
     ));
     assert!(matches!(
@@ -209,7 +201,7 @@ fn describe_reports_members_and_lag() {
     let a = Client::join(&f.coord, "g", &f.registry, &["orders"], 0);
     let mut commit = member_commit(&a, a.epoch, 4);
     commit.offsets = vec![(TopicPartition::new("orders", 0), 4, None)];
-    f.coord.commit_offsets(commit, 1).expect("commit");
+    f.commit(commit, 1).expect("commit");
     let d = f.coord.describe_group("g", &f.registry).expect("describe");
     assert_eq!(d.state, GroupState::Stable);
     assert_eq!(d.members.len(), 1);
@@ -271,8 +263,7 @@ fn reset_moves_offsets_of_an_empty_group_only() {
 #[test]
 fn an_unreadable_offsets_record_is_skipped_and_the_rest_loads() {
     let mut f = Fixture::new();
-    f.coord
-        .commit_offsets(simple_commit("g", &[("t", 0, 5)]), 1)
+    f.commit(simple_commit("g", &[("t", 0, 5)]), 1)
         .expect("commit");
     let p = f
         .registry
@@ -288,8 +279,7 @@ fn an_unreadable_offsets_record_is_skipped_and_the_rest_loads() {
     p.log
         .append(&mut builder.build().expect("build").to_vec())
         .expect("log append");
-    f.coord
-        .commit_offsets(simple_commit("g", &[("t", 1, 6)]), 2)
+    f.commit(simple_commit("g", &[("t", 1, 6)]), 2)
         .expect("commit");
     f = f.restart();
     assert_eq!(committed(&f, "g", "t", 0), Some(5));

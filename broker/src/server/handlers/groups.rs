@@ -36,7 +36,8 @@ use tracing::warn;
 use super::errors::storage_error_code;
 use super::metadata::NODE_ID;
 use crate::group::admin::{GroupDescription, ResetTo};
-use crate::group::coordinator::{CommitParams, HeartbeatParams, JoinParams};
+use crate::group::commit::CommitParams;
+use crate::group::coordinator::{HeartbeatParams, JoinParams};
 use crate::group::{GroupError, TopicPartition, TopicView};
 use crate::server::BrokerCtx;
 use crate::storage::now_ms;
@@ -165,7 +166,10 @@ pub async fn offset_commit(ctx: &Arc<BrokerCtx>, req: OffsetCommitRequest) -> Of
         member_epoch: req.member_epoch,
         offsets,
     };
-    let outcome = blocking(ctx, move |ctx| ctx.groups.commit_offsets(params, now_ms())).await;
+    let outcome = blocking(ctx, move |ctx| {
+        ctx.groups.commit_offsets(params, &ctx.topics, now_ms())
+    })
+    .await;
     let results: Vec<(TopicPartition, ErrorCode)> = match outcome {
         Ok(results) => results
             .into_iter()
@@ -259,7 +263,7 @@ pub async fn delete_groups(ctx: &Arc<BrokerCtx>, req: DeleteGroupsRequest) -> De
             .map(|group_id| {
                 let error_code = ctx
                     .groups
-                    .delete_group(&group_id, now_ms())
+                    .delete_group(&group_id, &ctx.topics, now_ms())
                     .err()
                     .map_or(ErrorCode::None, |e| logged(&e));
                 DeleteGroupResult {
