@@ -1,5 +1,5 @@
-//! rill-broker: the segmented storage engine, the topic registry, and the network
-//! server around them (binary `rilld`).
+//! rill-broker: the segmented storage engine, the topic registry, the consumer group
+//! coordinator, and the network server around them (binary `rilld`).
 
 pub mod config;
 pub mod group;
