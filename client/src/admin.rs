@@ -1,7 +1,10 @@
-//! [`Admin`]: topic management (create, delete, list, describe, alter configs).
+//! [`Admin`]: topic management (create, delete, list, describe, alter configs) and
+//! consumer group management ([`groups`]).
 //!
 //! Each call is one or a few requests on one self-healing connection; a per-topic
 //! error from the broker comes back as [`ClientError::Broker`] naming the topic.
+
+mod groups;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +22,11 @@ use crate::metadata;
 use crate::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::record::TopicPartition;
 use crate::slot::ConnectionSlot;
+
+pub use groups::{
+    GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, OffsetReset,
+    ResetOffset,
+};
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
