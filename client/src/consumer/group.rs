@@ -38,6 +38,9 @@ pub(crate) struct GroupMembership {
     task: JoinHandle<()>,
     /// The generation of the target applied last (0: none yet).
     pub(crate) generation: u64,
+    /// A target taken from `status` and not fully applied yet (a `poll` cut short
+    /// leaves it here for the next one).
+    pending: Option<Target>,
     /// In a `Mutex` only so the consumer stays `Sync`; reached through `get_mut`.
     listener: Mutex<Box<dyn RebalanceListener>>,
     /// When `poll` next commits the consumed positions (with `enable_auto_commit`).
@@ -146,6 +149,7 @@ impl Consumer {
             slot,
             task,
             generation: 0,
+            pending: None,
             listener: Mutex::new(Box::new(listener)),
             next_auto_commit: Instant::now() + config.auto_commit_interval,
         });
@@ -158,6 +162,10 @@ impl Consumer {
     }
 
     /// Applies the newest target the membership task published, if there is one.
+    ///
+    /// Cancel-safe in the sense of `poll`: a target whose application was cut short
+    /// stays pending and is applied again (from the partitions still held) by the next
+    /// call, so a listener may hear the same revocation twice but no step is skipped.
     pub(crate) async fn apply_group_changes(&mut self) -> Result<()> {
         let Some(group) = self.group.as_mut() else {
             return Ok(());
@@ -165,15 +173,22 @@ impl Consumer {
         let changed = group.status.has_changed().map_err(|_| ClientError::GroupClosed {
             group_id: group.group_id.clone(),
         })?;
-        if !changed {
+        if changed {
+            let status = group.status.borrow_and_update().clone();
+            match status {
+                Status::Joining => {}
+                Status::Failed(error) => return Err(error),
+                Status::Assigned(target) => group.pending = Some(target),
+            }
+        }
+        let Some(target) = group.pending.clone() else {
             return Ok(());
+        };
+        self.apply_target(target).await?;
+        if let Some(group) = self.group.as_mut() {
+            group.pending = None;
         }
-        let status = group.status.borrow_and_update().clone();
-        match status {
-            Status::Joining => Ok(()),
-            Status::Failed(error) => Err(error),
-            Status::Assigned(target) => self.apply_target(target).await,
-        }
+        Ok(())
     }
 
     async fn apply_target(&mut self, target: Target) -> Result<()> {
