@@ -10,6 +10,7 @@
 pub mod args;
 pub mod completions;
 pub mod errors;
+pub mod group;
 pub mod output;
 pub mod produce;
 pub mod produce_input;
@@ -87,6 +88,8 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Print a topic's records, then follow new ones (like tail -f).
     Tail(tail::TailArgs),
+    /// List, describe and delete consumer groups; reset their offsets.
+    Group(group::GroupArgs),
     /// Print shell completions (bash, zsh, fish, ...).
     Completions(completions::CompletionsArgs),
 }
@@ -98,6 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Topic(args) => topic::run(&global, args).await,
         Command::Produce(args) => produce::run(&global, args).await,
         Command::Tail(args) => tail::run(&global, args).await,
+        Command::Group(args) => group::run(&global, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

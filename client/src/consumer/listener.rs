@@ -232,8 +232,9 @@ mod tests {
         let mut callbacks = RebalanceCallbacks::new()
             .on_assigned(move |p| tx.send(format!("a{}", p.len())).unwrap())
             .on_revoked(move |r| tx2.send(format!("r{}", r.partitions().len())).unwrap());
-        callbacks.on_assigned(&tps(&[0, 1]));
-        callbacks.on_revoked(&mut Revocation::new(tps(&[1]), positions(), false, false));
+        RebalanceListener::on_assigned(&mut callbacks, &tps(&[0, 1]));
+        let mut revocation = Revocation::new(tps(&[1]), positions(), false, false);
+        RebalanceListener::on_revoked(&mut callbacks, &mut revocation);
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["a2", "r1"]);
     }
 }
