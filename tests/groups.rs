@@ -23,7 +23,11 @@ fn values(prefix: &str, n: usize) -> Vec<String> {
 fn assert_exactly_once(journal: &Journal, produced: &[(i32, i64)]) {
     let consumed = journal.offsets();
     let unique: BTreeSet<(i32, i64)> = consumed.iter().copied().collect();
-    assert_eq!(unique.len(), consumed.len(), "some record was consumed twice");
+    assert_eq!(
+        unique.len(),
+        consumed.len(),
+        "some record was consumed twice"
+    );
     let expected: BTreeSet<(i32, i64)> = produced.iter().copied().collect();
     assert_eq!(unique, expected);
 }
@@ -90,7 +94,9 @@ async fn a_crashed_member_is_replaced_and_the_group_resumes_from_its_commits() {
     // `c` consumes more without committing, then crashes (no commit, no leave).
     let crashed = members.pop().unwrap();
     let crashed_partitions = journal.owners()[&crashed.name].clone();
-    crashed.commit.store(false, std::sync::atomic::Ordering::SeqCst);
+    crashed
+        .commit
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     let uncommitted = produce(broker.addr, TOPIC, PARTITIONS, values("two", 120)).await;
     produced.extend(&uncommitted);
     wait_consumed(&journal, &produced).await;
@@ -180,11 +186,18 @@ async fn a_fourth_member_takes_only_what_it_must_while_the_others_keep_consuming
     // 6 partitions over 4 members is 2+2+1+1: exactly one partition moves, to `d`.
     let after = journal.owners();
     let moves: Vec<_> = journal.ownership.lock().unwrap()[events_before..].to_vec();
-    let revoked: Vec<i32> = moves.iter().filter(|e| !e.assigned).map(|e| e.partition).collect();
+    let revoked: Vec<i32> = moves
+        .iter()
+        .filter(|e| !e.assigned)
+        .map(|e| e.partition)
+        .collect();
     assert_eq!(revoked.len(), 1, "{moves:?}");
     assert_eq!(after["d"], revoked.iter().copied().collect::<BTreeSet<_>>());
     for name in ["a", "b", "c"] {
-        assert!(after[name].is_subset(&before[name]), "{name} gained a partition");
+        assert!(
+            after[name].is_subset(&before[name]),
+            "{name} gained a partition"
+        );
     }
     journal.assert_single_owner();
     assert_exactly_once(&journal, &produced);
@@ -219,7 +232,11 @@ async fn close_commits_and_leaves_and_the_next_member_starts_after_the_last_reco
     let start = Instant::now();
     while seen < 10 {
         assert!(start.elapsed() < DEADLINE);
-        seen += consumer.poll(Duration::from_millis(100)).await.unwrap().len();
+        seen += consumer
+            .poll(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .len();
     }
     assert_eq!(seen, 10);
     consumer.close().await.unwrap();
@@ -235,7 +252,10 @@ async fn close_commits_and_leaves_and_the_next_member_starts_after_the_last_reco
         .iter()
         .map(|o| (o.partition, o.committed_offset, o.lag))
         .collect();
-    assert_eq!(committed, vec![(0, Some(5), Some(0)), (1, Some(5), Some(0))]);
+    assert_eq!(
+        committed,
+        vec![(0, Some(5), Some(0)), (1, Some(5), Some(0))]
+    );
 
     let more = produce(broker.addr, TOPIC, 2, values("second", 4)).await;
     let group = admin.describe_group("g4").await.unwrap();

@@ -276,7 +276,12 @@ impl Admin {
             for p in topic.partitions {
                 if p.error_code != ErrorCode::None {
                     let partition = (p.partition >= 0).then_some(p.partition);
-                    return Err(ClientError::broker(p.error_code, topic.name, partition, None));
+                    return Err(ClientError::broker(
+                        p.error_code,
+                        topic.name,
+                        partition,
+                        None,
+                    ));
                 }
                 reset.push(ResetOffset {
                     topic: topic.name.clone(),

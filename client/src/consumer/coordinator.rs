@@ -372,7 +372,11 @@ impl Coordinator {
 fn is_membership_lost(error: &ClientError) -> bool {
     matches!(
         error.error_code(),
-        Some(ErrorCode::UnknownMemberId | ErrorCode::FencedMemberEpoch | ErrorCode::IllegalGeneration)
+        Some(
+            ErrorCode::UnknownMemberId
+                | ErrorCode::FencedMemberEpoch
+                | ErrorCode::IllegalGeneration
+        )
     )
 }
 
@@ -459,13 +463,18 @@ mod tests {
             (TopicPartition::new("a", 0), 1),
         ]);
         assert_eq!(topics.len(), 2);
-        assert_eq!((topics[0].name.as_str(), topics[0].partitions[1].offset), ("a", 2));
+        assert_eq!(
+            (topics[0].name.as_str(), topics[0].partitions[1].offset),
+            ("a", 2)
+        );
         for code in [
             ErrorCode::UnknownMemberId,
             ErrorCode::FencedMemberEpoch,
             ErrorCode::IllegalGeneration,
         ] {
-            assert!(is_membership_lost(&ClientError::broker(code, "t", None, None)));
+            assert!(is_membership_lost(&ClientError::broker(
+                code, "t", None, None
+            )));
         }
         let other = ClientError::broker(ErrorCode::InvalidRequest, "t", None, None);
         assert!(!is_membership_lost(&other));

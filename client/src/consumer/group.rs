@@ -170,9 +170,12 @@ impl Consumer {
         let Some(group) = self.group.as_mut() else {
             return Ok(());
         };
-        let changed = group.status.has_changed().map_err(|_| ClientError::GroupClosed {
-            group_id: group.group_id.clone(),
-        })?;
+        let changed = group
+            .status
+            .has_changed()
+            .map_err(|_| ClientError::GroupClosed {
+                group_id: group.group_id.clone(),
+            })?;
         if changed {
             let status = group.status.borrow_and_update().clone();
             match status {
@@ -240,10 +243,20 @@ impl Consumer {
     /// Runs `on_revoked`, commits what it leaves (unless lost), then stops holding
     /// `partitions`. The partitions move on even if the commit fails (its error is
     /// returned): the next owner re-reads from the last commit (at least once).
-    pub(crate) async fn revoke(&mut self, partitions: Vec<TopicPartition>, lost: bool) -> Result<()> {
+    pub(crate) async fn revoke(
+        &mut self,
+        partitions: Vec<TopicPartition>,
+        lost: bool,
+    ) -> Result<()> {
         let positions: BTreeMap<TopicPartition, i64> = partitions
             .iter()
-            .filter_map(|tp| self.positions.get(tp).copied().flatten().map(|p| (tp.clone(), p)))
+            .filter_map(|tp| {
+                self.positions
+                    .get(tp)
+                    .copied()
+                    .flatten()
+                    .map(|p| (tp.clone(), p))
+            })
             .collect();
         let auto_commit = self.config.enable_auto_commit;
         let mut revocation = Revocation::new(partitions.clone(), positions, auto_commit, lost);
@@ -287,7 +300,10 @@ impl Consumer {
         for topic in response.topics {
             for p in topic.partitions {
                 if p.error_code == ErrorCode::None && p.offset != NO_COMMITTED_OFFSET {
-                    committed.insert(TopicPartition::new(topic.name.clone(), p.partition), p.offset);
+                    committed.insert(
+                        TopicPartition::new(topic.name.clone(), p.partition),
+                        p.offset,
+                    );
                 }
             }
         }

@@ -196,7 +196,10 @@ mod tests {
     }
 
     fn positions() -> BTreeMap<TopicPartition, i64> {
-        BTreeMap::from([(TopicPartition::new("t", 0), 5), (TopicPartition::new("t", 1), 9)])
+        BTreeMap::from([
+            (TopicPartition::new("t", 0), 5),
+            (TopicPartition::new("t", 1), 9),
+        ])
     }
 
     #[test]

@@ -79,7 +79,11 @@ impl Consumer {
     }
 
     /// Moves `tp` by `auto_offset_reset`, or reports why it cannot move.
-    pub(crate) async fn reset(&mut self, tp: &TopicPartition, out_of_range: Option<i64>) -> Result<()> {
+    pub(crate) async fn reset(
+        &mut self,
+        tp: &TopicPartition,
+        out_of_range: Option<i64>,
+    ) -> Result<()> {
         let to = match self.config.auto_offset_reset {
             AutoOffsetReset::Earliest => SeekTo::Beginning,
             AutoOffsetReset::Latest => SeekTo::End,

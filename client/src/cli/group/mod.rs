@@ -165,10 +165,9 @@ async fn run_describe(admin: &Admin, group: &str, output: OutputFormat) -> anyho
 }
 
 async fn run_delete(admin: &Admin, group: &str, output: OutputFormat) -> anyhow::Result<()> {
-    admin
-        .delete_group(group)
-        .await
-        .with_context(|| format!("cannot delete group {group} (only groups without members can be deleted)"))?;
+    admin.delete_group(group).await.with_context(|| {
+        format!("cannot delete group {group} (only groups without members can be deleted)")
+    })?;
     match output {
         OutputFormat::Json => print_json(&serde_json::json!({ "deleted": group }))?,
         OutputFormat::Text => eprintln!("deleted group {group}"),
@@ -237,7 +236,10 @@ mod tests {
         assert_eq!(with(&["--to-earliest"]), OffsetReset::Earliest);
         assert_eq!(with(&["--to-latest"]), OffsetReset::Latest);
         assert_eq!(with(&["--to-offset", "7"]), OffsetReset::Offset(7));
-        assert_eq!(with(&["--by-duration", "10s"]), OffsetReset::Timestamp(90_000));
+        assert_eq!(
+            with(&["--by-duration", "10s"]),
+            OffsetReset::Timestamp(90_000)
+        );
         assert_eq!(
             with(&["--to-datetime", "1970-01-01T00:00:05Z"]),
             OffsetReset::Timestamp(5_000)
@@ -250,8 +252,24 @@ mod tests {
         for bad in [
             &["group", "reset-offsets", "g", "--topic", "t"][..],
             &["group", "reset-offsets", "g", "--to-earliest"],
-            &["group", "reset-offsets", "g", "-t", "t", "--to-earliest", "--to-latest"],
-            &["group", "reset-offsets", "g", "-t", "t", "--to-datetime", "10m"],
+            &[
+                "group",
+                "reset-offsets",
+                "g",
+                "-t",
+                "t",
+                "--to-earliest",
+                "--to-latest",
+            ],
+            &[
+                "group",
+                "reset-offsets",
+                "g",
+                "-t",
+                "t",
+                "--to-datetime",
+                "10m",
+            ],
         ] {
             assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }

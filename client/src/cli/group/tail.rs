@@ -128,7 +128,12 @@ async fn read_loop(
     tokio::pin!(interrupted);
     let mut polled_once = false;
     loop {
-        if polled_once && filter.ends.as_ref().is_some_and(|ends| at_end(consumer, ends)) {
+        if polled_once
+            && filter
+                .ends
+                .as_ref()
+                .is_some_and(|ends| at_end(consumer, ends))
+        {
             return Ok(());
         }
         // `poll` is cancel-safe: Ctrl-C loses no fetched record.

@@ -171,7 +171,11 @@ impl From<ResetOffset> for ResetRow {
 pub fn render_reset(rows: &[ResetRow], style: Style) -> String {
     let mut table = Table::new(["TOPIC", "PARTITION", "NEW-OFFSET"]);
     for r in rows {
-        table.row([r.topic.clone(), r.partition.to_string(), r.new_offset.to_string()]);
+        table.row([
+            r.topic.clone(),
+            r.partition.to_string(),
+            r.new_offset.to_string(),
+        ]);
     }
     table.render(style)
 }
@@ -216,9 +220,18 @@ mod tests {
         let text = render_describe(&group, Style::new(false));
         assert!(text.starts_with("group: g  state: Stable"), "{text}");
         assert!(text.contains("total lag: 4"));
-        assert!(text.contains("m1      -       127.0.0.1  t-0,t-1"), "{text}");
-        assert!(text.contains("t      0          5          9    4    m1"), "{text}");
-        assert!(text.contains("t      1          -          2    -    m1"), "{text}");
+        assert!(
+            text.contains("m1      -       127.0.0.1  t-0,t-1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("t      0          5          9    4    m1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("t      1          -          2    -    m1"),
+            "{text}"
+        );
     }
 
     #[test]
