@@ -142,6 +142,11 @@ impl Consumer {
     pub async fn close(mut self) -> Result<()> {
         let mut outcome = Ok(());
         if self.group.is_some() {
+            // Take in a pending rebalance first, so the commit below is made in the
+            // current generation (or skipped for partitions already lost).
+            if let Err(error) = self.apply_group_changes().await {
+                tracing::debug!(%error, "group changes not applied before close");
+            }
             let held: Vec<TopicPartition> = self.positions.keys().cloned().collect();
             if !held.is_empty() {
                 outcome = self.revoke(held, false).await;

@@ -23,11 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rill_protocol::api::common::{TopicAssignment, TopicPartitions};
 use rill_protocol::api::heartbeat::HeartbeatRequest;
 use rill_protocol::api::join_group::JoinGroupRequest;
 use rill_protocol::api::leave_group::LeaveGroupRequest;
-use rill_protocol::api::offset_commit::{OffsetCommitPartition, OffsetCommitRequest};
+use rill_protocol::api::offset_commit::OffsetCommitRequest;
 use rill_protocol::error_code::ErrorCode;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -35,6 +34,8 @@ use tokio::time::Instant;
 use crate::error::{ClientError, Result};
 use crate::record::TopicPartition;
 use crate::slot::ConnectionSlot;
+
+use super::wire::{commit_topics, from_wire, to_wire};
 
 /// Bound on commands queued for the task (commits, acknowledgements).
 pub(crate) const COMMANDS_MAX: usize = 64;
@@ -388,85 +389,12 @@ fn interval(heartbeat_interval_ms: i32) -> Duration {
     Duration::from_millis(u64::try_from(heartbeat_interval_ms).unwrap_or(1))
 }
 
-/// Partitions on the wire, grouped by topic (`owned` is sorted, so each topic once).
-pub(crate) fn to_wire(partitions: &BTreeSet<TopicPartition>) -> Vec<TopicAssignment> {
-    let mut topics: Vec<TopicAssignment> = Vec::new();
-    for tp in partitions {
-        match topics.last_mut() {
-            Some(t) if t.name == tp.topic => t.partitions.push(tp.partition),
-            _ => topics.push(TopicPartitions {
-                name: tp.topic.clone(),
-                partitions: vec![tp.partition],
-            }),
-        }
-    }
-    topics
-}
-
-/// Partitions from the wire.
-pub(crate) fn from_wire(topics: Vec<TopicAssignment>) -> BTreeSet<TopicPartition> {
-    topics
-        .into_iter()
-        .flat_map(|t| {
-            let name = t.name;
-            t.partitions
-                .into_iter()
-                .map(move |p| TopicPartition::new(name.clone(), p))
-        })
-        .collect()
-}
-
-/// Commit offsets grouped by topic.
-fn commit_topics(
-    mut offsets: Vec<(TopicPartition, i64)>,
-) -> Vec<TopicPartitions<OffsetCommitPartition>> {
-    offsets.sort();
-    let mut topics: Vec<TopicPartitions<OffsetCommitPartition>> = Vec::new();
-    for (tp, offset) in offsets {
-        let partition = OffsetCommitPartition {
-            partition: tp.partition,
-            offset,
-            metadata: None,
-        };
-        match topics.last_mut() {
-            Some(t) if t.name == tp.topic => t.partitions.push(partition),
-            _ => topics.push(TopicPartitions {
-                name: tp.topic,
-                partitions: vec![partition],
-            }),
-        }
-    }
-    topics
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn wire_round_trip_groups_by_topic() {
-        let set: BTreeSet<TopicPartition> = [("a", 1), ("a", 0), ("b", 2)]
-            .into_iter()
-            .map(|(t, p)| TopicPartition::new(t, p))
-            .collect();
-        let wire = to_wire(&set);
-        assert_eq!(wire.len(), 2);
-        assert_eq!(wire[0].partitions, vec![0, 1]);
-        assert_eq!(from_wire(wire), set);
-    }
-
-    #[test]
-    fn commits_group_by_topic_and_fencing_codes_mean_lost() {
-        let topics = commit_topics(vec![
-            (TopicPartition::new("b", 0), 3),
-            (TopicPartition::new("a", 1), 2),
-            (TopicPartition::new("a", 0), 1),
-        ]);
-        assert_eq!(topics.len(), 2);
-        assert_eq!(
-            (topics[0].name.as_str(), topics[0].partitions[1].offset),
-            ("a", 2)
-        );
+    fn fencing_codes_mean_membership_lost() {
         for code in [
             ErrorCode::UnknownMemberId,
             ErrorCode::FencedMemberEpoch,

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::coordinator::{self, Command, Coordinator, MemberSettings, Status, Target};
 use super::listener::{NoopListener, RebalanceListener, Revocation};
+use super::wire;
 use super::Consumer;
 use crate::error::{ClientError, Result};
 use crate::record::TopicPartition;
@@ -285,7 +286,7 @@ impl Consumer {
         };
         let request = OffsetFetchRequest {
             group_id: group.group_id.clone(),
-            topics: Some(coordinator::to_wire(&added.iter().cloned().collect())),
+            topics: Some(wire::to_wire(&added.iter().cloned().collect())),
         };
         let response = group.slot.call(&request).await?;
         if response.error_code != ErrorCode::None {

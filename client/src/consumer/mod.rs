@@ -28,11 +28,12 @@ mod position;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 pub use commit::PendingCommit;
-pub(crate) use coordinator::from_wire as partitions_from_wire;
 pub use listener::{RebalanceCallbacks, RebalanceListener, Revocation};
 pub use position::SeekTo;
+pub(crate) use wire::from_wire as partitions_from_wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
