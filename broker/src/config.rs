@@ -16,6 +16,11 @@ use crate::storage::FlushPolicy;
 
 /// Default listen address for the binary protocol.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:9420";
+/// Default address of the HTTP endpoint (`/metrics`, `/health`, `/ready`).
+pub const HTTP_LISTEN_DEFAULT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    9421,
+));
 /// Default data directory.
 pub const DATA_DIR_DEFAULT: &str = "./rill-data";
 /// Default partition count of a new topic.
@@ -128,6 +133,12 @@ pub struct Args {
     /// Log format: text or json [default: text]. Filter with RUST_LOG (e.g. RUST_LOG=rill_broker=debug).
     #[arg(long, env = "RILL_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Log filter when RUST_LOG is unset, e.g. `info` or `info,rill_broker=debug`; changes live on SIGHUP [default: info].
+    #[arg(long, env = "RILL_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Address of the HTTP endpoint (/metrics, /health, /ready), or `none` [default: 127.0.0.1:9421].
+    #[arg(long, env = "RILL_HTTP_LISTEN", value_parser = parse_http_listen)]
+    pub http_listen: Option<OptionalAddr>,
 }
 
 /// How log lines are written.
@@ -140,6 +151,10 @@ pub enum LogFormat {
     /// One JSON object per line.
     Json,
 }
+
+/// An address that may be switched off with `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
 
 /// A duration that may be switched off with `none`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +178,8 @@ pub struct FileConfig {
     idle_timeout: Option<String>,
     auto_create_topics: Option<bool>,
     log_format: Option<LogFormat>,
+    log_level: Option<String>,
+    http_listen: Option<String>,
 }
 
 /// The broker's effective configuration.
@@ -188,6 +205,10 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// Log line format.
     pub log_format: LogFormat,
+    /// Log filter directives used when RUST_LOG is unset; `None` means `info`.
+    pub log_level: Option<String>,
+    /// Address of the HTTP endpoint; `None` turns it off.
+    pub http_listen: Option<SocketAddr>,
     /// Interval of background housekeeping.
     pub housekeeping_interval: Duration,
 }
@@ -237,6 +258,8 @@ impl Default for BrokerConfig {
             idle_timeout: Duration::from_millis(IDLE_TIMEOUT_MS_DEFAULT),
             auto_create_topics: true,
             log_format: LogFormat::Text,
+            log_level: None,
+            http_listen: Some(HTTP_LISTEN_DEFAULT),
             housekeeping_interval: Duration::from_millis(HOUSEKEEPING_INTERVAL_MS_DEFAULT),
         }
     }
@@ -286,6 +309,13 @@ impl BrokerConfig {
         }
         set(&mut self.auto_create_topics, file.auto_create_topics);
         set(&mut self.log_format, file.log_format);
+        if file.log_level.is_some() {
+            self.log_level = file.log_level.clone();
+        }
+        if let Some(s) = &file.http_listen {
+            let OptionalAddr(v) = parse_http_listen(s).map_err(|e| invalid("http_listen", s, e))?;
+            self.http_listen = v;
+        }
         Ok(())
     }
 
@@ -309,6 +339,12 @@ impl BrokerConfig {
         set(&mut self.idle_timeout, args.idle_timeout);
         set(&mut self.auto_create_topics, args.auto_create_topics);
         set(&mut self.log_format, args.log_format);
+        if args.log_level.is_some() {
+            self.log_level = args.log_level.clone();
+        }
+        if let Some(OptionalAddr(v)) = args.http_listen {
+            self.http_listen = v;
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -333,6 +369,10 @@ impl BrokerConfig {
         )?;
         check("max_connections", self.max_connections as u64, 1, 1 << 20)?;
         check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;
+        if let Some(level) = &self.log_level {
+            tracing_subscriber::EnvFilter::try_new(level)
+                .map_err(|e| invalid("log_level", level, e))?;
+        }
         Ok(())
     }
 }
@@ -393,6 +433,16 @@ pub fn parse_optional_duration(s: &str) -> Result<OptionalDuration, String> {
     }
 }
 
+/// Parses a socket address or `none`/`off` (endpoint disabled).
+pub fn parse_http_listen(s: &str) -> Result<OptionalAddr, String> {
+    match s.trim() {
+        "none" | "off" => Ok(OptionalAddr(None)),
+        other => other.parse().map(|a| OptionalAddr(Some(a))).map_err(|_| {
+            format!("`{s}` is not an address like 127.0.0.1:9421, or none to turn HTTP off")
+        }),
+    }
+}
+
 /// Parses a flush policy: `always`, `os`, or an interval such as `100ms`.
 pub fn parse_flush(s: &str) -> Result<FlushPolicy, String> {
     match s.trim() {
@@ -430,6 +480,24 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("./rill-data"));
         assert!(config.auto_create_topics);
         assert_eq!(config.topic_defaults.flush, FlushPolicy::Os);
+        assert_eq!(config.http_listen.map(|a| a.port()), Some(9421));
+    }
+
+    #[test]
+    fn http_listen_turns_off_with_none() {
+        assert_eq!(parse_http_listen("none"), Ok(OptionalAddr(None)));
+        let args = Args {
+            http_listen: Some(parse_http_listen("127.0.0.1:0").unwrap()),
+            ..Args::default()
+        };
+        assert_eq!(
+            BrokerConfig::load(&args)
+                .unwrap()
+                .http_listen
+                .map(|a| a.port()),
+            Some(0)
+        );
+        assert!(parse_http_listen("nowhere").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod reload;
 pub mod server;
 pub mod shutdown;
 pub mod storage;

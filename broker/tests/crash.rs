@@ -36,6 +36,8 @@ async fn start_rilld(dir: &Path, flush: &str) -> (Child, std::net::SocketAddr) {
             flush,
             "--segment-bytes",
             "65536",
+            "--http-listen",
+            "none",
         ])
         .arg("--data-dir")
         .arg(dir)

@@ -13,6 +13,7 @@ pub mod produce;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use rill_protocol::api::api_versions::{ApiVersionRange, ApiVersionsResponse};
@@ -57,13 +58,21 @@ pub fn decode(_ctx: &BrokerCtx, frame: Bytes) -> Result<Incoming, DecodeError> {
 }
 
 /// Runs a request and encodes its response frame; `None` when no response is due
-/// (produce with `acks=0`).
+/// (produce with `acks=0`). Counts the request and its latency per API.
 pub async fn handle(
     ctx: &Arc<BrokerCtx>,
     incoming: Incoming,
     peer: SocketAddr,
 ) -> Option<OutFrame> {
-    ctx.metrics.request();
+    let api = incoming.header.api_key;
+    let started = Instant::now();
+    let frame = dispatch(ctx, incoming, peer).await;
+    ctx.metrics.api.handled(api, started.elapsed());
+    frame
+}
+
+/// Runs the request's handler; counts the error codes of its response.
+async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) -> Option<OutFrame> {
     let Incoming { header, request } = incoming;
     let response: Response = match request {
         Request::ApiVersions(_) => api_versions().into(),
@@ -74,11 +83,12 @@ pub async fn handle(
         Request::AlterTopicConfigs(req) => admin::alter_configs(ctx, req).await.into(),
         Request::Produce(req) => {
             let acks = req.acks;
-            let response = produce::handle(ctx, req, peer).await;
+            let response = produce::handle(ctx, req, peer).await.into();
             if acks == 0 {
+                ctx.metrics.api.response(header.api_key, &response);
                 return None;
             }
-            response.into()
+            response
         }
         Request::Fetch(req) => fetch::handle(ctx, req).await.into(),
         Request::ListOffsets(req) => list_offsets::handle(ctx, req).into(),
@@ -87,6 +97,7 @@ pub async fn handle(
             return unsupported(ctx, &header);
         }
     };
+    ctx.metrics.api.response(header.api_key, &response);
     encode(ctx, &header, &response)
 }
 
