@@ -32,11 +32,17 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(config: BrokerConfig, reloader: Reloader) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
+    // Installed before anything else, so an early SIGHUP cannot kill the process.
+    let hangups = hangup_signals();
     let started = server::start(config)
         .await
         .with_context(|| format!("cannot start rilld with data dir {}", data_dir.display()))?;
     tokio::spawn(wait_for_signal(started.signal.clone()));
-    tokio::spawn(reload_on_hangup(Arc::new(reloader), started.ctx.clone()));
+    tokio::spawn(reload_on_hangup(
+        hangups,
+        Arc::new(reloader),
+        started.ctx.clone(),
+    ));
     started.task.await.context("broker task failed")??;
     Ok(())
 }
@@ -66,13 +72,29 @@ async fn wait_for_signal(signal: ShutdownSignal) {
     signal.trigger();
 }
 
-/// Reloads the config file on every SIGHUP.
-async fn reload_on_hangup(reloader: Arc<Reloader>, ctx: Arc<BrokerCtx>) {
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = ();
+
+/// The stream of SIGHUPs (`None` if the handler cannot be installed).
+fn hangup_signals() -> Hangups {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal as unix_signal, SignalKind};
-        let Ok(mut hangup) = unix_signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot install the SIGHUP handler; config reload is off");
+        let hangups = unix_signal(SignalKind::hangup());
+        if let Err(e) = &hangups {
+            tracing::warn!(error = %e, "cannot install the SIGHUP handler; config reload is off");
+        }
+        hangups.ok()
+    }
+}
+
+/// Reloads the config file on every SIGHUP.
+async fn reload_on_hangup(hangups: Hangups, reloader: Arc<Reloader>, ctx: Arc<BrokerCtx>) {
+    #[cfg(unix)]
+    {
+        let Some(mut hangup) = hangups else {
             return;
         };
         while hangup.recv().await.is_some() {
@@ -83,7 +105,7 @@ async fn reload_on_hangup(reloader: Arc<Reloader>, ctx: Arc<BrokerCtx>) {
         }
     }
     #[cfg(not(unix))]
-    let _ = (reloader, ctx);
+    let _ = (hangups, reloader, ctx);
 }
 
 /// Installs the log subscriber: RUST_LOG if set, else the configured `log_level`; the

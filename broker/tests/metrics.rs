@@ -359,3 +359,71 @@ async fn reload_applies_live_settings_and_names_the_rest() {
     started.signal.trigger();
     started.task.await.unwrap().unwrap();
 }
+
+/// The `rilld` binary reloads its config file on SIGHUP, including the log level.
+#[cfg(unix)]
+#[tokio::test]
+async fn sighup_reloads_the_config_file_of_rilld() {
+    use tokio::io::AsyncBufReadExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rill.toml");
+    let base = format!(
+        "listen = \"127.0.0.1:0\"\nhttp_listen = \"none\"\ndata_dir = {:?}\n",
+        dir.path().join("data").display().to_string()
+    );
+    std::fs::write(&path, format!("{base}log_level = \"info\"\n")).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rilld"))
+        .arg("--config")
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut wait_for = async |needle: &str| -> String {
+        let found = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            panic!("rilld exited before logging {needle:?}");
+        });
+        found
+            .await
+            .unwrap_or_else(|_| panic!("no {needle:?} in time"))
+    };
+    let ready = wait_for("rilld ready").await;
+    let addr: SocketAddr = ready
+        .split("listen=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let live = "retention = \"1h\"\nlog_level = \"debug\"\nmax_inflight = 9\n";
+    std::fs::write(&path, format!("{base}{live}")).unwrap();
+    let pid = i32::try_from(child.id().unwrap()).unwrap();
+    // SAFETY: kill(2) with a pid we spawned and still own.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let reloaded = wait_for("config reloaded").await;
+    assert!(
+        reloaded.contains("retention_ms: 604800000 -> 3600000"),
+        "{reloaded}"
+    );
+    assert!(reloaded.contains("log_level: info -> debug"), "{reloaded}");
+    let warning = wait_for("restart required").await;
+    assert!(warning.contains("max_inflight"), "{warning}");
+    // The new level is live: connection accepts are logged at debug.
+    let _client = TcpStream::connect(addr).await.unwrap();
+    wait_for("connection accepted").await;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert!(child.wait().await.unwrap().success());
+}
