@@ -61,7 +61,8 @@ impl PartitionRow {
     }
 }
 
-type Enc<'a, 'b> = &'a mut DescriptorEncoder<'b>;
+/// The encoder every `encode_*` helper writes to.
+pub(super) type Enc<'a, 'b> = &'a mut DescriptorEncoder<'b>;
 
 fn counter(enc: Enc, name: &str, help: &str, value: u64) -> std::fmt::Result {
     enc.encode_descriptor(name, help, None, MetricType::Counter)?
@@ -74,7 +75,7 @@ fn gauge(enc: Enc, name: &str, help: &str, value: impl EncodeGaugeValue) -> std:
 }
 
 /// A labelled family, one sample per row.
-fn family<T, L: EncodeLabelSet>(
+pub(super) fn family<T, L: EncodeLabelSet>(
     enc: Enc,
     kind: MetricType,
     (name, help): (&str, &str),
@@ -109,7 +110,7 @@ impl Collector for BrokerCollector {
         if let Some(broker) = &self.broker {
             let rows = partition_rows(broker);
             encode_partitions(enc, &rows)?;
-            encode_groups(enc, &self.metrics, broker)?;
+            super::groups::encode(enc, &self.metrics, broker)?;
         }
         encode_storage(enc)?;
         self.encode_process(enc)
@@ -353,53 +354,6 @@ fn encode_partitions(enc: Enc, rows: &[PartitionRow]) -> std::fmt::Result {
         family(enc, kind, (name, help), rows, PartitionRow::labels, value)?;
     }
     Ok(())
-}
-
-fn encode_groups(enc: Enc, metrics: &Metrics, broker: &BrokerCtx) -> std::fmt::Result {
-    let offsets = metrics.group_offsets();
-    if offsets.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<_> = offsets
-        .iter()
-        .map(|o| {
-            let hw = broker
-                .topics
-                .partition(&o.topic, o.partition)
-                .ok()
-                .map(|p| p.log.high_watermark());
-            (o, hw)
-        })
-        .collect();
-    let labels = |r: &(&super::GroupOffset, Option<i64>)| {
-        let names = [("group", r.0.group.clone()), ("topic", r.0.topic.clone())];
-        (names, [("partition", r.0.partition)])
-    };
-    family(
-        enc,
-        MetricType::Gauge,
-        (
-            "rill_group_committed_offset",
-            "Committed offset of a consumer group",
-        ),
-        &rows,
-        labels,
-        |r| r.0.committed_offset,
-    )?;
-    let known: Vec<_> = rows.iter().filter(|r| r.1.is_some()).copied().collect();
-    family(
-        enc,
-        MetricType::Gauge,
-        (
-            "rill_group_lag",
-            "High watermark minus committed offset (records the group has not consumed)",
-        ),
-        &known,
-        labels,
-        |r| {
-            r.1.map_or(0, |hw| (hw - r.0.committed_offset.max(0)).max(0))
-        },
-    )
 }
 
 fn encode_storage(enc: Enc) -> std::fmt::Result {

@@ -3,7 +3,7 @@
 //!
 //! - [`Metrics`] (one per broker, in `BrokerCtx`): connections, rejected frames and
 //!   batches, per-API requests, errors and latency ([`api`]), config reloads, and the hook
-//!   through which the group coordinator reports committed offsets ([`GroupOffsetsSource`]).
+//!   through which the group coordinator reports committed offsets ([`groups`]).
 //! - [`partition::PartitionStats`] (one per partition): messages and bytes in and out,
 //!   retention deletions.
 //! - Gauges (high watermark, log size, segments, process memory and files) are read from
@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod collector;
+pub mod groups;
 pub mod histogram;
 pub mod partition;
 pub mod process;
@@ -21,36 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use api::ApiMetrics;
-
-/// One consumer group's committed offset of one partition, as the coordinator reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupOffset {
-    /// The group id.
-    pub group: String,
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-    /// The next offset the group will consume (Kafka's committed offset).
-    pub committed_offset: i64,
-}
-
-/// Where the lag metrics get committed offsets from: implemented by the group
-/// coordinator and registered once with [`Metrics::set_group_offsets`]. Called on every
-/// scrape, off the request path; it should copy what it holds and return quickly.
-pub trait GroupOffsetsSource: Send + Sync {
-    /// Every committed offset the coordinator knows.
-    fn committed_offsets(&self) -> Vec<GroupOffset>;
-}
-
-impl<F> GroupOffsetsSource for F
-where
-    F: Fn() -> Vec<GroupOffset> + Send + Sync,
-{
-    fn committed_offsets(&self) -> Vec<GroupOffset> {
-        self()
-    }
-}
+pub use groups::{GroupOffset, GroupOffsetsSource};
 
 /// Broker-wide counters since start.
 pub struct Metrics {
