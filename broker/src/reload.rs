@@ -211,6 +211,11 @@ fn restart_required(old: &BrokerConfig, new: &BrokerConfig, out: &mut Vec<String
             format!("{:?}", new.idle_timeout),
         ),
         (
+            "frame_timeout",
+            format!("{:?}", old.frame_timeout),
+            format!("{:?}", new.frame_timeout),
+        ),
+        (
             "auto_create_topics",
             old.auto_create_topics.to_string(),
             new.auto_create_topics.to_string(),

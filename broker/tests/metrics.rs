@@ -17,7 +17,12 @@ use rill_broker::server::http::{HttpEndpoint, Telemetry};
 use rill_broker::server::{housekeeping, Server};
 use rill_broker::shutdown::ShutdownSignal;
 use rill_broker::storage::FlushPolicy;
+use rill_protocol::api::common::TopicPartitions;
+use rill_protocol::api::offset_commit::{
+    OffsetCommitPartition, OffsetCommitRequest, SIMPLE_COMMIT_EPOCH,
+};
 use rill_protocol::api::produce::ACKS_LEADER;
+use rill_protocol::api::{Request, Response};
 use rill_protocol::error_code::ErrorCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -250,21 +255,33 @@ async fn retention_deletions_are_counted() {
 }
 
 #[tokio::test]
-async fn group_lag_comes_from_the_registered_offsets_hook() {
+async fn group_lag_is_what_the_group_left_unread() {
     let broker = TestBroker::start().await;
     let mut c = RawClient::connect(broker.addr).await;
     c.call(produce("m", 0, batch("g", 12, 0), ACKS_LEADER))
         .await;
-    let hook = || {
-        vec![GroupOffset {
-            group: "readers".into(),
-            topic: "m".into(),
-            partition: 0,
-            committed_offset: 5,
-        }]
-    };
-    assert!(broker.ctx.metrics.set_group_offsets(Arc::new(hook)).is_ok());
-    let s = Scrape::fetch(broker.http_addr.unwrap()).await;
+    // A simple commit (no membership): the group has consumed offsets 0..5.
+    let commit = Request::OffsetCommit(OffsetCommitRequest {
+        group_id: "readers".into(),
+        member_id: String::new(),
+        member_epoch: SIMPLE_COMMIT_EPOCH,
+        topics: vec![TopicPartitions {
+            name: "m".into(),
+            partitions: vec![OffsetCommitPartition {
+                partition: 0,
+                offset: 5,
+                metadata: None,
+            }],
+        }],
+    });
+    match c.call(commit).await {
+        Response::OffsetCommit(r) => {
+            assert_eq!(r.topics[0].partitions[0].error_code, ErrorCode::None)
+        }
+        other => panic!("{other:?}"),
+    }
+    let http = broker.http_addr.unwrap();
+    let s = Scrape::fetch(http).await;
     let labels = [("group", "readers"), ("topic", "m"), ("partition", "0")];
     assert_eq!(s.value("rill_group_committed_offset", &labels), 5.0);
     assert_eq!(
@@ -272,6 +289,25 @@ async fn group_lag_comes_from_the_registered_offsets_hook() {
         7.0,
         "12 produced, 5 consumed"
     );
+    assert_eq!(
+        s.value("rill_api_requests_total", &[("api", "OffsetCommit")]),
+        1.0
+    );
+
+    // A registered source replaces the coordinator (embedding, tests).
+    let hook = || {
+        vec![GroupOffset {
+            group: "other".into(),
+            topic: "m".into(),
+            partition: 0,
+            committed_offset: 10,
+        }]
+    };
+    assert!(broker.ctx.metrics.set_group_offsets(Arc::new(hook)).is_ok());
+    let s = Scrape::fetch(http).await;
+    let other = [("group", "other"), ("topic", "m"), ("partition", "0")];
+    assert_eq!(s.value("rill_group_lag", &other), 2.0);
+    assert!(s.get("rill_group_lag", &labels).is_none());
     broker.stop().await;
 }
 

@@ -1,8 +1,7 @@
-//! Consumer-group metrics through a hook: the group coordinator implements
-//! [`GroupOffsetsSource`] and registers it once with
-//! [`super::Metrics::set_group_offsets`]; each scrape asks it for committed offsets and
-//! computes the lag against the partitions' high watermarks, so the coordinator needs no
-//! metrics code of its own and nothing is counted on its request path.
+//! Consumer-group metrics through a seam: each scrape asks a [`GroupOffsetsSource`] (the
+//! broker's group coordinator, or one registered with
+//! [`super::Metrics::set_group_offsets`]) for committed offsets and computes the lag
+//! against the partitions' high watermarks. Nothing is counted on the group request path.
 
 use prometheus_client::metrics::MetricType;
 
@@ -24,8 +23,8 @@ pub struct GroupOffset {
 }
 
 /// Where the lag metrics get committed offsets from: implemented by the group
-/// coordinator and registered once with [`Metrics::set_group_offsets`]. Called on every
-/// scrape, off the request path; it should copy what it holds and return quickly.
+/// coordinator. Called on every scrape, off the request path; it should copy what it
+/// holds and return quickly.
 pub trait GroupOffsetsSource: Send + Sync {
     /// Every committed offset the coordinator knows.
     fn committed_offsets(&self) -> Vec<GroupOffset>;
@@ -42,7 +41,7 @@ where
 
 /// Encodes committed offsets and lag, if a source is registered.
 pub(super) fn encode(enc: Enc, metrics: &Metrics, broker: &BrokerCtx) -> std::fmt::Result {
-    let offsets = metrics.group_offsets();
+    let offsets = metrics.group_offsets(&broker.groups);
     if offsets.is_empty() {
         return Ok(());
     }

@@ -3,7 +3,7 @@
 //!
 //! - [`Metrics`] (one per broker, in `BrokerCtx`): connections, rejected frames and
 //!   batches, per-API requests, errors and latency ([`api`]), config reloads, and the hook
-//!   through which the group coordinator reports committed offsets ([`groups`]).
+//!   through which committed group offsets reach the lag metrics ([`groups`]).
 //! - [`partition::PartitionStats`] (one per partition): messages and bytes in and out,
 //!   retention deletions.
 //! - Gauges (high watermark, log size, segments, process memory and files) are read from
@@ -136,8 +136,9 @@ impl Metrics {
         self.start_time_unix_seconds
     }
 
-    /// Registers the source of committed group offsets (the group coordinator, at
-    /// startup). Only the first registration counts; a second one is handed back.
+    /// Registers a source of committed group offsets in place of the broker's group
+    /// coordinator (tests, embedding). Only the first registration counts; a second one
+    /// is handed back.
     pub fn set_group_offsets(
         &self,
         source: Arc<dyn GroupOffsetsSource>,
@@ -145,11 +146,12 @@ impl Metrics {
         self.group_offsets.set(source)
     }
 
-    /// Committed group offsets from the registered source (none without one).
-    pub fn group_offsets(&self) -> Vec<GroupOffset> {
-        self.group_offsets
-            .get()
-            .map_or_else(Vec::new, |s| s.committed_offsets())
+    /// Committed group offsets from the registered source, else from `default`.
+    pub fn group_offsets(&self, default: &dyn GroupOffsetsSource) -> Vec<GroupOffset> {
+        match self.group_offsets.get() {
+            Some(source) => source.committed_offsets(),
+            None => default.committed_offsets(),
+        }
     }
 
     /// Reads the broker-wide counters.
