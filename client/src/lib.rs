@@ -84,7 +84,9 @@ pub mod slot;
 #[cfg(test)]
 mod test_support;
 
-pub use admin::{Admin, NewTopic, PartitionDescription, TopicDescription, TopicListing};
+pub use admin::{
+    Admin, BrokerStatus, NewTopic, PartitionDescription, TopicDescription, TopicListing,
+};
 pub use config::{
     Acks, AutoOffsetReset, Compression, ConnectionConfig, ConsumerConfig, IsolationLevel,
     ProducerConfig,

@@ -150,6 +150,7 @@ pub fn error_codes(response: &Response, f: &mut impl FnMut(ErrorCode)) {
         Response::DeleteGroups(r) => r.results.iter().for_each(|g| f(g.error_code)),
         Response::DescribeTopicConfigs(r) => r.topics.iter().for_each(|t| f(t.error_code)),
         Response::AlterTopicConfigs(r) => f(r.error_code),
+        Response::BrokerStatus(r) => f(r.error_code),
         Response::ResetOffsets(r) => {
             f(r.error_code);
             partitions(&r.topics, f, |p| p.error_code);

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rill_protocol::api::api_versions::{ApiVersionRange, ApiVersionsResponse};
+use rill_protocol::api::broker_status::BrokerStatusResponse;
 use rill_protocol::api::{encode_response, ApiKey, Request, RequestHeader, Response};
 use rill_protocol::error_code::ErrorCode;
 use rill_protocol::frame::{FrameBuf, OutFrame};
@@ -101,6 +102,7 @@ async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) ->
         Request::OffsetCommit(req) => groups::offset_commit(ctx, req).await.into(),
         Request::OffsetFetch(req) => groups::offset_fetch(ctx, req).into(),
         Request::ListGroups(_) => groups::list_groups(ctx).into(),
+        Request::BrokerStatus(_) => status(ctx).into(),
         Request::DescribeGroups(req) => groups::describe_groups(ctx, req).into(),
         Request::DeleteGroups(req) => groups::delete_groups(ctx, req).await.into(),
         Request::ResetOffsets(req) => groups::reset_offsets(ctx, req).await.into(),
@@ -114,6 +116,23 @@ async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) ->
     };
     ctx.metrics.api.response(header.api_key, &response);
     encode(ctx, &header, &response)
+}
+
+/// The broker's status for `rill status`.
+fn status(ctx: &BrokerCtx) -> BrokerStatusResponse {
+    let topics = ctx.topics.list();
+    let partitions: usize = topics.iter().map(|t| t.partitions.len()).sum();
+    let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
+    BrokerStatusResponse {
+        error_code: ErrorCode::None,
+        node_id: metadata::NODE_ID,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_ms: (ctx.metrics.uptime_seconds() * 1000.0) as i64,
+        topics: clamp(topics.len() as u64),
+        partitions: clamp(partitions as u64),
+        connections_open: clamp(ctx.metrics.snapshot().connections_open),
+        data_dir: ctx.config.data_dir.display().to_string(),
+    }
 }
 
 /// Encodes a response frame for `header`'s request.
@@ -187,5 +206,6 @@ fn served(key: ApiKey) -> bool {
             | ApiKey::DeleteGroups
             | ApiKey::ResetOffsets
             | ApiKey::InitProducerId
+            | ApiKey::BrokerStatus
     )
 }
