@@ -123,8 +123,9 @@ pub mod slot;
 mod test_support;
 
 pub use admin::{
-    Admin, GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, NewTopic,
-    OffsetReset, PartitionDescription, ResetOffset, TopicDescription, TopicListing,
+    Admin, BrokerStatus, GroupDescription, GroupListing, GroupMemberDescription,
+    GroupPartitionOffset, NewTopic, OffsetReset, PartitionDescription, ResetOffset,
+    TopicDescription, TopicListing,
 };
 pub use config::{
     Acks, AutoOffsetReset, Compression, ConnectionConfig, ConsumerConfig, IsolationLevel,

@@ -285,3 +285,55 @@ fn an_unreadable_offsets_record_is_skipped_and_the_rest_loads() {
     assert_eq!(committed(&f, "g", "t", 0), Some(5));
     assert_eq!(committed(&f, "g", "t", 1), Some(6));
 }
+
+#[test]
+fn compaction_rewrites_live_offsets_and_drops_old_segments() {
+    use crate::group::offsets::{CommittedOffset, OffsetStore};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open_registry = || {
+        crate::topics::TopicRegistry::open(
+            dir.path(),
+            crate::config::TopicDefaults::default(),
+            1 << 20,
+        )
+        .expect("registry")
+    };
+    let registry = open_registry();
+    let mut store = OffsetStore::open(&registry).expect("store");
+    store.set_compact_min_records(100);
+    let commit = |offset: i64| CommittedOffset {
+        offset,
+        metadata: None,
+        commit_timestamp_ms: 1,
+    };
+    let tp0 = TopicPartition::new("t", 0);
+    let tp1 = TopicPartition::new("t", 1);
+    store
+        .commit(&registry, "g", vec![(tp1.clone(), commit(42))], 1)
+        .expect("commit");
+    // Small segments so compaction has whole segments to drop.
+    registry
+        .alter(
+            crate::group::OFFSETS_TOPIC,
+            vec![("segment.bytes".into(), Some("4096".into()))],
+        )
+        .expect("alter");
+    for i in 0..1_000 {
+        store
+            .commit(&registry, "g", vec![(tp0.clone(), commit(i))], 1)
+            .expect("commit");
+    }
+    let log = registry
+        .partition(crate::group::OFFSETS_TOPIC, 0)
+        .expect("partition");
+    assert!(log.log.log_start_offset() > 0, "old segments were deleted");
+    assert!(log.log.high_watermark() - log.log.log_start_offset() < 500);
+    drop(store);
+    registry.close().expect("close");
+    drop(registry);
+
+    let registry = open_registry();
+    let store = OffsetStore::open(&registry).expect("reopen");
+    assert_eq!(store.get("g", &tp0).map(|c| c.offset), Some(999));
+    assert_eq!(store.get("g", &tp1).map(|c| c.offset), Some(42));
+}
