@@ -119,7 +119,8 @@ impl Consumer {
     }
 
     /// Replaces the assignment. Partitions kept keep their positions; new ones have none
-    /// until [`Consumer::seek`] (or `auto_offset_reset`) places them.
+    /// until [`Consumer::seek`] (or `auto_offset_reset`) places them. For manual
+    /// assignment only: a subscribed consumer's assignment belongs to its group.
     pub fn assign(&mut self, partitions: Vec<(String, i32)>) {
         let mut positions = BTreeMap::new();
         for (topic, partition) in partitions {
