@@ -47,19 +47,19 @@ impl IsolationLevel {
 ///
 /// A group member also uses it for a partition its group has no committed offset for.
 ///
-/// The default is [`AutoOffsetReset::Error`]: with manual assignment the application
-/// chose the position, so silently moving it would hide a bug or data loss. Kafka's
-/// default (`latest`) exists for groups starting without a committed offset: set it
-/// explicitly when subscribing to a new group.
+/// The default is [`AutoOffsetReset::Latest`], as in Kafka: a new group starts with the
+/// records produced from now on. Choose [`AutoOffsetReset::Error`] when the application
+/// must decide itself (silently moving a position can hide data loss), or
+/// [`AutoOffsetReset::Earliest`] to read a new group's topics from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AutoOffsetReset {
     /// Jump to the log start offset.
     Earliest,
     /// Jump to the high watermark (only new records).
+    #[default]
     Latest,
     /// Return [`ClientError::OffsetOutOfRange`] (or [`ClientError::NoPosition`]) from
     /// `poll`.
-    #[default]
     Error,
 }
 
@@ -108,7 +108,7 @@ impl ConsumerConfig {
                 fetch_min_bytes: FETCH_MIN_BYTES_DEFAULT,
                 fetch_max_wait: FETCH_MAX_WAIT_DEFAULT,
                 isolation: IsolationLevel::ReadUncommitted,
-                auto_offset_reset: AutoOffsetReset::Error,
+                auto_offset_reset: AutoOffsetReset::Latest,
                 session_timeout: SESSION_TIMEOUT_DEFAULT,
                 rebalance_timeout: REBALANCE_TIMEOUT_DEFAULT,
                 enable_auto_commit: true,
@@ -247,7 +247,7 @@ mod tests {
         assert_eq!(c.fetch_max_bytes, 50 << 20);
         assert_eq!(c.partition_max_bytes, 1 << 20);
         assert_eq!(c.fetch_max_wait, Duration::from_millis(500));
-        assert_eq!(c.auto_offset_reset, AutoOffsetReset::Error);
+        assert_eq!(c.auto_offset_reset, AutoOffsetReset::Latest);
         assert!(c.enable_auto_commit);
         assert_eq!(c.auto_commit_interval, Duration::from_secs(5));
         let err = ConsumerConfig::builder("h:1")

@@ -53,6 +53,8 @@ pub enum GroupCommand {
     /// Move the committed offsets of a group without active members.
     #[command(after_help = "Examples:
   rill group reset-offsets billing --topic orders --to-earliest
+  rill group reset-offsets billing --topic orders --to offset:1000
+  rill group reset-offsets billing --topic orders --to timestamp:2026-11-23T10:00:00Z
   rill group reset-offsets billing --topic orders --to-offset 1000 --dry-run
   rill group reset-offsets billing --topic orders --to-datetime 2026-11-23T10:00:00Z
   rill group reset-offsets billing --topic orders --by-duration 1h")]
@@ -68,27 +70,31 @@ pub struct IdArgs {
 
 /// `rill group reset-offsets`.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("to").required(true).multiple(false)))]
+#[command(group(ArgGroup::new("target").required(true).multiple(false)))]
 pub struct ResetArgs {
     /// Group id.
     pub group: String,
     /// Topic whose partitions to reset (repeatable).
     #[arg(long, short = 't', value_name = "TOPIC", required = true)]
     pub topic: Vec<String>,
+    /// Where to: `earliest`, `latest`, `offset:N`, or `timestamp:T` (T an RFC 3339 time,
+    /// a duration ago such as `30m`, or ms since the epoch).
+    #[arg(long, value_name = "SPEC", group = "target", value_parser = parse_to)]
+    pub to: Option<ResetTo>,
     /// To the oldest record kept.
-    #[arg(long, group = "to")]
+    #[arg(long, group = "target")]
     pub to_earliest: bool,
     /// To the end (skip everything produced so far).
-    #[arg(long, group = "to")]
+    #[arg(long, group = "target")]
     pub to_latest: bool,
     /// To this offset (clamped into each partition's range).
-    #[arg(long, value_name = "N", group = "to", value_parser = clap::value_parser!(i64).range(0..))]
+    #[arg(long, value_name = "N", group = "target", value_parser = clap::value_parser!(i64).range(0..))]
     pub to_offset: Option<i64>,
     /// To the first record at or after this time (RFC 3339).
-    #[arg(long, value_name = "RFC3339", group = "to", value_parser = parse_datetime)]
+    #[arg(long, value_name = "RFC3339", group = "target", value_parser = parse_datetime)]
     pub to_datetime: Option<Since>,
     /// To the first record at or after this long ago (e.g. 30m, 2h).
-    #[arg(long, value_name = "DURATION", group = "to", value_parser = args::parse_duration)]
+    #[arg(long, value_name = "DURATION", group = "target", value_parser = args::parse_duration)]
     pub by_duration: Option<Duration>,
     /// Show the new offsets without committing them.
     #[arg(long)]
@@ -98,6 +104,15 @@ pub struct ResetArgs {
 impl ResetArgs {
     /// The reset target, resolving times against `now`.
     pub fn target(&self, now: SystemTime) -> OffsetReset {
+        if let Some(to) = self.to {
+            return match to {
+                ResetTo::Earliest => OffsetReset::Earliest,
+                ResetTo::Latest => OffsetReset::Latest,
+                ResetTo::Offset(offset) => OffsetReset::Offset(offset),
+                ResetTo::TimestampMs(ms) => OffsetReset::Timestamp(ms),
+                ResetTo::Since(since) => OffsetReset::Timestamp(since.to_timestamp_ms(now)),
+            };
+        }
         if self.to_earliest {
             OffsetReset::Earliest
         } else if self.to_latest {
@@ -110,6 +125,43 @@ impl ResetArgs {
             let ago = self.by_duration.unwrap_or_default();
             OffsetReset::Timestamp(Since::Ago(ago).to_timestamp_ms(now))
         }
+    }
+}
+
+/// A `--to` reset target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetTo {
+    /// `earliest`.
+    Earliest,
+    /// `latest`.
+    Latest,
+    /// `offset:N`.
+    Offset(i64),
+    /// `timestamp:MS` (ms since the epoch).
+    TimestampMs(i64),
+    /// `timestamp:RFC3339` or `timestamp:DURATION` (that long ago).
+    Since(Since),
+}
+
+/// Parses `earliest`, `latest`, `offset:N` or `timestamp:T`.
+fn parse_to(s: &str) -> Result<ResetTo, String> {
+    let bad = || {
+        format!("{s:?}: use earliest, latest, offset:N or timestamp:T (RFC 3339, 30m, or epoch ms)")
+    };
+    match s.split_once(':') {
+        None if s == "earliest" => Ok(ResetTo::Earliest),
+        None if s == "latest" => Ok(ResetTo::Latest),
+        Some(("offset", n)) => n
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(ResetTo::Offset)
+            .ok_or_else(bad),
+        Some(("timestamp", t)) => match t.parse::<i64>() {
+            Ok(ms) if ms >= 0 => Ok(ResetTo::TimestampMs(ms)),
+            _ => args::parse_since(t).map(ResetTo::Since).map_err(|_| bad()),
+        },
+        _ => Err(bad()),
     }
 }
 
@@ -272,6 +324,40 @@ mod tests {
             ],
         ] {
             assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod to_tests {
+    use super::*;
+
+    #[test]
+    fn to_specs_parse() {
+        assert_eq!(parse_to("earliest"), Ok(ResetTo::Earliest));
+        assert_eq!(parse_to("latest"), Ok(ResetTo::Latest));
+        assert_eq!(parse_to("offset:42"), Ok(ResetTo::Offset(42)));
+        assert_eq!(
+            parse_to("timestamp:1700000000000"),
+            Ok(ResetTo::TimestampMs(1_700_000_000_000))
+        );
+        assert!(matches!(
+            parse_to("timestamp:30m"),
+            Ok(ResetTo::Since(Since::Ago(_)))
+        ));
+        assert!(matches!(
+            parse_to("timestamp:2026-11-23T10:00:00Z"),
+            Ok(ResetTo::Since(Since::At(_)))
+        ));
+        for bad in [
+            "",
+            "offset:-1",
+            "offset:x",
+            "timestamp:soon",
+            "middle",
+            "earliest:1",
+        ] {
+            assert!(parse_to(bad).is_err(), "{bad}");
         }
     }
 }
