@@ -71,11 +71,8 @@ impl PartitionLog {
                 .time_index()
                 .below(timestamp)
                 .map_or(0, |e| e.relative_offset.0.min(visible_relative));
-            let mut position = segment
-                .offset_index()
-                .floor(RelativeOffset(from))
-                .map_or(0, |e| u64::from(e.position.0));
             let end = segment.committed_bytes();
+            let mut position = segment.scan_start(RelativeOffset(from), end);
             while let Some(header) = segment.header_at(position, end) {
                 if header.base_offset >= high_watermark {
                     break;
@@ -100,10 +97,7 @@ fn read_segment(
 ) -> Result<Bytes, StorageError> {
     let end = segment.committed_bytes();
     let relative = (offset - segment.base_offset()).clamp(0, i64::from(u32::MAX)) as u32;
-    let mut position = segment
-        .offset_index()
-        .floor(RelativeOffset(relative))
-        .map_or(0, |e| u64::from(e.position.0));
+    let mut position = segment.scan_start(RelativeOffset(relative), end);
     let start = loop {
         let Some(header) = segment.header_at(position, end) else {
             check_ends_on_boundary(segment, position, end)?;
