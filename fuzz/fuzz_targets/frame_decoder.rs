@@ -13,12 +13,19 @@ use rill_protocol::frame::{FrameCodec, FRAME_PREFIX_BYTES};
 use tokio_util::codec::Decoder;
 
 /// The frames decoded, and whether the stream ended in an error.
-fn decode(codec: &mut FrameCodec, stream: &[u8], chunk_sizes: &mut dyn Iterator<Item = usize>) -> (Vec<Bytes>, bool) {
+fn decode(
+    codec: &mut FrameCodec,
+    stream: &[u8],
+    chunk_sizes: &mut dyn Iterator<Item = usize>,
+) -> (Vec<Bytes>, bool) {
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
     let mut rest = stream;
     while !rest.is_empty() {
-        let take = chunk_sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
+        let take = chunk_sizes
+            .next()
+            .unwrap_or(rest.len())
+            .clamp(1, rest.len());
         buf.extend_from_slice(&rest[..take]);
         rest = &rest[take..];
         loop {

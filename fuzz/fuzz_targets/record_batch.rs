@@ -24,7 +24,10 @@ fn walk(batch: RecordBatch) {
     let batch = batch.with_max_decompressed_bytes(MAX_DECOMPRESSED_BYTES);
     let validated = batch.validate_records();
     let Ok(records) = batch.records() else {
-        assert!(validated.is_err(), "records() failed where validation passed");
+        assert!(
+            validated.is_err(),
+            "records() failed where validation passed"
+        );
         return;
     };
     let mut count = 0usize;
@@ -70,7 +73,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(summary) = validated {
-        assert_eq!(summary.len(), parsed.len(), "validate_batches and BatchIter disagree");
+        assert_eq!(
+            summary.len(),
+            parsed.len(),
+            "validate_batches and BatchIter disagree"
+        );
         assert_eq!(iter.remaining(), 0);
         for (s, batch) in summary.iter().zip(&parsed) {
             assert_eq!(&s.header, batch.header());

@@ -88,7 +88,11 @@ fuzz_target!(|data: &[u8]| {
     let trusted = flags & 4 == 4;
 
     let shm = std::path::Path::new("/dev/shm");
-    let tmp = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() };
+    let tmp = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    };
     let tmp = tmp.expect("temporary directory");
     let dir = tmp.path().join("t-0");
     std::fs::create_dir_all(&dir).expect("partition directory");
@@ -99,8 +103,15 @@ fuzz_target!(|data: &[u8]| {
         std::fs::write(&paths.time_index, time_index).expect("write time index");
     }
     if trusted {
-        let entry = CheckpointEntry { base_offset: 0, size_bytes: log_bytes.len() as u64 };
-        let clean = Checkpoint { clean: true, log_end_offset, segments: vec![entry] };
+        let entry = CheckpointEntry {
+            base_offset: 0,
+            size_bytes: log_bytes.len() as u64,
+        };
+        let clean = Checkpoint {
+            clean: true,
+            log_end_offset,
+            segments: vec![entry],
+        };
         checkpoint::write(&dir, &clean).expect("write checkpoint");
     }
 
@@ -108,10 +119,15 @@ fuzz_target!(|data: &[u8]| {
     let before = read_all(&log, !trusted);
     let high_watermark = log.high_watermark();
     let mut builder = BatchBuilder::new(Compression::None);
-    builder.append(&RecordInput::new(1, "after recovery")).expect("record");
+    builder
+        .append(&RecordInput::new(1, "after recovery"))
+        .expect("record");
     let mut batch = builder.build().expect("batch").to_vec();
     if let Ok(info) = log.append(&mut batch) {
-        assert_eq!(info.base_offset, high_watermark, "appends continue at the high watermark");
+        assert_eq!(
+            info.base_offset, high_watermark,
+            "appends continue at the high watermark"
+        );
     } else {
         assert!(trusted, "append after an untrusted recovery failed");
     }

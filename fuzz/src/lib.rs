@@ -54,12 +54,18 @@ mod seeds {
     use std::path::Path;
 
     use bytes::Bytes;
-    use rill_protocol::api::api_versions::{ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse};
+    use rill_protocol::api::api_versions::{
+        ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse,
+    };
     use rill_protocol::api::common::TopicPartitions;
     use rill_protocol::api::fetch::{FetchPartition, FetchRequest};
     use rill_protocol::api::metadata::MetadataRequest;
-    use rill_protocol::api::produce::{ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse};
-    use rill_protocol::api::{encode_request, encode_response, ApiKey, Request, RequestHeader, Response};
+    use rill_protocol::api::produce::{
+        ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse,
+    };
+    use rill_protocol::api::{
+        encode_request, encode_response, ApiKey, Request, RequestHeader, Response,
+    };
     use rill_protocol::batch::{set_base_offset, BatchBuilder, Compression, RecordInput};
     use rill_protocol::error_code::ErrorCode;
     use rill_protocol::frame::FrameBuf;
@@ -67,7 +73,8 @@ mod seeds {
     fn batch(codec: Compression, n: usize) -> Bytes {
         let mut builder = BatchBuilder::new(codec);
         for i in 0..n {
-            let record = RecordInput::new(1_000 + i as i64, format!("value-{i}")).with_key(format!("k{i}"));
+            let record =
+                RecordInput::new(1_000 + i as i64, format!("value-{i}")).with_key(format!("k{i}"));
             builder.append(&record).unwrap();
         }
         builder.build().unwrap()
@@ -98,7 +105,9 @@ mod seeds {
     }
 
     fn write(target: &str, name: &str, bytes: &[u8]) {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus")
+            .join(target);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), bytes).unwrap();
     }
@@ -112,7 +121,10 @@ mod seeds {
             timeout_ms: 5000,
             topics: vec![TopicPartitions {
                 name: "t".into(),
-                partitions: vec![ProducePartition { partition: 0, records: batch(Compression::None, 2) }],
+                partitions: vec![ProducePartition {
+                    partition: 0,
+                    records: batch(Compression::None, 2),
+                }],
             }],
         });
         let fetch = Request::Fetch(FetchRequest {
@@ -122,14 +134,25 @@ mod seeds {
             isolation_level: 0,
             topics: vec![TopicPartitions {
                 name: "t".into(),
-                partitions: vec![FetchPartition { partition: 0, fetch_offset: 3, partition_max_bytes: 4096 }],
+                partitions: vec![FetchPartition {
+                    partition: 0,
+                    fetch_offset: 3,
+                    partition_max_bytes: 4096,
+                }],
             }],
         });
-        let metadata = Request::Metadata(MetadataRequest { topics: Some(vec!["t".into()]), allow_auto_topic_creation: true });
+        let metadata = Request::Metadata(MetadataRequest {
+            topics: Some(vec!["t".into()]),
+            allow_auto_topic_creation: true,
+        });
         write("request_decoder", "produce", &request(produce));
         write("request_decoder", "fetch", &request(fetch));
         write("request_decoder", "metadata", &request(metadata));
-        write("request_decoder", "api_versions", &request(Request::ApiVersions(ApiVersionsRequest)));
+        write(
+            "request_decoder",
+            "api_versions",
+            &request(Request::ApiVersions(ApiVersionsRequest)),
+        );
 
         let produced = Response::Produce(ProduceResponse {
             topics: vec![TopicPartitions {
@@ -147,7 +170,11 @@ mod seeds {
         });
         let versions = Response::ApiVersions(ApiVersionsResponse {
             error_code: ErrorCode::None,
-            api_keys: vec![ApiVersionRange { api_key: 0, min_version: 0, max_version: 0 }],
+            api_keys: vec![ApiVersionRange {
+                api_key: 0,
+                min_version: 0,
+                max_version: 0,
+            }],
         });
         write("response_decoder", "produce", &response(produced));
         write("response_decoder", "api_versions", &response(versions));
@@ -155,7 +182,11 @@ mod seeds {
         let mut all = Vec::new();
         for codec in Compression::ALL {
             let one = batch(codec, 3);
-            write("record_batch", &format!("{codec:?}").to_lowercase(), &[&[0u8][..], &one].concat());
+            write(
+                "record_batch",
+                &format!("{codec:?}").to_lowercase(),
+                &[&[0u8][..], &one].concat(),
+            );
             all.extend_from_slice(&one);
         }
         write("record_batch", "concatenated", &[&[0u8][..], &all].concat());
@@ -169,8 +200,16 @@ mod seeds {
             log.extend_from_slice(&one);
         }
         let header = [0u8; 11];
-        write("segment_recovery", "three-batches", &[&header[..], &log].concat());
-        write("segment_recovery", "torn-tail", &[&header[..], &log[..log.len() - 7]].concat());
+        write(
+            "segment_recovery",
+            "three-batches",
+            &[&header[..], &log].concat(),
+        );
+        write(
+            "segment_recovery",
+            "torn-tail",
+            &[&header[..], &log[..log.len() - 7]].concat(),
+        );
         let zeros = [&header[..], &log, &[0u8; 100]].concat();
         write("segment_recovery", "zero-tail", &zeros);
     }
