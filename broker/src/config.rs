@@ -38,6 +38,8 @@ pub const MAX_INFLIGHT_REQUESTS_DEFAULT: usize = 64;
 pub const MAX_CONNECTION_BUFFER_BYTES_DEFAULT: usize = 128 * 1024 * 1024;
 /// Default idle/read timeout of a connection (a half-sent frame is dropped after this).
 pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 10 * 60 * 1000;
+/// Default time a started frame may take to arrive whole (slow-loris guard).
+pub const FRAME_TIMEOUT_MS_DEFAULT: u64 = 30 * 1000;
 /// Default interval of the background housekeeping (retention, interval flush, rolls).
 pub const HOUSEKEEPING_INTERVAL_MS_DEFAULT: u64 = 1000;
 
@@ -122,6 +124,9 @@ pub struct Args {
     /// Close a connection that sends nothing for this long, e.g. `10m` [default: 10m].
     #[arg(long, env = "RILL_IDLE_TIMEOUT", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
+    /// Close a connection whose started frame does not arrive whole within this, e.g. `30s` [default: 30s].
+    #[arg(long, env = "RILL_FRAME_TIMEOUT", value_parser = parse_duration)]
+    pub frame_timeout: Option<Duration>,
     /// Create unknown topics on first produce or metadata request: true or false [default: true].
     #[arg(long, env = "RILL_AUTO_CREATE_TOPICS")]
     pub auto_create_topics: Option<bool>,
@@ -161,6 +166,7 @@ pub struct FileConfig {
     max_connections: Option<usize>,
     max_inflight: Option<usize>,
     idle_timeout: Option<String>,
+    frame_timeout: Option<String>,
     auto_create_topics: Option<bool>,
     log_format: Option<LogFormat>,
 }
@@ -184,6 +190,8 @@ pub struct BrokerConfig {
     pub max_connection_buffer_bytes: usize,
     /// Idle/read timeout per connection.
     pub idle_timeout: Duration,
+    /// Longest a started frame may take to arrive whole.
+    pub frame_timeout: Duration,
     /// Create unknown topics on first use.
     pub auto_create_topics: bool,
     /// Log line format.
@@ -235,6 +243,7 @@ impl Default for BrokerConfig {
             max_inflight: MAX_INFLIGHT_REQUESTS_DEFAULT,
             max_connection_buffer_bytes: MAX_CONNECTION_BUFFER_BYTES_DEFAULT,
             idle_timeout: Duration::from_millis(IDLE_TIMEOUT_MS_DEFAULT),
+            frame_timeout: Duration::from_millis(FRAME_TIMEOUT_MS_DEFAULT),
             auto_create_topics: true,
             log_format: LogFormat::Text,
             housekeeping_interval: Duration::from_millis(HOUSEKEEPING_INTERVAL_MS_DEFAULT),
@@ -284,6 +293,9 @@ impl BrokerConfig {
         if let Some(s) = &file.idle_timeout {
             self.idle_timeout = parse_duration(s).map_err(|e| invalid("idle_timeout", s, e))?;
         }
+        if let Some(s) = &file.frame_timeout {
+            self.frame_timeout = parse_duration(s).map_err(|e| invalid("frame_timeout", s, e))?;
+        }
         set(&mut self.auto_create_topics, file.auto_create_topics);
         set(&mut self.log_format, file.log_format);
         Ok(())
@@ -307,6 +319,7 @@ impl BrokerConfig {
         set(&mut self.max_connections, args.max_connections);
         set(&mut self.max_inflight, args.max_inflight);
         set(&mut self.idle_timeout, args.idle_timeout);
+        set(&mut self.frame_timeout, args.frame_timeout);
         set(&mut self.auto_create_topics, args.auto_create_topics);
         set(&mut self.log_format, args.log_format);
     }

@@ -473,3 +473,123 @@ async fn topics_and_records_survive_a_restart() {
     );
     broker.stop().await;
 }
+
+fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, n: usize) -> bytes::Bytes {
+    let mut b = rill_protocol::batch::BatchBuilder::new(rill_protocol::batch::Compression::None)
+        .with_producer(producer_id, epoch, sequence);
+    for i in 0..n {
+        b.append(&rill_protocol::batch::RecordInput::new(
+            1_000,
+            format!("s{sequence}-{i}"),
+        ))
+        .unwrap();
+    }
+    b.build().unwrap()
+}
+
+#[tokio::test]
+async fn idempotent_batches_dedupe_across_restarts_and_refuse_gaps() {
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr).await;
+    let Response::InitProducerId(init) = c
+        .call(Request::InitProducerId(
+            rill_protocol::api::init_producer_id::InitProducerIdRequest {
+                transactional_id: None,
+                transaction_timeout_ms: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+            },
+        ))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(init.error_code, ErrorCode::None);
+    let pid = init.producer_id;
+    let part = |r: Response| produce_response(r).topics[0].partitions[0].clone();
+    let first = part(
+        c.call(produce("idem", 0, idempotent_batch(pid, 0, 0, 3), ACKS_ALL))
+            .await,
+    );
+    assert_eq!((first.error_code, first.base_offset), (ErrorCode::None, 0));
+    let second = part(
+        c.call(produce("idem", 0, idempotent_batch(pid, 0, 3, 2), ACKS_ALL))
+            .await,
+    );
+    assert_eq!(second.base_offset, 3);
+    // A retry of the first batch gets its original offset; nothing is appended.
+    let retry = part(
+        c.call(produce("idem", 0, idempotent_batch(pid, 0, 0, 3), ACKS_ALL))
+            .await,
+    );
+    assert_eq!((retry.error_code, retry.base_offset), (ErrorCode::None, 0));
+    assert_eq!(offset_of(&mut c, "idem", 0, LATEST_TIMESTAMP).await.1, 5);
+    // A gap is refused.
+    let gap = part(
+        c.call(produce("idem", 0, idempotent_batch(pid, 0, 9, 1), ACKS_ALL))
+            .await,
+    );
+    assert_eq!(gap.error_code, ErrorCode::OutOfOrderSequence);
+    drop(c);
+
+    // The state is rebuilt from the log after a restart.
+    let dir = broker.stop().await;
+    let broker = TestBroker::start_in(dir, |_| {}).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    let retry = part(
+        c.call(produce("idem", 0, idempotent_batch(pid, 0, 3, 2), ACKS_ALL))
+            .await,
+    );
+    assert_eq!((retry.error_code, retry.base_offset), (ErrorCode::None, 3));
+    let next = part(
+        c.call(produce("idem", 0, idempotent_batch(pid, 0, 5, 1), ACKS_ALL))
+            .await,
+    );
+    assert_eq!((next.error_code, next.base_offset), (ErrorCode::None, 5));
+    // A newer epoch fences the old one.
+    let bumped = part(
+        c.call(produce("idem", 0, idempotent_batch(pid, 1, 0, 1), ACKS_ALL))
+            .await,
+    );
+    assert_eq!(bumped.error_code, ErrorCode::None);
+    let zombie = part(
+        c.call(produce("idem", 0, idempotent_batch(pid, 0, 6, 1), ACKS_ALL))
+            .await,
+    );
+    assert_eq!(zombie.error_code, ErrorCode::InvalidProducerEpoch);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn internal_topics_are_off_limits_to_clients() {
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr).await;
+    let Response::CreateTopics(r) = c.call(create("__consumer_offsets", 1, vec![])).await else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].error_code, ErrorCode::InvalidTopic);
+    let r = produce_response(
+        c.call(produce(
+            "__consumer_offsets",
+            0,
+            batch("x", 1, 0),
+            ACKS_LEADER,
+        ))
+        .await,
+    );
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ErrorCode::InvalidTopic
+    );
+    let Response::DeleteTopics(d) = c
+        .call(Request::DeleteTopics(DeleteTopicsRequest {
+            topic_names: vec!["__consumer_offsets".into()],
+            timeout_ms: 1000,
+        }))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(d.topics[0].error_code, ErrorCode::InvalidTopic);
+    broker.stop().await;
+}

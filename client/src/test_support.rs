@@ -100,6 +100,14 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<BrokerState>>) {
             Request::Produce(r) => produce(&state, r),
             Request::Fetch(r) => Some(fetch(&state, r).await),
             Request::ListOffsets(r) => Some(list_offsets(&state, r)),
+            Request::InitProducerId(_) => Some(
+                rill_protocol::api::init_producer_id::InitProducerIdResponse {
+                    error_code: rill_protocol::error_code::ErrorCode::None,
+                    producer_id: 1,
+                    producer_epoch: 0,
+                }
+                .into(),
+            ),
             other => panic!("fake broker does not handle {:?}", other.api_key()),
         };
         if let Some(response) = response {

@@ -17,8 +17,11 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::BrokerConfig;
+use crate::group::{GroupConfig, GroupCoordinator, GroupError};
 use crate::metrics::Metrics;
+use crate::producer_ids::{ProducerIdError, ProducerIds};
 use crate::shutdown::{ShutdownListener, ShutdownSignal};
+use crate::storage::now_ms;
 use crate::topics::{TopicError, TopicRegistry};
 
 /// Why the server could not start or stop cleanly.
@@ -35,6 +38,12 @@ pub enum ServerError {
     /// Topics could not be opened or closed.
     #[error(transparent)]
     Topics(#[from] TopicError),
+    /// The group coordinator could not load committed offsets.
+    #[error(transparent)]
+    Groups(#[from] GroupError),
+    /// The producer id allocator could not be opened.
+    #[error(transparent)]
+    ProducerIds(#[from] ProducerIdError),
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -47,10 +56,14 @@ pub struct BrokerCtx {
     pub config: BrokerConfig,
     /// All topics and their logs.
     pub topics: TopicRegistry,
+    /// Consumer groups and their committed offsets.
+    pub groups: GroupCoordinator,
     /// Activity counters.
     pub metrics: Metrics,
     /// The address clients reach this broker at (for Metadata).
     pub advertised: SocketAddr,
+    /// Issues idempotent producer ids.
+    pub producer_ids: ProducerIds,
 }
 
 /// A bound, recovered broker ready to serve.
@@ -66,8 +79,10 @@ impl Server {
         let data_dir = config.data_dir.clone();
         let defaults = config.topic_defaults.clone();
         let max_batch_bytes = config.max_frame_bytes;
-        let topics = tokio::task::spawn_blocking(move || {
-            TopicRegistry::open(&data_dir, defaults, max_batch_bytes)
+        let (topics, groups) = tokio::task::spawn_blocking(move || {
+            let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
+            let groups = GroupCoordinator::open(&topics, GroupConfig::default(), now_ms())?;
+            Ok::<_, ServerError>((topics, groups))
         })
         .await??;
         let listener =
@@ -81,11 +96,14 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        let producer_ids = ProducerIds::open(&config.data_dir)?;
         let ctx = Arc::new(BrokerCtx {
             config,
             topics,
+            groups,
             metrics: Metrics::default(),
             advertised,
+            producer_ids,
         });
         Ok(Server { ctx, listener })
     }

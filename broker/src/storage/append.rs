@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rill_protocol::batch::{set_base_offset, BatchError, BatchHeader};
 
 use super::log::Writer;
+use super::producers::SequenceCheck;
 use super::segment::{IndexCursor, Segment};
 use super::{FlushPolicy, PartitionLog, StorageError};
 
@@ -28,6 +29,9 @@ pub struct AppendInfo {
     pub max_timestamp: i64,
     /// Number of batches appended.
     pub batch_count: usize,
+    /// True when the batch was a retry of one already in the log: nothing was written and
+    /// the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// One batch of the appended buffer.
@@ -61,6 +65,9 @@ impl PartitionLog {
     pub fn append_at(&self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
         let spans = self.split(batches)?;
         let mut writer = self.lock_writer()?;
+        if let Some(duplicate) = self.check_sequences(&writer, &spans, now_ms)? {
+            return Ok(duplicate);
+        }
         let base_offset = writer.log_end_offset;
         let mut run_start = 0;
         let mut position = writer.active.committed_bytes();
@@ -87,6 +94,11 @@ impl PartitionLog {
             let run_base = run_base_offset(batches, run, writer.log_end_offset);
             return Err(self.abort_append(&mut writer, run_base, e));
         }
+        for span in &spans {
+            let mut header = span.header;
+            header.base_offset = be_base_offset(&batches[span.start..]);
+            writer.producers.record(&header);
+        }
         if self.config().flush == FlushPolicy::Always {
             if let Err(e) = writer.active.sync() {
                 let end = writer.log_end_offset;
@@ -109,6 +121,7 @@ impl PartitionLog {
                 .max()
                 .unwrap_or(i64::MIN),
             batch_count: spans.len(),
+            duplicate: false,
         })
     }
 
@@ -128,6 +141,48 @@ impl PartitionLog {
         }
         tracing::warn!(dir = %self.dir.display(), log_end_offset = end_offset, error = %error, "append failed");
         error
+    }
+
+    /// Checks idempotent batches against the producer state: `Some` answers a retried
+    /// duplicate with its original offsets; an out-of-sequence or fenced batch is an error.
+    /// An idempotent producer must send one batch per append, so the check is exact.
+    fn check_sequences(
+        &self,
+        writer: &Writer,
+        spans: &[Span],
+        now_ms: i64,
+    ) -> Result<Option<AppendInfo>, StorageError> {
+        let Some(idempotent) = spans.iter().find(|s| s.header.producer_id >= 0) else {
+            return Ok(None);
+        };
+        let producer_id = idempotent.header.producer_id;
+        if spans.len() > 1 {
+            return Err(StorageError::IdempotentMultiBatch {
+                dir: self.dir.clone(),
+                producer_id,
+                batches: spans.len(),
+            });
+        }
+        let header = &idempotent.header;
+        match writer.producers.check(header) {
+            Ok(SequenceCheck::Append) => Ok(None),
+            Ok(SequenceCheck::Duplicate {
+                base_offset,
+                last_offset,
+            }) => Ok(Some(AppendInfo {
+                base_offset,
+                last_offset,
+                log_append_time_ms: now_ms,
+                max_timestamp: header.max_timestamp,
+                batch_count: 0,
+                duplicate: true,
+            })),
+            Err(source) => Err(StorageError::Sequence {
+                dir: self.dir.clone(),
+                producer_id,
+                source,
+            }),
+        }
     }
 
     /// Splits `buf` into whole batches, checking each header's bounds (not the CRC).

@@ -65,6 +65,28 @@ pub enum StorageError {
         /// Why it is rejected.
         reason: &'static str,
     },
+    /// An idempotent producer's batch is out of sequence or from a fenced epoch.
+    #[error("producer {producer_id} in {dir}: {source}")]
+    Sequence {
+        /// The partition directory.
+        dir: PathBuf,
+        /// The producer id of the batch.
+        producer_id: i64,
+        /// What was wrong.
+        source: super::producers::SequenceError,
+    },
+    /// An idempotent producer sent more than one batch for a partition in one request.
+    #[error(
+        "idempotent producer {producer_id} sent {batches} batches in one append to {dir}; send one"
+    )]
+    IdempotentMultiBatch {
+        /// The partition directory.
+        dir: PathBuf,
+        /// The producer id.
+        producer_id: i64,
+        /// Batches in the append.
+        batches: usize,
+    },
     /// The log was closed or deleted; no further appends or flushes.
     #[error("log {dir} is closed")]
     Closed {

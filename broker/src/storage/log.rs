@@ -15,6 +15,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 
 use super::checkpoint::{self, Checkpoint, CheckpointEntry};
+use super::producers::ProducerStates;
 use super::recovery::{self, write_open_checkpoint};
 use super::segment::{IndexCursor, Segment};
 use super::{FlushPolicy, LogConfig, StorageError};
@@ -32,6 +33,8 @@ pub(crate) struct Writer {
     pub(crate) unflushed: bool,
     pub(crate) rolled_since_checkpoint: bool,
     pub(crate) closed: bool,
+    /// Idempotent producers' recent sequences.
+    pub(crate) producers: ProducerStates,
 }
 
 /// An append-only, segmented partition log in one directory.
@@ -80,6 +83,7 @@ impl PartitionLog {
             unflushed: false,
             rolled_since_checkpoint: false,
             closed: false,
+            producers: ProducerStates::rebuild(&segments),
         };
         Ok(PartitionLog {
             dir,

@@ -19,6 +19,7 @@ mod config;
 mod error;
 pub mod index;
 mod log;
+pub mod producers;
 mod read;
 pub mod recovery;
 pub mod retention;

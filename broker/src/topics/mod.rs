@@ -120,7 +120,7 @@ impl Topic {
 
     /// Internal topics (`__consumer_offsets`) start with two underscores.
     pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
+        is_internal_name(&self.name)
     }
 }
 
@@ -385,6 +385,24 @@ fn topic_meta(topic: &Topic) -> TopicMeta {
         partitions: topic.partitions.len() as u32,
         configs: topic.overrides.clone(),
     }
+}
+
+/// True for names reserved to the broker's internal topics (`__consumer_offsets`...).
+pub fn is_internal_name(name: &str) -> bool {
+    name.starts_with("__")
+}
+
+/// Checks a name a *client* asks to create, delete or write: a legal name that is not
+/// reserved for the broker's internal topics.
+pub fn validate_client_name(name: &str) -> Result<(), TopicError> {
+    validate_name(name)?;
+    if is_internal_name(name) {
+        return Err(TopicError::InvalidName {
+            name: name.to_string(),
+            reason: "names starting with `__` are reserved for internal topics",
+        });
+    }
+    Ok(())
 }
 
 /// Checks a topic name against Kafka's rules: 1 to 249 characters of `[a-zA-Z0-9._-]`,

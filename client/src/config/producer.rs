@@ -71,9 +71,18 @@ pub struct ProducerConfig {
     pub buffer_memory_bytes: usize,
     /// Let `send` create missing topics through the Metadata API (broker permitting).
     pub allow_auto_create_topics: bool,
+    /// Idempotent producing (default on, as in Kafka 3+): the broker numbers this
+    /// producer's batches and drops a retried duplicate, so retries never write a record
+    /// twice. Needs `acks = all`; with other acks it is off.
+    pub enable_idempotence: bool,
 }
 
 impl ProducerConfig {
+    /// True when batches carry a producer id and sequence numbers.
+    pub fn idempotent(&self) -> bool {
+        self.enable_idempotence && self.acks == Acks::All
+    }
+
     /// A builder with Kafka-like defaults for a broker at `bootstrap` (`host:port`).
     pub fn builder(bootstrap: impl Into<String>) -> ProducerConfigBuilder {
         ProducerConfigBuilder {
@@ -88,6 +97,7 @@ impl ProducerConfig {
                 retry_backoff: RETRY_BACKOFF_DEFAULT,
                 buffer_memory_bytes: BUFFER_MEMORY_BYTES_DEFAULT,
                 allow_auto_create_topics: true,
+                enable_idempotence: true,
             },
         }
     }
@@ -187,6 +197,12 @@ impl ProducerConfigBuilder {
     /// Sets whether `send` may auto-create missing topics.
     pub fn allow_auto_create_topics(mut self, allow: bool) -> Self {
         self.config.allow_auto_create_topics = allow;
+        self
+    }
+
+    /// Turns idempotent producing on or off (on by default; needs `acks = all`).
+    pub fn enable_idempotence(mut self, enable: bool) -> Self {
+        self.config.enable_idempotence = enable;
         self
     }
 

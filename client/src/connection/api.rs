@@ -2,8 +2,10 @@
 //! `Connection::call` returns the right response without matching an enum.
 
 use rill_protocol::api::{
-    alter_topic_configs, api_versions, create_topics, delete_topics, describe_topic_configs, fetch,
-    list_offsets, metadata, produce, Message,
+    alter_topic_configs, api_versions, create_topics, delete_groups, delete_topics,
+    describe_groups, describe_topic_configs, fetch, find_coordinator, heartbeat, init_producer_id,
+    join_group, leave_group, list_groups, list_offsets, metadata, offset_commit, offset_fetch,
+    produce, reset_offsets, Message,
 };
 
 /// A request body that [`super::Connection::call`] can send; `Response` is what the
@@ -33,4 +35,15 @@ api_calls! {
     list_offsets::ListOffsetsRequest => ListOffsetsResponse;
     describe_topic_configs::DescribeTopicConfigsRequest => DescribeTopicConfigsResponse;
     alter_topic_configs::AlterTopicConfigsRequest => AlterTopicConfigsResponse;
+    init_producer_id::InitProducerIdRequest => InitProducerIdResponse;
+    find_coordinator::FindCoordinatorRequest => FindCoordinatorResponse;
+    join_group::JoinGroupRequest => JoinGroupResponse;
+    heartbeat::HeartbeatRequest => HeartbeatResponse;
+    leave_group::LeaveGroupRequest => LeaveGroupResponse;
+    offset_commit::OffsetCommitRequest => OffsetCommitResponse;
+    offset_fetch::OffsetFetchRequest => OffsetFetchResponse;
+    list_groups::ListGroupsRequest => ListGroupsResponse;
+    describe_groups::DescribeGroupsRequest => DescribeGroupsResponse;
+    delete_groups::DeleteGroupsRequest => DeleteGroupsResponse;
+    reset_offsets::ResetOffsetsRequest => ResetOffsetsResponse;
 }

@@ -122,7 +122,7 @@ async fn delivery_futures_resolve_with_offsets() {
     let b = append(&acc, &tp(0), 10, now).await.future;
     let mut drained = acc.drain(now + LINGER, usize::MAX);
     let mut batch = drained.ready.pop().unwrap();
-    assert!(batch.seal().unwrap().len() > 61);
+    assert!(batch.seal(None).unwrap().len() > 61);
     batch.complete(40, -1);
     assert_eq!(a.await.unwrap().offset, 40);
     assert_eq!(b.await.unwrap().offset, 41);

@@ -16,6 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::delivery::{BatchAck, BatchOutcome, DeliveryFuture, SharedOutcome};
+use super::idempotence::Idempotence;
 use crate::error::ClientError;
 use crate::record::TopicPartition;
 
@@ -120,12 +121,18 @@ impl ProducerBatch {
     }
 
     /// Closes the batch to appends and encodes it (compressing if configured); the
-    /// bytes are kept for retries. Idempotent.
-    pub(crate) fn seal(&mut self) -> Result<Bytes, ClientError> {
+    /// bytes are kept for retries, so sealing again returns them unchanged. With an
+    /// idempotent producer the batch takes the partition's next sequence numbers here.
+    pub(crate) fn seal(&mut self, idempotence: Option<&Idempotence>) -> Result<Bytes, ClientError> {
         if let Some(encoded) = &self.encoded {
             return Ok(encoded.clone());
         }
-        let builder = self.builder.take().ok_or(ClientError::BatchSealed)?;
+        let mut builder = self.builder.take().ok_or(ClientError::BatchSealed)?;
+        if let Some(idempotence) = idempotence {
+            let (producer_id, producer_epoch) = idempotence.identity();
+            let base_sequence = idempotence.reserve(&self.tp, self.record_count);
+            builder = builder.with_producer(producer_id, producer_epoch, base_sequence);
+        }
         let encoded = builder.build().map_err(|source| ClientError::Batch {
             topic: self.tp.topic.clone(),
             partition: self.tp.partition,

@@ -11,6 +11,7 @@
 mod accumulator;
 mod batch;
 mod delivery;
+mod idempotence;
 mod sender;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ use tokio::time::Instant;
 pub use delivery::DeliveryFuture;
 
 use self::accumulator::{Accumulator, AccumulatorConfig};
+use self::idempotence::Idempotence;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::MetadataCache;
@@ -41,6 +43,8 @@ struct ProducerShared {
     metadata: MetadataCache,
     accumulator: Accumulator,
     partitioner: Mutex<StickyPartitioner>,
+    /// Producer id and sequences when producing idempotently.
+    idempotence: Option<Idempotence>,
 }
 
 /// An asynchronous, batching producer.
@@ -72,12 +76,17 @@ impl Producer {
             config.connection.bootstrap.clone(),
         );
         slot.get().await?;
+        let idempotence = match config.idempotent() {
+            true => Some(Idempotence::init(&slot).await?),
+            false => None,
+        };
         let shared = Arc::new(ProducerShared {
             config,
             slot,
             metadata: MetadataCache::default(),
             accumulator,
             partitioner: Mutex::new(StickyPartitioner::new()),
+            idempotence,
         });
         let sender = tokio::spawn(sender::run(Arc::clone(&shared)));
         Ok(Producer {

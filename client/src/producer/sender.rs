@@ -74,7 +74,7 @@ fn rotate_sticky_partitions(shared: &ProducerShared, batches: &[ProducerBatch]) 
 async fn dispatch(shared: &Arc<ProducerShared>, batches: Vec<ProducerBatch>) {
     let mut sealed: Vec<(ProducerBatch, Bytes)> = Vec::with_capacity(batches.len());
     for mut batch in batches {
-        match batch.seal() {
+        match batch.seal(shared.idempotence.as_ref()) {
             Ok(bytes) => sealed.push((batch, bytes)),
             Err(error) => settle_failure(shared, batch, error),
         }
@@ -222,14 +222,19 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
     if error.error_code() == Some(ErrorCode::UnknownTopicOrPartition) {
         shared.metadata.invalidate(&batch.tp.topic);
     }
-    if error.is_retriable() && batch.attempts < config.retries && time_left {
+    // With idempotence a batch refused as out of sequence followed a batch that is being
+    // retried (the broker never saw it); resending it in order is safe.
+    let retriable = error.is_retriable()
+        || (shared.idempotence.is_some()
+            && error.error_code() == Some(ErrorCode::OutOfOrderSequence));
+    if retriable && batch.attempts < config.retries && time_left {
         tracing::debug!(tp = %batch.tp, attempt = batch.attempts + 1, %error, "retrying batch");
         shared
             .accumulator
             .reenqueue(batch, config.retry_backoff, now);
         return;
     }
-    let error = if error.is_retriable() && !time_left {
+    let error = if retriable && !time_left {
         delivery_timeout(&batch)
     } else {
         error

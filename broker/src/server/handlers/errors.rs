@@ -2,6 +2,7 @@
 
 use rill_protocol::error_code::ErrorCode;
 
+use crate::storage::producers::SequenceError;
 use crate::storage::StorageError;
 use crate::topics::TopicError;
 
@@ -24,6 +25,13 @@ pub fn topic_error_code(e: &TopicError) -> ErrorCode {
 pub fn storage_error_code(e: &StorageError) -> ErrorCode {
     match e {
         StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        StorageError::Sequence { source, .. } => match source {
+            SequenceError::StaleEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+            SequenceError::OutOfOrder { .. } => ErrorCode::OutOfOrderSequence,
+        },
+        StorageError::IdempotentMultiBatch { .. } | StorageError::InvalidBatch { .. } => {
+            ErrorCode::InvalidRequest
+        }
         _ => ErrorCode::KafkaStorageError,
     }
 }

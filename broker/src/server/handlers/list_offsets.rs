@@ -6,9 +6,25 @@ use rill_protocol::api::list_offsets::{
     ListOffsetsPartition, ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
     EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
+use rill_protocol::batch::BatchIter;
 use rill_protocol::error_code::ErrorCode;
 
 use crate::server::BrokerCtx;
+use crate::storage::PartitionLog;
+
+/// The first record at or after `timestamp` inside the batch at `batch_offset` (the time
+/// index only knows batches), as `(offset, timestamp)`; `None` if the batch cannot be read.
+fn first_record_at(log: &PartitionLog, batch_offset: i64, timestamp: i64) -> Option<(i64, i64)> {
+    let read = log.read(batch_offset, 1).ok()?;
+    let max_batch_bytes = log.config().max_batch_bytes;
+    let batch = BatchIter::new(read.records, max_batch_bytes).next()?.ok()?;
+    batch
+        .records()
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|r| r.timestamp >= timestamp)
+        .map(|r| (r.offset, r.timestamp))
+}
 
 /// Answers a ListOffsets request.
 pub fn handle(ctx: &BrokerCtx, req: ListOffsetsRequest) -> ListOffsetsResponse {
@@ -43,7 +59,11 @@ fn lookup(ctx: &BrokerCtx, topic: &str, p: &ListOffsetsPartition) -> ListOffsets
         LATEST_TIMESTAMP => answer(ErrorCode::None, -1, log.high_watermark()),
         ts if ts < 0 => answer(ErrorCode::InvalidRequest, -1, -1),
         ts => match log.offset_for_timestamp(ts) {
-            Ok(Some((offset, timestamp))) => answer(ErrorCode::None, timestamp, offset),
+            Ok(Some((batch_offset, batch_max))) => {
+                let (offset, timestamp) =
+                    first_record_at(log, batch_offset, ts).unwrap_or((batch_offset, batch_max));
+                answer(ErrorCode::None, timestamp, offset)
+            }
             // No record at or after the timestamp: Kafka answers -1 / -1.
             Ok(None) => answer(ErrorCode::None, -1, -1),
             Err(e) => answer(super::errors::storage_error_code(&e), -1, -1),

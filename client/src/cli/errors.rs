@@ -1,0 +1,178 @@
+//! How the command line ends: exit codes, error messages with a hint on what to do, and
+//! the quiet exit on a closed pipe.
+//!
+//! Exit codes: 0 success (also when the reader of stdout went away, as `head` does),
+//! 1 failure, 2 usage error (clap's own code for a bad command line).
+
+use std::io;
+use std::process::ExitCode;
+
+use rill_client::ClientError;
+use rill_protocol::error_code::ErrorCode;
+
+use super::output::Style;
+
+/// Exit code for a failed command.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for a bad command line (clap uses the same).
+pub const EXIT_USAGE: u8 = 2;
+
+/// A failure the command already explained with its own lines; `main` prints nothing
+/// more and exits 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Reported(pub String);
+
+/// True if the error, or anything it wraps, is a write to a closed pipe.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Prints `error` to stderr with its causes and a hint, and returns the exit code.
+/// A closed stdout ends quietly with success.
+pub fn report(error: &anyhow::Error, broker: &str) -> ExitCode {
+    if is_broken_pipe(error) {
+        return ExitCode::SUCCESS;
+    }
+    if error.downcast_ref::<Reported>().is_none() {
+        eprint!("{}", render(error, broker, Style::stderr()));
+    }
+    ExitCode::from(EXIT_FAILURE)
+}
+
+/// The full message: `error: what happened: why`, then `hint: what to do` if known.
+pub fn render(error: &anyhow::Error, broker: &str, style: Style) -> String {
+    let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
+    let mut message = String::new();
+    // Drop a cause whose text the previous line already includes (thiserror sources
+    // often print their source inline).
+    for (i, cause) in causes.iter().enumerate() {
+        if i > 0 && causes[i - 1].contains(cause.as_str()) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(cause);
+    }
+    let mut out = format!("{} {message}\n", style.error("error:"));
+    if let Some(hint) = hint(error, broker) {
+        out.push_str(&format!("{} {hint}\n", style.hint("hint:")));
+    }
+    out
+}
+
+/// What the user can do about `error`, when we know.
+pub fn hint(error: &anyhow::Error, broker: &str) -> Option<String> {
+    let client = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<ClientError>())?;
+    match client {
+        ClientError::Connect { .. } | ClientError::ConnectTimeout { .. } => Some(format!(
+            "is rilld running at {broker}? Start one with `cargo run --release --bin rilld`, \
+             or point rill at another broker with --broker ADDR or RILL_BROKER"
+        )),
+        ClientError::ConnectionLost { .. } | ClientError::Timeout { .. } => Some(format!(
+            "the broker at {broker} stopped answering; check that rilld is still running, \
+             or allow longer with --timeout"
+        )),
+        ClientError::Broker { code, topic, .. } => broker_hint(*code, topic.as_deref()),
+        ClientError::InvalidPartition { topic, .. } => Some(format!(
+            "see the partitions with `rill topic describe {topic}`"
+        )),
+        ClientError::DeliveryTimeout { .. } => {
+            Some("the broker did not acknowledge in time; allow longer with --timeout".to_owned())
+        }
+        _ => None,
+    }
+}
+
+fn broker_hint(code: ErrorCode, topic: Option<&str>) -> Option<String> {
+    let topic = topic.unwrap_or("NAME");
+    match code {
+        ErrorCode::UnknownTopicOrPartition => Some(format!(
+            "list topics with `rill topic list`, or create this one with `rill topic create {topic}`"
+        )),
+        ErrorCode::TopicAlreadyExists => Some(format!(
+            "see it with `rill topic describe {topic}`, or pick another name"
+        )),
+        ErrorCode::InvalidConfig => Some(format!(
+            "see the settings and their current values with `rill topic describe {topic}`"
+        )),
+        _ => None,
+    }
+}
+
+/// Exit code for a clap error: 0 for `--help` / `--version`, 2 for usage errors.
+pub fn clap_exit_code(error: &clap::Error) -> ExitCode {
+    if error.use_stderr() {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use anyhow::Context as _;
+
+    use super::*;
+
+    fn refused(addr: &str) -> anyhow::Error {
+        let source = Arc::new(io::Error::from(io::ErrorKind::ConnectionRefused));
+        anyhow::Error::new(ClientError::Connect {
+            addr: addr.to_owned(),
+            source,
+        })
+        .context(format!("cannot reach the broker at {addr}"))
+    }
+
+    #[test]
+    fn unreachable_broker_names_the_address_and_how_to_start_rilld() {
+        let text = render(&refused("127.0.0.1:1"), "127.0.0.1:1", Style::new(false));
+        assert!(
+            text.starts_with("error: cannot reach the broker at 127.0.0.1:1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: is rilld running at 127.0.0.1:1?"),
+            "{text}"
+        );
+        assert!(text.contains("cargo run --release --bin rilld"), "{text}");
+    }
+
+    #[test]
+    fn unknown_topic_suggests_create() {
+        let err = anyhow::Error::new(ClientError::Broker {
+            code: ErrorCode::UnknownTopicOrPartition,
+            topic: Some("orders".into()),
+            partition: None,
+            message: None,
+        });
+        let text = render(&err, "b:1", Style::new(false));
+        assert!(text.contains("rill topic create orders"), "{text}");
+    }
+
+    #[test]
+    fn broken_pipe_is_found_through_context() {
+        let err = Err::<(), _>(io::Error::from(io::ErrorKind::BrokenPipe))
+            .context("writing a record")
+            .unwrap_err();
+        assert!(is_broken_pipe(&err));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let inner = io::Error::other("disk full");
+        let err = anyhow::Error::new(inner).context("cannot read input.txt");
+        let text = render(&err, "b:1", Style::new(false));
+        assert_eq!(text, "error: cannot read input.txt: disk full\n");
+    }
+}

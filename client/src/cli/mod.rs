@@ -1,0 +1,174 @@
+//! The `rill` command line: argument structure (clap derive), dispatch to one module per
+//! subcommand, and the settings every subcommand shares (broker address, timeout).
+//!
+//! Each subcommand module holds its clap `Args` struct and a `run` function; this module
+//! only wires them together. Helpers sit beside them: value parsers in [`args`], stdout,
+//! colour and tables in [`output`], record rendering in [`record_format`], input lines
+//! in [`produce_input`], start/stop positions in [`tail_position`], topic views in
+//! [`topic_view`], error reporting and exit codes in [`errors`].
+
+pub mod args;
+pub mod completions;
+pub mod errors;
+pub mod output;
+pub mod produce;
+pub mod produce_input;
+pub mod record_format;
+pub mod tail;
+pub mod tail_position;
+pub mod topic;
+pub mod topic_view;
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rill_client::ConnectionConfig;
+
+use self::output::OutputFormat;
+
+/// Default broker address, as `rilld` listens by default.
+pub const BROKER_DEFAULT: &str = "127.0.0.1:9420";
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  rill topic create orders --partitions 3
+  printf 'hello\\nworld\\n' | rill produce orders
+  rill tail orders --from-beginning --no-follow
+  rill --broker 10.0.0.5:9420 topic list --output json
+
+Start a broker first: cargo run --release --bin rilld";
+
+/// The Rill command line: manage topics, produce and tail records.
+#[derive(Debug, Parser)]
+#[command(name = "rill", version, after_help = MAIN_EXAMPLES)]
+pub struct Cli {
+    /// Options every subcommand accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Broker address (host:port).
+    #[arg(long, global = true, value_name = "ADDR", env = "RILL_BROKER", default_value = BROKER_DEFAULT)]
+    pub broker: String,
+    /// Limit on connecting and on each request (e.g. 500ms, 10s, 1m).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = args::parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// How commands that describe things print them: text tables or JSON
+    /// (`rill tail` takes it as the default of its --format).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+impl GlobalArgs {
+    /// Connection settings for the broker, with `--timeout` applied.
+    pub fn connection_config(&self) -> ConnectionConfig {
+        let mut config = ConnectionConfig::new(self.broker.clone());
+        config.client_id = "rill-cli".to_owned();
+        if let Some(timeout) = self.timeout {
+            config.connect_timeout = timeout;
+            config.request_timeout = timeout;
+        }
+        config
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, describe, alter and delete topics.
+    Topic(topic::TopicArgs),
+    /// Append records read from stdin or a file, one per line.
+    Produce(produce::ProduceArgs),
+    /// Print a topic's records, then follow new ones (like tail -f).
+    Tail(tail::TailArgs),
+    /// Print shell completions (bash, zsh, fish, ...).
+    Completions(completions::CompletionsArgs),
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Cli { global, command } = cli;
+    match command {
+        Command::Topic(args) => topic::run(&global, args).await,
+        Command::Produce(args) => produce::run(&global, args).await,
+        Command::Tail(args) => tail::run(&global, args).await,
+        Command::Completions(args) => completions::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_has_examples_in_its_help() {
+        fn check(cmd: &clap::Command, path: &str) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_subcommands().next().is_none() {
+                let after = cmd
+                    .get_after_help()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                assert!(
+                    after.contains("Examples:"),
+                    "`{path} --help` has no examples"
+                );
+            }
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                check(sub, &path);
+            }
+        }
+        check(&Cli::command(), "");
+    }
+
+    #[test]
+    fn global_options_parse_anywhere() {
+        let cli = Cli::try_parse_from([
+            "rill",
+            "topic",
+            "list",
+            "--broker",
+            "h:1",
+            "--timeout",
+            "2s",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.broker, "h:1");
+        let config = cli.global.connection_config();
+        assert_eq!(config.request_timeout, Duration::from_secs(2));
+        assert_eq!(config.connect_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn output_is_global() {
+        for args in [
+            &["rill", "--output", "json", "topic", "list"][..],
+            &["rill", "topic", "--output", "json", "list"],
+            &["rill", "topic", "list", "--output", "json"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.global.output, OutputFormat::Json, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn usage_errors_exit_with_2() {
+        let err = Cli::try_parse_from(["rill", "tail"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let err = Cli::try_parse_from(["rill", "produce", "t", "--acks", "3"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}

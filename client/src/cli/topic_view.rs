@@ -1,0 +1,160 @@
+//! How `rill topic` shows topics: the JSON shapes of `list` and `describe` and their
+//! text tables.
+
+use std::collections::BTreeMap;
+
+use rill_client::TopicDescription;
+use serde::Serialize;
+
+use super::output::{Style, Table};
+
+/// A topic in `rill topic list --output json`.
+#[derive(Debug, Serialize)]
+pub struct ListedTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub internal: bool,
+}
+
+pub fn render_list(topics: &[ListedTopic], style: Style) -> String {
+    if topics.is_empty() {
+        return "no topics (create one with `rill topic create NAME`)\n".to_owned();
+    }
+    let mut table = Table::new(["NAME", "PARTITIONS"]);
+    for t in topics {
+        let name = if t.internal {
+            format!("{} (internal)", t.name)
+        } else {
+            t.name.clone()
+        };
+        table.row([name, t.partitions.to_string()]);
+    }
+    table.render(style)
+}
+
+/// `rill topic describe --output json`.
+#[derive(Debug, Serialize)]
+pub struct DescribedTopic {
+    pub name: String,
+    pub internal: bool,
+    pub partitions: Vec<DescribedPartition>,
+    pub config: BTreeMap<String, Option<String>>,
+}
+
+/// One partition of [`DescribedTopic`].
+#[derive(Debug, Serialize)]
+pub struct DescribedPartition {
+    pub partition: i32,
+    pub leader: i32,
+    pub earliest_offset: i64,
+    pub latest_offset: i64,
+    /// `latest_offset - earliest_offset`: the records kept (fewer after compaction).
+    pub records: i64,
+}
+
+impl From<TopicDescription> for DescribedTopic {
+    fn from(d: TopicDescription) -> Self {
+        Self {
+            name: d.name,
+            internal: d.is_internal,
+            partitions: d
+                .partitions
+                .into_iter()
+                .map(|p| DescribedPartition {
+                    partition: p.partition,
+                    leader: p.leader,
+                    earliest_offset: p.earliest_offset,
+                    latest_offset: p.latest_offset,
+                    records: (p.latest_offset - p.earliest_offset).max(0),
+                })
+                .collect(),
+            config: d.configs,
+        }
+    }
+}
+
+pub fn render_describe(topic: &DescribedTopic, style: Style) -> String {
+    let total: i64 = topic.partitions.iter().map(|p| p.records).sum();
+    let mut out = format!(
+        "{} {}{}  partitions: {}  records: {total}\n\n",
+        style.bold("topic:"),
+        topic.name,
+        if topic.internal { " (internal)" } else { "" },
+        topic.partitions.len(),
+    );
+    let mut partitions = Table::new(["PARTITION", "LEADER", "EARLIEST", "LATEST", "RECORDS"]);
+    for p in &topic.partitions {
+        partitions.row([
+            p.partition.to_string(),
+            p.leader.to_string(),
+            p.earliest_offset.to_string(),
+            p.latest_offset.to_string(),
+            p.records.to_string(),
+        ]);
+    }
+    out.push_str(&partitions.render(style));
+    if !topic.config.is_empty() {
+        let mut config = Table::new(["CONFIG", "VALUE"]);
+        for (key, value) in &topic.config {
+            config.row([
+                key.clone(),
+                value.clone().unwrap_or_else(|| "(default)".to_owned()),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&config.render(style));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn described() -> DescribedTopic {
+        DescribedTopic {
+            name: "orders".into(),
+            internal: false,
+            partitions: vec![DescribedPartition {
+                partition: 0,
+                leader: 0,
+                earliest_offset: 2,
+                latest_offset: 12,
+                records: 10,
+            }],
+            config: BTreeMap::from([("retention.ms".to_owned(), Some("1000".to_owned()))]),
+        }
+    }
+
+    #[test]
+    fn describe_text() {
+        let text = render_describe(&described(), Style::new(false));
+        assert!(
+            text.starts_with("topic: orders  partitions: 1  records: 10\n"),
+            "{text}"
+        );
+        assert!(text.contains("PARTITION  LEADER  EARLIEST  LATEST  RECORDS\n0          0       2         12      10\n"), "{text}");
+        assert!(text.contains("retention.ms  1000"), "{text}");
+    }
+
+    #[test]
+    fn describe_json_shape() {
+        let v = serde_json::to_value(described()).unwrap();
+        assert_eq!(v["partitions"][0]["latest_offset"], 12);
+        assert_eq!(v["config"]["retention.ms"], "1000");
+    }
+
+    #[test]
+    fn list_text() {
+        let topics = vec![ListedTopic {
+            name: "a".into(),
+            partitions: 3,
+            internal: false,
+        }];
+        assert_eq!(
+            render_list(&topics, Style::new(false)),
+            "NAME  PARTITIONS\na     3\n"
+        );
+        assert!(render_list(&[], Style::new(false)).contains("rill topic create"));
+    }
+}
