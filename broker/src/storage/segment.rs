@@ -263,24 +263,6 @@ impl Segment {
         (position + header.total_bytes() as u64 <= end).then_some(header)
     }
 
-    /// Where a walk for `relative` may start below `end`: the floor offset index entry's
-    /// position when the batch there has the entry's offset, else 0. A damaged index entry
-    /// then costs a longer walk, never a wrong batch.
-    pub fn scan_start(&self, relative: RelativeOffset, end: u64) -> u64 {
-        let Some(entry) = self.offset_index.floor(relative) else {
-            return 0;
-        };
-        let position = u64::from(entry.position.0);
-        let expected = self.base_offset + i64::from(entry.relative_offset.0);
-        match self.header_at(position, end) {
-            Some(header) if header.base_offset == expected => position,
-            _ => {
-                tracing::warn!(path = %self.paths.log.display(), position, "offset index entry does not point at its batch; walking from the segment start");
-                0
-            }
-        }
-    }
-
     /// Writes `bytes` at `position` (not yet visible to readers).
     pub fn write_at(&self, position: u64, bytes: &[u8]) -> Result<(), StorageError> {
         debug_assert!(position + bytes.len() as u64 <= self.mapped_bytes());
