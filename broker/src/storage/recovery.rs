@@ -2,8 +2,8 @@
 //!
 //! Segments listed in the recovery checkpoint with their exact size are trusted; their
 //! indexes are loaded and validated (and rebuilt from the log when missing or invalid).
-//! Every later segment is scanned batch by batch: header bounds, CRC-32C, offsets
-//! increasing. The log is truncated at the first torn or corrupt batch, later segments are
+//! Every later segment is scanned batch by batch: header bounds, CRC-32C, a known
+//! compression codec, offsets increasing. The log is truncated at the first torn or corrupt batch, later segments are
 //! deleted, and a warning says what was cut. A zero-filled tail (a pre-sized segment that
 //! was not sealed) marks the end of the log without a warning. Invariant afterwards: every
 //! segment ends on a batch boundary and the last one is the active segment.
@@ -15,7 +15,7 @@
 use std::fs;
 use std::path::Path;
 
-use rill_protocol::batch::{verify_crc, BatchError, BatchHeader, BATCH_HEADER_BYTES};
+use rill_protocol::batch::{verify_crc, BatchError, BatchHeader, Compression, BATCH_HEADER_BYTES};
 
 use super::checkpoint::{self, Checkpoint, CheckpointEntry};
 use super::index::{remove_if_exists, OffsetIndex, RelativeOffset, TimeIndex};
@@ -284,6 +284,8 @@ fn check_batch(rest: &[u8]) -> Result<BatchHeader, ScanStop> {
                 have: rest.len(),
             }))?;
     verify_crc(batch).map_err(ScanStop::Corrupt)?;
+    // Produce never stores an unknown codec, and a consumer could not read past one.
+    Compression::from_attributes(header.attributes).map_err(ScanStop::Corrupt)?;
     Ok(header)
 }
 

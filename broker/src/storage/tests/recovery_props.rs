@@ -4,7 +4,7 @@
 //! damaged byte is kept; appends continue at the high watermark.
 
 use proptest::prelude::*;
-use rill_protocol::batch::set_base_offset;
+use rill_protocol::batch::{compute_crc, set_base_offset};
 
 use super::{batch, batches_in, small_config};
 use crate::storage::segment::SegmentPaths;
@@ -56,6 +56,25 @@ fn open(bytes: &[u8]) -> (Vec<(i64, i64, Vec<u8>)>, PartitionLog) {
         .expect("append after recovery");
     assert_eq!(info.base_offset, hw);
     (served, log)
+}
+
+/// Regression (fuzz target `segment_recovery`): a CRC-valid batch with an unknown
+/// compression codec was kept by the scan and then served, where every consumer fails on
+/// it. It is now where the log is cut.
+#[test]
+fn unknown_codec_batch_is_cut() {
+    let (mut bytes, ends) = segment(&[(2, 30), (1, 10)]);
+    let second = ends[0].0;
+    bytes[second + 22] = 5;
+    let crc = compute_crc(&bytes[second..]);
+    bytes[second + 17..second + 21].copy_from_slice(&crc.to_be_bytes());
+    let (served, log) = open(&bytes);
+    assert_eq!(served.len(), 1);
+    assert_eq!(
+        log.high_watermark(),
+        ends[0].1 + 1,
+        "the append after the cut"
+    );
 }
 
 proptest! {
