@@ -5,6 +5,7 @@ pub mod config;
 pub mod group;
 pub mod metrics;
 pub mod producer_ids;
+pub mod reload;
 pub mod server;
 pub mod shutdown;
 pub mod storage;

@@ -12,6 +12,7 @@
 //! - [`commit`]: offset commit (with zombie fencing) and fetch.
 //! - [`admin`]: list, describe, delete and reset offsets.
 //! - [`offsets`] and [`offset_record`]: the committed-offset store and its record layout.
+//! - `lag_source`: committed offsets for the lag metrics.
 //!
 //! Invariant: a partition is in at most one member's owned set at any time; a partition
 //! moves only after its previous owner reported releasing it, left, or timed out.
@@ -21,6 +22,7 @@ pub mod assignor;
 pub mod commit;
 pub mod coordinator;
 mod error;
+mod lag_source;
 pub mod member;
 pub mod offset_record;
 pub mod offsets;

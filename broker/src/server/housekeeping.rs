@@ -39,8 +39,11 @@ pub fn sweep(ctx: &BrokerCtx) {
             if let Err(e) = p.log.flush_if_due() {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "interval flush failed");
             }
-            if let Err(e) = p.log.enforce_retention(now_ms) {
-                warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed");
+            match p.log.enforce_retention(now_ms) {
+                Ok(report) => p.stats.retention(&report),
+                Err(e) => {
+                    warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                }
             }
         }
     }

@@ -143,7 +143,7 @@ pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<(), StorageError> {
     let mut file = File::create(&tmp).map_err(StorageError::io("create checkpoint", &tmp))?;
     file.write_all(&checkpoint.encode())
         .map_err(StorageError::io("write checkpoint", &tmp))?;
-    file.sync_data()
+    super::stats::timed(&super::stats::CHECKPOINT_FSYNC, || file.sync_data())
         .map_err(StorageError::io("fsync checkpoint", &tmp))?;
     fs::rename(&tmp, &path).map_err(StorageError::io("rename checkpoint", &path))?;
     sync_dir(dir)
@@ -152,7 +152,7 @@ pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<(), StorageError> {
 /// fsyncs a directory so that creations, renames and removals in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)
-        .and_then(|d| d.sync_all())
+        .and_then(|d| super::stats::timed(&super::stats::CHECKPOINT_FSYNC, || d.sync_all()))
         .map_err(StorageError::io("fsync directory", dir))
 }
 

@@ -34,6 +34,9 @@ pub struct Recovered {
     pub log_end_offset: i64,
     /// Timestamp of the active segment's first batch, for time-based rolling.
     pub active_first_timestamp: Option<i64>,
+    /// Bytes of torn or corrupt data cut off (the unused zero-filled tail of a pre-sized
+    /// segment is not counted).
+    pub truncated_bytes: u64,
 }
 
 /// Why a scan stopped before the end of the file.
@@ -78,19 +81,20 @@ pub fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, StorageError
     let bases = list_segments(dir)?;
     let checkpoint = checkpoint::read(dir)?;
     let mut segments: Vec<(Segment, Tail)> = Vec::with_capacity(bases.len());
+    let mut truncated_bytes = 0u64;
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
         let prev = segments.last().map(|(_, tail)| tail);
         if let Some(expected) = prev.map(|t| t.next_offset).filter(|&next| next != base) {
             tracing::warn!(dir = %dir.display(), base_offset = base, expected, "segment does not continue its predecessor; deleting it and later segments");
-            delete_segments(dir, &bases[i..])?;
+            truncated_bytes += delete_segments(dir, &bases[i..])?;
             break;
         }
         let mut segment = match Segment::open(dir, base) {
             Ok(segment) => segment,
             Err(e) => {
                 set_aside(dir, base, e)?;
-                delete_segments(dir, &bases[i + 1..])?;
+                truncated_bytes += delete_segments(dir, &bases[i + 1..])?;
                 break;
             }
         };
@@ -104,15 +108,22 @@ pub fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, StorageError
         };
         let (tail, keep_going) = match loaded {
             Some(tail) => (tail, true),
-            None => scan_and_cut(&segment, config, trusted_end.is_some())?,
+            None => {
+                let (tail, keep_going, cut_bytes) =
+                    scan_and_cut(&segment, config, trusted_end.is_some())?;
+                truncated_bytes += cut_bytes;
+                (tail, keep_going)
+            }
         };
         segments.push((segment, tail));
         if !keep_going && next_base.is_some() {
-            delete_segments(dir, &bases[i + 1..])?;
+            truncated_bytes += delete_segments(dir, &bases[i + 1..])?;
             break;
         }
     }
-    finish(dir, config, segments)
+    let mut recovered = finish(dir, config, segments)?;
+    recovered.truncated_bytes = truncated_bytes;
+    Ok(recovered)
 }
 
 /// Where a segment ends, and what the writer needs to continue it.
@@ -200,24 +211,24 @@ fn load_trusted(
 }
 
 /// Scans a segment, truncates it after its last valid batch, and says whether the log
-/// may continue into the next segment.
+/// may continue into the next segment and how many bytes of damaged data it cut.
 fn scan_and_cut(
     segment: &Segment,
     config: &LogConfig,
     vouched: bool,
-) -> Result<(Tail, bool), StorageError> {
+) -> Result<(Tail, bool, u64), StorageError> {
     let file_bytes = segment.committed_bytes();
     let scan = scan(segment, file_bytes, config);
     let cut_bytes = file_bytes - scan.valid_bytes;
-    let keep_going = match &scan.stop {
-        None => true,
+    let (keep_going, damaged_bytes) = match &scan.stop {
+        None => (true, 0),
         Some(ScanStop::ZeroTail) => {
             tracing::debug!(path = %segment.paths().log.display(), position = scan.valid_bytes, cut_bytes, "dropping zero-filled segment tail");
-            true
+            (true, 0)
         }
         Some(stop) => {
             tracing::warn!(path = %segment.paths().log.display(), position = scan.valid_bytes, cut_bytes, reason = %stop, "truncating log at a torn or corrupt batch");
-            false
+            (false, cut_bytes)
         }
     };
     if cut_bytes > 0 {
@@ -230,7 +241,7 @@ fn scan_and_cut(
         first_timestamp: scan.first_timestamp,
         trusted: vouched && scan.stop.is_none(),
     };
-    Ok((tail, keep_going))
+    Ok((tail, keep_going, damaged_bytes))
 }
 
 /// Walks and verifies batches from the start of the segment, rebuilding its indexes.
@@ -334,6 +345,7 @@ fn finish(
         cursor: tail.cursor,
         log_end_offset: tail.next_offset,
         active_first_timestamp: tail.first_timestamp.filter(|&ts| ts >= 0),
+        truncated_bytes: 0,
     })
 }
 
@@ -387,12 +399,14 @@ fn set_aside(dir: &Path, base: i64, error: StorageError) -> Result<(), StorageEr
     remove_if_exists(&paths.time_index)
 }
 
-/// Deletes whole segments that recovery cut off.
-fn delete_segments(dir: &Path, bases: &[i64]) -> Result<(), StorageError> {
+/// Deletes whole segments that recovery cut off; returns the bytes they held.
+fn delete_segments(dir: &Path, bases: &[i64]) -> Result<u64, StorageError> {
+    let mut deleted_bytes = 0;
     for &base in bases {
         let segment = Segment::open(dir, base)?;
+        deleted_bytes += segment.committed_bytes();
         tracing::warn!(path = %segment.paths().log.display(), bytes = segment.committed_bytes(), "deleting segment after a truncated one");
         segment.delete_files()?;
     }
-    Ok(())
+    Ok(deleted_bytes)
 }

@@ -10,10 +10,12 @@
 pub mod args;
 pub mod completions;
 pub mod errors;
+pub mod group;
 pub mod output;
 pub mod produce;
 pub mod produce_input;
 pub mod record_format;
+pub mod status;
 pub mod tail;
 pub mod tail_position;
 pub mod topic;
@@ -87,6 +89,10 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Print a topic's records, then follow new ones (like tail -f).
     Tail(tail::TailArgs),
+    /// List, describe and delete consumer groups; reset their offsets.
+    Group(group::GroupArgs),
+    /// Show the broker's version, uptime, topics, partitions and connections.
+    Status(status::StatusArgs),
     /// Print shell completions (bash, zsh, fish, ...).
     Completions(completions::CompletionsArgs),
 }
@@ -98,6 +104,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Topic(args) => topic::run(&global, args).await,
         Command::Produce(args) => produce::run(&global, args).await,
         Command::Tail(args) => tail::run(&global, args).await,
+        Command::Group(args) => group::run(&global, args).await,
+        Command::Status(args) => status::run(&global, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -80,7 +80,11 @@ fn validate_only(
     if ctx.topics.get(name).is_some() {
         return Err(TopicError::AlreadyExists(name.to_string()));
     }
-    topic_config::log_config(ctx.topics.defaults(), overrides, ctx.config.max_frame_bytes)?;
+    topic_config::log_config(
+        &ctx.topics.defaults(),
+        overrides,
+        ctx.config.max_frame_bytes,
+    )?;
     Ok(())
 }
 

@@ -115,7 +115,7 @@ async fn produce_partition(
     let appended = append(&partition, p.records).await;
     match appended {
         Ok(info) => {
-            ctx.metrics.produced(records, bytes);
+            partition.stats.produced(records, bytes);
             ProducePartitionResponse {
                 partition: p.partition,
                 error_code: ErrorCode::None,
