@@ -16,6 +16,11 @@ use crate::storage::FlushPolicy;
 
 /// Default listen address for the binary protocol.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:9420";
+/// Default address of the HTTP endpoint (`/metrics`, `/health`, `/ready`).
+pub const HTTP_LISTEN_DEFAULT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    9421,
+));
 /// Default data directory.
 pub const DATA_DIR_DEFAULT: &str = "./rill-data";
 /// Default partition count of a new topic.
@@ -38,6 +43,8 @@ pub const MAX_INFLIGHT_REQUESTS_DEFAULT: usize = 64;
 pub const MAX_CONNECTION_BUFFER_BYTES_DEFAULT: usize = 128 * 1024 * 1024;
 /// Default idle/read timeout of a connection (a half-sent frame is dropped after this).
 pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 10 * 60 * 1000;
+/// Default time a started frame may take to arrive whole (slow-loris guard).
+pub const FRAME_TIMEOUT_MS_DEFAULT: u64 = 30 * 1000;
 /// Default interval of the background housekeeping (retention, interval flush, rolls).
 pub const HOUSEKEEPING_INTERVAL_MS_DEFAULT: u64 = 1000;
 
@@ -122,12 +129,21 @@ pub struct Args {
     /// Close a connection that sends nothing for this long, e.g. `10m` [default: 10m].
     #[arg(long, env = "RILL_IDLE_TIMEOUT", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
+    /// Close a connection whose started frame does not arrive whole within this, e.g. `30s` [default: 30s].
+    #[arg(long, env = "RILL_FRAME_TIMEOUT", value_parser = parse_duration)]
+    pub frame_timeout: Option<Duration>,
     /// Create unknown topics on first produce or metadata request: true or false [default: true].
     #[arg(long, env = "RILL_AUTO_CREATE_TOPICS")]
     pub auto_create_topics: Option<bool>,
     /// Log format: text or json [default: text]. Filter with RUST_LOG (e.g. RUST_LOG=rill_broker=debug).
     #[arg(long, env = "RILL_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Log filter when RUST_LOG is unset, e.g. `info` or `info,rill_broker=debug`; changes live on SIGHUP [default: info].
+    #[arg(long, env = "RILL_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Address of the HTTP endpoint (/metrics, /health, /ready), or `none` [default: 127.0.0.1:9421].
+    #[arg(long, env = "RILL_HTTP_LISTEN", value_parser = parse_http_listen)]
+    pub http_listen: Option<OptionalAddr>,
 }
 
 /// How log lines are written.
@@ -140,6 +156,10 @@ pub enum LogFormat {
     /// One JSON object per line.
     Json,
 }
+
+/// An address that may be switched off with `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
 
 /// A duration that may be switched off with `none`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,8 +181,11 @@ pub struct FileConfig {
     max_connections: Option<usize>,
     max_inflight: Option<usize>,
     idle_timeout: Option<String>,
+    frame_timeout: Option<String>,
     auto_create_topics: Option<bool>,
     log_format: Option<LogFormat>,
+    log_level: Option<String>,
+    http_listen: Option<String>,
 }
 
 /// The broker's effective configuration.
@@ -184,10 +207,16 @@ pub struct BrokerConfig {
     pub max_connection_buffer_bytes: usize,
     /// Idle/read timeout per connection.
     pub idle_timeout: Duration,
+    /// Longest a started frame may take to arrive whole.
+    pub frame_timeout: Duration,
     /// Create unknown topics on first use.
     pub auto_create_topics: bool,
     /// Log line format.
     pub log_format: LogFormat,
+    /// Log filter directives used when RUST_LOG is unset; `None` means `info`.
+    pub log_level: Option<String>,
+    /// Address of the HTTP endpoint; `None` turns it off.
+    pub http_listen: Option<SocketAddr>,
     /// Interval of background housekeeping.
     pub housekeeping_interval: Duration,
 }
@@ -235,8 +264,11 @@ impl Default for BrokerConfig {
             max_inflight: MAX_INFLIGHT_REQUESTS_DEFAULT,
             max_connection_buffer_bytes: MAX_CONNECTION_BUFFER_BYTES_DEFAULT,
             idle_timeout: Duration::from_millis(IDLE_TIMEOUT_MS_DEFAULT),
+            frame_timeout: Duration::from_millis(FRAME_TIMEOUT_MS_DEFAULT),
             auto_create_topics: true,
             log_format: LogFormat::Text,
+            log_level: None,
+            http_listen: Some(HTTP_LISTEN_DEFAULT),
             housekeeping_interval: Duration::from_millis(HOUSEKEEPING_INTERVAL_MS_DEFAULT),
         }
     }
@@ -284,8 +316,18 @@ impl BrokerConfig {
         if let Some(s) = &file.idle_timeout {
             self.idle_timeout = parse_duration(s).map_err(|e| invalid("idle_timeout", s, e))?;
         }
+        if let Some(s) = &file.frame_timeout {
+            self.frame_timeout = parse_duration(s).map_err(|e| invalid("frame_timeout", s, e))?;
+        }
         set(&mut self.auto_create_topics, file.auto_create_topics);
         set(&mut self.log_format, file.log_format);
+        if file.log_level.is_some() {
+            self.log_level = file.log_level.clone();
+        }
+        if let Some(s) = &file.http_listen {
+            let OptionalAddr(v) = parse_http_listen(s).map_err(|e| invalid("http_listen", s, e))?;
+            self.http_listen = v;
+        }
         Ok(())
     }
 
@@ -307,8 +349,15 @@ impl BrokerConfig {
         set(&mut self.max_connections, args.max_connections);
         set(&mut self.max_inflight, args.max_inflight);
         set(&mut self.idle_timeout, args.idle_timeout);
+        set(&mut self.frame_timeout, args.frame_timeout);
         set(&mut self.auto_create_topics, args.auto_create_topics);
         set(&mut self.log_format, args.log_format);
+        if args.log_level.is_some() {
+            self.log_level = args.log_level.clone();
+        }
+        if let Some(OptionalAddr(v)) = args.http_listen {
+            self.http_listen = v;
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -333,6 +382,10 @@ impl BrokerConfig {
         )?;
         check("max_connections", self.max_connections as u64, 1, 1 << 20)?;
         check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;
+        if let Some(level) = &self.log_level {
+            tracing_subscriber::EnvFilter::try_new(level)
+                .map_err(|e| invalid("log_level", level, e))?;
+        }
         Ok(())
     }
 }
@@ -393,6 +446,16 @@ pub fn parse_optional_duration(s: &str) -> Result<OptionalDuration, String> {
     }
 }
 
+/// Parses a socket address or `none`/`off` (endpoint disabled).
+pub fn parse_http_listen(s: &str) -> Result<OptionalAddr, String> {
+    match s.trim() {
+        "none" | "off" => Ok(OptionalAddr(None)),
+        other => other.parse().map(|a| OptionalAddr(Some(a))).map_err(|_| {
+            format!("`{s}` is not an address like 127.0.0.1:9421, or none to turn HTTP off")
+        }),
+    }
+}
+
 /// Parses a flush policy: `always`, `os`, or an interval such as `100ms`.
 pub fn parse_flush(s: &str) -> Result<FlushPolicy, String> {
     match s.trim() {
@@ -420,77 +483,5 @@ pub fn flush_to_string(flush: &FlushPolicy) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_start_a_broker_with_no_flags() {
-        let config = BrokerConfig::load(&Args::default()).unwrap();
-        assert_eq!(config.listen.to_string(), "127.0.0.1:9420");
-        assert_eq!(config.data_dir, PathBuf::from("./rill-data"));
-        assert!(config.auto_create_topics);
-        assert_eq!(config.topic_defaults.flush, FlushPolicy::Os);
-    }
-
-    #[test]
-    fn flags_override_file_which_overrides_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rill.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:1111\"\ndefault_partitions = 4\nflush = \"always\"\nretention = \"none\"\n",
-        )
-        .unwrap();
-        let args = Args {
-            config: Some(path),
-            default_partitions: Some(8),
-            ..Args::default()
-        };
-        let config = BrokerConfig::load(&args).unwrap();
-        assert_eq!(config.listen.port(), 1111);
-        assert_eq!(config.topic_defaults.partitions, 8);
-        assert_eq!(config.topic_defaults.flush, FlushPolicy::Always);
-        assert_eq!(config.topic_defaults.retention_ms, None);
-    }
-
-    #[test]
-    fn bad_settings_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rill.toml");
-        std::fs::write(&path, "flush = \"sometimes\"\n").unwrap();
-        let args = Args {
-            config: Some(path.clone()),
-            ..Args::default()
-        };
-        let err = BrokerConfig::load(&args).unwrap_err().to_string();
-        assert!(err.contains("flush"), "{err}");
-        std::fs::write(&path, "no_such_key = 1\n").unwrap();
-        let err = BrokerConfig::load(&args).unwrap_err().to_string();
-        assert!(err.contains("no_such_key"), "{err}");
-        let args = Args {
-            default_partitions: Some(0),
-            ..Args::default()
-        };
-        assert!(BrokerConfig::load(&args).is_err());
-    }
-
-    #[test]
-    fn flush_policies_parse_and_render() {
-        assert_eq!(parse_flush("always"), Ok(FlushPolicy::Always));
-        assert_eq!(parse_flush("os"), Ok(FlushPolicy::Os));
-        let interval = parse_flush("250ms").unwrap();
-        assert_eq!(interval, FlushPolicy::Interval(Duration::from_millis(250)));
-        assert_eq!(flush_to_string(&interval), "250ms");
-        assert!(parse_flush("later").is_err());
-    }
-
-    #[test]
-    fn sample_config_file_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rill.toml");
-        let args = Args {
-            config: Some(path),
-            ..Args::default()
-        };
-        BrokerConfig::load(&args).unwrap();
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,10 +1,12 @@
-//! rill-broker: the segmented storage engine, the topic registry, and the network
-//! server around them (binary `rilld`).
+//! rill-broker: the segmented storage engine, the topic registry, the consumer group
+//! coordinator, and the network server around them (binary `rilld`).
 
 pub mod config;
+pub mod group;
 pub mod malloc_tuning;
 pub mod metrics;
 pub mod producer_ids;
+pub mod reload;
 pub mod server;
 pub mod shutdown;
 pub mod storage;

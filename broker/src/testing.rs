@@ -4,17 +4,23 @@
 //! Panics on failure: it is for tests only.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
 use crate::config::BrokerConfig;
-use crate::server::ServerError;
+use crate::server::{BrokerCtx, ServerError};
 use crate::shutdown::ShutdownSignal;
 
 /// A broker running in this process.
 pub struct TestBroker {
     /// Where clients connect.
     pub addr: SocketAddr,
+    /// The HTTP endpoint (`/metrics`, `/health`, `/ready`), on an ephemeral port unless a
+    /// test turned it off.
+    pub http_addr: Option<SocketAddr>,
+    /// The broker's shared state.
+    pub ctx: Arc<BrokerCtx>,
     /// Stops the broker.
     pub signal: ShutdownSignal,
     /// Finishes when the broker has shut down.
@@ -24,7 +30,8 @@ pub struct TestBroker {
 }
 
 impl TestBroker {
-    /// Starts a broker with defaults on 127.0.0.1:0 in a fresh data directory.
+    /// Starts a broker with defaults on 127.0.0.1:0 (HTTP on another ephemeral port) in a
+    /// fresh data directory.
     pub async fn start() -> TestBroker {
         Self::start_with(|_| {}).await
     }
@@ -43,16 +50,19 @@ impl TestBroker {
         let mut config = BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_path_buf(),
+            http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             ..BrokerConfig::default()
         };
         tweak(&mut config);
-        let (addr, signal, task) = crate::server::spawn(config)
+        let started = crate::server::start(config)
             .await
             .expect("test broker starts");
         TestBroker {
-            addr,
-            signal,
-            task,
+            addr: started.addr,
+            http_addr: started.http_addr,
+            ctx: started.ctx,
+            signal: started.signal,
+            task: started.task,
             dir,
         }
     }

@@ -8,60 +8,20 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::child::start_rilld;
 use common::*;
 use rill_protocol::api::produce::ACKS_ALL;
 use rill_protocol::api::Response;
 use rill_protocol::batch::BatchIter;
 use rill_protocol::error_code::ErrorCode;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 const PARTITIONS: i32 = 3;
 
 /// Acknowledged records: (partition, offset) -> value.
 type Acked = Arc<Mutex<BTreeMap<(i32, i64), String>>>;
-
-/// Starts `rilld` on an ephemeral port and waits for its "ready" line.
-async fn start_rilld(dir: &Path, flush: &str) -> (Child, std::net::SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rilld"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--flush",
-            flush,
-            "--segment-bytes",
-            "65536",
-        ])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rilld starts");
-    let stderr = child.stderr.take().expect("stderr piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read rilld log") {
-            if let Some(rest) = line.split("listen=").nth(1) {
-                let addr = rest.split_whitespace().next().expect("address");
-                return addr.parse().expect("listen address parses");
-            }
-        }
-        panic!("rilld exited before it was ready");
-    })
-    .await
-    .expect("rilld ready in time");
-    // Keep draining the log so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
 
 /// Produces to one partition until the connection fails, recording what was acknowledged.
 async fn producer(addr: std::net::SocketAddr, partition: i32, round: u32, acked: Acked) {

@@ -559,3 +559,37 @@ async fn idempotent_batches_dedupe_across_restarts_and_refuse_gaps() {
     assert_eq!(zombie.error_code, ErrorCode::InvalidProducerEpoch);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn internal_topics_are_off_limits_to_clients() {
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr).await;
+    let Response::CreateTopics(r) = c.call(create("__consumer_offsets", 1, vec![])).await else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].error_code, ErrorCode::InvalidTopic);
+    let r = produce_response(
+        c.call(produce(
+            "__consumer_offsets",
+            0,
+            batch("x", 1, 0),
+            ACKS_LEADER,
+        ))
+        .await,
+    );
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ErrorCode::InvalidTopic
+    );
+    let Response::DeleteTopics(d) = c
+        .call(Request::DeleteTopics(DeleteTopicsRequest {
+            topic_names: vec!["__consumer_offsets".into()],
+            timeout_ms: 1000,
+        }))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(d.topics[0].error_code, ErrorCode::InvalidTopic);
+    broker.stop().await;
+}

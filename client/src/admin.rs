@@ -1,11 +1,15 @@
-//! [`Admin`]: topic management (create, delete, list, describe, alter configs).
+//! [`Admin`]: topic management (create, delete, list, describe, alter configs) and
+//! consumer group management ([`groups`]).
 //!
 //! Each call is one or a few requests on one self-healing connection; a per-topic
 //! error from the broker comes back as [`ClientError::Broker`] naming the topic.
 
+mod groups;
+
 use std::collections::BTreeMap;
 
 use rill_protocol::api::alter_topic_configs::AlterTopicConfigsRequest;
+use rill_protocol::api::broker_status::BrokerStatusRequest;
 use rill_protocol::api::common::{ConfigEntry, TopicResult};
 use rill_protocol::api::create_topics::{CreatableTopic, CreateTopicsRequest};
 use rill_protocol::api::delete_topics::DeleteTopicsRequest;
@@ -19,6 +23,11 @@ use crate::metadata;
 use crate::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::record::TopicPartition;
 use crate::slot::ConnectionSlot;
+
+pub use groups::{
+    GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, OffsetReset,
+    ResetOffset,
+};
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +94,25 @@ pub struct TopicDescription {
     pub partitions: Vec<PartitionDescription>,
     /// Effective settings, by name.
     pub configs: BTreeMap<String, Option<String>>,
+}
+
+/// What [`Admin::status`] reports about a broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerStatus {
+    /// The broker's id.
+    pub node_id: i32,
+    /// The broker's version.
+    pub version: String,
+    /// Time since the broker started.
+    pub uptime: std::time::Duration,
+    /// Topics hosted.
+    pub topics: i32,
+    /// Partitions hosted.
+    pub partitions: i32,
+    /// Client connections open (this one included).
+    pub connections_open: i32,
+    /// The broker's data directory.
+    pub data_dir: String,
 }
 
 /// Administrative client.
@@ -264,6 +292,23 @@ impl Admin {
             ));
         }
         Ok(())
+    }
+
+    /// The broker's status: version, uptime, topics, partitions, connections.
+    pub async fn status(&self) -> Result<BrokerStatus> {
+        let r = self.slot.call(&BrokerStatusRequest).await?;
+        if r.error_code != ErrorCode::None {
+            return Err(ClientError::broker(r.error_code, "", None, None));
+        }
+        Ok(BrokerStatus {
+            node_id: r.node_id,
+            version: r.version,
+            uptime: std::time::Duration::from_millis(u64::try_from(r.uptime_ms).unwrap_or(0)),
+            topics: r.topics,
+            partitions: r.partitions,
+            connections_open: r.connections_open,
+            data_dir: r.data_dir,
+        })
     }
 
     /// Closes the connection.

@@ -220,6 +220,30 @@ pub enum ClientError {
         /// The offset asked for.
         offset: i64,
     },
+    /// A group call (commit) on a consumer that has not subscribed to a group.
+    #[error("the consumer is not a group member: call subscribe first")]
+    NotSubscribed,
+    /// `subscribe` on a consumer that is already a group member.
+    #[error("the consumer is already a member of group {group_id}")]
+    AlreadySubscribed {
+        /// The group it belongs to.
+        group_id: String,
+    },
+    /// The broker no longer knows this member at this epoch (its session expired, it was
+    /// fenced by a rebalance, or the broker restarted): its partitions were taken back
+    /// without a commit and it rejoins. Records after the last commit will be consumed
+    /// again (at least once).
+    #[error("membership of group {group_id} was lost; rejoining")]
+    GroupMembershipLost {
+        /// The group.
+        group_id: String,
+    },
+    /// The consumer's group membership ended (closed, or its background task stopped).
+    #[error("the membership of group {group_id} is closed")]
+    GroupClosed {
+        /// The group.
+        group_id: String,
+    },
     /// The broker answered a request with a response that is missing something asked for.
     #[error("{api:?} response is missing {what}")]
     MissingInResponse {

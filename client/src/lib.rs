@@ -9,9 +9,11 @@
 //!   and retries retriable failures without reordering a partition. Memory is bounded:
 //!   `send` waits when `buffer_memory_bytes` are queued.
 //! - [`Consumer`] reads manually assigned partitions from positions you choose
-//!   ([`SeekTo`]), with the next fetch always in flight while you process the last one;
-//!   use [`Consumer::poll`] or [`Consumer::into_stream`].
-//! - [`Admin`] creates, deletes, lists, describes and reconfigures topics.
+//!   ([`SeekTo`]), or joins a consumer group ([`Consumer::subscribe`]) whose broker
+//!   spreads the partitions over its members; the next fetch is always in flight while
+//!   you process the last one; use [`Consumer::poll`] or [`Consumer::into_stream`].
+//! - [`Admin`] creates, deletes, lists, describes and reconfigures topics, and lists,
+//!   describes, deletes and resets the offsets of consumer groups.
 //!
 //! All three talk to the bootstrap broker over one pipelined connection each
 //! ([`connection::Connection`]), re-established with exponential backoff when it breaks
@@ -55,6 +57,42 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Consuming in a group
+//!
+//! Members of one group share the partitions of the topics they subscribe to; the
+//! broker moves partitions as members come and go (only those that must move), and
+//! keeps each partition's committed offset.
+//!
+//! ```no_run
+//! use rill_client::{AutoOffsetReset, Consumer, ConsumerConfig, RebalanceCallbacks};
+//! use std::time::Duration;
+//!
+//! # async fn demo() -> rill_client::Result<()> {
+//! let config = ConsumerConfig::builder("127.0.0.1:9420")
+//!     .auto_offset_reset(AutoOffsetReset::Earliest) // where a new group starts
+//!     .build()?;
+//! let mut consumer = Consumer::connect(config).await?;
+//! let listener = RebalanceCallbacks::new()
+//!     .on_revoked(|revocation| println!("handing over {:?}", revocation.partitions()));
+//! consumer.subscribe_with("billing", &["events"], listener).await?;
+//! for _ in 0..100 {
+//!     for record in consumer.poll(Duration::from_secs(1)).await? {
+//!         println!("{}-{}@{}", record.topic, record.partition, record.offset);
+//!     }
+//! }
+//! consumer.close().await?; // commits what was consumed, then leaves the group
+//! # Ok(()) }
+//! ```
+//!
+//! **Delivery is at least once.** After any failure (a crash, an expired session, a
+//! broker restart) the group resumes each partition from its last committed offset:
+//! nothing is lost, and the only records delivered again are those after the last
+//! commit. With `enable_auto_commit` (the default) `poll` commits, every
+//! `auto_commit_interval`, the positions after the records earlier polls returned;
+//! partitions being revoked are committed before they are handed over, and `close`
+//! commits before leaving. For tighter control, turn auto-commit off and call
+//! [`Consumer::commit`] after processing.
+//!
 //! # Administering
 //!
 //! ```no_run
@@ -85,12 +123,18 @@ pub mod slot;
 #[cfg(test)]
 mod test_support;
 
-pub use admin::{Admin, NewTopic, PartitionDescription, TopicDescription, TopicListing};
+pub use admin::{
+    Admin, BrokerStatus, GroupDescription, GroupListing, GroupMemberDescription,
+    GroupPartitionOffset, NewTopic, OffsetReset, PartitionDescription, ResetOffset,
+    TopicDescription, TopicListing,
+};
 pub use config::{
     Acks, AutoOffsetReset, Compression, ConnectionConfig, ConsumerConfig, IsolationLevel,
     ProducerConfig,
 };
-pub use consumer::{Consumer, SeekTo};
+pub use consumer::{
+    Consumer, PendingCommit, RebalanceCallbacks, RebalanceListener, Revocation, SeekTo,
+};
 pub use error::{ClientError, Disconnect, Result};
 pub use producer::{DeliveryFuture, Producer};
 pub use record::{ConsumerRecord, ProducerRecord, RecordMetadata, TopicPartition};

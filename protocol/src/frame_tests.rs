@@ -193,3 +193,62 @@ fn encoder_enforces_the_limit() {
         .encode(Bytes::from_static(b"123456789"), &mut dst)
         .is_err());
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The frames of `stream` fed in `chunks`-sized pieces, and whether it ended in an error.
+    fn decode_chunked(max: usize, stream: &[u8], chunks: &[usize]) -> (Vec<Bytes>, bool) {
+        let mut codec = FrameCodec::new(max);
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        let mut sizes = chunks.iter().copied().cycle();
+        let mut rest = stream;
+        while !rest.is_empty() {
+            let take = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
+            buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            loop {
+                match codec.decode(&mut buf) {
+                    Ok(Some(frame)) => frames.push(frame),
+                    Ok(None) => break,
+                    Err(_) => return (frames, true),
+                }
+            }
+        }
+        match codec.decode_eof(&mut buf) {
+            Ok(frame) => (frames.into_iter().chain(frame).collect(), false),
+            Err(_) => (frames, true),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_chunks_decode_like_the_whole_stream(
+            stream in prop::collection::vec(any::<u8>(), 0..512),
+            chunks in prop::collection::vec(1usize..40, 1..8),
+            max in 1usize..300,
+        ) {
+            let whole = decode_chunked(max, &stream, &[usize::MAX]);
+            let chunked = decode_chunked(max, &stream, &chunks);
+            prop_assert_eq!(&whole, &chunked);
+            for frame in &whole.0 {
+                prop_assert!(!frame.is_empty() && frame.len() <= max);
+            }
+        }
+
+        #[test]
+        fn valid_frames_survive_any_chunking(
+            payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..100), 0..8),
+            chunks in prop::collection::vec(1usize..40, 1..8),
+        ) {
+            let stream: Vec<u8> = payloads.iter().flat_map(|p| framed(p)).collect();
+            let (frames, failed) = decode_chunked(100, &stream, &chunks);
+            prop_assert!(!failed);
+            let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+            prop_assert_eq!(frames, payloads);
+        }
+    }
+}

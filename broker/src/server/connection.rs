@@ -72,19 +72,22 @@ async fn read_requests(
     let mut frames = FramedRead::new(read_half, FrameCodec::new(ctx.config.max_frame_bytes));
     let budget_bytes = ctx.config.max_connection_buffer_bytes;
     let budget = Arc::new(Semaphore::new(budget_bytes));
-    let idle = ctx.config.idle_timeout;
+    let mut clock = ReadClock::new(ctx.config.idle_timeout, ctx.config.frame_timeout);
     loop {
         // Cancel-safety: FramedRead::next keeps a partial frame in its buffer, so losing
         // the race to shutdown or the timeout drops nothing we would still use.
         let next = tokio::select! {
             _ = shutdown.recv() => return,
-            next = tokio::time::timeout(idle, frames.next()) => next,
+            next = tokio::time::timeout(clock.step(), frames.next()) => next,
         };
         let frame = match next {
-            Err(_) => {
-                debug!(%peer, ?idle, "closing idle connection");
-                return;
-            }
+            Err(_) => match clock.expired(!frames.read_buffer().is_empty()) {
+                None => continue,
+                Some(why) => {
+                    debug!(%peer, why, "closing connection");
+                    return;
+                }
+            },
             Ok(None) => return,
             Ok(Some(Err(e))) => {
                 warn!(%peer, error = %e, "closing connection: unreadable frame");
@@ -93,6 +96,7 @@ async fn read_requests(
             }
             Ok(Some(Ok(frame))) => frame,
         };
+        clock.frame_arrived();
         let cost = u32::try_from(frame.len().clamp(1, budget_bytes)).unwrap_or(u32::MAX);
         let Ok(permit) = budget.clone().acquire_many_owned(cost).await else {
             return;
@@ -112,6 +116,50 @@ async fn read_requests(
         if requests.send(queued).await.is_err() {
             return; // the processor or writer stopped: the peer is gone
         }
+    }
+}
+
+/// The read side's two limits, checked in steps of the frame timeout: a connection with
+/// nothing buffered may stay silent for `idle`; once a frame has started, it must arrive
+/// whole within (at most twice) `frame`.
+struct ReadClock {
+    idle: std::time::Duration,
+    frame: std::time::Duration,
+    silent_steps: u32,
+    partial_steps: u32,
+}
+
+impl ReadClock {
+    fn new(idle: std::time::Duration, frame: std::time::Duration) -> Self {
+        ReadClock {
+            idle,
+            frame: frame.min(idle).max(std::time::Duration::from_millis(1)),
+            silent_steps: 0,
+            partial_steps: 0,
+        }
+    }
+
+    /// How long the next read may wait.
+    fn step(&self) -> std::time::Duration {
+        self.frame
+    }
+
+    /// A step passed without a whole frame; `Some(reason)` closes the connection.
+    fn expired(&mut self, partial: bool) -> Option<&'static str> {
+        if partial {
+            self.silent_steps = 0;
+            self.partial_steps += 1;
+            return (self.partial_steps >= 2).then_some("a started frame did not arrive in time");
+        }
+        self.partial_steps = 0;
+        self.silent_steps += 1;
+        (self.frame * self.silent_steps >= self.idle).then_some("idle")
+    }
+
+    /// A whole frame arrived: both clocks restart.
+    fn frame_arrived(&mut self) {
+        self.silent_steps = 0;
+        self.partial_steps = 0;
     }
 }
 

@@ -1,5 +1,5 @@
 //! Background housekeeping on a fixed schedule: interval flushes, segment rolls by age,
-//! and retention (whole closed segments, oldest first).
+//! retention (whole closed segments, oldest first), and group member expiry.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,13 +33,17 @@ pub fn sweep(ctx: &BrokerCtx) {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    ctx.groups.housekeeping(&ctx.topics, now_ms);
     for topic in ctx.topics.list() {
         for p in &topic.partitions {
             if let Err(e) = p.log.flush_if_due() {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "interval flush failed");
             }
-            if let Err(e) = p.log.enforce_retention(now_ms) {
-                warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed");
+            match p.log.enforce_retention(now_ms) {
+                Ok(report) => p.stats.retention(&report),
+                Err(e) => {
+                    warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                }
             }
         }
     }

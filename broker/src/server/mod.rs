@@ -2,11 +2,13 @@
 //!
 //! [`Server::bind`] opens (and recovers) every topic and binds the listener;
 //! [`Server::run`] serves until the shutdown signal, then drains in-flight requests and
-//! writes every partition's clean-shutdown checkpoint.
+//! writes every partition's clean-shutdown checkpoint. [`start`] does both after bringing
+//! up the HTTP endpoint ([`http`]), so `/ready` answers 503 during recovery.
 
 pub mod connection;
 pub mod handlers;
 pub mod housekeeping;
+pub mod http;
 pub mod listener;
 
 use std::net::SocketAddr;
@@ -17,10 +19,13 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::BrokerConfig;
+use crate::group::{GroupConfig, GroupCoordinator, GroupError};
 use crate::metrics::Metrics;
 use crate::producer_ids::{ProducerIdError, ProducerIds};
 use crate::shutdown::{ShutdownListener, ShutdownSignal};
+use crate::storage::now_ms;
 use crate::topics::{TopicError, TopicRegistry};
+use http::{HttpEndpoint, Telemetry};
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, Error)]
@@ -33,9 +38,20 @@ pub enum ServerError {
         /// The socket error.
         source: std::io::Error,
     },
+    /// The HTTP (metrics) address could not be bound.
+    #[error("cannot serve HTTP on {addr}: {source} (pick another port with --http-listen, or turn it off with --http-listen none)")]
+    HttpBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The socket error.
+        source: std::io::Error,
+    },
     /// Topics could not be opened or closed.
     #[error(transparent)]
     Topics(#[from] TopicError),
+    /// The group coordinator could not load committed offsets.
+    #[error(transparent)]
+    Groups(#[from] GroupError),
     /// The producer id allocator could not be opened.
     #[error(transparent)]
     ProducerIds(#[from] ProducerIdError),
@@ -51,8 +67,10 @@ pub struct BrokerCtx {
     pub config: BrokerConfig,
     /// All topics and their logs.
     pub topics: TopicRegistry,
+    /// Consumer groups and their committed offsets.
+    pub groups: GroupCoordinator,
     /// Activity counters.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// The address clients reach this broker at (for Metadata).
     pub advertised: SocketAddr,
     /// Issues idempotent producer ids.
@@ -64,16 +82,27 @@ pub struct BrokerCtx {
 pub struct Server {
     ctx: Arc<BrokerCtx>,
     listener: TcpListener,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Server {
     /// Opens the data directory (recovering every partition) and binds the listener.
     pub async fn bind(config: BrokerConfig) -> Result<Server, ServerError> {
+        Server::bind_observed(config, Telemetry::new()).await
+    }
+
+    /// [`Server::bind`], reporting to `telemetry` (whose HTTP endpoint may already serve).
+    pub async fn bind_observed(
+        config: BrokerConfig,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Server, ServerError> {
         let data_dir = config.data_dir.clone();
         let defaults = config.topic_defaults.clone();
         let max_batch_bytes = config.max_frame_bytes;
-        let topics = tokio::task::spawn_blocking(move || {
-            TopicRegistry::open(&data_dir, defaults, max_batch_bytes)
+        let (topics, groups) = tokio::task::spawn_blocking(move || {
+            let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
+            let groups = GroupCoordinator::open(&topics, GroupConfig::default(), now_ms())?;
+            Ok::<_, ServerError>((topics, groups))
         })
         .await??;
         let listener =
@@ -91,11 +120,17 @@ impl Server {
         let ctx = Arc::new(BrokerCtx {
             config,
             topics,
-            metrics: Metrics::default(),
+            groups,
+            metrics: telemetry.metrics(),
             advertised,
             producer_ids,
         });
-        Ok(Server { ctx, listener })
+        telemetry.attach(ctx.clone());
+        Ok(Server {
+            ctx,
+            listener,
+            telemetry,
+        })
     }
 
     /// The address the listener is bound to (useful with port 0).
@@ -110,7 +145,11 @@ impl Server {
 
     /// Serves until `shutdown` fires, then drains connections and closes every log cleanly.
     pub async fn run(self, shutdown: ShutdownListener) -> Result<(), ServerError> {
-        let Server { ctx, listener } = self;
+        let Server {
+            ctx,
+            listener,
+            telemetry,
+        } = self;
         info!(
             listen = %ctx.advertised,
             data_dir = %ctx.config.data_dir.display(),
@@ -119,13 +158,69 @@ impl Server {
             "rilld ready"
         );
         let housekeeping = tokio::spawn(housekeeping::run(ctx.clone(), shutdown.clone()));
+        telemetry.set_ready(true);
         listener::run(ctx.clone(), listener, shutdown).await;
+        telemetry.set_ready(false);
         let _ = housekeeping.await;
         let closing = ctx.clone();
         tokio::task::spawn_blocking(move || closing.topics.close()).await??;
         info!("clean shutdown complete");
         Ok(())
     }
+}
+
+/// A broker started by [`start`].
+#[derive(Debug)]
+pub struct Started {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// The HTTP endpoint's address, unless it is off.
+    pub http_addr: Option<SocketAddr>,
+    /// The shared broker state (for config reloads).
+    pub ctx: Arc<BrokerCtx>,
+    /// Stops the broker and its HTTP endpoint.
+    pub signal: ShutdownSignal,
+    /// Finishes once both have shut down.
+    pub task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+/// Brings the HTTP endpoint up (when `config.http_listen` is set), then opens and
+/// recovers the topics, binds the protocol listener and serves on a background task.
+pub async fn start(config: BrokerConfig) -> Result<Started, ServerError> {
+    let (signal, shutdown) = ShutdownSignal::new();
+    let telemetry = Telemetry::new();
+    let http = match config.http_listen {
+        Some(addr) => Some(HttpEndpoint::bind(addr).await?),
+        None => None,
+    };
+    let http_addr = http.as_ref().map(HttpEndpoint::local_addr);
+    let http_task = http.map(|endpoint| {
+        info!(http_addr = %endpoint.local_addr(), "serving /metrics, /health and /ready");
+        tokio::spawn(endpoint.serve(telemetry.clone(), signal.subscribe()))
+    });
+    let server = match Server::bind_observed(config, telemetry).await {
+        Ok(server) => server,
+        Err(e) => {
+            signal.trigger();
+            return Err(e);
+        }
+    };
+    let addr = server.local_addr();
+    let ctx = server.ctx();
+    let task = tokio::spawn(async move {
+        let outcome = server.run(shutdown).await;
+        if let Some(http) = http_task {
+            let _ = http.await;
+        }
+        outcome
+    });
+    Ok(Started {
+        addr,
+        http_addr,
+        ctx,
+        signal,
+        task,
+    })
 }
 
 /// Starts a server on a background task (tests and embedding): returns its address, the
@@ -140,9 +235,6 @@ pub async fn spawn(
     ),
     ServerError,
 > {
-    let server = Server::bind(config).await?;
-    let addr = server.local_addr();
-    let (signal, listener) = ShutdownSignal::new();
-    let task = tokio::spawn(server.run(listener));
-    Ok((addr, signal, task))
+    let started = start(config).await?;
+    Ok((started.addr, started.signal, started.task))
 }

@@ -73,8 +73,15 @@ impl PartitionLog {
         let mut position = writer.active.committed_bytes();
         for i in 0..spans.len() {
             if position > 0 && self.needs_roll(&writer, position, &spans[i].header, now_ms) {
-                self.write_run(&mut writer, batches, &spans[run_start..i], now_ms)?;
-                self.roll(&mut writer)?;
+                let run = &spans[run_start..i];
+                if let Err(e) = self.write_run(&mut writer, batches, run, now_ms) {
+                    let run_base = run_base_offset(batches, run, writer.log_end_offset);
+                    return Err(self.abort_append(&mut writer, run_base, e));
+                }
+                if let Err(e) = self.roll(&mut writer) {
+                    let written_end = writer.log_end_offset;
+                    return Err(self.abort_append(&mut writer, written_end, e));
+                }
                 run_start = i;
                 position = 0;
             }
@@ -82,14 +89,21 @@ impl PartitionLog {
             writer.log_end_offset += i64::from(spans[i].header.last_offset_delta) + 1;
             position += spans[i].header.total_bytes() as u64;
         }
-        self.write_run(&mut writer, batches, &spans[run_start..], now_ms)?;
+        let run = &spans[run_start..];
+        if let Err(e) = self.write_run(&mut writer, batches, run, now_ms) {
+            let run_base = run_base_offset(batches, run, writer.log_end_offset);
+            return Err(self.abort_append(&mut writer, run_base, e));
+        }
         for span in &spans {
             let mut header = span.header;
             header.base_offset = be_base_offset(&batches[span.start..]);
             writer.producers.record(&header);
         }
         if self.config().flush == FlushPolicy::Always {
-            writer.active.sync()?;
+            if let Err(e) = writer.active.sync() {
+                let end = writer.log_end_offset;
+                return Err(self.abort_append(&mut writer, end, e));
+            }
         } else {
             writer.unflushed = true;
         }
@@ -109,6 +123,24 @@ impl PartitionLog {
             batch_count: spans.len(),
             duplicate: false,
         })
+    }
+
+    /// Ends a failed append: the log ends at `end_offset`, after the last batch whose bytes
+    /// were written (earlier runs of this append stay, like any appended batch), so the next
+    /// append continues there without a gap. Returns `error` for the caller.
+    fn abort_append(
+        &self,
+        writer: &mut Writer,
+        end_offset: i64,
+        error: StorageError,
+    ) -> StorageError {
+        writer.log_end_offset = end_offset;
+        if end_offset > self.high_watermark() {
+            self.high_watermark.store(end_offset, Ordering::Release);
+            self.new_data.notify_waiters();
+        }
+        tracing::warn!(dir = %self.dir.display(), log_end_offset = end_offset, error = %error, "append failed");
+        error
     }
 
     /// Checks idempotent batches against the producer state: `Some` answers a retried
@@ -287,6 +319,12 @@ fn batch_time_ms(header: &BatchHeader, now_ms: i64) -> i64 {
     } else {
         now_ms
     }
+}
+
+/// The stamped base offset of the first batch of `run`, or `otherwise` for an empty run.
+fn run_base_offset(buf: &[u8], run: &[Span], otherwise: i64) -> i64 {
+    run.first()
+        .map_or(otherwise, |span| be_base_offset(&buf[span.start..]))
 }
 
 /// The base offset field of a stamped batch.

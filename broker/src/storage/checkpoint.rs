@@ -103,20 +103,37 @@ impl Checkpoint {
     }
 }
 
-/// Reads the checkpoint of `dir`. Missing gives `Ok(None)`; a corrupt one is reported with a
-/// warning and also gives `Ok(None)` (the log is then scanned).
+/// Reads the checkpoint of `dir`. Missing gives `Ok(None)`; a corrupt or unreadable one is
+/// reported with a warning and also gives `Ok(None)`: the checkpoint only saves work, so the
+/// log is then scanned rather than left unopened.
 pub fn read(dir: &Path) -> Result<Option<Checkpoint>, StorageError> {
     let path = dir.join(CHECKPOINT_FILE);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StorageError::io("read checkpoint", path)(e)),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "removing unreadable recovery checkpoint");
+            discard(&path);
+            return Ok(None);
+        }
     };
     let checkpoint = Checkpoint::decode(&bytes);
     if checkpoint.is_none() {
         tracing::warn!(path = %path.display(), bytes = bytes.len(), "ignoring corrupt recovery checkpoint");
     }
     Ok(checkpoint)
+}
+
+/// Best-effort removal of an unreadable checkpoint (a file or, after damage, a directory)
+/// so that the next [`write`] can put a good one in its place.
+fn discard(path: &Path) {
+    let removed = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        _ => fs::remove_file(path),
+    };
+    if let Err(e) = removed {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove the unreadable recovery checkpoint");
+    }
 }
 
 /// Atomically replaces the checkpoint of `dir`.
@@ -126,7 +143,7 @@ pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<(), StorageError> {
     let mut file = File::create(&tmp).map_err(StorageError::io("create checkpoint", &tmp))?;
     file.write_all(&checkpoint.encode())
         .map_err(StorageError::io("write checkpoint", &tmp))?;
-    file.sync_data()
+    super::stats::timed(&super::stats::CHECKPOINT_FSYNC, || file.sync_data())
         .map_err(StorageError::io("fsync checkpoint", &tmp))?;
     fs::rename(&tmp, &path).map_err(StorageError::io("rename checkpoint", &path))?;
     sync_dir(dir)
@@ -135,7 +152,7 @@ pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<(), StorageError> {
 /// fsyncs a directory so that creations, renames and removals in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)
-        .and_then(|d| d.sync_all())
+        .and_then(|d| super::stats::timed(&super::stats::CHECKPOINT_FSYNC, || d.sync_all()))
         .map_err(StorageError::io("fsync directory", dir))
 }
 

@@ -50,6 +50,8 @@ pub struct PartitionLog {
     pub(crate) high_watermark: AtomicI64,
     pub(crate) log_start_offset: AtomicI64,
     pub(crate) new_data: Notify,
+    /// Damaged bytes recovery cut off when this log was opened.
+    pub(crate) recovery_truncated_bytes: u64,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -93,6 +95,7 @@ impl PartitionLog {
             high_watermark: AtomicI64::new(recovered.log_end_offset),
             log_start_offset: AtomicI64::new(log_start_offset),
             new_data: Notify::new(),
+            recovery_truncated_bytes: recovered.truncated_bytes,
         })
     }
 
@@ -151,6 +154,11 @@ impl PartitionLog {
             }
             notified.await;
         }
+    }
+
+    /// Bytes of torn or corrupt data that recovery cut off when this log was opened.
+    pub fn recovery_truncated_bytes(&self) -> u64 {
+        self.recovery_truncated_bytes
     }
 
     /// Total bytes of all segments.

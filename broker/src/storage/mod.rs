@@ -9,6 +9,7 @@
 //! - [`log`], `append`, `read`: the partition log, its write path and read path.
 //! - [`recovery`] and [`checkpoint`]: opening a directory after a clean or unclean stop.
 //! - [`retention`]: deleting old closed segments.
+//! - [`stats`]: fsync counters for the metrics endpoint.
 //!
 //! Appends are serialised by a short critical section; reads never wait for it and never see
 //! past the high watermark, which is published after the bytes are in place.
@@ -24,6 +25,7 @@ mod read;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
+pub mod stats;
 
 #[cfg(test)]
 mod tests;

@@ -71,11 +71,8 @@ impl PartitionLog {
                 .time_index()
                 .below(timestamp)
                 .map_or(0, |e| e.relative_offset.0.min(visible_relative));
-            let mut position = segment
-                .offset_index()
-                .floor(RelativeOffset(from))
-                .map_or(0, |e| u64::from(e.position.0));
             let end = segment.committed_bytes();
+            let mut position = scan_start(segment, RelativeOffset(from), end);
             while let Some(header) = segment.header_at(position, end) {
                 if header.base_offset >= high_watermark {
                     break;
@@ -100,10 +97,7 @@ fn read_segment(
 ) -> Result<Bytes, StorageError> {
     let end = segment.committed_bytes();
     let relative = (offset - segment.base_offset()).clamp(0, i64::from(u32::MAX)) as u32;
-    let mut position = segment
-        .offset_index()
-        .floor(RelativeOffset(relative))
-        .map_or(0, |e| u64::from(e.position.0));
+    let mut position = scan_start(segment, RelativeOffset(relative), end);
     let start = loop {
         let Some(header) = segment.header_at(position, end) else {
             check_ends_on_boundary(segment, position, end)?;
@@ -127,6 +121,24 @@ fn read_segment(
         position = next;
     }
     Ok(segment.slice(start, position))
+}
+
+/// Where a walk for `relative` may start below `end`: the floor offset index entry's
+/// position when the batch there has the entry's offset, else 0. A damaged index entry then
+/// costs a longer walk, never a wrong batch.
+fn scan_start(segment: &Segment, relative: RelativeOffset, end: u64) -> u64 {
+    let Some(entry) = segment.offset_index().floor(relative) else {
+        return 0;
+    };
+    let position = u64::from(entry.position.0);
+    let expected = segment.base_offset() + i64::from(entry.relative_offset.0);
+    match segment.header_at(position, end) {
+        Some(header) if header.base_offset == expected => position,
+        _ => {
+            tracing::warn!(path = %segment.paths().log.display(), position, "offset index entry does not point at its batch; walking from the segment start");
+            0
+        }
+    }
 }
 
 /// A header walk that stopped before `end` found bytes that are not a batch.

@@ -2,8 +2,8 @@
 //!
 //! Segments listed in the recovery checkpoint with their exact size are trusted; their
 //! indexes are loaded and validated (and rebuilt from the log when missing or invalid).
-//! Every later segment is scanned batch by batch: header bounds, CRC-32C, offsets
-//! increasing. The log is truncated at the first torn or corrupt batch, later segments are
+//! Every later segment is scanned batch by batch: header bounds, CRC-32C, a known
+//! compression codec, offsets increasing. The log is truncated at the first torn or corrupt batch, later segments are
 //! deleted, and a warning says what was cut. A zero-filled tail (a pre-sized segment that
 //! was not sealed) marks the end of the log without a warning. Invariant afterwards: every
 //! segment ends on a batch boundary and the last one is the active segment.
@@ -15,11 +15,13 @@
 use std::fs;
 use std::path::Path;
 
-use rill_protocol::batch::{verify_crc, BatchError, BatchHeader, BATCH_HEADER_BYTES};
+use rill_protocol::batch::{verify_crc, BatchError, BatchHeader, Compression, BATCH_HEADER_BYTES};
 
 use super::checkpoint::{self, Checkpoint, CheckpointEntry};
-use super::index::{OffsetIndex, RelativeOffset, TimeIndex};
-use super::segment::{parse_log_file_name, IndexCursor, Segment, STORED_BATCH_BYTES_MAX};
+use super::index::{remove_if_exists, OffsetIndex, RelativeOffset, TimeIndex};
+use super::segment::{
+    parse_log_file_name, IndexCursor, Segment, SegmentPaths, STORED_BATCH_BYTES_MAX,
+};
 use super::{LogConfig, StorageError};
 
 /// What recovery hands to the log.
@@ -32,6 +34,9 @@ pub struct Recovered {
     pub log_end_offset: i64,
     /// Timestamp of the active segment's first batch, for time-based rolling.
     pub active_first_timestamp: Option<i64>,
+    /// Bytes of torn or corrupt data cut off (the unused zero-filled tail of a pre-sized
+    /// segment is not counted).
+    pub truncated_bytes: u64,
 }
 
 /// Why a scan stopped before the end of the file.
@@ -76,15 +81,23 @@ pub fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, StorageError
     let bases = list_segments(dir)?;
     let checkpoint = checkpoint::read(dir)?;
     let mut segments: Vec<(Segment, Tail)> = Vec::with_capacity(bases.len());
+    let mut truncated_bytes = 0u64;
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
         let prev = segments.last().map(|(_, tail)| tail);
         if let Some(expected) = prev.map(|t| t.next_offset).filter(|&next| next != base) {
             tracing::warn!(dir = %dir.display(), base_offset = base, expected, "segment does not continue its predecessor; deleting it and later segments");
-            delete_segments(dir, &bases[i..])?;
+            truncated_bytes += delete_segments(dir, &bases[i..])?;
             break;
         }
-        let mut segment = Segment::open(dir, base)?;
+        let mut segment = match Segment::open(dir, base) {
+            Ok(segment) => segment,
+            Err(e) => {
+                set_aside(dir, base, e)?;
+                truncated_bytes += delete_segments(dir, &bases[i + 1..])?;
+                break;
+            }
+        };
         let trusted_end = match prev.is_none_or(|t| t.trusted) {
             true => trusted_end(&segment, checkpoint.as_ref(), next_base),
             false => None,
@@ -95,15 +108,22 @@ pub fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, StorageError
         };
         let (tail, keep_going) = match loaded {
             Some(tail) => (tail, true),
-            None => scan_and_cut(&segment, config, trusted_end.is_some())?,
+            None => {
+                let (tail, keep_going, cut_bytes) =
+                    scan_and_cut(&segment, config, trusted_end.is_some())?;
+                truncated_bytes += cut_bytes;
+                (tail, keep_going)
+            }
         };
         segments.push((segment, tail));
         if !keep_going && next_base.is_some() {
-            delete_segments(dir, &bases[i + 1..])?;
+            truncated_bytes += delete_segments(dir, &bases[i + 1..])?;
             break;
         }
     }
-    finish(dir, config, segments)
+    let mut recovered = finish(dir, config, segments)?;
+    recovered.truncated_bytes = truncated_bytes;
+    Ok(recovered)
 }
 
 /// Where a segment ends, and what the writer needs to continue it.
@@ -146,7 +166,6 @@ fn load_trusted(
     };
     let last_entry = offsets.last();
     let max_timestamp = times.last().map_or(i64::MIN, |e| e.timestamp);
-    segment.set_indexes(offsets, times);
     let start = last_entry.map_or(0, |e| u64::from(e.position.0));
     let mut cursor = IndexCursor::new(config.index_interval_bytes);
     cursor.bytes_since_entry = if last_entry.is_some() {
@@ -156,6 +175,13 @@ fn load_trusted(
     };
     cursor.max_timestamp = max_timestamp;
     cursor.last_time_entry = max_timestamp;
+    let expected_base = last_entry.map(|e| segment.base_offset() + i64::from(e.relative_offset.0));
+    if expected_base
+        .is_some_and(|b| segment.header_at(start, size).map(|h| h.base_offset) != Some(b))
+    {
+        tracing::warn!(path = %paths.index.display(), "offset index entry does not point at its batch; rebuilding the indexes from the log");
+        return Ok(None);
+    }
     let mut position = start;
     let mut next_offset = segment.base_offset();
     while position < size {
@@ -172,6 +198,8 @@ fn load_trusted(
         return Ok(None);
     }
     let first_timestamp = segment.header_at(0, size).map(|h| h.max_timestamp);
+    // Only now, so that a segment that falls back to a scan rebuilds fresh indexes.
+    segment.set_indexes(offsets, times);
     segment.set_recovered(size, max_timestamp);
     segment.mark_synced();
     Ok(Some(Tail {
@@ -183,24 +211,24 @@ fn load_trusted(
 }
 
 /// Scans a segment, truncates it after its last valid batch, and says whether the log
-/// may continue into the next segment.
+/// may continue into the next segment and how many bytes of damaged data it cut.
 fn scan_and_cut(
     segment: &Segment,
     config: &LogConfig,
     vouched: bool,
-) -> Result<(Tail, bool), StorageError> {
+) -> Result<(Tail, bool, u64), StorageError> {
     let file_bytes = segment.committed_bytes();
     let scan = scan(segment, file_bytes, config);
     let cut_bytes = file_bytes - scan.valid_bytes;
-    let keep_going = match &scan.stop {
-        None => true,
+    let (keep_going, damaged_bytes) = match &scan.stop {
+        None => (true, 0),
         Some(ScanStop::ZeroTail) => {
             tracing::debug!(path = %segment.paths().log.display(), position = scan.valid_bytes, cut_bytes, "dropping zero-filled segment tail");
-            true
+            (true, 0)
         }
         Some(stop) => {
             tracing::warn!(path = %segment.paths().log.display(), position = scan.valid_bytes, cut_bytes, reason = %stop, "truncating log at a torn or corrupt batch");
-            false
+            (false, cut_bytes)
         }
     };
     if cut_bytes > 0 {
@@ -213,7 +241,7 @@ fn scan_and_cut(
         first_timestamp: scan.first_timestamp,
         trusted: vouched && scan.stop.is_none(),
     };
-    Ok((tail, keep_going))
+    Ok((tail, keep_going, damaged_bytes))
 }
 
 /// Walks and verifies batches from the start of the segment, rebuilding its indexes.
@@ -267,6 +295,8 @@ fn check_batch(rest: &[u8]) -> Result<BatchHeader, ScanStop> {
                 have: rest.len(),
             }))?;
     verify_crc(batch).map_err(ScanStop::Corrupt)?;
+    // Produce never stores an unknown codec, and a consumer could not read past one.
+    Compression::from_attributes(header.attributes).map_err(ScanStop::Corrupt)?;
     Ok(header)
 }
 
@@ -315,6 +345,7 @@ fn finish(
         cursor: tail.cursor,
         log_end_offset: tail.next_offset,
         active_first_timestamp: tail.first_timestamp.filter(|&ts| ts >= 0),
+        truncated_bytes: 0,
     })
 }
 
@@ -355,12 +386,27 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
     Ok(bases)
 }
 
-/// Deletes whole segments that recovery cut off.
-fn delete_segments(dir: &Path, bases: &[i64]) -> Result<(), StorageError> {
+/// Renames a segment that cannot be opened to `<name>.log.damaged` (kept for inspection,
+/// no longer part of the log) so that the partition opens without it; fails with `error`
+/// only if the file cannot even be moved.
+fn set_aside(dir: &Path, base: i64, error: StorageError) -> Result<(), StorageError> {
+    let paths = SegmentPaths::new(dir, base);
+    let mut damaged = paths.log.clone().into_os_string();
+    damaged.push(".damaged");
+    tracing::error!(path = %paths.log.display(), error = %error, "cannot open segment; setting it aside and truncating the log before it");
+    fs::rename(&paths.log, &damaged).map_err(|_| error)?;
+    remove_if_exists(&paths.index)?;
+    remove_if_exists(&paths.time_index)
+}
+
+/// Deletes whole segments that recovery cut off; returns the bytes they held.
+fn delete_segments(dir: &Path, bases: &[i64]) -> Result<u64, StorageError> {
+    let mut deleted_bytes = 0;
     for &base in bases {
         let segment = Segment::open(dir, base)?;
+        deleted_bytes += segment.committed_bytes();
         tracing::warn!(path = %segment.paths().log.display(), bytes = segment.committed_bytes(), "deleting segment after a truncated one");
         segment.delete_files()?;
     }
-    Ok(())
+    Ok(deleted_bytes)
 }

@@ -41,6 +41,30 @@ impl PartitionLog {
             remaining_bytes -= size;
             expired += 1;
         }
+        self.drop_oldest(&writer, &segments, expired, "retention deleted segment")
+    }
+
+    /// Deletes every closed segment whose records all lie below `offset` (a compacted log
+    /// that rewrote its live state from `offset` on no longer needs them). The active
+    /// segment is never deleted.
+    pub fn delete_segments_before(&self, offset: i64) -> Result<RetentionReport, StorageError> {
+        let writer = self.lock_writer()?;
+        let segments = self.snapshot();
+        let expired = segments
+            .windows(2)
+            .take_while(|pair| pair[1].base_offset() <= offset)
+            .count();
+        self.drop_oldest(&writer, &segments, expired, "compaction deleted segment")
+    }
+
+    /// Drops the `expired` oldest segments of `segments` (the writer lock held).
+    fn drop_oldest(
+        &self,
+        writer: &std::sync::MutexGuard<'_, super::log::Writer>,
+        segments: &[std::sync::Arc<super::segment::Segment>],
+        expired: usize,
+        why: &'static str,
+    ) -> Result<RetentionReport, StorageError> {
         let mut report = RetentionReport {
             log_start_offset: self.log_start_offset(),
             ..Default::default()
@@ -61,7 +85,7 @@ impl PartitionLog {
                 path = %segment.paths().log.display(),
                 bytes = segment.committed_bytes(),
                 max_timestamp = segment.max_timestamp(),
-                "retention deleted segment"
+                "{why}"
             );
         }
         let remaining = self.snapshot();

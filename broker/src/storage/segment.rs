@@ -344,8 +344,7 @@ impl Segment {
 
     /// `fdatasync`s the log file.
     pub fn sync(&self) -> Result<(), StorageError> {
-        self.file
-            .sync_data()
+        super::stats::timed(&super::stats::SEGMENT_FSYNC, || self.file.sync_data())
             .map_err(StorageError::io("fsync segment", &self.paths.log))
     }
 

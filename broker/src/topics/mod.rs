@@ -8,6 +8,7 @@
 //! between never resurrects old data under a new topic of the same name.
 
 pub mod config;
+mod defaults;
 pub mod meta;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +20,7 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::config::TopicDefaults;
+use crate::metrics::partition::PartitionStats;
 use crate::storage::{LogConfig, PartitionLog, StorageError};
 pub use meta::TopicMeta;
 
@@ -95,6 +97,8 @@ pub struct Partition {
     pub index: u32,
     /// The partition's log.
     pub log: PartitionLog,
+    /// Traffic counters for the metrics endpoint.
+    pub stats: PartitionStats,
 }
 
 /// A topic and its partitions.
@@ -120,7 +124,7 @@ impl Topic {
 
     /// Internal topics (`__consumer_offsets`) start with two underscores.
     pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
+        is_internal_name(&self.name)
     }
 }
 
@@ -128,7 +132,8 @@ impl Topic {
 #[derive(Debug)]
 pub struct TopicRegistry {
     data_dir: PathBuf,
-    defaults: TopicDefaults,
+    /// Replaced by [`TopicRegistry::set_defaults`] on a config reload.
+    defaults: RwLock<TopicDefaults>,
     max_batch_bytes: usize,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     admin: Mutex<()>,
@@ -149,7 +154,7 @@ impl TopicRegistry {
         remove_deleted_leftovers(data_dir);
         let registry = TopicRegistry {
             data_dir: data_dir.to_path_buf(),
-            defaults,
+            defaults: RwLock::new(defaults),
             max_batch_bytes,
             topics: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
@@ -168,9 +173,12 @@ impl TopicRegistry {
         &self.data_dir
     }
 
-    /// Broker-wide topic defaults.
-    pub fn defaults(&self) -> &TopicDefaults {
-        &self.defaults
+    /// Broker-wide topic defaults, as of now.
+    pub fn defaults(&self) -> TopicDefaults {
+        self.defaults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The topic with this name.
@@ -206,11 +214,12 @@ impl TopicRegistry {
         overrides: BTreeMap<String, String>,
     ) -> Result<Arc<Topic>, TopicError> {
         validate_name(name)?;
-        let partitions = partitions.unwrap_or(self.defaults.partitions);
+        let defaults = self.defaults();
+        let partitions = partitions.unwrap_or(defaults.partitions);
         if partitions == 0 || partitions > crate::config::PARTITIONS_MAX {
             return Err(TopicError::InvalidPartitions(i64::from(partitions)));
         }
-        config::log_config(&self.defaults, &overrides, self.max_batch_bytes)?;
+        config::log_config(&defaults, &overrides, self.max_batch_bytes)?;
         let _admin = self.lock_admin();
         if self.get(name).is_some() {
             return Err(TopicError::AlreadyExists(name.to_string()));
@@ -284,7 +293,7 @@ impl TopicRegistry {
                 None => overrides.remove(&key),
             };
         }
-        let log_config = config::log_config(&self.defaults, &overrides, self.max_batch_bytes)?;
+        let log_config = config::log_config(&self.defaults(), &overrides, self.max_batch_bytes)?;
         for p in &old.partitions {
             p.log.set_config(log_config.clone())?;
         }
@@ -326,7 +335,7 @@ impl TopicRegistry {
     }
 
     fn open_topic(&self, meta: &TopicMeta) -> Result<Topic, TopicError> {
-        let log_config = config::log_config(&self.defaults, &meta.configs, self.max_batch_bytes)?;
+        let log_config = config::log_config(&self.defaults(), &meta.configs, self.max_batch_bytes)?;
         let name: Arc<str> = Arc::from(meta.name.as_str());
         let mut partitions = Vec::with_capacity(meta.partitions as usize);
         for index in 0..meta.partitions {
@@ -336,6 +345,7 @@ impl TopicRegistry {
                 topic: name.clone(),
                 index,
                 log,
+                stats: PartitionStats::default(),
             }));
         }
         Ok(Topic {
@@ -385,6 +395,24 @@ fn topic_meta(topic: &Topic) -> TopicMeta {
         partitions: topic.partitions.len() as u32,
         configs: topic.overrides.clone(),
     }
+}
+
+/// True for names reserved to the broker's internal topics (`__consumer_offsets`...).
+pub fn is_internal_name(name: &str) -> bool {
+    name.starts_with("__")
+}
+
+/// Checks a name a *client* asks to create, delete or write: a legal name that is not
+/// reserved for the broker's internal topics.
+pub fn validate_client_name(name: &str) -> Result<(), TopicError> {
+    validate_name(name)?;
+    if is_internal_name(name) {
+        return Err(TopicError::InvalidName {
+            name: name.to_string(),
+            reason: "names starting with `__` are reserved for internal topics",
+        });
+    }
+    Ok(())
 }
 
 /// Checks a topic name against Kafka's rules: 1 to 249 characters of `[a-zA-Z0-9._-]`,

@@ -11,10 +11,12 @@ pub mod args;
 pub mod bench;
 pub mod completions;
 pub mod errors;
+pub mod group;
 pub mod output;
 pub mod produce;
 pub mod produce_input;
 pub mod record_format;
+pub mod status;
 pub mod tail;
 pub mod tail_position;
 pub mod topic;
@@ -90,6 +92,10 @@ pub enum Command {
     Tail(tail::TailArgs),
     /// Measure a broker: produce, consume, end-to-end latency, or the socket baseline.
     Bench(bench::BenchArgs),
+    /// List, describe and delete consumer groups; reset their offsets.
+    Group(group::GroupArgs),
+    /// Show the broker's version, uptime, topics, partitions and connections.
+    Status(status::StatusArgs),
     /// Print shell completions (bash, zsh, fish, ...).
     Completions(completions::CompletionsArgs),
 }
@@ -109,6 +115,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Produce(args) => produce::run(&global, args).await,
         Command::Tail(args) => tail::run(&global, args).await,
         Command::Bench(args) => bench::run(&global, args).await,
+        Command::Group(args) => group::run(&global, args).await,
+        Command::Status(args) => status::run(&global, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

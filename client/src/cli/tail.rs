@@ -33,7 +33,8 @@ Examples:
   rill tail orders -n 3 --partition 0 --print-offset --print-key
   rill tail orders --since 10m --format json | jq .value
   rill tail orders --offset 1000 --count 5
-  rill tail orders --since 2026-11-23T10:00:00Z --no-follow --format hex";
+  rill tail orders --since 2026-11-23T10:00:00Z --no-follow --format hex
+  rill tail orders --group billing --from-beginning   as a group member, committing";
 
 /// Arguments of `rill tail`.
 #[derive(Debug, Args)]
@@ -77,6 +78,11 @@ pub struct TailArgs {
     /// Print the headers as k=v,k2=v2 before the value (text, hex).
     #[arg(long)]
     pub print_headers: bool,
+    /// Consume as a member of this consumer group, from its committed offsets (a new
+    /// group starts at the end, or the beginning with --from-beginning), committing
+    /// what was printed.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["last", "offset", "since", "partitions"])]
+    pub group: Option<String>,
 }
 
 impl TailArgs {
@@ -93,7 +99,8 @@ impl TailArgs {
         }
     }
 
-    fn printer(&self, output: OutputFormat) -> RecordPrinter {
+    /// How records are printed, given the global `--output`.
+    pub fn printer(&self, output: OutputFormat) -> RecordPrinter {
         let format = self.format.unwrap_or(match output {
             OutputFormat::Text => RecordFormat::Text,
             OutputFormat::Json => RecordFormat::Json,
@@ -113,6 +120,9 @@ impl TailArgs {
 
 /// Runs `rill tail`.
 pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
+    if let Some(group) = args.group.clone() {
+        return super::group::tail::run(global, args, &group).await;
+    }
     let connection = global.connection_config();
     let admin = Admin::connect(connection.clone())
         .await

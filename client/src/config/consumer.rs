@@ -13,6 +13,14 @@ pub const PARTITION_MAX_BYTES_DEFAULT: usize = 1024 * 1024;
 pub const FETCH_MIN_BYTES_DEFAULT: usize = 1;
 /// Default longest the broker parks a fetch (Kafka's `fetch.max.wait.ms`).
 pub const FETCH_MAX_WAIT_DEFAULT: Duration = Duration::from_millis(500);
+/// Default time without a heartbeat after which the broker removes a group member
+/// (Kafka's `session.timeout.ms` for the KIP-848 protocol).
+pub const SESSION_TIMEOUT_DEFAULT: Duration = Duration::from_secs(45);
+/// Default time a group member may take to release partitions during a rebalance
+/// (Kafka's `max.poll.interval.ms` plays this part): poll at least this often.
+pub const REBALANCE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(300);
+/// Default interval between automatic commits (Kafka's `auto.commit.interval.ms`).
+pub const AUTO_COMMIT_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
 
 /// Which records a fetch may return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,17 +45,21 @@ impl IsolationLevel {
 /// What to do when the fetch position is outside the partition's log
 /// (`OFFSET_OUT_OF_RANGE`), e.g. after retention deleted it.
 ///
-/// The default is [`AutoOffsetReset::Error`]: with manual assignment the application
-/// chose the position, so silently moving it would hide a bug or data loss. Kafka's
-/// default (`latest`) exists for groups starting without a committed offset.
+/// A group member also uses it for a partition its group has no committed offset for.
+///
+/// The default is [`AutoOffsetReset::Latest`], as in Kafka: a new group starts with the
+/// records produced from now on. Choose [`AutoOffsetReset::Error`] when the application
+/// must decide itself (silently moving a position can hide data loss), or
+/// [`AutoOffsetReset::Earliest`] to read a new group's topics from the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AutoOffsetReset {
     /// Jump to the log start offset.
     Earliest,
     /// Jump to the high watermark (only new records).
-    Latest,
-    /// Return [`ClientError::OffsetOutOfRange`] from `poll`.
     #[default]
+    Latest,
+    /// Return [`ClientError::OffsetOutOfRange`] (or [`ClientError::NoPosition`]) from
+    /// `poll`.
     Error,
 }
 
@@ -68,8 +80,21 @@ pub struct ConsumerConfig {
     pub fetch_max_wait: Duration,
     /// Which records a fetch may return.
     pub isolation: IsolationLevel,
-    /// What to do when the position is out of range.
+    /// What to do when the position is out of range, and where a group member starts
+    /// on a partition its group has no committed offset for.
     pub auto_offset_reset: AutoOffsetReset,
+    /// Group membership: removed by the broker after this long without a heartbeat.
+    pub session_timeout: Duration,
+    /// Group membership: longest a revocation may take (poll at least this often).
+    pub rebalance_timeout: Duration,
+    /// Group membership: commit the consumed positions every `auto_commit_interval`
+    /// (from `poll`), when partitions are revoked and on `close`.
+    pub enable_auto_commit: bool,
+    /// Interval between automatic commits.
+    pub auto_commit_interval: Duration,
+    /// Group membership: the assignor to ask for (`range`, `round-robin`, `sticky`);
+    /// `None` leaves the choice to the broker (sticky).
+    pub group_assignor: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -83,7 +108,12 @@ impl ConsumerConfig {
                 fetch_min_bytes: FETCH_MIN_BYTES_DEFAULT,
                 fetch_max_wait: FETCH_MAX_WAIT_DEFAULT,
                 isolation: IsolationLevel::ReadUncommitted,
-                auto_offset_reset: AutoOffsetReset::Error,
+                auto_offset_reset: AutoOffsetReset::Latest,
+                session_timeout: SESSION_TIMEOUT_DEFAULT,
+                rebalance_timeout: REBALANCE_TIMEOUT_DEFAULT,
+                enable_auto_commit: true,
+                auto_commit_interval: AUTO_COMMIT_INTERVAL_DEFAULT,
+                group_assignor: None,
             },
         }
     }
@@ -99,6 +129,20 @@ impl ConsumerConfig {
         as_i32("fetch_min_bytes", self.fetch_min_bytes)?;
         if self.partition_max_bytes == 0 || self.fetch_max_bytes == 0 {
             return Err(ClientError::config("fetch_max_bytes", "must be positive"));
+        }
+        let as_ms = |field: &'static str, d: Duration| {
+            i32::try_from(d.as_millis())
+                .ok()
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| ClientError::config(field, "must be between 1 ms and i32::MAX ms"))
+        };
+        as_ms("session_timeout", self.session_timeout)?;
+        as_ms("rebalance_timeout", self.rebalance_timeout)?;
+        if self.auto_commit_interval.is_zero() {
+            return Err(ClientError::config(
+                "auto_commit_interval",
+                "must be positive",
+            ));
         }
         if self.fetch_max_wait >= self.connection.request_timeout {
             return Err(ClientError::config(
@@ -156,6 +200,36 @@ impl ConsumerConfigBuilder {
         self
     }
 
+    /// Sets the group session timeout (the broker bounds it, 500 ms to 30 min by default).
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.config.session_timeout = timeout;
+        self
+    }
+
+    /// Sets the time a group member may take to release partitions.
+    pub fn rebalance_timeout(mut self, timeout: Duration) -> Self {
+        self.config.rebalance_timeout = timeout;
+        self
+    }
+
+    /// Turns automatic commits on or off (on by default).
+    pub fn enable_auto_commit(mut self, enable: bool) -> Self {
+        self.config.enable_auto_commit = enable;
+        self
+    }
+
+    /// Sets the interval between automatic commits.
+    pub fn auto_commit_interval(mut self, interval: Duration) -> Self {
+        self.config.auto_commit_interval = interval;
+        self
+    }
+
+    /// Asks the broker for an assignor (`range`, `round-robin`, `sticky`).
+    pub fn group_assignor(mut self, assignor: impl Into<String>) -> Self {
+        self.config.group_assignor = Some(assignor.into());
+        self
+    }
+
     /// Validates and returns the config.
     pub fn build(self) -> Result<ConsumerConfig> {
         self.config.validate()?;
@@ -173,7 +247,20 @@ mod tests {
         assert_eq!(c.fetch_max_bytes, 50 << 20);
         assert_eq!(c.partition_max_bytes, 1 << 20);
         assert_eq!(c.fetch_max_wait, Duration::from_millis(500));
-        assert_eq!(c.auto_offset_reset, AutoOffsetReset::Error);
+        assert_eq!(c.auto_offset_reset, AutoOffsetReset::Latest);
+        assert!(c.enable_auto_commit);
+        assert_eq!(c.auto_commit_interval, Duration::from_secs(5));
+        let err = ConsumerConfig::builder("h:1")
+            .session_timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ClientError::InvalidConfig {
+                field: "session_timeout",
+                ..
+            }
+        ));
         let err = ConsumerConfig::builder("h:1")
             .fetch_max_wait(Duration::from_secs(60))
             .build()

@@ -2,7 +2,7 @@
 //! `Connection::call` returns the right response without matching an enum.
 
 use rill_protocol::api::{
-    alter_topic_configs, api_versions, create_topics, delete_groups, delete_topics,
+    alter_topic_configs, api_versions, broker_status, create_topics, delete_groups, delete_topics,
     describe_groups, describe_topic_configs, fetch, find_coordinator, heartbeat, init_producer_id,
     join_group, leave_group, list_groups, list_offsets, metadata, offset_commit, offset_fetch,
     produce, reset_offsets, Message,
@@ -46,4 +46,5 @@ api_calls! {
     describe_groups::DescribeGroupsRequest => DescribeGroupsResponse;
     delete_groups::DeleteGroupsRequest => DeleteGroupsResponse;
     reset_offsets::ResetOffsetsRequest => ResetOffsetsResponse;
+    broker_status::BrokerStatusRequest => BrokerStatusResponse;
 }

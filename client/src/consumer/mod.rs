@@ -1,8 +1,16 @@
-//! [`Consumer`]: reads assigned partitions from chosen positions, fetching ahead.
+//! [`Consumer`]: reads partitions from chosen positions, fetching ahead, either
+//! manually assigned or as a member of a consumer group.
 //!
-//! The application assigns partitions ([`Consumer::assign`]), places each one
-//! ([`Consumer::seek`] to the beginning, the end, an offset or a timestamp), then calls
-//! [`Consumer::poll`] or consumes [`Consumer::into_stream`].
+//! Manual assignment: the application assigns partitions ([`Consumer::assign`]),
+//! places each one ([`Consumer::seek`] to the beginning, the end, an offset or a
+//! timestamp), then calls [`Consumer::poll`] or consumes [`Consumer::into_stream`].
+//!
+//! Group membership: [`Consumer::subscribe`] joins a group; the broker assigns the
+//! partitions and a background task heartbeats ([`coordinator`]); `poll` applies
+//! assignment changes incrementally ([`group`]) and commits the consumed positions
+//! ([`commit`]). The contract is *at least once*: after any failure the group resumes
+//! from the last committed offset, so the only records seen twice are those after the
+//! last commit. [`Consumer::close`] commits and leaves.
 //!
 //! Fetch ahead: as soon as `poll` has decoded a response, it sends the next Fetch (from
 //! the new positions) in a background task before returning the records, so the round
@@ -11,10 +19,21 @@
 //! application's. A `seek` or `assign` while a fetch is in flight makes its data for the
 //! moved partitions stale; stale data is dropped by comparing fetch offsets.
 
+mod commit;
+mod coordinator;
 mod fetcher;
+mod group;
+mod listener;
+mod position;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod wire;
+
+pub use commit::PendingCommit;
+pub use listener::{RebalanceCallbacks, RebalanceListener, Revocation};
+pub use position::SeekTo;
+pub(crate) use wire::from_wire as partitions_from_wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -25,24 +44,19 @@ use rill_protocol::error_code::ErrorCode;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::config::{AutoOffsetReset, ConsumerConfig};
+use crate::config::ConsumerConfig;
 use crate::error::{ClientError, Disconnect, Result};
-use crate::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::record::{ConsumerRecord, TopicPartition};
 use crate::slot::ConnectionSlot;
 
-/// Where [`Consumer::seek`] places a partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeekTo {
-    /// The log start offset (the oldest record still kept).
-    Beginning,
-    /// The high watermark: only records produced from now on.
-    End,
-    /// An exact offset.
-    Offset(i64),
-    /// The first record with a timestamp at or after this one (ms since the epoch), or
-    /// the end if there is none.
-    Timestamp(i64),
+/// What ended a wait in `poll`.
+enum Wake {
+    /// The fetch in flight finished, with the offsets it asked for.
+    Fetched(Result<(FetchResponse, HashMap<TopicPartition, i64>)>),
+    /// The group published a new assignment.
+    GroupChanged,
+    /// The poll's deadline passed.
+    Deadline,
 }
 
 /// A fetch in flight, with the offsets it asked for (to spot stale data).
@@ -52,7 +66,17 @@ struct InFlightFetch {
     response: JoinHandle<Result<FetchResponse>>,
 }
 
-/// A consumer of manually assigned partitions. Not shared: `poll` takes `&mut self`.
+/// A consumer of manually assigned partitions, or of the partitions its group gives it
+/// ([`Consumer::subscribe`]). Not shared: `poll` takes `&mut self`.
+///
+/// # Delivery guarantee (groups)
+///
+/// At least once: a group resumes every partition from its last committed offset after
+/// any failure (crash, lost session, broker restart), so nothing is lost and the only
+/// records delivered twice are those after the last commit. Commits cover what `poll`
+/// returned *before* (auto-commit runs at the start of `poll`), so process each batch
+/// before polling again, or commit explicitly after processing with
+/// [`Consumer::commit`] and `enable_auto_commit(false)`.
 #[derive(Debug)]
 pub struct Consumer {
     config: ConsumerConfig,
@@ -65,6 +89,8 @@ pub struct Consumer {
     /// A partition answered with a retriable error: pause before the next fetch so an
     /// instant error answer does not become a busy loop.
     backoff_before_fetch: bool,
+    /// Group membership, once subscribed.
+    group: Option<group::GroupMembership>,
 }
 
 impl Consumer {
@@ -83,6 +109,7 @@ impl Consumer {
             in_flight: None,
             deferred_error: None,
             backoff_before_fetch: false,
+            group: None,
         })
     }
 
@@ -92,7 +119,8 @@ impl Consumer {
     }
 
     /// Replaces the assignment. Partitions kept keep their positions; new ones have none
-    /// until [`Consumer::seek`] (or `auto_offset_reset`) places them.
+    /// until [`Consumer::seek`] (or `auto_offset_reset`) places them. For manual
+    /// assignment only: a subscribed consumer's assignment belongs to its group.
     pub fn assign(&mut self, partitions: Vec<(String, i32)>) {
         let mut positions = BTreeMap::new();
         for (topic, partition) in partitions {
@@ -116,44 +144,6 @@ impl Consumer {
             .flatten()
     }
 
-    /// Places an assigned partition. `Beginning`, `End` and `Timestamp` ask the broker
-    /// (ListOffsets). Cancel-safe: dropped early, the position is unchanged.
-    pub async fn seek(&mut self, topic: &str, partition: i32, to: SeekTo) -> Result<()> {
-        let tp = TopicPartition::new(topic, partition);
-        if !self.positions.contains_key(&tp) {
-            return Err(ClientError::NotAssigned {
-                topic: topic.to_owned(),
-                partition,
-            });
-        }
-        let offset = match to {
-            SeekTo::Offset(offset) => offset,
-            SeekTo::Beginning => self.lookup(&tp, EARLIEST_TIMESTAMP).await?,
-            SeekTo::End => self.lookup(&tp, LATEST_TIMESTAMP).await?,
-            SeekTo::Timestamp(ts) => match self.lookup_opt(&tp, ts).await? {
-                Some(offset) => offset,
-                None => self.lookup(&tp, LATEST_TIMESTAMP).await?,
-            },
-        };
-        self.positions.insert(tp, Some(offset));
-        Ok(())
-    }
-
-    async fn lookup_opt(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>> {
-        let isolation = self.config.isolation.as_i8();
-        let found = list_offsets(&self.slot, isolation, &[(tp.clone(), timestamp)]).await?;
-        Ok(found.get(tp).copied().flatten())
-    }
-
-    async fn lookup(&self, tp: &TopicPartition, timestamp: i64) -> Result<i64> {
-        self.lookup_opt(tp, timestamp)
-            .await?
-            .ok_or_else(|| ClientError::MissingInResponse {
-                api: rill_protocol::api::ApiKey::ListOffsets,
-                what: format!("offset for {tp}"),
-            })
-    }
-
     /// Returns the records fetched since the last poll, waiting up to `timeout` for
     /// some; an empty `Vec` means none arrived in time. Retriable failures (a lost
     /// connection, a partition briefly unavailable) are retried inside, not returned.
@@ -166,13 +156,19 @@ impl Consumer {
             return Err(error);
         }
         loop {
+            self.apply_group_changes().await?;
+            self.auto_commit_if_due();
             self.place_unplaced().await?;
             if self.in_flight.is_none() && !self.start_fetch() {
-                tokio::time::sleep_until(deadline).await;
+                if self.wait_group_change(deadline).await {
+                    continue;
+                }
                 return Ok(Vec::new());
             }
-            let Some(response) = self.wait_fetch(deadline).await else {
-                return Ok(Vec::new());
+            let response = match self.wait_fetch(deadline).await {
+                Wake::Fetched(response) => response,
+                Wake::GroupChanged => continue,
+                Wake::Deadline => return Ok(Vec::new()),
             };
             match response {
                 Ok((response, offsets)) => {
@@ -199,19 +195,28 @@ impl Consumer {
         }
     }
 
-    /// Waits for the fetch in flight until `deadline`; `None` if it is not done yet (it
-    /// stays in flight).
-    async fn wait_fetch(
-        &mut self,
-        deadline: Instant,
-    ) -> Option<Result<(FetchResponse, HashMap<TopicPartition, i64>)>> {
-        let in_flight = self.in_flight.as_mut()?;
+    /// Waits until `deadline` or a new group assignment; true for the latter.
+    async fn wait_group_change(&mut self, deadline: Instant) -> bool {
+        tokio::select! {
+            () = group::changed(&mut self.group) => true,
+            () = tokio::time::sleep_until(deadline) => false,
+        }
+    }
+
+    /// Waits for the fetch in flight until `deadline` or a new group assignment; the
+    /// fetch stays in flight unless it finished.
+    async fn wait_fetch(&mut self, deadline: Instant) -> Wake {
+        let Some(in_flight) = self.in_flight.as_mut() else {
+            return Wake::Deadline;
+        };
         // Awaiting `&mut JoinHandle` is cancel-safe: the task keeps running.
-        let joined = tokio::time::timeout_at(deadline, &mut in_flight.response)
-            .await
-            .ok()?;
+        let joined = tokio::select! {
+            joined = &mut in_flight.response => joined,
+            () = group::changed(&mut self.group) => return Wake::GroupChanged,
+            () = tokio::time::sleep_until(deadline) => return Wake::Deadline,
+        };
         let offsets = self.in_flight.take().map(|f| f.offsets).unwrap_or_default();
-        Some(match joined {
+        Wake::Fetched(match joined {
             Ok(result) => result.map(|response| (response, offsets)),
             Err(join_error) if join_error.is_panic() => {
                 std::panic::resume_unwind(join_error.into_panic())
@@ -243,43 +248,6 @@ impl Consumer {
             response,
         });
         true
-    }
-
-    /// Gives unplaced partitions a position by `auto_offset_reset`.
-    async fn place_unplaced(&mut self) -> Result<()> {
-        let unplaced: Vec<TopicPartition> = self
-            .positions
-            .iter()
-            .filter(|(_, position)| position.is_none())
-            .map(|(tp, _)| tp.clone())
-            .collect();
-        for tp in unplaced {
-            self.reset(&tp, None).await?;
-        }
-        Ok(())
-    }
-
-    /// Moves `tp` by `auto_offset_reset`, or reports why it cannot move.
-    async fn reset(&mut self, tp: &TopicPartition, out_of_range: Option<i64>) -> Result<()> {
-        let to = match self.config.auto_offset_reset {
-            AutoOffsetReset::Earliest => SeekTo::Beginning,
-            AutoOffsetReset::Latest => SeekTo::End,
-            AutoOffsetReset::Error => {
-                return Err(match out_of_range {
-                    Some(offset) => ClientError::OffsetOutOfRange {
-                        topic: tp.topic.clone(),
-                        partition: tp.partition,
-                        offset,
-                    },
-                    None => ClientError::NoPosition {
-                        topic: tp.topic.clone(),
-                        partition: tp.partition,
-                    },
-                })
-            }
-        };
-        tracing::info!(%tp, ?to, ?out_of_range, "resetting position");
-        self.seek(&tp.topic, tp.partition, to).await
     }
 
     /// Decodes a response into records and advances positions; per-partition errors

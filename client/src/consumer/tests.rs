@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::*;
-use crate::config::Compression;
+use crate::config::{AutoOffsetReset, Compression};
 use crate::producer::Producer;
 use crate::record::ProducerRecord;
 use crate::test_support::FakeBroker;

@@ -11,6 +11,7 @@
 
 pub mod alter_topic_configs;
 pub mod api_versions;
+pub mod broker_status;
 pub mod common;
 pub mod create_topics;
 pub mod delete_groups;
@@ -246,6 +247,7 @@ apis! {
     DescribeTopicConfigs = 1000 => describe_topic_configs::{DescribeTopicConfigsRequest, DescribeTopicConfigsResponse};
     AlterTopicConfigs = 1001 => alter_topic_configs::{AlterTopicConfigsRequest, AlterTopicConfigsResponse};
     ResetOffsets = 1002 => reset_offsets::{ResetOffsetsRequest, ResetOffsetsResponse};
+    BrokerStatus = 1003 => broker_status::{BrokerStatusRequest, BrokerStatusResponse};
 }
 
 impl Request {

@@ -97,6 +97,7 @@ pub(crate) fn requests() -> Vec<BoxedStrategy<Request>> {
         req((name(), proptest::option::of(assignment()))
             .prop_map(|(group_id, topics)| OffsetFetchRequest { group_id, topics })),
         req(Just(ListGroupsRequest)),
+        req(Just(super::broker_status::BrokerStatusRequest)),
         req(list(name()).prop_map(|group_ids| DescribeGroupsRequest { group_ids })),
         req(list(name()).prop_map(|group_ids| DeleteGroupsRequest { group_ids })),
         req((
@@ -192,6 +193,30 @@ pub(crate) fn responses() -> Vec<BoxedStrategy<Response>> {
                 .prop_map(|(error_code, groups)| ListGroupsResponse { error_code, groups }),
         ),
         resp(list(described_group()).prop_map(|groups| DescribeGroupsResponse { groups })),
+        resp(
+            (
+                error_code(),
+                any::<i32>(),
+                name(),
+                any::<i64>(),
+                (any::<i32>(), any::<i32>(), any::<i32>()),
+                name(),
+            )
+                .prop_map(
+                    |(error_code, node_id, version, uptime_ms, counts, data_dir)| {
+                        super::broker_status::BrokerStatusResponse {
+                            error_code,
+                            node_id,
+                            version,
+                            uptime_ms,
+                            topics: counts.0,
+                            partitions: counts.1,
+                            connections_open: counts.2,
+                            data_dir,
+                        }
+                    },
+                ),
+        ),
         resp(
             list(
                 (name(), error_code()).prop_map(|(group_id, error_code)| DeleteGroupResult {

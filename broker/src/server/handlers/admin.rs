@@ -20,7 +20,9 @@ use rill_protocol::error_code::ErrorCode;
 use super::errors::topic_error_code;
 use super::run_blocking;
 use crate::server::BrokerCtx;
-use crate::topics::{config as topic_config, validate_name, TopicError};
+use crate::topics::{
+    config as topic_config, is_internal_name, validate_client_name, validate_name, TopicError,
+};
 
 fn result(name: String, outcome: Result<(), TopicError>) -> TopicResult {
     match outcome {
@@ -54,6 +56,7 @@ pub async fn create_topics(ctx: &Arc<BrokerCtx>, req: CreateTopicsRequest) -> Cr
         };
         let outcome = match partitions {
             Err(e) => Err(e),
+            Ok(_) if is_internal_name(&topic.name) => validate_client_name(&topic.name),
             Ok(_) if req.validate_only => validate_only(ctx, &topic.name, &overrides),
             Ok(partitions) => {
                 let name = topic.name.clone();
@@ -77,7 +80,11 @@ fn validate_only(
     if ctx.topics.get(name).is_some() {
         return Err(TopicError::AlreadyExists(name.to_string()));
     }
-    topic_config::log_config(ctx.topics.defaults(), overrides, ctx.config.max_frame_bytes)?;
+    topic_config::log_config(
+        &ctx.topics.defaults(),
+        overrides,
+        ctx.config.max_frame_bytes,
+    )?;
     Ok(())
 }
 
@@ -85,6 +92,10 @@ fn validate_only(
 pub async fn delete_topics(ctx: &Arc<BrokerCtx>, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let mut topics = Vec::with_capacity(req.topic_names.len());
     for name in req.topic_names {
+        if is_internal_name(&name) {
+            topics.push(result(name.clone(), validate_client_name(&name)));
+            continue;
+        }
         let doomed = name.clone();
         let outcome = run_blocking(ctx, move |ctx| ctx.topics.delete(&doomed)).await;
         topics.push(result(name, outcome));

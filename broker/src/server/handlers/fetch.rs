@@ -54,12 +54,22 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest) -> FetchResponse {
         let (partitions, total_bytes, any_error) = read_all(ctx, &targets, max_bytes);
         let satisfied = total_bytes >= min_bytes.max(1) || any_error;
         if satisfied || Instant::now() >= deadline || waiters.is_empty() {
-            ctx.metrics.fetched(total_bytes as u64);
+            count_fetched(&targets, &partitions);
             return assemble(names, partitions);
         }
         // Either an append woke us or the deadline passed; the next round reads again
         // and answers with whatever is there once the deadline is behind us.
         let _ = tokio::time::timeout_at(deadline, futures::future::select_all(waiters)).await;
+    }
+}
+
+/// Counts what the final answer serves, per partition (earlier long-poll rounds that
+/// were not sent are not counted).
+fn count_fetched(targets: &[Target], answers: &[(usize, FetchPartitionResponse)]) {
+    for (target, (_, answer)) in targets.iter().zip(answers) {
+        if let Some(partition) = &target.partition {
+            partition.stats.fetched(&answer.records);
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use rill_protocol::error_code::ErrorCode;
 use super::errors::topic_error_code;
 use super::run_blocking;
 use crate::server::BrokerCtx;
-use crate::topics::Topic;
+use crate::topics::{is_internal_name, Topic};
 
 /// The id of this (single) broker.
 pub const NODE_ID: i32 = 0;
@@ -43,7 +43,7 @@ async fn lookup(ctx: &Arc<BrokerCtx>, name: String, allow_create: bool) -> Topic
     if let Some(topic) = ctx.topics.get(&name) {
         return describe(&topic);
     }
-    if !(allow_create && ctx.config.auto_create_topics) {
+    if !(allow_create && ctx.config.auto_create_topics) || is_internal_name(&name) {
         return missing(name, ErrorCode::UnknownTopicOrPartition);
     }
     let wanted = name.clone();

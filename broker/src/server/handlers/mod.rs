@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod errors;
 pub mod fetch;
+pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
@@ -14,9 +15,11 @@ pub mod produce;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use rill_protocol::api::api_versions::{ApiVersionRange, ApiVersionsResponse};
+use rill_protocol::api::broker_status::BrokerStatusResponse;
 use rill_protocol::api::{encode_response, ApiKey, Request, RequestHeader, Response};
 use rill_protocol::error_code::ErrorCode;
 use rill_protocol::frame::{FrameBuf, OutFrame};
@@ -58,13 +61,21 @@ pub fn decode(_ctx: &BrokerCtx, frame: Bytes) -> Result<Incoming, DecodeError> {
 }
 
 /// Runs a request and encodes its response frame; `None` when no response is due
-/// (produce with `acks=0`).
+/// (produce with `acks=0`). Counts the request and its latency per API.
 pub async fn handle(
     ctx: &Arc<BrokerCtx>,
     incoming: Incoming,
     peer: SocketAddr,
 ) -> Option<OutFrame> {
-    ctx.metrics.request();
+    let api = incoming.header.api_key;
+    let started = Instant::now();
+    let frame = dispatch(ctx, incoming, peer).await;
+    ctx.metrics.api.handled(api, started.elapsed());
+    frame
+}
+
+/// Runs the request's handler; counts the error codes of its response.
+async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) -> Option<OutFrame> {
     let Incoming { header, request } = incoming;
     let response: Response = match request {
         Request::ApiVersions(_) => api_versions().into(),
@@ -75,21 +86,53 @@ pub async fn handle(
         Request::AlterTopicConfigs(req) => admin::alter_configs(ctx, req).await.into(),
         Request::Produce(req) => {
             let acks = req.acks;
-            let response = produce::handle(ctx, req, peer).await;
+            let response = produce::handle(ctx, req, peer).await.into();
             if acks == 0 {
+                ctx.metrics.api.response(header.api_key, &response);
                 return None;
             }
-            response.into()
+            response
         }
         Request::Fetch(req) => fetch::handle(ctx, req).await.into(),
         Request::ListOffsets(req) => list_offsets::handle(ctx, req).into(),
+        Request::FindCoordinator(req) => groups::find_coordinator(ctx, req).into(),
+        Request::JoinGroup(req) => groups::join(ctx, req, &header, peer).into(),
+        Request::Heartbeat(req) => groups::heartbeat(ctx, req).into(),
+        Request::LeaveGroup(req) => groups::leave(ctx, req).into(),
+        Request::OffsetCommit(req) => groups::offset_commit(ctx, req).await.into(),
+        Request::OffsetFetch(req) => groups::offset_fetch(ctx, req).into(),
+        Request::ListGroups(_) => groups::list_groups(ctx).into(),
+        Request::BrokerStatus(_) => status(ctx).into(),
+        Request::DescribeGroups(req) => groups::describe_groups(ctx, req).into(),
+        Request::DeleteGroups(req) => groups::delete_groups(ctx, req).await.into(),
+        Request::ResetOffsets(req) => groups::reset_offsets(ctx, req).await.into(),
         Request::InitProducerId(req) => init_producer_id::handle(ctx, req).await.into(),
+        // Every API is served today; the arm stays for APIs the protocol adds next.
+        #[allow(unreachable_patterns)]
         other => {
             warn!(%peer, api = ?other.api_key(), "request for an API this broker does not serve yet");
             return unsupported(ctx, &header);
         }
     };
+    ctx.metrics.api.response(header.api_key, &response);
     encode(ctx, &header, &response)
+}
+
+/// The broker's status for `rill status`.
+fn status(ctx: &BrokerCtx) -> BrokerStatusResponse {
+    let topics = ctx.topics.list();
+    let partitions: usize = topics.iter().map(|t| t.partitions.len()).sum();
+    let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
+    BrokerStatusResponse {
+        error_code: ErrorCode::None,
+        node_id: metadata::NODE_ID,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_ms: (ctx.metrics.uptime_seconds() * 1000.0) as i64,
+        topics: clamp(topics.len() as u64),
+        partitions: clamp(partitions as u64),
+        connections_open: clamp(ctx.metrics.snapshot().connections_open),
+        data_dir: ctx.config.data_dir.display().to_string(),
+    }
 }
 
 /// Encodes a response frame for `header`'s request.
@@ -152,6 +195,17 @@ fn served(key: ApiKey) -> bool {
             | ApiKey::Produce
             | ApiKey::Fetch
             | ApiKey::ListOffsets
+            | ApiKey::FindCoordinator
+            | ApiKey::JoinGroup
+            | ApiKey::Heartbeat
+            | ApiKey::LeaveGroup
+            | ApiKey::OffsetCommit
+            | ApiKey::OffsetFetch
+            | ApiKey::ListGroups
+            | ApiKey::DescribeGroups
+            | ApiKey::DeleteGroups
+            | ApiKey::ResetOffsets
             | ApiKey::InitProducerId
+            | ApiKey::BrokerStatus
     )
 }

@@ -23,7 +23,7 @@ use super::errors::{storage_error_code, topic_error_code};
 use super::run_blocking;
 use crate::server::BrokerCtx;
 use crate::storage::{AppendInfo, FlushPolicy, StorageError};
-use crate::topics::{Partition, Topic};
+use crate::topics::{is_internal_name, Partition, Topic};
 
 /// Answers a Produce request (the caller drops the answer for `acks=0`).
 pub async fn handle(
@@ -60,6 +60,10 @@ pub async fn handle(
 
 /// The topic, auto-created when the broker allows it.
 async fn resolve_topic(ctx: &Arc<BrokerCtx>, name: &str) -> Result<Arc<Topic>, ErrorCode> {
+    if is_internal_name(name) {
+        // Only the broker writes its internal topics.
+        return Err(ErrorCode::InvalidTopic);
+    }
     if let Some(topic) = ctx.topics.get(name) {
         return Ok(topic);
     }
@@ -111,7 +115,7 @@ async fn produce_partition(
     let appended = append(&partition, p.records).await;
     match appended {
         Ok(info) => {
-            ctx.metrics.produced(records, bytes);
+            partition.stats.produced(records, bytes);
             ProducePartitionResponse {
                 partition: p.partition,
                 error_code: ErrorCode::None,

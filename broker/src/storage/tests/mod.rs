@@ -4,6 +4,7 @@
 mod concurrency;
 mod log_tests;
 mod props;
+mod recovery_props;
 mod recovery_tests;
 
 use rill_protocol::batch::{compute_crc, BATCH_HEADER_BYTES};

@@ -172,6 +172,13 @@ fn garbage_and_zero_tails_are_cut() -> TestResult {
         .append(true)
         .open(&active)?
         .write_all(&[0u8; 3000])?;
+    let reopened = PartitionLog::open(dir.path(), config())?;
+    assert_eq!(
+        reopened.recovery_truncated_bytes(),
+        0,
+        "a zero tail is not damage"
+    );
+    drop(reopened);
     reopen_and_check(dir.path(), &model)?;
     let dir = tempfile::tempdir()?;
     let (log, model) = build(dir.path(), 25)?;
@@ -191,6 +198,9 @@ fn garbage_and_zero_tails_are_cut() -> TestResult {
     bytes.truncate(committed as usize);
     bytes.extend((0..500u32).map(|i| (i * 7 + 3) as u8));
     fs::write(&active, &bytes)?;
+    let reopened = PartitionLog::open(dir.path(), config())?;
+    assert_eq!(reopened.recovery_truncated_bytes(), 500);
+    drop(reopened);
     reopen_and_check(dir.path(), &model)
 }
 

@@ -1,0 +1,92 @@
+//! Tests of broker configuration loading.
+
+use super::*;
+
+#[test]
+fn defaults_start_a_broker_with_no_flags() {
+    let config = BrokerConfig::load(&Args::default()).unwrap();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:9420");
+    assert_eq!(config.data_dir, PathBuf::from("./rill-data"));
+    assert!(config.auto_create_topics);
+    assert_eq!(config.topic_defaults.flush, FlushPolicy::Os);
+    assert_eq!(config.http_listen.map(|a| a.port()), Some(9421));
+}
+
+#[test]
+fn http_listen_turns_off_with_none() {
+    assert_eq!(parse_http_listen("none"), Ok(OptionalAddr(None)));
+    let args = Args {
+        http_listen: Some(parse_http_listen("127.0.0.1:0").unwrap()),
+        ..Args::default()
+    };
+    assert_eq!(
+        BrokerConfig::load(&args)
+            .unwrap()
+            .http_listen
+            .map(|a| a.port()),
+        Some(0)
+    );
+    assert!(parse_http_listen("nowhere").is_err());
+}
+
+#[test]
+fn flags_override_file_which_overrides_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rill.toml");
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:1111\"\ndefault_partitions = 4\nflush = \"always\"\nretention = \"none\"\n",
+    )
+    .unwrap();
+    let args = Args {
+        config: Some(path),
+        default_partitions: Some(8),
+        ..Args::default()
+    };
+    let config = BrokerConfig::load(&args).unwrap();
+    assert_eq!(config.listen.port(), 1111);
+    assert_eq!(config.topic_defaults.partitions, 8);
+    assert_eq!(config.topic_defaults.flush, FlushPolicy::Always);
+    assert_eq!(config.topic_defaults.retention_ms, None);
+}
+
+#[test]
+fn bad_settings_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rill.toml");
+    std::fs::write(&path, "flush = \"sometimes\"\n").unwrap();
+    let args = Args {
+        config: Some(path.clone()),
+        ..Args::default()
+    };
+    let err = BrokerConfig::load(&args).unwrap_err().to_string();
+    assert!(err.contains("flush"), "{err}");
+    std::fs::write(&path, "no_such_key = 1\n").unwrap();
+    let err = BrokerConfig::load(&args).unwrap_err().to_string();
+    assert!(err.contains("no_such_key"), "{err}");
+    let args = Args {
+        default_partitions: Some(0),
+        ..Args::default()
+    };
+    assert!(BrokerConfig::load(&args).is_err());
+}
+
+#[test]
+fn flush_policies_parse_and_render() {
+    assert_eq!(parse_flush("always"), Ok(FlushPolicy::Always));
+    assert_eq!(parse_flush("os"), Ok(FlushPolicy::Os));
+    let interval = parse_flush("250ms").unwrap();
+    assert_eq!(interval, FlushPolicy::Interval(Duration::from_millis(250)));
+    assert_eq!(flush_to_string(&interval), "250ms");
+    assert!(parse_flush("later").is_err());
+}
+
+#[test]
+fn sample_config_file_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rill.toml");
+    let args = Args {
+        config: Some(path),
+        ..Args::default()
+    };
+    BrokerConfig::load(&args).unwrap();
+}

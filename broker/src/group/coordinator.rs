@@ -1,0 +1,348 @@
+//! The group coordinator: every group's membership (join, heartbeat, leave, expiry); the
+//! commit and fetch of offsets are in [`super::commit`], operator calls in [`super::admin`].
+//!
+//! Two locks, always taken in this order: `groups` (membership) then `offsets` (the store
+//! and its log). A commit holds the membership lock while it writes, so a member fenced
+//! by a rebalance cannot slip a commit in between the check and the write. Every method
+//! takes the current time in ms, so tests run on a fake clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use tracing::info;
+
+use super::assignor::Assignor;
+use super::member::{Member, MemberIdentity};
+use super::offsets::OffsetStore;
+use super::state::Group;
+use super::{validate_group_id, GroupConfig, GroupError, TopicPartition, TopicView};
+use super::{MEMBER_ID_MAX_BYTES, SUBSCRIBED_TOPICS_MAX};
+use crate::topics::{TopicRegistry, TOPIC_NAME_MAX_CHARS};
+
+/// A join (or rejoin) request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinParams {
+    /// The group.
+    pub group_id: String,
+    /// Empty on a first join (the coordinator picks one); a known id rejoins owning nothing.
+    pub member_id: String,
+    /// Session timeout, in ms.
+    pub session_timeout_ms: i32,
+    /// Time allowed for revocations, in ms.
+    pub rebalance_timeout_ms: i32,
+    /// Subscribed topics.
+    pub topics: Vec<String>,
+    /// Preferred assignor name.
+    pub assignor: Option<String>,
+    /// Client id from the request header.
+    pub client_id: Option<String>,
+    /// The client's address.
+    pub client_host: String,
+}
+
+/// A heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatParams {
+    /// The group.
+    pub group_id: String,
+    /// The member.
+    pub member_id: String,
+    /// The member's epoch as it knows it.
+    pub member_epoch: i32,
+    /// A new subscription, when it changed.
+    pub topics: Option<Vec<String>>,
+    /// What the member owns now (after finishing any revocation).
+    pub owned: Vec<TopicPartition>,
+}
+
+/// What a member is told after a join or heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberUpdate {
+    /// The member's id.
+    pub member_id: String,
+    /// The member's epoch.
+    pub member_epoch: i32,
+    /// How often to heartbeat, in ms.
+    pub heartbeat_interval_ms: i32,
+    /// The partitions the member should own, when that changed since the last answer.
+    pub assignment: Option<BTreeSet<TopicPartition>>,
+}
+
+/// What a housekeeping round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HousekeepingReport {
+    /// `(group, member)` removed for missing their session or revocation deadline.
+    pub expired: Vec<(String, String)>,
+    /// Groups rebalanced because a subscribed topic's partition count changed.
+    pub metadata_rebalances: usize,
+}
+
+/// Every consumer group of this broker.
+#[derive(Debug)]
+pub struct GroupCoordinator {
+    pub(super) config: GroupConfig,
+    pub(super) groups: Mutex<BTreeMap<String, Group>>,
+    pub(super) offsets: Mutex<OffsetStore>,
+    member_seq: AtomicU64,
+    boot_ms: i64,
+}
+
+impl GroupCoordinator {
+    /// Opens the coordinator and loads every committed offset from `__consumer_offsets`
+    /// (created on the first commit). Blocking.
+    pub fn open(
+        topics: &TopicRegistry,
+        config: GroupConfig,
+        now_ms: i64,
+    ) -> Result<Self, GroupError> {
+        Ok(GroupCoordinator {
+            config,
+            groups: Mutex::new(BTreeMap::new()),
+            offsets: Mutex::new(OffsetStore::open(topics)?),
+            member_seq: AtomicU64::new(0),
+            boot_ms: now_ms,
+        })
+    }
+
+    /// The coordinator's limits.
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// Adds a member (or rejoins one, which then owns nothing), rebalances when that
+    /// changes anything, and returns the member's first assignment.
+    pub fn join(
+        &self,
+        p: JoinParams,
+        topics: &dyn TopicView,
+        now_ms: i64,
+    ) -> Result<MemberUpdate, GroupError> {
+        validate_group_id(&p.group_id)?;
+        self.validate_join(&p)?;
+        let subscription = validate_topics(&p.topics)?;
+        let mut groups = self.lock_groups();
+        let group = self.group_for_join(&mut groups, &p.group_id)?;
+        let member_id = if p.member_id.is_empty() {
+            self.new_member_id()
+        } else {
+            p.member_id.clone()
+        };
+        let full = group.members.len() >= self.config.members_per_group_max;
+        let changed = match group.members.get_mut(&member_id) {
+            Some(m) => {
+                let changed = m.subscription != subscription || m.assignor != p.assignor;
+                m.owned.clear();
+                m.sent = None;
+                m.epoch = 0;
+                changed
+            }
+            None if full => {
+                return Err(GroupError::GroupFull {
+                    group_id: p.group_id,
+                    max: self.config.members_per_group_max,
+                });
+            }
+            None => true,
+        };
+        let identity = MemberIdentity {
+            member_id: member_id.clone(),
+            client_id: p.client_id,
+            client_host: p.client_host,
+        };
+        let member = group
+            .members
+            .entry(member_id.clone())
+            .or_insert_with(|| Member::new(identity, BTreeSet::new(), now_ms));
+        member.subscription = subscription;
+        member.session_timeout_ms = p.session_timeout_ms;
+        member.rebalance_timeout_ms = p.rebalance_timeout_ms.max(0);
+        member.assignor = p.assignor;
+        member.last_seen_ms = now_ms;
+        if changed {
+            group.rebalance(topics);
+            info!(group = %group.group_id, member = %member_id, epoch = group.epoch, "member joined");
+        }
+        Ok(self.reconcile(group, &member_id, now_ms))
+    }
+
+    /// Records a heartbeat: releases what the member no longer owns, applies a new
+    /// subscription, notices partition count changes, and moves the member on.
+    pub fn heartbeat(
+        &self,
+        p: HeartbeatParams,
+        topics: &dyn TopicView,
+        now_ms: i64,
+    ) -> Result<MemberUpdate, GroupError> {
+        let subscription = p.topics.as_deref().map(validate_topics).transpose()?;
+        let mut groups = self.lock_groups();
+        let group = member_group(&mut groups, &p.group_id, &p.member_id)?;
+        let target = group.target_of(&p.member_id).clone();
+        let Some(member) = group.members.get_mut(&p.member_id) else {
+            return Err(unknown_member(&p.group_id, &p.member_id));
+        };
+        if p.member_epoch != member.epoch && p.member_epoch != member.previous_epoch {
+            return Err(GroupError::FencedMemberEpoch {
+                group_id: p.group_id,
+                member_id: p.member_id,
+                epoch: p.member_epoch,
+                current: member.epoch,
+            });
+        }
+        if p.member_epoch != member.epoch {
+            member.sent = None; // the answer that bumped it was lost: send it again
+        }
+        member.last_seen_ms = now_ms;
+        member.record_released(&target, &p.owned.into_iter().collect());
+        let resubscribed = subscription.filter(|s| *s != member.subscription);
+        if let Some(s) = resubscribed {
+            member.subscription = s;
+            group.rebalance(topics);
+        } else {
+            group.refresh_metadata(topics);
+        }
+        Ok(self.reconcile(group, &p.member_id, now_ms))
+    }
+
+    /// Removes a member at its request; its partitions move at once.
+    pub fn leave(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        topics: &dyn TopicView,
+    ) -> Result<(), GroupError> {
+        let mut groups = self.lock_groups();
+        let group = member_group(&mut groups, group_id, member_id)?;
+        group.remove_member(member_id, topics);
+        info!(
+            group = group_id,
+            member = member_id,
+            epoch = group.epoch,
+            "member left"
+        );
+        Ok(())
+    }
+
+    /// Removes members past their session or revocation deadline and rebalances groups
+    /// whose subscribed topics changed partition count. Called from housekeeping.
+    pub fn housekeeping(&self, topics: &dyn TopicView, now_ms: i64) -> HousekeepingReport {
+        let mut report = HousekeepingReport::default();
+        for (id, group) in self.lock_groups().iter_mut() {
+            for member in group.expire(now_ms, topics) {
+                info!(group = %id, member = %member, epoch = group.epoch, "member session expired");
+                report.expired.push((id.clone(), member));
+            }
+            if group.refresh_metadata(topics) {
+                report.metadata_rebalances += 1;
+            }
+        }
+        report
+    }
+
+    fn reconcile(&self, group: &mut Group, member_id: &str, now_ms: i64) -> MemberUpdate {
+        group.reconcile(member_id, now_ms);
+        let target = group.target_of(member_id).clone();
+        let (epoch, session_ms, assignment) = match group.members.get_mut(member_id) {
+            Some(m) => (m.epoch, m.session_timeout_ms, m.take_update(&target)),
+            None => (0, 0, None),
+        };
+        MemberUpdate {
+            member_id: member_id.to_string(),
+            member_epoch: epoch,
+            heartbeat_interval_ms: (session_ms / 3)
+                .clamp(1, self.config.heartbeat_interval_ms_max.max(1)),
+            assignment,
+        }
+    }
+
+    fn group_for_join<'a>(
+        &self,
+        groups: &'a mut BTreeMap<String, Group>,
+        group_id: &str,
+    ) -> Result<&'a mut Group, GroupError> {
+        if !groups.contains_key(group_id) && groups.len() >= self.config.groups_max {
+            return Err(GroupError::TooManyGroups {
+                max: self.config.groups_max,
+            });
+        }
+        Ok(groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id)))
+    }
+
+    fn validate_join(&self, p: &JoinParams) -> Result<(), GroupError> {
+        let (min_ms, max_ms) = (
+            self.config.session_timeout_ms_min,
+            self.config.session_timeout_ms_max,
+        );
+        if !(min_ms..=max_ms).contains(&p.session_timeout_ms) {
+            return Err(GroupError::InvalidSessionTimeout {
+                value_ms: p.session_timeout_ms,
+                min_ms,
+                max_ms,
+            });
+        }
+        if p.member_id.len() > MEMBER_ID_MAX_BYTES {
+            return Err(GroupError::InvalidRequest(format!(
+                "member id longer than {MEMBER_ID_MAX_BYTES} bytes"
+            )));
+        }
+        match p.assignor.as_deref() {
+            Some(name) if Assignor::from_name(name).is_none() => {
+                Err(GroupError::UnknownAssignor(name.chars().take(64).collect()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn new_member_id(&self) -> String {
+        let seq = self.member_seq.fetch_add(1, Ordering::Relaxed);
+        format!("rill-{:x}-{seq}", self.boot_ms)
+    }
+
+    pub(super) fn lock_groups(&self) -> MutexGuard<'_, BTreeMap<String, Group>> {
+        self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn lock_offsets(&self) -> MutexGuard<'_, OffsetStore> {
+        self.offsets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn member_group<'a>(
+    groups: &'a mut BTreeMap<String, Group>,
+    group_id: &str,
+    member_id: &str,
+) -> Result<&'a mut Group, GroupError> {
+    groups
+        .get_mut(group_id)
+        .filter(|g| g.members.contains_key(member_id))
+        .ok_or_else(|| unknown_member(group_id, member_id))
+}
+
+/// The error for a member the group does not know.
+pub(super) fn unknown_member(group_id: &str, member_id: &str) -> GroupError {
+    GroupError::UnknownMember {
+        group_id: group_id.to_string(),
+        member_id: member_id.chars().take(64).collect(),
+    }
+}
+
+/// Checks a subscription's size and names.
+fn validate_topics(topics: &[String]) -> Result<BTreeSet<String>, GroupError> {
+    if topics.len() > SUBSCRIBED_TOPICS_MAX {
+        return Err(GroupError::InvalidRequest(format!(
+            "more than {SUBSCRIBED_TOPICS_MAX} subscribed topics"
+        )));
+    }
+    if let Some(bad) = topics
+        .iter()
+        .find(|t| t.is_empty() || t.len() > TOPIC_NAME_MAX_CHARS)
+    {
+        return Err(GroupError::InvalidRequest(format!(
+            "invalid topic name `{}`",
+            bad.chars().take(64).collect::<String>()
+        )));
+    }
+    Ok(topics.iter().cloned().collect())
+}

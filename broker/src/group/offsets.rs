@@ -1,0 +1,325 @@
+//! The committed-offset store: every group's offsets in memory, each change written first
+//! to the internal topic `__consumer_offsets` (one partition, kept forever, created on the
+//! first write as Kafka does, so a broker that never saw a group has no internal topic).
+//!
+//! The log is the source of truth: a commit is visible in memory only after its batch was
+//! appended (and fsynced when the topic's flush policy says `always`). At start the whole
+//! log is read in order and each record replaces the previous value of its key, a null
+//! value deleting it, so the newest commit per group/topic/partition wins (compaction
+//! semantics without rewriting the log).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rill_protocol::batch::{BatchBuilder, BatchIter, Compression, RecordInput};
+use tracing::{info, warn};
+
+pub use super::offset_record::CommittedOffset;
+use super::offset_record::{decode_key, decode_value, encode_key, encode_value};
+use super::OFFSETS_TOPIC;
+use super::{GroupError, TopicPartition};
+use crate::topics::config::{RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES};
+use crate::topics::{Partition, TopicError, TopicRegistry};
+
+/// Largest batch the store writes, in bytes (it splits bigger commits).
+pub const COMMIT_BATCH_BYTES_MAX: usize = 1024 * 1024;
+/// Segment size of `__consumer_offsets`: small, so compaction can drop old segments.
+pub const OFFSETS_SEGMENT_BYTES: u32 = 16 * 1024 * 1024;
+/// The log is compacted once it holds at least this many records...
+pub const COMPACT_MIN_RECORDS: u64 = 100_000;
+/// ...and at least this many times more records than live offsets.
+pub const COMPACT_RATIO: u64 = 4;
+/// Bytes read per step when loading the log.
+const LOAD_READ_BYTES: usize = 4 * 1024 * 1024;
+
+/// One group's committed offsets.
+pub type GroupOffsets = BTreeMap<TopicPartition, CommittedOffset>;
+
+/// Committed offsets of every group, backed by the offsets log.
+#[derive(Debug)]
+pub struct OffsetStore {
+    /// The log's only partition; `None` until the topic exists.
+    partition: Option<Arc<Partition>>,
+    offsets: BTreeMap<String, GroupOffsets>,
+    /// Records in the log from its start (what a restart replays).
+    records_in_log: u64,
+    /// Compaction threshold (a field so tests can lower it).
+    compact_min_records: u64,
+}
+
+impl OffsetStore {
+    /// Opens the store and loads every record of `__consumer_offsets`, if it exists.
+    /// Blocking.
+    pub fn open(topics: &TopicRegistry) -> Result<OffsetStore, GroupError> {
+        let partition = match topics.get(OFFSETS_TOPIC) {
+            Some(topic) => Some(first_partition(&topic)?),
+            None => None,
+        };
+        let mut store = OffsetStore {
+            partition,
+            offsets: BTreeMap::new(),
+            records_in_log: 0,
+            compact_min_records: COMPACT_MIN_RECORDS,
+        };
+        if let Some(partition) = store.partition.clone() {
+            let records = store.load(&partition)?;
+            store.records_in_log = records;
+            let groups = store.offsets.len();
+            info!(records, groups, "loaded committed offsets");
+        }
+        Ok(store)
+    }
+
+    /// The offset `group_id` committed for `tp`.
+    pub fn get(&self, group_id: &str, tp: &TopicPartition) -> Option<&CommittedOffset> {
+        self.offsets.get(group_id)?.get(tp)
+    }
+
+    /// Every offset `group_id` committed.
+    pub fn group(&self, group_id: &str) -> Option<&GroupOffsets> {
+        self.offsets.get(group_id)
+    }
+
+    /// Ids of the groups with committed offsets, sorted.
+    pub fn group_ids(&self) -> impl Iterator<Item = &String> {
+        self.offsets.keys()
+    }
+
+    /// Number of groups with committed offsets.
+    pub fn group_count(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Writes `commits` for `group_id` to the log, then applies them. Blocking.
+    pub fn commit(
+        &mut self,
+        topics: &TopicRegistry,
+        group_id: &str,
+        commits: Vec<(TopicPartition, CommittedOffset)>,
+        now_ms: i64,
+    ) -> Result<(), GroupError> {
+        let records = commits
+            .iter()
+            .map(|(tp, c)| record(group_id, tp, Some(encode_value(c)), now_ms));
+        self.append(topics, records)?;
+        let group = self.offsets.entry(group_id.to_string()).or_default();
+        group.extend(commits);
+        self.maybe_compact(topics, now_ms)
+    }
+
+    /// Sets the record count at which the log is compacted (tests).
+    pub fn set_compact_min_records(&mut self, records: u64) {
+        self.compact_min_records = records;
+    }
+
+    /// Compacts the log when it holds far more records than live offsets: rewrites every
+    /// live offset at the end of the log, then deletes the segments wholly before that
+    /// rewrite. A replay from the new log start rebuilds exactly the same state, and a
+    /// crash half-way leaves the old records in place (the rewrite only adds newest-wins
+    /// copies). Blocking.
+    fn maybe_compact(&mut self, topics: &TopicRegistry, now_ms: i64) -> Result<(), GroupError> {
+        let live: u64 = self.offsets.values().map(|g| g.len() as u64).sum();
+        if self.records_in_log < self.compact_min_records
+            || self.records_in_log < COMPACT_RATIO.saturating_mul(live.max(1))
+        {
+            return Ok(());
+        }
+        let partition = self.partition(topics)?;
+        let start = partition.log.high_watermark();
+        let records: Vec<RecordInput> = self
+            .offsets
+            .iter()
+            .flat_map(|(group, offsets)| {
+                offsets
+                    .iter()
+                    .map(move |(tp, c)| record(group, tp, Some(encode_value(c)), now_ms))
+            })
+            .collect();
+        self.append(topics, records.into_iter())?;
+        let report = partition.log.delete_segments_before(start)?;
+        self.records_in_log =
+            u64::try_from(partition.log.high_watermark() - report.log_start_offset).unwrap_or(live);
+        info!(
+            live,
+            segments_deleted = report.segments_deleted,
+            log_start_offset = report.log_start_offset,
+            "compacted committed offsets"
+        );
+        Ok(())
+    }
+
+    /// Writes tombstones for every offset of `group_id` and forgets them; returns how many
+    /// there were. Blocking.
+    pub fn delete_group(
+        &mut self,
+        topics: &TopicRegistry,
+        group_id: &str,
+        now_ms: i64,
+    ) -> Result<usize, GroupError> {
+        let Some(group) = self.offsets.get(group_id) else {
+            return Ok(0);
+        };
+        let records: Vec<_> = group
+            .keys()
+            .map(|tp| record(group_id, tp, None, now_ms))
+            .collect();
+        self.append(topics, records.into_iter())?;
+        Ok(self.offsets.remove(group_id).map_or(0, |g| g.len()))
+    }
+
+    /// Encodes records into batches of at most [`COMMIT_BATCH_BYTES_MAX`] and appends
+    /// them in one call, so a commit lands as a contiguous run.
+    fn append(
+        &mut self,
+        topics: &TopicRegistry,
+        records: impl Iterator<Item = RecordInput>,
+    ) -> Result<(), GroupError> {
+        let partition = self.partition(topics)?;
+        let limit = COMMIT_BATCH_BYTES_MAX.min(partition.log.config().max_batch_bytes);
+        let mut out = Vec::new();
+        let mut builder = BatchBuilder::new(Compression::None);
+        for record in records {
+            if !builder.is_empty()
+                && builder.estimated_size() + builder.encoded_record_bytes(&record) > limit
+            {
+                let full = std::mem::replace(&mut builder, BatchBuilder::new(Compression::None));
+                out.extend_from_slice(&full.build()?);
+            }
+            builder.append(&record)?;
+        }
+        if !builder.is_empty() {
+            out.extend_from_slice(&builder.build()?);
+        }
+        if !out.is_empty() {
+            let info = partition.log.append(&mut out)?;
+            self.records_in_log +=
+                u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
+        }
+        Ok(())
+    }
+
+    /// Replays the log from its start to the high watermark; returns the records applied.
+    /// Undecodable records are logged and skipped; an unreadable batch is an error.
+    fn load(&mut self, partition: &Partition) -> Result<u64, GroupError> {
+        let log = &partition.log;
+        let max_batch_bytes = log.config().max_batch_bytes;
+        let (mut offset, end) = (log.log_start_offset(), log.high_watermark());
+        let mut applied = 0;
+        while offset < end {
+            let read = log.read(offset, LOAD_READ_BYTES)?;
+            let before = offset;
+            for batch in BatchIter::new(read.records, max_batch_bytes) {
+                let batch = batch?;
+                for record in batch.records()? {
+                    let record = record?;
+                    match self.apply(record.offset, record.key, record.value) {
+                        Ok(()) => applied += 1,
+                        // A record this build cannot read (foreign or from a newer version)
+                        // must not stop the broker; the other groups' offsets still load.
+                        Err(e) => warn!(error = %e, "skipping unreadable offsets record"),
+                    }
+                }
+                offset = batch.header().next_offset();
+            }
+            if offset == before {
+                return Err(corrupt(
+                    partition,
+                    offset,
+                    "the log returned no whole batch".into(),
+                ));
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Applies one record: the newest value per key wins, a null value deletes.
+    fn apply(
+        &mut self,
+        at: i64,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+    ) -> Result<(), GroupError> {
+        let key = key.ok_or_else(|| self.corrupt(at, "null key".into()))?;
+        let key = decode_key(&key).map_err(|e| self.corrupt(at, format!("key: {e}")))?;
+        match value {
+            Some(value) => {
+                let committed =
+                    decode_value(&value).map_err(|e| self.corrupt(at, format!("value: {e}")))?;
+                self.offsets
+                    .entry(key.group_id)
+                    .or_default()
+                    .insert(key.tp, committed);
+            }
+            None => {
+                if let Some(group) = self.offsets.get_mut(&key.group_id) {
+                    group.remove(&key.tp);
+                    if group.is_empty() {
+                        self.offsets.remove(&key.group_id);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, offset: i64, reason: String) -> GroupError {
+        match &self.partition {
+            Some(p) => corrupt(p, offset, reason),
+            None => GroupError::CorruptOffsetRecord {
+                path: Default::default(),
+                offset,
+                reason,
+            },
+        }
+    }
+
+    /// The log's partition, creating `__consumer_offsets` on first use.
+    fn partition(&mut self, topics: &TopicRegistry) -> Result<Arc<Partition>, GroupError> {
+        if let Some(p) = &self.partition {
+            return Ok(p.clone());
+        }
+        let keep_forever = [
+            (RETENTION_MS.to_string(), "-1".to_string()),
+            (RETENTION_BYTES.to_string(), "-1".to_string()),
+            (SEGMENT_BYTES.to_string(), OFFSETS_SEGMENT_BYTES.to_string()),
+        ];
+        let topic = match topics.create(OFFSETS_TOPIC, Some(1), keep_forever.into_iter().collect())
+        {
+            Err(TopicError::AlreadyExists(_)) => topics
+                .get(OFFSETS_TOPIC)
+                .ok_or_else(|| TopicError::UnknownTopic(OFFSETS_TOPIC.to_string()))?,
+            other => other?,
+        };
+        let partition = first_partition(&topic)?;
+        self.partition = Some(partition.clone());
+        Ok(partition)
+    }
+}
+
+fn record(group_id: &str, tp: &TopicPartition, value: Option<Bytes>, now_ms: i64) -> RecordInput {
+    RecordInput {
+        timestamp: now_ms,
+        key: Some(encode_key(group_id, tp)),
+        value,
+        headers: Vec::new(),
+    }
+}
+
+fn first_partition(topic: &crate::topics::Topic) -> Result<Arc<Partition>, GroupError> {
+    topic
+        .partition(0)
+        .cloned()
+        .ok_or_else(|| GroupError::UnknownTopicOrPartition {
+            topic: OFFSETS_TOPIC.to_string(),
+            partition: 0,
+        })
+}
+
+fn corrupt(partition: &Partition, offset: i64, reason: String) -> GroupError {
+    GroupError::CorruptOffsetRecord {
+        path: partition.log.dir().to_path_buf(),
+        offset,
+        reason,
+    }
+}

@@ -1,0 +1,234 @@
+//! Config reload (SIGHUP): re-reads the `--config` file (flags and `RILL_*` variables from
+//! start still win over it) and applies what can change while running.
+//!
+//! Live: the topic defaults (`retention`, `retention_bytes`, `flush`, `segment_bytes`,
+//! `segment_age`, `default_partitions`), which reach every topic that does not override
+//! the key, and `log_level` (through the logging filter the binary installs). Everything
+//! else (addresses, data directory, limits, log format) keeps its running value and is
+//! named in a "restart required" warning. A reload that fails validation changes nothing.
+
+use std::sync::Mutex;
+
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::config::{flush_to_string, Args, BrokerConfig, ConfigError, TopicDefaults};
+use crate::server::BrokerCtx;
+use crate::topics::TopicError;
+
+/// Replaces the live log filter with new directives (e.g. `info,rill_broker=debug`).
+pub type LogFilterSetter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Log filter when neither RUST_LOG nor `log_level` says otherwise.
+pub const LOG_LEVEL_DEFAULT: &str = "info";
+
+/// Why a reload changed nothing.
+#[derive(Debug, Error)]
+pub enum ReloadError {
+    /// The file (or a value in it) is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The new defaults do not fit a topic.
+    #[error(transparent)]
+    Topics(#[from] TopicError),
+    /// The logging filter could not be replaced.
+    #[error("cannot change the log filter: {0}")]
+    LogFilter(String),
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Settings applied, as `name: old -> new`.
+    pub changed: Vec<String>,
+    /// Settings that differ from the running ones but need a restart.
+    pub restart_required: Vec<String>,
+}
+
+/// Re-applies the config file on demand; one per broker process.
+pub struct Reloader {
+    args: Args,
+    set_log_filter: Option<LogFilterSetter>,
+    /// The `log_level` setting last applied (`None`: RUST_LOG or the default).
+    log_level: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("config", &self.args.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// A reloader for a broker started from `args` with `running` as its configuration;
+    /// without `set_log_filter`, a changed `log_level` is reported as restart required.
+    pub fn new(
+        args: Args,
+        running: &BrokerConfig,
+        set_log_filter: Option<LogFilterSetter>,
+    ) -> Self {
+        Reloader {
+            args,
+            set_log_filter,
+            log_level: Mutex::new(running.log_level.clone()),
+        }
+    }
+
+    /// Reloads, logs one line naming what changed (and a warning for what needs a
+    /// restart), and counts the reload in the metrics. Blocking (reads the file, writes
+    /// the topic catalogue).
+    pub fn reload(&self, ctx: &BrokerCtx) -> Result<ReloadReport, ReloadError> {
+        let Some(path) = &self.args.config else {
+            info!("config reload: rilld was started without --config; nothing to reload");
+            return Ok(ReloadReport::default());
+        };
+        let outcome = self.apply(ctx);
+        ctx.metrics.config_reloaded(outcome.is_ok());
+        match &outcome {
+            Ok(report) if report.changed.is_empty() => {
+                info!(path = %path.display(), "config reloaded: nothing changed")
+            }
+            Ok(report) => {
+                info!(path = %path.display(), changed = %report.changed.join(", "), "config reloaded")
+            }
+            Err(e) => {
+                warn!(path = %path.display(), error = %e, "config reload failed; running settings unchanged")
+            }
+        }
+        if let Ok(report) = &outcome {
+            if !report.restart_required.is_empty() {
+                warn!(settings = %report.restart_required.join(", "), "config reload: restart required for these changed settings; they keep their running values");
+            }
+        }
+        outcome
+    }
+
+    fn apply(&self, ctx: &BrokerCtx) -> Result<ReloadReport, ReloadError> {
+        let new = BrokerConfig::load(&self.args)?;
+        let mut report = ReloadReport::default();
+        let running = ctx.topics.defaults();
+        diff_defaults(&running, &new.topic_defaults, &mut report.changed);
+        restart_required(&ctx.config, &new, &mut report.restart_required);
+        if new.topic_defaults != running {
+            ctx.topics.set_defaults(new.topic_defaults.clone())?;
+        }
+        let mut level = self.log_level.lock().unwrap_or_else(|e| e.into_inner());
+        if new.log_level != *level {
+            let show = |l: &Option<String>| l.clone().unwrap_or_else(|| LOG_LEVEL_DEFAULT.into());
+            match &self.set_log_filter {
+                Some(set) => {
+                    set(new.log_level.as_deref().unwrap_or(LOG_LEVEL_DEFAULT))
+                        .map_err(ReloadError::LogFilter)?;
+                    let change = format!("log_level: {} -> {}", show(&level), show(&new.log_level));
+                    report.changed.push(change);
+                    *level = new.log_level;
+                }
+                None => report.restart_required.push("log_level".into()),
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn diff_defaults(old: &TopicDefaults, new: &TopicDefaults, out: &mut Vec<String>) {
+    let limit = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
+    let pairs = [
+        (
+            "default_partitions",
+            old.partitions.to_string(),
+            new.partitions.to_string(),
+        ),
+        (
+            "segment_bytes",
+            old.segment_bytes.to_string(),
+            new.segment_bytes.to_string(),
+        ),
+        (
+            "segment_age_ms",
+            old.segment_ms.to_string(),
+            new.segment_ms.to_string(),
+        ),
+        (
+            "retention_ms",
+            limit(old.retention_ms),
+            limit(new.retention_ms),
+        ),
+        (
+            "retention_bytes",
+            limit(old.retention_bytes),
+            limit(new.retention_bytes),
+        ),
+        (
+            "flush",
+            flush_to_string(&old.flush),
+            flush_to_string(&new.flush),
+        ),
+    ];
+    for (name, before, after) in pairs {
+        if before != after {
+            out.push(format!("{name}: {before} -> {after}"));
+        }
+    }
+}
+
+fn restart_required(old: &BrokerConfig, new: &BrokerConfig, out: &mut Vec<String>) {
+    let pairs = [
+        (
+            "listen",
+            format!("{:?}", old.listen),
+            format!("{:?}", new.listen),
+        ),
+        (
+            "http_listen",
+            format!("{:?}", old.http_listen),
+            format!("{:?}", new.http_listen),
+        ),
+        (
+            "data_dir",
+            format!("{:?}", old.data_dir),
+            format!("{:?}", new.data_dir),
+        ),
+        (
+            "max_frame_bytes",
+            old.max_frame_bytes.to_string(),
+            new.max_frame_bytes.to_string(),
+        ),
+        (
+            "max_connections",
+            old.max_connections.to_string(),
+            new.max_connections.to_string(),
+        ),
+        (
+            "max_inflight",
+            old.max_inflight.to_string(),
+            new.max_inflight.to_string(),
+        ),
+        (
+            "idle_timeout",
+            format!("{:?}", old.idle_timeout),
+            format!("{:?}", new.idle_timeout),
+        ),
+        (
+            "frame_timeout",
+            format!("{:?}", old.frame_timeout),
+            format!("{:?}", new.frame_timeout),
+        ),
+        (
+            "auto_create_topics",
+            old.auto_create_topics.to_string(),
+            new.auto_create_topics.to_string(),
+        ),
+        (
+            "log_format",
+            format!("{:?}", old.log_format),
+            format!("{:?}", new.log_format),
+        ),
+    ];
+    for (name, before, after) in pairs {
+        if before != after {
+            out.push(name.to_string());
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Consumer groups across a broker restart (membership is in memory: every member
+//! rejoins and resumes from the committed offsets, which are durable), and two groups
+//! on one topic progressing independently.
+
+mod group_harness;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use group_harness::*;
+use rill::broker::testing::TestBroker;
+use rill::client::{Admin, ConnectionConfig, Consumer, ConsumerRecord};
+
+const TOPIC: &str = "events";
+
+fn values(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// Polls until `want` records arrived (failing after the deadline).
+async fn poll_n(consumer: &mut Consumer, want: usize) -> Vec<ConsumerRecord> {
+    let start = Instant::now();
+    let mut records = Vec::new();
+    while records.len() < want {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "got {} of {want}",
+            records.len()
+        );
+        records.extend(consumer.poll(Duration::from_millis(100)).await.unwrap());
+    }
+    records
+}
+
+fn keys(records: &[ConsumerRecord]) -> BTreeSet<(i32, i64)> {
+    records.iter().map(|r| (r.partition, r.offset)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_rejoins_after_a_broker_restart_and_resumes_from_its_commits() {
+    let broker = broker().await;
+    let addr = broker.addr;
+    create_topic(addr, TOPIC, 2).await;
+    let first = produce(addr, TOPIC, 2, values("one", 10)).await;
+    let mut consumer = Consumer::connect(member_config(addr, false)).await.unwrap();
+    consumer.subscribe("g", &[TOPIC]).await.unwrap();
+    let records = poll_n(&mut consumer, 10).await;
+    assert_eq!(keys(&records), first.iter().copied().collect());
+    consumer.commit().await.unwrap();
+
+    // Same port, same data: the committed offsets survive, the membership does not.
+    let dir = broker.stop().await;
+    let broker = TestBroker::start_in(dir, |c| {
+        c.listen = addr;
+        c.housekeeping_interval = Duration::from_millis(100);
+    })
+    .await;
+    let admin = Admin::connect(ConnectionConfig::new(addr.to_string()))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < DEADLINE, "the member never rejoined");
+        let polled = consumer.poll(Duration::from_millis(100)).await.unwrap();
+        assert!(polled.is_empty(), "nothing new was produced: {polled:?}");
+        let rejoined = admin.describe_group("g").await.ok();
+        if rejoined.is_some_and(|g| g.members.len() == 1) {
+            break;
+        }
+    }
+    let second = produce(addr, TOPIC, 2, values("two", 6)).await;
+    let records = poll_n(&mut consumer, 6).await;
+    assert_eq!(
+        keys(&records),
+        second.iter().copied().collect(),
+        "resumes exactly after the last commit"
+    );
+    consumer.commit().await.unwrap();
+    consumer.close().await.unwrap();
+    let group = admin.describe_group("g").await.unwrap();
+    assert_eq!(group.state, "Empty");
+    assert_eq!(group.total_lag(), 0);
+    drop(broker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_groups_on_one_topic_progress_independently() {
+    let broker = broker().await;
+    create_topic(broker.addr, TOPIC, 3).await;
+    let produced: BTreeSet<(i32, i64)> = produce(broker.addr, TOPIC, 3, values("x", 30))
+        .await
+        .into_iter()
+        .collect();
+    let mut fast = Consumer::connect(member_config(broker.addr, true))
+        .await
+        .unwrap();
+    fast.subscribe("fast", &[TOPIC]).await.unwrap();
+    assert_eq!(keys(&poll_n(&mut fast, 30).await), produced);
+    fast.close().await.unwrap();
+
+    let admin = Admin::connect(ConnectionConfig::new(broker.addr.to_string()))
+        .await
+        .unwrap();
+    let mut slow = Consumer::connect(member_config(broker.addr, true))
+        .await
+        .unwrap();
+    slow.subscribe("slow", &[TOPIC]).await.unwrap();
+    assert_eq!(keys(&poll_n(&mut slow, 30).await), produced);
+    assert_eq!(admin.describe_group("fast").await.unwrap().total_lag(), 0);
+    slow.close().await.unwrap();
+    let groups: Vec<String> = admin
+        .list_groups()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.group_id)
+        .collect();
+    assert_eq!(groups, ["fast", "slow"]);
+}
