@@ -74,6 +74,10 @@ pub struct LoadArgs {
     /// Requests in flight per connection.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_in_flight: usize,
+    /// Bytes one fetch may return per partition (consume, e2e); the client's default
+    /// when not given.
+    #[arg(long, value_name = "BYTES")]
+    pub partition_max_bytes: Option<usize>,
     /// Print one JSON object instead of a table (and no progress bar).
     #[arg(long)]
     #[serde(skip)]

@@ -49,7 +49,7 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
     let deadline = load.duration.map(|d| measure_from + d);
     let mut tasks = Vec::new();
     for (index, owned, target) in plans {
-        let config = consumer_config(global)?;
+        let config = consumer_config(global, &load)?;
         let (topic, counters) = (load.topic.clone(), Arc::clone(&counters));
         let run = ConsumerRun {
             name: format!("consumer {index}"),
@@ -91,9 +91,13 @@ async fn records_per_partition(global: &GlobalArgs, topic: &str) -> anyhow::Resu
     Ok(held)
 }
 
-/// The Consumer settings of the bench: the client's defaults and the global options.
-pub fn consumer_config(global: &GlobalArgs) -> anyhow::Result<ConsumerConfig> {
+/// The Consumer settings of the bench: the client's defaults, the global options and
+/// `--partition-max-bytes`.
+pub fn consumer_config(global: &GlobalArgs, load: &LoadArgs) -> anyhow::Result<ConsumerConfig> {
     let mut builder = ConsumerConfig::builder(global.broker.clone()).client_id("rill-bench");
+    if let Some(bytes) = load.partition_max_bytes {
+        builder = builder.partition_max_bytes(bytes);
+    }
     if let Some(timeout) = global.timeout {
         builder = builder.request_timeout(timeout).connect_timeout(timeout);
     }

@@ -49,7 +49,7 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
     let mut consumers = Vec::new();
     for index in 0..load.consumers {
         let owned = partitions_of(index, load.consumers, partitions);
-        let mut consumer = Consumer::connect(consumer_config(global)?).await?;
+        let mut consumer = Consumer::connect(consumer_config(global, &load)?).await?;
         consumer.assign(owned.iter().map(|p| (load.topic.clone(), *p)).collect());
         for p in &owned {
             consumer.seek(&load.topic, *p, SeekTo::End).await?;
