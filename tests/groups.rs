@@ -278,3 +278,44 @@ async fn close_commits_and_leaves_and_the_next_member_starts_after_the_last_reco
     next.close().await.unwrap();
     assert_eq!(admin.list_groups().await.unwrap()[0].state, "Empty");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_again_changes_the_topics_and_rebalances() {
+    let broker = broker().await;
+    create_topic(broker.addr, "first", 2).await;
+    create_topic(broker.addr, "second", 2).await;
+    produce(broker.addr, "first", 2, values("a", 4)).await;
+    produce(broker.addr, "second", 2, values("b", 4)).await;
+    let mut consumer = Consumer::connect(member_config(broker.addr, true))
+        .await
+        .unwrap();
+    consumer.subscribe("g-sub", &["first"]).await.unwrap();
+    let mut topics = BTreeSet::new();
+    let mut read = 0;
+    let start = Instant::now();
+    while read < 4 {
+        assert!(start.elapsed() < DEADLINE, "first topic consumed");
+        for r in consumer.poll(Duration::from_millis(100)).await.unwrap() {
+            topics.insert(r.topic.clone());
+            read += 1;
+        }
+    }
+    assert_eq!(topics, BTreeSet::from(["first".to_string()]));
+    // The same group, other topics: the broker reassigns, dropping `first`.
+    consumer.subscribe("g-sub", &["second"]).await.unwrap();
+    let mut second = 0;
+    let start = Instant::now();
+    while second < 4 {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "second topic consumed after resubscribing"
+        );
+        for r in consumer.poll(Duration::from_millis(100)).await.unwrap() {
+            assert_eq!(r.topic, "second", "only the new subscription is consumed");
+            second += 1;
+        }
+    }
+    // Another group id while subscribed is an error: close first.
+    assert!(consumer.subscribe("other", &["second"]).await.is_err());
+    consumer.close().await.unwrap();
+}

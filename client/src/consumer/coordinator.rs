@@ -80,6 +80,8 @@ pub(crate) enum Command {
         generation: u64,
         owned: BTreeSet<TopicPartition>,
     },
+    /// Change the subscribed topics; the broker rebalances the group.
+    Subscribe { topics: Vec<String> },
     /// Leave the group and end the task.
     Leave { reply: oneshot::Sender<Result<()>> },
 }
@@ -114,6 +116,8 @@ pub(crate) struct Coordinator {
     interval: Duration,
     /// When the next join or heartbeat is due; far away after a fatal join error.
     next_request: Instant,
+    /// A subscription change not yet acknowledged by a heartbeat.
+    pending_topics: Option<Vec<String>>,
 }
 
 impl Coordinator {
@@ -137,6 +141,7 @@ impl Coordinator {
             committed: BTreeMap::new(),
             interval: HEARTBEAT_INTERVAL_DEFAULT,
             next_request: Instant::now(),
+            pending_topics: None,
         }
     }
 
@@ -188,6 +193,12 @@ impl Coordinator {
                     self.owned = owned;
                     self.next_request = Instant::now(); // report the release at once
                 }
+            }
+            Command::Subscribe { topics } => {
+                self.settings.topics = topics.clone();
+                // A member sends it with its next heartbeat; a (re)join carries it anyway.
+                self.pending_topics = Some(topics);
+                self.next_request = Instant::now();
             }
             Command::Leave { .. } => {} // handled in `run`
         }
@@ -241,7 +252,7 @@ impl Coordinator {
             group_id: self.settings.group_id.clone(),
             member_id: self.member_id.clone(),
             member_epoch: self.epoch,
-            topics: None,
+            topics: self.pending_topics.clone(),
             owned: to_wire(&self.owned),
         };
         let outcome = match self.slot.call(&request).await {
@@ -251,6 +262,7 @@ impl Coordinator {
         };
         match outcome {
             Ok(response) => {
+                self.pending_topics = None;
                 self.epoch = response.member_epoch;
                 self.interval = interval(response.heartbeat_interval_ms);
                 self.next_request = Instant::now() + self.interval;

@@ -99,6 +99,11 @@ impl Consumer {
     /// where the group has none. With `enable_auto_commit` (the default) the consumed
     /// positions are committed every `auto_commit_interval`, when partitions are
     /// revoked and on [`Consumer::close`]. Any manual assignment is dropped.
+    ///
+    /// Calling it again with the same `group_id` changes the subscribed topics (the
+    /// listener of the first call stays); the broker rebalances and partitions of topics
+    /// no longer subscribed are revoked like any other move. Another group id while
+    /// subscribed is [`ClientError::AlreadySubscribed`]: [`Consumer::close`] first.
     pub async fn subscribe(&mut self, group_id: &str, topics: &[&str]) -> Result<()> {
         self.subscribe_with(group_id, topics, NoopListener).await
     }
@@ -112,9 +117,21 @@ impl Consumer {
         listener: impl RebalanceListener + 'static,
     ) -> Result<()> {
         if let Some(group) = &self.group {
-            return Err(ClientError::AlreadySubscribed {
-                group_id: group.group_id.clone(),
-            });
+            if group.group_id != group_id {
+                return Err(ClientError::AlreadySubscribed {
+                    group_id: group.group_id.clone(),
+                });
+            }
+            // The same group with other topics: a subscription change. The broker
+            // rebalances; partitions of dropped topics are revoked like any other move.
+            let topics = topics.iter().map(|t| (*t).to_owned()).collect();
+            return group
+                .commands
+                .send(Command::Subscribe { topics })
+                .await
+                .map_err(|_| ClientError::GroupMembershipLost {
+                    group_id: group_id.to_owned(),
+                });
         }
         let config = &self.config;
         let as_ms = |d: std::time::Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
