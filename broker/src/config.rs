@@ -132,6 +132,15 @@ pub struct Args {
     /// Close a connection whose started frame does not arrive whole within this, e.g. `30s` [default: 30s].
     #[arg(long, env = "RILL_FRAME_TIMEOUT", value_parser = parse_duration)]
     pub frame_timeout: Option<Duration>,
+    /// Shortest session timeout a consumer group member may ask for, e.g. `1s` [default: 500ms].
+    #[arg(long, env = "RILL_GROUP_MIN_SESSION_TIMEOUT", value_parser = parse_duration)]
+    pub group_min_session_timeout: Option<Duration>,
+    /// Longest session timeout a consumer group member may ask for, e.g. `5m` [default: 30m].
+    #[arg(long, env = "RILL_GROUP_MAX_SESSION_TIMEOUT", value_parser = parse_duration)]
+    pub group_max_session_timeout: Option<Duration>,
+    /// Most members in one consumer group [default: 1000].
+    #[arg(long, env = "RILL_GROUP_MAX_MEMBERS")]
+    pub group_max_members: Option<usize>,
     /// Create unknown topics on first produce or metadata request: true or false [default: true].
     #[arg(long, env = "RILL_AUTO_CREATE_TOPICS")]
     pub auto_create_topics: Option<bool>,
@@ -182,6 +191,9 @@ pub struct FileConfig {
     max_inflight: Option<usize>,
     idle_timeout: Option<String>,
     frame_timeout: Option<String>,
+    group_min_session_timeout: Option<String>,
+    group_max_session_timeout: Option<String>,
+    group_max_members: Option<usize>,
     auto_create_topics: Option<bool>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
@@ -209,6 +221,8 @@ pub struct BrokerConfig {
     pub idle_timeout: Duration,
     /// Longest a started frame may take to arrive whole.
     pub frame_timeout: Duration,
+    /// Consumer group limits (session timeouts, members).
+    pub groups: crate::group::GroupConfig,
     /// Create unknown topics on first use.
     pub auto_create_topics: bool,
     /// Log line format.
@@ -265,6 +279,7 @@ impl Default for BrokerConfig {
             max_connection_buffer_bytes: MAX_CONNECTION_BUFFER_BYTES_DEFAULT,
             idle_timeout: Duration::from_millis(IDLE_TIMEOUT_MS_DEFAULT),
             frame_timeout: Duration::from_millis(FRAME_TIMEOUT_MS_DEFAULT),
+            groups: crate::group::GroupConfig::default(),
             auto_create_topics: true,
             log_format: LogFormat::Text,
             log_level: None,
@@ -319,6 +334,18 @@ impl BrokerConfig {
         if let Some(s) = &file.frame_timeout {
             self.frame_timeout = parse_duration(s).map_err(|e| invalid("frame_timeout", s, e))?;
         }
+        if let Some(s) = &file.group_min_session_timeout {
+            let d = parse_duration(s).map_err(|e| invalid("group_min_session_timeout", s, e))?;
+            self.groups.session_timeout_ms_min = duration_ms_i32(d);
+        }
+        if let Some(s) = &file.group_max_session_timeout {
+            let d = parse_duration(s).map_err(|e| invalid("group_max_session_timeout", s, e))?;
+            self.groups.session_timeout_ms_max = duration_ms_i32(d);
+        }
+        set(
+            &mut self.groups.members_per_group_max,
+            file.group_max_members,
+        );
         set(&mut self.auto_create_topics, file.auto_create_topics);
         set(&mut self.log_format, file.log_format);
         if file.log_level.is_some() {
@@ -350,6 +377,18 @@ impl BrokerConfig {
         set(&mut self.max_inflight, args.max_inflight);
         set(&mut self.idle_timeout, args.idle_timeout);
         set(&mut self.frame_timeout, args.frame_timeout);
+        set(
+            &mut self.groups.session_timeout_ms_min,
+            args.group_min_session_timeout.map(duration_ms_i32),
+        );
+        set(
+            &mut self.groups.session_timeout_ms_max,
+            args.group_max_session_timeout.map(duration_ms_i32),
+        );
+        set(
+            &mut self.groups.members_per_group_max,
+            args.group_max_members,
+        );
         set(&mut self.auto_create_topics, args.auto_create_topics);
         set(&mut self.log_format, args.log_format);
         if args.log_level.is_some() {
@@ -382,6 +421,23 @@ impl BrokerConfig {
         )?;
         check("max_connections", self.max_connections as u64, 1, 1 << 20)?;
         check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;
+        check(
+            "group_max_members",
+            self.groups.members_per_group_max as u64,
+            1,
+            1 << 20,
+        )?;
+        let g = &self.groups;
+        if g.session_timeout_ms_min < 1 || g.session_timeout_ms_min > g.session_timeout_ms_max {
+            return Err(invalid(
+                "group_min_session_timeout",
+                &format!("{}ms", g.session_timeout_ms_min),
+                format!(
+                    "must be at least 1ms and at most group_max_session_timeout ({}ms)",
+                    g.session_timeout_ms_max
+                ),
+            ));
+        }
         if let Some(level) = &self.log_level {
             tracing_subscriber::EnvFilter::try_new(level)
                 .map_err(|e| invalid("log_level", level, e))?;
@@ -425,6 +481,11 @@ fn read_file_config(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_path_buf(),
         source: Box::new(source),
     })
+}
+
+/// Milliseconds in a duration as the wire's `i32`, saturating.
+fn duration_ms_i32(d: Duration) -> i32 {
+    i32::try_from(duration_ms(d)).unwrap_or(i32::MAX)
 }
 
 /// Milliseconds in a duration, saturating.

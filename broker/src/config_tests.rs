@@ -90,3 +90,29 @@ fn sample_config_file_parses() {
     };
     BrokerConfig::load(&args).unwrap();
 }
+
+#[test]
+fn group_limits_come_from_flags_and_file_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rill.toml");
+    std::fs::write(
+        &path,
+        "group_max_session_timeout = \"2m\"\ngroup_max_members = 50\n",
+    )
+    .unwrap();
+    let args = Args {
+        config: Some(path),
+        group_min_session_timeout: Some(Duration::from_secs(2)),
+        ..Args::default()
+    };
+    let config = BrokerConfig::load(&args).unwrap();
+    assert_eq!(config.groups.session_timeout_ms_min, 2_000);
+    assert_eq!(config.groups.session_timeout_ms_max, 120_000);
+    assert_eq!(config.groups.members_per_group_max, 50);
+    let args = Args {
+        group_min_session_timeout: Some(Duration::from_secs(3600)),
+        ..Args::default()
+    };
+    let err = BrokerConfig::load(&args).unwrap_err().to_string();
+    assert!(err.contains("group_min_session_timeout"), "{err}");
+}

@@ -225,6 +225,11 @@ fn restart_required(old: &BrokerConfig, new: &BrokerConfig, out: &mut Vec<String
             format!("{:?}", old.log_format),
             format!("{:?}", new.log_format),
         ),
+        (
+            "group settings",
+            format!("{:?}", old.groups),
+            format!("{:?}", new.groups),
+        ),
     ];
     for (name, before, after) in pairs {
         if before != after {

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::BrokerConfig;
-use crate::group::{GroupConfig, GroupCoordinator, GroupError};
+use crate::group::{GroupCoordinator, GroupError};
 use crate::metrics::Metrics;
 use crate::producer_ids::{ProducerIdError, ProducerIds};
 use crate::shutdown::{ShutdownListener, ShutdownSignal};
@@ -99,9 +99,10 @@ impl Server {
         let data_dir = config.data_dir.clone();
         let defaults = config.topic_defaults.clone();
         let max_batch_bytes = config.max_frame_bytes;
+        let group_config = config.groups.clone();
         let (topics, groups) = tokio::task::spawn_blocking(move || {
             let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
-            let groups = GroupCoordinator::open(&topics, GroupConfig::default(), now_ms())?;
+            let groups = GroupCoordinator::open(&topics, group_config, now_ms())?;
             Ok::<_, ServerError>((topics, groups))
         })
         .await??;
