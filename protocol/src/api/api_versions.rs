@@ -81,19 +81,7 @@ impl Wire for ApiVersionRange {
     }
 }
 
-impl Message for ApiVersionsRequest {
-    const API_KEY: ApiKey = ApiKey::ApiVersions;
-    const MIN_VERSION: u16 = 0;
-    const MAX_VERSION: u16 = 0;
-
-    fn encode_body(&self, _version: u16, _out: &mut FrameBuf) -> Result<(), EncodeError> {
-        Ok(())
-    }
-
-    fn decode_body(_r: &mut Reader, _version: u16) -> Result<Self, DecodeError> {
-        Ok(Self)
-    }
-}
+super::empty_request!(ApiVersionsRequest, ApiVersions);
 
 impl Message for ApiVersionsResponse {
     const API_KEY: ApiKey = ApiKey::ApiVersions;

@@ -37,19 +37,7 @@ pub struct BrokerStatusResponse {
     pub data_dir: String,
 }
 
-impl Message for BrokerStatusRequest {
-    const API_KEY: ApiKey = ApiKey::BrokerStatus;
-    const MIN_VERSION: u16 = 0;
-    const MAX_VERSION: u16 = 0;
-
-    fn encode_body(&self, _version: u16, _out: &mut FrameBuf) -> Result<(), EncodeError> {
-        Ok(())
-    }
-
-    fn decode_body(_r: &mut Reader, _version: u16) -> Result<Self, DecodeError> {
-        Ok(Self)
-    }
-}
+super::empty_request!(BrokerStatusRequest, BrokerStatus);
 
 impl Message for BrokerStatusResponse {
     const API_KEY: ApiKey = ApiKey::BrokerStatus;

@@ -57,19 +57,7 @@ impl Wire for ListedGroup {
     }
 }
 
-impl Message for ListGroupsRequest {
-    const API_KEY: ApiKey = ApiKey::ListGroups;
-    const MIN_VERSION: u16 = 0;
-    const MAX_VERSION: u16 = 0;
-
-    fn encode_body(&self, _version: u16, _out: &mut FrameBuf) -> Result<(), EncodeError> {
-        Ok(())
-    }
-
-    fn decode_body(_r: &mut Reader, _version: u16) -> Result<Self, DecodeError> {
-        Ok(Self)
-    }
-}
+super::empty_request!(ListGroupsRequest, ListGroups);
 
 impl Message for ListGroupsResponse {
     const API_KEY: ApiKey = ApiKey::ListGroups;

@@ -91,6 +91,33 @@ pub trait Message: Sized {
     }
 }
 
+/// Implements [`Message`] at version 0 for a request with an empty body.
+macro_rules! empty_request {
+    ($request:ident, $api:ident) => {
+        impl $crate::api::Message for $request {
+            const API_KEY: $crate::api::ApiKey = $crate::api::ApiKey::$api;
+            const MIN_VERSION: u16 = 0;
+            const MAX_VERSION: u16 = 0;
+
+            fn encode_body(
+                &self,
+                _version: u16,
+                _out: &mut $crate::frame::FrameBuf,
+            ) -> Result<(), $crate::wire::EncodeError> {
+                Ok(())
+            }
+
+            fn decode_body(
+                _r: &mut $crate::wire::Reader,
+                _version: u16,
+            ) -> Result<Self, $crate::wire::DecodeError> {
+                Ok(Self)
+            }
+        }
+    };
+}
+pub(crate) use empty_request;
+
 /// Declares the API table: the [`ApiKey`] numbers and the [`Request`]/[`Response`] enums
 /// with their dispatch, so adding an API is one line here plus its file.
 macro_rules! apis {
