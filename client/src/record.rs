@@ -4,6 +4,8 @@
 //! until it is encoded into a batch, and consumed records are slices of the fetched
 //! batch (zero-copy for uncompressed batches).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 /// A record to produce.
@@ -92,8 +94,8 @@ pub struct RecordMetadata {
 /// A record read by the consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
-    /// Topic the record was read from.
-    pub topic: String,
+    /// Topic the record was read from (shared by all the records of a fetch).
+    pub topic: Arc<str>,
     /// Partition the record was read from.
     pub partition: i32,
     /// The record's offset in its partition.

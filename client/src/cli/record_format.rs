@@ -164,7 +164,7 @@ impl Serialize for JsonRecord<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("topic", &r.topic)?;
+        map.serialize_entry("topic", &*r.topic)?;
         map.serialize_entry("partition", &r.partition)?;
         map.serialize_entry("offset", &r.offset)?;
         map.serialize_entry("timestamp", &r.timestamp)?;

@@ -9,10 +9,12 @@
 //! batches are decompressed here; uncompressed keys and values are slices of the
 //! response frame (no copy).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use rill_protocol::api::common::TopicPartitions;
 use rill_protocol::api::fetch::{FetchPartition, FetchRequest};
-use rill_protocol::batch::{BatchIter, MAX_BATCH_BYTES_DEFAULT};
+use rill_protocol::batch::{check_batch, BatchHeader, BatchIter, MAX_BATCH_BYTES_DEFAULT};
 
 use crate::config::ConsumerConfig;
 use crate::error::{ClientError, Result};
@@ -66,6 +68,27 @@ pub(crate) struct Decoded {
 /// headers): bounds a batch's record count by its size.
 const RECORD_MIN_BYTES: usize = 7;
 
+/// Where the fetch after this one starts: after the last whole batch in `bytes` that
+/// ends past `position`, reading batch headers only (no CRC, no records), so the next
+/// Fetch can be sent before the expensive [`decode_partition`]. For valid data it is
+/// exactly `decode_partition`'s `next_position`; at the first malformed header it stops
+/// (the decode then reports the error and the caller puts the position back).
+pub(crate) fn next_position(position: i64, bytes: &[u8]) -> i64 {
+    let mut next = position;
+    let mut pos = 0;
+    while let Some(rest) = bytes.get(pos..).filter(|rest| !rest.is_empty()) {
+        let Ok(total) = check_batch(rest, MAX_BATCH_BYTES_DEFAULT) else {
+            break;
+        };
+        let Ok(header) = BatchHeader::parse(rest, MAX_BATCH_BYTES_DEFAULT) else {
+            break;
+        };
+        next = next.max(header.next_offset());
+        pos += total;
+    }
+    next
+}
+
 /// Decodes the concatenated batches fetched for `tp` from `position`.
 pub(crate) fn decode_partition(
     tp: &TopicPartition,
@@ -81,6 +104,9 @@ pub(crate) fn decode_partition(
         records: Vec::new(),
         next_position: position,
     };
+    // One shared name for all the records: a reference-count bump per record instead of
+    // an allocation and copy.
+    let topic: Arc<str> = Arc::from(tp.topic.as_str());
     for batch in BatchIter::new(bytes, MAX_BATCH_BYTES_DEFAULT) {
         let batch = batch.map_err(batch_error)?;
         let header = *batch.header();
@@ -99,7 +125,9 @@ pub(crate) fn decode_partition(
                 if record.offset < decoded.next_position {
                     continue;
                 }
-                decoded.records.push(to_consumer_record(tp, record));
+                decoded
+                    .records
+                    .push(to_consumer_record(&topic, tp.partition, record));
             }
         }
         decoded.next_position = header.next_offset();
@@ -107,10 +135,14 @@ pub(crate) fn decode_partition(
     Ok(decoded)
 }
 
-fn to_consumer_record(tp: &TopicPartition, record: rill_protocol::batch::Record) -> ConsumerRecord {
+fn to_consumer_record(
+    topic: &Arc<str>,
+    partition: i32,
+    record: rill_protocol::batch::Record,
+) -> ConsumerRecord {
     ConsumerRecord {
-        topic: tp.topic.clone(),
-        partition: tp.partition,
+        topic: Arc::clone(topic),
+        partition,
         offset: record.offset,
         timestamp: record.timestamp,
         key: record.key,
@@ -165,6 +197,47 @@ mod tests {
             first.headers,
             vec![("h".to_owned(), Some(Bytes::from("x")))]
         );
+    }
+
+    #[test]
+    fn next_position_from_headers_matches_the_full_decode() {
+        let tp = TopicPartition::new("t", 0);
+        let mut bytes = batch(10, 5, Compression::None);
+        bytes.extend(batch(15, 2, Compression::Lz4));
+        let whole = bytes.len();
+        let third = batch(17, 3, Compression::None);
+        bytes.extend_from_slice(&third[..third.len() - 1]); // cut by partition_max_bytes
+        for (position, cut) in [
+            (10, whole),
+            (13, whole),
+            (16, whole),
+            (13, bytes.len()),
+            (13, 3),
+        ] {
+            let data = Bytes::copy_from_slice(&bytes[..cut]);
+            let decoded = decode_partition(&tp, position, data.clone()).unwrap();
+            assert_eq!(
+                next_position(position, &data),
+                decoded.next_position,
+                "from {position}, {cut} bytes"
+            );
+        }
+        assert_eq!(
+            next_position(13, &bytes),
+            17,
+            "the partial third batch is not counted"
+        );
+        assert_eq!(next_position(40, &bytes), 40, "never moves backwards");
+    }
+
+    #[test]
+    fn next_position_stops_at_a_malformed_header() {
+        let mut bytes = batch(0, 2, Compression::None);
+        let mut bad = batch(2, 2, Compression::None);
+        bad[16] = 7; // magic
+        bytes.extend(bad);
+        assert_eq!(next_position(0, &bytes), 2);
+        assert_eq!(next_position(0, &[0xff; 80]), 0);
     }
 
     #[test]

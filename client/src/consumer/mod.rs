@@ -12,9 +12,11 @@
 //! from the last committed offset, so the only records seen twice are those after the
 //! last commit. [`Consumer::close`] commits and leaves.
 //!
-//! Fetch ahead: as soon as `poll` has decoded a response, it sends the next Fetch (from
-//! the new positions) in a background task before returning the records, so the round
-//! trip overlaps with the application's processing. At most one fetch is in flight and
+//! Fetch ahead: as soon as a response arrives, `poll` moves the positions past its whole
+//! batches (reading batch headers only) and sends the next Fetch in a background task;
+//! only then does it check CRCs and decode records, so the round trip overlaps with the
+//! decoding and with the application's processing. A partition whose data then fails to
+//! decode gets its position back, which makes the prefetched data for it stale. At most one fetch is in flight and
 //! its response is the only one buffered; the records of the previous one are the
 //! application's. A `seek` or `assign` while a fetch is in flight makes its data for the
 //! moved partitions stale; stale data is dropped by comparing fetch offsets.
@@ -60,6 +62,13 @@ enum Wake {
 }
 
 /// A fetch in flight, with the offsets it asked for (to spot stale data).
+/// One partition's fetched bytes, its position already moved past them.
+struct Fetched {
+    tp: TopicPartition,
+    from: i64,
+    bytes: bytes::Bytes,
+}
+
 #[derive(Debug)]
 struct InFlightFetch {
     offsets: HashMap<TopicPartition, i64>,
@@ -172,12 +181,21 @@ impl Consumer {
             };
             match response {
                 Ok((response, offsets)) => {
-                    let records = self.apply(response, &offsets).await?;
+                    let (fetched, mut error) = self.advance(response, &offsets).await?;
                     if std::mem::take(&mut self.backoff_before_fetch) {
                         let backoff = self.config.connection.reconnect_backoff;
                         tokio::time::sleep_until(deadline.min(Instant::now() + backoff)).await;
                     }
+                    // The next fetch travels while this one's records are checked and
+                    // decoded (and while the application processes them).
                     self.start_fetch();
+                    let records = self.decode(fetched, &mut error);
+                    if let Some(error) = error {
+                        if records.is_empty() {
+                            return Err(error);
+                        }
+                        self.deferred_error.get_or_insert(error);
+                    }
                     if !records.is_empty() || Instant::now() >= deadline {
                         return Ok(records);
                     }
@@ -252,11 +270,15 @@ impl Consumer {
 
     /// Decodes a response into records and advances positions; per-partition errors
     /// are handled (reset, retried) or deferred behind the records already decoded.
-    async fn apply(
+    /// Phase one of applying a response: checks the error codes and moves each
+    /// partition's position past its whole batches, reading batch headers only, so the
+    /// next Fetch can be sent before the records are decoded. Returns the data to decode
+    /// and the first per-partition error; `Err` only for a whole-response error.
+    async fn advance(
         &mut self,
         response: FetchResponse,
         offsets: &HashMap<TopicPartition, i64>,
-    ) -> Result<Vec<ConsumerRecord>> {
+    ) -> Result<(Vec<Fetched>, Option<ClientError>)> {
         if response.error_code != ErrorCode::None {
             return Err(ClientError::Broker {
                 code: response.error_code,
@@ -265,58 +287,53 @@ impl Consumer {
                 message: Some("fetch".to_owned()),
             });
         }
-        let mut records = Vec::new();
+        let (mut fetched, mut first_error) = (Vec::new(), None);
         for topic in response.topics {
             for partition in topic.partitions {
                 let tp = TopicPartition::new(topic.name.clone(), partition.partition);
-                let Some(&fetched_from) = offsets.get(&tp) else {
+                let Some(&from) = offsets.get(&tp) else {
                     continue;
                 };
-                if self.positions.get(&tp) != Some(&Some(fetched_from)) {
+                if self.positions.get(&tp) != Some(&Some(from)) {
                     continue; // seeked or unassigned while the fetch was in flight
                 }
-                let outcome = self
-                    .apply_partition(
-                        &tp,
-                        fetched_from,
-                        partition.error_code,
-                        partition.records.into_bytes(),
-                    )
-                    .await;
-                match outcome {
-                    Ok(mut decoded) => records.append(&mut decoded),
-                    Err(error) if records.is_empty() => return Err(error),
+                let bytes = partition.records.into_bytes();
+                match self
+                    .advance_partition(&tp, from, partition.error_code)
+                    .await
+                {
+                    Ok(true) => {
+                        let next = fetcher::next_position(from, &bytes);
+                        self.positions.insert(tp.clone(), Some(next));
+                        fetched.push(Fetched { tp, from, bytes });
+                    }
+                    Ok(false) => {}
                     Err(error) => {
-                        self.deferred_error.get_or_insert(error);
+                        first_error.get_or_insert(error);
                     }
                 }
             }
         }
-        Ok(records)
+        Ok((fetched, first_error))
     }
 
-    async fn apply_partition(
+    /// Whether a partition's data is to be decoded; handles its error code otherwise.
+    async fn advance_partition(
         &mut self,
         tp: &TopicPartition,
         fetched_from: i64,
         code: ErrorCode,
-        bytes: bytes::Bytes,
-    ) -> Result<Vec<ConsumerRecord>> {
+    ) -> Result<bool> {
         match code {
-            ErrorCode::None => {
-                let decoded = fetcher::decode_partition(tp, fetched_from, bytes)?;
-                self.positions
-                    .insert(tp.clone(), Some(decoded.next_position));
-                Ok(decoded.records)
-            }
+            ErrorCode::None => Ok(true),
             ErrorCode::OffsetOutOfRange => {
                 self.reset(tp, Some(fetched_from)).await?;
-                Ok(Vec::new())
+                Ok(false)
             }
             code if code.is_retriable() => {
                 tracing::debug!(%tp, code = code.name(), "partition not readable now; retrying");
                 self.backoff_before_fetch = true;
-                Ok(Vec::new())
+                Ok(false)
             }
             code => Err(ClientError::broker(
                 code,
@@ -325,5 +342,29 @@ impl Consumer {
                 None,
             )),
         }
+    }
+
+    /// Phase two: checks and decodes the records [`Consumer::advance`] moved past. A
+    /// partition whose data does not decode (bad CRC, malformed record) gets its position
+    /// back, so the fetch already sent for it is dropped as stale and it is read again.
+    fn decode(
+        &mut self,
+        fetched: Vec<Fetched>,
+        first_error: &mut Option<ClientError>,
+    ) -> Vec<ConsumerRecord> {
+        let mut records = Vec::new();
+        for Fetched { tp, from, bytes } in fetched {
+            match fetcher::decode_partition(&tp, from, bytes) {
+                Ok(mut decoded) => {
+                    self.positions.insert(tp, Some(decoded.next_position));
+                    records.append(&mut decoded.records);
+                }
+                Err(error) => {
+                    self.positions.insert(tp, Some(from));
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        records
     }
 }

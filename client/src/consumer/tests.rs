@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
 
 use super::*;
@@ -198,4 +199,42 @@ async fn stream_yields_records_in_order() {
     .await
     .unwrap();
     assert_eq!(records.last().map(|r| r.offset), Some(11));
+}
+
+#[tokio::test]
+async fn corrupt_batch_is_reported_every_poll_and_never_skipped() {
+    let broker = FakeBroker::start(1).await;
+    produce(&broker, 9, 3, Compression::None).await;
+    {
+        // Flip the last byte of the second batch (offsets 3..=5): its CRC fails.
+        let mut state = broker.state();
+        let (_, bytes) = &mut state.logs.get_mut("t").unwrap()[0][1];
+        let mut damaged = bytes.to_vec();
+        *damaged.last_mut().unwrap() ^= 0xff;
+        *bytes = Bytes::from(damaged);
+    }
+    let config = ConsumerConfig::builder(broker.addr.clone())
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .fetch_max_wait(Duration::from_millis(20))
+        .partition_max_bytes(1)
+        .build()
+        .unwrap();
+    let mut consumer = Consumer::connect(config).await.unwrap();
+    consumer.assign(vec![("t".to_owned(), 0)]);
+    // One batch per fetch: the first decodes; by then the fetch of the corrupt one was
+    // sent ahead (the position had moved past the first batch's header).
+    let first = poll_n(&mut consumer, 3).await;
+    assert_eq!(values(&first), ["v0", "v1", "v2"]);
+    for _ in 0..3 {
+        let err = consumer.poll(Duration::from_secs(2)).await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::Batch { partition: 0, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            consumer.position("t", 0),
+            Some(3),
+            "the position stays at the corrupt batch, whose fetch-ahead data is dropped"
+        );
+    }
 }
