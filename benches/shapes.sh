@@ -12,6 +12,9 @@ OUT=${OUT:-/tmp/rill-shapes.jsonl}
 PORT=${PORT:-19420}
 B="--broker 127.0.0.1:$PORT"
 DATA=$(mktemp -d "${DATA_ROOT:-/tmp}/rill-bench-XXXX")
+# In a VM that returns freed memory to its host, page-cache figures depend on memory
+# state: see vm-prep.sh. Say which case this run is.
+"$(dirname "$0")/vm-prep.sh" status >&2 || true
 "$BIN/rilld" --listen 127.0.0.1:$PORT --data-dir "$DATA" --flush os >/tmp/rilld-bench.log 2>&1 &
 PID=$!
 trap 'kill $PID $RSS_PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
