@@ -279,26 +279,42 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Seals the active segment and starts a new one at the log end offset.
+    /// Starts a new segment at the log end offset and seals the active one.
+    ///
+    /// The new segment is created first: if that fails (ENOSPC, EMFILE...), nothing has
+    /// changed and the next append tries again. If sealing then fails, the new segment is
+    /// removed and the old one stays active with in-memory indexes, so a failed roll
+    /// never leaves a sealed segment taking appends.
     fn roll(&self, writer: &mut Writer) -> Result<(), StorageError> {
+        let segment = Segment::create(
+            &self.dir,
+            writer.log_end_offset,
+            self.config().capacity_bytes(),
+        )?;
         let sealed = Arc::clone(&writer.active);
-        sealed.seal(&mut writer.cursor, true)?;
-        match self.config().flush {
-            FlushPolicy::Always => {
-                sealed.sync()?;
-                sealed.mark_synced();
+        let flush = self.config().flush;
+        let sealing = sealed
+            .seal(&mut writer.cursor, true)
+            .and_then(|()| match flush {
+                FlushPolicy::Always => sealed.sync(),
+                _ => Ok(()),
+            });
+        if let Err(e) = sealing {
+            sealed.offset_index().make_writable();
+            sealed.time_index().make_writable();
+            if let Err(cleanup) = segment.delete_files() {
+                tracing::warn!(error = %cleanup, "cannot remove the segment of a failed roll");
             }
+            return Err(e);
+        }
+        match flush {
+            FlushPolicy::Always => sealed.mark_synced(),
             FlushPolicy::Interval(_) => sync_in_background(Arc::clone(&sealed)),
             // The policy leaves durability to the OS: a sealed segment is as durable as it
             // will get, so the checkpoint may vouch for it (it survives a process crash).
             FlushPolicy::Os => sealed.mark_synced(),
         }
         writer.rolled_since_checkpoint = true;
-        let segment = Segment::create(
-            &self.dir,
-            writer.log_end_offset,
-            self.config().capacity_bytes(),
-        )?;
         let segment = Arc::new(segment);
         let mut segments = self.snapshot().to_vec();
         segments.push(Arc::clone(&segment));

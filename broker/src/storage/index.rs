@@ -275,8 +275,13 @@ impl<E: IndexEntry> SparseIndex<E> {
 
     /// Writes the entries to `path` (replacing it), fsyncs, and switches to a read-only
     /// map of the file so that a closed segment's index costs no heap.
+    /// An index that is mapped already is its file: persisting it again does nothing (and
+    /// must not rewrite the file under its own map).
     pub fn persist(&self, path: &Path, map_after: bool) -> Result<(), StorageError> {
         let mut guard = self.bytes.write().unwrap_or_else(PoisonError::into_inner);
+        if matches!(*guard, IndexBytes::Mapped(_)) {
+            return Ok(());
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -315,3 +315,83 @@ fn delete_removes_the_directory() -> TestResult {
     ));
     Ok(())
 }
+
+/// A roll that fails fails the append without moving the log end; the log keeps serving
+/// what it holds, refuses the appends that need the roll while it keeps failing, and
+/// continues without a gap once it succeeds, across a reopen. Two failure points, each
+/// made by a directory squatting on a file name (fails even for root; on a real disk,
+/// ENOSPC or EMFILE): the new segment's log file, and the old segment's time index
+/// (written when it is sealed, after its offset index).
+#[test]
+fn failed_roll_fails_the_append_and_the_next_roll_recovers() -> TestResult {
+    for squat_on in ["new segment", "old time index"] {
+        for flush in [FlushPolicy::Os, FlushPolicy::Always] {
+            failed_roll_case(squat_on, flush)?;
+        }
+    }
+    Ok(())
+}
+
+fn failed_roll_case(squat_on: &str, flush: FlushPolicy) -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let config = LogConfig {
+        flush,
+        ..small_config(1024)
+    };
+    let log = PartitionLog::open(dir.path(), config.clone())?;
+    let mut model = Model::new();
+    let mut stamps = Vec::new();
+    // Fill the first segment until the next batch must roll.
+    while log.size_bytes() + 300 <= 1024 {
+        let ts = 1000 + model.len() as i64;
+        append_one(&log, &mut model, 2, ts, 200)?;
+        stamps.push(ts);
+    }
+    let next_base = log.log_end_offset();
+    let squatter = match squat_on {
+        "new segment" => dir.path().join(format!("{next_base:020}.log")),
+        _ => dir.path().join(format!("{:020}.timeindex", 0)),
+    };
+    std::fs::create_dir(&squatter)?;
+    for attempt in 0..3 {
+        let mut b = batch(2, 5000, 200, 9);
+        let err = log.append(&mut b).unwrap_err();
+        assert!(
+            matches!(err, StorageError::Io { .. }),
+            "{squat_on}: {err:?}"
+        );
+        assert_eq!(log.log_end_offset(), next_base, "attempt {attempt}");
+        assert_eq!(
+            log.segment_count(),
+            1,
+            "{squat_on}: no half-made segment is listed"
+        );
+        assert_eq!(log.high_watermark(), next_base, "attempt {attempt}");
+        check_every_offset(&log, &model)?;
+    }
+    std::fs::remove_dir(&squatter)?;
+    for i in 0..6 {
+        let ts = 2000 + i;
+        append_one(&log, &mut model, 2, ts, 200)?;
+        stamps.push(ts);
+    }
+    assert_eq!(
+        model[stamps.len() - 6].0,
+        next_base,
+        "no gap after the failed rolls"
+    );
+    assert!(log.segment_count() >= 2);
+    check_every_offset(&log, &model)?;
+    log.close()?;
+    drop(log);
+    let log = PartitionLog::open(dir.path(), config)?;
+    check_every_offset(&log, &model)?;
+    for (i, &ts) in stamps.iter().enumerate() {
+        assert_eq!(
+            log.offset_for_timestamp(ts)?,
+            Some((model[i].0, ts)),
+            "timestamp {ts} after reopening"
+        );
+    }
+    Ok(())
+}
