@@ -318,3 +318,103 @@ async fn unreadable_segment_keeps_the_segments_before_it() {
     fs::create_dir(&logs[1]).unwrap();
     restart_and_check(dir, intact).await;
 }
+
+/// A partition directory the broker cannot open at all (here a regular file in its place;
+/// on a real disk EIO or EACCES) takes that partition offline, not the broker: the other
+/// partition is served in full, requests for the offline one get typed errors, and the
+/// metrics say so. Once the directory is back, a restart serves it again.
+#[tokio::test]
+async fn unopenable_partition_directory_goes_offline_alone() {
+    use rill_protocol::api::common::TopicPartitions;
+    use rill_protocol::api::list_offsets::{
+        ListOffsetsPartition, ListOffsetsRequest, LATEST_TIMESTAMP,
+    };
+    use rill_protocol::api::metadata::MetadataRequest;
+    use rill_protocol::api::Response;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = populated().await;
+    let p0 = partition_dir(dir.path(), 0);
+    let saved = dir.path().join("saved-partition-0");
+    fs::rename(&p0, &saved).unwrap();
+    fs::write(&p0, b"not a directory").unwrap();
+
+    let broker = TestBroker::start_in(dir, |_| {}).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    assert_eq!(read_partition(&mut c, 1).await, expected(1, BATCHES));
+
+    let r = produce_response(c.call(produce(TOPIC, 0, padded_batch("x"), ACKS_ALL)).await);
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ErrorCode::KafkaStorageError
+    );
+    let f = fetch_response(c.call(fetch(TOPIC, 0, 0, 0, 0)).await);
+    assert_eq!(
+        f.topics[0].partitions[0].error_code,
+        ErrorCode::KafkaStorageError
+    );
+    let list = Request::ListOffsets(ListOffsetsRequest {
+        isolation_level: 0,
+        topics: vec![TopicPartitions {
+            name: TOPIC.into(),
+            partitions: vec![ListOffsetsPartition {
+                partition: 0,
+                timestamp: LATEST_TIMESTAMP,
+            }],
+        }],
+    });
+    match c.call(list).await {
+        Response::ListOffsets(r) => assert_eq!(
+            r.topics[0].partitions[0].error_code,
+            ErrorCode::KafkaStorageError
+        ),
+        other => panic!("{other:?}"),
+    }
+    let metadata = Request::Metadata(MetadataRequest {
+        topics: Some(vec![TOPIC.into()]),
+        allow_auto_topic_creation: false,
+    });
+    match c.call(metadata).await {
+        Response::Metadata(m) => {
+            let parts = &m.topics[0].partitions;
+            assert_eq!(parts[0].error_code, ErrorCode::LeaderNotAvailable);
+            assert_eq!(parts[0].leader, -1);
+            assert_eq!(parts[1].error_code, ErrorCode::None);
+            assert_eq!(parts[1].high_watermark, (BATCHES * RECORDS) as i64);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Partition 1 still takes writes.
+    let r = produce_response(
+        c.call(produce(TOPIC, 1, padded_batch("p1-more"), ACKS_ALL))
+            .await,
+    );
+    assert_eq!(r.topics[0].partitions[0].error_code, ErrorCode::None);
+    assert_eq!(
+        r.topics[0].partitions[0].base_offset,
+        (BATCHES * RECORDS) as i64
+    );
+
+    let http = broker.http_addr.expect("HTTP endpoint on");
+    let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    let line = |partition: u32| {
+        format!("rill_partition_offline{{topic=\"{TOPIC}\",partition=\"{partition}\"}} ")
+    };
+    assert!(body.contains(&format!("{}1", line(0))), "{body}");
+    assert!(body.contains(&format!("{}0", line(1))), "{body}");
+
+    // Repaired: the next start serves partition 0 again, all of it.
+    let dir = broker.stop().await;
+    fs::remove_file(&p0).unwrap();
+    fs::rename(&saved, &p0).unwrap();
+    let broker = TestBroker::start_in(dir, |_| {}).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    assert_eq!(read_partition(&mut c, 0).await, expected(0, BATCHES));
+    broker.stop().await;
+}

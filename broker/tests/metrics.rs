@@ -367,7 +367,7 @@ async fn reload_applies_live_settings_and_names_the_rest() {
     assert_eq!(*filters.lock().unwrap(), ["debug"]);
     let plain = ctx.topics.get("plain").unwrap();
     for p in &plain.partitions {
-        let config = p.log.config();
+        let config = p.log().unwrap().config();
         assert_eq!(config.retention_ms, Some(3_600_000));
         assert_eq!(config.retention_bytes, Some(1_048_576));
         assert_eq!(
@@ -375,7 +375,10 @@ async fn reload_applies_live_settings_and_names_the_rest() {
             FlushPolicy::Interval(Duration::from_millis(100))
         );
     }
-    let pinned = ctx.topics.get("pinned").unwrap().partitions[0].log.config();
+    let pinned = ctx.topics.get("pinned").unwrap().partitions[0]
+        .log()
+        .unwrap()
+        .config();
     assert_eq!(pinned.retention_ms, Some(1000), "a topic override wins");
     assert_eq!(pinned.retention_bytes, Some(1_048_576));
 

@@ -78,6 +78,8 @@ error_codes! {
     UnknownTopicOrPartition = 3, "UNKNOWN_TOPIC_OR_PARTITION", true,
         "This server does not host this topic or partition.";
     InvalidFetchSize = 4, "INVALID_FETCH_SIZE", false, "The requested fetch size is invalid.";
+    LeaderNotAvailable = 5, "LEADER_NOT_AVAILABLE", true,
+        "No broker serves this partition now (its storage is offline).";
     RequestTimedOut = 7, "REQUEST_TIMED_OUT", true, "The request timed out.";
     MessageTooLarge = 10, "MESSAGE_TOO_LARGE", false,
         "The record batch is larger than the maximum the server accepts.";

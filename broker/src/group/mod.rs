@@ -150,7 +150,8 @@ impl TopicView for TopicRegistry {
 
     fn offset_range(&self, tp: &TopicPartition) -> Option<(i64, i64)> {
         let p = self.partition(&tp.topic, tp.partition).ok()?;
-        Some((p.log.log_start_offset(), p.log.high_watermark()))
+        let log = p.log().ok()?;
+        Some((log.log_start_offset(), log.high_watermark()))
     }
 
     fn offset_for_timestamp(
@@ -159,7 +160,7 @@ impl TopicView for TopicRegistry {
         timestamp_ms: i64,
     ) -> Result<Option<i64>, StorageError> {
         match self.partition(&tp.topic, tp.partition) {
-            Ok(p) => Ok(p.log.offset_for_timestamp(timestamp_ms)?.map(|(o, _)| o)),
+            Ok(p) => Ok(p.log()?.offset_for_timestamp(timestamp_ms)?.map(|(o, _)| o)),
             Err(_) => Ok(None),
         }
     }

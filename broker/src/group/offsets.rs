@@ -126,7 +126,7 @@ impl OffsetStore {
             return Ok(());
         }
         let partition = self.partition(topics)?;
-        let start = partition.log.high_watermark();
+        let start = partition.log()?.high_watermark();
         let records: Vec<RecordInput> = self
             .offsets
             .iter()
@@ -137,9 +137,10 @@ impl OffsetStore {
             })
             .collect();
         self.append(topics, records.into_iter())?;
-        let report = partition.log.delete_segments_before(start)?;
+        let report = partition.log()?.delete_segments_before(start)?;
         self.records_in_log =
-            u64::try_from(partition.log.high_watermark() - report.log_start_offset).unwrap_or(live);
+            u64::try_from(partition.log()?.high_watermark() - report.log_start_offset)
+                .unwrap_or(live);
         info!(
             live,
             segments_deleted = report.segments_deleted,
@@ -176,7 +177,7 @@ impl OffsetStore {
         records: impl Iterator<Item = RecordInput>,
     ) -> Result<(), GroupError> {
         let partition = self.partition(topics)?;
-        let limit = COMMIT_BATCH_BYTES_MAX.min(partition.log.config().max_batch_bytes);
+        let limit = COMMIT_BATCH_BYTES_MAX.min(partition.log()?.config().max_batch_bytes);
         let mut out = Vec::new();
         let mut builder = BatchBuilder::new(Compression::None);
         for record in records {
@@ -192,7 +193,7 @@ impl OffsetStore {
             out.extend_from_slice(&builder.build()?);
         }
         if !out.is_empty() {
-            let info = partition.log.append(&mut out)?;
+            let info = partition.log()?.append(&mut out)?;
             self.records_in_log +=
                 u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
         }
@@ -202,7 +203,7 @@ impl OffsetStore {
     /// Replays the log from its start to the high watermark; returns the records applied.
     /// Undecodable records are logged and skipped; an unreadable batch is an error.
     fn load(&mut self, partition: &Partition) -> Result<u64, GroupError> {
-        let log = &partition.log;
+        let log = partition.log()?;
         let max_batch_bytes = log.config().max_batch_bytes;
         let (mut offset, end) = (log.log_start_offset(), log.high_watermark());
         let mut applied = 0;
@@ -318,7 +319,9 @@ fn first_partition(topic: &crate::topics::Topic) -> Result<Arc<Partition>, Group
 
 fn corrupt(partition: &Partition, offset: i64, reason: String) -> GroupError {
     GroupError::CorruptOffsetRecord {
-        path: partition.log.dir().to_path_buf(),
+        path: partition
+            .log()
+            .map_or_else(|_| std::path::PathBuf::new(), |log| log.dir().to_path_buf()),
         offset,
         reason,
     }

@@ -50,6 +50,7 @@ struct PartitionRow {
     size_bytes: u64,
     segments: usize,
     recovery_truncated_bytes: u64,
+    offline: bool,
 }
 
 impl PartitionRow {
@@ -251,15 +252,17 @@ fn partition_rows(broker: &BrokerCtx) -> Vec<PartitionRow> {
     let mut rows = Vec::new();
     for topic in broker.topics.list() {
         for p in &topic.partitions {
+            let log = p.log().ok();
             rows.push(PartitionRow {
                 topic: p.topic.clone(),
                 partition: p.index,
                 stats: p.stats.snapshot(),
-                high_watermark: p.log.high_watermark(),
-                log_start_offset: p.log.log_start_offset(),
-                size_bytes: p.log.size_bytes(),
-                segments: p.log.segment_count(),
-                recovery_truncated_bytes: p.log.recovery_truncated_bytes(),
+                high_watermark: log.map_or(0, |l| l.high_watermark()),
+                log_start_offset: log.map_or(0, |l| l.log_start_offset()),
+                size_bytes: log.map_or(0, |l| l.size_bytes()),
+                segments: log.map_or(0, |l| l.segment_count()),
+                recovery_truncated_bytes: log.map_or(0, |l| l.recovery_truncated_bytes()),
+                offline: log.is_none(),
             });
         }
     }
@@ -276,7 +279,7 @@ type PartitionFamily = (
 
 fn encode_partitions(enc: Enc, rows: &[PartitionRow]) -> std::fmt::Result {
     use MetricType::{Counter, Gauge};
-    let families: [PartitionFamily; 12] = [
+    let families: [PartitionFamily; 13] = [
         (
             Counter,
             "rill_partition_messages_in",
@@ -342,6 +345,12 @@ fn encode_partitions(enc: Enc, rows: &[PartitionRow]) -> std::fmt::Result {
             "rill_partition_recovery_truncated_bytes",
             "Torn or corrupt bytes recovery cut off at start",
             |r| saturate(r.recovery_truncated_bytes),
+        ),
+        (
+            Gauge,
+            "rill_partition_offline",
+            "1 if the partition's directory could not be opened at startup (no reads or writes)",
+            |r| i64::from(r.offline),
         ),
         (
             Gauge,

@@ -52,7 +52,7 @@ pub(super) fn encode(enc: Enc, metrics: &Metrics, broker: &BrokerCtx) -> std::fm
                 .topics
                 .partition(&o.topic, o.partition)
                 .ok()
-                .map(|p| p.log.high_watermark());
+                .and_then(|p| p.log().ok().map(|log| log.high_watermark()));
             (o, hw)
         })
         .collect();

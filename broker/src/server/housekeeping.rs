@@ -36,10 +36,13 @@ pub fn sweep(ctx: &BrokerCtx) {
     ctx.groups.housekeeping(&ctx.topics, now_ms);
     for topic in ctx.topics.list() {
         for p in &topic.partitions {
-            if let Err(e) = p.log.flush_if_due() {
+            let Ok(log) = p.log() else {
+                continue; // offline
+            };
+            if let Err(e) = log.flush_if_due() {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "interval flush failed");
             }
-            match p.log.enforce_retention(now_ms) {
+            match log.enforce_retention(now_ms) {
                 Ok(report) => p.stats.retention(&report),
                 Err(e) => {
                     warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed")

@@ -20,6 +20,14 @@ pub enum StorageError {
         /// The OS error.
         source: io::Error,
     },
+    /// The partition's directory could not be opened when the broker started.
+    #[error("partition {dir} is offline: {reason}")]
+    Offline {
+        /// The partition directory.
+        dir: PathBuf,
+        /// The error that made it offline.
+        reason: String,
+    },
     /// A fetch asked for an offset outside `[log_start_offset, log_end_offset]`.
     #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}] in {dir}")]
     OffsetOutOfRange {

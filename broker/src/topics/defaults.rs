@@ -24,7 +24,9 @@ impl TopicRegistry {
         let mut topics = self.write_topics();
         for (old, log_config) in &changed {
             for p in &old.partitions {
-                p.log.set_config(log_config.clone())?;
+                if let Ok(log) = p.log() {
+                    log.set_config(log_config.clone())?;
+                }
             }
             let topic = Topic {
                 name: old.name.clone(),
@@ -62,10 +64,13 @@ mod tests {
         let plain = registry.get("plain").unwrap();
         assert_eq!(plain.log_config.retention_ms, Some(60_000));
         for p in &plain.partitions {
-            assert_eq!(p.log.config().retention_ms, Some(60_000));
+            assert_eq!(p.log().unwrap().config().retention_ms, Some(60_000));
         }
         let pinned = registry.get("pinned").unwrap();
-        assert_eq!(pinned.partitions[0].log.config().retention_ms, Some(1000));
+        assert_eq!(
+            pinned.partitions[0].log().unwrap().config().retention_ms,
+            Some(1000)
+        );
         assert_eq!(pinned.log_config.retention_bytes, Some(1 << 30));
         assert_eq!(registry.defaults(), defaults);
         assert_eq!(registry.set_defaults(defaults).unwrap(), 0);

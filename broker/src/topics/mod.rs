@@ -95,10 +95,54 @@ pub struct Partition {
     pub topic: Arc<str>,
     /// Partition index within the topic.
     pub index: u32,
-    /// The partition's log.
-    pub log: PartitionLog,
+    /// The partition's log, or why it is offline.
+    log: Result<PartitionLog, Offline>,
     /// Traffic counters for the metrics endpoint.
     pub stats: PartitionStats,
+}
+
+/// Why a partition has no log: its directory could not be opened when the broker
+/// started. The broker serves every other partition; requests for this one get
+/// `KAFKA_STORAGE_ERROR` until the directory is repaired and the broker restarted.
+#[derive(Debug)]
+struct Offline {
+    dir: PathBuf,
+    reason: String,
+}
+
+impl Partition {
+    /// A partition serving `log`.
+    pub fn online(topic: Arc<str>, index: u32, log: PartitionLog) -> Partition {
+        Partition {
+            topic,
+            index,
+            log: Ok(log),
+            stats: PartitionStats::default(),
+        }
+    }
+
+    /// A partition whose log in `dir` could not be opened, for `reason`.
+    pub fn offline(topic: Arc<str>, index: u32, dir: PathBuf, reason: String) -> Partition {
+        Partition {
+            topic,
+            index,
+            log: Err(Offline { dir, reason }),
+            stats: PartitionStats::default(),
+        }
+    }
+
+    /// The partition's log, or [`StorageError::Offline`].
+    pub fn log(&self) -> Result<&PartitionLog, StorageError> {
+        self.log.as_ref().map_err(|o| StorageError::Offline {
+            dir: o.dir.clone(),
+            reason: o.reason.clone(),
+        })
+    }
+
+    /// Why the partition is offline, if it is.
+    pub fn offline_reason(&self) -> Option<&str> {
+        self.log.as_ref().err().map(|o| o.reason.as_str())
+    }
 }
 
 /// A topic and its partitions.
@@ -126,6 +170,15 @@ impl Topic {
     pub fn is_internal(&self) -> bool {
         is_internal_name(&self.name)
     }
+}
+
+/// Why a topic's partitions are being opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Loading the catalogue: a partition that cannot be opened goes offline.
+    Startup,
+    /// Creating a topic: any failure fails the creation.
+    Create,
 }
 
 /// All topics of the broker.
@@ -161,7 +214,7 @@ impl TopicRegistry {
         };
         let mut opened = HashMap::new();
         for meta in meta::load(data_dir)? {
-            let topic = registry.open_topic(&meta)?;
+            let topic = registry.open_topic(&meta, Opening::Startup)?;
             opened.insert(meta.name.clone(), Arc::new(topic));
         }
         *registry.write_topics() = opened;
@@ -229,7 +282,7 @@ impl TopicRegistry {
             partitions,
             configs: overrides,
         };
-        let topic = Arc::new(self.open_topic(&meta)?);
+        let topic = Arc::new(self.open_topic(&meta, Opening::Create)?);
         let mut all: Vec<TopicMeta> = self.list().iter().map(|t| topic_meta(t)).collect();
         all.push(meta);
         meta::store(&self.data_dir, &all)?;
@@ -295,7 +348,9 @@ impl TopicRegistry {
         }
         let log_config = config::log_config(&self.defaults(), &overrides, self.max_batch_bytes)?;
         for p in &old.partitions {
-            p.log.set_config(log_config.clone())?;
+            if let Ok(log) = p.log() {
+                log.set_config(log_config.clone())?;
+            }
         }
         let topic = Arc::new(Topic {
             name: old.name.clone(),
@@ -325,7 +380,10 @@ impl TopicRegistry {
         let mut first_error = None;
         for topic in self.list() {
             for p in &topic.partitions {
-                if let Err(e) = p.log.close() {
+                let Ok(log) = p.log() else {
+                    continue;
+                };
+                if let Err(e) = log.close() {
                     warn!(topic = %p.topic, partition = p.index, error = %e, "clean shutdown of partition failed");
                     first_error.get_or_insert(e);
                 }
@@ -334,19 +392,29 @@ impl TopicRegistry {
         first_error.map_or(Ok(()), |e| Err(e.into()))
     }
 
-    fn open_topic(&self, meta: &TopicMeta) -> Result<Topic, TopicError> {
+    fn open_topic(&self, meta: &TopicMeta, opening: Opening) -> Result<Topic, TopicError> {
         let log_config = config::log_config(&self.defaults(), &meta.configs, self.max_batch_bytes)?;
         let name: Arc<str> = Arc::from(meta.name.as_str());
         let mut partitions = Vec::with_capacity(meta.partitions as usize);
         for index in 0..meta.partitions {
             let dir = self.partition_dir(&meta.name, index);
-            let log = PartitionLog::open(&dir, log_config.clone())?;
-            partitions.push(Arc::new(Partition {
-                topic: name.clone(),
-                index,
-                log,
-                stats: PartitionStats::default(),
-            }));
+            let partition = match PartitionLog::open(&dir, log_config.clone()) {
+                Ok(log) => Partition::online(name.clone(), index, log),
+                // A new topic that cannot be created is an error for whoever asked; the
+                // broker cannot work without its own topics' data.
+                Err(e) if opening == Opening::Create || is_internal_name(&meta.name) => {
+                    return Err(e.into())
+                }
+                Err(e) => {
+                    tracing::error!(
+                        topic = %meta.name, partition = index, error = %e,
+                        "partition is offline: its directory cannot be opened; the broker serves \
+                         every other partition. Repair or move the directory and restart rilld"
+                    );
+                    Partition::offline(name.clone(), index, dir, e.to_string())
+                }
+            };
+            partitions.push(Arc::new(partition));
         }
         Ok(Topic {
             name,
@@ -363,7 +431,9 @@ impl TopicRegistry {
     fn tombstone_dirs(&self, topic: &Topic) -> Result<Vec<PathBuf>, TopicError> {
         let mut doomed = Vec::new();
         for p in &topic.partitions {
-            p.log.close()?;
+            if let Ok(log) = p.log() {
+                log.close()?;
+            }
             let dir = self.partition_dir(&topic.name, p.index);
             let tomb = dir.with_file_name(format!("{}-{}{DELETED_SUFFIX}", topic.name, p.index));
             match fs::rename(&dir, &tomb) {

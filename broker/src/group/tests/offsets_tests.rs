@@ -52,7 +52,7 @@ fn topic_with_records(f: &Fixture, topic: &str, partitions: u32, records: i64) {
             .append(&RecordInput::new(1000 * (i + 1), "v"))
             .expect("append");
         let mut batch = builder.build().expect("build").to_vec();
-        p.log.append(&mut batch).expect("log append");
+        p.log().unwrap().append(&mut batch).expect("log append");
     }
 }
 
@@ -276,7 +276,8 @@ fn an_unreadable_offsets_record_is_skipped_and_the_rest_loads() {
     builder
         .append(&RecordInput::new(1, "junk"))
         .expect("append");
-    p.log
+    p.log()
+        .unwrap()
         .append(&mut builder.build().expect("build").to_vec())
         .expect("log append");
     f.commit(simple_commit("g", &[("t", 1, 6)]), 2)
@@ -326,8 +327,11 @@ fn compaction_rewrites_live_offsets_and_drops_old_segments() {
     let log = registry
         .partition(crate::group::OFFSETS_TOPIC, 0)
         .expect("partition");
-    assert!(log.log.log_start_offset() > 0, "old segments were deleted");
-    assert!(log.log.high_watermark() - log.log.log_start_offset() < 500);
+    assert!(
+        log.log().unwrap().log_start_offset() > 0,
+        "old segments were deleted"
+    );
+    assert!(log.log().unwrap().high_watermark() - log.log().unwrap().log_start_offset() < 500);
     drop(store);
     registry.close().expect("close");
     drop(registry);

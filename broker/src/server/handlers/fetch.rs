@@ -46,7 +46,8 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest) -> FetchResponse {
         let mut waiters: Vec<Pin<Box<Notified<'_>>>> = targets
             .iter()
             .filter_map(|t| t.partition.as_ref())
-            .map(|p| Box::pin(p.log.new_data().notified()))
+            .filter_map(|p| p.log().ok())
+            .map(|log| Box::pin(log.new_data().notified()))
             .collect();
         for w in &mut waiters {
             w.as_mut().enable();
@@ -134,7 +135,13 @@ fn read_one(
         answer.error_code = ErrorCode::UnknownTopicOrPartition;
         return answer;
     };
-    let log = &partition.log;
+    let log = match partition.log() {
+        Ok(log) => log,
+        Err(e) => {
+            answer.error_code = storage_error_code(&e);
+            return answer;
+        }
+    };
     answer.high_watermark = log.high_watermark();
     answer.last_stable_offset = answer.high_watermark;
     answer.log_start_offset = log.log_start_offset();

@@ -53,7 +53,10 @@ fn lookup(ctx: &BrokerCtx, topic: &str, p: &ListOffsetsPartition) -> ListOffsets
     let Ok(partition) = ctx.topics.partition(topic, p.partition) else {
         return answer(ErrorCode::UnknownTopicOrPartition, -1, -1);
     };
-    let log = &partition.log;
+    let log = match partition.log() {
+        Ok(log) => log,
+        Err(e) => return answer(super::errors::storage_error_code(&e), -1, -1),
+    };
     match p.timestamp {
         EARLIEST_TIMESTAMP => answer(ErrorCode::None, -1, log.log_start_offset()),
         LATEST_TIMESTAMP => answer(ErrorCode::None, -1, log.high_watermark()),

@@ -71,12 +71,23 @@ pub fn describe(topic: &Topic) -> TopicMetadata {
         partitions: topic
             .partitions
             .iter()
-            .map(|p| PartitionMetadata {
-                error_code: ErrorCode::None,
-                partition: p.index as i32,
-                leader: NODE_ID,
-                high_watermark: p.log.high_watermark(),
-                log_start_offset: p.log.log_start_offset(),
+            .map(|p| match p.log() {
+                Ok(log) => PartitionMetadata {
+                    error_code: ErrorCode::None,
+                    partition: p.index as i32,
+                    leader: NODE_ID,
+                    high_watermark: log.high_watermark(),
+                    log_start_offset: log.log_start_offset(),
+                },
+                // Offline: no broker leads it (Kafka's answer for a partition whose only
+                // replica's log directory failed).
+                Err(_) => PartitionMetadata {
+                    error_code: ErrorCode::LeaderNotAvailable,
+                    partition: p.index as i32,
+                    leader: -1,
+                    high_watermark: -1,
+                    log_start_offset: -1,
+                },
             })
             .collect(),
     }

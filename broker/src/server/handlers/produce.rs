@@ -121,7 +121,7 @@ async fn produce_partition(
                 error_code: ErrorCode::None,
                 base_offset: info.base_offset,
                 log_append_time_ms: -1,
-                log_start_offset: partition.log.log_start_offset(),
+                log_start_offset: partition.log().map_or(-1, |log| log.log_start_offset()),
                 error_message: None,
             }
         }
@@ -142,11 +142,12 @@ async fn append(partition: &Arc<Partition>, records: Bytes) -> Result<AppendInfo
     let mut records = records
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-    if partition.log.config().flush != FlushPolicy::Always {
-        return partition.log.append(&mut records);
+    let log = partition.log()?;
+    if log.config().flush != FlushPolicy::Always {
+        return log.append(&mut records);
     }
     let partition = partition.clone();
-    match tokio::task::spawn_blocking(move || partition.log.append(&mut records)).await {
+    match tokio::task::spawn_blocking(move || partition.log()?.append(&mut records)).await {
         Ok(result) => result,
         Err(e) => Err(StorageError::Io {
             op: "append task",
