@@ -81,6 +81,10 @@ pub struct PartitionDescription {
     pub latest_offset: i64,
     /// High watermark from the Metadata API.
     pub high_watermark: i64,
+    /// Why the partition cannot be used now, from the Metadata API (e.g.
+    /// `LEADER_NOT_AVAILABLE` for a partition whose storage is offline); its offsets are
+    /// then -1.
+    pub error: Option<ErrorCode>,
 }
 
 /// Everything [`Admin::describe_topic`] reports.
@@ -199,9 +203,11 @@ impl Admin {
         let response = metadata::fetch(&self.slot, Some(vec![name.to_owned()]), false).await?;
         let topic = metadata::find_topic(&response, name)?;
         metadata::partition_count(topic)?;
+        // Offsets are looked up for the partitions that can answer; the others keep -1.
         let tps: Vec<TopicPartition> = topic
             .partitions
             .iter()
+            .filter(|p| p.error_code == ErrorCode::None)
             .map(|p| TopicPartition::new(name, p.partition))
             .collect();
         let earliest: Vec<_> = tps
@@ -220,21 +226,24 @@ impl Admin {
         let mut partitions: Vec<PartitionDescription> = topic
             .partitions
             .iter()
-            .zip(&tps)
-            .map(|(p, tp)| PartitionDescription {
-                partition: p.partition,
-                leader: p.leader,
-                earliest_offset: earliest
-                    .get(tp)
-                    .copied()
-                    .flatten()
-                    .unwrap_or(p.log_start_offset),
-                latest_offset: latest
-                    .get(tp)
-                    .copied()
-                    .flatten()
-                    .unwrap_or(p.high_watermark),
-                high_watermark: p.high_watermark,
+            .map(|p| {
+                let tp = TopicPartition::new(name, p.partition);
+                PartitionDescription {
+                    partition: p.partition,
+                    leader: p.leader,
+                    earliest_offset: earliest
+                        .get(&tp)
+                        .copied()
+                        .flatten()
+                        .unwrap_or(p.log_start_offset),
+                    latest_offset: latest
+                        .get(&tp)
+                        .copied()
+                        .flatten()
+                        .unwrap_or(p.high_watermark),
+                    high_watermark: p.high_watermark,
+                    error: (p.error_code != ErrorCode::None).then_some(p.error_code),
+                }
             })
             .collect();
         partitions.sort_by_key(|p| p.partition);

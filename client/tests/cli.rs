@@ -327,6 +327,36 @@ fn topic_administration() {
 }
 
 #[test]
+fn describe_shows_an_offline_partition_and_the_rest() {
+    let broker = TestBroker::start();
+    broker.ok(&["topic", "create", "o", "-p", "2"], "");
+    broker.ok(&["produce", "o", "-p", "1", "-q"], "a\nb\nc\n");
+    let dir = broker.stop();
+    // Partition 0's directory becomes a file: the broker cannot open it.
+    let p0 = dir.path().join("o-0");
+    std::fs::remove_dir_all(&p0).unwrap();
+    std::fs::write(&p0, "not a directory").unwrap();
+    let broker = TestBroker::start_in(dir);
+    let described: Value =
+        serde_json::from_str(&broker.ok(&["topic", "describe", "o", "--output", "json"], ""))
+            .unwrap();
+    let parts = &described["partitions"];
+    assert_eq!(parts[0]["error"], "LEADER_NOT_AVAILABLE", "{described}");
+    assert_eq!(parts[0]["leader"], -1);
+    assert_eq!(parts[1]["error"], Value::Null);
+    assert_eq!(parts[1]["latest_offset"], 3);
+    let text = broker.ok(&["topic", "describe", "o"], "");
+    assert!(text.contains("offline (LEADER_NOT_AVAILABLE)"), "{text}");
+    assert_eq!(
+        broker.ok(
+            &["tail", "o", "-p", "1", "--from-beginning", "--no-follow"],
+            ""
+        ),
+        "a\nb\nc\n"
+    );
+}
+
+#[test]
 fn unknown_topic_fails_with_a_hint() {
     let broker = TestBroker::start();
     let out = broker.run(&["tail", "nope", "--no-follow"], "");

@@ -50,6 +50,9 @@ pub struct DescribedPartition {
     pub latest_offset: i64,
     /// `latest_offset - earliest_offset`: the records kept (fewer after compaction).
     pub records: i64,
+    /// `null`, or why the partition cannot be used now (e.g. `LEADER_NOT_AVAILABLE`: its
+    /// storage is offline on the broker).
+    pub error: Option<&'static str>,
 }
 
 impl From<TopicDescription> for DescribedTopic {
@@ -66,6 +69,7 @@ impl From<TopicDescription> for DescribedTopic {
                     earliest_offset: p.earliest_offset,
                     latest_offset: p.latest_offset,
                     records: (p.latest_offset - p.earliest_offset).max(0),
+                    error: p.error.map(|code| code.name()),
                 })
                 .collect(),
             config: d.configs,
@@ -82,7 +86,14 @@ pub fn render_describe(topic: &DescribedTopic, style: Style) -> String {
         if topic.internal { " (internal)" } else { "" },
         topic.partitions.len(),
     );
-    let mut partitions = Table::new(["PARTITION", "LEADER", "EARLIEST", "LATEST", "RECORDS"]);
+    let mut partitions = Table::new([
+        "PARTITION",
+        "LEADER",
+        "EARLIEST",
+        "LATEST",
+        "RECORDS",
+        "STATUS",
+    ]);
     for p in &topic.partitions {
         partitions.row([
             p.partition.to_string(),
@@ -90,6 +101,8 @@ pub fn render_describe(topic: &DescribedTopic, style: Style) -> String {
             p.earliest_offset.to_string(),
             p.latest_offset.to_string(),
             p.records.to_string(),
+            p.error
+                .map_or_else(|| "ok".to_owned(), |e| format!("offline ({e})")),
         ]);
     }
     out.push_str(&partitions.render(style));
@@ -121,6 +134,7 @@ mod tests {
                 earliest_offset: 2,
                 latest_offset: 12,
                 records: 10,
+                error: None,
             }],
             config: BTreeMap::from([("retention.ms".to_owned(), Some("1000".to_owned()))]),
         }
@@ -133,8 +147,59 @@ mod tests {
             text.starts_with("topic: orders  partitions: 1  records: 10\n"),
             "{text}"
         );
-        assert!(text.contains("PARTITION  LEADER  EARLIEST  LATEST  RECORDS\n0          0       2         12      10\n"), "{text}");
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .skip(2)
+            .take(2)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                vec![
+                    "PARTITION",
+                    "LEADER",
+                    "EARLIEST",
+                    "LATEST",
+                    "RECORDS",
+                    "STATUS"
+                ],
+                vec!["0", "0", "2", "12", "10", "ok"],
+            ],
+            "{text}"
+        );
         assert!(text.contains("retention.ms  1000"), "{text}");
+    }
+
+    #[test]
+    fn offline_partition_is_shown_as_such() {
+        let mut topic = described();
+        topic.partitions.push(DescribedPartition {
+            partition: 1,
+            leader: -1,
+            earliest_offset: -1,
+            latest_offset: -1,
+            records: 0,
+            error: Some("LEADER_NOT_AVAILABLE"),
+        });
+        let text = render_describe(&topic, Style::new(false));
+        let last = text.lines().nth(4).unwrap_or_default();
+        assert_eq!(
+            last.split_whitespace().collect::<Vec<_>>(),
+            [
+                "1",
+                "-1",
+                "-1",
+                "-1",
+                "0",
+                "offline",
+                "(LEADER_NOT_AVAILABLE)"
+            ],
+            "{text}"
+        );
+        let v = serde_json::to_value(&topic).unwrap();
+        assert_eq!(v["partitions"][1]["error"], "LEADER_NOT_AVAILABLE");
+        assert_eq!(v["partitions"][0]["error"], serde_json::Value::Null);
     }
 
     #[test]

@@ -23,13 +23,20 @@ pub struct TestBroker {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
+    dir: Option<mpsc::Receiver<tempfile::TempDir>>,
 }
 
 impl TestBroker {
     /// Starts a broker with default settings in a fresh data directory on 127.0.0.1:0.
     pub fn start() -> TestBroker {
+        Self::start_in(tempfile::tempdir().expect("temporary directory"))
+    }
+
+    /// Starts a broker on an existing data directory (see [`TestBroker::stop`]).
+    pub fn start_in(dir: tempfile::TempDir) -> TestBroker {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
+        let (dir_tx, dir_rx) = mpsc::channel();
         let thread = thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -37,10 +44,10 @@ impl TestBroker {
                 .build()
                 .expect("broker runtime");
             runtime.block_on(async move {
-                let broker = rill_broker::testing::TestBroker::start().await;
+                let broker = rill_broker::testing::TestBroker::start_in(dir, |_| {}).await;
                 ready_tx.send(broker.addr).expect("test is waiting");
                 let _ = stop_rx.await;
-                broker.stop().await;
+                let _ = dir_tx.send(broker.stop().await);
             });
         });
         let addr = ready_rx
@@ -50,7 +57,22 @@ impl TestBroker {
             addr,
             stop: Some(stop_tx),
             thread: Some(thread),
+            dir: Some(dir_rx),
         }
+    }
+
+    /// Stops the broker cleanly and hands back its data directory.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("broker thread");
+        }
+        self.dir
+            .take()
+            .and_then(|rx| rx.recv_timeout(Duration::from_secs(30)).ok())
+            .expect("the broker stopped cleanly")
     }
 
     /// A `rill` command aimed at this broker, without colour.
