@@ -220,7 +220,8 @@ impl PartitionLog {
     }
 
     /// True when a batch of `header` cannot join the active segment at `position`: the
-    /// segment is full, its first batch is `segment_ms` older than this one (record time,
+    /// segment is full (by `segment_bytes`, or by the capacity it was created with, which
+    /// is smaller when `segment_bytes` was raised since), its first batch is `segment_ms` older than this one (record time,
     /// as Kafka does, so replayed old data does not roll on every batch), or the batch's
     /// offsets would not fit a relative `u32`.
     fn needs_roll(
@@ -230,7 +231,8 @@ impl PartitionLog {
         header: &BatchHeader,
         now_ms: i64,
     ) -> bool {
-        let full = position + header.total_bytes() as u64 > u64::from(self.config().segment_bytes);
+        let limit = u64::from(self.config().segment_bytes).min(writer.active.capacity_bytes());
+        let full = position + header.total_bytes() as u64 > limit;
         let age_ms = writer.active_first_timestamp.map_or(0, |first| {
             batch_time_ms(header, now_ms).saturating_sub(first)
         });

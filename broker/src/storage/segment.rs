@@ -220,6 +220,12 @@ impl Segment {
         &self.time_index
     }
 
+    /// Bytes the segment can hold: the size it was created (and mapped) with. A batch
+    /// never starts in one segment and ends past this.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.mapped_bytes()
+    }
+
     /// Capacity of the read-only map.
     fn mapped_bytes(&self) -> u64 {
         self.map.as_ref().map_or(0, |m| m.len() as u64)

@@ -395,3 +395,33 @@ fn failed_roll_case(squat_on: &str, flush: FlushPolicy) -> TestResult {
     }
     Ok(())
 }
+
+/// Raising `segment_bytes` on a live log (topic alter, config reload) takes effect at the
+/// next roll: the active segment was sized for the old value, so it rolls when full by
+/// that size instead of writing past its end.
+#[test]
+fn raising_segment_bytes_live_rolls_the_smaller_active_segment() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let log = PartitionLog::open(dir.path(), small_config(4096))?;
+    let active_capacity = 64 * 1024; // max(segment_bytes, max_batch_bytes)
+    log.set_config(LogConfig {
+        segment_bytes: 1 << 20,
+        ..small_config(4096)
+    })?;
+    let mut model = Model::new();
+    let mut written = 0;
+    while written < 3 * active_capacity {
+        let ts = 1000 + model.len() as i64;
+        append_one(&log, &mut model, 3, ts, 1000)?;
+        written += model.last().map_or(0, |m| m.2.len());
+    }
+    assert!(
+        log.segment_count() >= 2,
+        "the first segment rolled when full"
+    );
+    check_every_offset(&log, &model)?;
+    log.close()?;
+    drop(log);
+    let log = PartitionLog::open(dir.path(), small_config(4096))?;
+    check_every_offset(&log, &model)
+}
