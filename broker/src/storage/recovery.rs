@@ -86,6 +86,13 @@ pub fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, StorageError
         let next_base = bases.get(i + 1).copied();
         let prev = segments.last().map(|(_, tail)| tail);
         if let Some(expected) = prev.map(|t| t.next_offset).filter(|&next| next != base) {
+            if base < expected && never_written(dir, base)? {
+                // A segment whose creation failed half-way (a roll that hit ENOSPC or
+                // EMFILE) while its predecessor went on taking appends: it holds nothing.
+                tracing::warn!(dir = %dir.display(), base_offset = base, "removing an empty segment left by a failed roll");
+                SegmentPaths::new(dir, base).remove_all()?;
+                continue;
+            }
             tracing::warn!(dir = %dir.display(), base_offset = base, expected, "segment does not continue its predecessor; deleting it and later segments");
             truncated_bytes += delete_segments(dir, &bases[i..])?;
             break;
@@ -385,6 +392,22 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
     bases.sort_unstable();
     Ok(bases)
 }
+
+/// True if the segment file at `base` is empty or begins with a zero batch header: it was
+/// created (and perhaps pre-sized) but never written, so it holds no record.
+fn never_written(dir: &Path, base: i64) -> Result<bool, StorageError> {
+    use std::io::Read;
+    let path = SegmentPaths::new(dir, base).log;
+    let file = fs::File::open(&path).map_err(StorageError::io("open segment", &path))?;
+    let mut head = Vec::with_capacity(BATCH_LOG_OVERHEAD);
+    file.take(BATCH_LOG_OVERHEAD as u64)
+        .read_to_end(&mut head)
+        .map_err(StorageError::io("read segment", &path))?;
+    Ok(head.iter().all(|&b| b == 0))
+}
+
+/// Base offset and batch length: the first bytes of any batch.
+const BATCH_LOG_OVERHEAD: usize = 12;
 
 /// Renames a segment that cannot be opened to `<name>.log.damaged` (kept for inspection,
 /// no longer part of the log) so that the partition opens without it; fails with `error`

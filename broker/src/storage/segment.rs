@@ -51,6 +51,13 @@ impl SegmentPaths {
             time_index: dir.join(format!("{stem}.timeindex")),
         }
     }
+
+    /// Removes the three files, those that exist.
+    pub fn remove_all(&self) -> Result<(), StorageError> {
+        remove_if_exists(&self.log)?;
+        remove_if_exists(&self.index)?;
+        remove_if_exists(&self.time_index)
+    }
 }
 
 /// Parses a segment file name into its base offset (`None` for any other file).
@@ -121,9 +128,18 @@ impl Segment {
             .truncate(true)
             .open(&paths.log)
             .map_err(StorageError::io("create segment", &paths.log))?;
-        let mut segment = Self::from_parts(base_offset, paths, file, 0)?;
-        segment.presize(capacity_bytes)?;
-        Ok(segment)
+        let log_path = paths.log.clone();
+        let created = Self::from_parts(base_offset, paths, file, 0).and_then(|mut segment| {
+            segment.presize(capacity_bytes)?;
+            Ok(segment)
+        });
+        if created.is_err() {
+            // Leave no empty segment behind: recovery would take it for part of the log.
+            if let Err(e) = std::fs::remove_file(&log_path) {
+                tracing::warn!(path = %log_path.display(), error = %e, "cannot remove a segment that failed to be created");
+            }
+        }
+        created
     }
 
     /// Opens an existing segment file, mapping all `file_bytes` of it for recovery to scan.

@@ -241,3 +241,38 @@ fn corrupt_checkpoint_falls_back_to_a_full_scan() -> TestResult {
     fs::write(&path, &bytes)?;
     reopen_and_check(dir.path(), &model)
 }
+
+/// A roll whose new segment file was created but never written (the creation failed
+/// half-way: ENOSPC, EMFILE) leaves an empty `<B>.log` while the old segment goes on past
+/// offset B. Recovery removes that leftover and keeps every later segment.
+#[test]
+fn empty_leftover_of_a_failed_roll_is_removed_not_taken_for_a_gap() -> TestResult {
+    for leftover_len in [0u64, 8192] {
+        let dir = tempfile::tempdir()?;
+        let log = PartitionLog::open(dir.path(), small_config(1024))?;
+        let mut model = Model::new();
+        append_one(&log, &mut model, 2, 1000, 100)?;
+        let stray_base = log.log_end_offset();
+        let stray = dir.path().join(format!("{stray_base:020}.log"));
+        std::fs::File::create(&stray)?.set_len(leftover_len)?;
+        for i in 0..40 {
+            append_one(&log, &mut model, 2, 1001 + i, 100)?;
+        }
+        assert!(log.segment_count() >= 3, "rolled past the leftover");
+        log.close()?;
+        drop(log);
+        let log = PartitionLog::open(dir.path(), small_config(1024))?;
+        check_every_offset(&log, &model)?;
+        assert_eq!(log.log_end_offset(), model.last().map_or(0, |m| m.1 + 1));
+        assert!(!stray.exists(), "the leftover is gone");
+        // Even without the checkpoint (a crash), nothing is lost.
+        log.close()?;
+        drop(log);
+        std::fs::File::create(&stray)?.set_len(leftover_len)?;
+        std::fs::remove_file(dir.path().join("recovery-checkpoint"))?;
+        let log = PartitionLog::open(dir.path(), small_config(1024))?;
+        check_every_offset(&log, &model)?;
+        assert!(!stray.exists());
+    }
+    Ok(())
+}
