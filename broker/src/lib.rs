@@ -2,6 +2,7 @@
 //! coordinator, and the network server around them (binary `rilld`).
 
 pub mod config;
+pub mod fd_limit;
 pub mod group;
 pub mod malloc_tuning;
 pub mod metrics;

@@ -23,6 +23,16 @@ fn main() -> anyhow::Result<()> {
     let set_log_filter = init_logging(&config);
     let reloader = Reloader::new(args, &config, Some(set_log_filter));
     rill_broker::malloc_tuning::keep_large_buffers();
+    match rill_broker::fd_limit::raise_open_files_limit() {
+        Ok((before, after)) if before != after => {
+            info!(
+                before,
+                after, "raised the open-file limit (each segment keeps a file open)"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rilld")

@@ -19,13 +19,7 @@ pub fn open_fds() -> Option<u64> {
 
 /// The most file descriptors the process may open (soft `RLIMIT_NOFILE`).
 pub fn max_fds() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own and reads nothing else.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    (rc == 0).then_some(limit.rlim_cur)
+    crate::fd_limit::open_files_limit().map(|(soft, _)| soft)
 }
 
 fn page_size_bytes() -> u64 {

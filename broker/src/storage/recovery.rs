@@ -99,6 +99,10 @@ pub fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, StorageError
         }
         let mut segment = match Segment::open(dir, base) {
             Ok(segment) => segment,
+            // Out of descriptors or memory, no permission, an I/O error: nothing says the
+            // data is bad, so nothing is cut. The error fails this open (the partition
+            // goes offline) and the next start tries again.
+            Err(e) if !is_not_a_segment(&e) => return Err(e),
             Err(e) => {
                 set_aside(dir, base, e)?;
                 truncated_bytes += delete_segments(dir, &bases[i + 1..])?;
@@ -391,6 +395,15 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
     }
     bases.sort_unstable();
     Ok(bases)
+}
+
+/// True when opening a segment failed because the file is not a segment file at all (a
+/// directory in its place), the one failure that recovery repairs by setting it aside.
+fn is_not_a_segment(error: &StorageError) -> bool {
+    matches!(
+        error,
+        StorageError::Io { source, .. } if source.raw_os_error() == Some(libc::EISDIR)
+    )
 }
 
 /// True if the segment file at `base` is empty or begins with a zero batch header: it was

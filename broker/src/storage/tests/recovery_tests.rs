@@ -8,7 +8,7 @@ use std::path::Path;
 use super::log_tests::{append_one, check_every_offset, Model};
 use super::*;
 use crate::storage::segment::SegmentPaths;
-use crate::storage::PartitionLog;
+use crate::storage::{PartitionLog, StorageError};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -275,4 +275,38 @@ fn empty_leftover_of_a_failed_roll_is_removed_not_taken_for_a_gap() -> TestResul
         assert!(!stray.exists());
     }
     Ok(())
+}
+
+/// A segment that cannot be opened for a reason that says nothing about its data (here a
+/// symlink loop, ELOOP; in practice EMFILE, ENOMEM, EACCES, EIO) fails the open and
+/// touches nothing: no segment is set aside or deleted, and once the cause is gone the
+/// whole log is back.
+#[test]
+fn transient_open_errors_fail_the_open_and_cut_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (log, model) = build(dir.path(), 40)?;
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 3);
+    log.close()?;
+    drop(log);
+    let middle = SegmentPaths::new(dir.path(), bases[1]).log;
+    let aside = dir.path().join("aside");
+    fs::rename(&middle, &aside)?;
+    std::os::unix::fs::symlink(&middle, &middle)?;
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".log") || n.contains("damaged"))
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing(dir.path());
+    let err = PartitionLog::open(dir.path(), config()).unwrap_err();
+    assert!(matches!(err, StorageError::Io { .. }), "{err:?}");
+    assert_eq!(listing(dir.path()), before, "nothing set aside or deleted");
+    fs::remove_file(&middle)?;
+    fs::rename(&aside, &middle)?;
+    reopen_and_check(dir.path(), &model)
 }
