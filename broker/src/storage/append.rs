@@ -94,18 +94,23 @@ impl PartitionLog {
             let run_base = run_base_offset(batches, run, writer.log_end_offset);
             return Err(self.abort_append(&mut writer, run_base, e));
         }
+        if self.config().flush == FlushPolicy::Always {
+            if let Err(e) = writer.active.sync() {
+                // After a failed fsync the kernel may drop the dirty pages and forget the
+                // error, so a retried fsync proves nothing: this append is neither made
+                // visible nor acknowledged (nor remembered for idempotent retries), and the
+                // log stops taking writes until a restart recovers it from the disk.
+                tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed: the partition takes no more writes until rilld restarts");
+                writer.writes_stopped = Some(e.to_string());
+                return Err(e);
+            }
+        } else {
+            writer.unflushed = true;
+        }
         for span in &spans {
             let mut header = span.header;
             header.base_offset = be_base_offset(&batches[span.start..]);
             writer.producers.record(&header);
-        }
-        if self.config().flush == FlushPolicy::Always {
-            if let Err(e) = writer.active.sync() {
-                let end = writer.log_end_offset;
-                return Err(self.abort_append(&mut writer, end, e));
-            }
-        } else {
-            writer.unflushed = true;
         }
         let log_end_offset = writer.log_end_offset;
         self.high_watermark.store(log_end_offset, Ordering::Release);

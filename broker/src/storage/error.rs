@@ -101,6 +101,15 @@ pub enum StorageError {
         /// The partition directory.
         dir: PathBuf,
     },
+    /// An fsync of the log failed: what it wrote may never reach the disk, so the log
+    /// takes no more writes until a restart recovers it from what the disk holds.
+    #[error("log {dir} stopped taking writes after a failed fsync ({reason}); restart rilld to recover it")]
+    WritesStopped {
+        /// The partition directory.
+        dir: PathBuf,
+        /// The fsync error.
+        reason: String,
+    },
 }
 
 impl StorageError {

@@ -33,6 +33,8 @@ pub(crate) struct Writer {
     pub(crate) unflushed: bool,
     pub(crate) rolled_since_checkpoint: bool,
     pub(crate) closed: bool,
+    /// Set when an fsync failed under `flush = always`; see [`StorageError::WritesStopped`].
+    pub(crate) writes_stopped: Option<String>,
     /// Idempotent producers' recent sequences.
     pub(crate) producers: ProducerStates,
 }
@@ -85,6 +87,7 @@ impl PartitionLog {
             unflushed: false,
             rolled_since_checkpoint: false,
             closed: false,
+            writes_stopped: None,
             producers: ProducerStates::rebuild(&segments),
         };
         Ok(PartitionLog {
@@ -197,6 +200,12 @@ impl PartitionLog {
                 dir: self.dir.clone(),
             });
         }
+        if let Some(reason) = &writer.writes_stopped {
+            return Err(StorageError::WritesStopped {
+                dir: self.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
         Ok(writer)
     }
 
@@ -234,7 +243,12 @@ impl PartitionLog {
     /// rescans only the active segment. Returns whether it flushed. The broker calls this
     /// periodically, for every log, from a background task.
     pub fn flush_if_due(&self) -> Result<bool, StorageError> {
-        let mut writer = self.lock_writer()?;
+        let mut writer = match self.lock_writer() {
+            Ok(writer) => writer,
+            // Nothing to flush; the failure was reported when it happened.
+            Err(StorageError::WritesStopped { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
         let due = match self.config().flush {
             FlushPolicy::Interval(every) => {
                 writer.unflushed && writer.last_flush.elapsed() >= every

@@ -366,6 +366,12 @@ impl Segment {
 
     /// `fdatasync`s the log file.
     pub fn sync(&self) -> Result<(), StorageError> {
+        #[cfg(test)]
+        if sync_faults::fails(&self.paths.log) {
+            return Err(StorageError::io("fsync segment", &self.paths.log)(
+                std::io::Error::from_raw_os_error(libc::EIO),
+            ));
+        }
         super::stats::timed(&super::stats::SEGMENT_FSYNC, || self.file.sync_data())
             .map_err(StorageError::io("fsync segment", &self.paths.log))
     }
@@ -382,6 +388,30 @@ impl Segment {
             .map_err(StorageError::io("remove segment", &self.paths.log))?;
         remove_if_exists(&self.paths.index)?;
         remove_if_exists(&self.paths.time_index)
+    }
+}
+
+/// Test-only fault injection: fsyncs of segments in chosen directories fail with EIO.
+#[cfg(test)]
+pub(crate) mod sync_faults {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    static FAILING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    /// Makes every segment fsync under `dir` fail (until [`heal`]).
+    pub(crate) fn fail_in(dir: &Path) {
+        FAILING.lock().unwrap().push(dir.to_path_buf());
+    }
+
+    /// Ends [`fail_in`] for `dir`.
+    pub(crate) fn heal(dir: &Path) {
+        FAILING.lock().unwrap().retain(|d| d != dir);
+    }
+
+    pub(super) fn fails(log: &Path) -> bool {
+        let failing = FAILING.lock().unwrap();
+        failing.iter().any(|dir| log.starts_with(dir))
     }
 }
 

@@ -425,3 +425,66 @@ fn raising_segment_bytes_live_rolls_the_smaller_active_segment() -> TestResult {
     let log = PartitionLog::open(dir.path(), small_config(4096))?;
     check_every_offset(&log, &model)
 }
+
+/// `batch` from an idempotent producer: id, epoch 0, base sequence `sequence`.
+fn idempotent_batch(records: i32, ts: i64, producer_id: i64, sequence: i32) -> Vec<u8> {
+    let mut b = batch(records, ts, 50, sequence as u8);
+    b[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    b[51..53].copy_from_slice(&0i16.to_be_bytes());
+    b[53..57].copy_from_slice(&sequence.to_be_bytes());
+    let crc = rill_protocol::batch::compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// Under `flush = always`, an append whose fsync fails is not made visible, not
+/// acknowledged and not remembered as a duplicate; the log takes no more writes (a
+/// retried fsync proves nothing) until it is reopened, and after reopening the producer's
+/// retry lands exactly once.
+#[test]
+fn failed_fsync_stops_writes_and_the_retry_after_reopen_lands_once() -> TestResult {
+    use crate::storage::segment::sync_faults;
+    let dir = tempfile::tempdir()?;
+    let config = LogConfig {
+        flush: FlushPolicy::Always,
+        ..small_config(1 << 20)
+    };
+    let log = PartitionLog::open(dir.path(), config.clone())?;
+    log.append(&mut idempotent_batch(2, 1000, 7, 0))?;
+    assert_eq!(log.high_watermark(), 2);
+
+    sync_faults::fail_in(dir.path());
+    let err = log
+        .append(&mut idempotent_batch(3, 1001, 7, 2))
+        .unwrap_err();
+    sync_faults::heal(dir.path());
+    assert!(matches!(err, StorageError::Io { .. }), "{err:?}");
+    assert_eq!(
+        log.high_watermark(),
+        2,
+        "nothing of the failed append is visible"
+    );
+    assert!(log.read(2, 4096)?.records.is_empty());
+    for retry in [idempotent_batch(3, 1001, 7, 2), batch(1, 1002, 10, 1)] {
+        let err = log.append(&mut retry.clone()).unwrap_err();
+        assert!(matches!(err, StorageError::WritesStopped { .. }), "{err:?}");
+    }
+    assert!(log.flush_if_due().is_ok(), "housekeeping stays quiet");
+    assert!(log.close().is_err(), "no clean checkpoint vouches for it");
+    drop(log);
+
+    let log = PartitionLog::open(dir.path(), config)?;
+    let info = log.append(&mut idempotent_batch(3, 1001, 7, 2))?;
+    assert_eq!((info.base_offset, info.last_offset), (2, 4));
+    assert_eq!(
+        log.high_watermark(),
+        5,
+        "the retried batch is in the log once"
+    );
+    let all = batches_in(&log.read(0, 1 << 20)?.records);
+    assert_eq!(
+        all.iter().map(|b| (b.0, b.1)).collect::<Vec<_>>(),
+        [(0, 1), (2, 4)]
+    );
+    Ok(())
+}
