@@ -289,6 +289,15 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Stops appends without writing anything: the log's directory is about to be
+    /// deleted. Reads keep working on what is mapped.
+    pub fn close_for_delete(&self) {
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
+    }
+
     /// Closes the log for appends and removes its directory with every file in it.
     pub fn delete(&self) -> Result<(), StorageError> {
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);

@@ -428,22 +428,38 @@ impl TopicRegistry {
         self.data_dir.join(format!("{topic}-{index}"))
     }
 
+    /// Renames every partition directory to its `.deleted` tombstone and stops the logs'
+    /// appends. All or nothing: if one rename fails, the ones done are undone and the
+    /// topic is left as it was.
     fn tombstone_dirs(&self, topic: &Topic) -> Result<Vec<PathBuf>, TopicError> {
-        let mut doomed = Vec::new();
+        let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
         for p in &topic.partitions {
-            if let Ok(log) = p.log() {
-                log.close()?;
-            }
             let dir = self.partition_dir(&topic.name, p.index);
             let tomb = dir.with_file_name(format!("{}-{}{DELETED_SUFFIX}", topic.name, p.index));
             match fs::rename(&dir, &tomb) {
-                Ok(()) => doomed.push(tomb),
+                Ok(()) => moved.push((dir, tomb)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(TopicError::Io { path: dir, source }),
+                Err(source) => {
+                    for (dir, tomb) in moved.iter().rev() {
+                        if let Err(e) = fs::rename(tomb, dir) {
+                            warn!(path = %tomb.display(), error = %e, "cannot undo the tombstone of a partition");
+                        }
+                    }
+                    return Err(TopicError::Io { path: dir, source });
+                }
             }
         }
-        meta::sync_dir(&self.data_dir)?;
-        Ok(doomed)
+        // Open files and maps survive the renames; appends stop here, and nothing is
+        // written back (the data is going away).
+        for p in &topic.partitions {
+            if let Ok(log) = p.log() {
+                log.close_for_delete();
+            }
+        }
+        if let Err(e) = meta::sync_dir(&self.data_dir) {
+            warn!(error = %e, "cannot sync the data directory after tombstoning a topic");
+        }
+        Ok(moved.into_iter().map(|(_, tomb)| tomb).collect())
     }
 
     fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
@@ -528,3 +544,6 @@ fn remove_deleted_leftovers(data_dir: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

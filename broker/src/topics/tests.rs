@@ -1,0 +1,56 @@
+//! Registry tests: deleting a topic is all or nothing.
+
+use std::collections::BTreeMap;
+
+use rill_protocol::batch::{BatchBuilder, Compression, RecordInput};
+
+use super::*;
+
+fn one_record(value: &str) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(Compression::None);
+    builder
+        .append(&RecordInput::new(1000, value.to_owned()))
+        .unwrap();
+    builder.build().unwrap().to_vec()
+}
+
+/// A delete whose rename of one partition fails (here its tombstone name is taken by a
+/// non-empty directory) undoes the renames it made: the topic stays whole, every
+/// partition keeps its data and takes appends, and a later delete succeeds.
+#[test]
+fn failed_delete_leaves_the_topic_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
+    let topic = registry.create("t", Some(2), BTreeMap::new()).unwrap();
+    for p in &topic.partitions {
+        p.log().unwrap().append(&mut one_record("before")).unwrap();
+    }
+    let squatter = dir.path().join("t-1.deleted");
+    fs::create_dir(&squatter).unwrap();
+    fs::write(squatter.join("keep"), "x").unwrap();
+
+    assert!(matches!(registry.delete("t"), Err(TopicError::Io { .. })));
+    let topic = registry.get("t").expect("still there");
+    for p in &topic.partitions {
+        let log = p.log().unwrap();
+        let info = log.append(&mut one_record("after")).unwrap();
+        assert_eq!(info.base_offset, 1, "partition {}", p.index);
+        assert!(dir.path().join(format!("t-{}", p.index)).is_dir());
+    }
+    drop(topic);
+    registry.close().unwrap();
+    drop(registry);
+    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
+    for p in &registry.get("t").unwrap().partitions {
+        assert_eq!(p.log().unwrap().high_watermark(), 2, "survives a restart");
+    }
+
+    assert!(!squatter.exists(), "a stray tombstone is removed at start");
+    registry.delete("t").unwrap();
+    assert!(registry.get("t").is_none());
+    assert!(!dir.path().join("t-0").exists() && !dir.path().join("t-1").exists());
+    registry.close().unwrap();
+    drop(registry);
+    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
+    assert!(registry.get("t").is_none(), "gone after a restart too");
+}
