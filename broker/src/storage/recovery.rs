@@ -165,7 +165,7 @@ fn load_trusted(
     config: &LogConfig,
 ) -> Result<Option<Tail>, StorageError> {
     let size = segment.committed_bytes();
-    let offset_span = (end_offset - segment.base_offset()).max(0) as u64;
+    let offset_span = end_offset.saturating_sub(segment.base_offset()).max(0) as u64;
     let paths = segment.paths().clone();
     let Some(offsets) = OffsetIndex::load(&paths.index, size, offset_span)? else {
         tracing::warn!(path = %paths.index.display(), "offset index missing or invalid; rebuilding it from the log");
@@ -186,7 +186,11 @@ fn load_trusted(
     };
     cursor.max_timestamp = max_timestamp;
     cursor.last_time_entry = max_timestamp;
-    let expected_base = last_entry.map(|e| segment.base_offset() + i64::from(e.relative_offset.0));
+    let expected_base = last_entry.map(|e| {
+        segment
+            .base_offset()
+            .saturating_add(i64::from(e.relative_offset.0))
+    });
     if expected_base
         .is_some_and(|b| segment.header_at(start, size).map(|h| h.base_offset) != Some(b))
     {
@@ -200,7 +204,7 @@ fn load_trusted(
             return Ok(None);
         };
         cursor.last_batch = Some(RelativeOffset(
-            (header.base_offset - segment.base_offset()) as u32,
+            header.base_offset.wrapping_sub(segment.base_offset()) as u32,
         ));
         next_offset = header.next_offset();
         position += header.total_bytes() as u64;
@@ -271,7 +275,7 @@ fn scan(segment: &Segment, file_bytes: u64, config: &LogConfig) -> Scan {
             Err(stop) => break Some(stop),
         };
         if header.base_offset != next_offset
-            || header.last_offset() - segment.base_offset() > i64::from(u32::MAX)
+            || header.last_offset().saturating_sub(segment.base_offset()) > i64::from(u32::MAX)
         {
             break Some(ScanStop::OffsetNotContiguous {
                 base_offset: header.base_offset,

@@ -160,12 +160,15 @@ impl BatchHeader {
 
     /// Offset of the last record: `base_offset + last_offset_delta`.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        // Saturating: `base_offset` is outside the CRC, so a damaged or crafted batch may
+        // carry any value; the caller's checks reject it, this must not overflow first.
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// The offset the next batch after this one starts at.
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
 
     /// The compression codec id in the attributes (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
