@@ -221,21 +221,22 @@ impl PartitionLog {
             writer.active.sync()?;
         }
         writer.unflushed = false;
-        writer.rolled_since_checkpoint = false;
         writer.last_flush = Instant::now();
         self.write_checkpoint_locked(writer)
     }
 
     /// Rewrites the (not clean) recovery checkpoint listing the synced closed segments.
     fn write_checkpoint_locked(&self, writer: &mut Writer) -> Result<(), StorageError> {
-        writer.rolled_since_checkpoint = false;
         let segments = self.snapshot();
         let closed = &segments[..segments.len().saturating_sub(1)];
         write_open_checkpoint(
             self.dir(),
             closed.iter().map(|s| &**s),
             writer.log_end_offset,
-        )
+        )?;
+        // Only once written: a failed write is retried by the next housekeeping round.
+        writer.rolled_since_checkpoint = false;
+        Ok(())
     }
 
     /// Flushes when the [`FlushPolicy::Interval`] has elapsed since the last flush. Under
