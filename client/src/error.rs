@@ -177,7 +177,10 @@ pub enum ClientError {
         num_partitions: i32,
     },
     /// A batch was not acknowledged within `delivery_timeout`.
-    #[error("delivery to {topic}-{partition} timed out after {elapsed:?} ({attempts} attempts)")]
+    #[error(
+        "delivery to {topic}-{partition} timed out after {elapsed:?} ({attempts} attempts){}",
+        last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+    )]
     DeliveryTimeout {
         /// Topic of the batch.
         topic: String,
@@ -187,6 +190,8 @@ pub enum ClientError {
         elapsed: Duration,
         /// Send attempts made.
         attempts: u32,
+        /// Why the last attempt failed, when it was answered with an error.
+        last_error: Option<Box<ClientError>>,
     },
     /// The producer was closed (or dropped) before the record was delivered.
     #[error("the producer is closed")]

@@ -1,4 +1,5 @@
-//! Topic metadata the producer needs: how many partitions each topic has.
+//! Topic metadata the producer needs: how many partitions each topic has, and which of
+//! them have no leader (offline storage), which keyless records avoid.
 //!
 //! [`MetadataCache`] remembers partition counts learnt from the Metadata API. A miss
 //! asks the broker (creating the topic if `allow_auto_create_topics`), retrying
@@ -6,7 +7,7 @@
 //! a deadline; a produce error `UNKNOWN_TOPIC_OR_PARTITION` invalidates the entry so
 //! the next send looks again.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rill_protocol::api::metadata::{MetadataRequest, MetadataResponse, TopicMetadata};
@@ -18,58 +19,100 @@ use crate::error::{ClientError, Result};
 use crate::fast_map::FastMap;
 use crate::slot::ConnectionSlot;
 
-/// Partition counts by topic.
+/// What the producer knows of a topic.
+#[derive(Debug, Clone)]
+pub(crate) struct TopicInfo {
+    /// Number of partitions.
+    pub(crate) count: i32,
+    /// Partitions the broker reported without a leader (their storage is offline);
+    /// `None` when every partition is available, the usual case.
+    pub(crate) unavailable: Option<Arc<[i32]>>,
+    /// When the broker said so.
+    fetched: Instant,
+}
+
+impl TopicInfo {
+    /// The unavailable partitions, empty when there are none.
+    pub(crate) fn unavailable(&self) -> &[i32] {
+        self.unavailable.as_deref().unwrap_or_default()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn new(count: i32, unavailable: &[i32]) -> TopicInfo {
+        TopicInfo {
+            count,
+            unavailable: (!unavailable.is_empty()).then(|| Arc::from(unavailable)),
+            fetched: Instant::now(),
+        }
+    }
+}
+
+/// Topic metadata by topic.
 #[derive(Debug, Default)]
 pub(crate) struct MetadataCache {
-    partitions: RwLock<FastMap<String, i32>>,
+    topics: RwLock<FastMap<String, TopicInfo>>,
 }
 
 impl MetadataCache {
-    /// The cached partition count of `topic`.
-    pub(crate) fn partition_count(&self, topic: &str) -> Option<i32> {
-        self.partitions
+    /// The cached metadata of `topic`.
+    pub(crate) fn topic(&self, topic: &str) -> Option<TopicInfo> {
+        self.topics
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(topic)
-            .copied()
+            .cloned()
     }
 
     /// Forgets `topic`, so the next lookup asks the broker.
     pub(crate) fn invalidate(&self, topic: &str) {
-        self.partitions
+        self.topics
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(topic);
     }
 
-    fn insert(&self, topic: &str, count: i32) {
-        self.partitions
-            .write()
+    /// Forgets `topic` if the broker described it more than `max_age` ago, so that
+    /// partitions that became available again (or unavailable) are noticed.
+    pub(crate) fn expire(&self, topic: &str, max_age: Duration) {
+        let stale = self
+            .topics
+            .read()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(topic.to_owned(), count);
+            .get(topic)
+            .is_some_and(|info| info.fetched.elapsed() > max_age);
+        if stale {
+            self.invalidate(topic);
+        }
     }
 
-    /// The partition count of `topic`, from the cache or the broker.
+    pub(crate) fn insert(&self, topic: &str, info: TopicInfo) {
+        self.topics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(topic.to_owned(), info);
+    }
+
+    /// The metadata of `topic`, from the cache or the broker.
     ///
     /// Retries retriable failures every `retry_backoff` until `max_wait` has passed,
     /// then returns the last error. Cancel-safe.
-    pub(crate) async fn partition_count_or_fetch(
+    pub(crate) async fn topic_or_fetch(
         &self,
         slot: &ConnectionSlot,
         topic: &str,
         allow_auto_create: bool,
         retry_backoff: Duration,
         max_wait: Duration,
-    ) -> Result<i32> {
-        if let Some(count) = self.partition_count(topic) {
-            return Ok(count);
+    ) -> Result<TopicInfo> {
+        if let Some(info) = self.topic(topic) {
+            return Ok(info);
         }
         let deadline = Instant::now() + max_wait;
         loop {
             let error = match fetch_topic(slot, topic, allow_auto_create).await {
-                Ok(count) => {
-                    self.insert(topic, count);
-                    return Ok(count);
+                Ok(info) => {
+                    self.insert(topic, info.clone());
+                    return Ok(info);
                 }
                 Err(error) => error,
             };
@@ -82,11 +125,26 @@ impl MetadataCache {
     }
 }
 
-/// Asks the broker for one topic's partition count.
-async fn fetch_topic(slot: &ConnectionSlot, topic: &str, allow_auto_create: bool) -> Result<i32> {
+/// Asks the broker for one topic's metadata.
+async fn fetch_topic(
+    slot: &ConnectionSlot,
+    topic: &str,
+    allow_auto_create: bool,
+) -> Result<TopicInfo> {
     let response = fetch(slot, Some(vec![topic.to_owned()]), allow_auto_create).await?;
     let metadata = find_topic(&response, topic)?;
-    partition_count(metadata)
+    let count = partition_count(metadata)?;
+    let unavailable: Vec<i32> = metadata
+        .partitions
+        .iter()
+        .filter(|p| p.error_code != ErrorCode::None || p.leader < 0)
+        .map(|p| p.partition)
+        .collect();
+    Ok(TopicInfo {
+        count,
+        unavailable: (!unavailable.is_empty()).then(|| Arc::from(unavailable)),
+        fetched: Instant::now(),
+    })
 }
 
 /// Sends a Metadata request for `topics` (`None` = all topics).
@@ -170,9 +228,15 @@ mod tests {
         let bad = partition_count(&topic("t", ErrorCode::InvalidTopic, 0)).unwrap_err();
         assert_eq!(bad.error_code(), Some(ErrorCode::InvalidTopic));
         let cache = MetadataCache::default();
-        cache.insert("t", 4);
-        assert_eq!(cache.partition_count("t"), Some(4));
+        cache.insert("t", TopicInfo::new(4, &[]));
+        assert_eq!(cache.topic("t").map(|i| i.count), Some(4));
+        cache.expire("t", Duration::from_secs(60));
+        assert!(cache.topic("t").is_some(), "fresh entries stay");
+        cache.expire("t", Duration::ZERO);
+        assert!(cache.topic("t").is_none(), "stale entries go");
+        cache.insert("t", TopicInfo::new(4, &[1]));
+        assert_eq!(cache.topic("t").unwrap().unavailable(), [1]);
         cache.invalidate("t");
-        assert_eq!(cache.partition_count("t"), None);
+        assert!(cache.topic("t").is_none());
     }
 }

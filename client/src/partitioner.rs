@@ -93,11 +93,23 @@ impl StickyPartitioner {
     /// The current sticky partition of `topic`, choosing one if there is none yet or if
     /// the remembered one no longer exists (the topic shrank or was recreated).
     pub fn partition(&mut self, topic: &str, num_partitions: i32) -> i32 {
+        self.partition_avoiding(topic, num_partitions, &[])
+    }
+
+    /// [`Self::partition`], avoiding the `unavailable` partitions (no leader: their
+    /// storage is offline) as Kafka's partitioner does for keyless records, unless every
+    /// partition is unavailable.
+    pub fn partition_avoiding(
+        &mut self,
+        topic: &str,
+        num_partitions: i32,
+        unavailable: &[i32],
+    ) -> i32 {
         let num_partitions = num_partitions.max(1);
         match self.sticky.get(topic) {
-            Some(&p) if p < num_partitions => p,
+            Some(&p) if p < num_partitions && !unavailable.contains(&p) => p,
             _ => {
-                let p = self.rng.below(num_partitions);
+                let p = self.choose(num_partitions, unavailable, None);
                 self.sticky.insert(topic.to_owned(), p);
                 p
             }
@@ -108,19 +120,45 @@ impl StickyPartitioner {
     /// sent): if that was the sticky partition, the next keyless record moves to another
     /// one. Calls for other partitions are ignored, so callers need not check.
     pub fn on_batch_sealed(&mut self, topic: &str, partition: i32, num_partitions: i32) {
-        let Some(current) = self.sticky.get_mut(topic) else {
-            return;
-        };
-        if *current != partition {
+        self.on_batch_sealed_avoiding(topic, partition, num_partitions, &[]);
+    }
+
+    /// [`Self::on_batch_sealed`], moving only to partitions not in `unavailable`.
+    pub fn on_batch_sealed_avoiding(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        num_partitions: i32,
+        unavailable: &[i32],
+    ) {
+        if self.sticky.get(topic) != Some(&partition) {
             return;
         }
-        *current = if num_partitions <= 1 {
-            0
-        } else {
-            // Pick uniformly among the other partitions.
-            let step = 1 + self.rng.below(num_partitions - 1);
-            (partition + step) % num_partitions
-        };
+        let next = self.choose(num_partitions.max(1), unavailable, Some(partition));
+        self.sticky.insert(topic.to_owned(), next);
+    }
+
+    /// A partition picked uniformly among the available ones other than `leaving`
+    /// (falling back to `leaving`, then to any partition, when there is no other).
+    fn choose(&mut self, num_partitions: i32, unavailable: &[i32], leaving: Option<i32>) -> i32 {
+        if unavailable.is_empty() {
+            return match leaving {
+                Some(_) if num_partitions <= 1 => 0,
+                // Pick uniformly among the other partitions.
+                Some(left) => (left + 1 + self.rng.below(num_partitions - 1)) % num_partitions,
+                None => self.rng.below(num_partitions),
+            };
+        }
+        let candidates: Vec<i32> = (0..num_partitions)
+            .filter(|p| !unavailable.contains(p) && Some(*p) != leaving)
+            .collect();
+        match candidates.len() {
+            0 => match leaving {
+                Some(left) if !unavailable.contains(&left) => left,
+                _ => self.rng.below(num_partitions),
+            },
+            n => candidates[self.rng.below(n as i32) as usize],
+        }
     }
 }
 
@@ -156,6 +194,32 @@ impl XorShift64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyless_records_avoid_unavailable_partitions() {
+        let mut sticky = StickyPartitioner::with_seed(7);
+        let unavailable = [0, 2];
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let p = sticky.partition_avoiding("t", 4, &unavailable);
+            assert!(p == 1 || p == 3, "chose {p}");
+            seen.insert(p);
+            sticky.on_batch_sealed_avoiding("t", p, 4, &unavailable);
+        }
+        assert_eq!(seen.len(), 2, "both available partitions get batches");
+        // A sticky choice that became unavailable is dropped at once.
+        let mut sticky = StickyPartitioner::with_seed(1);
+        let first = sticky.partition("u", 3);
+        let next = sticky.partition_avoiding("u", 3, &[first]);
+        assert_ne!(next, first);
+        // With every partition unavailable, records still go somewhere (and fail there
+        // after their retries, as in Kafka).
+        assert!((0..2).contains(&sticky.partition_avoiding("v", 2, &[0, 1])));
+        // One available partition: the seal keeps it.
+        sticky.partition_avoiding("w", 2, &[1]);
+        sticky.on_batch_sealed_avoiding("w", 0, 2, &[1]);
+        assert_eq!(sticky.partition_avoiding("w", 2, &[1]), 0);
+    }
 
     /// Vectors from Kafka's `UtilsTest.testMurmur2`, checked against kafka-python's
     /// pure-Python `murmur2`.

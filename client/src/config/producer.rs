@@ -20,6 +20,8 @@ pub const RETRIES_DEFAULT: u32 = i32::MAX as u32;
 pub const DELIVERY_TIMEOUT_DEFAULT: Duration = Duration::from_secs(120);
 /// Default wait before retrying a failed batch.
 pub const RETRY_BACKOFF_DEFAULT: Duration = Duration::from_millis(100);
+/// Default `metadata_max_age`: 5 minutes, Kafka's `metadata.max.age.ms`.
+pub const METADATA_MAX_AGE_DEFAULT: Duration = Duration::from_secs(300);
 
 /// How many acknowledgements the broker waits for before answering a produce request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +73,9 @@ pub struct ProducerConfig {
     pub buffer_memory_bytes: usize,
     /// Let `send` create missing topics through the Metadata API (broker permitting).
     pub allow_auto_create_topics: bool,
+    /// Topic metadata older than this is fetched again (Kafka's `metadata.max.age.ms`),
+    /// so that partitions whose storage comes back online get keyless records again.
+    pub metadata_max_age: Duration,
     /// Idempotent producing (default on, as in Kafka 3+): the broker numbers this
     /// producer's batches and drops a retried duplicate, so retries never write a record
     /// twice. Needs `acks = all`; with other acks it is off.
@@ -97,6 +102,7 @@ impl ProducerConfig {
                 retry_backoff: RETRY_BACKOFF_DEFAULT,
                 buffer_memory_bytes: BUFFER_MEMORY_BYTES_DEFAULT,
                 allow_auto_create_topics: true,
+                metadata_max_age: METADATA_MAX_AGE_DEFAULT,
                 enable_idempotence: true,
             },
         }
@@ -179,6 +185,12 @@ impl ProducerConfigBuilder {
     /// Sets the limit from batch creation to acknowledgement.
     pub fn delivery_timeout(mut self, timeout: Duration) -> Self {
         self.config.delivery_timeout = timeout;
+        self
+    }
+
+    /// Sets how old topic metadata may get before it is fetched again.
+    pub fn metadata_max_age(mut self, age: Duration) -> Self {
+        self.config.metadata_max_age = age;
         self
     }
 

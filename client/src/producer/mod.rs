@@ -122,9 +122,9 @@ impl Producer {
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let shared = &self.shared;
         let config = &shared.config;
-        let num_partitions = shared
+        let info = shared
             .metadata
-            .partition_count_or_fetch(
+            .topic_or_fetch(
                 &shared.slot,
                 &record.topic,
                 config.allow_auto_create_topics,
@@ -132,7 +132,8 @@ impl Producer {
                 config.connection.request_timeout,
             )
             .await?;
-        let partition = self.choose_partition(&record, num_partitions)?;
+        let num_partitions = info.count;
+        let partition = self.choose_partition(&record, num_partitions, info.unavailable())?;
         let record_bytes = record.estimated_size_bytes();
         if record_bytes > config.connection.max_frame_bytes {
             return Err(ClientError::RecordTooLarge {
@@ -149,13 +150,24 @@ impl Producer {
                 .accumulator
                 .append(&tp, &input, record_bytes, memory, Instant::now)?;
         if appended.previous_batch_full {
-            self.lock_partitioner()
-                .on_batch_sealed(&tp.topic, partition, num_partitions);
+            self.lock_partitioner().on_batch_sealed_avoiding(
+                &tp.topic,
+                partition,
+                num_partitions,
+                info.unavailable(),
+            );
         }
         Ok(appended.future)
     }
 
-    fn choose_partition(&self, record: &ProducerRecord, num_partitions: i32) -> Result<i32> {
+    /// The record's partition: the one it names, its key's (over all partitions, so a
+    /// key always maps to the same one), or the sticky choice among the available ones.
+    fn choose_partition(
+        &self,
+        record: &ProducerRecord,
+        num_partitions: i32,
+        unavailable: &[i32],
+    ) -> Result<i32> {
         match (record.partition, &record.key) {
             (Some(partition), _) if (0..num_partitions).contains(&partition) => Ok(partition),
             (Some(partition), _) => Err(ClientError::InvalidPartition {
@@ -164,9 +176,11 @@ impl Producer {
                 num_partitions,
             }),
             (None, Some(key)) => Ok(partition_for_key(key, num_partitions)),
-            (None, None) => Ok(self
-                .lock_partitioner()
-                .partition(&record.topic, num_partitions)),
+            (None, None) => Ok(self.lock_partitioner().partition_avoiding(
+                &record.topic,
+                num_partitions,
+                unavailable,
+            )),
         }
     }
 

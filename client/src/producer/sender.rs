@@ -34,7 +34,7 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
         let drained = accumulator.drain(Instant::now(), max_request_bytes);
         if !drained.expired.is_empty() {
             for batch in drained.expired {
-                let error = delivery_timeout(&batch);
+                let error = delivery_timeout(&batch, None);
                 batch.fail(error);
             }
             accumulator.notify_completed();
@@ -61,11 +61,22 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
 }
 
 /// A batch leaving moves keyless records of its topic to another partition.
+/// Metadata older than `metadata_max_age` is dropped here (off the `send` path), so the
+/// next `send` of its topic asks the broker again.
 fn rotate_sticky_partitions(shared: &ProducerShared, batches: &[ProducerBatch]) {
     let mut partitioner = lock_partitioner(shared);
     for batch in batches {
-        if let Some(count) = shared.metadata.partition_count(&batch.tp.topic) {
-            partitioner.on_batch_sealed(&batch.tp.topic, batch.tp.partition, count);
+        let topic = &batch.tp.topic;
+        shared
+            .metadata
+            .expire(topic, shared.config.metadata_max_age);
+        if let Some(info) = shared.metadata.topic(topic) {
+            partitioner.on_batch_sealed_avoiding(
+                topic,
+                batch.tp.partition,
+                info.count,
+                info.unavailable(),
+            );
         }
     }
 }
@@ -219,7 +230,15 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
     let now = Instant::now();
     let elapsed = now.saturating_duration_since(batch.created);
     let time_left = elapsed + config.retry_backoff < config.delivery_timeout;
-    if error.error_code() == Some(ErrorCode::UnknownTopicOrPartition) {
+    // Errors that mean the partition map changed: look again before the next send.
+    if matches!(
+        error.error_code(),
+        Some(
+            ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::KafkaStorageError
+        )
+    ) {
         shared.metadata.invalidate(&batch.tp.topic);
     }
     // With idempotence a batch refused as out of sequence followed a batch that is being
@@ -235,7 +254,7 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
         return;
     }
     let error = if retriable && !time_left {
-        delivery_timeout(&batch)
+        delivery_timeout(&batch, Some(error))
     } else {
         error
     };
@@ -244,11 +263,12 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
     shared.accumulator.finish(id, &tp, false);
 }
 
-fn delivery_timeout(batch: &ProducerBatch) -> ClientError {
+fn delivery_timeout(batch: &ProducerBatch, last_error: Option<ClientError>) -> ClientError {
     ClientError::DeliveryTimeout {
         topic: batch.tp.topic.clone(),
         partition: batch.tp.partition,
         elapsed: batch.created.elapsed(),
         attempts: batch.attempts + 1,
+        last_error: last_error.map(Box::new),
     }
 }
