@@ -33,8 +33,9 @@ pub const SEGMENT_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
 pub const SEGMENT_MS_DEFAULT: u64 = 7 * 24 * 3600 * 1000;
 /// Default retention by time (7 days), as Kafka.
 pub const RETENTION_MS_DEFAULT: u64 = 7 * 24 * 3600 * 1000;
-/// Default largest frame a client may send or receive (64 MiB).
-pub const MAX_FRAME_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
+/// Default largest frame a client may send or receive (17 MiB), the client's own default:
+/// batches up to 16 MiB, and every fetch response fits a default client's frame.
+pub const MAX_FRAME_BYTES_DEFAULT: usize = rill_protocol::frame::MAX_FRAME_BYTES_DEFAULT;
 /// Default cap on open client connections.
 pub const MAX_CONNECTIONS_DEFAULT: usize = 1024;
 /// Default cap on requests one connection may have in flight.
@@ -117,7 +118,8 @@ pub struct Args {
     /// Flush policy: `always` (fsync each append), `os` (page cache), or an interval like `100ms` [default: os].
     #[arg(long, env = "RILL_FLUSH", value_parser = parse_flush)]
     pub flush: Option<FlushPolicy>,
-    /// Largest frame accepted from a client, in bytes [default: 64 MiB].
+    /// Largest frame accepted from a client, in bytes; batches may be 1 MiB smaller
+    /// (a quarter smaller for frames under 4 MiB) [default: 17 MiB].
     #[arg(long, env = "RILL_MAX_FRAME_BYTES")]
     pub max_frame_bytes: Option<usize>,
     /// Most client connections at once; further ones are refused [default: 1024].
@@ -290,6 +292,14 @@ impl Default for BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// The largest record batch a producer may send, and the most record bytes one
+    /// fetch response carries: a frame less room for the response around them (1 MiB,
+    /// or a quarter of small frames), so that whatever is accepted can be fetched back.
+    pub fn max_batch_bytes(&self) -> usize {
+        let headroom = rill_protocol::frame::FRAME_HEADROOM_BYTES.min(self.max_frame_bytes / 4);
+        self.max_frame_bytes - headroom
+    }
+
     /// Builds the effective configuration from parsed flags (which already include the
     /// environment) and the TOML file they name, if any.
     pub fn load(args: &Args) -> Result<BrokerConfig, ConfigError> {

@@ -593,3 +593,103 @@ async fn internal_topics_are_off_limits_to_clients() {
     assert_eq!(d.topics[0].error_code, ErrorCode::InvalidTopic);
     broker.stop().await;
 }
+
+/// A batch of `records` values of `size` bytes each.
+fn sized_batch(records: usize, size: usize) -> bytes::Bytes {
+    let mut b = rill_protocol::batch::BatchBuilder::new(rill_protocol::batch::Compression::None);
+    for i in 0..records {
+        let value = format!("{i:08}{}", "v".repeat(size.saturating_sub(8)));
+        b.append(&rill_protocol::batch::RecordInput::new(1_000, value))
+            .unwrap();
+    }
+    b.build().unwrap()
+}
+
+/// Whatever the broker accepts fits a fetch response: a batch too large to be fetched
+/// back is refused at produce time (it used to be stored, and every fetch of it went
+/// unanswered), and a fetch asking for more than a frame gets what fits.
+#[tokio::test]
+async fn every_accepted_batch_can_be_fetched_back() {
+    let broker = TestBroker::start_with(|c| c.max_frame_bytes = 64 * 1024).await;
+    assert_eq!(broker.ctx.config.max_batch_bytes(), 48 * 1024);
+    let mut c = RawClient::connect(broker.addr).await;
+    let too_big = sized_batch(55, 1000);
+    assert!(too_big.len() > 48 * 1024 && too_big.len() < 60 * 1024);
+    let r = produce_response(c.call(produce("big", 0, too_big, ACKS_ALL)).await);
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ErrorCode::MessageTooLarge
+    );
+    for round in 0..3 {
+        let fits = sized_batch(45, 1000);
+        let r = produce_response(c.call(produce("big", 0, fits, ACKS_ALL)).await);
+        assert_eq!(r.topics[0].partitions[0].error_code, ErrorCode::None);
+        assert_eq!(r.topics[0].partitions[0].base_offset, round * 45);
+    }
+    let mut asked = fetch("big", 0, 0, 0, 1);
+    if let Request::Fetch(f) = &mut asked {
+        f.max_bytes = i32::MAX;
+        f.topics[0].partitions[0].partition_max_bytes = i32::MAX;
+    }
+    let f = fetch_response(c.call(asked).await);
+    let part = &f.topics[0].partitions[0];
+    assert_eq!(part.error_code, ErrorCode::None);
+    let values = fetched_values(&f);
+    assert_eq!(values.len(), 45, "one whole batch: what fits one frame");
+    assert!(values[0].starts_with("00000000"));
+    broker.stop().await;
+}
+
+/// `min_bytes` 0 answers at once even with nothing to return (Kafka's meaning), instead
+/// of waiting out `max_wait`.
+#[tokio::test]
+async fn fetch_with_min_bytes_zero_does_not_wait() {
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr).await;
+    c.call(produce("z", 0, batch("a", 1, 1), ACKS_ALL)).await;
+    let asked = Instant::now();
+    let f = fetch_response(c.call(fetch("z", 0, 1, 20_000, 0)).await);
+    assert!(fetched_values(&f).is_empty());
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "answered long before max_wait (20 s)"
+    );
+    broker.stop().await;
+}
+
+/// A client that sends requests but never reads the answers is disconnected once a
+/// response has waited `idle_timeout` to be written, freeing its slot and buffers: it
+/// receives what the socket buffers held, then EOF, not all of its answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_disconnected_after_the_idle_timeout() {
+    let broker = TestBroker::start_with(|c| {
+        c.idle_timeout = Duration::from_millis(1500);
+        c.frame_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut c = RawClient::connect(broker.addr).await;
+    for _ in 0..8 {
+        c.call(produce("n", 0, sized_batch(700, 1000), ACKS_ALL))
+            .await;
+    }
+    let requests = 100; // ~70 MB of responses
+    for _ in 0..requests {
+        c.send(fetch("n", 0, 0, 0, 1)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        broker.ctx.metrics.snapshot().connections_open,
+        0,
+        "the broker closed the stuck connection"
+    );
+    let mut answered = 0;
+    while !c.is_closed().await {
+        answered += 1;
+    }
+    assert!(answered < requests, "{answered} answers, then EOF");
+    // Others are served as usual.
+    let mut other = RawClient::connect(broker.addr).await;
+    let f = fetch_response(other.call(fetch("n", 0, 0, 0, 1)).await);
+    assert!(!fetched_values(&f).is_empty());
+    broker.stop().await;
+}

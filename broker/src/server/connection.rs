@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use rill_protocol::frame::{FrameCodec, OutFrame};
+use rill_protocol::frame::FrameCodec;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::FramedRead;
 use tracing::{debug, warn};
 
-use super::handlers::{self, Incoming};
+use super::handlers::{self, Incoming, Reply};
 use super::BrokerCtx;
 use crate::shutdown::ShutdownListener;
 
@@ -38,7 +38,7 @@ struct Queued {
 
 /// A response ready to write; the budget is released once it is written.
 struct Answered {
-    frame: Option<OutFrame>,
+    reply: Reply,
     _budget: OwnedSemaphorePermit,
 }
 
@@ -52,7 +52,13 @@ pub async fn serve(
     let (read_half, write_half) = stream.into_split();
     let (request_tx, request_rx) = mpsc::channel::<Queued>(ctx.config.max_inflight);
     let (response_tx, response_rx) = mpsc::channel::<Answered>(WRITE_QUEUE_DEPTH);
-    let writer = tokio::spawn(write_responses(response_rx, write_half, peer));
+    let writer = tokio::spawn(write_responses(
+        response_rx,
+        write_half,
+        peer,
+        ctx.config.idle_timeout,
+        shutdown.clone(),
+    ));
     let processor = tokio::spawn(process_requests(ctx.clone(), request_rx, response_tx, peer));
     read_requests(&ctx, read_half, request_tx, peer, shutdown).await;
     // The reader has stopped: the processor drains what was read, then the writer.
@@ -98,7 +104,13 @@ async fn read_requests(
         };
         clock.frame_arrived();
         let cost = u32::try_from(frame.len().clamp(1, budget_bytes)).unwrap_or(u32::MAX);
-        let Ok(permit) = budget.clone().acquire_many_owned(cost).await else {
+        // Waits while earlier responses are unwritten (a peer that does not read); still
+        // stops at shutdown.
+        let permit = tokio::select! {
+            _ = shutdown.recv() => return,
+            permit = budget.clone().acquire_many_owned(cost) => permit,
+        };
+        let Ok(permit) = permit else {
             return;
         };
         let incoming = match handlers::decode(ctx, frame) {
@@ -171,9 +183,9 @@ async fn process_requests(
     peer: SocketAddr,
 ) {
     while let Some(Queued { incoming, budget }) = requests.recv().await {
-        let frame = handlers::handle(&ctx, incoming, peer).await;
+        let reply = handlers::handle(&ctx, incoming, peer).await;
         let answered = Answered {
-            frame,
+            reply,
             _budget: budget,
         };
         if responses.send(answered).await.is_err() {
@@ -182,19 +194,42 @@ async fn process_requests(
     }
 }
 
-/// Writes responses in order until the processor stops.
+/// Writes responses in order until the processor stops. A response the peer does not
+/// read within `idle` closes the connection (a client that never reads must not hold its
+/// connection slot and buffers forever); after shutdown, writes get one frame timeout
+/// (the default grace) to finish.
 async fn write_responses(
     mut responses: mpsc::Receiver<Answered>,
     mut out: OwnedWriteHalf,
     peer: SocketAddr,
+    idle: std::time::Duration,
+    mut shutdown: ShutdownListener,
 ) {
+    let grace = std::time::Duration::from_millis(crate::config::FRAME_TIMEOUT_MS_DEFAULT);
     while let Some(answered) = responses.recv().await {
-        let Some(mut frame) = answered.frame else {
-            continue; // acks=0 produce: no response is due
+        let mut frame = match answered.reply {
+            Reply::Frame(frame) => frame,
+            Reply::Nothing => continue, // acks=0 produce: no response is due
+            Reply::Close => break,
         };
-        if let Err(e) = out.write_all_buf(&mut frame).await {
-            debug!(%peer, error = %e, "write failed; closing connection");
-            break;
+        let write = tokio::time::timeout(idle, out.write_all_buf(&mut frame));
+        tokio::pin!(write);
+        let written = tokio::select! {
+            written = &mut write => written,
+            () = shutdown.recv() => tokio::time::timeout(grace, &mut write)
+                .await
+                .unwrap_or(Ok(Err(std::io::ErrorKind::TimedOut.into()))),
+        };
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(%peer, error = %e, "write failed; closing connection");
+                break;
+            }
+            Err(_) => {
+                debug!(%peer, "closing connection: the client read no response within the idle timeout");
+                break;
+            }
         }
     }
     let _ = out.shutdown().await;

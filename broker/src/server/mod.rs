@@ -98,7 +98,7 @@ impl Server {
     ) -> Result<Server, ServerError> {
         let data_dir = config.data_dir.clone();
         let defaults = config.topic_defaults.clone();
-        let max_batch_bytes = config.max_frame_bytes;
+        let max_batch_bytes = config.max_batch_bytes();
         let group_config = config.groups.clone();
         let (topics, groups) = tokio::task::spawn_blocking(move || {
             let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;

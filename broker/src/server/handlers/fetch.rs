@@ -38,7 +38,10 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest) -> FetchResponse {
         .min(FETCH_MAX_WAIT_MS_MAX);
     let deadline = Instant::now() + Duration::from_millis(wait_ms);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    // A response must fit a frame whatever the client asks for.
+    let max_bytes = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .min(ctx.config.max_batch_bytes());
     let names: Vec<String> = req.topics.iter().map(|t| t.name.clone()).collect();
     let targets = resolve(ctx, req.topics);
     loop {
@@ -53,7 +56,8 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest) -> FetchResponse {
             w.as_mut().enable();
         }
         let (partitions, total_bytes, any_error) = read_all(ctx, &targets, max_bytes);
-        let satisfied = total_bytes >= min_bytes.max(1) || any_error;
+        // `min_bytes` 0 answers at once, data or not (as in Kafka).
+        let satisfied = total_bytes >= min_bytes || any_error;
         if satisfied || Instant::now() >= deadline || waiters.is_empty() {
             count_fetched(&targets, &partitions);
             return assemble(names, partitions);

@@ -62,11 +62,7 @@ pub fn decode(_ctx: &BrokerCtx, frame: Bytes) -> Result<Incoming, DecodeError> {
 
 /// Runs a request and encodes its response frame; `None` when no response is due
 /// (produce with `acks=0`). Counts the request and its latency per API.
-pub async fn handle(
-    ctx: &Arc<BrokerCtx>,
-    incoming: Incoming,
-    peer: SocketAddr,
-) -> Option<OutFrame> {
+pub async fn handle(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) -> Reply {
     let api = incoming.header.api_key;
     let started = Instant::now();
     let frame = dispatch(ctx, incoming, peer).await;
@@ -75,7 +71,7 @@ pub async fn handle(
 }
 
 /// Runs the request's handler; counts the error codes of its response.
-async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) -> Option<OutFrame> {
+async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) -> Reply {
     let Incoming { header, request } = incoming;
     let response: Response = match request {
         Request::ApiVersions(_) => api_versions().into(),
@@ -89,7 +85,7 @@ async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) ->
             let response = produce::handle(ctx, req, peer).await.into();
             if acks == 0 {
                 ctx.metrics.api.response(header.api_key, &response);
-                return None;
+                return Reply::Nothing;
             }
             response
         }
@@ -136,7 +132,7 @@ fn status(ctx: &BrokerCtx) -> BrokerStatusResponse {
 }
 
 /// Encodes a response frame for `header`'s request.
-fn encode(ctx: &BrokerCtx, header: &RequestHeader, response: &Response) -> Option<OutFrame> {
+fn encode(ctx: &BrokerCtx, header: &RequestHeader, response: &Response) -> Reply {
     let mut out = FrameBuf::new();
     let encoded = encode_response(
         header.correlation_id,
@@ -150,20 +146,31 @@ fn encode(ctx: &BrokerCtx, header: &RequestHeader, response: &Response) -> Optio
             .map_err(|e| e.to_string())
     });
     match encoded {
-        Ok(frame) => Some(frame),
+        Ok(frame) => Reply::Frame(frame),
         Err(e) => {
-            // A response we cannot encode is a broker bug; closing the connection is the
-            // only honest answer, since the client would otherwise wait forever.
-            error!(api = ?header.api_key, error = %e, "cannot encode response");
-            None
+            // Too large for a frame (or a broker bug): closing the connection is the only
+            // honest answer, since the client would otherwise wait forever.
+            error!(api = ?header.api_key, error = %e, "cannot encode response; closing the connection");
+            Reply::Close
         }
     }
 }
 
 /// An API the broker knows but does not serve: answered with an empty frame the client
 /// cannot mistake for a response, i.e. the connection is closed.
-fn unsupported(_ctx: &BrokerCtx, _header: &RequestHeader) -> Option<OutFrame> {
-    None
+fn unsupported(_ctx: &BrokerCtx, _header: &RequestHeader) -> Reply {
+    Reply::Close
+}
+
+/// What answers a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// This response frame.
+    Frame(OutFrame),
+    /// Nothing (a produce with acks=0).
+    Nothing,
+    /// Closing the connection, after the responses before it.
+    Close,
 }
 
 /// Every API and version range this broker serves.
