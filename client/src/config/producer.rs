@@ -20,6 +20,9 @@ pub const RETRIES_DEFAULT: u32 = i32::MAX as u32;
 pub const DELIVERY_TIMEOUT_DEFAULT: Duration = Duration::from_secs(120);
 /// Default wait before retrying a failed batch.
 pub const RETRY_BACKOFF_DEFAULT: Duration = Duration::from_millis(100);
+/// Most requests in flight with idempotence: the broker keeps the last five batches of
+/// each producer and partition to recognise a retry (Kafka's limit too).
+pub const IDEMPOTENT_MAX_IN_FLIGHT: usize = 5;
 /// Default `metadata_max_age`: 5 minutes, Kafka's `metadata.max.age.ms`.
 pub const METADATA_MAX_AGE_DEFAULT: Duration = Duration::from_secs(300);
 
@@ -132,6 +135,13 @@ impl ProducerConfig {
                 "must not exceed max_frame_bytes",
             ));
         }
+        if self.idempotent() && self.connection.max_in_flight > IDEMPOTENT_MAX_IN_FLIGHT {
+            return Err(ClientError::config(
+                "max_in_flight",
+                "must be at most 5 with idempotence: the broker remembers a producer's last 5 \
+                 batches per partition to recognise retries (as in Kafka)",
+            ));
+        }
         if self.delivery_timeout < self.linger + self.connection.request_timeout {
             return Err(ClientError::config(
                 "delivery_timeout",
@@ -239,6 +249,26 @@ mod tests {
         assert_eq!(c.buffer_memory_bytes, 64 << 20);
         assert_eq!(c.delivery_timeout, Duration::from_secs(120));
         assert_eq!(Acks::All.as_i16(), -1);
+    }
+
+    #[test]
+    fn idempotence_allows_at_most_five_in_flight() {
+        let err = ProducerConfig::builder("h:1")
+            .max_in_flight(6)
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ClientError::InvalidConfig {
+                field: "max_in_flight",
+                ..
+            }
+        ));
+        let without = ProducerConfig::builder("h:1")
+            .max_in_flight(6)
+            .enable_idempotence(false)
+            .build();
+        assert!(without.is_ok());
     }
 
     #[test]
