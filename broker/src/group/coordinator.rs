@@ -189,11 +189,16 @@ impl GroupCoordinator {
                 current: member.epoch,
             });
         }
-        if p.member_epoch != member.epoch {
-            member.sent = None; // the answer that bumped it was lost: send it again
+        let reported: BTreeSet<TopicPartition> = p.owned.into_iter().collect();
+        // The member is not where the last answer put it: that answer was lost (a bumped
+        // epoch, or at the same epoch an assignment it does not report) or is still being
+        // applied. Sending it again is harmless; not sending it could leave a partition
+        // assigned to it that nobody reads.
+        if p.member_epoch != member.epoch || member.sent.as_ref().is_some_and(|s| *s != reported) {
+            member.sent = None;
         }
         member.last_seen_ms = now_ms;
-        member.record_released(&target, &p.owned.into_iter().collect());
+        member.record_released(&target, &reported);
         let resubscribed = subscription.filter(|s| *s != member.subscription);
         if let Some(s) = resubscribed {
             member.subscription = s;
@@ -220,6 +225,11 @@ impl GroupCoordinator {
             epoch = group.epoch,
             "member left"
         );
+        if group.members.is_empty() {
+            // An empty group holds nothing but its committed offsets, which live in the
+            // offset store; keeping it would count against `groups_max` forever.
+            groups.remove(group_id);
+        }
         Ok(())
     }
 
@@ -227,7 +237,8 @@ impl GroupCoordinator {
     /// whose subscribed topics changed partition count. Called from housekeeping.
     pub fn housekeeping(&self, topics: &dyn TopicView, now_ms: i64) -> HousekeepingReport {
         let mut report = HousekeepingReport::default();
-        for (id, group) in self.lock_groups().iter_mut() {
+        let mut groups = self.lock_groups();
+        for (id, group) in groups.iter_mut() {
             for member in group.expire(now_ms, topics) {
                 info!(group = %id, member = %member, epoch = group.epoch, "member session expired");
                 report.expired.push((id.clone(), member));
@@ -236,6 +247,8 @@ impl GroupCoordinator {
                 report.metadata_rebalances += 1;
             }
         }
+        // Groups whose last member left or expired (see `leave`).
+        groups.retain(|_, group| !group.members.is_empty());
         report
     }
 

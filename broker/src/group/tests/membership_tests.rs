@@ -308,3 +308,86 @@ fn rejoining_owns_nothing_and_gets_its_target_back() {
     assert_eq!(update.assignment, Some(tps("t", &[0, 1])));
     assert_eq!(f.coord.list_groups().len(), 1);
 }
+
+/// The answer that hands a member a partition is lost at an unchanged epoch (a timeout
+/// or reset): its next heartbeat, still reporting the old assignment, gets the answer
+/// again instead of nothing, so the partition does not sit assigned and unread.
+#[test]
+fn a_lost_assignment_at_the_same_epoch_is_sent_again() {
+    let f = Fixture::new();
+    let topics = FakeTopics::with(&[("t", 2)]);
+    let mut a = Client::join(&f.coord, "g", &topics, &["t"], 0);
+    let mut b = Client::join(&f.coord, "g", &topics, &["t"], 0);
+    // A is told to give one partition up and does.
+    let update = f
+        .coord
+        .heartbeat(a.params(), &topics, 1)
+        .expect("heartbeat");
+    a.apply(update);
+    a.heartbeat(&f.coord, &topics, 2);
+    // B's answer carrying the released partition is lost.
+    let lost = f
+        .coord
+        .heartbeat(b.params(), &topics, 3)
+        .expect("heartbeat");
+    let handed = lost.assignment.clone().expect("B is handed a partition");
+    assert_eq!(handed.len(), 1);
+    let again = f
+        .coord
+        .heartbeat(b.params(), &topics, 4)
+        .expect("heartbeat");
+    assert_eq!(again.member_epoch, lost.member_epoch);
+    assert_eq!(
+        again.assignment,
+        Some(handed),
+        "the lost answer comes again"
+    );
+    b.apply(again);
+    assert_exclusive(&[a.clone(), b.clone()]);
+    // Once B reports it, the answer is not repeated.
+    let quiet = f
+        .coord
+        .heartbeat(b.params(), &topics, 5)
+        .expect("heartbeat");
+    assert_eq!(quiet.assignment, None);
+}
+
+/// A group whose members all left or expired is forgotten by the membership side (its
+/// committed offsets stay listed), so `groups_max` counts live groups, not every group
+/// id ever used.
+#[test]
+fn groups_without_members_do_not_count_against_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = crate::topics::TopicRegistry::open(
+        dir.path(),
+        crate::config::TopicDefaults::default(),
+        1 << 20,
+    )
+    .expect("registry");
+    let config = crate::group::GroupConfig {
+        groups_max: 2,
+        ..crate::group::GroupConfig::default()
+    };
+    let coord = crate::group::GroupCoordinator::open(&registry, config, 0).expect("coordinator");
+    let topics = FakeTopics::with(&[("t", 1)]);
+    for round in 0..5 {
+        let left = Client::join(&coord, &format!("left-{round}"), &topics, &["t"], 0);
+        coord
+            .leave(&left.group, &left.member_id, &topics)
+            .expect("leave");
+        let expired = Client::join(&coord, &format!("expired-{round}"), &topics, &["t"], 0);
+        assert_eq!(
+            coord.housekeeping(&topics, 60_000).expired,
+            vec![(expired.group.clone(), expired.member_id.clone())]
+        );
+    }
+    let a = Client::join(&coord, "a", &topics, &["t"], 0);
+    let _b = Client::join(&coord, "b", &topics, &["t"], 0);
+    let err = coord.join(join_params("c", &["t"]), &topics, 0);
+    assert!(
+        matches!(err, Err(GroupError::TooManyGroups { max: 2 })),
+        "live groups still count: {err:?}"
+    );
+    coord.leave("a", &a.member_id, &topics).expect("leave");
+    assert!(coord.join(join_params("c", &["t"]), &topics, 0).is_ok());
+}
