@@ -168,7 +168,7 @@ impl Consumer {
             self.apply_group_changes().await?;
             self.auto_commit_if_due();
             self.place_unplaced().await?;
-            if self.in_flight.is_none() && !self.start_fetch() {
+            if self.in_flight.is_none() && !self.start_fetch(None) {
                 if self.wait_group_change(deadline).await {
                     continue;
                 }
@@ -182,13 +182,14 @@ impl Consumer {
             match response {
                 Ok((response, offsets)) => {
                     let (fetched, mut error) = self.advance(response, &offsets).await?;
-                    if std::mem::take(&mut self.backoff_before_fetch) {
-                        let backoff = self.config.connection.reconnect_backoff;
-                        tokio::time::sleep_until(deadline.min(Instant::now() + backoff)).await;
-                    }
+                    // From here to the return there is no await: once positions moved,
+                    // a cancelled poll must not drop the records behind them. A partition
+                    // that asked for a backoff delays the next fetch instead.
+                    let delay = std::mem::take(&mut self.backoff_before_fetch)
+                        .then_some(self.config.connection.reconnect_backoff);
                     // The next fetch travels while this one's records are checked and
                     // decoded (and while the application processes them).
-                    self.start_fetch();
+                    self.start_fetch(delay);
                     let records = self.decode(fetched, &mut error);
                     if let Some(error) = error {
                         if records.is_empty() {
@@ -248,7 +249,7 @@ impl Consumer {
 
     /// Sends a Fetch for every placed partition in a background task; false if there
     /// is nothing to fetch.
-    fn start_fetch(&mut self) -> bool {
+    fn start_fetch(&mut self, delay: Option<Duration>) -> bool {
         let positions: Vec<(TopicPartition, i64)> = self
             .positions
             .iter()
@@ -260,7 +261,12 @@ impl Consumer {
         let request = fetcher::fetch_request(&self.config, &positions);
         let slot = Arc::clone(&self.slot);
         let timeout = self.config.connection.request_timeout + self.config.fetch_max_wait;
-        let response = tokio::spawn(async move { slot.call_with_timeout(&request, timeout).await });
+        let response = tokio::spawn(async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            slot.call_with_timeout(&request, timeout).await
+        });
         self.in_flight = Some(InFlightFetch {
             offsets: positions.into_iter().collect(),
             response,
@@ -298,21 +304,23 @@ impl Consumer {
                     continue; // seeked or unassigned while the fetch was in flight
                 }
                 let bytes = partition.records.into_bytes();
+                // May await (an offset reset); positions of the data kept so far have
+                // not moved yet, so a cancelled poll just fetches it again.
                 match self
                     .advance_partition(&tp, from, partition.error_code)
                     .await
                 {
-                    Ok(true) => {
-                        let next = fetcher::next_position(from, &bytes);
-                        self.positions.insert(tp.clone(), Some(next));
-                        fetched.push(Fetched { tp, from, bytes });
-                    }
+                    Ok(true) => fetched.push(Fetched { tp, from, bytes }),
                     Ok(false) => {}
                     Err(error) => {
                         first_error.get_or_insert(error);
                     }
                 }
             }
+        }
+        for f in &fetched {
+            let next = fetcher::next_position(f.from, &f.bytes);
+            self.positions.insert(f.tp.clone(), Some(next));
         }
         Ok((fetched, first_error))
     }

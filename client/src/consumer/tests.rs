@@ -238,3 +238,36 @@ async fn corrupt_batch_is_reported_every_poll_and_never_skipped() {
         );
     }
 }
+
+/// `poll` is cancel-safe: polls dropped at arbitrary await points (here after one to
+/// four polls of the future, with other tasks run in between) lose no record and repeat
+/// none.
+#[tokio::test]
+async fn cancelled_polls_lose_and_repeat_nothing() {
+    let broker = FakeBroker::start(1).await;
+    produce(&broker, 200, 5, Compression::None).await;
+    let mut consumer = consumer(&broker, AutoOffsetReset::Earliest).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut offsets, mut cancelled) = (Vec::new(), 0);
+    let mut step = 0usize;
+    while offsets.len() < 200 {
+        assert!(Instant::now() < deadline, "only {} records", offsets.len());
+        step += 1;
+        let mut poll = Box::pin(consumer.poll(Duration::from_millis(100)));
+        let mut done = None;
+        for _ in 0..=(step % 4) {
+            if let Some(result) = futures::future::poll_immediate(&mut poll).await {
+                done = Some(result);
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(poll);
+        match done {
+            Some(records) => offsets.extend(records.unwrap().iter().map(|r| r.offset)),
+            None => cancelled += 1,
+        }
+    }
+    assert_eq!(offsets, (0..200).collect::<Vec<i64>>());
+    assert!(cancelled > 0, "some polls were cut short");
+}
