@@ -693,3 +693,33 @@ async fn a_client_that_never_reads_is_disconnected_after_the_idle_timeout() {
     assert!(!fetched_values(&f).is_empty());
     broker.stop().await;
 }
+
+/// A name repeated in a Metadata request is answered once (a few bytes each must not
+/// buy a whole topic's description each), and a request with more array elements than
+/// the cap closes its connection without disturbing others.
+#[tokio::test]
+async fn repeated_names_and_huge_element_counts_do_not_multiply_work() {
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr).await;
+    c.call(produce("m", 0, batch("a", 1, 1), ACKS_ALL)).await;
+    let repeated = Request::Metadata(MetadataRequest {
+        topics: Some(vec!["m".to_string(); 3000]),
+        allow_auto_topic_creation: false,
+    });
+    match c.call(repeated).await {
+        Response::Metadata(m) => assert_eq!(m.topics.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    let mut abuser = RawClient::connect(broker.addr).await;
+    let huge = Request::Metadata(MetadataRequest {
+        topics: Some(vec![
+            String::new();
+            rill_protocol::wire::REQUEST_ELEMENTS_MAX + 1
+        ]),
+        allow_auto_topic_creation: false,
+    });
+    assert!(abuser.try_call(huge).await.is_none(), "connection closed");
+    let f = fetch_response(c.call(fetch("m", 0, 0, 0, 1)).await);
+    assert_eq!(fetched_values(&f), ["a-0"]);
+    broker.stop().await;
+}

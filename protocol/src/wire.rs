@@ -39,6 +39,12 @@ pub enum Invalid {
         /// Bytes left in the frame.
         remaining: usize,
     },
+    /// More array elements in one request than [`REQUEST_ELEMENTS_MAX`].
+    #[error("more than {max} array elements in one request")]
+    TooManyElements {
+        /// The cap.
+        max: usize,
+    },
     /// A string that is not UTF-8.
     #[error("not valid UTF-8")]
     NotUtf8,
@@ -157,7 +163,17 @@ pub trait Wire: Sized {
 pub struct Reader {
     buf: Bytes,
     pos: usize,
+    /// Array elements announced so far, against `elements_max`.
+    elements: usize,
+    elements_max: usize,
 }
+
+/// Most array elements (topics, partitions, groups... at every nesting level together)
+/// one request may carry. Counts are already bounded by the bytes left, but an element
+/// takes more memory decoded than on the wire, and the response to it more again (a
+/// repeated topic name in a Metadata request answers with the whole topic), so requests
+/// get a cap of their own. Kafka's clients send a few thousand at most.
+pub const REQUEST_ELEMENTS_MAX: usize = 100_000;
 
 /// Reads a fixed-size big-endian integer.
 macro_rules! read_int {
@@ -173,7 +189,20 @@ macro_rules! read_int {
 impl Reader {
     /// A reader at the start of `buf`.
     pub fn new(buf: Bytes) -> Self {
-        Self { buf, pos: 0 }
+        Self {
+            buf,
+            pos: 0,
+            elements: 0,
+            elements_max: usize::MAX,
+        }
+    }
+
+    /// A reader of an untrusted request: at most `elements_max` array elements in all.
+    pub fn with_elements_max(buf: Bytes, elements_max: usize) -> Self {
+        Self {
+            elements_max,
+            ..Self::new(buf)
+        }
     }
 
     /// Bytes consumed so far (the offset reported in errors).
@@ -295,6 +324,16 @@ impl Reader {
                 field,
                 offset,
                 Invalid::CountTooLarge { count, remaining },
+            ));
+        }
+        self.elements = self.elements.saturating_add(count);
+        if self.elements > self.elements_max {
+            return Err(Self::invalid(
+                field,
+                offset,
+                Invalid::TooManyElements {
+                    max: self.elements_max,
+                },
             ));
         }
         Ok(Some(count))

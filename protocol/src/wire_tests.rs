@@ -149,3 +149,33 @@ fn overlong_string_is_an_encode_error() {
         Err(EncodeError::TooLong { field: "name", .. })
     ));
 }
+
+#[test]
+fn a_request_may_carry_at_most_the_element_cap_in_all() {
+    use crate::api::metadata::MetadataRequest;
+    use crate::api::{encode_request, Request, RequestHeader};
+    let request = |topics: usize| {
+        let header = RequestHeader {
+            api_key: crate::api::ApiKey::Metadata,
+            api_version: 0,
+            correlation_id: 1,
+            client_id: None,
+        };
+        let body = Request::Metadata(MetadataRequest {
+            topics: Some(vec![String::new(); topics]),
+            allow_auto_topic_creation: false,
+        });
+        let mut out = FrameBuf::new();
+        encode_request(&header, &body, &mut out).expect("encode");
+        payload(out)
+    };
+    assert!(Request::decode(request(REQUEST_ELEMENTS_MAX)).is_ok());
+    let err = Request::decode(request(REQUEST_ELEMENTS_MAX + 1)).unwrap_err();
+    assert!(err.to_string().contains("array elements"), "{err}");
+    // Other readers (responses, from a broker the client chose) are not capped.
+    let count: i32 = 200_000;
+    let mut bytes = count.to_be_bytes().to_vec();
+    bytes.resize(4 + 2 * 200_000, 0);
+    let mut r = Reader::new(Bytes::from(bytes));
+    assert_eq!(r.array_len("names", 2).ok(), Some(200_000));
+}

@@ -280,8 +280,9 @@ apis! {
 impl Request {
     /// Decodes a whole request frame payload: header, then the body it announces. The
     /// body's `Bytes` fields (produce records) are zero-copy slices of `frame`.
+    /// At most [`crate::wire::REQUEST_ELEMENTS_MAX`] array elements are accepted.
     pub fn decode(frame: Bytes) -> Result<(RequestHeader, Request), DecodeError> {
-        let mut r = Reader::new(frame);
+        let mut r = Reader::with_elements_max(frame, crate::wire::REQUEST_ELEMENTS_MAX);
         let header = RequestHeader::decode(&mut r)?;
         let request = Request::decode_body(header.api_key, header.api_version, &mut r)?;
         r.finish()?;

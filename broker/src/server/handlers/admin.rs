@@ -108,8 +108,7 @@ pub fn describe_configs(
     ctx: &BrokerCtx,
     req: DescribeTopicConfigsRequest,
 ) -> DescribeTopicConfigsResponse {
-    let topics = req
-        .topics
+    let topics = super::unique(req.topics)
         .into_iter()
         .map(|name| match ctx.topics.get(&name) {
             Some(topic) => TopicConfigs {

@@ -235,8 +235,7 @@ pub fn list_groups(ctx: &BrokerCtx) -> ListGroupsResponse {
 
 /// Describes each requested group.
 pub fn describe_groups(ctx: &BrokerCtx, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let groups = req
-        .group_ids
+    let groups = super::unique(req.group_ids)
         .into_iter()
         .map(|id| match ctx.groups.describe_group(&id, &ctx.topics) {
             Ok(d) => described(d),

@@ -21,6 +21,7 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, req: MetadataRequest) -> MetadataRespo
     let topics = match req.topics {
         None => ctx.topics.list().iter().map(|t| describe(t)).collect(),
         Some(names) => {
+            let names = super::unique(names);
             let mut out = Vec::with_capacity(names.len());
             for name in names {
                 out.push(lookup(ctx, name, req.allow_auto_topic_creation).await);

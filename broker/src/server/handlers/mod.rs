@@ -162,6 +162,17 @@ fn unsupported(_ctx: &BrokerCtx, _header: &RequestHeader) -> Reply {
     Reply::Close
 }
 
+/// `names` without repeats, in first-seen order. Lists of names a response describes one
+/// by one are read as sets (as Kafka does), so a repeated name cannot multiply the
+/// response.
+pub(crate) fn unique(names: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    names
+        .into_iter()
+        .filter(|name| seen.insert(name.clone()))
+        .collect()
+}
+
 /// What answers a request.
 #[derive(Debug)]
 pub enum Reply {
