@@ -1,7 +1,7 @@
 //! Operator operations on groups: list, describe (members, assignment, committed offsets
 //! and lag), delete an empty group, and reset an empty group's offsets.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::coordinator::GroupCoordinator;
 use super::offsets::CommittedOffset;
@@ -180,7 +180,7 @@ impl GroupCoordinator {
             })
             .collect();
         if !dry_run {
-            let commits = results
+            let commits: BTreeMap<TopicPartition, CommittedOffset> = results
                 .iter()
                 .filter_map(|(tp, r)| r.as_ref().ok().map(|o| (tp.clone(), *o)))
                 .map(|(tp, offset)| {
@@ -192,8 +192,11 @@ impl GroupCoordinator {
                     (tp, committed)
                 })
                 .collect();
-            self.lock_offsets()
-                .commit(topics, group_id, commits, now_ms)?;
+            let commits: Vec<_> = commits.into_iter().collect();
+            let mut offsets = self.lock_offsets();
+            // The same limits as any commit: groups, and partitions per group.
+            self.check_offset_limits(&groups, &offsets, group_id, &commits)?;
+            offsets.commit(topics, group_id, commits, now_ms)?;
         }
         Ok(results)
     }

@@ -42,7 +42,9 @@ impl GroupCoordinator {
         check_committer(&groups, &p)?;
         let mut offsets = self.lock_offsets();
         let mut results = Vec::with_capacity(p.offsets.len());
-        let mut accepted = Vec::new();
+        // A partition named twice commits its last offset once, so a request cannot
+        // make the log write one record per repetition.
+        let mut accepted: BTreeMap<TopicPartition, CommittedOffset> = BTreeMap::new();
         for (tp, offset, metadata) in p.offsets {
             let checked = self.validate_commit(&tp, offset, metadata.as_deref());
             if checked.is_ok() {
@@ -51,10 +53,11 @@ impl GroupCoordinator {
                     metadata,
                     commit_timestamp_ms: now_ms,
                 };
-                accepted.push((tp.clone(), committed));
+                accepted.insert(tp.clone(), committed);
             }
             results.push((tp, checked));
         }
+        let accepted: Vec<_> = accepted.into_iter().collect();
         self.check_offset_limits(&groups, &offsets, &p.group_id, &accepted)?;
         offsets.commit(topics, &p.group_id, accepted, now_ms)?;
         Ok(results)
@@ -111,7 +114,7 @@ impl GroupCoordinator {
     }
 
     /// Bounds the number of groups and of committed partitions per group.
-    fn check_offset_limits(
+    pub(super) fn check_offset_limits(
         &self,
         groups: &BTreeMap<String, Group>,
         offsets: &OffsetStore,

@@ -58,8 +58,15 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Fixture {
+        Self::with_config(GroupConfig::default())
+    }
+
+    /// A fixture whose coordinator has `config`.
+    pub fn with_config(config: GroupConfig) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (registry, coord) = open(dir.path());
+        let registry =
+            TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).expect("registry");
+        let coord = GroupCoordinator::open(&registry, config, 0).expect("coordinator");
         Fixture {
             dir,
             registry,

@@ -341,3 +341,69 @@ fn compaction_rewrites_live_offsets_and_drops_old_segments() {
     assert_eq!(store.get("g", &tp0).map(|c| c.offset), Some(999));
     assert_eq!(store.get("g", &tp1).map(|c| c.offset), Some(42));
 }
+
+/// The offsets log's high watermark: records written so far.
+fn offsets_written(f: &Fixture) -> i64 {
+    f.registry
+        .partition(crate::group::OFFSETS_TOPIC, 0)
+        .ok()
+        .and_then(|p| p.log().ok().map(|log| log.high_watermark()))
+        .unwrap_or(0)
+}
+
+/// A partition repeated in one commit is written once, with its last offset; resets are
+/// bound by the same group and per-group limits as commits.
+#[test]
+fn repeated_commits_write_once_and_resets_respect_the_limits() {
+    let f = Fixture::with_config(crate::group::GroupConfig {
+        groups_max: 2,
+        offsets_per_group_max: 3,
+        ..crate::group::GroupConfig::default()
+    });
+    topic_with_records(&f, "t", 4, 5);
+    let before = offsets_written(&f);
+    let repeated: Vec<(&str, i32, i64)> = (0..1000).map(|i| ("t", 0, i)).collect();
+    f.commit(simple_commit("g", &repeated), 1).expect("commit");
+    assert_eq!(
+        offsets_written(&f) - before,
+        1,
+        "one record for one partition"
+    );
+    assert_eq!(committed(&f, "g", "t", 0), Some(999));
+
+    let all = || {
+        (0..4)
+            .map(|p| TopicPartition::new("t", p))
+            .collect::<Vec<_>>()
+    };
+    let err = f
+        .coord
+        .reset_offsets("g", all(), ResetTo::Earliest, false, &f.registry, 2)
+        .unwrap_err();
+    assert!(matches!(err, GroupError::InvalidRequest(_)), "{err:?}");
+    f.coord
+        .reset_offsets(
+            "h",
+            all()[..3].to_vec(),
+            ResetTo::Earliest,
+            false,
+            &f.registry,
+            3,
+        )
+        .expect("a second group within the limit");
+    let err = f
+        .coord
+        .reset_offsets(
+            "i",
+            all()[..1].to_vec(),
+            ResetTo::Earliest,
+            false,
+            &f.registry,
+            4,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, GroupError::TooManyGroups { max: 2 }),
+        "{err:?}"
+    );
+}
