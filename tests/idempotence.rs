@@ -157,3 +157,77 @@ async fn retries_after_lost_acknowledgements_write_each_record_once() {
     );
     broker.stop().await;
 }
+
+/// A batch the broker refuses for good (here too large) leaves a gap in its partition's
+/// sequence numbers. The producer takes a new producer id once the batches in flight
+/// are answered, stamps the waiting batches again, and goes on: the partition is not
+/// blocked until a restart, and the records after the refused one land once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_refused_for_good_does_not_block_its_partition() {
+    let broker = TestBroker::start_with(|c| c.max_frame_bytes = 1 << 20).await; // batches up to 768 KiB
+    let config = ProducerConfig::builder(broker.addr.to_string())
+        .batch_bytes(64 * 1024)
+        .linger(Duration::from_millis(1))
+        .request_timeout(Duration::from_secs(2))
+        .delivery_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let producer = Producer::connect(config).await.unwrap();
+    let record = |value: String| ProducerRecord::new("gap", value).with_partition(0);
+    producer
+        .send(record("first".into()))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // The refused batch, and batches behind it that were sealed (and sent) after it.
+    let refused = producer.send(record("x".repeat(900_000))).await.unwrap();
+    let mut behind = Vec::new();
+    for round in 0..4 {
+        for i in 0..3 {
+            let value = format!("behind-{round}-{i}-{}", "y".repeat(30_000));
+            behind.push(producer.send(record(value)).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let err = refused.await.unwrap_err();
+    assert_eq!(
+        err.error_code(),
+        Some(rill_protocol::error_code::ErrorCode::MessageTooLarge),
+        "{err}"
+    );
+    let mut offsets = Vec::new();
+    for delivery in behind {
+        offsets.push(
+            delivery
+                .await
+                .expect("records behind the refused batch land")
+                .offset,
+        );
+    }
+    let after = producer
+        .send(record("after".into()))
+        .await
+        .unwrap()
+        .await
+        .expect("and so do later ones");
+    offsets.push(after.offset);
+    assert_eq!(
+        offsets,
+        (1..=13).collect::<Vec<i64>>(),
+        "once each, in order"
+    );
+    producer.close().await.unwrap();
+    let ends = BTreeMap::from([(0, 14)]);
+    let read = common::read_all(broker.addr, "gap", &ends, Duration::from_secs(10)).await;
+    let values: Vec<String> = read[&0]
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(values.len(), 14);
+    assert_eq!(values[0], "first");
+    assert!(values[1].starts_with("behind-0-0-"));
+    assert!(values[12].starts_with("behind-3-2-"));
+    assert_eq!(values[13], "after");
+    broker.stop().await;
+}

@@ -215,7 +215,9 @@ impl Accumulator {
 
     /// Takes the ready batches (at most one per partition, stopping once `max_bytes`
     /// of estimated record bytes are taken, but always at least one batch).
-    pub(crate) fn drain(&self, now: Instant, max_bytes: usize) -> Drained {
+    /// With `hold`, only expires batches: nothing is handed out (the producer waits for
+    /// a new idempotent identity).
+    pub(crate) fn drain(&self, now: Instant, max_bytes: usize, hold: bool) -> Drained {
         let mut state = self.lock();
         let mut drained = Drained::default();
         let mut keys: Vec<TopicPartition> = state.partitions.keys().cloned().collect();
@@ -232,6 +234,9 @@ impl Accumulator {
                 continue;
             };
             self.expire(queue, now, &mut drained.expired);
+            if hold {
+                continue;
+            }
             let Some(front) = queue.batches.front() else {
                 continue;
             };
@@ -340,6 +345,11 @@ impl Accumulator {
         drop(state);
         self.batch_completed.notify_waiters();
         self.sender_wake.notify_one();
+    }
+
+    /// Batches sent and not yet answered, over all partitions.
+    pub(crate) fn in_flight_total(&self) -> usize {
+        self.lock().partitions.values().map(|q| q.in_flight).sum()
     }
 
     /// Wakes `flush` waiters after expired batches (already removed from `incomplete`)

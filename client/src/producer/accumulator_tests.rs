@@ -37,11 +37,11 @@ async fn full_batch_is_ready_before_linger() {
     }
     // Three records fill 90 of 100 bytes; the fourth starts a second batch.
     assert_eq!(previous_full, vec![false, false, false, true]);
-    let drained = acc.drain(now, usize::MAX);
+    let drained = acc.drain(now, usize::MAX, false);
     assert_eq!(drained.ready.len(), 1);
     assert_eq!(drained.ready[0].record_count, 3);
     // The second batch is not full and waits for linger.
-    let again = acc.drain(now, usize::MAX);
+    let again = acc.drain(now, usize::MAX, false);
     assert!(again.ready.is_empty());
     assert_eq!(again.next_wake, Some(now + LINGER));
 }
@@ -52,10 +52,10 @@ async fn lingering_batch_is_ready_after_linger() {
     let now = Instant::now();
     append(&acc, &tp(0), 10, now).await;
     append(&acc, &tp(1), 10, now).await;
-    let early = acc.drain(now + LINGER / 2, usize::MAX);
+    let early = acc.drain(now + LINGER / 2, usize::MAX, false);
     assert!(early.ready.is_empty());
     assert_eq!(early.next_wake, Some(now + LINGER));
-    let later = acc.drain(now + LINGER, usize::MAX);
+    let later = acc.drain(now + LINGER, usize::MAX, false);
     assert_eq!(later.ready.len(), 2, "one batch per partition");
 }
 
@@ -64,10 +64,10 @@ async fn batch_reaching_batch_bytes_is_ready() {
     let acc = accumulator(100, 1000);
     let now = Instant::now();
     append(&acc, &tp(0), 100, now).await;
-    assert_eq!(acc.drain(now, usize::MAX).ready.len(), 1);
+    assert_eq!(acc.drain(now, usize::MAX, false).ready.len(), 1);
     // A single record larger than batch_bytes still gets its own batch.
     append(&acc, &tp(0), 150, now).await;
-    let drained = acc.drain(now, usize::MAX);
+    let drained = acc.drain(now, usize::MAX, false);
     assert_eq!(drained.ready.len(), 1);
     assert_eq!(drained.ready[0].size_bytes, 150);
 }
@@ -79,9 +79,9 @@ async fn drain_respects_request_size_cap() {
     for p in 0..4 {
         append(&acc, &tp(p), 100, now).await;
     }
-    let first = acc.drain(now, 250);
+    let first = acc.drain(now, 250, false);
     assert_eq!(first.ready.len(), 2);
-    let second = acc.drain(now, 250);
+    let second = acc.drain(now, 250, false);
     assert_eq!(second.ready.len(), 2);
 }
 
@@ -104,7 +104,7 @@ async fn memory_is_bounded_until_batches_complete() {
             ..
         })
     ));
-    let mut drained = acc.drain(now + LINGER, usize::MAX);
+    let mut drained = acc.drain(now + LINGER, usize::MAX, false);
     let batch = drained.ready.pop().unwrap();
     let (id, tp0) = (batch.id, batch.tp.clone());
     batch.complete(0, -1);
@@ -120,7 +120,7 @@ async fn delivery_futures_resolve_with_offsets() {
     let now = Instant::now();
     let a = append(&acc, &tp(0), 10, now).await.future;
     let b = append(&acc, &tp(0), 10, now).await.future;
-    let mut drained = acc.drain(now + LINGER, usize::MAX);
+    let mut drained = acc.drain(now + LINGER, usize::MAX, false);
     let mut batch = drained.ready.pop().unwrap();
     assert!(batch.seal(None).unwrap().len() > 61);
     batch.complete(40, -1);
@@ -139,7 +139,7 @@ async fn flush_forces_ready_and_waits_for_completion() {
     };
     // The flush makes the lingering batch ready at once.
     let batch = loop {
-        let mut drained = acc.drain(now, usize::MAX);
+        let mut drained = acc.drain(now, usize::MAX, false);
         if let Some(batch) = drained.ready.pop() {
             break batch;
         }
@@ -162,28 +162,28 @@ async fn retried_batch_is_not_overtaken() {
     for _ in 0..3 {
         append(&acc, &tp(0), 10, now).await;
     }
-    let first = acc.drain(now, usize::MAX).ready.pop().unwrap();
-    let second = acc.drain(now, usize::MAX).ready.pop().unwrap();
+    let first = acc.drain(now, usize::MAX, false).ready.pop().unwrap();
+    let second = acc.drain(now, usize::MAX, false).ready.pop().unwrap();
     assert!(first.id < second.id);
     // The first fails; the second is still in flight.
     let backoff = Duration::from_millis(5);
     acc.reenqueue(first, backoff, now);
     // While retrying, only one batch of the partition may be in flight: nothing moves.
-    assert!(acc.drain(now + backoff, usize::MAX).ready.is_empty());
+    assert!(acc.drain(now + backoff, usize::MAX, false).ready.is_empty());
     let (id, tp0) = (second.id, second.tp.clone());
     second.fail(ClientError::ProducerClosed);
     acc.finish(id, &tp0, false);
     // Not before the backoff...
-    assert!(acc.drain(now, usize::MAX).ready.is_empty());
+    assert!(acc.drain(now, usize::MAX, false).ready.is_empty());
     // ...then the retried batch goes first, alone.
-    let retried = acc.drain(now + backoff, usize::MAX).ready;
+    let retried = acc.drain(now + backoff, usize::MAX, false).ready;
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].attempts, 1);
-    assert!(acc.drain(now + backoff, usize::MAX).ready.is_empty());
+    assert!(acc.drain(now + backoff, usize::MAX, false).ready.is_empty());
     let (id, tp0) = (retried[0].id, retried[0].tp.clone());
     acc.finish(id, &tp0, true);
     // Success lifts the one-in-flight limit: the third batch goes.
-    assert_eq!(acc.drain(now + backoff, usize::MAX).ready.len(), 1);
+    assert_eq!(acc.drain(now + backoff, usize::MAX, false).ready.len(), 1);
 }
 
 #[tokio::test]
@@ -198,7 +198,7 @@ async fn expired_batches_are_returned() {
     });
     let now = Instant::now();
     let future = append(&acc, &tp(0), 10, now).await.future;
-    let drained = acc.drain(now + Duration::from_secs(2), usize::MAX);
+    let drained = acc.drain(now + Duration::from_secs(2), usize::MAX, false);
     assert_eq!(drained.expired.len(), 1);
     for batch in drained.expired {
         batch.fail(ClientError::ProducerClosed);
@@ -219,7 +219,7 @@ async fn close_refuses_appends_and_finishes_when_empty() {
         Err(ClientError::ProducerClosed)
     ));
     // Closing makes the lingering batch ready at once.
-    let batch = acc.drain(now, usize::MAX).ready.pop().unwrap();
+    let batch = acc.drain(now, usize::MAX, false).ready.pop().unwrap();
     let (id, tp0) = (batch.id, batch.tp.clone());
     batch.complete(0, -1);
     acc.finish(id, &tp0, true);

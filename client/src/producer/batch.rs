@@ -35,6 +35,8 @@ pub(crate) struct ProducerBatch {
     builder: Option<BatchBuilder>,
     /// The RecordBatch bytes once sealed.
     encoded: Option<Bytes>,
+    /// The idempotent identity generation the bytes were stamped under, if any.
+    stamped: Option<u64>,
     /// Estimated bytes of the appended records (what batch sizing compares).
     pub(crate) size_bytes: usize,
     /// Records appended.
@@ -69,6 +71,7 @@ impl ProducerBatch {
             tp,
             builder: Some(BatchBuilder::with_capacity(compression, capacity)),
             encoded: None,
+            stamped: None,
             size_bytes: 0,
             record_count: 0,
             created: now,
@@ -125,13 +128,30 @@ impl ProducerBatch {
     /// idempotent producer the batch takes the partition's next sequence numbers here.
     pub(crate) fn seal(&mut self, idempotence: Option<&Idempotence>) -> Result<Bytes, ClientError> {
         if let Some(encoded) = &self.encoded {
-            return Ok(encoded.clone());
+            let stale = match (idempotence, self.stamped) {
+                (Some(idem), Some(generation)) => idem.generation() != generation,
+                _ => false,
+            };
+            if !stale {
+                return Ok(encoded.clone());
+            }
+            // Sealed under an identity the producer has since replaced: the same
+            // records, stamped with the new identity's next sequence.
+            let Some(idem) = idempotence else {
+                return Ok(encoded.clone());
+            };
+            let stamp = idem.reserve(&self.tp, self.record_count);
+            let restamped = restamp(encoded, stamp);
+            self.stamped = Some(stamp.generation);
+            self.encoded = Some(restamped.clone());
+            return Ok(restamped);
         }
         let mut builder = self.builder.take().ok_or(ClientError::BatchSealed)?;
         if let Some(idempotence) = idempotence {
-            let (producer_id, producer_epoch) = idempotence.identity();
-            let base_sequence = idempotence.reserve(&self.tp, self.record_count);
-            builder = builder.with_producer(producer_id, producer_epoch, base_sequence);
+            let stamp = idempotence.reserve(&self.tp, self.record_count);
+            builder =
+                builder.with_producer(stamp.producer_id, stamp.producer_epoch, stamp.base_sequence);
+            self.stamped = Some(stamp.generation);
         }
         let encoded = builder.build().map_err(|source| ClientError::Batch {
             topic: self.tp.topic.clone(),
@@ -140,6 +160,11 @@ impl ProducerBatch {
         })?;
         self.encoded = Some(encoded.clone());
         Ok(encoded)
+    }
+
+    /// The identity generation this batch's sequence numbers belong to, if sequenced.
+    pub(crate) fn stamped_generation(&self) -> Option<u64> {
+        self.stamped
     }
 
     /// Resolves every record's future with the broker's answer and frees the memory.
@@ -162,4 +187,18 @@ impl ProducerBatch {
             let _ = done.send(Err(error));
         }
     }
+}
+
+/// `batch` with its producer id, epoch and base sequence replaced and its CRC recomputed
+/// (all three fields lie inside the CRC).
+fn restamp(batch: &Bytes, stamp: super::idempotence::Stamp) -> Bytes {
+    let mut bytes = batch.to_vec();
+    if bytes.len() >= rill_protocol::batch::BATCH_HEADER_BYTES {
+        bytes[43..51].copy_from_slice(&stamp.producer_id.to_be_bytes());
+        bytes[51..53].copy_from_slice(&stamp.producer_epoch.to_be_bytes());
+        bytes[53..57].copy_from_slice(&stamp.base_sequence.to_be_bytes());
+        let crc = rill_protocol::batch::compute_crc(&bytes);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    }
+    Bytes::from(bytes)
 }

@@ -31,9 +31,31 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
     // Estimates are upper bounds; leave room for request and partition headers.
     let max_request_bytes = max_frame_bytes - max_frame_bytes / 16;
     loop {
-        let drained = accumulator.drain(Instant::now(), max_request_bytes);
+        let hold = match &shared.idempotence {
+            Some(idem) if idem.reset_pending() => {
+                if accumulator.in_flight_total() == 0 {
+                    match idem.reset(&shared.slot).await {
+                        Ok(()) => false,
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot take a new producer id yet; retrying");
+                            tokio::time::sleep(shared.config.retry_backoff).await;
+                            true
+                        }
+                    }
+                } else {
+                    true // wait for the batches in flight to be answered first
+                }
+            }
+            _ => false,
+        };
+        let drained = accumulator.drain(Instant::now(), max_request_bytes, hold);
         if !drained.expired.is_empty() {
             for batch in drained.expired {
+                if let (Some(idem), Some(generation)) =
+                    (&shared.idempotence, batch.stamped_generation())
+                {
+                    idem.request_reset(generation);
+                }
                 let error = delivery_timeout(&batch, None);
                 batch.fail(error);
             }
@@ -258,6 +280,11 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
     } else {
         error
     };
+    // This batch's sequence numbers will never reach the broker in order: later batches
+    // of its partition would be refused as out of sequence forever.
+    if let (Some(idem), Some(generation)) = (&shared.idempotence, batch.stamped_generation()) {
+        idem.request_reset(generation);
+    }
     let (id, tp) = (batch.id, batch.tp.clone());
     batch.fail(error);
     shared.accumulator.finish(id, &tp, false);
