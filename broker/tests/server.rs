@@ -723,3 +723,34 @@ async fn repeated_names_and_huge_element_counts_do_not_multiply_work() {
     assert_eq!(fetched_values(&f), ["a-0"]);
     broker.stop().await;
 }
+
+/// A partition named twice in one ListOffsets request is looked up once; the repeat is
+/// answered INVALID_REQUEST (as Kafka does), so repeats cannot multiply batch reads.
+#[tokio::test]
+async fn list_offsets_answers_a_repeated_partition_once() {
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr).await;
+    c.call(produce("lo", 0, batch("a", 3, 5000), ACKS_ALL))
+        .await;
+    let entry = ListOffsetsPartition {
+        partition: 0,
+        timestamp: 5001,
+    };
+    let request = Request::ListOffsets(ListOffsetsRequest {
+        isolation_level: 0,
+        topics: vec![TopicPartitions {
+            name: "lo".into(),
+            partitions: vec![entry.clone(), entry.clone(), entry],
+        }],
+    });
+    match c.call(request).await {
+        Response::ListOffsets(r) => {
+            let p = &r.topics[0].partitions;
+            assert_eq!((p[0].error_code, p[0].offset), (ErrorCode::None, 1));
+            assert_eq!(p[1].error_code, ErrorCode::InvalidRequest);
+            assert_eq!(p[2].error_code, ErrorCode::InvalidRequest);
+        }
+        other => panic!("{other:?}"),
+    }
+    broker.stop().await;
+}

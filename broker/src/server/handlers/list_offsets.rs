@@ -1,6 +1,9 @@
 //! ListOffsets: the earliest offset, the latest (high watermark), or the first offset
 //! whose batch holds a timestamp at or after the one asked for.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use rill_protocol::api::common::TopicPartitions;
 use rill_protocol::api::list_offsets::{
     ListOffsetsPartition, ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
@@ -26,8 +29,20 @@ fn first_record_at(log: &PartitionLog, batch_offset: i64, timestamp: i64) -> Opt
         .map(|r| (r.offset, r.timestamp))
 }
 
-/// Answers a ListOffsets request.
-pub fn handle(ctx: &BrokerCtx, req: ListOffsetsRequest) -> ListOffsetsResponse {
+/// Answers a ListOffsets request. A timestamp lookup reads (and may decompress) a batch,
+/// so the work runs on the blocking pool, and a partition named twice is answered
+/// `INVALID_REQUEST` the second time (as Kafka does) instead of being looked up again.
+pub async fn handle(ctx: &Arc<BrokerCtx>, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let ctx = Arc::clone(ctx);
+    let answered = tokio::task::spawn_blocking(move || lookup_all(&ctx, req)).await;
+    answered.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "ListOffsets task failed");
+        ListOffsetsResponse { topics: Vec::new() }
+    })
+}
+
+fn lookup_all(ctx: &BrokerCtx, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut seen = HashSet::new();
     let topics = req
         .topics
         .into_iter()
@@ -35,7 +50,18 @@ pub fn handle(ctx: &BrokerCtx, req: ListOffsetsRequest) -> ListOffsetsResponse {
             partitions: topic
                 .partitions
                 .iter()
-                .map(|p| lookup(ctx, &topic.name, p))
+                .map(|p| {
+                    if seen.insert((topic.name.clone(), p.partition)) {
+                        lookup(ctx, &topic.name, p)
+                    } else {
+                        ListOffsetsPartitionResponse {
+                            partition: p.partition,
+                            error_code: ErrorCode::InvalidRequest,
+                            timestamp: -1,
+                            offset: -1,
+                        }
+                    }
+                })
                 .collect(),
             name: topic.name,
         })

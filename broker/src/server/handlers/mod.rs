@@ -90,7 +90,7 @@ async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) ->
             response
         }
         Request::Fetch(req) => fetch::handle(ctx, req).await.into(),
-        Request::ListOffsets(req) => list_offsets::handle(ctx, req).into(),
+        Request::ListOffsets(req) => list_offsets::handle(ctx, req).await.into(),
         Request::FindCoordinator(req) => groups::find_coordinator(ctx, req).into(),
         Request::JoinGroup(req) => groups::join(ctx, req, &header, peer).into(),
         Request::Heartbeat(req) => groups::heartbeat(ctx, req).into(),
