@@ -92,14 +92,24 @@ async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) ->
         Request::Fetch(req) => fetch::handle(ctx, req).await.into(),
         Request::ListOffsets(req) => list_offsets::handle(ctx, req).await.into(),
         Request::FindCoordinator(req) => groups::find_coordinator(ctx, req).into(),
-        Request::JoinGroup(req) => groups::join(ctx, req, &header, peer).into(),
-        Request::Heartbeat(req) => groups::heartbeat(ctx, req).into(),
-        Request::LeaveGroup(req) => groups::leave(ctx, req).into(),
+        // Group calls take the coordinator's locks, which a commit holds while it writes
+        // (and, with flush=always, fsyncs) the offsets log: they wait on the blocking
+        // pool, not on a runtime thread every other connection needs.
+        Request::JoinGroup(req) => {
+            let header = header.clone();
+            on_blocking_pool(ctx, move |ctx| groups::join(ctx, req, &header, peer)).await
+        }
+        Request::Heartbeat(req) => on_blocking_pool(ctx, |ctx| groups::heartbeat(ctx, req)).await,
+        Request::LeaveGroup(req) => on_blocking_pool(ctx, |ctx| groups::leave(ctx, req)).await,
         Request::OffsetCommit(req) => groups::offset_commit(ctx, req).await.into(),
-        Request::OffsetFetch(req) => groups::offset_fetch(ctx, req).into(),
-        Request::ListGroups(_) => groups::list_groups(ctx).into(),
+        Request::OffsetFetch(req) => {
+            on_blocking_pool(ctx, |ctx| groups::offset_fetch(ctx, req)).await
+        }
+        Request::ListGroups(_) => on_blocking_pool(ctx, groups::list_groups).await,
         Request::BrokerStatus(_) => status(ctx).into(),
-        Request::DescribeGroups(req) => groups::describe_groups(ctx, req).into(),
+        Request::DescribeGroups(req) => {
+            on_blocking_pool(ctx, |ctx| groups::describe_groups(ctx, req)).await
+        }
         Request::DeleteGroups(req) => groups::delete_groups(ctx, req).await.into(),
         Request::ResetOffsets(req) => groups::reset_offsets(ctx, req).await.into(),
         Request::InitProducerId(req) => init_producer_id::handle(ctx, req).await.into(),
@@ -160,6 +170,20 @@ fn encode(ctx: &BrokerCtx, header: &RequestHeader, response: &Response) -> Reply
 /// cannot mistake for a response, i.e. the connection is closed.
 fn unsupported(_ctx: &BrokerCtx, _header: &RequestHeader) -> Reply {
     Reply::Close
+}
+
+/// Runs a synchronous handler on the blocking pool; a handler that panicked is an
+/// internal error for this request only.
+async fn on_blocking_pool<T, F>(ctx: &Arc<BrokerCtx>, handler: F) -> Response
+where
+    T: Into<Response> + Send + 'static,
+    F: FnOnce(&BrokerCtx) -> T + Send + 'static,
+{
+    let ctx = Arc::clone(ctx);
+    match tokio::task::spawn_blocking(move || handler(&ctx).into()).await {
+        Ok(response) => response,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// `names` without repeats, in first-seen order. Lists of names a response describes one
