@@ -754,3 +754,31 @@ async fn list_offsets_answers_a_repeated_partition_once() {
     }
     broker.stop().await;
 }
+
+/// InitProducerId never hands out an id the client names (it could be another
+/// producer's): every call gets a fresh id at epoch 0.
+#[tokio::test]
+async fn init_producer_id_always_issues_a_fresh_id() {
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr).await;
+    let init = |producer_id, producer_epoch| {
+        Request::InitProducerId(
+            rill_protocol::api::init_producer_id::InitProducerIdRequest {
+                transactional_id: None,
+                transaction_timeout_ms: -1,
+                producer_id,
+                producer_epoch,
+            },
+        )
+    };
+    let Response::InitProducerId(first) = c.call(init(-1, -1)).await else {
+        panic!()
+    };
+    let Response::InitProducerId(named) = c.call(init(first.producer_id, 0)).await else {
+        panic!()
+    };
+    assert_eq!(named.error_code, ErrorCode::None);
+    assert_ne!(named.producer_id, first.producer_id, "not the named id");
+    assert_eq!(named.producer_epoch, 0);
+    broker.stop().await;
+}

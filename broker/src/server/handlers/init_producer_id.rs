@@ -1,5 +1,10 @@
-//! InitProducerId: a producer id and epoch for an idempotent producer. Re-initialising a
-//! known id bumps its epoch, which fences batches from the older incarnation.
+//! InitProducerId: a producer id and epoch for an idempotent producer.
+//!
+//! Every call gets a fresh id at epoch 0, also one that names an existing id and epoch:
+//! the broker keeps no record of which ids it gave to whom, so bumping a client-named id
+//! would let any client fence another producer (or, with matching sequences, have its
+//! batches taken for that producer's duplicates). A producer that needs a clean slate
+//! (the Rust client after a batch failed for good) gets one either way.
 
 use std::sync::Arc;
 
@@ -19,9 +24,6 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, req: InitProducerIdRequest) -> InitPro
     if req.transactional_id.is_some() {
         // Transactions are not supported yet; idempotence is.
         return answer(ErrorCode::InvalidRequest, -1, -1);
-    }
-    if req.producer_id >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX {
-        return answer(ErrorCode::None, req.producer_id, req.producer_epoch + 1);
     }
     let allocator = ctx.clone();
     match tokio::task::spawn_blocking(move || allocator.producer_ids.next_id()).await {
