@@ -36,6 +36,8 @@ pub const RETENTION_MS_DEFAULT: u64 = 7 * 24 * 3600 * 1000;
 /// Default largest frame a client may send or receive (17 MiB), the client's own default:
 /// batches up to 16 MiB, and every fetch response fits a default client's frame.
 pub const MAX_FRAME_BYTES_DEFAULT: usize = rill_protocol::frame::MAX_FRAME_BYTES_DEFAULT;
+/// Default cap on partitions across all topics.
+pub const MAX_PARTITIONS_DEFAULT: usize = 20_000;
 /// Default cap on open client connections.
 pub const MAX_CONNECTIONS_DEFAULT: usize = 1024;
 /// Default cap on requests one connection may have in flight.
@@ -125,6 +127,10 @@ pub struct Args {
     /// Most client connections at once; further ones are refused [default: 1024].
     #[arg(long, env = "RILL_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Most partitions on this broker, all topics together; creating more is refused
+    /// (each partition keeps files open and maps segments) [default: 20000].
+    #[arg(long, env = "RILL_MAX_PARTITIONS")]
+    pub max_partitions: Option<usize>,
     /// Most requests one connection may have in flight [default: 64].
     #[arg(long, env = "RILL_MAX_INFLIGHT")]
     pub max_inflight: Option<usize>,
@@ -190,6 +196,7 @@ pub struct FileConfig {
     flush: Option<String>,
     max_frame_bytes: Option<usize>,
     max_connections: Option<usize>,
+    max_partitions: Option<usize>,
     max_inflight: Option<usize>,
     idle_timeout: Option<String>,
     frame_timeout: Option<String>,
@@ -215,6 +222,8 @@ pub struct BrokerConfig {
     pub max_frame_bytes: usize,
     /// Most client connections at once.
     pub max_connections: usize,
+    /// Most partitions on the broker, all topics together.
+    pub max_partitions: usize,
     /// Most requests in flight per connection.
     pub max_inflight: usize,
     /// Response bytes queued per connection before it stops reading new requests.
@@ -277,6 +286,7 @@ impl Default for BrokerConfig {
             topic_defaults: TopicDefaults::default(),
             max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
             max_connections: MAX_CONNECTIONS_DEFAULT,
+            max_partitions: MAX_PARTITIONS_DEFAULT,
             max_inflight: MAX_INFLIGHT_REQUESTS_DEFAULT,
             max_connection_buffer_bytes: MAX_CONNECTION_BUFFER_BYTES_DEFAULT,
             idle_timeout: Duration::from_millis(IDLE_TIMEOUT_MS_DEFAULT),
@@ -337,6 +347,7 @@ impl BrokerConfig {
         }
         set(&mut self.max_frame_bytes, file.max_frame_bytes);
         set(&mut self.max_connections, file.max_connections);
+        set(&mut self.max_partitions, file.max_partitions);
         set(&mut self.max_inflight, file.max_inflight);
         if let Some(s) = &file.idle_timeout {
             self.idle_timeout = parse_duration(s).map_err(|e| invalid("idle_timeout", s, e))?;
@@ -384,6 +395,7 @@ impl BrokerConfig {
         set(&mut d.flush, args.flush);
         set(&mut self.max_frame_bytes, args.max_frame_bytes);
         set(&mut self.max_connections, args.max_connections);
+        set(&mut self.max_partitions, args.max_partitions);
         set(&mut self.max_inflight, args.max_inflight);
         set(&mut self.idle_timeout, args.idle_timeout);
         set(&mut self.frame_timeout, args.frame_timeout);
@@ -430,6 +442,7 @@ impl BrokerConfig {
             1 << 30,
         )?;
         check("max_connections", self.max_connections as u64, 1, 1 << 20)?;
+        check("max_partitions", self.max_partitions as u64, 1, 1 << 20)?;
         check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;
         check(
             "group_max_members",

@@ -114,6 +114,14 @@ impl Reloader {
         if new.topic_defaults != running {
             ctx.topics.set_defaults(new.topic_defaults.clone())?;
         }
+        let max_partitions = ctx.topics.max_partitions();
+        if new.max_partitions != max_partitions {
+            ctx.topics.set_max_partitions(new.max_partitions);
+            report.changed.push(format!(
+                "max_partitions: {max_partitions} -> {}",
+                new.max_partitions
+            ));
+        }
         let mut level = self.log_level.lock().unwrap_or_else(|e| e.into_inner());
         if new.log_level != *level {
             let show = |l: &Option<String>| l.clone().unwrap_or_else(|| LOG_LEVEL_DEFAULT.into());

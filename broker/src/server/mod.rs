@@ -99,9 +99,11 @@ impl Server {
         let data_dir = config.data_dir.clone();
         let defaults = config.topic_defaults.clone();
         let max_batch_bytes = config.max_batch_bytes();
+        let max_partitions = config.max_partitions;
         let group_config = config.groups.clone();
         let (topics, groups) = tokio::task::spawn_blocking(move || {
             let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
+            topics.set_max_partitions(max_partitions);
             let groups = GroupCoordinator::open(&topics, group_config, now_ms())?;
             Ok::<_, ServerError>((topics, groups))
         })

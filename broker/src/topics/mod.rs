@@ -54,6 +54,16 @@ pub enum TopicError {
         /// Why it is not allowed.
         reason: &'static str,
     },
+    /// Creating the topic would take the broker past `max_partitions`.
+    #[error("cannot create {asked} more partitions: the broker holds {existing} and max_partitions is {max} (raise --max-partitions or delete topics)")]
+    TooManyPartitions {
+        /// Partitions of all topics now.
+        existing: usize,
+        /// Partitions the new topic asked for.
+        asked: u32,
+        /// The cap.
+        max: usize,
+    },
     /// The partition count is out of range.
     #[error("invalid partition count {0}: must be between 1 and {max}", max = crate::config::PARTITIONS_MAX)]
     InvalidPartitions(i64),
@@ -188,6 +198,8 @@ pub struct TopicRegistry {
     /// Replaced by [`TopicRegistry::set_defaults`] on a config reload.
     defaults: RwLock<TopicDefaults>,
     max_batch_bytes: usize,
+    /// Most partitions across all topics; creation beyond it is refused.
+    max_partitions: std::sync::atomic::AtomicUsize,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     admin: Mutex<()>,
 }
@@ -209,6 +221,7 @@ impl TopicRegistry {
             data_dir: data_dir.to_path_buf(),
             defaults: RwLock::new(defaults),
             max_batch_bytes,
+            max_partitions: std::sync::atomic::AtomicUsize::new(usize::MAX),
             topics: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
         };
@@ -219,6 +232,19 @@ impl TopicRegistry {
         }
         *registry.write_topics() = opened;
         Ok(registry)
+    }
+
+    /// Sets the most partitions all topics together may have (topics already there
+    /// stay; only creation is refused beyond it).
+    pub fn set_max_partitions(&self, max: usize) {
+        self.max_partitions
+            .store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The most partitions all topics together may have.
+    pub fn max_partitions(&self) -> usize {
+        self.max_partitions
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The data directory.
@@ -276,6 +302,17 @@ impl TopicRegistry {
         let _admin = self.lock_admin();
         if self.get(name).is_some() {
             return Err(TopicError::AlreadyExists(name.to_string()));
+        }
+        let existing: usize = self.list().iter().map(|t| t.partitions.len()).sum();
+        let max = self
+            .max_partitions
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if existing.saturating_add(partitions as usize) > max {
+            return Err(TopicError::TooManyPartitions {
+                existing,
+                asked: partitions,
+                max,
+            });
         }
         let meta = TopicMeta {
             name: name.to_string(),

@@ -54,3 +54,34 @@ fn failed_delete_leaves_the_topic_whole() {
     let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
     assert!(registry.get("t").is_none(), "gone after a restart too");
 }
+
+/// Topic creation stops at `max_partitions` across all topics, with an error that says
+/// how to go on; deleting a topic makes room again.
+#[test]
+fn creation_stops_at_the_broker_partition_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
+    registry.set_max_partitions(5);
+    registry.create("a", Some(3), BTreeMap::new()).unwrap();
+    let err = registry.create("b", Some(3), BTreeMap::new()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TopicError::TooManyPartitions {
+                existing: 3,
+                asked: 3,
+                max: 5
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("--max-partitions"), "{err}");
+    assert!(registry.get("b").is_none());
+    registry.create("b", Some(2), BTreeMap::new()).unwrap();
+    assert!(
+        registry.get_or_create("c").is_err(),
+        "auto-creation is capped too"
+    );
+    registry.delete("a").unwrap();
+    registry.create("c", Some(3), BTreeMap::new()).unwrap();
+}

@@ -14,7 +14,9 @@ pub fn topic_error_code(e: &TopicError) -> ErrorCode {
         }
         TopicError::AlreadyExists(_) => ErrorCode::TopicAlreadyExists,
         TopicError::InvalidName { .. } => ErrorCode::InvalidTopic,
-        TopicError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
+        TopicError::InvalidPartitions(_) | TopicError::TooManyPartitions { .. } => {
+            ErrorCode::InvalidPartitions
+        }
         TopicError::InvalidConfig { .. } => ErrorCode::InvalidConfig,
         TopicError::Storage(e) => storage_error_code(e),
         TopicError::CorruptCatalogue { .. } | TopicError::Io { .. } => ErrorCode::KafkaStorageError,
