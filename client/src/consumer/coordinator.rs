@@ -110,6 +110,11 @@ pub(crate) struct Coordinator {
     generation: u64,
     /// What the consumer acknowledged holding in this generation.
     owned: BTreeSet<TopicPartition>,
+    /// The last target published and not yet acknowledged: the consumer may be taking
+    /// these partitions up right now, so heartbeats report them as held too. Otherwise
+    /// the broker could count one of them as released, hand it to another member, and
+    /// both would read it until this consumer caught up.
+    unacknowledged: Option<BTreeSet<TopicPartition>>,
     /// Offsets committed in this generation for partitions still held, so commits that
     /// change nothing are not sent.
     committed: BTreeMap<TopicPartition, i64>,
@@ -138,6 +143,7 @@ impl Coordinator {
             joined: false,
             generation: 0,
             owned: BTreeSet::new(),
+            unacknowledged: None,
             committed: BTreeMap::new(),
             interval: HEARTBEAT_INTERVAL_DEFAULT,
             next_request: Instant::now(),
@@ -188,6 +194,12 @@ impl Coordinator {
                 }
             }
             Command::Owned { generation, owned } => {
+                if self.joined
+                    && generation == self.generation
+                    && self.unacknowledged.as_ref() == Some(&owned)
+                {
+                    self.unacknowledged = None;
+                }
                 if self.joined && generation == self.generation && owned != self.owned {
                     self.committed.retain(|tp, _| owned.contains(tp));
                     self.owned = owned;
@@ -253,7 +265,7 @@ impl Coordinator {
             member_id: self.member_id.clone(),
             member_epoch: self.epoch,
             topics: self.pending_topics.clone(),
-            owned: to_wire(&self.owned),
+            owned: to_wire(&self.reported()),
         };
         let outcome = match self.slot.call(&request).await {
             Ok(r) if r.error_code == ErrorCode::None => Ok(r),
@@ -360,11 +372,22 @@ impl Coordinator {
         tracing::warn!(group = %self.settings.group_id, member = %self.member_id, %error, "membership lost; rejoining");
         self.joined = false;
         self.owned.clear();
+        self.unacknowledged = None;
         self.committed.clear();
         self.next_request = Instant::now();
     }
 
+    /// What heartbeats report as held: the acknowledged partitions and those of a target
+    /// the consumer may still be applying.
+    fn reported(&self) -> BTreeSet<TopicPartition> {
+        match &self.unacknowledged {
+            Some(target) => self.owned.union(target).cloned().collect(),
+            None => self.owned.clone(),
+        }
+    }
+
     fn publish(&mut self, partitions: BTreeSet<TopicPartition>) {
+        self.unacknowledged = (partitions != self.owned).then(|| partitions.clone());
         self.status.send_replace(Status::Assigned(Target {
             generation: self.generation,
             partitions,
@@ -420,5 +443,54 @@ mod tests {
         assert!(!is_membership_lost(&other));
         assert_eq!(interval(0), HEARTBEAT_INTERVAL_DEFAULT);
         assert_eq!(interval(250), Duration::from_millis(250));
+    }
+
+    /// Between publishing a target and the consumer's acknowledgement, heartbeats report
+    /// the target's partitions as held too, so the broker cannot count one of them as
+    /// released (and give it to another member) while this consumer takes it up.
+    #[tokio::test]
+    async fn a_target_counts_as_held_until_acknowledged() {
+        let (_commands_tx, commands) = mpsc::channel(4);
+        let (status, _status_rx) = watch::channel(Status::Joining);
+        let slot = Arc::new(ConnectionSlot::new(
+            crate::ConnectionConfig::new("127.0.0.1:1"),
+            "127.0.0.1:1".to_string(),
+        ));
+        let settings = MemberSettings {
+            group_id: "g".into(),
+            topics: vec!["t".into()],
+            session_timeout_ms: 3000,
+            rebalance_timeout_ms: 3000,
+            assignor: None,
+        };
+        let mut c = Coordinator::new(settings, slot, commands, status);
+        c.joined = true;
+        c.generation = 1;
+        let tp = |p| TopicPartition::new("t", p);
+        c.owned = BTreeSet::from([tp(0)]);
+        c.publish(BTreeSet::from([tp(0), tp(1)]));
+        assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(1)]));
+        // The consumer acknowledges an older view first: still reported.
+        c.handle(Command::Owned {
+            generation: 1,
+            owned: BTreeSet::from([tp(0)]),
+        })
+        .await;
+        assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(1)]));
+        c.handle(Command::Owned {
+            generation: 1,
+            owned: BTreeSet::from([tp(0), tp(1)]),
+        })
+        .await;
+        assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(1)]));
+        // A revocation: the consumer still holds tp(1) until it says otherwise.
+        c.publish(BTreeSet::from([tp(0)]));
+        assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(1)]));
+        c.handle(Command::Owned {
+            generation: 1,
+            owned: BTreeSet::from([tp(0)]),
+        })
+        .await;
+        assert_eq!(c.reported(), BTreeSet::from([tp(0)]));
     }
 }
