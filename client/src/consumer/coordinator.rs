@@ -138,7 +138,7 @@ impl Coordinator {
             slot,
             commands,
             status,
-            member_id: String::new(),
+            member_id: new_member_id(),
             epoch: 0,
             joined: false,
             generation: 0,
@@ -231,7 +231,7 @@ impl Coordinator {
         };
         if response.error_code != ErrorCode::None {
             if response.error_code == ErrorCode::UnknownMemberId {
-                self.member_id.clear();
+                self.member_id = new_member_id();
             }
             let error = self.group_error(response.error_code, "join");
             return self.join_failed(error);
@@ -402,6 +402,23 @@ impl Coordinator {
             message: Some(format!("{what} group {}", self.settings.group_id)),
         }
     }
+}
+
+/// A member id chosen by the client (as KIP-848 clients do), sent with the first join:
+/// a join whose answer is lost and is sent again names the same member instead of
+/// creating a second one that would hold partitions until its session expired.
+fn new_member_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut id = String::from("rill-");
+    for part in 0..2u64 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(part);
+        if let Ok(since) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            hasher.write_u128(since.as_nanos());
+        }
+        id.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    id
 }
 
 /// True for the answers that mean "this member (at this epoch) is gone".

@@ -391,3 +391,21 @@ fn groups_without_members_do_not_count_against_the_limit() {
     coord.leave("a", &a.member_id, &topics).expect("leave");
     assert!(coord.join(join_params("c", &["t"]), &topics, 0).is_ok());
 }
+
+/// A join sent again with the member id the client chose (its first answer was lost)
+/// names the same member: the group does not grow a ghost holding partitions.
+#[test]
+fn a_repeated_join_with_a_client_chosen_id_is_one_member() {
+    let f = Fixture::new();
+    let topics = FakeTopics::with(&[("t", 2)]);
+    let params = || JoinParams {
+        member_id: "rill-chosen-by-the-client".into(),
+        ..join_params("g", &["t"])
+    };
+    let first = f.coord.join(params(), &topics, 0).expect("join");
+    let again = f.coord.join(params(), &topics, 1).expect("join again");
+    assert_eq!(first.member_id, "rill-chosen-by-the-client");
+    assert_eq!(again.member_id, first.member_id);
+    let described = f.coord.describe_group("g", &topics).expect("describe");
+    assert_eq!(described.members.len(), 1);
+}
