@@ -193,6 +193,17 @@ pub enum ClientError {
         /// Why the last attempt failed, when it was answered with an error.
         last_error: Option<Box<ClientError>>,
     },
+    /// An attempt of this batch may have been written (its answer was lost), and the
+    /// producer had since to take a new producer id (another batch failed for good):
+    /// sending it again under the new id could write it twice, so it is failed instead.
+    /// Its records may or may not be in the log.
+    #[error("delivery to {topic}-{partition} is uncertain: an attempt may have been written before the producer took a new producer id; the records may or may not be in the log")]
+    DeliveryUncertain {
+        /// Topic of the batch.
+        topic: String,
+        /// Partition of the batch.
+        partition: i32,
+    },
     /// The producer was closed (or dropped) before the record was delivered.
     #[error("the producer is closed")]
     ProducerClosed,

@@ -300,12 +300,16 @@ impl PartitionLog {
         )?;
         let sealed = Arc::clone(&writer.active);
         let flush = self.config().flush;
-        let sealing = sealed
-            .seal(&mut writer.cursor, true)
-            .and_then(|()| match flush {
-                FlushPolicy::Always => sealed.sync(),
-                _ => Ok(()),
-            });
+        let mut sealing = sealed.seal(&mut writer.cursor, true);
+        if sealing.is_ok() && flush == FlushPolicy::Always {
+            sealing = sealed.sync();
+            if let Err(e) = &sealing {
+                // As for an append's fsync (see `append_at`): nothing proves the data
+                // reached the disk, and a retried fsync would prove nothing.
+                tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed at a segment roll: the partition takes no more writes until rilld restarts");
+                writer.writes_stopped = Some(e.to_string());
+            }
+        }
         if let Err(e) = sealing {
             sealed.offset_index().make_writable();
             sealed.time_index().make_writable();

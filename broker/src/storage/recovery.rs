@@ -270,6 +270,9 @@ fn scan(segment: &Segment, file_bytes: u64, config: &LogConfig) -> Scan {
             break None;
         }
         let rest = segment.bytes(position, file_bytes);
+        if is_zero_tail(segment, position, rest) {
+            break Some(ScanStop::ZeroTail);
+        }
         let header = match check_batch(rest) {
             Ok(header) => header,
             Err(stop) => break Some(stop),
@@ -296,12 +299,42 @@ fn scan(segment: &Segment, file_bytes: u64, config: &LogConfig) -> Scan {
     }
 }
 
+/// True when `rest` (the segment from `position` to its end) holds only zeros: the
+/// pre-sized, never-written tail of an active segment. The file system is asked first
+/// whether any data lies there at all (a hole reads as zeros), so a 1 GiB pre-sized
+/// segment is not read page by page; only where data exists are the bytes looked at.
+fn is_zero_tail(segment: &Segment, position: u64, rest: &[u8]) -> bool {
+    let probe = &rest[..rest.len().min(BATCH_HEADER_BYTES)];
+    if !probe.iter().all(|&b| b == 0) {
+        return false;
+    }
+    // The block holding `position` may carry the last batch's end: read up to the next
+    // 4 KiB boundary, then ask about the rest.
+    const BLOCK: u64 = 4096;
+    let end = position + rest.len() as u64;
+    let boundary = ((position / BLOCK) + 1) * BLOCK;
+    let head = usize::try_from(boundary.min(end) - position).unwrap_or(rest.len());
+    if !rest[..head].iter().all(|&b| b == 0) {
+        return false;
+    }
+    if boundary >= end {
+        return true;
+    }
+    match segment.next_data(boundary) {
+        // Holes only: zeros without reading them.
+        Some(None) => true,
+        Some(Some(data)) if data >= end => true,
+        // Data somewhere (or the file system cannot say): look from where it starts.
+        Some(Some(data)) => {
+            let skip = usize::try_from(data.saturating_sub(position)).unwrap_or(rest.len());
+            rest[skip.min(rest.len())..].iter().all(|&b| b == 0)
+        }
+        None => rest[head..].iter().all(|&b| b == 0),
+    }
+}
+
 /// Checks that `rest` starts with a whole batch whose CRC matches.
 fn check_batch(rest: &[u8]) -> Result<BatchHeader, ScanStop> {
-    let probe = &rest[..rest.len().min(BATCH_HEADER_BYTES)];
-    if probe.iter().all(|&b| b == 0) && rest.iter().all(|&b| b == 0) {
-        return Err(ScanStop::ZeroTail);
-    }
     let header = BatchHeader::parse(rest, STORED_BATCH_BYTES_MAX).map_err(ScanStop::Corrupt)?;
     let batch =
         rest.get(..header.total_bytes())

@@ -242,6 +242,23 @@ impl Segment {
         self.mapped_bytes()
     }
 
+    /// Where the first data (not a hole) at or after `from` lies: `Some(None)` for holes
+    /// up to the end of the file, `None` when the file system cannot tell (SEEK_DATA).
+    pub fn next_data(&self, from: u64) -> Option<Option<u64>> {
+        use std::os::fd::AsRawFd;
+        let from = libc::off_t::try_from(from).ok()?;
+        // SAFETY: lseek on a descriptor this segment owns; it only moves its offset, which
+        // no other code uses (all I/O is positioned).
+        let found = unsafe { libc::lseek(self.file.as_raw_fd(), from, libc::SEEK_DATA) };
+        if found >= 0 {
+            return Some(u64::try_from(found).ok());
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ENXIO) => Some(None),
+            _ => None,
+        }
+    }
+
     /// Capacity of the read-only map.
     fn mapped_bytes(&self) -> u64 {
         self.map.as_ref().map_or(0, |m| m.len() as u64)

@@ -354,7 +354,12 @@ impl TopicRegistry {
             .filter(|t| *t.name != *name)
             .map(|t| topic_meta(t))
             .collect();
-        meta::store(&self.data_dir, &remaining)?;
+        if let Err(e) = meta::store(&self.data_dir, &remaining) {
+            // The catalogue still lists the topic: put its directories back and open it
+            // again, or the next start would wipe the tombstones of a topic that stayed.
+            self.undo_tombstones(&topic, &doomed);
+            return Err(e);
+        }
         self.write_topics().remove(name);
         for dir in doomed {
             if let Err(e) = fs::remove_dir_all(&dir) {
@@ -497,6 +502,29 @@ impl TopicRegistry {
             warn!(error = %e, "cannot sync the data directory after tombstoning a topic");
         }
         Ok(moved.into_iter().map(|(_, tomb)| tomb).collect())
+    }
+
+    /// Renames `tombs` back and reopens `topic` from its directories (its old logs were
+    /// stopped), replacing it in the registry.
+    fn undo_tombstones(&self, topic: &Topic, tombs: &[PathBuf]) {
+        for p in &topic.partitions {
+            let dir = self.partition_dir(&topic.name, p.index);
+            let tomb = dir.with_file_name(format!("{}-{}{DELETED_SUFFIX}", topic.name, p.index));
+            if tombs.contains(&tomb) {
+                if let Err(e) = fs::rename(&tomb, &dir) {
+                    warn!(path = %tomb.display(), error = %e, "cannot undo the tombstone of a partition");
+                }
+            }
+        }
+        match self.open_topic(&topic_meta(topic), Opening::Startup) {
+            Ok(reopened) => {
+                self.write_topics()
+                    .insert(topic.name.to_string(), Arc::new(reopened));
+            }
+            Err(e) => {
+                warn!(topic = %topic.name, error = %e, "cannot reopen a topic whose deletion failed")
+            }
+        }
     }
 
     fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {

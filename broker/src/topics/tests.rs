@@ -85,3 +85,35 @@ fn creation_stops_at_the_broker_partition_cap() {
     registry.delete("a").unwrap();
     registry.create("c", Some(3), BTreeMap::new()).unwrap();
 }
+
+/// A delete whose catalogue write fails (here a directory squats on the catalogue's
+/// temporary file) puts the partitions back: the topic keeps its data, takes appends,
+/// and survives a restart; a later delete succeeds.
+#[test]
+fn delete_that_cannot_write_the_catalogue_keeps_the_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
+    let topic = registry.create("t", Some(2), BTreeMap::new()).unwrap();
+    for p in &topic.partitions {
+        p.log().unwrap().append(&mut one_record("before")).unwrap();
+    }
+    drop(topic);
+    let squatter = dir.path().join("topics.meta.tmp");
+    fs::create_dir(&squatter).unwrap();
+    assert!(registry.delete("t").is_err());
+    fs::remove_dir(&squatter).unwrap();
+    let topic = registry.get("t").expect("still there");
+    for p in &topic.partitions {
+        let info = p.log().unwrap().append(&mut one_record("after")).unwrap();
+        assert_eq!(info.base_offset, 1, "partition {}", p.index);
+    }
+    drop(topic);
+    registry.close().unwrap();
+    drop(registry);
+    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
+    for p in &registry.get("t").unwrap().partitions {
+        assert_eq!(p.log().unwrap().high_watermark(), 2, "survives a restart");
+    }
+    registry.delete("t").unwrap();
+    assert!(registry.get("t").is_none());
+}

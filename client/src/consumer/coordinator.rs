@@ -115,6 +115,9 @@ pub(crate) struct Coordinator {
     /// the broker could count one of them as released, hand it to another member, and
     /// both would read it until this consumer caught up.
     unacknowledged: Option<BTreeSet<TopicPartition>>,
+    /// The last target published: an acknowledgement of exactly it ends `unacknowledged`
+    /// (the consumer applied it, dropping what older targets gave).
+    latest_target: Option<BTreeSet<TopicPartition>>,
     /// Offsets committed in this generation for partitions still held, so commits that
     /// change nothing are not sent.
     committed: BTreeMap<TopicPartition, i64>,
@@ -144,6 +147,7 @@ impl Coordinator {
             generation: 0,
             owned: BTreeSet::new(),
             unacknowledged: None,
+            latest_target: None,
             committed: BTreeMap::new(),
             interval: HEARTBEAT_INTERVAL_DEFAULT,
             next_request: Instant::now(),
@@ -196,7 +200,7 @@ impl Coordinator {
             Command::Owned { generation, owned } => {
                 if self.joined
                     && generation == self.generation
-                    && self.unacknowledged.as_ref() == Some(&owned)
+                    && self.latest_target.as_ref() == Some(&owned)
                 {
                     self.unacknowledged = None;
                 }
@@ -373,6 +377,7 @@ impl Coordinator {
         self.joined = false;
         self.owned.clear();
         self.unacknowledged = None;
+        self.latest_target = None;
         self.committed.clear();
         self.next_request = Instant::now();
     }
@@ -387,7 +392,12 @@ impl Coordinator {
     }
 
     fn publish(&mut self, partitions: BTreeSet<TopicPartition>) {
-        self.unacknowledged = (partitions != self.owned).then(|| partitions.clone());
+        // Every target published since the last acknowledgement may be half applied:
+        // report all of their partitions until the consumer says what it holds.
+        let mut pending = self.unacknowledged.take().unwrap_or_default();
+        pending.extend(partitions.iter().cloned());
+        self.unacknowledged = (pending != self.owned).then_some(pending);
+        self.latest_target = Some(partitions.clone());
         self.status.send_replace(Status::Assigned(Target {
             generation: self.generation,
             partitions,
@@ -503,6 +513,17 @@ mod tests {
         // A revocation: the consumer still holds tp(1) until it says otherwise.
         c.publish(BTreeSet::from([tp(0)]));
         assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(1)]));
+        c.handle(Command::Owned {
+            generation: 1,
+            owned: BTreeSet::from([tp(0)]),
+        })
+        .await;
+        assert_eq!(c.reported(), BTreeSet::from([tp(0)]));
+        // Two targets before any acknowledgement: the first gave tp(2), the second takes
+        // it away again; until the consumer says it applied the second, tp(2) may be read.
+        c.publish(BTreeSet::from([tp(0), tp(2)]));
+        c.publish(BTreeSet::from([tp(0)]));
+        assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(2)]));
         c.handle(Command::Owned {
             generation: 1,
             owned: BTreeSet::from([tp(0)]),

@@ -37,6 +37,9 @@ pub(crate) struct ProducerBatch {
     encoded: Option<Bytes>,
     /// The idempotent identity generation the bytes were stamped under, if any.
     stamped: Option<u64>,
+    /// An attempt went unanswered (connection lost, timeout): the broker may have
+    /// written it, so it must not be stamped again under a new identity.
+    pub(crate) maybe_written: bool,
     /// Estimated bytes of the appended records (what batch sizing compares).
     pub(crate) size_bytes: usize,
     /// Records appended.
@@ -72,6 +75,7 @@ impl ProducerBatch {
             builder: Some(BatchBuilder::with_capacity(compression, capacity)),
             encoded: None,
             stamped: None,
+            maybe_written: false,
             size_bytes: 0,
             record_count: 0,
             created: now,
@@ -140,6 +144,12 @@ impl ProducerBatch {
             let Some(idem) = idempotence else {
                 return Ok(encoded.clone());
             };
+            if self.maybe_written {
+                return Err(ClientError::DeliveryUncertain {
+                    topic: self.tp.topic.clone(),
+                    partition: self.tp.partition,
+                });
+            }
             let stamp = idem.reserve(&self.tp, self.record_count);
             let restamped = restamp(encoded, stamp);
             self.stamped = Some(stamp.generation);

@@ -69,7 +69,15 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
         if accumulator.is_finished() {
             return;
         }
-        match drained.next_wake {
+        // While held for a new identity, look again every backoff: the reset may be
+        // retried, and queued batches must still expire on time.
+        let next_wake = if hold {
+            let again = Instant::now() + shared.config.retry_backoff;
+            Some(drained.next_wake.map_or(again, |at| at.min(again)))
+        } else {
+            drained.next_wake
+        };
+        match next_wake {
             Some(at) => {
                 tokio::select! {
                     // Both are cancel-safe: a lost race only means one more drain.
@@ -268,6 +276,14 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
     let retriable = error.is_retriable()
         || (shared.idempotence.is_some()
             && error.error_code() == Some(ErrorCode::OutOfOrderSequence));
+    let mut batch = batch;
+    if matches!(
+        error,
+        ClientError::ConnectionLost { .. } | ClientError::Timeout { .. }
+    ) || error.error_code() == Some(ErrorCode::RequestTimedOut)
+    {
+        batch.maybe_written = true;
+    }
     if retriable && batch.attempts < config.retries && time_left {
         tracing::debug!(tp = %batch.tp, attempt = batch.attempts + 1, %error, "retrying batch");
         shared
