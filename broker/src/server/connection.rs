@@ -57,6 +57,7 @@ pub async fn serve(
         write_half,
         peer,
         ctx.config.idle_timeout,
+        ctx.config.frame_timeout,
         shutdown.clone(),
     ));
     let processor = tokio::spawn(process_requests(ctx.clone(), request_rx, response_tx, peer));
@@ -196,16 +197,16 @@ async fn process_requests(
 
 /// Writes responses in order until the processor stops. A response the peer does not
 /// read within `idle` closes the connection (a client that never reads must not hold its
-/// connection slot and buffers forever); after shutdown, writes get one frame timeout
-/// (the default grace) to finish.
+/// connection slot and buffers forever); after shutdown, each write gets `grace` (the
+/// frame timeout) to finish.
 async fn write_responses(
     mut responses: mpsc::Receiver<Answered>,
     mut out: OwnedWriteHalf,
     peer: SocketAddr,
     idle: std::time::Duration,
+    grace: std::time::Duration,
     mut shutdown: ShutdownListener,
 ) {
-    let grace = std::time::Duration::from_millis(crate::config::FRAME_TIMEOUT_MS_DEFAULT);
     while let Some(answered) = responses.recv().await {
         let mut frame = match answered.reply {
             Reply::Frame(frame) => frame,

@@ -61,14 +61,14 @@ enum Wake {
     Deadline,
 }
 
-/// A fetch in flight, with the offsets it asked for (to spot stale data).
-/// One partition's fetched bytes, its position already moved past them.
+/// One partition's fetched bytes, to be decoded once positions moved past them.
 struct Fetched {
     tp: TopicPartition,
     from: i64,
     bytes: bytes::Bytes,
 }
 
+/// A fetch in flight, with the offsets it asked for (to spot stale data).
 #[derive(Debug)]
 struct InFlightFetch {
     offsets: HashMap<TopicPartition, i64>,

@@ -172,8 +172,8 @@ fn unsupported(_ctx: &BrokerCtx, _header: &RequestHeader) -> Reply {
     Reply::Close
 }
 
-/// Runs a synchronous handler on the blocking pool; a handler that panicked is an
-/// internal error for this request only.
+/// Runs a synchronous handler on the blocking pool. A panic in it is passed on, so it
+/// ends this connection (as a panic in an inline handler would), not the broker.
 async fn on_blocking_pool<T, F>(ctx: &Arc<BrokerCtx>, handler: F) -> Response
 where
     T: Into<Response> + Send + 'static,
