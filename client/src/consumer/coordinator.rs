@@ -283,7 +283,12 @@ impl Coordinator {
                 self.interval = interval(response.heartbeat_interval_ms);
                 self.next_request = Instant::now() + self.interval;
                 if let Some(assignment) = response.assignment {
-                    self.publish(from_wire(assignment));
+                    let target = from_wire(assignment);
+                    // The broker repeats an answer while this member reports something
+                    // else (e.g. during a revocation): the consumer has it already.
+                    if self.latest_target.as_ref() != Some(&target) {
+                        self.publish(target);
+                    }
                 }
             }
             Err(error) if is_membership_lost(&error) => self.lose_membership(&error),
