@@ -385,6 +385,18 @@ async fn topics_admin_and_list_offsets() {
         panic!()
     };
     assert_eq!(a.error_code, ErrorCode::None);
+    // The broker's own offsets topic cannot be altered (a short retention there would
+    // delete every group's committed offsets).
+    let Response::AlterTopicConfigs(internal) = c
+        .call(Request::AlterTopicConfigs(AlterTopicConfigsRequest {
+            topic: "__consumer_offsets".into(),
+            configs: vec![ConfigEntry::new("retention.ms", "1")],
+        }))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(internal.error_code, ErrorCode::InvalidTopic);
 
     c.call(produce("admin", 1, batch("ts", 4, 10_000), ACKS_LEADER))
         .await;

@@ -167,7 +167,7 @@ pub enum ClientError {
         max_bytes: usize,
     },
     /// An explicit partition outside the topic's partitions.
-    #[error("topic {topic} has {num_partitions} partitions, no partition {partition}")]
+    #[error("topic {topic} has no partition {partition} (its partitions are 0 to {})", num_partitions - 1)]
     InvalidPartition {
         /// The topic.
         topic: String,

@@ -61,6 +61,18 @@ fn tail_group_with_count_commits_only_what_it_printed() {
     );
 }
 
+/// A new group that printed nothing still records where it started, so records
+/// produced before its next run are not skipped.
+#[test]
+fn a_group_that_printed_nothing_resumes_where_it_started() {
+    let broker = broker_with("old\n");
+    let first = broker.ok(&["tail", "t", "--group", "quiet", "--no-follow"], "");
+    assert_eq!(first, "", "a new group starts at the end");
+    broker.ok(&["produce", "t", "-q"], "between-runs\n");
+    let second = broker.ok(&["tail", "t", "--group", "quiet", "--no-follow"], "");
+    assert_eq!(second, "between-runs\n");
+}
+
 #[test]
 fn a_new_group_without_from_beginning_starts_at_the_end() {
     let broker = broker_with("old\n");

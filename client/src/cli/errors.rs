@@ -103,6 +103,11 @@ fn broker_hint(code: ErrorCode, topic: Option<&str>) -> Option<String> {
         ErrorCode::InvalidConfig => Some(format!(
             "see the settings and their current values with `rill topic describe {topic}`"
         )),
+        ErrorCode::GroupIdNotFound => Some("list the groups with `rill group list`".to_owned()),
+        ErrorCode::NonEmptyGroup => Some(
+            "the group has members: stop its consumers first (see them with `rill group describe`)"
+                .to_owned(),
+        ),
         _ => None,
     }
 }

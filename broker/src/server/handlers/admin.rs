@@ -139,6 +139,14 @@ pub async fn alter_configs(
 ) -> AlterTopicConfigsResponse {
     let changes = req.configs.into_iter().map(|c| (c.key, c.value)).collect();
     let topic = req.topic;
+    // The broker's own topics are off-limits, as for delete and produce: a retention
+    // set on `__consumer_offsets` would delete the groups' committed offsets.
+    if let Err(e) = validate_client_name(&topic) {
+        return AlterTopicConfigsResponse {
+            error_code: topic_error_code(&e),
+            error_message: Some(e.to_string()),
+        };
+    }
     let outcome = run_blocking(ctx, move |ctx| ctx.topics.alter(&topic, changes)).await;
     match outcome {
         Ok(_) => AlterTopicConfigsResponse {

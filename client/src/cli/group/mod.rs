@@ -217,9 +217,10 @@ async fn run_describe(admin: &Admin, group: &str, output: OutputFormat) -> anyho
 }
 
 async fn run_delete(admin: &Admin, group: &str, output: OutputFormat) -> anyhow::Result<()> {
-    admin.delete_group(group).await.with_context(|| {
-        format!("cannot delete group {group} (only groups without members can be deleted)")
-    })?;
+    admin
+        .delete_group(group)
+        .await
+        .with_context(|| format!("cannot delete group {group}"))?;
     match output {
         OutputFormat::Json => print_json(&serde_json::json!({ "deleted": group }))?,
         OutputFormat::Text => eprintln!("deleted group {group}"),
@@ -233,12 +234,7 @@ async fn run_reset(admin: &Admin, reset: ResetArgs, output: OutputFormat) -> any
     let rows: Vec<ResetRow> = admin
         .reset_offsets(&reset.group, &topics, target, reset.dry_run)
         .await
-        .with_context(|| {
-            format!(
-                "cannot reset the offsets of group {} (stop its consumers first)",
-                reset.group
-            )
-        })?
+        .with_context(|| format!("cannot reset the offsets of group {}", reset.group))?
         .into_iter()
         .map(ResetRow::from)
         .collect();

@@ -9,7 +9,7 @@
 //! Where the group has no committed offset, `--from-beginning` starts at the oldest
 //! record, otherwise at the end (Kafka's console consumer does the same).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,8 +85,33 @@ pub async fn run(global: &GlobalArgs, args: TailArgs, group: &str) -> anyhow::Re
         since: BTreeMap::new(),
     };
     let printer = args.printer(global.output);
-    let outcome = read_loop(&mut consumer, &args, printer, filter, &printed, &mut out).await;
+    let mut returned = BTreeSet::new();
+    let outcome = read_loop(
+        &mut consumer,
+        &args,
+        printer,
+        filter,
+        &printed,
+        &mut returned,
+        &mut out,
+    )
+    .await;
     let flushed = out.flush().context("writing to stdout");
+    // A partition that returned no record at all is committed at its position (where
+    // it started), so a new group resumes there next time instead of at the then end,
+    // which would skip what was produced in between (Kafka's console consumer commits
+    // its position too). Partitions with records held back are left as printed.
+    {
+        let mut printed = lock(&printed);
+        for tp in consumer.assignment() {
+            if printed.contains_key(&tp.partition) || returned.contains(&tp.partition) {
+                continue;
+            }
+            if let Some(position) = consumer.position(&tp.topic, tp.partition) {
+                printed.insert(tp.partition, position);
+            }
+        }
+    }
     // Commits what was printed (through the revocation callback) and leaves.
     let closed = consumer
         .close()
@@ -120,6 +145,7 @@ async fn read_loop(
     printer: RecordPrinter,
     mut filter: RecordFilter,
     printed: &Printed,
+    returned: &mut BTreeSet<i32>,
     out: &mut DataOut,
 ) -> anyhow::Result<()> {
     let mut remaining = args.count.unwrap_or(u64::MAX);
@@ -142,6 +168,7 @@ async fn read_loop(
             _ = &mut interrupted => return Ok(()),
         };
         polled_once = true;
+        returned.extend(records.iter().map(|r| r.partition));
         for record in &records {
             if !filter.admits(record) {
                 continue;
