@@ -382,6 +382,29 @@ fn unreachable_broker_names_the_address() {
     assert!(out.stderr.contains("127.0.0.1:1"), "{}", out.stderr);
 }
 
+/// Pointed at something that is not a Rill broker (here a stand-in for the broker's
+/// HTTP endpoint), `rill` says so instead of blaming a slow broker; a bad port in
+/// `--broker` is a usage error.
+#[test]
+fn a_non_rill_endpoint_and_a_bad_address_are_named_as_such() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        while let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 512];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let out = run_command(rill_at(&addr, &["status"]), b"");
+    assert_eq!(out.code(), Some(1));
+    assert!(out.stderr.contains("HTTP port"), "{}", out.stderr);
+    let out = run_command(rill_at("127.0.0.1:port", &["status"]), b"");
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("not a port number"), "{}", out.stderr);
+}
+
 #[test]
 fn usage_errors_exit_with_2() {
     for args in [

@@ -35,6 +35,34 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{s:?} is not a duration ({e}); try 500ms, 10s or 2m"))
 }
 
+/// Port of a broker address given without one (`rilld`'s default).
+pub const BROKER_PORT_DEFAULT: u16 = 9420;
+
+/// Parses `--broker`: `host:port`, `host` (port 9420), `[v6]:port` or `[v6]`; a usage
+/// error (exit 2) for an empty host or a port that is not a number.
+pub fn parse_broker(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let (host, port) = match s.rsplit_once(':') {
+        // A bare IPv6 address has colons but no brackets: it has no port.
+        Some((host, port)) if !host.contains(':') || host.ends_with(']') => (host, Some(port)),
+        _ => (s, None),
+    };
+    if host.is_empty() || host == "[]" {
+        return Err(format!(
+            "`{s}` has no host; give host:port, e.g. 127.0.0.1:9420"
+        ));
+    }
+    match port {
+        Some(port) => port.parse::<u16>().map(|_| s.to_owned()).map_err(|_| {
+            format!("`{port}` is not a port number; give host:port, e.g. 127.0.0.1:9420")
+        }),
+        None if host.contains(':') && !host.starts_with('[') => {
+            Ok(format!("[{host}]:{BROKER_PORT_DEFAULT}"))
+        }
+        None => Ok(format!("{host}:{BROKER_PORT_DEFAULT}")),
+    }
+}
+
 /// Parses a positive duration (a timeout of zero could never succeed).
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     let timeout = parse_duration(s)?;
@@ -191,5 +219,25 @@ mod tests {
         assert_eq!(parse_separator("::"), Ok("::".to_owned()));
         assert!(parse_separator("").is_err());
         assert!(parse_separator("\n").is_err());
+    }
+}
+
+#[cfg(test)]
+mod broker_tests {
+    use super::*;
+
+    #[test]
+    fn broker_addresses_get_the_default_port() {
+        assert_eq!(parse_broker("10.0.0.5:9500").unwrap(), "10.0.0.5:9500");
+        assert_eq!(parse_broker("10.0.0.5").unwrap(), "10.0.0.5:9420");
+        assert_eq!(parse_broker("kafka-1").unwrap(), "kafka-1:9420");
+        assert_eq!(parse_broker("[::1]:9500").unwrap(), "[::1]:9500");
+        assert_eq!(parse_broker("[::1]").unwrap(), "[::1]:9420");
+        assert_eq!(parse_broker("::1").unwrap(), "[::1]:9420");
+        assert!(parse_broker(":9420").is_err());
+        assert!(parse_broker("host:port")
+            .unwrap_err()
+            .contains("not a port number"));
+        assert!(parse_broker("").is_err());
     }
 }

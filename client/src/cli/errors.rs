@@ -76,6 +76,15 @@ pub fn hint(error: &anyhow::Error, broker: &str) -> Option<String> {
             "is rilld running at {broker}? Start one with `cargo run --release --bin rilld`, \
              or point rill at another broker with --broker ADDR or RILL_BROKER"
         )),
+        // An answer that is no Rill frame at all: something else listens there (the
+        // broker's HTTP endpoint is the usual suspect).
+        ClientError::ConnectionLost {
+            cause: rill_client::Disconnect::Frame(_),
+            ..
+        } => Some(format!(
+            "{broker} did not answer like a Rill broker: is it rilld's protocol port (default \
+             9420) and not its HTTP port (default 9421)?"
+        )),
         ClientError::ConnectionLost { .. } | ClientError::Timeout { .. } => Some(format!(
             "the broker at {broker} stopped answering; check that rilld is still running, \
              or allow longer with --timeout"

@@ -56,8 +56,8 @@ pub struct Cli {
 /// Options every subcommand accepts.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Broker address (host:port).
-    #[arg(long, global = true, value_name = "ADDR", env = "RILL_BROKER", default_value = BROKER_DEFAULT)]
+    /// Broker address (host:port; the port defaults to 9420).
+    #[arg(long, global = true, value_name = "ADDR", env = "RILL_BROKER", default_value = BROKER_DEFAULT, value_parser = args::parse_broker)]
     pub broker: String,
     /// Limit on connecting and on each request (e.g. 500ms, 10s, 1m).
     #[arg(long, global = true, value_name = "DURATION", value_parser = args::parse_timeout)]
