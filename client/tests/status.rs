@@ -10,6 +10,8 @@ fn status_reports_version_topics_and_partitions() {
     let broker = TestBroker::start();
     broker.ok(&["topic", "create", "a", "--partitions", "3"], "");
     broker.ok(&["topic", "create", "b", "--partitions", "2"], "");
+    // A group's commits create the broker's internal offsets topic, not counted.
+    broker.ok(&["tail", "a", "--group", "g", "--no-follow"], "");
     let json: Value =
         serde_json::from_str(&broker.ok(&["status", "--output", "json"], "")).unwrap();
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));

@@ -124,9 +124,15 @@ async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) ->
     encode(ctx, &header, &response)
 }
 
-/// The broker's status for `rill status`.
+/// The broker's status for `rill status`: the topics users see (as `rill topic list`
+/// shows them), without the broker's internal ones.
 fn status(ctx: &BrokerCtx) -> BrokerStatusResponse {
-    let topics = ctx.topics.list();
+    let topics: Vec<_> = ctx
+        .topics
+        .list()
+        .into_iter()
+        .filter(|t| !t.is_internal())
+        .collect();
     let partitions: usize = topics.iter().map(|t| t.partitions.len()).sum();
     let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
     BrokerStatusResponse {
