@@ -105,8 +105,9 @@ pub struct Args {
     /// Partition count for new topics that do not give one [default: 1].
     #[arg(long, env = "RILL_DEFAULT_PARTITIONS")]
     pub default_partitions: Option<u32>,
-    /// Segment size before a new segment starts, in bytes [default: 1 GiB].
-    #[arg(long, env = "RILL_SEGMENT_BYTES")]
+    /// Segment size before a new segment starts: bytes, or with a unit like 512MiB or
+    /// 1GiB [default: 1 GiB].
+    #[arg(long, env = "RILL_SEGMENT_BYTES", value_parser = parse_bytes)]
     pub segment_bytes: Option<u64>,
     /// Segment age before a new segment starts, e.g. `7d`, `1h` [default: 7d].
     #[arg(long, env = "RILL_SEGMENT_AGE", value_parser = parse_duration)]
@@ -114,15 +115,16 @@ pub struct Args {
     /// Delete closed segments older than this, e.g. `7d`, `12h`, or `none` [default: 7d].
     #[arg(long, env = "RILL_RETENTION", value_parser = parse_optional_duration)]
     pub retention: Option<OptionalDuration>,
-    /// Delete closed segments while a partition is larger than this many bytes [default: none].
-    #[arg(long, env = "RILL_RETENTION_BYTES")]
+    /// Delete closed segments while a partition is larger than this (bytes, or 10GiB...)
+    /// [default: none].
+    #[arg(long, env = "RILL_RETENTION_BYTES", value_parser = parse_bytes)]
     pub retention_bytes: Option<u64>,
     /// Flush policy: `always` (fsync each append), `os` (page cache), or an interval like `100ms` [default: os].
     #[arg(long, env = "RILL_FLUSH", value_parser = parse_flush)]
     pub flush: Option<FlushPolicy>,
     /// Largest frame accepted from a client, in bytes; batches may be 1 MiB smaller
     /// (a quarter smaller for frames under 4 MiB) [default: 17 MiB].
-    #[arg(long, env = "RILL_MAX_FRAME_BYTES")]
+    #[arg(long, env = "RILL_MAX_FRAME_BYTES", value_parser = parse_bytes_usize)]
     pub max_frame_bytes: Option<usize>,
     /// Most client connections at once; further ones are refused [default: 1024].
     #[arg(long, env = "RILL_MAX_CONNECTIONS")]
@@ -514,6 +516,36 @@ fn duration_ms_i32(d: Duration) -> i32 {
 /// Milliseconds in a duration, saturating.
 pub fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Parses a byte size: a number of bytes, or one with a unit (`KiB`, `MiB`, `GiB`,
+/// `TiB` are powers of 1024; `KB`, `MB`, `GB`, `TB` powers of 1000; `B` bytes), with or
+/// without a space and in any case: `1073741824`, `1GiB`, `512 MiB`, `10gb`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let bad = || format!("`{s}` is not a size like 1073741824, 512MiB or 1GiB");
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "tib" | "t" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(factor).ok_or_else(bad)
+}
+
+/// [`parse_bytes`] for a size held in a `usize`.
+pub fn parse_bytes_usize(s: &str) -> Result<usize, String> {
+    let bytes = parse_bytes(s)?;
+    usize::try_from(bytes).map_err(|_| format!("`{s}` is too large"))
 }
 
 /// Parses a human duration such as `100ms`, `10s`, `5m`, `7d`.

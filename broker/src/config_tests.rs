@@ -116,3 +116,28 @@ fn group_limits_come_from_flags_and_file_and_are_checked() {
     let err = BrokerConfig::load(&args).unwrap_err().to_string();
     assert!(err.contains("group_min_session_timeout"), "{err}");
 }
+
+#[test]
+fn byte_sizes_take_units() {
+    assert_eq!(parse_bytes("1073741824"), Ok(1 << 30));
+    assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+    assert_eq!(parse_bytes("512 MiB"), Ok(512 << 20));
+    assert_eq!(parse_bytes("10gb"), Ok(10_000_000_000));
+    assert_eq!(parse_bytes("4k"), Ok(4096));
+    assert!(parse_bytes("1.5GiB").is_err());
+    assert!(parse_bytes("GiB").is_err());
+    assert!(
+        parse_bytes("99999999999TiB").is_err(),
+        "overflow is an error"
+    );
+    let args = Args::try_parse_from([
+        "rilld",
+        "--segment-bytes",
+        "1GiB",
+        "--max-frame-bytes",
+        "8MiB",
+    ])
+    .expect("sizes with units parse");
+    assert_eq!(args.segment_bytes, Some(1 << 30));
+    assert_eq!(args.max_frame_bytes, Some(8 << 20));
+}

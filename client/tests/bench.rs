@@ -139,4 +139,12 @@ fn bad_options_are_usage_errors() {
     let out = broker.run(&["bench", "e2e", "--message-size", "4", "--json"], "");
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--message-size"), "{}", out.stderr);
+    // Nothing to consume is an error that says what to do, not a table of zeros.
+    let out = broker.run(&["bench", "consume", "--topic", "empty", "--json"], "");
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("rill bench produce --topic empty"),
+        "{}",
+        out.stderr
+    );
 }

@@ -44,6 +44,13 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
         plans.push((index, owned, target));
     }
     let total: u64 = plans.iter().map(|p| p.2).sum();
+    if total == 0 && load.duration.is_none() {
+        anyhow::bail!(
+            "topic {} holds no records to consume; produce some first, e.g. `rill bench produce --topic {}`",
+            load.topic,
+            load.topic
+        );
+    }
     let progress = Progress::start("consume", Arc::clone(&counters), Some(total), load.json);
     let measure_from = Instant::now() + load.warmup;
     let deadline = load.duration.map(|d| measure_from + d);
