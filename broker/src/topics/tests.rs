@@ -14,36 +14,52 @@ fn one_record(value: &str) -> Vec<u8> {
     builder.build().unwrap().to_vec()
 }
 
+fn open(dir: &std::path::Path) -> TopicRegistry {
+    TopicRegistry::open(dir, TopicDefaults::default(), 1 << 20).unwrap()
+}
+
+/// A registry in `dir` with topic `t` of two partitions holding one record each.
+fn registry_with_t(dir: &std::path::Path) -> TopicRegistry {
+    let registry = open(dir);
+    let topic = registry.create("t", Some(2), BTreeMap::new()).unwrap();
+    for p in &topic.partitions {
+        p.log().unwrap().append(&mut one_record("before")).unwrap();
+    }
+    registry
+}
+
+/// After a failed delete: `t` is whole, takes an append in every partition, and keeps
+/// both records across a restart. Returns the reopened registry.
+fn assert_t_kept(dir: &std::path::Path, registry: TopicRegistry) -> TopicRegistry {
+    let topic = registry.get("t").expect("still there");
+    for p in &topic.partitions {
+        let info = p.log().unwrap().append(&mut one_record("after")).unwrap();
+        assert_eq!(info.base_offset, 1, "partition {}", p.index);
+        assert!(dir.join(format!("t-{}", p.index)).is_dir());
+    }
+    drop(topic);
+    registry.close().unwrap();
+    drop(registry);
+    let registry = open(dir);
+    for p in &registry.get("t").unwrap().partitions {
+        assert_eq!(p.log().unwrap().high_watermark(), 2, "survives a restart");
+    }
+    registry
+}
+
 /// A delete whose rename of one partition fails (here its tombstone name is taken by a
 /// non-empty directory) undoes the renames it made: the topic stays whole, every
 /// partition keeps its data and takes appends, and a later delete succeeds.
 #[test]
 fn failed_delete_leaves_the_topic_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
-    let topic = registry.create("t", Some(2), BTreeMap::new()).unwrap();
-    for p in &topic.partitions {
-        p.log().unwrap().append(&mut one_record("before")).unwrap();
-    }
+    let registry = registry_with_t(dir.path());
     let squatter = dir.path().join("t-1.deleted");
     fs::create_dir(&squatter).unwrap();
     fs::write(squatter.join("keep"), "x").unwrap();
 
     assert!(matches!(registry.delete("t"), Err(TopicError::Io { .. })));
-    let topic = registry.get("t").expect("still there");
-    for p in &topic.partitions {
-        let log = p.log().unwrap();
-        let info = log.append(&mut one_record("after")).unwrap();
-        assert_eq!(info.base_offset, 1, "partition {}", p.index);
-        assert!(dir.path().join(format!("t-{}", p.index)).is_dir());
-    }
-    drop(topic);
-    registry.close().unwrap();
-    drop(registry);
-    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
-    for p in &registry.get("t").unwrap().partitions {
-        assert_eq!(p.log().unwrap().high_watermark(), 2, "survives a restart");
-    }
+    let registry = assert_t_kept(dir.path(), registry);
 
     assert!(!squatter.exists(), "a stray tombstone is removed at start");
     registry.delete("t").unwrap();
@@ -51,7 +67,7 @@ fn failed_delete_leaves_the_topic_whole() {
     assert!(!dir.path().join("t-0").exists() && !dir.path().join("t-1").exists());
     registry.close().unwrap();
     drop(registry);
-    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
+    let registry = open(dir.path());
     assert!(registry.get("t").is_none(), "gone after a restart too");
 }
 
@@ -60,7 +76,7 @@ fn failed_delete_leaves_the_topic_whole() {
 #[test]
 fn creation_stops_at_the_broker_partition_cap() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
+    let registry = open(dir.path());
     registry.set_max_partitions(5);
     registry.create("a", Some(3), BTreeMap::new()).unwrap();
     let err = registry.create("b", Some(3), BTreeMap::new()).unwrap_err();
@@ -92,28 +108,12 @@ fn creation_stops_at_the_broker_partition_cap() {
 #[test]
 fn delete_that_cannot_write_the_catalogue_keeps_the_topic() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
-    let topic = registry.create("t", Some(2), BTreeMap::new()).unwrap();
-    for p in &topic.partitions {
-        p.log().unwrap().append(&mut one_record("before")).unwrap();
-    }
-    drop(topic);
+    let registry = registry_with_t(dir.path());
     let squatter = dir.path().join("topics.meta.tmp");
     fs::create_dir(&squatter).unwrap();
     assert!(registry.delete("t").is_err());
     fs::remove_dir(&squatter).unwrap();
-    let topic = registry.get("t").expect("still there");
-    for p in &topic.partitions {
-        let info = p.log().unwrap().append(&mut one_record("after")).unwrap();
-        assert_eq!(info.base_offset, 1, "partition {}", p.index);
-    }
-    drop(topic);
-    registry.close().unwrap();
-    drop(registry);
-    let registry = TopicRegistry::open(dir.path(), TopicDefaults::default(), 1 << 20).unwrap();
-    for p in &registry.get("t").unwrap().partitions {
-        assert_eq!(p.log().unwrap().high_watermark(), 2, "survives a restart");
-    }
+    let registry = assert_t_kept(dir.path(), registry);
     registry.delete("t").unwrap();
     assert!(registry.get("t").is_none());
 }

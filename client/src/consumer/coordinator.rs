@@ -477,6 +477,15 @@ mod tests {
         assert_eq!(interval(250), Duration::from_millis(250));
     }
 
+    /// The consumer's acknowledgement that it holds `owned` (generation 1).
+    async fn ack(c: &mut Coordinator, owned: BTreeSet<TopicPartition>) {
+        c.handle(Command::Owned {
+            generation: 1,
+            owned,
+        })
+        .await;
+    }
+
     /// Between publishing a target and the consumer's acknowledgement, heartbeats report
     /// the target's partitions as held too, so the broker cannot count one of them as
     /// released (and give it to another member) while this consumer takes it up.
@@ -503,37 +512,21 @@ mod tests {
         c.publish(BTreeSet::from([tp(0), tp(1)]));
         assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(1)]));
         // The consumer acknowledges an older view first: still reported.
-        c.handle(Command::Owned {
-            generation: 1,
-            owned: BTreeSet::from([tp(0)]),
-        })
-        .await;
+        ack(&mut c, BTreeSet::from([tp(0)])).await;
         assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(1)]));
-        c.handle(Command::Owned {
-            generation: 1,
-            owned: BTreeSet::from([tp(0), tp(1)]),
-        })
-        .await;
+        ack(&mut c, BTreeSet::from([tp(0), tp(1)])).await;
         assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(1)]));
         // A revocation: the consumer still holds tp(1) until it says otherwise.
         c.publish(BTreeSet::from([tp(0)]));
         assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(1)]));
-        c.handle(Command::Owned {
-            generation: 1,
-            owned: BTreeSet::from([tp(0)]),
-        })
-        .await;
+        ack(&mut c, BTreeSet::from([tp(0)])).await;
         assert_eq!(c.reported(), BTreeSet::from([tp(0)]));
         // Two targets before any acknowledgement: the first gave tp(2), the second takes
         // it away again; until the consumer says it applied the second, tp(2) may be read.
         c.publish(BTreeSet::from([tp(0), tp(2)]));
         c.publish(BTreeSet::from([tp(0)]));
         assert_eq!(c.reported(), BTreeSet::from([tp(0), tp(2)]));
-        c.handle(Command::Owned {
-            generation: 1,
-            owned: BTreeSet::from([tp(0)]),
-        })
-        .await;
+        ack(&mut c, BTreeSet::from([tp(0)])).await;
         assert_eq!(c.reported(), BTreeSet::from([tp(0)]));
     }
 }

@@ -51,11 +51,7 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
         let drained = accumulator.drain(Instant::now(), max_request_bytes, hold);
         if !drained.expired.is_empty() {
             for batch in drained.expired {
-                if let (Some(idem), Some(generation)) =
-                    (&shared.idempotence, batch.stamped_generation())
-                {
-                    idem.request_reset(generation);
-                }
+                report_sequence_gap(&shared, &batch);
                 let error = delivery_timeout(&batch, None);
                 batch.fail(error);
             }
@@ -87,6 +83,15 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
             }
             None => accumulator.wait_for_work().await,
         }
+    }
+}
+
+/// A sequenced batch about to fail for good leaves a gap in its partition's sequence
+/// numbers (later batches would be refused as out of sequence forever): the producer
+/// must take a new identity.
+fn report_sequence_gap(shared: &ProducerShared, batch: &ProducerBatch) {
+    if let (Some(idem), Some(generation)) = (&shared.idempotence, batch.stamped_generation()) {
+        idem.request_reset(generation);
     }
 }
 
@@ -296,11 +301,7 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
     } else {
         error
     };
-    // This batch's sequence numbers will never reach the broker in order: later batches
-    // of its partition would be refused as out of sequence forever.
-    if let (Some(idem), Some(generation)) = (&shared.idempotence, batch.stamped_generation()) {
-        idem.request_reset(generation);
-    }
+    report_sequence_gap(shared, &batch);
     let (id, tp) = (batch.id, batch.tp.clone());
     batch.fail(error);
     shared.accumulator.finish(id, &tp, false);
