@@ -15,9 +15,9 @@
 //! - [`Admin`] creates, deletes, lists, describes and reconfigures topics, and lists,
 //!   describes, deletes and resets the offsets of consumer groups.
 //!
-//! All three talk to the bootstrap broker over one pipelined connection each
-//! ([`connection::Connection`]), re-established with exponential backoff when it breaks
-//! ([`slot::ConnectionSlot`]). Errors are [`ClientError`] values with context;
+//! All three talk to the bootstrap broker over one pipelined connection each,
+//! re-established with exponential backoff when it breaks. Errors are [`ClientError`]
+//! values with context;
 //! [`ClientError::is_retriable`] says whether trying again may help.
 //!
 //! # Producing
@@ -110,7 +110,7 @@
 
 pub mod admin;
 pub mod config;
-pub mod connection;
+mod connection;
 pub mod consumer;
 pub mod error;
 mod fast_map;
@@ -119,7 +119,7 @@ mod offsets;
 pub mod partitioner;
 pub mod producer;
 pub mod record;
-pub mod slot;
+mod slot;
 #[cfg(test)]
 mod test_support;
 
