@@ -3,7 +3,7 @@
 //!
 //! Each subcommand module holds its clap `Args` struct and a `run` function; this module
 //! only wires them together. Helpers sit beside them: value parsers in [`args`], stdout,
-//! colour and tables in [`output`], record rendering in [`record_format`], input lines
+//! colour and tables in [`output`], record rendering in [`record_format`] and [`format_string`], input lines
 //! in [`produce_input`], start/stop positions in [`tail_position`], topic views in
 //! [`topic_view`], error reporting and exit codes in [`errors`].
 
@@ -11,6 +11,7 @@ pub mod args;
 pub mod bench;
 pub mod completions;
 pub mod errors;
+pub mod format_string;
 pub mod group;
 pub mod output;
 pub mod produce;
@@ -123,6 +124,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use clap::CommandFactory;
 
     use super::*;
@@ -151,6 +154,35 @@ mod tests {
             }
         }
         check(&Cli::command(), "");
+    }
+
+    #[test]
+    fn short_flags_mean_the_same_everywhere() {
+        fn collect(cmd: &clap::Command, path: &str, seen: &mut BTreeMap<char, (String, String)>) {
+            let path = format!("{path} {}", cmd.get_name());
+            for arg in cmd.get_arguments() {
+                let (Some(short), Some(long)) = (arg.get_short(), arg.get_long()) else {
+                    continue;
+                };
+                let entry = seen
+                    .entry(short)
+                    .or_insert_with(|| (long.to_owned(), path.clone()));
+                assert_eq!(
+                    entry.0, long,
+                    "-{short} is --{} in `{}` but --{long} in `{path}`",
+                    entry.0, entry.1
+                );
+            }
+            for sub in cmd.get_subcommands() {
+                collect(sub, &path, seen);
+            }
+        }
+        let mut seen = BTreeMap::new();
+        collect(&Cli::command(), "", &mut seen);
+        assert_eq!(
+            seen.get(&'p').map(|(long, _)| long.as_str()),
+            Some("partition")
+        );
     }
 
     #[test]

@@ -103,10 +103,10 @@ impl LineParser {
     }
 }
 
-/// Strips one trailing `\n` or `\r\n` from a line as read.
+/// Strips the trailing `\n` from a line as read. A `\r` before it stays part of the
+/// record, so `rill tail` gives a file with CRLF line endings back byte for byte.
 pub fn trim_line_ending(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
+    line.strip_suffix(b"\n").unwrap_or(line)
 }
 
 /// The JSON line layout; `value` may be any JSON (non-strings are stored as JSON text).
@@ -299,9 +299,10 @@ mod tests {
 
     #[test]
     fn line_endings() {
-        assert_eq!(trim_line_ending(b"a\r\n"), b"a");
+        assert_eq!(trim_line_ending(b"a\r\n"), b"a\r");
         assert_eq!(trim_line_ending(b"a\n"), b"a");
         assert_eq!(trim_line_ending(b"a"), b"a");
-        assert_eq!(trim_line_ending(b"a\r"), b"a");
+        assert_eq!(trim_line_ending(b"a\r"), b"a\r");
+        assert_eq!(trim_line_ending(b"\n"), b"");
     }
 }

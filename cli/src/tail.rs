@@ -17,7 +17,7 @@ use rill_client::{Admin, AutoOffsetReset, Consumer, ConsumerConfig};
 use super::args::{self, Since};
 use super::output::{stdout_closed, DataOut, OutputFormat, Style};
 use super::record_format::{PrintFields, RecordFormat, RecordPrinter};
-use super::tail_position::{choose_partitions, seek_for, RecordFilter, Start};
+use super::tail_position::{choose_partitions, seek_for, stop_offsets, RecordFilter, Start};
 use super::GlobalArgs;
 
 /// Records printed per partition when no start option is given.
@@ -33,6 +33,9 @@ Examples:
   rill tail orders -n 3 --partition 0 --print-offset --print-key
   rill tail orders --since 10m --format json | jq .value
   rill tail orders --offset 1000 --count 5
+  rill tail orders --offset 1000 --until-offset 2000
+  rill tail orders --since 2h --until-time 1h      the records of one hour
+  rill tail orders --from-beginning --no-follow --format '%p:%o %k %s\\n'
   rill tail orders --since 2026-11-23T10:00:00Z --no-follow --format hex
   rill tail orders --group billing --from-beginning   as a group member, committing";
 
@@ -61,10 +64,20 @@ pub struct TailArgs {
     #[arg(long)]
     pub no_follow: bool,
     /// Exit after printing N records.
-    #[arg(long, short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
-    /// How to print records [default: text, or json with --output json].
-    #[arg(long, value_enum)]
+    /// Stop before this offset in each partition (records at N or later are not printed).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub until_offset: Option<i64>,
+    /// Stop in each partition at its first record at or after a time: a duration ago
+    /// (10m, 2h) or RFC 3339. A time still to come waits for such a record.
+    #[arg(long, value_name = "DURATION|RFC3339", value_parser = args::parse_since)]
+    pub until_time: Option<Since>,
+    /// How to print records: text, json, hex, or a format string with fields %t topic,
+    /// %p partition, %o offset, %k key, %s value, %T timestamp (ms), %h headers, %K / %S
+    /// key / value length (-1 for null) and \n \t escapes [default: text, or json with
+    /// --output json].
+    #[arg(long, value_name = "text|json|hex|FORMAT", value_parser = RecordFormat::parse)]
     pub format: Option<RecordFormat>,
     /// Print the key before the value (text, hex).
     #[arg(long)]
@@ -86,6 +99,22 @@ pub struct TailArgs {
 }
 
 impl TailArgs {
+    /// Where each partition stops, given the latest offsets at start and `now`.
+    pub fn stop_offsets(
+        &self,
+        latest: &BTreeMap<i32, i64>,
+        now: SystemTime,
+    ) -> Option<BTreeMap<i32, i64>> {
+        let now_ms = Since::Ago(Duration::ZERO).to_timestamp_ms(now);
+        let until_time_passed = self.until_time_ms(now).map(|until| until <= now_ms);
+        stop_offsets(latest, self.no_follow, self.until_offset, until_time_passed)
+    }
+
+    /// `--until-time` in ms since the epoch, resolved against `now`.
+    pub fn until_time_ms(&self, now: SystemTime) -> Option<i64> {
+        self.until_time.map(|until| until.to_timestamp_ms(now))
+    }
+
     /// The start option, resolving `--since` against `now`.
     pub fn start(&self, now: SystemTime) -> Start {
         if self.from_beginning {
@@ -101,7 +130,7 @@ impl TailArgs {
 
     /// How records are printed, given the global `--output`.
     pub fn printer(&self, output: OutputFormat) -> RecordPrinter {
-        let format = self.format.unwrap_or(match output {
+        let format = self.format.clone().unwrap_or(match output {
             OutputFormat::Text => RecordFormat::Text,
             OutputFormat::Json => RecordFormat::Json,
         });
@@ -148,24 +177,25 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
         .await
         .context("cannot reach the broker")?;
     consumer.assign(chosen.keys().map(|&p| (args.topic.clone(), p)).collect());
-    let start = args.start(SystemTime::now());
+    let now = SystemTime::now();
+    let start = args.start(now);
     for (&partition, &(earliest, latest)) in &chosen {
         consumer
             .seek(&args.topic, partition, seek_for(start, earliest, latest))
             .await
             .with_context(|| format!("cannot find where to start in {}-{partition}", args.topic))?;
     }
+    let latest = chosen
+        .iter()
+        .map(|(&p, &(_, latest))| (p, latest))
+        .collect();
     let filter = RecordFilter {
-        ends: args.no_follow.then(|| {
-            chosen
-                .iter()
-                .map(|(&p, &(_, latest))| (p, latest))
-                .collect()
-        }),
+        ends: args.stop_offsets(&latest, now),
         since: match start {
             Start::Timestamp(timestamp_ms) => chosen.keys().map(|&p| (p, timestamp_ms)).collect(),
             _ => BTreeMap::new(),
         },
+        until_ms: args.until_time_ms(now),
     };
     let mut out = DataOut::stdout();
     let printer = args.printer(global.output);
@@ -293,7 +323,7 @@ mod tests {
             "--partition",
             "2",
             "--no-follow",
-            "-c",
+            "--count",
             "5",
             "--format",
             "json",

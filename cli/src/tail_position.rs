@@ -1,6 +1,7 @@
 //! Where `rill tail` starts and stops in each partition: the start option resolved to
-//! a seek per partition, the partitions chosen with `--partition`, and the filter that
-//! holds back records past the `--no-follow` end or before the `--since` time.
+//! a seek per partition, the partitions chosen with `--partition`, where each stops
+//! (`--no-follow`, `--until-offset`, `--until-time`), and the filter that holds back
+//! records past the end or before the `--since` time.
 
 use std::collections::BTreeMap;
 
@@ -62,22 +63,63 @@ pub fn choose_partitions(
         .collect()
 }
 
+/// Where each partition stops (exclusive end offset), or `None` to follow forever.
+///
+/// `latest` holds each partition's latest offset at start. It is an end with
+/// `--no-follow`, and with an `--until-time` already past at start (records appended
+/// later are newer than it). `--until-offset` is an end in every partition. A partition
+/// with no end of its own (following, until a time still to come) gets `i64::MAX`, so
+/// only a record at or after the time ends it ([`RecordFilter::admits`]).
+pub fn stop_offsets(
+    latest: &BTreeMap<i32, i64>,
+    no_follow: bool,
+    until_offset: Option<i64>,
+    until_time_passed: Option<bool>,
+) -> Option<BTreeMap<i32, i64>> {
+    let latest_is_end = no_follow || until_time_passed == Some(true);
+    if !latest_is_end && until_offset.is_none() && until_time_passed.is_none() {
+        return None;
+    }
+    let ends = latest
+        .iter()
+        .map(|(&partition, &latest)| {
+            let end = if latest_is_end { latest } else { i64::MAX };
+            (partition, end.min(until_offset.unwrap_or(i64::MAX)))
+        })
+        .collect();
+    Some(ends)
+}
+
 /// Which fetched records `tail` prints.
 #[derive(Debug, Default)]
 pub struct RecordFilter {
-    /// With `--no-follow`: per partition, the latest offset at start (exclusive end).
+    /// Per partition, the exclusive end offset ([`stop_offsets`]); `None` follows.
     pub ends: Option<BTreeMap<i32, i64>>,
     /// With `--since`: partitions still waiting for their first record at or after the
     /// timestamp. The broker may answer a timestamp lookup with the start of the batch
     /// holding the record, so earlier records of that batch are skipped here.
     pub since: BTreeMap<i32, i64>,
+    /// With `--until-time`: the first record at or after this timestamp (ms) ends its
+    /// partition, unprinted.
+    pub until_ms: Option<i64>,
 }
 
 impl RecordFilter {
-    /// True if `record` should be printed.
+    /// True if `record` should be printed. A record at or after `--until-time` ends
+    /// its partition at its offset.
     pub fn admits(&mut self, record: &ConsumerRecord) -> bool {
         let end = self.ends.as_ref().and_then(|e| e.get(&record.partition));
         if end.is_some_and(|end| record.offset >= *end) {
+            return false;
+        }
+        if self.until_ms.is_some_and(|until| record.timestamp >= until) {
+            if let Some(end) = self
+                .ends
+                .as_mut()
+                .and_then(|ends| ends.get_mut(&record.partition))
+            {
+                *end = (*end).min(record.offset);
+            }
             return false;
         }
         match self.since.get(&record.partition) {
@@ -124,6 +166,7 @@ mod tests {
         let mut filter = RecordFilter {
             ends: Some(BTreeMap::from([(0, 5)])),
             since: BTreeMap::from([(0, 100)]),
+            until_ms: None,
         };
         assert!(!filter.admits(&record(0, 1, 99)));
         assert!(filter.admits(&record(0, 2, 100)));
@@ -131,5 +174,47 @@ mod tests {
         assert!(filter.admits(&record(0, 3, 50)));
         assert!(!filter.admits(&record(0, 5, 200)));
         assert!(RecordFilter::default().admits(&record(3, 9, 0)));
+    }
+
+    #[test]
+    fn until_time_ends_a_partition_at_its_first_later_record() {
+        let mut filter = RecordFilter {
+            ends: Some(BTreeMap::from([(0, i64::MAX), (1, 9)])),
+            until_ms: Some(100),
+            ..RecordFilter::default()
+        };
+        assert!(filter.admits(&record(0, 3, 99)));
+        assert!(!filter.admits(&record(0, 4, 100)));
+        assert_eq!(filter.ends.as_ref().unwrap()[&0], 4);
+        // Everything after the end stays unprinted, whatever its timestamp.
+        assert!(!filter.admits(&record(0, 5, 1)));
+        assert!(filter.admits(&record(1, 0, 50)));
+        assert_eq!(filter.ends.as_ref().unwrap()[&1], 9);
+    }
+
+    #[test]
+    fn stop_offsets_combine_the_bounds() {
+        let latest = BTreeMap::from([(0, 10), (1, 3)]);
+        assert_eq!(stop_offsets(&latest, false, None, None), None);
+        assert_eq!(
+            stop_offsets(&latest, true, None, None),
+            Some(BTreeMap::from([(0, 10), (1, 3)]))
+        );
+        assert_eq!(
+            stop_offsets(&latest, false, Some(5), None),
+            Some(BTreeMap::from([(0, 5), (1, 5)]))
+        );
+        assert_eq!(
+            stop_offsets(&latest, true, Some(5), None),
+            Some(BTreeMap::from([(0, 5), (1, 3)]))
+        );
+        assert_eq!(
+            stop_offsets(&latest, false, None, Some(false)),
+            Some(BTreeMap::from([(0, i64::MAX), (1, i64::MAX)]))
+        );
+        assert_eq!(
+            stop_offsets(&latest, false, None, Some(true)),
+            Some(BTreeMap::from([(0, 10), (1, 3)]))
+        );
     }
 }

@@ -67,7 +67,7 @@ pub struct CreateArgs {
     /// Topic name.
     pub name: String,
     /// Number of partitions (default: the broker's default).
-    #[arg(long, short = 'p', value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: Option<i32>,
     /// A setting for this topic, e.g. retention.ms=86400000 (repeatable).
     #[arg(long, short = 'c', value_name = "KEY=VALUE", value_parser = args::parse_key_value)]
@@ -263,7 +263,15 @@ mod tests {
     #[test]
     fn create_flags() {
         let args = parse(&[
-            "topic", "create", "t", "-p", "3", "-c", "a=1", "--config", "b=2",
+            "topic",
+            "create",
+            "t",
+            "--partitions",
+            "3",
+            "-c",
+            "a=1",
+            "--config",
+            "b=2",
         ]);
         let TopicCommand::Create(create) = args.command else {
             panic!("not create")

@@ -329,7 +329,7 @@ fn topic_administration() {
 #[test]
 fn describe_shows_an_offline_partition_and_the_rest() {
     let broker = TestBroker::start();
-    broker.ok(&["topic", "create", "o", "-p", "2"], "");
+    broker.ok(&["topic", "create", "o", "--partitions", "2"], "");
     broker.ok(&["produce", "o", "-p", "1", "-q"], "a\nb\nc\n");
     let dir = broker.stop();
     // Partition 0's directory becomes a file: the broker cannot open it.

@@ -40,8 +40,9 @@ type Printed = Arc<Mutex<BTreeMap<i32, i64>>>;
 /// Runs `rill tail TOPIC --group GROUP`.
 pub async fn run(global: &GlobalArgs, args: TailArgs, group: &str) -> anyhow::Result<()> {
     let connection = global.connection_config();
-    let ends = if args.no_follow {
-        Some(end_offsets(global, &args.topic).await?)
+    let now = std::time::SystemTime::now();
+    let ends = if args.no_follow || args.until_offset.is_some() || args.until_time.is_some() {
+        args.stop_offsets(&end_offsets(global, &args.topic).await?, now)
     } else {
         None
     };
@@ -83,6 +84,7 @@ pub async fn run(global: &GlobalArgs, args: TailArgs, group: &str) -> anyhow::Re
     let filter = RecordFilter {
         ends,
         since: BTreeMap::new(),
+        until_ms: args.until_time_ms(now),
     };
     let printer = args.printer(global.output);
     let mut returned = BTreeSet::new();
