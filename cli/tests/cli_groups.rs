@@ -80,59 +80,72 @@ fn a_new_group_without_from_beginning_starts_at_the_end() {
     assert_eq!(out, "");
 }
 
+fn reset(broker: &TestBroker, args: &[&str]) -> String {
+    let mut all = vec!["group", "reset-offsets", "g"];
+    all.extend_from_slice(args);
+    broker.ok(&all, "")
+}
+
+fn committed(broker: &TestBroker) -> Value {
+    describe(broker, "g")["partitions"][0]["committed_offset"].clone()
+}
+
 #[test]
-fn reset_offsets_dry_run_then_apply_then_list_and_delete() {
+fn reset_offsets_plans_by_default_and_changes_only_with_execute() {
     let broker = broker_with("a\nb\nc\nd\n");
     assert_eq!(tail_group(&broker, "g", &["--no-follow"]), "a\nb\nc\nd\n");
 
-    let dry = broker.ok(
-        &[
-            "group",
-            "reset-offsets",
-            "g",
-            "--topic",
-            "t",
-            "--to-earliest",
-            "--dry-run",
-        ],
-        "",
-    );
-    assert!(dry.contains("NEW-OFFSET"), "{dry}");
-    assert!(dry.lines().nth(1).unwrap().ends_with(" 0"), "{dry}");
-    assert_eq!(
-        describe(&broker, "g")["partitions"][0]["committed_offset"],
-        4
-    );
+    // The plan, with and without --dry-run: current and new offsets, nothing changed.
+    for extra in [&[][..], &["--dry-run"]] {
+        let mut args = vec!["--topic", "t", "--to-earliest"];
+        args.extend_from_slice(extra);
+        let plan = broker.run(&[&["group", "reset-offsets", "g"][..], &args].concat(), "");
+        assert!(plan.status.success(), "{}", plan.stderr);
+        let mut lines = plan.stdout.lines();
+        let header = lines.next().unwrap();
+        assert!(header.contains("CURRENT-OFFSET") && header.contains("NEW-OFFSET"));
+        let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        assert_eq!(row, ["t", "0", "4", "0"], "{}", plan.stdout);
+        assert!(plan.stderr.contains("--execute"), "{}", plan.stderr);
+        assert_eq!(committed(&broker), 4);
+    }
 
-    let applied = broker.ok(
-        &[
-            "group",
-            "reset-offsets",
-            "g",
-            "--topic",
-            "t",
-            "--to-offset",
-            "2",
-            "--output",
-            "json",
-        ],
-        "",
+    let applied = reset(
+        &broker,
+        &["-t", "t", "--to-offset", "2", "--execute", "--output", "json"],
     );
     let applied: Value = serde_json::from_str(&applied).unwrap();
+    assert_eq!(applied["executed"], true);
+    assert_eq!(applied["offsets"][0]["current_offset"], 4);
     assert_eq!(applied["offsets"][0]["new_offset"], 2);
+    assert_eq!(committed(&broker), 2);
     assert_eq!(tail_group(&broker, "g", &["--no-follow"]), "c\nd\n");
 
-    broker.ok(
-        &["group", "reset-offsets", "g", "-t", "t", "--to-earliest"],
-        "",
-    );
-    assert_eq!(tail_group(&broker, "g", &["--no-follow"]), "a\nb\nc\nd\n");
-    broker.ok(
-        &["group", "reset-offsets", "g", "-t", "t", "--to-latest"],
-        "",
-    );
-    assert_eq!(tail_group(&broker, "g", &["--no-follow"]), "");
+    // --shift-by moves the committed offset (4) back by 3; a plan first.
+    let plan = reset(&broker, &["-t", "t", "--shift-by", "-3", "--output", "json"]);
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["executed"], false);
+    assert_eq!(plan["offsets"][0]["new_offset"], 1);
+    assert_eq!(committed(&broker), 4);
+    reset(&broker, &["-t", "t", "--shift-by", "-3", "--execute"]);
+    assert_eq!(committed(&broker), 1);
+    // Past the start of the log it stops at the start.
+    reset(&broker, &["-t", "t", "--shift-by", "-100", "--execute"]);
+    assert_eq!(committed(&broker), 0);
+    reset(&broker, &["-t", "t", "--shift-by", "100", "--execute"]);
+    assert_eq!(committed(&broker), 4);
 
+    // --all-topics: every topic the group committed.
+    reset(&broker, &["--all-topics", "--to-earliest", "--execute"]);
+    assert_eq!(tail_group(&broker, "g", &["--no-follow"]), "a\nb\nc\nd\n");
+    reset(&broker, &["-t", "t", "--to-latest", "--execute"]);
+    assert_eq!(tail_group(&broker, "g", &["--no-follow"]), "");
+}
+
+#[test]
+fn groups_are_listed_and_deleted() {
+    let broker = broker_with("a\n");
+    assert_eq!(tail_group(&broker, "g", &["--no-follow"]), "a\n");
     let list = broker.ok(&["group", "list"], "");
     assert!(list.contains("GROUP") && list.contains("g  "), "{list}");
     let json = broker.ok(&["group", "list", "--output", "json"], "");

@@ -20,7 +20,6 @@ pub mod e2e;
 pub mod produce;
 pub mod producer_api;
 pub mod progress;
-pub mod raw_connection;
 pub mod report;
 
 use std::sync::OnceLock;

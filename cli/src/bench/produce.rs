@@ -3,7 +3,7 @@
 //!
 //! With `--client batch` (the default) a producer encodes batches of exactly
 //! `--batch-size` records with `BatchBuilder` and writes one Produce request per batch on
-//! a raw pipelined connection ([`super::raw_connection`]), up to `--max-in-flight`
+//! a raw pipelined connection ([`crate::raw_connection`]), up to `--max-in-flight`
 //! unanswered; an acker task
 //! awaits the answers in order and records each batch's send-to-ack latency for all of
 //! its records. Partitions of a producer take turns batch by batch. `--client producer`
@@ -25,9 +25,9 @@ use tokio::sync::mpsc;
 
 use super::args::{LoadArgs, Stop};
 use super::progress::{Counters, Progress};
-use super::raw_connection::{self, RawReceiver, RawSender, Sent};
 use super::report::{ClientStats, Report};
 use super::{ensure_topic, partitions_of, payload, producer_api};
+use crate::raw_connection::{self, RawReceiver, RawSender, Sent};
 use crate::GlobalArgs;
 
 /// How `produce` builds its load.

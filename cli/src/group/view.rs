@@ -1,7 +1,7 @@
 //! How `rill group` shows groups: the JSON shapes of `list`, `describe` and
 //! `reset-offsets`, and their text tables.
 
-use rill_client::{GroupDescription, GroupListing, ResetOffset};
+use rill_client::{GroupDescription, GroupListing};
 use serde::Serialize;
 
 use crate::output::{Style, Table};
@@ -148,36 +148,6 @@ pub fn render_describe(group: &DescribedGroup, style: Style) -> String {
     }
     out.push_str(&table.render(style));
     out
-}
-
-/// One partition in `rill group reset-offsets` output.
-#[derive(Debug, Serialize)]
-pub struct ResetRow {
-    pub topic: String,
-    pub partition: i32,
-    pub new_offset: i64,
-}
-
-impl From<ResetOffset> for ResetRow {
-    fn from(r: ResetOffset) -> Self {
-        Self {
-            topic: r.topic,
-            partition: r.partition,
-            new_offset: r.offset,
-        }
-    }
-}
-
-pub fn render_reset(rows: &[ResetRow], style: Style) -> String {
-    let mut table = Table::new(["TOPIC", "PARTITION", "NEW-OFFSET"]);
-    for r in rows {
-        table.row([
-            r.topic.clone(),
-            r.partition.to_string(),
-            r.new_offset.to_string(),
-        ]);
-    }
-    table.render(style)
 }
 
 #[cfg(test)]

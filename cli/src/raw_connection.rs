@@ -1,5 +1,7 @@
-//! A raw pipelined connection for `rill bench produce --raw`, built on rill-protocol's
-//! frame codec with no client library in between.
+//! A raw pipelined connection built on rill-protocol's frame codec, with no client
+//! library in between: the transport of `rill bench produce --raw`, and of the one
+//! request the library does not offer yet (a per-partition offset reset, used by
+//! `rill group reset-offsets --shift-by`).
 //!
 //! The connection is split in two owners: the sending task holds the [`RawSender`]
 //! (the only code that writes the socket) and the acking task holds the
@@ -17,7 +19,7 @@ use futures::StreamExt;
 use rill_protocol::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use rill_protocol::api::{ApiKey, Message, RequestHeader};
 use rill_protocol::error_code::ErrorCode;
-use rill_protocol::frame::{FrameBuf, FrameCodec};
+use rill_protocol::frame::{FrameBuf, FrameCodec, MAX_FRAME_BYTES_DEFAULT};
 use rill_protocol::wire::Reader;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -152,6 +154,19 @@ impl RawSender {
     pub async fn shutdown(mut self) {
         let _ = self.writer.shutdown().await;
     }
+}
+
+/// Sends one request to `addr` and returns its response (a short-lived connection).
+pub async fn call<M: Message, R: Message>(
+    addr: &str,
+    timeout: Duration,
+    request: &M,
+) -> anyhow::Result<R> {
+    let (mut sender, mut receiver) = connect(addr, timeout, MAX_FRAME_BYTES_DEFAULT).await?;
+    let sent = sender.send(request).await?;
+    let response = receiver.receive(sent, timeout).await;
+    sender.shutdown().await;
+    response
 }
 
 impl RawReceiver {
