@@ -99,7 +99,9 @@ async fn full_disk_fails_produce_keeps_reads_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     if let Err(why) = mount_tmpfs(dir.path()) {
         if mounting_is_impossible_here() {
-            eprintln!("SKIPPED (not run): {why}; {CANNOT_MOUNT_ENV}=1 says this machine cannot mount");
+            eprintln!(
+                "SKIPPED (not run): {why}; {CANNOT_MOUNT_ENV}=1 says this machine cannot mount"
+            );
             return;
         }
         panic!(
