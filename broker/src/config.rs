@@ -38,12 +38,18 @@ pub const RETENTION_MS_DEFAULT: u64 = 7 * 24 * 3600 * 1000;
 pub const MAX_FRAME_BYTES_DEFAULT: usize = rill_protocol::frame::MAX_FRAME_BYTES_DEFAULT;
 /// Default cap on partitions across all topics.
 pub const MAX_PARTITIONS_DEFAULT: usize = 20_000;
-/// Default cap on open client connections.
-pub const MAX_CONNECTIONS_DEFAULT: usize = 1024;
+/// Default cap on open client connections (idle ones cost a few KiB each; the broker
+/// lowers it at start if the open-file limit has no room for it).
+pub const MAX_CONNECTIONS_DEFAULT: usize = 16_384;
+/// Default cap on open connections from one client IP, so one host cannot take every slot.
+pub const MAX_CONNECTIONS_PER_IP_DEFAULT: usize = 1000;
 /// Default cap on requests one connection may have in flight.
 pub const MAX_INFLIGHT_REQUESTS_DEFAULT: usize = 64;
-/// Default cap on response bytes queued for one connection before it stops reading.
-pub const MAX_CONNECTION_BUFFER_BYTES_DEFAULT: usize = 128 * 1024 * 1024;
+/// Default cap on one connection's buffered bytes (requests read but not yet handled plus
+/// responses not yet written); at the cap the connection stops reading.
+pub const MAX_CONNECTION_BUFFER_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
+/// Default cap on the buffered bytes of all connections together.
+pub const MAX_TOTAL_BUFFER_BYTES_DEFAULT: usize = 1024 * 1024 * 1024;
 /// Default idle/read timeout of a connection (a half-sent frame is dropped after this).
 pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 10 * 60 * 1000;
 /// Default time a started frame may take to arrive whole (slow-loris guard).
@@ -126,9 +132,23 @@ pub struct Args {
     /// (a quarter smaller for frames under 4 MiB) [default: 17 MiB].
     #[arg(long, env = "RILL_MAX_FRAME_BYTES", value_parser = parse_bytes_usize)]
     pub max_frame_bytes: Option<usize>,
-    /// Most client connections at once; further ones are refused [default: 1024].
+    /// Most client connections at once; further ones are refused. Lowered at start if
+    /// the open-file limit has no room for it (logged) [default: 16384].
     #[arg(long, env = "RILL_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Most connections from one client IP; further ones are refused [default: 1000].
+    #[arg(long, env = "RILL_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Bytes one connection may hold (requests read but not yet handled plus responses
+    /// not yet written); at this the broker stops reading from it. At least twice
+    /// --max-frame-bytes [default: 64MiB].
+    #[arg(long, env = "RILL_MAX_CONNECTION_BUFFER_BYTES", value_parser = parse_bytes_usize)]
+    pub max_connection_buffer_bytes: Option<usize>,
+    /// Bytes all connections together may hold, counted as for
+    /// --max-connection-buffer-bytes; at this the broker stops reading requests
+    /// [default: 1GiB].
+    #[arg(long, env = "RILL_MAX_TOTAL_BUFFER_BYTES", value_parser = parse_bytes_usize)]
+    pub max_total_buffer_bytes: Option<usize>,
     /// Most partitions on this broker, all topics together; creating more is refused
     /// (each partition keeps files open and maps segments) [default: 20000].
     #[arg(long, env = "RILL_MAX_PARTITIONS")]
@@ -198,6 +218,9 @@ pub struct FileConfig {
     flush: Option<String>,
     max_frame_bytes: Option<usize>,
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    max_connection_buffer_bytes: Option<usize>,
+    max_total_buffer_bytes: Option<usize>,
     max_partitions: Option<usize>,
     max_inflight: Option<usize>,
     idle_timeout: Option<String>,
@@ -224,12 +247,17 @@ pub struct BrokerConfig {
     pub max_frame_bytes: usize,
     /// Most client connections at once.
     pub max_connections: usize,
+    /// Most client connections from one IP at once.
+    pub max_connections_per_ip: usize,
     /// Most partitions on the broker, all topics together.
     pub max_partitions: usize,
     /// Most requests in flight per connection.
     pub max_inflight: usize,
-    /// Response bytes queued per connection before it stops reading new requests.
+    /// Bytes one connection may hold (requests not yet handled plus responses not yet
+    /// written) before it stops reading new requests.
     pub max_connection_buffer_bytes: usize,
+    /// The same, for all connections together.
+    pub max_total_buffer_bytes: usize,
     /// Idle/read timeout per connection.
     pub idle_timeout: Duration,
     /// Longest a started frame may take to arrive whole.
@@ -288,9 +316,11 @@ impl Default for BrokerConfig {
             topic_defaults: TopicDefaults::default(),
             max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
             max_connections: MAX_CONNECTIONS_DEFAULT,
+            max_connections_per_ip: MAX_CONNECTIONS_PER_IP_DEFAULT,
             max_partitions: MAX_PARTITIONS_DEFAULT,
             max_inflight: MAX_INFLIGHT_REQUESTS_DEFAULT,
             max_connection_buffer_bytes: MAX_CONNECTION_BUFFER_BYTES_DEFAULT,
+            max_total_buffer_bytes: MAX_TOTAL_BUFFER_BYTES_DEFAULT,
             idle_timeout: Duration::from_millis(IDLE_TIMEOUT_MS_DEFAULT),
             frame_timeout: Duration::from_millis(FRAME_TIMEOUT_MS_DEFAULT),
             groups: crate::group::GroupConfig::default(),
@@ -349,6 +379,18 @@ impl BrokerConfig {
         }
         set(&mut self.max_frame_bytes, file.max_frame_bytes);
         set(&mut self.max_connections, file.max_connections);
+        set(
+            &mut self.max_connections_per_ip,
+            file.max_connections_per_ip,
+        );
+        set(
+            &mut self.max_connection_buffer_bytes,
+            file.max_connection_buffer_bytes,
+        );
+        set(
+            &mut self.max_total_buffer_bytes,
+            file.max_total_buffer_bytes,
+        );
         set(&mut self.max_partitions, file.max_partitions);
         set(&mut self.max_inflight, file.max_inflight);
         if let Some(s) = &file.idle_timeout {
@@ -397,6 +439,18 @@ impl BrokerConfig {
         set(&mut d.flush, args.flush);
         set(&mut self.max_frame_bytes, args.max_frame_bytes);
         set(&mut self.max_connections, args.max_connections);
+        set(
+            &mut self.max_connections_per_ip,
+            args.max_connections_per_ip,
+        );
+        set(
+            &mut self.max_connection_buffer_bytes,
+            args.max_connection_buffer_bytes,
+        );
+        set(
+            &mut self.max_total_buffer_bytes,
+            args.max_total_buffer_bytes,
+        );
         set(&mut self.max_partitions, args.max_partitions);
         set(&mut self.max_inflight, args.max_inflight);
         set(&mut self.idle_timeout, args.idle_timeout);
@@ -444,6 +498,13 @@ impl BrokerConfig {
             1 << 30,
         )?;
         check("max_connections", self.max_connections as u64, 1, 1 << 20)?;
+        check(
+            "max_connections_per_ip",
+            self.max_connections_per_ip as u64,
+            1,
+            1 << 20,
+        )?;
+        self.validate_buffers()?;
         check("max_partitions", self.max_partitions as u64, 1, 1 << 20)?;
         check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;
         check(
@@ -466,6 +527,34 @@ impl BrokerConfig {
         if let Some(level) = &self.log_level {
             tracing_subscriber::EnvFilter::try_new(level)
                 .map_err(|e| invalid("log_level", level, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl BrokerConfig {
+    /// A connection must hold a largest request and a largest response at once, and the
+    /// broker-wide budget at least one such connection.
+    fn validate_buffers(&self) -> Result<(), ConfigError> {
+        let per_connection_min = 2 * self.max_frame_bytes;
+        if self.max_connection_buffer_bytes < per_connection_min {
+            return Err(invalid(
+                "max_connection_buffer_bytes",
+                &self.max_connection_buffer_bytes.to_string(),
+                format!(
+                    "must be at least twice max_frame_bytes ({per_connection_min} bytes): raise it or lower max_frame_bytes"
+                ),
+            ));
+        }
+        if self.max_total_buffer_bytes < self.max_connection_buffer_bytes {
+            return Err(invalid(
+                "max_total_buffer_bytes",
+                &self.max_total_buffer_bytes.to_string(),
+                format!(
+                    "must be at least max_connection_buffer_bytes ({} bytes)",
+                    self.max_connection_buffer_bytes
+                ),
+            ));
         }
         Ok(())
     }

@@ -209,6 +209,21 @@ fn restart_required(old: &BrokerConfig, new: &BrokerConfig, out: &mut Vec<String
             new.max_connections.to_string(),
         ),
         (
+            "max_connections_per_ip",
+            old.max_connections_per_ip.to_string(),
+            new.max_connections_per_ip.to_string(),
+        ),
+        (
+            "max_connection_buffer_bytes",
+            old.max_connection_buffer_bytes.to_string(),
+            new.max_connection_buffer_bytes.to_string(),
+        ),
+        (
+            "max_total_buffer_bytes",
+            old.max_total_buffer_bytes.to_string(),
+            new.max_total_buffer_bytes.to_string(),
+        ),
+        (
             "max_inflight",
             old.max_inflight.to_string(),
             new.max_inflight.to_string(),

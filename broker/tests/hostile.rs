@@ -1,7 +1,7 @@
 //! Hostile and broken clients against a `rilld` child process: random bytes, a 4 GB
-//! length prefix, a frame trickled a byte at a time, a thousand idle connections, and a
-//! consumer that never reads its socket. Throughout, a well-behaved client keeps
-//! producing and consuming, and the broker's memory stays bounded.
+//! length prefix, a frame trickled a byte at a time, and clients that never read their
+//! socket. Throughout, a well-behaved client keeps producing and consuming, and the
+//! broker's memory stays bounded. (Connection floods: `connections.rs`.)
 
 mod common;
 
@@ -96,52 +96,6 @@ async fn garbage_huge_prefixes_and_slow_frames_are_cut_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_idle_connections_stay_bounded_and_the_limit_refuses_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = start_rilld_with(dir.path(), &["--max-connections", "1010"]).await;
-    let pid = child.id().unwrap();
-    healthy(addr, "idle", 0).await;
-    let rss_before = rss_kib(pid);
-    let mut idle = Vec::with_capacity(1000);
-    for _ in 0..1000 {
-        idle.push(TcpStream::connect(addr).await.unwrap());
-    }
-    // New clients are still served while a thousand connections sit idle.
-    healthy(addr, "idle", 1).await;
-    let rss_idle = rss_kib(pid);
-    assert!(
-        rss_idle < rss_before + 64 * 1024,
-        "1000 idle connections grew RSS from {rss_before} KiB to {rss_idle} KiB"
-    );
-    // Fill to the limit; the next connection is closed at once.
-    let mut fillers = Vec::new();
-    for _ in 0..10 {
-        fillers.push(TcpStream::connect(addr).await.unwrap());
-    }
-    let mut refused = RawClient::connect(addr).await;
-    assert!(
-        refused.is_closed().await,
-        "beyond max-connections a client is refused"
-    );
-    drop(idle);
-    // Freed slots serve again.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut c = RawClient::connect(addr).await;
-        let request = fetch("idle", 0, 0, 0, 0);
-        if c.try_call(request).await.is_some() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "slots are released when connections close"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.start_kill().unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_that_never_reads_cannot_grow_the_broker_or_slow_producers() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = start_rilld_with(dir.path(), &[]).await;
@@ -183,5 +137,129 @@ async fn a_consumer_that_never_reads_cannot_grow_the_broker_or_slow_producers() 
         "a stuck reader grew RSS from {rss_before} KiB to {rss_stuck} KiB"
     );
     drop(stuck);
+    child.start_kill().unwrap();
+}
+
+/// A client that pipelines fetches it never reads, then large produce requests: from the
+/// broker's side, a connection whose responses pile up while its requests keep coming.
+/// Sends from a background task (it blocks once the broker stops reading).
+async fn never_reading_client(
+    addr: std::net::SocketAddr,
+    big_batch: bytes::Bytes,
+) -> tokio::task::JoinHandle<()> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    // A small receive window makes the broker's writes block after little data.
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let mut c = RawClient::over(stream);
+    tokio::spawn(async move {
+        for i in 0..8 {
+            c.send(fetch("slow", 0, i * 1000, 0, 0)).await;
+        }
+        for _ in 0..10 {
+            c.send(produce("slow", 0, big_batch.clone(), ACKS_ALL))
+                .await;
+        }
+        std::future::pending::<()>().await;
+    })
+}
+
+/// The most RSS (KiB) `pid` reaches over `window`, sampled every 50 ms.
+async fn peak_rss_kib(pid: u32, window: Duration) -> u64 {
+    let until = Instant::now() + window;
+    let mut peak = 0;
+    while Instant::now() < until {
+        peak = peak.max(rss_kib(pid));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    peak
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_are_held_to_their_connection_and_total_budgets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = start_rilld_with(
+        dir.path(),
+        &[
+            "--max-frame-bytes",
+            "4MiB",
+            "--max-connection-buffer-bytes",
+            "16MiB",
+            "--max-total-buffer-bytes",
+            "48MiB",
+        ],
+    )
+    .await;
+    let pid = child.id().unwrap();
+    // 8 MiB to fetch, in batches of 1,000 records of 1 KB.
+    let mut producer = RawClient::connect(addr).await;
+    let value = "x".repeat(1000);
+    for i in 0..8 {
+        let mut b =
+            rill_protocol::batch::BatchBuilder::new(rill_protocol::batch::Compression::None);
+        for _ in 0..1000 {
+            b.append(&rill_protocol::batch::RecordInput::new(
+                now_ms(),
+                value.clone(),
+            ))
+            .unwrap();
+        }
+        let r = produce_response(
+            producer
+                .call(produce("slow", 0, b.build().unwrap(), ACKS_ALL))
+                .await,
+        );
+        assert_eq!(r.topics[0].partitions[0].base_offset, i * 1000);
+    }
+    // Each never-reading client then sends ten ~2.9 MB produce requests (29 MB).
+    let mut b = rill_protocol::batch::BatchBuilder::new(rill_protocol::batch::Compression::None);
+    for _ in 0..2900 {
+        b.append(&rill_protocol::batch::RecordInput::new(
+            now_ms(),
+            value.clone(),
+        ))
+        .unwrap();
+    }
+    let big_batch = b.build().unwrap();
+    let rss_before = rss_kib(pid);
+
+    // Two such clients fit the total budget: each fills only its own, others carry on.
+    let mut stuck = Vec::new();
+    for _ in 0..2 {
+        stuck.push(never_reading_client(addr, big_batch.clone()).await);
+    }
+    for round in 0..10 {
+        healthy(addr, "other", round).await;
+    }
+    // Twelve of them would hold 348 MB if their requests were all read: the total
+    // budget stops reading at 48 MiB.
+    for _ in 0..10 {
+        stuck.push(never_reading_client(addr, big_batch.clone()).await);
+    }
+    let rss_peak = peak_rss_kib(pid, Duration::from_secs(3)).await;
+    let grown_mib = rss_peak.saturating_sub(rss_before) / 1024;
+    eprintln!("RSS {rss_before} KiB before, peak {rss_peak} KiB with 12 never-reading clients");
+    // 48 MiB of budget, up to one partly read 4 MiB frame per connection, allocator slack.
+    assert!(
+        grown_mib < 160,
+        "12 never-reading clients grew the broker by {grown_mib} MiB"
+    );
+    // Once they go, their budget is free for everyone again.
+    for task in stuck {
+        task.abort();
+        let _ = task.await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut c = RawClient::connect(addr).await;
+        if c.try_call(fetch("other", 0, 0, 0, 0)).await.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the budget is released when clients leave"
+        );
+    }
+    healthy(addr, "other", 99).await;
     child.start_kill().unwrap();
 }

@@ -794,3 +794,83 @@ async fn init_producer_id_always_issues_a_fresh_id() {
     assert_eq!(named.producer_epoch, 0);
     broker.stop().await;
 }
+
+/// A fetch naming one partition many times (in one topic entry or in repeated topic
+/// entries) reads and answers it once: repeats cannot multiply reads or the response.
+#[tokio::test]
+async fn a_fetch_naming_one_partition_many_times_reads_it_once() {
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr).await;
+    for _ in 0..3 {
+        c.call(produce("dup", 0, sized_batch(10, 1000), ACKS_ALL))
+            .await;
+    }
+    let mut asked = fetch("dup", 0, 0, 0, 1);
+    if let Request::Fetch(f) = &mut asked {
+        let once = f.topics[0].clone();
+        f.topics[0].partitions = vec![once.partitions[0].clone(); 1000];
+        f.topics.extend(std::iter::repeat_n(once, 100));
+    }
+    let f = fetch_response(c.call(asked).await);
+    assert_eq!(f.topics.len(), 1, "one answer per topic");
+    assert_eq!(f.topics[0].partitions.len(), 1, "one answer per partition");
+    assert_eq!(fetched_values(&f).len(), 30, "the log, once");
+    // Nothing stays charged to the buffer budgets once the answer is written.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while broker.ctx.buffers.used_bytes() != 0 {
+        assert!(Instant::now() < deadline, "budget released after the response");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    broker.stop().await;
+}
+
+/// `max_bytes` bounds the record bytes of the whole response, across partitions; only
+/// the first batch may exceed it (so a consumer always progresses).
+#[tokio::test]
+async fn fetch_max_bytes_holds_across_partitions() {
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr).await;
+    c.call(create("wide", 3, Vec::new())).await;
+    let batch_bytes = sized_batch(10, 1000).len();
+    for partition in 0..3 {
+        for _ in 0..3 {
+            let r = produce_response(
+                c.call(produce("wide", partition, sized_batch(10, 1000), ACKS_ALL))
+                    .await,
+            );
+            assert_eq!(r.topics[0].partitions[0].error_code, ErrorCode::None);
+        }
+    }
+    let max_bytes = 5 * batch_bytes / 2;
+    let mut asked = fetch("wide", 0, 0, 0, 1);
+    if let Request::Fetch(f) = &mut asked {
+        f.max_bytes = max_bytes as i32;
+        let one = f.topics[0].partitions[0].clone();
+        f.topics[0].partitions = (0..3)
+            .map(|partition| rill_protocol::api::fetch::FetchPartition {
+                partition,
+                ..one.clone()
+            })
+            .collect();
+    }
+    let f = fetch_response(c.call(asked).await);
+    let sizes: Vec<usize> = f.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.records.clone().into_bytes().len())
+        .collect();
+    assert_eq!(sizes.len(), 3);
+    assert!(
+        sizes.iter().sum::<usize>() <= max_bytes,
+        "{sizes:?} exceeds max_bytes {max_bytes}"
+    );
+    assert_eq!(sizes[0], 2 * batch_bytes, "whole batches that fit");
+    // A first batch larger than max_bytes still comes back whole.
+    let mut tiny = fetch("wide", 1, 0, 0, 1);
+    if let Request::Fetch(f) = &mut tiny {
+        f.max_bytes = 1;
+    }
+    let f = fetch_response(c.call(tiny).await);
+    assert_eq!(fetched_values(&f).len(), 10);
+    broker.stop().await;
+}

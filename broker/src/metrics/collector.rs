@@ -147,6 +147,20 @@ impl BrokerCollector {
         )?;
         counter(
             enc,
+            "rill_connections_refused_per_ip",
+            "Client connections refused at max_connections_per_ip (too many from one client IP)",
+            s.connections_refused_per_ip,
+        )?;
+        if let Some(broker) = &self.broker {
+            gauge(
+                enc,
+                "rill_connection_buffer_bytes",
+                "Bytes all connections hold in requests not yet handled and responses not yet written",
+                saturate(broker.buffers.used_bytes() as u64),
+            )?;
+        }
+        counter(
+            enc,
             "rill_frames_rejected",
             "Unparsable frames or requests (each closed its connection)",
             s.frames_rejected,

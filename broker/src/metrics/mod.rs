@@ -28,6 +28,7 @@ pub use groups::{GroupOffset, GroupOffsetsSource};
 pub struct Metrics {
     connections_accepted: AtomicU64,
     connections_refused: AtomicU64,
+    connections_refused_per_ip: AtomicU64,
     connections_open: AtomicU64,
     frames_rejected: AtomicU64,
     batches_rejected: AtomicU64,
@@ -53,6 +54,7 @@ impl Default for Metrics {
         Metrics {
             connections_accepted: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
+            connections_refused_per_ip: AtomicU64::new(0),
             connections_open: AtomicU64::new(0),
             frames_rejected: AtomicU64::new(0),
             batches_rejected: AtomicU64::new(0),
@@ -75,6 +77,8 @@ pub struct MetricsSnapshot {
     pub connections_accepted: u64,
     /// Connections refused because `max_connections` were open.
     pub connections_refused: u64,
+    /// Connections refused because `max_connections_per_ip` were open from that IP.
+    pub connections_refused_per_ip: u64,
     /// Connections open now.
     pub connections_open: u64,
     /// Frames or requests that could not be parsed (each closed its connection).
@@ -106,6 +110,11 @@ impl Metrics {
     /// A connection was refused at the limit.
     pub fn connection_refused(&self) {
         bump(&self.connections_refused);
+    }
+
+    /// A connection was refused at the per-client-IP limit.
+    pub fn connection_refused_per_ip(&self) {
+        bump(&self.connections_refused_per_ip);
     }
 
     /// An unparsable frame or request closed a connection.
@@ -160,6 +169,7 @@ impl Metrics {
         MetricsSnapshot {
             connections_accepted: get(&self.connections_accepted),
             connections_refused: get(&self.connections_refused),
+            connections_refused_per_ip: get(&self.connections_refused_per_ip),
             connections_open: get(&self.connections_open),
             frames_rejected: get(&self.frames_rejected),
             batches_rejected: get(&self.batches_rejected),

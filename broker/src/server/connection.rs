@@ -8,8 +8,12 @@
 //! - write: writes responses in that same order.
 //!
 //! Pipelining comes from the stages overlapping: while request N runs, N+1 is being read
-//! and N-1's response written. Requests waiting are bounded by `max_inflight`, and their
-//! bytes by a per-connection byte budget that is released once each response is written.
+//! and N-1's response written. Requests waiting are bounded by `max_inflight`. Bytes are
+//! bounded by budgets ([`super::budget`]): a request is charged from the moment it is
+//! read, its response from the moment it is made until it is written, against this
+//! connection's `max_connection_buffer_bytes` and every connection's
+//! `max_total_buffer_bytes`. At either limit the connection stops reading requests; a
+//! peer that does not read its responses thus stops itself, not the others.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,10 +23,11 @@ use rill_protocol::frame::FrameCodec;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tracing::{debug, warn};
 
+use super::budget::{ByteBudget, Charge};
 use super::handlers::{self, Incoming, Reply};
 use super::BrokerCtx;
 use crate::shutdown::ShutdownListener;
@@ -30,16 +35,16 @@ use crate::shutdown::ShutdownListener;
 /// Responses buffered between the process and write stages.
 const WRITE_QUEUE_DEPTH: usize = 4;
 
-/// A decoded request with its share of the connection's byte budget.
+/// A decoded request with its charge (its frame's bytes).
 struct Queued {
     incoming: Incoming,
-    budget: OwnedSemaphorePermit,
+    charge: Charge,
 }
 
-/// A response ready to write; the budget is released once it is written.
+/// A response ready to write, charged its bytes until it is written.
 struct Answered {
     reply: Reply,
-    _budget: OwnedSemaphorePermit,
+    _charge: Charge,
 }
 
 /// Serves one connection until the peer closes it, it misbehaves, or shutdown.
@@ -77,8 +82,11 @@ async fn read_requests(
     mut shutdown: ShutdownListener,
 ) {
     let mut frames = FramedRead::new(read_half, FrameCodec::new(ctx.config.max_frame_bytes));
-    let budget_bytes = ctx.config.max_connection_buffer_bytes;
-    let budget = Arc::new(Semaphore::new(budget_bytes));
+    // Room for one largest response is kept out of reach of requests (see `budget`).
+    let budget = ByteBudget::new(
+        ctx.config.max_connection_buffer_bytes,
+        ctx.config.max_frame_bytes + rill_protocol::frame::FRAME_PREFIX_BYTES,
+    );
     let mut clock = ReadClock::new(ctx.config.idle_timeout, ctx.config.frame_timeout);
     loop {
         // Cancel-safety: FramedRead::next keeps a partial frame in its buffer, so losing
@@ -104,15 +112,11 @@ async fn read_requests(
             Ok(Some(Ok(frame))) => frame,
         };
         clock.frame_arrived();
-        let cost = u32::try_from(frame.len().clamp(1, budget_bytes)).unwrap_or(u32::MAX);
-        // Waits while earlier responses are unwritten (a peer that does not read); still
-        // stops at shutdown.
-        let permit = tokio::select! {
+        // Waits while earlier requests and unwritten responses fill a budget (a peer
+        // that does not read); still stops at shutdown.
+        let charge = tokio::select! {
             _ = shutdown.recv() => return,
-            permit = budget.clone().acquire_many_owned(cost) => permit,
-        };
-        let Ok(permit) = permit else {
-            return;
+            charge = Charge::for_request(&budget, &ctx.buffers, frame.len().max(1)) => charge,
         };
         let incoming = match handlers::decode(ctx, frame) {
             Ok(incoming) => incoming,
@@ -122,10 +126,7 @@ async fn read_requests(
                 return;
             }
         };
-        let queued = Queued {
-            incoming,
-            budget: permit,
-        };
+        let queued = Queued { incoming, charge };
         if requests.send(queued).await.is_err() {
             return; // the processor or writer stopped: the peer is gone
         }
@@ -183,11 +184,20 @@ async fn process_requests(
     responses: mpsc::Sender<Answered>,
     peer: SocketAddr,
 ) {
-    while let Some(Queued { incoming, budget }) = requests.recv().await {
-        let reply = handlers::handle(&ctx, incoming, peer).await;
+    while let Some(Queued {
+        incoming,
+        mut charge,
+    }) = requests.recv().await
+    {
+        let reply = handlers::handle(&ctx, incoming, peer, &mut charge).await;
+        // From here the charge counts the response, not the request (gone once handled).
+        match &reply {
+            Reply::Frame(frame) => charge.resize(bytes::Buf::remaining(frame)).await,
+            Reply::Nothing | Reply::Close => charge.shrink_to(0),
+        }
         let answered = Answered {
             reply,
-            _budget: budget,
+            _charge: charge,
         };
         if responses.send(answered).await.is_err() {
             return;

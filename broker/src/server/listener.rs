@@ -1,16 +1,20 @@
-//! The accept loop: bounds connections with a semaphore, backs off on accept errors, and
-//! stops accepting on shutdown.
+//! The accept loop: bounds connections in total and per client IP ([`slots`]), backs off
+//! on accept errors, and stops accepting on shutdown.
+//!
+//! The connection limit is kept inside the open-file limit ([`connections_that_fit`]);
+//! the limits in force are logged when the listener starts.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use super::connection;
+use super::slots::{ConnectionSlots, Refused};
 use super::BrokerCtx;
+use crate::fd_limit::connections_that_fit;
 use crate::shutdown::ShutdownListener;
 
 /// Longest pause between accept retries after errors (e.g. out of file descriptors).
@@ -19,7 +23,8 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Accepts connections until shutdown, then waits for every connection to finish its
 /// in-flight requests.
 pub async fn run(ctx: Arc<BrokerCtx>, listener: TcpListener, mut shutdown: ShutdownListener) {
-    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
+    let max_connections = connection_limit(&ctx).await;
+    let slots = ConnectionSlots::new(max_connections, ctx.config.max_connections_per_ip);
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -41,11 +46,13 @@ pub async fn run(ctx: Arc<BrokerCtx>, listener: TcpListener, mut shutdown: Shutd
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            ctx.metrics.connection_refused();
-            warn!(%peer, max_connections = ctx.config.max_connections, "connection refused: too many open connections");
-            drop(stream);
-            continue;
+        let slot = match slots.try_take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                refuse(&ctx, peer, why, max_connections);
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         debug!(%peer, "connection accepted");
@@ -55,9 +62,65 @@ pub async fn run(ctx: Arc<BrokerCtx>, listener: TcpListener, mut shutdown: Shutd
         connections.spawn(async move {
             connection::serve(ctx.clone(), stream, peer, shutdown).await;
             ctx.metrics.connection_closed();
-            drop(permit);
+            drop(slot);
         });
     }
     drop(listener);
     while connections.join_next().await.is_some() {}
+}
+
+/// Counts and logs a refused connection (at debug level: a flood must not flood the log
+/// too; the counters say how many).
+fn refuse(ctx: &BrokerCtx, peer: std::net::SocketAddr, why: Refused, max_connections: usize) {
+    match why {
+        Refused::Total => {
+            ctx.metrics.connection_refused();
+            debug!(%peer, max_connections, "connection refused: too many open connections");
+        }
+        Refused::PerIp => {
+            ctx.metrics.connection_refused_per_ip();
+            debug!(
+                %peer,
+                max_connections_per_ip = ctx.config.max_connections_per_ip,
+                "connection refused: too many open connections from this client IP"
+            );
+        }
+    }
+}
+
+/// The connection limit in force: `max_connections`, lowered if the open-file limit has
+/// no room for it. Says which at start, and how to raise it when it was lowered.
+async fn connection_limit(ctx: &BrokerCtx) -> usize {
+    let configured = ctx.config.max_connections;
+    let per_ip = ctx.config.max_connections_per_ip;
+    let fit = tokio::task::spawn_blocking(move || connections_that_fit(configured))
+        .await
+        .ok()
+        .flatten();
+    let Some(fit) = fit else {
+        warn!(
+            max_connections = configured,
+            "cannot read the open-file limit; a connection flood may run the broker out of file descriptors"
+        );
+        return configured;
+    };
+    if fit.lowered(configured) {
+        warn!(
+            max_connections = fit.max_connections,
+            configured,
+            open_files_limit = fit.open_files_limit,
+            open_files = fit.open_files,
+            "the open-file limit leaves room for fewer connections than max_connections: serving at most {} (raise the hard limit with `ulimit -Hn` or systemd LimitNOFILE=)",
+            fit.max_connections
+        );
+    } else {
+        info!(
+            max_connections = configured,
+            max_connections_per_ip = per_ip,
+            open_files_limit = fit.open_files_limit,
+            open_files = fit.open_files,
+            "connection limits"
+        );
+    }
+    fit.max_connections
 }

@@ -5,11 +5,13 @@
 //! writes every partition's clean-shutdown checkpoint. [`start`] does both after bringing
 //! up the HTTP endpoint ([`http`]), so `/ready` answers 503 during recovery.
 
+pub mod budget;
 pub mod connection;
 pub mod handlers;
 pub mod housekeeping;
 pub mod http;
 pub mod listener;
+pub mod slots;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,6 +77,9 @@ pub struct BrokerCtx {
     pub advertised: SocketAddr,
     /// Issues idempotent producer ids.
     pub producer_ids: ProducerIds,
+    /// Bytes every connection together holds in requests not yet handled and responses
+    /// not yet written (`max_total_buffer_bytes`).
+    pub buffers: Arc<budget::ByteBudget>,
 }
 
 /// A bound, recovered broker ready to serve.
@@ -120,6 +125,10 @@ impl Server {
             source,
         })?;
         let producer_ids = ProducerIds::open(&config.data_dir)?;
+        let buffers = budget::ByteBudget::new(
+            config.max_total_buffer_bytes,
+            config.max_frame_bytes + rill_protocol::frame::FRAME_PREFIX_BYTES,
+        );
         let ctx = Arc::new(BrokerCtx {
             config,
             topics,
@@ -127,6 +136,7 @@ impl Server {
             metrics: telemetry.metrics(),
             advertised,
             producer_ids,
+            buffers,
         });
         telemetry.attach(ctx.clone());
         Ok(Server {

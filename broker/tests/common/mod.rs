@@ -31,7 +31,11 @@ pub struct RawClient {
 
 impl RawClient {
     pub async fn connect(addr: SocketAddr) -> RawClient {
-        let stream = TcpStream::connect(addr).await.unwrap();
+        RawClient::over(TcpStream::connect(addr).await.unwrap())
+    }
+
+    /// A raw client over a stream already connected (e.g. from a chosen source address).
+    pub fn over(stream: TcpStream) -> RawClient {
         RawClient {
             framed: Framed::new(stream, FrameCodec::new(64 << 20)),
             next_correlation_id: 1,

@@ -4,7 +4,14 @@
 //!
 //! The long poll parks on each partition's append notifier, registered before the data
 //! is read, so an append between the read and the wait cannot be missed. No sleeping.
+//!
+//! A partition named more than once is read and answered once (its first mention counts),
+//! so a request cannot multiply its reads or its response by repeating a name. The record
+//! bytes a round reads are charged to the connection's buffer budget before they are
+//! read ([`Charge`]): a fetch returns no more than the budgets have room for, except the
+//! first batch, which is always returned whole once there is room for it.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +25,7 @@ use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 
 use super::errors::storage_error_code;
+use crate::server::budget::Charge;
 use crate::server::BrokerCtx;
 use crate::topics::Partition;
 
@@ -31,8 +39,9 @@ struct Target {
     partition: Option<Arc<Partition>>,
 }
 
-/// Answers a Fetch request, waiting for data when asked to.
-pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest) -> FetchResponse {
+/// Answers a Fetch request, waiting for data when asked to; `charge` is the request's
+/// share of the connection's buffer budget, grown to hold the records read.
+pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest, charge: &mut Charge) -> FetchResponse {
     let wait_ms = u64::try_from(req.max_wait_ms)
         .unwrap_or(0)
         .min(FETCH_MAX_WAIT_MS_MAX);
@@ -42,8 +51,8 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest) -> FetchResponse {
     let max_bytes = usize::try_from(req.max_bytes)
         .unwrap_or(0)
         .min(ctx.config.max_batch_bytes());
-    let names: Vec<String> = req.topics.iter().map(|t| t.name.clone()).collect();
-    let targets = resolve(ctx, req.topics);
+    let (names, targets) = resolve(ctx, req.topics);
+    let request_bytes = charge.bytes();
     loop {
         // Register interest before reading, so no append slips between read and wait.
         let mut waiters: Vec<Pin<Box<Notified<'_>>>> = targets
@@ -55,13 +64,18 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest) -> FetchResponse {
         for w in &mut waiters {
             w.as_mut().enable();
         }
-        let (partitions, total_bytes, any_error) = read_all(ctx, &targets, max_bytes);
+        let room = charge.grow_now(max_bytes);
+        let (partitions, total_bytes, any_error) = read_all(ctx, &targets, room);
         // `min_bytes` 0 answers at once, data or not (as in Kafka).
         let satisfied = total_bytes >= min_bytes || any_error;
         if satisfied || Instant::now() >= deadline || waiters.is_empty() {
+            // Only a first batch larger than the room can exceed it: wait for its room.
+            charge.resize(request_bytes + total_bytes).await;
             count_fetched(&targets, &partitions);
             return assemble(names, partitions);
         }
+        // Parked fetches hold no room for records.
+        charge.shrink_to(request_bytes);
         // Either an append woke us or the deadline passed; the next round reads again
         // and answers with whatever is there once the deadline is behind us.
         let _ = tokio::time::timeout_at(deadline, futures::future::select_all(waiters)).await;
@@ -78,11 +92,27 @@ fn count_fetched(targets: &[Target], answers: &[(usize, FetchPartitionResponse)]
     }
 }
 
-fn resolve(ctx: &BrokerCtx, topics: Vec<TopicPartitions<FetchPartition>>) -> Vec<Target> {
+/// The distinct topic names (in first-seen order) and the distinct partitions to read: a
+/// topic or partition named again is merged into, or dropped for, its first mention.
+fn resolve(
+    ctx: &BrokerCtx,
+    topics: Vec<TopicPartitions<FetchPartition>>,
+) -> (Vec<String>, Vec<Target>) {
+    let mut names: Vec<String> = Vec::new();
+    let mut topic_indexes: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<usize, std::collections::HashSet<i32>> = HashMap::new();
     let mut targets = Vec::new();
-    for (topic_index, topic) in topics.into_iter().enumerate() {
+    for topic in topics {
+        let topic_index = *topic_indexes.entry(topic.name.clone()).or_insert_with(|| {
+            names.push(topic.name.clone());
+            names.len() - 1
+        });
         let resolved = ctx.topics.get(&topic.name);
+        let seen = seen.entry(topic_index).or_default();
         for request in topic.partitions {
+            if !seen.insert(request.partition) {
+                continue;
+            }
             let partition = resolved
                 .as_ref()
                 .and_then(|t| t.partition(request.partition).cloned());
@@ -93,7 +123,7 @@ fn resolve(ctx: &BrokerCtx, topics: Vec<TopicPartitions<FetchPartition>>) -> Vec
             });
         }
     }
-    targets
+    (names, targets)
 }
 
 /// Reads every target within the response budget; returns the per-partition answers,

@@ -26,6 +26,7 @@ use rill_protocol::frame::{FrameBuf, OutFrame};
 use rill_protocol::wire::DecodeError;
 use tracing::{error, warn};
 
+use super::budget::Charge;
 use super::BrokerCtx;
 use crate::topics::TopicError;
 
@@ -61,17 +62,28 @@ pub fn decode(_ctx: &BrokerCtx, frame: Bytes) -> Result<Incoming, DecodeError> {
 }
 
 /// Runs a request and encodes its response frame; `None` when no response is due
-/// (produce with `acks=0`). Counts the request and its latency per API.
-pub async fn handle(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) -> Reply {
+/// (produce with `acks=0`). Counts the request and its latency per API. `charge` is the
+/// request's share of the connection's buffer budget (a fetch grows it for its records).
+pub async fn handle(
+    ctx: &Arc<BrokerCtx>,
+    incoming: Incoming,
+    peer: SocketAddr,
+    charge: &mut Charge,
+) -> Reply {
     let api = incoming.header.api_key;
     let started = Instant::now();
-    let frame = dispatch(ctx, incoming, peer).await;
+    let frame = dispatch(ctx, incoming, peer, charge).await;
     ctx.metrics.api.handled(api, started.elapsed());
     frame
 }
 
 /// Runs the request's handler; counts the error codes of its response.
-async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) -> Reply {
+async fn dispatch(
+    ctx: &Arc<BrokerCtx>,
+    incoming: Incoming,
+    peer: SocketAddr,
+    charge: &mut Charge,
+) -> Reply {
     let Incoming { header, request } = incoming;
     let response: Response = match request {
         Request::ApiVersions(_) => api_versions().into(),
@@ -89,7 +101,7 @@ async fn dispatch(ctx: &Arc<BrokerCtx>, incoming: Incoming, peer: SocketAddr) ->
             }
             response
         }
-        Request::Fetch(req) => fetch::handle(ctx, req).await.into(),
+        Request::Fetch(req) => fetch::handle(ctx, req, charge).await.into(),
         Request::ListOffsets(req) => list_offsets::handle(ctx, req).await.into(),
         Request::FindCoordinator(req) => groups::find_coordinator(ctx, req).into(),
         // Group calls take the coordinator's locks, which a commit holds while it writes
