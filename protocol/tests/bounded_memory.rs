@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use rill_protocol::batch::header::{CRC_POS, LAST_OFFSET_DELTA_POS, RECORD_COUNT_POS};
 use rill_protocol::batch::{
-    compute_crc, validate_batches_bounded, BatchBuilder, BatchError, Compression, RecordBatch, RecordInput,
+    compute_crc, validate_batches_bounded, BatchBuilder, BatchError, Compression, RecordBatch,
+    RecordInput,
 };
 
 struct PeakAlloc;

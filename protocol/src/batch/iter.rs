@@ -153,7 +153,11 @@ impl RecordWalker {
         }
         let (timestamp_min, timestamp_max) = self.timestamps.unwrap_or((i64::MIN, i64::MIN));
         if !header.is_log_append_time() && header.max_timestamp != timestamp_max {
-            return Err(mismatch("max_timestamp", header.max_timestamp, timestamp_max));
+            return Err(mismatch(
+                "max_timestamp",
+                header.max_timestamp,
+                timestamp_max,
+            ));
         }
         Ok(RecordsSummary {
             record_count: self.index,

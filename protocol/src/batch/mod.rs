@@ -25,8 +25,8 @@ mod proptests;
 pub use builder::BatchBuilder;
 pub use compression::{Compression, UnknownCompressionName, MAX_DECOMPRESSED_BYTES_DEFAULT};
 pub use header::{
-    compute_crc, set_base_offset, set_partition_leader_epoch, verify_crc, BatchHeader,
-    BATCH_HEADER_BYTES, BATCH_LENGTH_MIN, BATCH_LOG_OVERHEAD_BYTES, MAGIC_V2,
+    compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch, verify_crc,
+    BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_MIN, BATCH_LOG_OVERHEAD_BYTES, MAGIC_V2,
 };
 pub use iter::{RecordIter, RecordsSummary};
 pub use parser::{

@@ -480,7 +480,11 @@ mod tests {
             let validated = validate_batches(&batch, MAX).unwrap();
             let summary = validated[0].records;
             assert_eq!(
-                (summary.record_count, summary.timestamp_min, summary.timestamp_max),
+                (
+                    summary.record_count,
+                    summary.timestamp_min,
+                    summary.timestamp_max
+                ),
                 (3, 1_000, 1_002),
                 "{codec:?}"
             );
