@@ -101,6 +101,9 @@ error_codes! {
         "The session timeout is not within the range the broker allows.";
     RebalanceInProgress = 27, "REBALANCE_IN_PROGRESS", false,
         "The group is rebalancing; the member must rejoin or wait for its new assignment.";
+    InvalidTimestamp = 32, "INVALID_TIMESTAMP", false,
+        "A record's timestamp is further from the broker's clock than the topic allows \
+         (message.timestamp.before.max.ms / message.timestamp.after.max.ms).";
     UnsupportedVersion = 35, "UNSUPPORTED_VERSION", false,
         "The version of the API is not supported.";
     TopicAlreadyExists = 36, "TOPIC_ALREADY_EXISTS", false, "The topic already exists.";

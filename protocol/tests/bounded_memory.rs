@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use rill_protocol::batch::header::{CRC_POS, LAST_OFFSET_DELTA_POS, RECORD_COUNT_POS};
 use rill_protocol::batch::{
-    compute_crc, validate_batches, BatchBuilder, BatchError, Compression, RecordBatch, RecordInput,
+    compute_crc, validate_batches_bounded, BatchBuilder, BatchError, Compression, RecordBatch,
+    RecordInput,
 };
 
 struct PeakAlloc;
@@ -52,7 +53,7 @@ fn patch(batch: &Bytes, pos: usize, value: i32) -> Bytes {
 }
 
 fn walk_everything(batch: Bytes, max_decompressed_bytes: usize) -> Option<BatchError> {
-    let _ = validate_batches(&batch, usize::MAX);
+    let _ = validate_batches_bounded(&batch, usize::MAX, max_decompressed_bytes);
     let (parsed, _) = RecordBatch::parse(batch, usize::MAX).ok()?;
     let parsed = parsed.with_max_decompressed_bytes(max_decompressed_bytes);
     let validated = parsed.validate_records().err();

@@ -278,6 +278,7 @@ impl PartitionLog {
             max_timestamp = max_timestamp.max(header.max_timestamp);
             position += header.total_bytes() as u64;
         }
+        active.note_append(now_ms);
         active.commit(position, max_timestamp);
         debug_assert!(active
             .offset_index()

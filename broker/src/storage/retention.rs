@@ -1,6 +1,9 @@
 //! Retention: delete whole closed segments, oldest first, while the log is larger than
-//! `retention_bytes` or the segment's newest batch is older than `retention_ms`. The active
-//! segment is never deleted; the log start offset moves to the first remaining segment.
+//! `retention_bytes` or the segment's newest batch is older than `retention_ms`. A batch's
+//! age counts from the later of its `max_timestamp` and the time the broker appended it,
+//! so records replayed with old client timestamps are not deleted the moment they
+//! arrive. The active segment is never deleted; the log start offset moves to the first
+//! remaining segment.
 
 use std::sync::atomic::Ordering;
 
@@ -32,9 +35,10 @@ impl PartitionLog {
             let by_bytes = config
                 .retention_bytes
                 .is_some_and(|limit| remaining_bytes - size >= limit);
+            let newest_ms = segment.max_timestamp().max(segment.last_append_ms());
             let by_time = config
                 .retention_ms
-                .is_some_and(|ms| segment.max_timestamp() < now_ms.saturating_sub(ms as i64));
+                .is_some_and(|ms| newest_ms < now_ms.saturating_sub(ms as i64));
             if !(by_bytes || by_time) {
                 break;
             }

@@ -67,6 +67,17 @@ pub fn parse_log_file_name(name: &str) -> Option<i64> {
     all_digits.then(|| stem.parse().ok()).flatten()
 }
 
+/// The file's modification time in ms since the epoch (`i64::MIN` if unknown).
+fn modified_ms(file: &File) -> i64 {
+    file.metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(i64::MIN, |d| {
+            i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
 /// Index-building state carried from batch to batch (by the writer and by recovery).
 #[derive(Debug, Clone, Copy)]
 pub struct IndexCursor {
@@ -101,6 +112,8 @@ pub struct Segment {
     map: Option<MmapRaw>,
     committed_bytes: AtomicU64,
     max_timestamp: AtomicI64,
+    /// The broker's clock at the last append (ms); at open, the log file's mtime.
+    last_append_ms: AtomicI64,
     synced: AtomicBool,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
@@ -164,6 +177,13 @@ impl Segment {
         file: File,
         len: u64,
     ) -> Result<Self, StorageError> {
+        // A new segment has seen no append yet; an existing one was last written when
+        // its file was.
+        let last_append_ms = if len == 0 {
+            i64::MIN
+        } else {
+            modified_ms(&file)
+        };
         let mut segment = Segment {
             base_offset,
             paths,
@@ -171,6 +191,7 @@ impl Segment {
             map: None,
             committed_bytes: AtomicU64::new(len),
             max_timestamp: AtomicI64::new(i64::MIN),
+            last_append_ms: AtomicI64::new(last_append_ms),
             synced: AtomicBool::new(false),
             offset_index: OffsetIndex::new(),
             time_index: TimeIndex::new(),
@@ -219,6 +240,17 @@ impl Segment {
     /// Largest `max_timestamp` of any batch (`i64::MIN` when empty).
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp.load(Ordering::Acquire)
+    }
+
+    /// When the newest batch was appended, by the broker's clock (ms): recorded by the
+    /// writer, or at open the log file's modification time, so it survives a restart.
+    pub fn last_append_ms(&self) -> i64 {
+        self.last_append_ms.load(Ordering::Acquire)
+    }
+
+    /// Records that a batch was appended at `now_ms` (the broker's clock).
+    pub fn note_append(&self, now_ms: i64) {
+        self.last_append_ms.fetch_max(now_ms, Ordering::AcqRel);
     }
 
     /// True once the log file is known to be on stable storage.

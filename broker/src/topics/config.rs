@@ -3,7 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::TopicError;
+use super::timestamps::{
+    TimestampPolicy, MESSAGE_TIMESTAMP_AFTER_MAX_MS, MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
+    MESSAGE_TIMESTAMP_TYPE,
+};
+use super::{Topic, TopicError};
 use crate::config::{parse_flush, TopicDefaults};
 use crate::storage::{LogConfig, SEGMENT_BYTES_MAX};
 
@@ -19,24 +23,30 @@ pub const SEGMENT_MS: &str = "segment.ms";
 pub const FLUSH: &str = "flush";
 
 /// Every key a topic override may use.
-pub const KNOWN_KEYS: [&str; 5] = [
+pub const KNOWN_KEYS: [&str; 8] = [
     RETENTION_MS,
     RETENTION_BYTES,
     SEGMENT_BYTES,
     SEGMENT_MS,
     FLUSH,
+    MESSAGE_TIMESTAMP_TYPE,
+    MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
+    MESSAGE_TIMESTAMP_AFTER_MAX_MS,
 ];
 
 /// Smallest segment a topic may ask for.
 pub const SEGMENT_BYTES_MIN: u64 = 4096;
 
 /// Builds the storage configuration of a topic from broker defaults and its overrides;
-/// an unknown key or a malformed value is an `InvalidConfig` error naming it.
+/// an unknown key or a malformed value is an `InvalidConfig` error naming it. The
+/// timestamp keys are checked here too (so every path that validates overrides checks
+/// them) and read by [`TimestampPolicy::from_overrides`].
 pub fn log_config(
     defaults: &TopicDefaults,
     overrides: &BTreeMap<String, String>,
     max_batch_bytes: usize,
 ) -> Result<LogConfig, TopicError> {
+    TimestampPolicy::from_overrides(overrides)?;
     let mut config = LogConfig {
         segment_bytes: u32::try_from(defaults.segment_bytes.min(SEGMENT_BYTES_MAX))
             .unwrap_or(u32::MAX),
@@ -72,6 +82,9 @@ pub fn log_config(
                 config.segment_ms = value.parse().map_err(|_| bad("expected ms"))?;
             }
             FLUSH => config.flush = parse_flush(value).map_err(|e| bad(&e))?,
+            MESSAGE_TIMESTAMP_TYPE
+            | MESSAGE_TIMESTAMP_BEFORE_MAX_MS
+            | MESSAGE_TIMESTAMP_AFTER_MAX_MS => {}
             _ => {
                 return Err(bad(&format!(
                     "unknown topic setting; known: {}",
@@ -104,6 +117,14 @@ pub fn describe(config: &LogConfig) -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// Every effective setting of a topic as `key=value` pairs (for describe): its storage
+/// settings and its timestamp policy.
+pub fn describe_topic(topic: &Topic) -> BTreeMap<String, String> {
+    let mut all = describe(&topic.log_config);
+    all.extend(topic.timestamps.describe());
+    all
 }
 
 #[cfg(test)]

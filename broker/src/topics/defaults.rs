@@ -33,6 +33,7 @@ impl TopicRegistry {
                 partitions: old.partitions.clone(),
                 overrides: old.overrides.clone(),
                 log_config: log_config.clone(),
+                timestamps: old.timestamps,
             };
             topics.insert(old.name.to_string(), Arc::new(topic));
         }

@@ -10,6 +10,7 @@
 pub mod config;
 mod defaults;
 pub mod meta;
+pub mod timestamps;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -23,6 +24,7 @@ use crate::config::TopicDefaults;
 use crate::metrics::partition::PartitionStats;
 use crate::storage::{LogConfig, PartitionLog, StorageError};
 pub use meta::TopicMeta;
+pub use timestamps::{TimestampPolicy, TimestampType};
 
 /// Longest topic name, as Kafka.
 pub const TOPIC_NAME_MAX_CHARS: usize = 249;
@@ -166,6 +168,8 @@ pub struct Topic {
     pub overrides: BTreeMap<String, String>,
     /// The effective storage settings.
     pub log_config: LogConfig,
+    /// How produced record timestamps are checked or stamped.
+    pub timestamps: TimestampPolicy,
 }
 
 impl Topic {
@@ -394,11 +398,13 @@ impl TopicRegistry {
                 log.set_config(log_config.clone())?;
             }
         }
+        let timestamps = TimestampPolicy::from_overrides(&overrides)?;
         let topic = Arc::new(Topic {
             name: old.name.clone(),
             partitions: old.partitions.clone(),
             overrides,
             log_config,
+            timestamps,
         });
         let all: Vec<TopicMeta> = self
             .list()
@@ -436,6 +442,7 @@ impl TopicRegistry {
 
     fn open_topic(&self, meta: &TopicMeta, opening: Opening) -> Result<Topic, TopicError> {
         let log_config = config::log_config(&self.defaults(), &meta.configs, self.max_batch_bytes)?;
+        let timestamps = TimestampPolicy::from_overrides(&meta.configs)?;
         let name: Arc<str> = Arc::from(meta.name.as_str());
         let mut partitions = Vec::with_capacity(meta.partitions as usize);
         for index in 0..meta.partitions {
@@ -463,6 +470,7 @@ impl TopicRegistry {
             partitions,
             overrides: meta.configs.clone(),
             log_config,
+            timestamps,
         })
     }
 

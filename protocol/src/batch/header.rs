@@ -233,6 +233,22 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[LEADER_EPOCH_POS..LEADER_EPOCH_POS + 4].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Marks the whole batch at the start of `batch` as log-append time: sets attribute bit
+/// 3, writes `append_time_ms` as its `max_timestamp` (which readers then give every
+/// record), and recomputes the CRC, since both fields are inside its coverage. Returns
+/// false, changing nothing, when `batch` is shorter than a header.
+pub fn set_log_append_time(batch: &mut [u8], append_time_ms: i64) -> bool {
+    if batch.len() < BATCH_HEADER_BYTES {
+        return false;
+    }
+    let attributes = be_i16(batch, ATTRIBUTES_POS) | ATTR_TIMESTAMP_LOG_APPEND;
+    batch[ATTRIBUTES_POS..ATTRIBUTES_POS + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_POS..MAX_TIMESTAMP_POS + 8].copy_from_slice(&append_time_ms.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+    true
+}
+
 /// CRC-32C over the CRC-covered part of a whole batch (`batch[21..]`).
 pub fn compute_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(batch.get(ATTRIBUTES_POS..).unwrap_or(&[]))

@@ -5,6 +5,12 @@
 //! across records: offset deltas strictly increase and stay within
 //! `0..=last_offset_delta`, exactly `record_count` records are present, and no bytes
 //! follow the last one. The first error ends the walk.
+//!
+//! [`RecordWalker::run_checked`] adds what the broker must check before trusting a
+//! produced batch's header (as Kafka's log validator does): record `i` has offset delta
+//! `i`, `last_offset_delta == record_count - 1`, and for create-time batches
+//! `max_timestamp` is the largest record timestamp. A reader does not need these (a
+//! compacted batch may legitimately have gaps), so [`RecordIter`] does not apply them.
 
 use bytes::Bytes;
 
@@ -21,6 +27,20 @@ pub(crate) struct RecordWalker {
     last_offset_delta: i32,
     previous_offset_delta: Option<i32>,
     finished: bool,
+    base_timestamp: i64,
+    /// Smallest and largest record timestamp walked so far.
+    timestamps: Option<(i64, i64)>,
+}
+
+/// What a checked walk learnt about a batch's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordsSummary {
+    /// Number of records.
+    pub record_count: usize,
+    /// Smallest record timestamp (create time), in ms.
+    pub timestamp_min: i64,
+    /// Largest record timestamp (create time), in ms.
+    pub timestamp_max: i64,
 }
 
 impl RecordWalker {
@@ -33,6 +53,8 @@ impl RecordWalker {
             last_offset_delta: header.last_offset_delta,
             previous_offset_delta: None,
             finished: false,
+            base_timestamp: header.base_timestamp,
+            timestamps: None,
         }
     }
 
@@ -90,17 +112,58 @@ impl RecordWalker {
             return Some(Err(self.bad("offset deltas do not increase")));
         }
         self.previous_offset_delta = Some(raw.offset_delta);
+        let timestamp = self.base_timestamp.wrapping_add(raw.timestamp_delta);
+        self.timestamps = Some(match self.timestamps {
+            Some((min, max)) => (min.min(timestamp), max.max(timestamp)),
+            None => (timestamp, timestamp),
+        });
         self.pos = raw.end;
         self.index += 1;
         Some(Ok(raw))
     }
 
-    /// Walks every remaining record; returns how many there were.
-    pub(crate) fn run(mut self, data: &[u8]) -> Result<usize, BatchError> {
+    /// Walks every remaining record (failing on the first bad one) and checks the header against them: each
+    /// record's offset delta is its index, `last_offset_delta == record_count - 1`, and
+    /// (unless the batch is log-append time) `max_timestamp` is the largest record
+    /// timestamp. The broker runs this on every produced batch.
+    pub(crate) fn run_checked(
+        mut self,
+        header: &BatchHeader,
+        data: &[u8],
+    ) -> Result<RecordsSummary, BatchError> {
         while let Some(raw) = self.next_raw(data) {
-            raw?;
+            let raw = raw?;
+            let index = self.index - 1;
+            if usize::try_from(raw.offset_delta).ok() != Some(index) {
+                return Err(BatchError::BadRecord {
+                    index,
+                    position: self.pos,
+                    reason: "offset delta is not the record's index",
+                });
+            }
         }
-        Ok(self.index)
+        let mismatch = |field, in_header: i64, from_records: i64| BatchError::HeaderMismatch {
+            field,
+            in_header,
+            from_records,
+        };
+        let (count, last_delta) = (self.index as i64, i64::from(header.last_offset_delta));
+        if count == 0 || last_delta != count - 1 {
+            return Err(mismatch("last_offset_delta", last_delta, count - 1));
+        }
+        let (timestamp_min, timestamp_max) = self.timestamps.unwrap_or((i64::MIN, i64::MIN));
+        if !header.is_log_append_time() && header.max_timestamp != timestamp_max {
+            return Err(mismatch(
+                "max_timestamp",
+                header.max_timestamp,
+                timestamp_max,
+            ));
+        }
+        Ok(RecordsSummary {
+            record_count: self.index,
+            timestamp_min,
+            timestamp_max,
+        })
     }
 }
 

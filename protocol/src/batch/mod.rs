@@ -25,11 +25,13 @@ mod proptests;
 pub use builder::BatchBuilder;
 pub use compression::{Compression, UnknownCompressionName, MAX_DECOMPRESSED_BYTES_DEFAULT};
 pub use header::{
-    compute_crc, set_base_offset, set_partition_leader_epoch, verify_crc, BatchHeader,
-    BATCH_HEADER_BYTES, BATCH_LENGTH_MIN, BATCH_LOG_OVERHEAD_BYTES, MAGIC_V2,
+    compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch, verify_crc,
+    BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_MIN, BATCH_LOG_OVERHEAD_BYTES, MAGIC_V2,
 };
-pub use iter::RecordIter;
-pub use parser::{check_batch, validate_batches, BatchIter, RecordBatch, ValidatedBatch};
+pub use iter::{RecordIter, RecordsSummary};
+pub use parser::{
+    check_batch, validate_batches, validate_batches_bounded, BatchIter, RecordBatch, ValidatedBatch,
+};
 pub use record::{Header, Record, RecordInput};
 
 use thiserror::Error;
@@ -135,6 +137,17 @@ pub enum BatchError {
     /// `build` was called on a builder with no records.
     #[error("a record batch needs at least one record")]
     EmptyBatch,
+    /// A header field disagrees with the batch's records (a produced batch's header is
+    /// the client's word; the broker checks it before assigning offsets).
+    #[error("batch header says {field} = {in_header} but its records give {from_records}")]
+    HeaderMismatch {
+        /// The header field (`last_offset_delta`, `max_timestamp`).
+        field: &'static str,
+        /// The value in the header.
+        in_header: i64,
+        /// The value the records imply.
+        from_records: i64,
+    },
     /// The compressed records could not be decompressed.
     #[error("{codec} decompression failed: {reason}")]
     Decompress {

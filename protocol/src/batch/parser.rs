@@ -14,7 +14,7 @@ use super::header::{
     be_i32, BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_MIN, BATCH_LENGTH_POS,
     BATCH_LOG_OVERHEAD_BYTES, MAGIC_POS, MAGIC_V2,
 };
-use super::iter::{RecordIter, RecordWalker};
+use super::iter::{RecordIter, RecordWalker, RecordsSummary};
 use super::{verify_crc, BatchError};
 
 /// Phase one: the size of the batch at the start of `buf`, once it is all present.
@@ -137,11 +137,18 @@ impl RecordBatch {
         }
     }
 
-    /// Walks every record (after bounded decompression for a compressed batch) and checks
-    /// the layout; see [`super::iter`] for the checks. Returns the number of records.
+    /// Walks every record (after bounded decompression for a compressed batch), checks
+    /// the layout and that the header tells the truth about the records (offset deltas,
+    /// `last_offset_delta`, `max_timestamp`); see [`super::iter`]. Returns the number of
+    /// records.
     pub fn validate_records(&self) -> Result<usize, BatchError> {
+        Ok(self.summarize_records()?.record_count)
+    }
+
+    /// [`Self::validate_records`], returning what the walk learnt (count, timestamps).
+    pub fn summarize_records(&self) -> Result<RecordsSummary, BatchError> {
         let (data, start) = self.records_data()?;
-        RecordWalker::new(&self.header, start).run(&data)
+        RecordWalker::new(&self.header, start).run_checked(&self.header, &data)
     }
 
     /// Iterates the records. Keys and values are slices of the batch, or of one
@@ -215,15 +222,29 @@ pub struct ValidatedBatch {
     pub position: usize,
     /// The batch's header.
     pub header: BatchHeader,
+    /// Record count and the range of record timestamps.
+    pub records: RecordsSummary,
 }
 
 /// The broker's check on produce: every batch in `bytes` is whole, within
-/// `max_batch_bytes`, CRC-valid and of a known codec; uncompressed batches also have their
-/// records walked (compressed ones are left for the consumer, as Kafka's own broker does
-/// when it does not recompress). A partial trailing batch is an error here.
+/// `max_batch_bytes`, CRC-valid and of a known codec, and its records are walked (a
+/// compressed batch's after decompression bounded by [`MAX_DECOMPRESSED_BYTES_DEFAULT`],
+/// as Kafka's broker does) to check their layout and that the header's
+/// `last_offset_delta` and `max_timestamp` tell the truth. A partial trailing batch is an
+/// error here.
 pub fn validate_batches(
     bytes: &[u8],
     max_batch_bytes: usize,
+) -> Result<Vec<ValidatedBatch>, BatchError> {
+    validate_batches_bounded(bytes, max_batch_bytes, MAX_DECOMPRESSED_BYTES_DEFAULT)
+}
+
+/// [`validate_batches`] with an explicit bound on each compressed batch's decompressed
+/// records section.
+pub fn validate_batches_bounded(
+    bytes: &[u8],
+    max_batch_bytes: usize,
+    max_decompressed_bytes: usize,
 ) -> Result<Vec<ValidatedBatch>, BatchError> {
     let mut batches = Vec::new();
     let mut pos = 0;
@@ -232,12 +253,20 @@ pub fn validate_batches(
         let batch = &rest[..total_bytes];
         let header = BatchHeader::parse(batch, max_batch_bytes)?;
         verify_crc(batch)?;
-        if Compression::from_attributes(header.attributes)? == Compression::None {
-            RecordWalker::new(&header, BATCH_HEADER_BYTES).run(batch)?;
-        }
+        let records = match Compression::from_attributes(header.attributes)? {
+            Compression::None => {
+                RecordWalker::new(&header, BATCH_HEADER_BYTES).run_checked(&header, batch)?
+            }
+            codec => {
+                let compressed = batch.get(BATCH_HEADER_BYTES..).unwrap_or(&[]);
+                let data = codec.decompress(compressed, max_decompressed_bytes)?;
+                RecordWalker::new(&header, 0).run_checked(&header, &data)?
+            }
+        };
         batches.push(ValidatedBatch {
             position: pos,
             header,
+            records,
         });
         pos += total_bytes;
     }
@@ -392,6 +421,135 @@ mod tests {
                 Err(BatchError::BadRecord { .. })
             ));
         }
+    }
+
+    /// A batch of `offset_deltas.len()` records (timestamps 1000, 1001, ...) with the
+    /// given offset deltas and header fields, CRC fixed: what a lying producer sends.
+    fn craft(
+        codec: Compression,
+        offset_deltas: &[i32],
+        last_offset_delta: i32,
+        max_timestamp: i64,
+    ) -> Bytes {
+        use crate::batch::header::{BatchHeader, MAGIC_V2};
+        use crate::batch::record::{body_len, encode};
+        let mut records = Vec::new();
+        for (i, delta) in offset_deltas.iter().enumerate() {
+            let record = RecordInput::new(1_000 + i as i64, "v");
+            let len = body_len(*delta, i as i64, &record);
+            encode(&mut records, len as i32, *delta, i as i64, &record);
+        }
+        let mut out = vec![0u8; BATCH_HEADER_BYTES];
+        codec.compress(&records, &mut out).unwrap();
+        let mut header = BatchHeader {
+            base_offset: 0,
+            batch_length: (out.len() - BATCH_LOG_OVERHEAD_BYTES) as i32,
+            partition_leader_epoch: 0,
+            magic: MAGIC_V2,
+            crc: 0,
+            attributes: codec.id(),
+            last_offset_delta,
+            base_timestamp: 1_000,
+            max_timestamp,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            record_count: offset_deltas.len() as i32,
+        };
+        let mut bytes = [0u8; BATCH_HEADER_BYTES];
+        header.write(&mut bytes);
+        out[..BATCH_HEADER_BYTES].copy_from_slice(&bytes);
+        header.crc = compute_crc(&out);
+        header.write(&mut bytes);
+        out[..BATCH_HEADER_BYTES].copy_from_slice(&bytes);
+        Bytes::from(out)
+    }
+
+    fn refusal(batch: &Bytes) -> BatchError {
+        let (parsed, _) = RecordBatch::parse(batch.clone(), MAX).unwrap();
+        let by_parse = parsed.validate_records().unwrap_err();
+        let by_produce = validate_batches(batch, MAX).unwrap_err();
+        assert_eq!(by_parse, by_produce);
+        by_produce
+    }
+
+    #[test]
+    fn an_honest_crafted_batch_passes_for_every_codec() {
+        for codec in Compression::ALL {
+            let batch = craft(codec, &[0, 1, 2], 2, 1_002);
+            let validated = validate_batches(&batch, MAX).unwrap();
+            let summary = validated[0].records;
+            assert_eq!(
+                (
+                    summary.record_count,
+                    summary.timestamp_min,
+                    summary.timestamp_max
+                ),
+                (3, 1_000, 1_002),
+                "{codec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lying_last_offset_delta_is_refused_for_every_codec() {
+        for codec in Compression::ALL {
+            let batch = craft(codec, &[0, 1, 2], i32::MAX, 1_002);
+            assert_eq!(
+                refusal(&batch),
+                BatchError::HeaderMismatch {
+                    field: "last_offset_delta",
+                    in_header: i64::from(i32::MAX),
+                    from_records: 2,
+                },
+                "{codec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn offset_deltas_must_run_from_zero_without_gaps_for_every_codec() {
+        for codec in Compression::ALL {
+            for deltas in [[0, 2, 4], [1, 2, 3]] {
+                let batch = craft(codec, &deltas, 4, 1_002);
+                match refusal(&batch) {
+                    BatchError::BadRecord { reason, .. } => {
+                        assert_eq!(reason, "offset delta is not the record's index")
+                    }
+                    other => panic!("{codec:?} {deltas:?}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_lying_max_timestamp_is_refused_for_every_codec() {
+        for codec in Compression::ALL {
+            for lie in [i64::MAX, 1_001, -1] {
+                let batch = craft(codec, &[0, 1, 2], 2, lie);
+                assert_eq!(
+                    refusal(&batch),
+                    BatchError::HeaderMismatch {
+                        field: "max_timestamp",
+                        in_header: lie,
+                        from_records: 1_002,
+                    },
+                    "{codec:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_batch_is_refused() {
+        let batch = craft(Compression::None, &[], 0, 1_000);
+        assert!(matches!(
+            refusal(&batch),
+            BatchError::HeaderMismatch {
+                field: "last_offset_delta",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub fn describe_configs(
             Some(topic) => TopicConfigs {
                 name,
                 error_code: ErrorCode::None,
-                configs: topic_config::describe(&topic.log_config)
+                configs: topic_config::describe_topic(&topic)
                     .into_iter()
                     .map(|(key, value)| ConfigEntry {
                         key,

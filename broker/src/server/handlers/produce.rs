@@ -1,8 +1,10 @@
 //! Produce: validate every batch (structure, CRC, records) before anything is appended,
 //! then append each partition's batches with offsets stamped by the log.
 //!
-//! A bad batch fails its partition with CORRUPT_MESSAGE and nothing of that partition's
-//! data is written; other partitions in the same request are unaffected. With flush
+//! A bad batch fails its partition with CORRUPT_MESSAGE (INVALID_TIMESTAMP when a
+//! create-time record is outside the topic's timestamp bounds) and nothing of that
+//! partition's data is written; a log-append-time topic has the broker's clock stamped
+//! into each batch before the append; other partitions in the same request are unaffected. With flush
 //! `always` the append fsyncs, so it runs on the blocking pool.
 
 use std::net::SocketAddr;
@@ -15,7 +17,7 @@ use rill_protocol::api::produce::{
     ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse, ACKS_ALL,
     ACKS_LEADER, ACKS_NONE,
 };
-use rill_protocol::batch::{validate_batches, BatchError};
+use rill_protocol::batch::{set_log_append_time, validate_batches, BatchError, ValidatedBatch};
 use rill_protocol::error_code::ErrorCode;
 use tracing::warn;
 
@@ -23,7 +25,7 @@ use super::errors::{storage_error_code, topic_error_code};
 use super::run_blocking;
 use crate::server::BrokerCtx;
 use crate::storage::{AppendInfo, FlushPolicy, StorageError};
-use crate::topics::{is_internal_name, Partition, Topic};
+use crate::topics::{is_internal_name, Partition, TimestampType, Topic};
 
 /// Answers a Produce request (the caller drops the answer for `acks=0`).
 pub async fn handle(
@@ -107,12 +109,30 @@ async fn produce_partition(
             return failed(p.partition, code, Some(e.to_string()));
         }
     };
+    let now_ms = crate::storage::now_ms();
+    if let Err(e) = topic.timestamps.check(&batches, now_ms) {
+        ctx.metrics.batch_rejected();
+        warn!(%peer, topic = %topic.name, partition = p.partition, error = %e, "rejected produced batch");
+        return failed(
+            p.partition,
+            ErrorCode::InvalidTimestamp,
+            Some(e.to_string()),
+        );
+    }
     let records: u64 = batches
         .iter()
         .map(|b| u64::try_from(b.header.record_count).unwrap_or(0))
         .sum();
     let bytes = p.records.len() as u64;
-    let appended = append(&partition, p.records).await;
+    let mut owned = writable(p.records);
+    let log_append_time_ms = match topic.timestamps.timestamp_type {
+        TimestampType::CreateTime => -1,
+        TimestampType::LogAppendTime => {
+            stamp_log_append_time(&mut owned, &batches, now_ms);
+            now_ms
+        }
+    };
+    let appended = append(&partition, owned).await;
     match appended {
         Ok(info) => {
             partition.stats.produced(records, bytes);
@@ -120,7 +140,7 @@ async fn produce_partition(
                 partition: p.partition,
                 error_code: ErrorCode::None,
                 base_offset: info.base_offset,
-                log_append_time_ms: -1,
+                log_append_time_ms,
                 log_start_offset: partition.log().map_or(-1, |log| log.log_start_offset()),
                 error_message: None,
             }
@@ -132,16 +152,32 @@ async fn produce_partition(
     }
 }
 
+/// The request's batches as a mutable buffer: the log stamps offsets into them in place
+/// (and log-append time is stamped before that). The request frame is normally the only
+/// owner of its bytes by now, making this free; a shared buffer is copied.
+fn writable(records: Bytes) -> BytesMut {
+    records
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]))
+}
+
+/// Stamps the broker's clock into every batch of a log-append-time topic (attributes bit
+/// 3, `max_timestamp`, CRC), outside the partition's append critical section.
+fn stamp_log_append_time(buf: &mut BytesMut, batches: &[ValidatedBatch], now_ms: i64) {
+    for batch in batches {
+        let end = batch.position + batch.header.total_bytes();
+        if let Some(bytes) = buf.get_mut(batch.position..end) {
+            set_log_append_time(bytes, now_ms);
+        }
+    }
+}
+
 /// Appends on the blocking pool when the append fsyncs; inline otherwise (a memcpy into
 /// the page cache).
-///
-/// The log stamps offsets into the batches in place, so it needs them mutable: the
-/// request frame is normally the only owner of its bytes by now, making that free; a
-/// shared buffer is copied.
-async fn append(partition: &Arc<Partition>, records: Bytes) -> Result<AppendInfo, StorageError> {
-    let mut records = records
-        .try_into_mut()
-        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+async fn append(
+    partition: &Arc<Partition>,
+    mut records: BytesMut,
+) -> Result<AppendInfo, StorageError> {
     let log = partition.log()?;
     if log.config().flush != FlushPolicy::Always {
         return log.append(&mut records);

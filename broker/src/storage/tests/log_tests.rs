@@ -212,7 +212,11 @@ fn retention_by_time_deletes_only_old_closed_segments() -> TestResult {
     let log = PartitionLog::open(dir.path(), config)?;
     let mut model = Model::new();
     for i in 0..30 {
-        append_one(&log, &mut model, 1, 10_000 + 100 * i, 300)?;
+        // Appended when the records were made: the broker's clock is the record time.
+        let ts = 10_000 + 100 * i;
+        let mut b = batch(1, ts, 300, i as u8);
+        let info = log.append_at(&mut b, ts)?;
+        model.push((info.base_offset, info.last_offset, b));
     }
     // now = 12_000: segments whose newest batch is before 11_000 expire.
     let report = log.enforce_retention(12_000)?;
