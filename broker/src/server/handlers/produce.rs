@@ -22,7 +22,7 @@ use tracing::warn;
 use super::errors::{storage_error_code, topic_error_code};
 use super::run_blocking;
 use crate::server::BrokerCtx;
-use crate::storage::{AppendInfo, FlushPolicy, StorageError};
+use crate::storage::{AppendInfo, StorageError};
 use crate::topics::{is_internal_name, Partition, Topic};
 
 /// Answers a Produce request (the caller drops the answer for `acks=0`).
@@ -132,8 +132,10 @@ async fn produce_partition(
     }
 }
 
-/// Appends on the blocking pool when the append fsyncs; inline otherwise (a memcpy into
-/// the page cache).
+/// Appends inline when that is a memcpy into the page cache
+/// (`PartitionLog::try_append_inline`: no lock wait, no fsync, no
+/// roll); on the blocking pool otherwise (a roll, or `flush = always`, which waits for the
+/// group fsync that covers it).
 ///
 /// The log stamps offsets into the batches in place, so it needs them mutable: the
 /// request frame is normally the only owner of its bytes by now, making that free; a
@@ -142,9 +144,8 @@ async fn append(partition: &Arc<Partition>, records: Bytes) -> Result<AppendInfo
     let mut records = records
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-    let log = partition.log()?;
-    if log.config().flush != FlushPolicy::Always {
-        return log.append(&mut records);
+    if let Some(info) = partition.log()?.try_append_inline(&mut records)? {
+        return Ok(info);
     }
     let partition = partition.clone();
     match tokio::task::spawn_blocking(move || partition.log()?.append(&mut records)).await {
