@@ -6,11 +6,12 @@
 //! `benches/RESULTS.md`), and `pwrite` avoids a page fault per fresh page.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard, TryLockError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rill_protocol::batch::{set_base_offset, BatchError, BatchHeader};
 
+use super::durability::{sync_in_background, OnSyncFailure};
 use super::log::Writer;
 use super::producers::SequenceCheck;
 use super::segment::{IndexCursor, Segment};
@@ -56,31 +57,79 @@ pub fn now_ms() -> i64 {
 impl PartitionLog {
     /// Appends one or more whole batches whose CRCs the caller already verified. Stamps
     /// their base offsets in place (contiguously from the log end offset), writes them,
-    /// and publishes the new high watermark once the bytes are readable.
+    /// and publishes the new high watermark once the bytes are readable (and, under
+    /// [`FlushPolicy::Always`], once a group fsync covers them). Blocking: may roll a
+    /// segment or wait for an fsync, so async callers use a blocking thread (or try
+    /// [`Self::try_append_inline`] first).
     pub fn append(&self, batches: &mut [u8]) -> Result<AppendInfo, StorageError> {
         self.append_at(batches, now_ms())
     }
 
     /// [`Self::append`] with an explicit clock (ms), for time-based rolling in tests.
     pub fn append_at(&self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
+        let flush = self.config().flush;
         let spans = self.split(batches)?;
-        let mut writer = self.lock_writer()?;
-        if let Some(duplicate) = self.check_sequences(&writer, &spans, now_ms)? {
+        let writer = self.lock_writer()?;
+        self.append_locked(writer, batches, &spans, now_ms, flush)
+    }
+
+    /// The append a tokio worker may run itself: it never waits for the writer lock,
+    /// never fsyncs and never rolls a segment (file creation, truncation, index writes).
+    /// `Ok(None)` when it would have to (the lock is busy, the policy is
+    /// [`FlushPolicy::Always`], or the batches do not fit the active segment): `batches`
+    /// is then untouched and the caller runs [`Self::append`] on a blocking thread.
+    pub fn try_append_inline(&self, batches: &mut [u8]) -> Result<Option<AppendInfo>, StorageError> {
+        let flush = self.config().flush;
+        if flush == FlushPolicy::Always {
+            return Ok(None);
+        }
+        let spans = self.split(batches)?;
+        let writer = match self.writer.try_lock() {
+            Ok(writer) => writer,
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        };
+        let writer = self.check_writer(writer)?;
+        let now_ms = now_ms();
+        if self.append_needs_roll(&writer, &spans, now_ms) {
+            return Ok(None);
+        }
+        self.append_locked(writer, batches, &spans, now_ms, flush)
+            .map(Some)
+    }
+
+    fn append_locked(
+        &self,
+        mut writer: MutexGuard<'_, Writer>,
+        batches: &mut [u8],
+        spans: &[Span],
+        now_ms: i64,
+        flush: FlushPolicy,
+    ) -> Result<AppendInfo, StorageError> {
+        if let Some(duplicate) = self.check_sequences(&writer, spans, now_ms)? {
+            drop(writer);
+            if flush == FlushPolicy::Always {
+                // The original may still wait for its fsync: answer once it is durable.
+                self.sync_through(duplicate.last_offset + 1)?;
+            }
             return Ok(duplicate);
         }
         let base_offset = writer.log_end_offset;
         let mut run_start = 0;
         let mut position = writer.active.committed_bytes();
         for i in 0..spans.len() {
-            if position > 0 && self.needs_roll(&writer, position, &spans[i].header, now_ms) {
+            let log_end_offset = writer.log_end_offset;
+            if position > 0
+                && self.needs_roll(&writer, position, log_end_offset, &spans[i].header, now_ms)
+            {
                 let run = &spans[run_start..i];
-                if let Err(e) = self.write_run(&mut writer, batches, run, now_ms) {
+                if let Err(e) = self.write_run(&mut writer, batches, run, now_ms, flush) {
                     let run_base = run_base_offset(batches, run, writer.log_end_offset);
-                    return Err(self.abort_append(&mut writer, run_base, e));
+                    return Err(self.abort_append(&mut writer, run_base, e, flush));
                 }
-                if let Err(e) = self.roll(&mut writer) {
+                if let Err(e) = self.roll(&mut writer, flush) {
                     let written_end = writer.log_end_offset;
-                    return Err(self.abort_append(&mut writer, written_end, e));
+                    return Err(self.abort_append(&mut writer, written_end, e, flush));
                 }
                 run_start = i;
                 position = 0;
@@ -90,32 +139,27 @@ impl PartitionLog {
             position += spans[i].header.total_bytes() as u64;
         }
         let run = &spans[run_start..];
-        if let Err(e) = self.write_run(&mut writer, batches, run, now_ms) {
+        if let Err(e) = self.write_run(&mut writer, batches, run, now_ms, flush) {
             let run_base = run_base_offset(batches, run, writer.log_end_offset);
-            return Err(self.abort_append(&mut writer, run_base, e));
+            return Err(self.abort_append(&mut writer, run_base, e, flush));
         }
-        if self.config().flush == FlushPolicy::Always {
-            if let Err(e) = writer.active.sync() {
-                // After a failed fsync the kernel may drop the dirty pages and forget the
-                // error, so a retried fsync proves nothing: this append is neither made
-                // visible nor acknowledged (nor remembered for idempotent retries), and the
-                // log stops taking writes until a restart recovers it from the disk.
-                tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed: the partition takes no more writes until rilld restarts");
-                writer.writes_stopped = Some(e.to_string());
-                return Err(e);
-            }
-        } else {
-            writer.unflushed = true;
-        }
-        for span in &spans {
+        for span in spans {
             let mut header = span.header;
             header.base_offset = be_base_offset(&batches[span.start..]);
             writer.producers.record(&header);
         }
         let log_end_offset = writer.log_end_offset;
-        self.high_watermark.store(log_end_offset, Ordering::Release);
-        drop(writer);
-        self.new_data.notify_waiters();
+        if flush == FlushPolicy::Always {
+            // Acknowledged (and visible) only once a group fsync covers it. If that fsync
+            // fails, the log stops taking writes, so the recorded producer state can
+            // never answer a retry of this batch as a duplicate.
+            drop(writer);
+            self.sync_through(log_end_offset)?;
+        } else {
+            self.high_watermark.fetch_max(log_end_offset, Ordering::AcqRel);
+            drop(writer);
+            self.new_data.notify_waiters();
+        }
         Ok(AppendInfo {
             base_offset,
             last_offset: log_end_offset - 1,
@@ -130,19 +174,34 @@ impl PartitionLog {
         })
     }
 
+    /// True when some batch of `spans` could not join the active segment without a roll.
+    fn append_needs_roll(&self, writer: &Writer, spans: &[Span], now_ms: i64) -> bool {
+        let mut position = writer.active.committed_bytes();
+        let mut log_end_offset = writer.log_end_offset;
+        spans.iter().any(|span| {
+            let roll = position > 0
+                && self.needs_roll(writer, position, log_end_offset, &span.header, now_ms);
+            position += span.header.total_bytes() as u64;
+            log_end_offset += i64::from(span.header.last_offset_delta) + 1;
+            roll
+        })
+    }
+
     /// Ends a failed append: the log ends at `end_offset`, after the last batch whose bytes
     /// were written (earlier runs of this append stay, like any appended batch), so the next
-    /// append continues there without a gap. Returns `error` for the caller.
+    /// append continues there without a gap. Under [`FlushPolicy::Always`] those bytes are
+    /// not published here: only a group fsync that covers them publishes them. Returns
+    /// `error` for the caller.
     fn abort_append(
         &self,
         writer: &mut Writer,
         end_offset: i64,
         error: StorageError,
+        flush: FlushPolicy,
     ) -> StorageError {
         writer.log_end_offset = end_offset;
-        if end_offset > self.high_watermark() {
-            self.high_watermark.store(end_offset, Ordering::Release);
-            self.new_data.notify_waiters();
+        if flush != FlushPolicy::Always {
+            self.publish_high_watermark(end_offset);
         }
         tracing::warn!(dir = %self.dir.display(), log_end_offset = end_offset, error = %error, "append failed");
         error
@@ -233,6 +292,7 @@ impl PartitionLog {
         &self,
         writer: &Writer,
         position: u64,
+        log_end_offset: i64,
         header: &BatchHeader,
         now_ms: i64,
     ) -> bool {
@@ -242,8 +302,8 @@ impl PartitionLog {
             batch_time_ms(header, now_ms).saturating_sub(first)
         });
         let old = age_ms >= self.config().segment_ms as i64;
-        let last_relative = writer.log_end_offset + i64::from(header.last_offset_delta)
-            - writer.active.base_offset();
+        let last_relative =
+            log_end_offset + i64::from(header.last_offset_delta) - writer.active.base_offset();
         full || old || last_relative > i64::from(u32::MAX)
     }
 
@@ -255,6 +315,7 @@ impl PartitionLog {
         buf: &[u8],
         spans: &[Span],
         now_ms: i64,
+        flush: FlushPolicy,
     ) -> Result<(), StorageError> {
         let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
             return Ok(());
@@ -262,6 +323,10 @@ impl PartitionLog {
         let active = Arc::clone(&writer.active);
         let mut position = active.committed_bytes();
         active.write_at(position, &buf[first.start..last.end()])?;
+        match flush {
+            FlushPolicy::Always => push_unsynced(writer, &active),
+            FlushPolicy::Interval(_) | FlushPolicy::Os => writer.unflushed = true,
+        }
         let mut max_timestamp = i64::MIN;
         for span in spans {
             let mut header = span.header;
@@ -292,26 +357,19 @@ impl PartitionLog {
     /// The new segment is created first: if that fails (ENOSPC, EMFILE...), nothing has
     /// changed and the next append tries again. If sealing then fails, the new segment is
     /// removed and the old one stays active with in-memory indexes, so a failed roll
-    /// never leaves a sealed segment taking appends.
-    fn roll(&self, writer: &mut Writer) -> Result<(), StorageError> {
+    /// never leaves a sealed segment taking appends. Nothing is fsynced here (the writer
+    /// lock is held): under [`FlushPolicy::Always`] the sealed segment and the directory
+    /// entry of the new one join the next group sync, which every append into the new
+    /// segment waits for; under the other policies the sealed segment is fsynced in the
+    /// background, and only then listed in the recovery checkpoint.
+    fn roll(&self, writer: &mut Writer, flush: FlushPolicy) -> Result<(), StorageError> {
         let segment = Segment::create(
             &self.dir,
             writer.log_end_offset,
             self.config().capacity_bytes(),
         )?;
         let sealed = Arc::clone(&writer.active);
-        let flush = self.config().flush;
-        let mut sealing = sealed.seal(&mut writer.cursor, true);
-        if sealing.is_ok() && flush == FlushPolicy::Always {
-            sealing = sealed.sync();
-            if let Err(e) = &sealing {
-                // As for an append's fsync (see `append_at`): nothing proves the data
-                // reached the disk, and a retried fsync would prove nothing.
-                tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed at a segment roll: the partition takes no more writes until rilld restarts");
-                writer.writes_stopped = Some(e.to_string());
-            }
-        }
-        if let Err(e) = sealing {
+        if let Err(e) = sealed.seal(&mut writer.cursor, true) {
             sealed.offset_index().make_writable();
             sealed.time_index().make_writable();
             if let Err(cleanup) = segment.delete_files() {
@@ -319,14 +377,19 @@ impl PartitionLog {
             }
             return Err(e);
         }
+        let background = |on_failure| {
+            let durability = Arc::clone(&self.durability);
+            sync_in_background(self.dir.clone(), Arc::clone(&sealed), durability, on_failure);
+        };
         match flush {
-            FlushPolicy::Always => sealed.mark_synced(),
-            FlushPolicy::Interval(_) => sync_in_background(Arc::clone(&sealed)),
-            // The policy leaves durability to the OS: a sealed segment is as durable as it
-            // will get, so the checkpoint may vouch for it (it survives a process crash).
-            FlushPolicy::Os => sealed.mark_synced(),
+            FlushPolicy::Always => {
+                push_unsynced(writer, &sealed);
+                writer.dir_unsynced = true;
+            }
+            FlushPolicy::Interval(_) => background(OnSyncFailure::StopWrites),
+            FlushPolicy::Os => background(OnSyncFailure::Report),
         }
-        writer.rolled_since_checkpoint = true;
+        self.durability.mark_checkpoint_stale();
         let segment = Arc::new(segment);
         let mut segments = self.snapshot().to_vec();
         segments.push(Arc::clone(&segment));
@@ -336,6 +399,13 @@ impl PartitionLog {
         writer.active_first_timestamp = None;
         tracing::debug!(dir = %self.dir.display(), base_offset = writer.log_end_offset, "rolled segment");
         Ok(())
+    }
+}
+
+/// Adds `segment` to the segments the next group sync covers (once).
+fn push_unsynced(writer: &mut Writer, segment: &Arc<Segment>) {
+    if !writer.unsynced.iter().any(|s| Arc::ptr_eq(s, segment)) {
+        writer.unsynced.push(Arc::clone(segment));
     }
 }
 
@@ -360,17 +430,4 @@ fn be_base_offset(batch: &[u8]) -> i64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&batch[..8]);
     i64::from_be_bytes(b)
-}
-
-/// fsyncs a sealed segment off the append path; recovery checkpoints record it once done.
-fn sync_in_background(segment: Arc<Segment>) {
-    let spawned = std::thread::Builder::new()
-        .name("rill-segment-sync".into())
-        .spawn(move || match segment.sync() {
-            Ok(()) => segment.mark_synced(),
-            Err(e) => tracing::error!(error = %e, "background fsync of a sealed segment failed"),
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "could not spawn the segment sync thread");
-    }
 }

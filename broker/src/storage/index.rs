@@ -289,10 +289,10 @@ impl<E: IndexEntry> SparseIndex<E> {
             .truncate(true)
             .open(path)
             .map_err(StorageError::io("create index", path))?;
+        // Not fsynced here (the writer lock may be held): `Segment::sync_sealed` syncs the
+        // index files with the log before any checkpoint vouches for the segment.
         file.write_all(guard.as_slice())
             .map_err(StorageError::io("write index", path))?;
-        file.sync_data()
-            .map_err(StorageError::io("fsync index", path))?;
         if map_after && !guard.as_slice().is_empty() {
             // SAFETY: the file was just written and is never modified again while mapped.
             let map = unsafe { Mmap::map(&file) }.map_err(StorageError::io("mmap index", path))?;

@@ -15,6 +15,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 
 use super::checkpoint::{self, Checkpoint, CheckpointEntry};
+use super::durability::Durability;
 use super::producers::ProducerStates;
 use super::recovery::{self, write_open_checkpoint};
 use super::segment::{IndexCursor, Segment};
@@ -31,10 +32,11 @@ pub(crate) struct Writer {
     pub(crate) active_first_timestamp: Option<i64>,
     pub(crate) last_flush: Instant,
     pub(crate) unflushed: bool,
-    pub(crate) rolled_since_checkpoint: bool,
     pub(crate) closed: bool,
-    /// Set when an fsync failed under `flush = always`; see [`StorageError::WritesStopped`].
-    pub(crate) writes_stopped: Option<String>,
+    /// Segments written since the last group sync (`flush = always`), oldest first.
+    pub(crate) unsynced: Vec<Arc<Segment>>,
+    /// A segment was created since the last group sync: the directory needs an fsync.
+    pub(crate) dir_unsynced: bool,
     /// Idempotent producers' recent sequences.
     pub(crate) producers: ProducerStates,
 }
@@ -52,6 +54,8 @@ pub struct PartitionLog {
     pub(crate) high_watermark: AtomicI64,
     pub(crate) log_start_offset: AtomicI64,
     pub(crate) new_data: Notify,
+    /// Stopped writes, checkpoint staleness and group commit; shared with sync threads.
+    pub(crate) durability: Arc<Durability>,
     /// Damaged bytes recovery cut off when this log was opened.
     pub(crate) recovery_truncated_bytes: u64,
 }
@@ -85,9 +89,9 @@ impl PartitionLog {
             active_first_timestamp: recovered.active_first_timestamp,
             last_flush: Instant::now(),
             unflushed: false,
-            rolled_since_checkpoint: false,
             closed: false,
-            writes_stopped: None,
+            unsynced: Vec::new(),
+            dir_unsynced: false,
             producers: ProducerStates::rebuild(&segments),
         };
         Ok(PartitionLog {
@@ -98,6 +102,7 @@ impl PartitionLog {
             high_watermark: AtomicI64::new(recovered.log_end_offset),
             log_start_offset: AtomicI64::new(log_start_offset),
             new_data: Notify::new(),
+            durability: Arc::new(Durability::new(recovered.log_end_offset)),
             recovery_truncated_bytes: recovered.truncated_bytes,
         })
     }
@@ -194,86 +199,135 @@ impl PartitionLog {
 
     /// Locks the writer, failing if the log was closed.
     pub(crate) fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>, StorageError> {
-        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.check_writer(self.writer.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Passes the locked writer on, failing if the log was closed or stopped.
+    pub(crate) fn check_writer<'a>(
+        &self,
+        writer: MutexGuard<'a, Writer>,
+    ) -> Result<MutexGuard<'a, Writer>, StorageError> {
         if writer.closed {
             return Err(StorageError::Closed {
                 dir: self.dir.clone(),
             });
         }
-        if let Some(reason) = &writer.writes_stopped {
-            return Err(StorageError::WritesStopped {
-                dir: self.dir.clone(),
-                reason: reason.clone(),
-            });
+        if let Some(reason) = self.durability.stopped() {
+            return Err(self.writes_stopped(reason));
         }
         Ok(writer)
     }
 
-    /// fsyncs the active segment and records the synced closed segments in the recovery
-    /// checkpoint, so that a crash rescans as little as possible.
-    pub fn flush(&self) -> Result<(), StorageError> {
-        let mut writer = self.lock_writer()?;
-        self.flush_locked(&mut writer)
+    /// The error of an append to a log whose writes stopped.
+    pub(crate) fn writes_stopped(&self, reason: &str) -> StorageError {
+        StorageError::WritesStopped {
+            dir: self.dir.clone(),
+            reason: reason.to_owned(),
+        }
     }
 
-    fn flush_locked(&self, writer: &mut Writer) -> Result<(), StorageError> {
-        if writer.unflushed {
-            writer.active.sync()?;
-        }
-        writer.unflushed = false;
-        writer.last_flush = Instant::now();
-        self.write_checkpoint_locked(writer)
+    /// fsyncs the active segment and records the synced closed segments in the recovery
+    /// checkpoint, so that a crash rescans as little as possible. The writer lock is not
+    /// held across the fsync.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let active = {
+            let mut writer = self.lock_writer()?;
+            writer.unflushed = false;
+            writer.last_flush = Instant::now();
+            Arc::clone(&writer.active)
+        };
+        self.sync_or_stop(&active)?;
+        self.write_checkpoint()
+    }
+
+    /// fsyncs `segment`; a failure stops the log's writes (a retried fsync proves nothing,
+    /// since the kernel may have dropped the dirty pages and forgotten the error).
+    fn sync_or_stop(&self, segment: &Segment) -> Result<(), StorageError> {
+        segment.sync().inspect_err(|e| self.durability.stop(&self.dir, e))
     }
 
     /// Rewrites the (not clean) recovery checkpoint listing the synced closed segments.
-    fn write_checkpoint_locked(&self, writer: &mut Writer) -> Result<(), StorageError> {
+    /// Takes the checkpoint lock, never the writer lock.
+    pub(crate) fn write_checkpoint(&self) -> Result<(), StorageError> {
+        let _serialised = self
+            .durability
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let segments = self.snapshot();
         let closed = &segments[..segments.len().saturating_sub(1)];
-        write_open_checkpoint(
+        let written = write_open_checkpoint(
             self.dir(),
             closed.iter().map(|s| &**s),
-            writer.log_end_offset,
-        )?;
-        // Only once written: a failed write is retried by the next housekeeping round.
-        writer.rolled_since_checkpoint = false;
-        Ok(())
+            self.high_watermark(),
+        );
+        if written.is_err() {
+            // Retried by the next housekeeping round.
+            self.durability.mark_checkpoint_stale();
+        }
+        written
     }
 
     /// Flushes when the [`FlushPolicy::Interval`] has elapsed since the last flush. Under
-    /// any policy it also refreshes the recovery checkpoint after a roll, so that a crash
-    /// rescans only the active segment. Returns whether it flushed. The broker calls this
-    /// periodically, for every log, from a background task.
+    /// any policy it also refreshes the recovery checkpoint once a segment was sealed or
+    /// synced since, so that a crash rescans only what is not on disk. Returns whether it
+    /// flushed. The broker calls this periodically, for every log, from a background
+    /// thread. A failed flush stops the log's writes, as under [`FlushPolicy::Always`].
     pub fn flush_if_due(&self) -> Result<bool, StorageError> {
-        let mut writer = match self.lock_writer() {
-            Ok(writer) => writer,
-            // Nothing to flush; the failure was reported when it happened.
-            Err(StorageError::WritesStopped { .. }) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        let due = match self.config().flush {
-            FlushPolicy::Interval(every) => {
-                writer.unflushed && writer.last_flush.elapsed() >= every
+        let (due, active) = {
+            let mut writer = match self.lock_writer() {
+                Ok(writer) => writer,
+                // Nothing to flush; the failure was reported when it happened.
+                Err(StorageError::WritesStopped { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let due = match self.config().flush {
+                FlushPolicy::Interval(every) => {
+                    writer.unflushed && writer.last_flush.elapsed() >= every
+                }
+                FlushPolicy::Always | FlushPolicy::Os => false,
+            };
+            if due {
+                writer.unflushed = false;
+                writer.last_flush = Instant::now();
             }
-            FlushPolicy::Always | FlushPolicy::Os => false,
+            (due, Arc::clone(&writer.active))
         };
         if due {
-            self.flush_locked(&mut writer)?;
-        } else if writer.rolled_since_checkpoint {
-            self.write_checkpoint_locked(&mut writer)?;
+            self.sync_or_stop(&active)?;
+        }
+        if self.durability.take_checkpoint_stale() || due {
+            self.write_checkpoint()?;
         }
         Ok(due)
     }
 
     /// Clean shutdown: seals the active segment (cut to its real length, indexes written),
-    /// fsyncs it, and writes a clean checkpoint so the next open scans nothing. Further
-    /// appends fail with [`StorageError::Closed`]; reads keep working.
+    /// fsyncs every segment the clean checkpoint will vouch for (sealed segments whose
+    /// background sync has not finished included) and the directory, then writes a clean
+    /// checkpoint so the next open scans nothing. Further appends fail with
+    /// [`StorageError::Closed`]; reads keep working. If an fsync fails, no clean checkpoint
+    /// is written (the next open scans) and the log's writes stop.
     pub fn close(&self) -> Result<(), StorageError> {
-        let mut writer = self.lock_writer()?;
-        let Writer { active, cursor, .. } = &mut *writer;
-        active.seal(cursor, false)?;
-        active.sync()?;
-        let entries = self
-            .snapshot()
+        let log_end_offset = {
+            let mut writer = self.lock_writer()?;
+            let Writer { active, cursor, .. } = &mut *writer;
+            active.seal(cursor, false)?;
+            writer.closed = true;
+            writer.log_end_offset
+        };
+        let segments = self.snapshot();
+        for segment in segments.iter() {
+            let active = segment.base_offset() == segments[segments.len() - 1].base_offset();
+            if active || !segment.is_synced() {
+                segment
+                    .sync_sealed()
+                    .inspect_err(|e| self.durability.stop(&self.dir, e))?;
+                segment.mark_synced();
+            }
+        }
+        checkpoint::sync_dir(self.dir())?;
+        let entries = segments
             .iter()
             .map(|s| CheckpointEntry {
                 base_offset: s.base_offset(),
@@ -282,12 +336,15 @@ impl PartitionLog {
             .collect();
         let clean = Checkpoint {
             clean: true,
-            log_end_offset: writer.log_end_offset,
+            log_end_offset,
             segments: entries,
         };
-        checkpoint::write(self.dir(), &clean)?;
-        writer.closed = true;
-        Ok(())
+        let _serialised = self
+            .durability
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        checkpoint::write(self.dir(), &clean)
     }
 
     /// Stops appends without writing anything: the log's directory is about to be

@@ -17,6 +17,8 @@
 mod append;
 pub mod checkpoint;
 mod config;
+mod durability;
+mod group_commit;
 mod error;
 pub mod index;
 mod log;

@@ -370,8 +370,10 @@ fn finish(
     };
     for (segment, closed_tail) in &mut segments {
         if !segment.is_synced() {
-            segment.sync()?;
+            // Sealed (cut to length, indexes written) before the fsync, so that what the
+            // checkpoint then vouches for is what the disk holds.
             segment.seal(&mut closed_tail.cursor, true)?;
+            segment.sync_sealed()?;
             segment.mark_synced();
         }
     }

@@ -7,7 +7,6 @@
 
 use std::sync::atomic::Ordering;
 
-use super::recovery::write_open_checkpoint;
 use super::{PartitionLog, StorageError};
 
 /// What one retention pass deleted.
@@ -45,7 +44,7 @@ impl PartitionLog {
             remaining_bytes -= size;
             expired += 1;
         }
-        self.drop_oldest(&writer, &segments, expired, "retention deleted segment")
+        self.drop_oldest(writer, &segments, expired, "retention deleted segment")
     }
 
     /// Deletes every closed segment whose records all lie below `offset` (a compacted log
@@ -58,13 +57,15 @@ impl PartitionLog {
             .windows(2)
             .take_while(|pair| pair[1].base_offset() <= offset)
             .count();
-        self.drop_oldest(&writer, &segments, expired, "compaction deleted segment")
+        self.drop_oldest(writer, &segments, expired, "compaction deleted segment")
     }
 
-    /// Drops the `expired` oldest segments of `segments` (the writer lock held).
+    /// Drops the `expired` oldest segments of `segments`: publishes the shorter list with
+    /// the writer lock held, then releases it before unlinking files and rewriting the
+    /// checkpoint, so that appends never wait for the disk.
     fn drop_oldest(
         &self,
-        writer: &std::sync::MutexGuard<'_, super::log::Writer>,
+        writer: std::sync::MutexGuard<'_, super::log::Writer>,
         segments: &[std::sync::Arc<super::segment::Segment>],
         expired: usize,
         why: &'static str,
@@ -81,6 +82,7 @@ impl PartitionLog {
         self.publish_segments(kept);
         self.log_start_offset
             .store(report.log_start_offset, Ordering::Release);
+        drop(writer);
         for segment in &segments[..expired] {
             segment.delete_files()?;
             report.segments_deleted += 1;
@@ -92,13 +94,7 @@ impl PartitionLog {
                 "{why}"
             );
         }
-        let remaining = self.snapshot();
-        let closed = &remaining[..remaining.len() - 1];
-        write_open_checkpoint(
-            self.dir(),
-            closed.iter().map(|s| &**s),
-            writer.log_end_offset,
-        )?;
+        self.write_checkpoint()?;
         Ok(report)
     }
 }

@@ -425,8 +425,26 @@ impl Segment {
             .map_err(StorageError::io("fsync segment", &self.paths.log))
     }
 
-    /// Records that the log file is as durable as the flush policy asks, so the recovery
-    /// checkpoint may vouch for it.
+    /// fsyncs a sealed segment whole: its log file and its two index files. Only after this
+    /// may the recovery checkpoint vouch for it (see [`Self::mark_synced`]).
+    pub fn sync_sealed(&self) -> Result<(), StorageError> {
+        self.sync()?;
+        for path in [&self.paths.index, &self.paths.time_index] {
+            let file = match File::open(path) {
+                Ok(file) => file,
+                // An index that was never written: recovery rebuilds it from the log.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StorageError::io("open index", path)(e)),
+            };
+            super::stats::timed(&super::stats::SEGMENT_FSYNC, || file.sync_data())
+                .map_err(StorageError::io("fsync index", path))?;
+        }
+        Ok(())
+    }
+
+    /// Records that the segment is on stable storage (log and indexes, by
+    /// [`Self::sync_sealed`], or trusted by recovery), so the recovery checkpoint may vouch
+    /// for it.
     pub fn mark_synced(&self) {
         self.synced.store(true, Ordering::Release);
     }

@@ -24,7 +24,7 @@ use tracing::warn;
 use super::errors::{storage_error_code, topic_error_code};
 use super::run_blocking;
 use crate::server::BrokerCtx;
-use crate::storage::{AppendInfo, FlushPolicy, StorageError};
+use crate::storage::{AppendInfo, StorageError};
 use crate::topics::{is_internal_name, Partition, TimestampType, Topic};
 
 /// Answers a Produce request (the caller drops the answer for `acks=0`).
@@ -172,15 +172,16 @@ fn stamp_log_append_time(buf: &mut BytesMut, batches: &[ValidatedBatch], now_ms:
     }
 }
 
-/// Appends on the blocking pool when the append fsyncs; inline otherwise (a memcpy into
-/// the page cache).
+/// Appends inline when that is a memcpy into the page cache
+/// (`PartitionLog::try_append_inline`: no lock wait, no fsync, no
+/// roll); on the blocking pool otherwise (a roll, or `flush = always`, which waits for the
+/// group fsync that covers it). The log stamps offsets into the batches in place.
 async fn append(
     partition: &Arc<Partition>,
     mut records: BytesMut,
 ) -> Result<AppendInfo, StorageError> {
-    let log = partition.log()?;
-    if log.config().flush != FlushPolicy::Always {
-        return log.append(&mut records);
+    if let Some(info) = partition.log()?.try_append_inline(&mut records)? {
+        return Ok(info);
     }
     let partition = partition.clone();
     match tokio::task::spawn_blocking(move || partition.log()?.append(&mut records)).await {
