@@ -15,6 +15,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 
 use super::checkpoint::{self, Checkpoint, CheckpointEntry};
+use super::cleaner::CleanerState;
 use super::producers::ProducerStates;
 use super::recovery::{self, write_open_checkpoint};
 use super::segment::{IndexCursor, Segment};
@@ -54,6 +55,8 @@ pub struct PartitionLog {
     pub(crate) new_data: Notify,
     /// Damaged bytes recovery cut off when this log was opened.
     pub(crate) recovery_truncated_bytes: u64,
+    /// Where compaction stands (see [`super::cleaner`]).
+    pub(crate) cleaner: CleanerState,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -91,7 +94,7 @@ impl PartitionLog {
             producers: ProducerStates::rebuild(&segments),
         };
         Ok(PartitionLog {
-            dir,
+            dir: dir.clone(),
             config: RwLock::new(Arc::new(config)),
             writer: Mutex::new(writer),
             segments: RwLock::new(Arc::new(segments)),
@@ -99,6 +102,7 @@ impl PartitionLog {
             log_start_offset: AtomicI64::new(log_start_offset),
             new_data: Notify::new(),
             recovery_truncated_bytes: recovered.truncated_bytes,
+            cleaner: CleanerState::load(&dir),
         })
     }
 

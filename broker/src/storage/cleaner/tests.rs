@@ -1,0 +1,1 @@
+//! Unit tests of a cleaning pass on a real log directory.
