@@ -154,9 +154,6 @@ impl PartitionLog {
             first_dirty_offset: plan.first_dirty_offset,
             ..CleanReport::default()
         };
-        if plan.cleanable_end_offset <= plan.first_dirty_offset {
-            return Ok(report);
-        }
         let mut pass = Pass {
             config,
             max_batch_bytes: log_config.max_batch_bytes,
@@ -171,9 +168,6 @@ impl PartitionLog {
             plan.cleanable_end_offset,
         );
         report.bytes_read = dirty.bytes_read;
-        if dirty.map_end_offset <= plan.first_dirty_offset {
-            return Ok(report);
-        }
         let horizon_ms = now_ms.saturating_sub(
             i64::try_from(log_config.compaction.delete_retention_ms).unwrap_or(i64::MAX),
         );
@@ -181,6 +175,7 @@ impl PartitionLog {
             dirty: &dirty,
             tombstone_horizon_ms: horizon_ms,
         };
+        // With nothing dirty the clean section is still rewritten: its expired tombstones go.
         let closed = &segments[..segments.len().saturating_sub(1)];
         for segment in closed {
             if segment.base_offset() >= dirty.map_end_offset || !pass.keep_going() {
