@@ -216,6 +216,8 @@ pub struct FileConfig {
     retention: Option<String>,
     retention_bytes: Option<u64>,
     flush: Option<String>,
+    cleaner_offset_map_bytes: Option<usize>,
+    cleaner_bytes_per_sec: Option<u64>,
     max_frame_bytes: Option<usize>,
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
@@ -274,6 +276,8 @@ pub struct BrokerConfig {
     pub http_listen: Option<SocketAddr>,
     /// Interval of background housekeeping.
     pub housekeeping_interval: Duration,
+    /// Memory and I/O limits of the log cleaner (compacted topics).
+    pub cleaner: crate::storage::cleaner::CleanerConfig,
 }
 
 /// Broker-wide defaults for topic settings.
@@ -329,6 +333,7 @@ impl Default for BrokerConfig {
             log_level: None,
             http_listen: Some(HTTP_LISTEN_DEFAULT),
             housekeeping_interval: Duration::from_millis(HOUSEKEEPING_INTERVAL_MS_DEFAULT),
+            cleaner: crate::storage::cleaner::CleanerConfig::default(),
         }
     }
 }
@@ -376,6 +381,13 @@ impl BrokerConfig {
         }
         if let Some(s) = &file.flush {
             d.flush = parse_flush(s).map_err(|e| invalid("flush", s, e))?;
+        }
+        set(
+            &mut self.cleaner.offset_map_bytes,
+            file.cleaner_offset_map_bytes,
+        );
+        if file.cleaner_bytes_per_sec.is_some() {
+            self.cleaner.bytes_per_sec = file.cleaner_bytes_per_sec;
         }
         set(&mut self.max_frame_bytes, file.max_frame_bytes);
         set(&mut self.max_connections, file.max_connections);

@@ -125,6 +125,8 @@ error_codes! {
         "The broker holds no state for this producer id.";
     NonEmptyGroup = 68, "NON_EMPTY_GROUP", false, "The group still has members.";
     GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false, "The group does not exist.";
+    InvalidRecord = 87, "INVALID_RECORD", false,
+        "A record is invalid for this topic (a compacted topic needs a key on every record).";
     FencedMemberEpoch = 110, "FENCED_MEMBER_EPOCH", false,
         "The member epoch is fenced by the coordinator; the member must rejoin with epoch 0.";
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rill_protocol::batch::{BATCH_HEADER_BYTES, MAX_BATCH_BYTES_DEFAULT};
 
+use super::cleaner::CompactionConfig;
 use super::StorageError;
 
 /// Default size at which the active segment rolls: 1 GiB.
@@ -54,6 +55,8 @@ pub struct LogConfig {
     pub flush: FlushPolicy,
     /// Largest batch (header included) the log accepts or trusts during recovery.
     pub max_batch_bytes: usize,
+    /// `cleanup.policy` and the compaction settings.
+    pub compaction: CompactionConfig,
 }
 
 impl Default for LogConfig {
@@ -66,6 +69,7 @@ impl Default for LogConfig {
             retention_ms: RETENTION_MS_DEFAULT,
             flush: FLUSH_POLICY_DEFAULT,
             max_batch_bytes: MAX_BATCH_BYTES_DEFAULT,
+            compaction: CompactionConfig::default(),
         }
     }
 }

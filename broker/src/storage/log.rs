@@ -15,6 +15,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 
 use super::checkpoint::{self, Checkpoint, CheckpointEntry};
+use super::cleaner::CleanerState;
 use super::durability::Durability;
 use super::producers::ProducerStates;
 use super::recovery::{self, write_open_checkpoint};
@@ -58,6 +59,8 @@ pub struct PartitionLog {
     pub(crate) durability: Arc<Durability>,
     /// Damaged bytes recovery cut off when this log was opened.
     pub(crate) recovery_truncated_bytes: u64,
+    /// Where compaction stands (see [`super::cleaner`]).
+    pub(crate) cleaner: CleanerState,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -95,7 +98,7 @@ impl PartitionLog {
             producers: ProducerStates::rebuild(&segments),
         };
         Ok(PartitionLog {
-            dir,
+            dir: dir.clone(),
             config: RwLock::new(Arc::new(config)),
             writer: Mutex::new(writer),
             segments: RwLock::new(Arc::new(segments)),
@@ -104,6 +107,7 @@ impl PartitionLog {
             new_data: Notify::new(),
             durability: Arc::new(Durability::new(recovered.log_end_offset)),
             recovery_truncated_bytes: recovered.truncated_bytes,
+            cleaner: CleanerState::load(&dir),
         })
     }
 
@@ -243,7 +247,9 @@ impl PartitionLog {
     /// fsyncs `segment`; a failure stops the log's writes (a retried fsync proves nothing,
     /// since the kernel may have dropped the dirty pages and forgotten the error).
     fn sync_or_stop(&self, segment: &Segment) -> Result<(), StorageError> {
-        segment.sync().inspect_err(|e| self.durability.stop(&self.dir, e))
+        segment
+            .sync()
+            .inspect_err(|e| self.durability.stop(&self.dir, e))
     }
 
     /// Rewrites the (not clean) recovery checkpoint listing the synced closed segments.

@@ -9,6 +9,7 @@
 //! - [`log`], `append`, `read`: the partition log, its write path and read path.
 //! - [`recovery`] and [`checkpoint`]: opening a directory after a clean or unclean stop.
 //! - [`retention`]: deleting old closed segments.
+//! - [`cleaner`]: log compaction, keeping the latest record of every key.
 //! - [`stats`]: fsync counters for the metrics endpoint.
 //!
 //! Appends are serialised by a short critical section; reads never wait for it and never see
@@ -16,10 +17,11 @@
 
 mod append;
 pub mod checkpoint;
+pub mod cleaner;
 mod config;
 mod durability;
-mod group_commit;
 mod error;
+mod group_commit;
 pub mod index;
 mod log;
 pub mod producers;

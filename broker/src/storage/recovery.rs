@@ -78,6 +78,7 @@ struct Scan {
 /// Opens (creating if needed) and recovers the partition directory `dir`.
 pub fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, StorageError> {
     fs::create_dir_all(dir).map_err(StorageError::io("create log dir", dir))?;
+    super::cleaner::swap::finish_interrupted_swaps(dir)?;
     let bases = list_segments(dir)?;
     let checkpoint = checkpoint::read(dir)?;
     let mut segments: Vec<(Segment, Tail)> = Vec::with_capacity(bases.len());

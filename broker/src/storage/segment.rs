@@ -171,6 +171,17 @@ impl Segment {
         Self::from_parts(base_offset, paths, file, len)
     }
 
+    /// Wraps a written segment file (the cleaner's cleaned copy, about to replace the
+    /// segment at `base_offset` in `dir`), mapping all of it. The indexes start empty.
+    pub(crate) fn adopt(dir: &Path, base_offset: i64, file: File) -> Result<Self, StorageError> {
+        let paths = SegmentPaths::new(dir, base_offset);
+        let len = file
+            .metadata()
+            .map_err(StorageError::io("stat cleaned segment", &paths.log))?
+            .len();
+        Self::from_parts(base_offset, paths, file, len)
+    }
+
     fn from_parts(
         base_offset: i64,
         paths: SegmentPaths,

@@ -9,6 +9,7 @@ use super::timestamps::{
 };
 use super::{Topic, TopicError};
 use crate::config::{parse_flush, TopicDefaults};
+use crate::storage::cleaner::{CleanupPolicy, CompactionConfig, Ratio};
 use crate::storage::{LogConfig, SEGMENT_BYTES_MAX};
 
 /// Retention by age, in ms; `-1` keeps forever.
@@ -22,8 +23,19 @@ pub const SEGMENT_MS: &str = "segment.ms";
 /// Flush policy: `always`, `os`, or an interval such as `100ms`.
 pub const FLUSH: &str = "flush";
 
+/// `delete`, `compact` or `compact,delete` (see [`crate::storage::cleaner`]).
+pub const CLEANUP_POLICY: &str = "cleanup.policy";
+/// Dirty share of a compacted log (0 to 1) at which the cleaner cleans it.
+pub const MIN_CLEANABLE_DIRTY_RATIO: &str = "min.cleanable.dirty.ratio";
+/// A record younger than this (ms) is never compacted away.
+pub const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
+/// A dirty record older than this (ms) gets its log cleaned whatever the dirty ratio.
+pub const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
+/// How long (ms) a tombstone stays readable on a compacted topic.
+pub const DELETE_RETENTION_MS: &str = "delete.retention.ms";
+
 /// Every key a topic override may use.
-pub const KNOWN_KEYS: [&str; 8] = [
+pub const KNOWN_KEYS: [&str; 13] = [
     RETENTION_MS,
     RETENTION_BYTES,
     SEGMENT_BYTES,
@@ -32,6 +44,11 @@ pub const KNOWN_KEYS: [&str; 8] = [
     MESSAGE_TIMESTAMP_TYPE,
     MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
     MESSAGE_TIMESTAMP_AFTER_MAX_MS,
+    CLEANUP_POLICY,
+    MIN_CLEANABLE_DIRTY_RATIO,
+    MIN_COMPACTION_LAG_MS,
+    MAX_COMPACTION_LAG_MS,
+    DELETE_RETENTION_MS,
 ];
 
 /// Smallest segment a topic may ask for.
@@ -85,6 +102,13 @@ pub fn log_config(
             MESSAGE_TIMESTAMP_TYPE
             | MESSAGE_TIMESTAMP_BEFORE_MAX_MS
             | MESSAGE_TIMESTAMP_AFTER_MAX_MS => {}
+            CLEANUP_POLICY
+            | MIN_CLEANABLE_DIRTY_RATIO
+            | MIN_COMPACTION_LAG_MS
+            | MAX_COMPACTION_LAG_MS
+            | DELETE_RETENTION_MS => {
+                set_compaction(&mut config.compaction, key, value).map_err(|e| bad(e))?
+            }
             _ => {
                 return Err(bad(&format!(
                     "unknown topic setting; known: {}",
@@ -94,6 +118,39 @@ pub fn log_config(
         }
     }
     Ok(config)
+}
+
+/// Applies one compaction key; the error says what value was expected.
+fn set_compaction(
+    config: &mut CompactionConfig,
+    key: &str,
+    value: &str,
+) -> Result<(), &'static str> {
+    let ms = || value.trim().parse::<u64>().map_err(|_| "expected ms");
+    match key {
+        CLEANUP_POLICY => {
+            config.policy =
+                CleanupPolicy::parse(value).ok_or("expected delete, compact or compact,delete")?
+        }
+        MIN_CLEANABLE_DIRTY_RATIO => {
+            config.min_cleanable_dirty_ratio = value
+                .trim()
+                .parse()
+                .ok()
+                .and_then(Ratio::new)
+                .ok_or("expected a ratio between 0 and 1")?
+        }
+        MIN_COMPACTION_LAG_MS => config.min_compaction_lag_ms = ms()?,
+        MAX_COMPACTION_LAG_MS => {
+            config.max_compaction_lag_ms = ms()?;
+            if config.max_compaction_lag_ms == 0 {
+                return Err("must be positive");
+            }
+        }
+        DELETE_RETENTION_MS => config.delete_retention_ms = ms()?,
+        _ => return Err("not a compaction setting"),
+    }
+    Ok(())
 }
 
 /// Parses a non-negative number, or `-1` meaning "no limit".
@@ -113,6 +170,30 @@ pub fn describe(config: &LogConfig) -> BTreeMap<String, String> {
         (SEGMENT_BYTES, config.segment_bytes.to_string()),
         (SEGMENT_MS, config.segment_ms.to_string()),
         (FLUSH, crate::config::flush_to_string(&config.flush)),
+        (
+            CLEANUP_POLICY,
+            config.compaction.policy.as_str().to_string(),
+        ),
+        (
+            MIN_CLEANABLE_DIRTY_RATIO,
+            config
+                .compaction
+                .min_cleanable_dirty_ratio
+                .get()
+                .to_string(),
+        ),
+        (
+            MIN_COMPACTION_LAG_MS,
+            config.compaction.min_compaction_lag_ms.to_string(),
+        ),
+        (
+            MAX_COMPACTION_LAG_MS,
+            config.compaction.max_compaction_lag_ms.to_string(),
+        ),
+        (
+            DELETE_RETENTION_MS,
+            config.compaction.delete_retention_ms.to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -157,6 +238,41 @@ mod tests {
         assert_eq!(config.flush, FlushPolicy::Always);
         assert_eq!(config.segment_ms, defaults.segment_ms);
         assert_eq!(describe(&config)["retention.ms"], "-1");
+        assert_eq!(describe(&config)["cleanup.policy"], "delete");
+    }
+
+    #[test]
+    fn compaction_settings_parse_and_describe() {
+        let config = log_config(
+            &TopicDefaults::default(),
+            &overrides(&[
+                ("cleanup.policy", "compact,delete"),
+                ("min.cleanable.dirty.ratio", "0.25"),
+                ("min.compaction.lag.ms", "1000"),
+                ("max.compaction.lag.ms", "60000"),
+                ("delete.retention.ms", "5"),
+            ]),
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(config.compaction.policy, CleanupPolicy::CompactDelete);
+        assert_eq!(config.compaction.min_cleanable_dirty_ratio.get(), 0.25);
+        assert_eq!(config.compaction.min_compaction_lag_ms, 1000);
+        assert_eq!(config.compaction.max_compaction_lag_ms, 60_000);
+        assert_eq!(config.compaction.delete_retention_ms, 5);
+        let described = describe(&config);
+        assert_eq!(described["cleanup.policy"], "compact,delete");
+        assert_eq!(described["min.cleanable.dirty.ratio"], "0.25");
+        for (k, v) in [
+            ("cleanup.policy", "shred"),
+            ("min.cleanable.dirty.ratio", "2"),
+            ("max.compaction.lag.ms", "0"),
+            ("delete.retention.ms", "-5"),
+        ] {
+            let err =
+                log_config(&TopicDefaults::default(), &overrides(&[(k, v)]), 1 << 20).unwrap_err();
+            assert!(err.to_string().contains(k), "{err}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`parser`]: [`RecordBatch`] (two-phase parse, CRC), [`BatchIter`] over a fetch's
 //!   bytes, [`validate_batches`] for produce.
 //! - [`iter`]: [`RecordIter`], the checked walk over a batch's records.
+//! - [`retain`]: rewriting a batch with only some of its records (log compaction).
 //!
 //! Invariant: a batch that passed [`header::BatchHeader::parse`] and [`verify_crc`] is
 //! exactly `total_bytes()` long and its bytes are what the producer sent, apart from the
@@ -18,6 +19,7 @@ pub mod header;
 pub mod iter;
 pub mod parser;
 pub mod record;
+pub mod retain;
 
 #[cfg(test)]
 mod proptests;
@@ -33,6 +35,7 @@ pub use parser::{
     check_batch, validate_batches, validate_batches_bounded, BatchIter, RecordBatch, ValidatedBatch,
 };
 pub use record::{Header, Record, RecordInput};
+pub use retain::{empty_batch, retain_records, Retained};
 
 use thiserror::Error;
 

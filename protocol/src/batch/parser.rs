@@ -124,7 +124,7 @@ impl RecordBatch {
 
     /// The records section and where its records start: the batch itself from byte 61,
     /// or the decompressed section from byte 0.
-    fn records_data(&self) -> Result<(Bytes, usize), BatchError> {
+    pub(crate) fn records_data(&self) -> Result<(Bytes, usize), BatchError> {
         match self.compression {
             Compression::None => Ok((self.bytes.clone(), BATCH_HEADER_BYTES)),
             codec => {

@@ -116,6 +116,7 @@ pub fn describe_configs(
                 error_code: ErrorCode::None,
                 configs: topic_config::describe_topic(&topic)
                     .into_iter()
+                    .chain(dirty_ratio(&topic))
                     .map(|(key, value)| ConfigEntry {
                         key,
                         value: Some(value),
@@ -131,6 +132,23 @@ pub fn describe_configs(
         .collect();
     DescribeTopicConfigsResponse { topics }
 }
+
+/// A compacted topic's `dirty.ratio` (read-only): the highest dirty ratio among its
+/// partitions as of the cleaner's last look, with three decimals.
+fn dirty_ratio(topic: &crate::topics::Topic) -> Option<(String, String)> {
+    if !topic.log_config.compaction.policy.compacts() {
+        return None;
+    }
+    let highest = topic
+        .partitions
+        .iter()
+        .filter_map(|p| p.log().ok().map(|log| log.dirty_ratio()))
+        .fold(0.0f64, f64::max);
+    Some((DIRTY_RATIO_KEY.to_string(), format!("{highest:.3}")))
+}
+
+/// The read-only describe entry carrying a compacted topic's dirty ratio.
+pub const DIRTY_RATIO_KEY: &str = "dirty.ratio";
 
 /// Changes a topic's settings; a `null` value returns a key to the broker default.
 pub async fn alter_configs(

@@ -17,7 +17,9 @@ use rill_protocol::api::produce::{
     ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse, ACKS_ALL,
     ACKS_LEADER, ACKS_NONE,
 };
-use rill_protocol::batch::{set_log_append_time, validate_batches, BatchError, ValidatedBatch};
+use rill_protocol::batch::{
+    set_log_append_time, validate_batches, BatchError, RecordBatch, ValidatedBatch,
+};
 use rill_protocol::error_code::ErrorCode;
 use tracing::warn;
 
@@ -119,6 +121,9 @@ async fn produce_partition(
             Some(e.to_string()),
         );
     }
+    if let Err(reason) = check_keys(&partition, &batches, &p.records) {
+        return failed(p.partition, ErrorCode::InvalidRecord, Some(reason));
+    }
     let records: u64 = batches
         .iter()
         .map(|b| u64::try_from(b.header.record_count).unwrap_or(0))
@@ -192,6 +197,41 @@ async fn append(
             source: std::io::Error::other(e.to_string()),
         }),
     }
+}
+
+/// On a compacted topic every record needs a key (the cleaner keeps the latest record of
+/// each key, so a keyless one could never be kept or replaced); Kafka refuses them too.
+fn check_keys(
+    partition: &Partition,
+    batches: &[ValidatedBatch],
+    records: &Bytes,
+) -> Result<(), String> {
+    let Ok(log) = partition.log() else {
+        return Ok(());
+    };
+    let config = log.config();
+    if !config.compaction.policy.compacts() {
+        return Ok(());
+    }
+    for validated in batches {
+        let bytes =
+            records.slice(validated.position..validated.position + validated.header.total_bytes());
+        let (batch, _) =
+            RecordBatch::parse(bytes, config.max_batch_bytes).map_err(|e| e.to_string())?;
+        if batch.header().is_control() {
+            continue;
+        }
+        for (index, record) in batch.records().map_err(|e| e.to_string())?.enumerate() {
+            if record.map_err(|e| e.to_string())?.key.is_none() {
+                return Err(format!(
+                    "topic {} is compacted (cleanup.policy={}): every record needs a key, and record {index} of a batch has none",
+                    partition.topic,
+                    config.compaction.policy.as_str()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn failed(

@@ -49,6 +49,7 @@ pub(crate) fn small_config(segment_bytes: u32) -> LogConfig {
         retention_ms: None,
         flush: FlushPolicy::Os,
         max_batch_bytes: 64 * 1024,
+        ..LogConfig::default()
     }
 }
 
