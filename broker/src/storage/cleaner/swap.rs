@@ -89,7 +89,7 @@ fn replace(
     new: &Arc<Segment>,
     cleaned_path: &Path,
 ) -> Result<bool, StorageError> {
-    let mut writer = log.lock_writer()?;
+    let _writer = log.lock_writer()?;
     let segments = log.snapshot();
     let Some(at) = segments.iter().position(|s| Arc::ptr_eq(s, old)) else {
         return Ok(false);
@@ -111,7 +111,7 @@ fn replace(
     let mut list = segments.to_vec();
     list[at] = Arc::clone(new);
     log.publish_segments(list);
-    writer.rolled_since_checkpoint = true;
+    log.durability.mark_checkpoint_stale();
     Ok(true)
 }
 
