@@ -14,8 +14,15 @@ use super::kstr;
 use crate::kafka::KafkaCtx;
 use crate::server::handlers::list_offsets as native_handler;
 
+/// First ListOffsets version whose answer carries the leader epoch.
+const LEADER_EPOCH_VERSION_MIN: i16 = 4;
+
 /// Answers a ListOffsets request.
-pub async fn handle(ctx: &Arc<KafkaCtx>, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(
+    ctx: &Arc<KafkaCtx>,
+    req: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
     let native_req = native::ListOffsetsRequest {
         isolation_level: req.isolation_level,
         topics: req
@@ -51,7 +58,10 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, req: ListOffsetsRequest) -> ListOffsets
                     r.error_code = p.error_code.code();
                     r.timestamp = p.timestamp;
                     r.offset = p.offset;
-                    r.leader_epoch = if p.offset >= 0 { 0 } else { -1 };
+                    // The field arrived in v4 (the codec refuses it set before).
+                    if version >= LEADER_EPOCH_VERSION_MIN && p.offset >= 0 {
+                        r.leader_epoch = 0;
+                    }
                     r
                 })
                 .collect();

@@ -20,6 +20,22 @@ use crate::server::handlers::metadata::{self as native_handler, NODE_ID};
 
 /// The cluster id reported to clients (one broker, one cluster).
 pub const CLUSTER_ID: &str = "rill";
+/// Kafka's ACL operations as bits (READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7,
+/// DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
+/// IDEMPOTENT_WRITE 12): without ACLs every client may do everything.
+const fn ops(bits: &[u8]) -> i32 {
+    let mut set = 0i32;
+    let mut i = 0;
+    while i < bits.len() {
+        set |= 1 << bits[i];
+        i += 1;
+    }
+    set
+}
+/// What a client may do to a topic.
+const TOPIC_OPERATIONS: i32 = ops(&[3, 4, 5, 6, 7, 8, 10, 11]);
+/// What a client may do to the cluster.
+const CLUSTER_OPERATIONS: i32 = ops(&[5, 7, 8, 9, 10, 11, 12]);
 /// Kafka's UNKNOWN_TOPIC_ID: a Metadata request named a topic id no topic has.
 const UNKNOWN_TOPIC_ID: i16 = 100;
 
@@ -47,6 +63,8 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, req: MetadataRequest, version: i16) -> 
         ),
     };
     let listing_all = names.is_none();
+    let topic_ops = req.include_topic_authorized_operations;
+    let cluster_ops = req.include_cluster_authorized_operations;
     let native_req = native::MetadataRequest {
         topics: names,
         // v0-3 always allow auto-creation (the field arrived in v4; the codec fills true).
@@ -57,11 +75,20 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, req: MetadataRequest, version: i16) -> 
     response.brokers = vec![broker(ctx)];
     response.cluster_id = Some(kstr(CLUSTER_ID));
     response.controller_id = BrokerId(NODE_ID);
+    if cluster_ops && (8..=10).contains(&version) {
+        response.cluster_authorized_operations = CLUSTER_OPERATIONS;
+    }
     response.topics = answer
         .topics
         .into_iter()
         .filter(|t| !(listing_all && t.is_internal))
-        .map(topic)
+        .map(|t| {
+            let mut out = topic(t);
+            if topic_ops && version >= 8 {
+                out.topic_authorized_operations = TOPIC_OPERATIONS;
+            }
+            out
+        })
         .collect();
     response
         .topics

@@ -101,7 +101,7 @@ async fn dispatch(
             }
         }
         RequestKind::Fetch(req) => fetch::handle(ctx, req).await.into(),
-        RequestKind::ListOffsets(req) => list_offsets::handle(ctx, req).await.into(),
+        RequestKind::ListOffsets(req) => list_offsets::handle(ctx, req, version).await.into(),
         RequestKind::InitProducerId(req) => init_producer_id::handle(ctx, req).await.into(),
         RequestKind::CreateTopics(req) => admin::create_topics(ctx, req).await.into(),
         RequestKind::DeleteTopics(req) => admin::delete_topics(ctx, req, version).await.into(),
