@@ -111,9 +111,8 @@ pub fn decode_request(mut frame: Bytes) -> Result<KafkaRequest, RequestError> {
     let raw_key = frame.get_i16();
     let api_version = frame.get_i16();
     let correlation_id = frame.get_i32();
-    let api_key = ApiKey::try_from(raw_key).map_err(|()| RequestError::UnknownApi {
-        api_key: raw_key,
-    })?;
+    let api_key =
+        ApiKey::try_from(raw_key).map_err(|()| RequestError::UnknownApi { api_key: raw_key })?;
     let mut header = RequestHeader {
         api_key,
         api_version,

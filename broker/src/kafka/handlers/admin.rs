@@ -115,7 +115,11 @@ pub async fn delete_topics(
     req: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
-    let mut names: Vec<String> = req.topic_names.into_iter().map(|n| n.0.to_string()).collect();
+    let mut names: Vec<String> = req
+        .topic_names
+        .into_iter()
+        .map(|n| n.0.to_string())
+        .collect();
     let mut unknown_ids = Vec::new();
     if version >= 6 {
         for t in req.topics {

@@ -2,9 +2,7 @@
 //! (key type 1) are not available, since Rill has no transactions yet.
 
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
-use kafka_protocol::messages::find_coordinator_response::{
-    Coordinator, FindCoordinatorResponse,
-};
+use kafka_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
 use kafka_protocol::messages::BrokerId;
 use rill_protocol::error_code::ErrorCode;
 
@@ -16,7 +14,11 @@ use crate::server::handlers::metadata::NODE_ID;
 const KEY_TYPE_GROUP: i8 = 0;
 
 /// Answers a FindCoordinator request (v4 batches keys; earlier versions ask for one).
-pub fn handle(ctx: &KafkaCtx, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub fn handle(
+    ctx: &KafkaCtx,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     let mut response = FindCoordinatorResponse::default();
     let group = req.key_type == KEY_TYPE_GROUP;
     if version >= 4 {
