@@ -7,6 +7,10 @@ Scenarios:
   roundtrip   admin create (3 partitions) / describe; produce with every compression codec,
               with and without idempotence; consume by assign and seek and check every
               key, value, header, timestamp and offset; admin delete.
+  group       three members split six partitions, one leaves and two take over, every
+              record is consumed and committed; a new member resumes at the commits.
+  commit      GROUP PARTITION OFFSET: a simple commit, read back.
+  committed   GROUP PARTITION: print the group's committed offset.
 """
 import json
 import sys
@@ -103,6 +107,118 @@ def roundtrip(bootstrap, topic):
             "first_after_seek": seeked, "end_offset_p1": high, "deleted": deleted}
 
 
+GROUP_CONFIG = {"enable.auto.commit": False, "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 300, "auto.offset.reset": "earliest",
+                "topic.metadata.refresh.interval.ms": 1000}
+
+
+class Member:
+    """One group member polling on its own thread, committing what it consumed."""
+
+    def __init__(self, bootstrap, topic, group, name):
+        import threading
+        self.name = name
+        self.seen = {}
+        self.assigned = set()
+        self.stop = threading.Event()
+        self.error = None
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                                  "client.id": name, **GROUP_CONFIG})
+        self.consumer.subscribe([topic], on_assign=self._assigned, on_revoke=self._revoked)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _assigned(self, consumer, partitions):
+        self.assigned = {p.partition for p in partitions}
+
+    def _revoked(self, consumer, partitions):
+        self.assigned = set()
+
+    def _run(self):
+        try:
+            while not self.stop.is_set():
+                msgs = self.consumer.consume(num_messages=100, timeout=0.2)
+                for m in msgs:
+                    if m.error():
+                        continue
+                    self.seen[(m.partition(), m.offset())] = m.key()
+                if msgs:
+                    self.consumer.commit(asynchronous=False)
+        except Exception as e:  # reported by the scenario
+            self.error = repr(e)
+        finally:
+            self.consumer.close()
+
+    def leave(self):
+        self.stop.set()
+        self.thread.join(DEADLINE_S)
+
+
+def wait_until(what, condition):
+    deadline = time.time() + DEADLINE_S
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    fail(f"timed out waiting until {what}")
+
+
+def group(bootstrap, topic):
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, num_partitions=6,
+                                                replication_factor=1)]).values():
+        future.result(DEADLINE_S)
+    produce(bootstrap, topic, "group", 600, 6, acks="all")
+    name = f"{topic}-group"
+    members = [Member(bootstrap, topic, name, f"m{i}") for i in range(3)]
+    everything = {(p, o) for p in range(6) for o in range(100)}
+
+    def split_among(ms):
+        sets = [m.assigned for m in ms]
+        union = set().union(*sets)
+        return union == set(range(6)) and sum(len(s) for s in sets) == 6 and all(sets)
+
+    wait_until("three members split six partitions", lambda: split_among(members))
+    three_way = sorted(sorted(m.assigned) for m in members)
+    members[0].leave()
+    wait_until("two members take over all six partitions", lambda: split_among(members[1:]))
+    two_way = sorted(sorted(m.assigned) for m in members[1:])
+    wait_until("every record is consumed",
+               lambda: everything <= set().union(*(m.seen.keys() for m in members)))
+    for m in members[1:]:
+        m.leave()
+    errors = [m.error for m in members if m.error]
+    # Resume: a new member of the same group starts at the committed offsets.
+    produce(bootstrap, topic, "later", 60, 6, acks="all")
+    late = Member(bootstrap, topic, name, "late")
+    wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60)
+    time.sleep(0.5)
+    late.leave()
+    resumed_offsets = sorted({o for (_, o) in late.seen})
+    described = admin.describe_consumer_groups([name])[name].result(DEADLINE_S)
+    return {"three_way": three_way, "two_way": two_way, "errors": errors,
+            "resumed_count": len(late.seen), "resumed_offsets": resumed_offsets,
+            "state_after": str(described.state)}
+
+
+def commit(bootstrap, topic, group_id, partition, offset):
+    """Simple commit (no membership) of `offset` for `partition`, then read it back."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id,
+                         "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(topic, partition, offset)], asynchronous=False)
+    committed = consumer.committed([TopicPartition(topic, partition)], timeout=DEADLINE_S)
+    consumer.close()
+    return {"committed": committed[0].offset}
+
+
+def committed(bootstrap, topic, group_id, partition):
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id,
+                         "enable.auto.commit": False})
+    got = consumer.committed([TopicPartition(topic, partition)], timeout=DEADLINE_S)
+    consumer.close()
+    return {"committed": got[0].offset}
+
+
 def main():
     if len(sys.argv) < 4:
         fail(__doc__)
@@ -111,6 +227,12 @@ def main():
                                  f"librdkafka {confluent_kafka.libversion()[0]}"}
     if scenario == "roundtrip":
         out.update(roundtrip(bootstrap, topic))
+    elif scenario == "group":
+        out.update(group(bootstrap, topic))
+    elif scenario == "commit":
+        out.update(commit(bootstrap, topic, sys.argv[4], int(sys.argv[5]), int(sys.argv[6])))
+    elif scenario == "committed":
+        out.update(committed(bootstrap, topic, sys.argv[4], int(sys.argv[5])))
     else:
         fail(f"unknown scenario {scenario}")
     print(json.dumps(out))

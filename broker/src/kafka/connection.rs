@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use rill_protocol::frame::FrameCodec;
+use rill_protocol::frame::{FrameCodec, FrameError};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
@@ -53,6 +53,10 @@ pub async fn serve(
                 continue;
             }
             Ok(None) => break,
+            Ok(Some(Err(FrameError::Io(e)))) => {
+                debug!(%peer, error = %e, "Kafka connection lost");
+                break;
+            }
             Ok(Some(Err(e))) => {
                 warn!(%peer, error = %e, "closing Kafka connection: unreadable frame");
                 ctx.broker.metrics.frame_rejected();

@@ -90,6 +90,12 @@ pub fn spawn(
             }
         }
     };
-    let ctx = Arc::new(KafkaCtx { broker, advertised });
+    let groups = Arc::new(super::groups::ClassicGroups::default());
+    tokio::spawn(super::groups::run_sweeper(groups.clone(), shutdown.clone()));
+    let ctx = Arc::new(KafkaCtx {
+        broker,
+        advertised,
+        groups,
+    });
     tokio::spawn(run(ctx, listener, shutdown))
 }

@@ -12,6 +12,7 @@
 
 pub mod apis;
 pub mod connection;
+pub mod groups;
 pub mod handlers;
 pub mod listener;
 pub mod produce_legacy;
@@ -34,4 +35,6 @@ pub struct KafkaCtx {
     pub broker: Arc<BrokerCtx>,
     /// The host and port given to clients in Metadata and FindCoordinator.
     pub advertised: HostPort,
+    /// Classic consumer groups (live membership of Kafka clients).
+    pub groups: Arc<groups::ClassicGroups>,
 }

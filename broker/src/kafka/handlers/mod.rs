@@ -7,9 +7,11 @@
 pub mod admin;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offsets;
 pub mod produce;
 
 use std::net::SocketAddr;
@@ -106,6 +108,14 @@ async fn dispatch(
         RequestKind::CreateTopics(req) => admin::create_topics(ctx, req).await.into(),
         RequestKind::DeleteTopics(req) => admin::delete_topics(ctx, req, version).await.into(),
         RequestKind::FindCoordinator(req) => find_coordinator::handle(ctx, req, version).into(),
+        RequestKind::JoinGroup(req) => groups::join(ctx, req, header, peer, version).await.into(),
+        RequestKind::SyncGroup(req) => groups::sync(ctx, req, version).await.into(),
+        RequestKind::Heartbeat(req) => groups::heartbeat(ctx, req).into(),
+        RequestKind::LeaveGroup(req) => groups::leave(ctx, req, version).into(),
+        RequestKind::DescribeGroups(req) => groups::describe(ctx, req).into(),
+        RequestKind::ListGroups(req) => groups::list(ctx, req).await.into(),
+        RequestKind::OffsetCommit(req) => offsets::commit(ctx, req).await.into(),
+        RequestKind::OffsetFetch(req) => offsets::fetch(ctx, req, version).await.into(),
         _ => {
             warn!(%peer, api = ?header.api_key, "Kafka API advertised but not dispatched; closing");
             return Dispatched::Unhandled;
