@@ -309,3 +309,131 @@ async fn kcat_lists_produces_and_consumes() {
     }
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confluent_kafka_group_of_three_splits_partitions_survives_a_leave_and_resumes() {
+    let Some(py) = python("ck") else { return };
+    let (broker, kafka) = broker().await;
+    let s = script(
+        &py,
+        "confluent_client.py",
+        &["group", &kafka.to_string(), "grp"],
+    )
+    .await;
+    let sizes = |v: &Value| -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_array().unwrap().len())
+            .collect()
+    };
+    assert_eq!(sizes(&s["three_way"]), vec![2, 2, 2], "{s}");
+    let mut two = sizes(&s["two_way"]);
+    two.sort_unstable();
+    assert_eq!(two.iter().sum::<usize>(), 6, "{s}");
+    assert_eq!(two.len(), 2, "{s}");
+    assert_eq!(s["errors"], Value::Array(vec![]), "{s}");
+    // The late member read only the 60 records produced after the commits: 10 per
+    // partition at offsets 100..109.
+    assert_eq!(s["resumed_count"], 60, "{s}");
+    assert_eq!(
+        s["resumed_offsets"],
+        serde_json::json!((100..110).collect::<Vec<_>>()),
+        "{s}"
+    );
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafkajs_produces_and_consumes_in_a_group() {
+    let node = PathBuf::from("/usr/bin/node");
+    let module = clients_dir().join("node/node_modules/kafkajs/package.json");
+    let (Some(node), Some(_)) = (require(node, "node"), require(module, "kafkajs (npm ci)")) else {
+        return;
+    };
+    let (broker, kafka) = broker().await;
+    let stdout = run(
+        &node,
+        &["node/kafkajs_client.js", &kafka.to_string(), "kjs"],
+    )
+    .await;
+    let s: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("kafkajs printed no JSON ({e}): {stdout}"));
+    assert_eq!(s["ok"], true, "{s}");
+    assert_eq!(s["consumed"], 40, "{s}");
+    assert_eq!(s["problems"], Value::Array(vec![]), "{s}");
+    let offsets: Vec<i64> = (0..20).collect();
+    assert_eq!(s["offsets_p0"], serde_json::json!(offsets), "{s}");
+    assert_eq!(s["offsets_p1"], serde_json::json!(offsets), "{s}");
+    assert_eq!(s["deleted"], true, "{s}");
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_cross_between_kafka_and_native_groups() {
+    let Some(py) = python("ck") else { return };
+    let (broker, kafka) = broker().await;
+    let bootstrap = kafka.to_string();
+    // 20 records in a one-partition topic, written natively.
+    let config = ProducerConfig::builder(broker.addr.to_string())
+        .build()
+        .unwrap();
+    let producer = Producer::connect(config).await.unwrap();
+    for i in 0..20 {
+        let record = ProducerRecord::new("offsets", format!("v{i}")).with_partition(0);
+        producer.send(record).await.unwrap().await.unwrap();
+    }
+    producer.close().await.unwrap();
+    // A Kafka client commits 5 for group "from-kafka"; a native group member of the
+    // same name starts reading there.
+    let c = script(
+        &py,
+        "confluent_client.py",
+        &["commit", &bootstrap, "offsets", "from-kafka", "0", "5"],
+    )
+    .await;
+    assert_eq!(c["committed"], 5, "{c}");
+    let mut consumer = native_group_member(broker.addr, "from-kafka").await;
+    let first = first_record_offset(&mut consumer).await;
+    assert_eq!(first, 5);
+    // The native member commits 12 and leaves; a Kafka client of that group sees 12.
+    let tp = rill::client::TopicPartition::new("offsets", 0);
+    consumer.commit_offsets(&[(tp, 12)]).await.unwrap();
+    consumer.close().await.unwrap();
+    let c = script(
+        &py,
+        "confluent_client.py",
+        &["committed", &bootstrap, "offsets", "from-kafka", "0"],
+    )
+    .await;
+    assert_eq!(c["committed"], 12, "{c}");
+    broker.stop().await;
+}
+
+async fn native_group_member(addr: SocketAddr, group: &str) -> rill::client::Consumer {
+    let config = rill::client::ConsumerConfig::builder(addr.to_string())
+        .enable_auto_commit(false)
+        .build()
+        .unwrap();
+    let mut consumer = rill::client::Consumer::connect(config).await.unwrap();
+    consumer.subscribe(group, &["offsets"]).await.unwrap();
+    consumer
+}
+
+async fn first_record_offset(consumer: &mut rill::client::Consumer) -> i64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record within 30 s"
+        );
+        if let Some(r) = consumer
+            .poll(Duration::from_millis(500))
+            .await
+            .unwrap()
+            .first()
+        {
+            return r.offset;
+        }
+    }
+}
