@@ -58,7 +58,7 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, request: KafkaRequest, peer: SocketAddr
             let body = produce_legacy::encode_response(&req, version, code);
             response::encode_raw(&header, &body, max_frame_bytes)
         }
-        Body::Kind(kind) => match dispatch(ctx, &header, kind, peer).await {
+        Body::Kind(kind) => match dispatch(ctx, &header, *kind, peer).await {
             Dispatched::Respond(answer) => {
                 response::encode(&header, version, &answer, max_frame_bytes)
             }
@@ -79,7 +79,7 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, request: KafkaRequest, peer: SocketAddr
 /// How a decoded request is answered.
 enum Dispatched {
     /// With this response.
-    Respond(ResponseKind),
+    Respond(Box<ResponseKind>),
     /// Not at all (a produce with acks=0).
     Silent,
     /// By closing the connection (an API advertised but not dispatched: a broker bug).
@@ -98,7 +98,7 @@ async fn dispatch(
         RequestKind::Metadata(req) => metadata::handle(ctx, req, version).await.into(),
         RequestKind::Produce(req) => {
             return match produce::handle(ctx, req, peer).await {
-                Some(answer) => Dispatched::Respond(answer.into()),
+                Some(answer) => Dispatched::Respond(Box::new(answer.into())),
                 None => Dispatched::Silent,
             }
         }
@@ -121,7 +121,7 @@ async fn dispatch(
             return Dispatched::Unhandled;
         }
     };
-    Dispatched::Respond(answer)
+    Dispatched::Respond(Box::new(answer))
 }
 
 /// A Kafka string from a Rust one.
