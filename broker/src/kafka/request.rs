@@ -241,7 +241,9 @@ mod tests {
         let req = decode_request(header(18, 0, Some("kcat")).freeze()).unwrap();
         assert_eq!(req.header.correlation_id, 7);
         assert_eq!(req.header.client_id.as_deref(), Some("kcat"));
-        assert!(matches!(req.body, Body::Kind(ref k) if matches!(**k, RequestKind::ApiVersions(_))));
+        assert!(
+            matches!(req.body, Body::Kind(ref k) if matches!(**k, RequestKind::ApiVersions(_)))
+        );
     }
 
     #[test]
