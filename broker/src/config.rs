@@ -96,7 +96,7 @@ pub enum ConfigError {
     name = "rilld",
     version,
     about = "Rill: an event streaming log broker",
-    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8"
+    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients"
 )]
 pub struct Args {
     /// TOML config file; flags and RILL_* variables override its settings.
@@ -183,6 +183,40 @@ pub struct Args {
     /// Address of the HTTP endpoint (/metrics, /health, /ready), or `none` [default: 127.0.0.1:9421].
     #[arg(long, env = "RILL_HTTP_LISTEN", value_parser = parse_http_listen)]
     pub http_listen: Option<OptionalAddr>,
+    /// Address for Kafka's wire protocol (unmodified Kafka clients), e.g. 127.0.0.1:9092 [default: off].
+    #[arg(long, env = "RILL_KAFKA_LISTEN")]
+    pub kafka_listen: Option<SocketAddr>,
+    /// host:port that Kafka clients are told to connect to (Metadata), when the Kafka
+    /// listener's own address is not reachable for them (e.g. bound to 0.0.0.0) [default: the Kafka listen address].
+    #[arg(long, env = "RILL_KAFKA_ADVERTISED", value_parser = parse_host_port)]
+    pub kafka_advertised: Option<HostPort>,
+}
+
+/// A `host:port` pair as clients should dial it (the host may be a name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+/// Parses `host:port` (IPv6 hosts in brackets, as `[::1]:9092`).
+pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{s}` is not host:port (e.g. kafka.example.com:9092)"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("`{s}` has no host (e.g. kafka.example.com:9092)"));
+    }
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("`{port}` in `{s}` is not a port number (1-65535)"))?;
+    Ok(HostPort {
+        host: host.to_string(),
+        port,
+    })
 }
 
 /// How log lines are written.
@@ -234,6 +268,8 @@ pub struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     http_listen: Option<String>,
+    kafka_listen: Option<SocketAddr>,
+    kafka_advertised: Option<String>,
 }
 
 /// The broker's effective configuration.
@@ -278,6 +314,10 @@ pub struct BrokerConfig {
     pub housekeeping_interval: Duration,
     /// Memory and I/O limits of the log cleaner (compacted topics).
     pub cleaner: crate::storage::cleaner::CleanerConfig,
+    /// Address of the Kafka-protocol listener; `None` (the default) turns it off.
+    pub kafka_listen: Option<SocketAddr>,
+    /// What Kafka clients are told to dial; `None` means the Kafka listener's address.
+    pub kafka_advertised: Option<HostPort>,
 }
 
 /// Broker-wide defaults for topic settings.
@@ -334,6 +374,8 @@ impl Default for BrokerConfig {
             http_listen: Some(HTTP_LISTEN_DEFAULT),
             housekeeping_interval: Duration::from_millis(HOUSEKEEPING_INTERVAL_MS_DEFAULT),
             cleaner: crate::storage::cleaner::CleanerConfig::default(),
+            kafka_listen: None,
+            kafka_advertised: None,
         }
     }
 }
@@ -432,6 +474,13 @@ impl BrokerConfig {
             let OptionalAddr(v) = parse_http_listen(s).map_err(|e| invalid("http_listen", s, e))?;
             self.http_listen = v;
         }
+        if file.kafka_listen.is_some() {
+            self.kafka_listen = file.kafka_listen;
+        }
+        if let Some(s) = &file.kafka_advertised {
+            self.kafka_advertised =
+                Some(parse_host_port(s).map_err(|e| invalid("kafka_advertised", s, e))?);
+        }
         Ok(())
     }
 
@@ -486,6 +535,12 @@ impl BrokerConfig {
         }
         if let Some(OptionalAddr(v)) = args.http_listen {
             self.http_listen = v;
+        }
+        if args.kafka_listen.is_some() {
+            self.kafka_listen = args.kafka_listen;
+        }
+        if args.kafka_advertised.is_some() {
+            self.kafka_advertised = args.kafka_advertised.clone();
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod fd_limit;
 pub mod group;
+pub mod kafka;
 pub mod malloc_tuning;
 pub mod metrics;
 pub mod producer_ids;

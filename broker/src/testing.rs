@@ -19,6 +19,8 @@ pub struct TestBroker {
     /// The HTTP endpoint (`/metrics`, `/health`, `/ready`), on an ephemeral port unless a
     /// test turned it off.
     pub http_addr: Option<SocketAddr>,
+    /// The Kafka listener, when a test turned it on (`kafka_listen`).
+    pub kafka_addr: Option<SocketAddr>,
     /// The broker's shared state.
     pub ctx: Arc<BrokerCtx>,
     /// Stops the broker.
@@ -60,6 +62,7 @@ impl TestBroker {
         TestBroker {
             addr: started.addr,
             http_addr: started.http_addr,
+            kafka_addr: started.kafka_addr,
             ctx: started.ctx,
             signal: started.signal,
             task: started.task,

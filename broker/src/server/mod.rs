@@ -40,6 +40,14 @@ pub enum ServerError {
         /// The socket error.
         source: std::io::Error,
     },
+    /// The Kafka-protocol address could not be bound.
+    #[error("cannot serve Kafka clients on {addr}: {source} (is a Kafka broker or another rilld on that port? pick another with --kafka-listen)")]
+    KafkaBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The socket error.
+        source: std::io::Error,
+    },
     /// The HTTP (metrics) address could not be bound.
     #[error("cannot serve HTTP on {addr}: {source} (pick another port with --http-listen, or turn it off with --http-listen none)")]
     HttpBind {
@@ -88,6 +96,8 @@ pub struct Server {
     ctx: Arc<BrokerCtx>,
     listener: TcpListener,
     telemetry: Arc<Telemetry>,
+    /// The Kafka-protocol listener, when `kafka_listen` is set.
+    kafka: Option<TcpListener>,
 }
 
 impl Server {
@@ -124,6 +134,14 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        let kafka = match config.kafka_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::KafkaBind { addr, source })?,
+            ),
+            None => None,
+        };
         let producer_ids = ProducerIds::open(&config.data_dir)?;
         let buffers = budget::ByteBudget::new(
             config.max_total_buffer_bytes,
@@ -143,12 +161,18 @@ impl Server {
             ctx,
             listener,
             telemetry,
+            kafka,
         })
     }
 
     /// The address the listener is bound to (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.ctx.advertised
+    }
+
+    /// The Kafka listener's address, when it is on.
+    pub fn kafka_addr(&self) -> Option<SocketAddr> {
+        self.kafka.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The shared broker state (tests and embedding).
@@ -162,6 +186,7 @@ impl Server {
             ctx,
             listener,
             telemetry,
+            kafka,
         } = self;
         info!(
             listen = %ctx.advertised,
@@ -171,8 +196,12 @@ impl Server {
             "rilld ready"
         );
         let housekeeping = tokio::spawn(housekeeping::run(ctx.clone(), shutdown.clone()));
+        let kafka = kafka.map(|l| crate::kafka::listener::spawn(ctx.clone(), l, shutdown.clone()));
         telemetry.set_ready(true);
         listener::run(ctx.clone(), listener, shutdown).await;
+        if let Some(kafka) = kafka {
+            let _ = kafka.await;
+        }
         telemetry.set_ready(false);
         let _ = housekeeping.await;
         let closing = ctx.clone();
@@ -189,6 +218,8 @@ pub struct Started {
     pub addr: SocketAddr,
     /// The HTTP endpoint's address, unless it is off.
     pub http_addr: Option<SocketAddr>,
+    /// The Kafka listener's address, when it is on.
+    pub kafka_addr: Option<SocketAddr>,
     /// The shared broker state (for config reloads).
     pub ctx: Arc<BrokerCtx>,
     /// Stops the broker and its HTTP endpoint.
@@ -219,6 +250,7 @@ pub async fn start(config: BrokerConfig) -> Result<Started, ServerError> {
         }
     };
     let addr = server.local_addr();
+    let kafka_addr = server.kafka_addr();
     let ctx = server.ctx();
     let task = tokio::spawn(async move {
         let outcome = server.run(shutdown).await;
@@ -230,6 +262,7 @@ pub async fn start(config: BrokerConfig) -> Result<Started, ServerError> {
     Ok(Started {
         addr,
         http_addr,
+        kafka_addr,
         ctx,
         signal,
         task,

@@ -1,0 +1,94 @@
+//! One Kafka client connection: read a frame, run it, write its answer, in order.
+//!
+//! Kafka brokers process one request per connection at a time and answer in order; so
+//! does this loop. Frames are bounded by `max_frame_bytes` before any of their body is
+//! buffered ([`FrameCodec`], the native listener's codec: both protocols frame with a
+//! 4-byte big-endian length). A connection silent for `idle_timeout`, or whose started
+//! frame does not arrive whole within `frame_timeout`, is closed, as is one that sends
+//! a frame that cannot be decoded or does not read its answers within `idle_timeout`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use rill_protocol::frame::{FrameCodec, FrameError};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
+use tracing::{debug, warn};
+
+use super::handlers::{self, Answer};
+use super::request::decode_request;
+use super::KafkaCtx;
+use crate::shutdown::ShutdownListener;
+
+/// Serves one connection until the peer closes it, it misbehaves, or shutdown.
+pub async fn serve(
+    ctx: Arc<KafkaCtx>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: ShutdownListener,
+) {
+    let config = &ctx.broker.config;
+    let (idle, frame_timeout) = (config.idle_timeout, config.frame_timeout);
+    let (read_half, mut write_half) = stream.into_split();
+    let mut frames = FramedRead::new(read_half, FrameCodec::new(config.max_frame_bytes));
+    let mut silent = Duration::ZERO;
+    let step = frame_timeout.min(idle).max(Duration::from_millis(1));
+    loop {
+        // Cancel-safety: FramedRead::next keeps a partial frame in its buffer.
+        let next = tokio::select! {
+            _ = shutdown.recv() => break,
+            next = tokio::time::timeout(step, frames.next()) => next,
+        };
+        let frame = match next {
+            Err(_) => {
+                silent += step;
+                let partial = !frames.read_buffer().is_empty();
+                if partial || silent >= idle {
+                    debug!(%peer, partial, "closing Kafka connection: timed out");
+                    break;
+                }
+                continue;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(FrameError::Io(e)))) => {
+                debug!(%peer, error = %e, "Kafka connection lost");
+                break;
+            }
+            Ok(Some(Err(e))) => {
+                warn!(%peer, error = %e, "closing Kafka connection: unreadable frame");
+                ctx.broker.metrics.frame_rejected();
+                break;
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        silent = Duration::ZERO;
+        let request = match decode_request(frame) {
+            Ok(request) => request,
+            Err(e) => {
+                warn!(%peer, error = %e, "closing Kafka connection: malformed request");
+                ctx.broker.metrics.frame_rejected();
+                break;
+            }
+        };
+        let mut out = match handlers::handle(&ctx, request, peer).await {
+            Answer::Frame(out) => out,
+            Answer::Nothing => continue,
+            Answer::Close => break,
+        };
+        match tokio::time::timeout(idle, write_half.write_all_buf(&mut out)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(%peer, error = %e, "Kafka write failed; closing");
+                break;
+            }
+            Err(_) => {
+                debug!(%peer, "closing Kafka connection: the client read no response in time");
+                break;
+            }
+        }
+    }
+    let _ = write_half.shutdown().await;
+}

@@ -1,0 +1,55 @@
+//! FindCoordinator v0-4: this broker coordinates every group. Transaction coordinators
+//! (key type 1) are not available, since Rill has no transactions yet.
+
+use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use kafka_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
+use kafka_protocol::messages::BrokerId;
+use rill_protocol::error_code::ErrorCode;
+
+use super::kstr;
+use crate::kafka::KafkaCtx;
+use crate::server::handlers::metadata::NODE_ID;
+
+/// FindCoordinator key type of a consumer group.
+const KEY_TYPE_GROUP: i8 = 0;
+
+/// Answers a FindCoordinator request (v4 batches keys; earlier versions ask for one).
+pub fn handle(
+    ctx: &KafkaCtx,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let mut response = FindCoordinatorResponse::default();
+    let group = req.key_type == KEY_TYPE_GROUP;
+    if version >= 4 {
+        response.coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| coordinator(ctx, key.to_string(), group))
+            .collect();
+        return response;
+    }
+    let one = coordinator(ctx, req.key.to_string(), group);
+    response.error_code = one.error_code;
+    response.error_message = one.error_message;
+    response.node_id = one.node_id;
+    response.host = one.host;
+    response.port = one.port;
+    response
+}
+
+fn coordinator(ctx: &KafkaCtx, key: String, group: bool) -> Coordinator {
+    let mut c = Coordinator::default();
+    c.key = kstr(key);
+    if group {
+        c.node_id = BrokerId(NODE_ID);
+        c.host = kstr(ctx.advertised.host.clone());
+        c.port = i32::from(ctx.advertised.port);
+    } else {
+        c.error_code = ErrorCode::CoordinatorNotAvailable.code();
+        c.error_message = Some(kstr("transactions are not supported by this broker"));
+        c.node_id = BrokerId(-1);
+        c.port = -1;
+    }
+    c
+}

@@ -1,0 +1,149 @@
+//! Metadata: this broker at its advertised address, and each topic with its id and
+//! partitions, from the native Metadata handler. The broker's internal topics are not
+//! listed: their records are Rill's own, not a Kafka client's.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_request::MetadataRequest;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, TopicName};
+use rill_protocol::api::metadata as native;
+use rill_protocol::error_code::ErrorCode;
+use uuid::Uuid;
+
+use super::kstr;
+use crate::kafka::topic_id::topic_id;
+use crate::kafka::KafkaCtx;
+use crate::server::handlers::metadata::{self as native_handler, NODE_ID};
+
+/// The cluster id reported to clients (one broker, one cluster).
+pub const CLUSTER_ID: &str = "rill";
+/// Kafka's ACL operations as bits (READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7,
+/// DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
+/// IDEMPOTENT_WRITE 12): without ACLs every client may do everything.
+const fn ops(bits: &[u8]) -> i32 {
+    let mut set = 0i32;
+    let mut i = 0;
+    while i < bits.len() {
+        set |= 1 << bits[i];
+        i += 1;
+    }
+    set
+}
+/// What a client may do to a topic.
+const TOPIC_OPERATIONS: i32 = ops(&[3, 4, 5, 6, 7, 8, 10, 11]);
+/// What a client may do to the cluster.
+const CLUSTER_OPERATIONS: i32 = ops(&[5, 7, 8, 9, 10, 11, 12]);
+/// Kafka's UNKNOWN_TOPIC_ID: a Metadata request named a topic id no topic has.
+const UNKNOWN_TOPIC_ID: i16 = 100;
+
+/// Answers a Metadata request.
+pub async fn handle(ctx: &Arc<KafkaCtx>, req: MetadataRequest, version: i16) -> MetadataResponse {
+    let mut unknown_ids = Vec::new();
+    // v0 asks for every topic with an empty list; v1+ with a null one.
+    let names = match req.topics {
+        None => None,
+        Some(topics) if version == 0 && topics.is_empty() => None,
+        Some(topics) => Some(
+            topics
+                .into_iter()
+                .filter_map(|t| match t.name {
+                    Some(name) => Some(name.0.to_string()),
+                    None => {
+                        let found = name_of(ctx, t.topic_id);
+                        if found.is_none() {
+                            unknown_ids.push(t.topic_id);
+                        }
+                        found
+                    }
+                })
+                .collect(),
+        ),
+    };
+    let listing_all = names.is_none();
+    let topic_ops = req.include_topic_authorized_operations;
+    let cluster_ops = req.include_cluster_authorized_operations;
+    let native_req = native::MetadataRequest {
+        topics: names,
+        // v0-3 always allow auto-creation (the field arrived in v4; the codec fills true).
+        allow_auto_topic_creation: req.allow_auto_topic_creation,
+    };
+    let answer = native_handler::handle(&ctx.broker, native_req).await;
+    let mut response = MetadataResponse::default();
+    response.brokers = vec![broker(ctx)];
+    response.cluster_id = Some(kstr(CLUSTER_ID));
+    response.controller_id = BrokerId(NODE_ID);
+    if cluster_ops && (8..=10).contains(&version) {
+        response.cluster_authorized_operations = CLUSTER_OPERATIONS;
+    }
+    response.topics = answer
+        .topics
+        .into_iter()
+        .filter(|t| !(listing_all && t.is_internal))
+        .map(|t| {
+            let mut out = topic(t);
+            if topic_ops && version >= 8 {
+                out.topic_authorized_operations = TOPIC_OPERATIONS;
+            }
+            out
+        })
+        .collect();
+    response
+        .topics
+        .extend(unknown_ids.into_iter().map(unknown_topic_id));
+    response
+}
+
+/// This broker as Kafka clients should dial it.
+pub fn broker(ctx: &KafkaCtx) -> MetadataResponseBroker {
+    let mut b = MetadataResponseBroker::default();
+    b.node_id = BrokerId(NODE_ID);
+    b.host = kstr(ctx.advertised.host.clone());
+    b.port = i32::from(ctx.advertised.port);
+    b
+}
+
+fn name_of(ctx: &KafkaCtx, id: Uuid) -> Option<String> {
+    ctx.broker
+        .topics
+        .list()
+        .into_iter()
+        .find(|t| !t.is_internal() && topic_id(&t.name) == id)
+        .map(|t| t.name.to_string())
+}
+
+fn unknown_topic_id(id: Uuid) -> MetadataResponseTopic {
+    let mut t = MetadataResponseTopic::default();
+    t.error_code = UNKNOWN_TOPIC_ID;
+    t.topic_id = id;
+    t
+}
+
+fn topic(t: native::TopicMetadata) -> MetadataResponseTopic {
+    let mut out = MetadataResponseTopic::default();
+    out.error_code = t.error_code.code();
+    if t.error_code == ErrorCode::None {
+        out.topic_id = topic_id(&t.name);
+    }
+    out.name = Some(TopicName(kstr(t.name)));
+    out.is_internal = t.is_internal;
+    out.partitions = t.partitions.into_iter().map(partition).collect();
+    out
+}
+
+fn partition(p: native::PartitionMetadata) -> MetadataResponsePartition {
+    let mut out = MetadataResponsePartition::default();
+    out.error_code = p.error_code.code();
+    out.partition_index = p.partition;
+    out.leader_id = BrokerId(p.leader);
+    out.leader_epoch = 0;
+    out.replica_nodes = vec![BrokerId(NODE_ID)];
+    if p.leader == NODE_ID {
+        out.isr_nodes = vec![BrokerId(NODE_ID)];
+    } else {
+        out.offline_replicas = vec![BrokerId(NODE_ID)];
+    }
+    out
+}

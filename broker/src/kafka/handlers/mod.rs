@@ -1,0 +1,130 @@
+//! Kafka request handlers, one file per API (or family), and the dispatch between them.
+//!
+//! Each handler maps the Kafka request onto the native one, runs the native handler in
+//! `server::handlers` and maps the answer back, so what a Kafka client does and what a
+//! Rill client does reach storage through one path.
+
+pub mod admin;
+pub mod fetch;
+pub mod find_coordinator;
+pub mod groups;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod offsets;
+pub mod produce;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use rill_protocol::error_code::ErrorCode;
+use tracing::{error, warn};
+
+use super::apis;
+use super::produce_legacy;
+use super::request::{Body, KafkaRequest, RequestHeader};
+use super::response;
+use super::KafkaCtx;
+
+/// What answers a request.
+#[derive(Debug)]
+pub enum Answer {
+    /// This response frame (length prefix included).
+    Frame(Bytes),
+    /// Nothing: a produce with `acks=0`.
+    Nothing,
+    /// Close the connection, after the responses before this one.
+    Close,
+}
+
+/// Runs one request and encodes its answer.
+pub async fn handle(ctx: &Arc<KafkaCtx>, request: KafkaRequest, peer: SocketAddr) -> Answer {
+    let KafkaRequest { header, body } = request;
+    let max_frame_bytes = ctx.broker.config.max_frame_bytes;
+    let version = header.api_version;
+    let encoded = match body {
+        Body::ApiVersionsTooNew => {
+            let answer = apis::api_versions(ErrorCode::UnsupportedVersion.code());
+            response::encode(&header, 0, &answer.into(), max_frame_bytes)
+        }
+        Body::LegacyProduce(req) => {
+            if req.acks == 0 {
+                return Answer::Nothing;
+            }
+            let code = ErrorCode::UnsupportedVersion.code();
+            let body = produce_legacy::encode_response(&req, version, code);
+            response::encode_raw(&header, &body, max_frame_bytes)
+        }
+        Body::Kind(kind) => match dispatch(ctx, &header, *kind, peer).await {
+            Dispatched::Respond(answer) => {
+                response::encode(&header, version, &answer, max_frame_bytes)
+            }
+            Dispatched::Silent => return Answer::Nothing,
+            Dispatched::Unhandled => return Answer::Close,
+        },
+    };
+    match encoded {
+        Ok(frame) => Answer::Frame(frame),
+        Err(e) => {
+            // The client would wait forever for an answer that cannot be sent.
+            error!(%peer, error = %e, "cannot encode Kafka response; closing the connection");
+            Answer::Close
+        }
+    }
+}
+
+/// How a decoded request is answered.
+enum Dispatched {
+    /// With this response.
+    Respond(Box<ResponseKind>),
+    /// Not at all (a produce with acks=0).
+    Silent,
+    /// By closing the connection (an API advertised but not dispatched: a broker bug).
+    Unhandled,
+}
+
+async fn dispatch(
+    ctx: &Arc<KafkaCtx>,
+    header: &RequestHeader,
+    kind: RequestKind,
+    peer: SocketAddr,
+) -> Dispatched {
+    let version = header.api_version;
+    let answer: ResponseKind = match kind {
+        RequestKind::ApiVersions(_) => apis::api_versions(0).into(),
+        RequestKind::Metadata(req) => metadata::handle(ctx, req, version).await.into(),
+        RequestKind::Produce(req) => {
+            return match produce::handle(ctx, req, peer).await {
+                Some(answer) => Dispatched::Respond(Box::new(answer.into())),
+                None => Dispatched::Silent,
+            }
+        }
+        RequestKind::Fetch(req) => fetch::handle(ctx, req).await.into(),
+        RequestKind::ListOffsets(req) => list_offsets::handle(ctx, req, version).await.into(),
+        RequestKind::InitProducerId(req) => init_producer_id::handle(ctx, req).await.into(),
+        RequestKind::CreateTopics(req) => admin::create_topics(ctx, req).await.into(),
+        RequestKind::DeleteTopics(req) => admin::delete_topics(ctx, req, version).await.into(),
+        RequestKind::FindCoordinator(req) => find_coordinator::handle(ctx, req, version).into(),
+        RequestKind::JoinGroup(req) => groups::join(ctx, req, header, peer, version).await.into(),
+        RequestKind::SyncGroup(req) => groups::sync(ctx, req, version).await.into(),
+        RequestKind::Heartbeat(req) => groups::heartbeat(ctx, req).into(),
+        RequestKind::LeaveGroup(req) => groups::leave(ctx, req, version).into(),
+        RequestKind::DescribeGroups(req) => groups::describe(ctx, req).into(),
+        RequestKind::ListGroups(req) => groups::list(ctx, req).await.into(),
+        RequestKind::OffsetCommit(req) => offsets::commit(ctx, req).await.into(),
+        RequestKind::OffsetFetch(req) => offsets::fetch(ctx, req, version).await.into(),
+        _ => {
+            warn!(%peer, api = ?header.api_key, "Kafka API advertised but not dispatched; closing");
+            return Dispatched::Unhandled;
+        }
+    };
+    Dispatched::Respond(Box::new(answer))
+}
+
+/// A Kafka string from a Rust one.
+pub(crate) fn kstr(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}

@@ -1,0 +1,29 @@
+//! Topic ids for Kafka clients (Metadata v10+, CreateTopics v7, DeleteTopics v6).
+//!
+//! Rill's catalogue has no topic ids, so each topic's id is derived from its name: a
+//! name-based UUID (version 5, SHA-1) in a namespace of Rill's own. It is stable across
+//! restarts with nothing persisted; a topic deleted and created again under the same
+//! name gets the same id (Kafka would give a new one), which clients treat as the same
+//! topic and recover from through OFFSET_OUT_OF_RANGE.
+
+use uuid::Uuid;
+
+/// The namespace of Rill's topic ids (a fixed random UUID).
+const TOPIC_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_0c2e_55d4_4b8e_9a3c_7e21_d0f4_b913);
+
+/// The id of the topic named `name`.
+pub fn topic_id(name: &str) -> Uuid {
+    Uuid::new_v5(&TOPIC_ID_NAMESPACE, name.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_distinct_and_never_nil() {
+        assert_eq!(topic_id("orders"), topic_id("orders"));
+        assert_ne!(topic_id("orders"), topic_id("orders2"));
+        assert_ne!(topic_id(""), Uuid::nil());
+    }
+}
