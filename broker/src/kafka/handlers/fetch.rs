@@ -16,6 +16,7 @@ use rill_protocol::api::fetch as native;
 use super::kstr;
 use crate::kafka::KafkaCtx;
 use crate::server::handlers::fetch as native_handler;
+use crate::server::budget::{ByteBudget, Charge};
 
 /// Answers a Fetch request.
 pub async fn handle(ctx: &Arc<KafkaCtx>, req: FetchRequest) -> FetchResponse {
@@ -41,7 +42,15 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, req: FetchRequest) -> FetchResponse {
             })
             .collect(),
     };
-    let answer = native_handler::handle(&ctx.broker, native_req).await;
+    // A Kafka connection runs one request at a time, so its own budget is this request's;
+    // the records read still count against the broker-wide buffer budget.
+    let config = &ctx.broker.config;
+    let connection = ByteBudget::new(
+        config.max_connection_buffer_bytes,
+        config.max_frame_bytes + rill_protocol::frame::FRAME_PREFIX_BYTES,
+    );
+    let mut charge = Charge::for_request(&connection, &ctx.broker.buffers, 1).await;
+    let answer = native_handler::handle(&ctx.broker, native_req, &mut charge).await;
     let mut response = FetchResponse::default();
     response.error_code = answer.error_code.code();
     response.session_id = 0;
