@@ -78,7 +78,10 @@ impl PartitionLog {
     /// `Ok(None)` when it would have to (the lock is busy, the policy is
     /// [`FlushPolicy::Always`], or the batches do not fit the active segment): `batches`
     /// is then untouched and the caller runs [`Self::append`] on a blocking thread.
-    pub fn try_append_inline(&self, batches: &mut [u8]) -> Result<Option<AppendInfo>, StorageError> {
+    pub fn try_append_inline(
+        &self,
+        batches: &mut [u8],
+    ) -> Result<Option<AppendInfo>, StorageError> {
         let flush = self.config().flush;
         if flush == FlushPolicy::Always {
             return Ok(None);
@@ -156,7 +159,8 @@ impl PartitionLog {
             drop(writer);
             self.sync_through(log_end_offset)?;
         } else {
-            self.high_watermark.fetch_max(log_end_offset, Ordering::AcqRel);
+            self.high_watermark
+                .fetch_max(log_end_offset, Ordering::AcqRel);
             drop(writer);
             self.new_data.notify_waiters();
         }
@@ -378,7 +382,12 @@ impl PartitionLog {
         }
         let background = |on_failure| {
             let durability = Arc::clone(&self.durability);
-            sync_in_background(self.dir.clone(), Arc::clone(&sealed), durability, on_failure);
+            sync_in_background(
+                self.dir.clone(),
+                Arc::clone(&sealed),
+                durability,
+                on_failure,
+            );
         };
         match flush {
             FlushPolicy::Always => {

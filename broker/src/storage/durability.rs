@@ -113,7 +113,8 @@ pub(crate) fn sync_in_background(
     durability: Arc<Durability>,
     on_failure: OnSyncFailure,
 ) {
-    let (dir2, segment2, durability2) = (dir.clone(), Arc::clone(&segment), Arc::clone(&durability));
+    let (dir2, segment2, durability2) =
+        (dir.clone(), Arc::clone(&segment), Arc::clone(&durability));
     let spawned = std::thread::Builder::new()
         .name("rill-segment-sync".into())
         .spawn(move || sync_sealed(&dir2, &segment2, &durability2, on_failure));

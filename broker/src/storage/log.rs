@@ -243,7 +243,9 @@ impl PartitionLog {
     /// fsyncs `segment`; a failure stops the log's writes (a retried fsync proves nothing,
     /// since the kernel may have dropped the dirty pages and forgotten the error).
     fn sync_or_stop(&self, segment: &Segment) -> Result<(), StorageError> {
-        segment.sync().inspect_err(|e| self.durability.stop(&self.dir, e))
+        segment
+            .sync()
+            .inspect_err(|e| self.durability.stop(&self.dir, e))
     }
 
     /// Rewrites the (not clean) recovery checkpoint listing the synced closed segments.
