@@ -62,7 +62,10 @@ fn concurrent_appends_share_one_fsync() -> TestResult {
             std::thread::spawn(move || -> Result<(), StorageError> {
                 for _ in 0..APPENDS {
                     let info = log.append(&mut batch(1, 1000, 40, t as u8))?;
-                    assert!(log.high_watermark() > info.last_offset, "acked means visible");
+                    assert!(
+                        log.high_watermark() > info.last_offset,
+                        "acked means visible"
+                    );
                     assert!(!log.read(info.base_offset, 1)?.records.is_empty());
                 }
                 Ok(())
@@ -123,7 +126,10 @@ fn failed_interval_flush_stops_writes() -> TestResult {
     sync_faults::fail_in(dir.path());
     let flushed = log.flush_if_due();
     sync_faults::heal(dir.path());
-    assert!(matches!(flushed, Err(StorageError::Io { .. })), "{flushed:?}");
+    assert!(
+        matches!(flushed, Err(StorageError::Io { .. })),
+        "{flushed:?}"
+    );
     let err = log.append(&mut batch(1, 1000, 40, 1)).unwrap_err();
     assert!(matches!(err, StorageError::WritesStopped { .. }), "{err:?}");
     assert_eq!(log.high_watermark(), 1, "what was appended stays readable");
@@ -145,7 +151,11 @@ fn checkpoint_lists_a_sealed_segment_only_once_fsynced() -> TestResult {
     log.flush_if_due()?;
     sync_faults::heal(failing.path());
     let listed = checkpoint::read(failing.path())?.map(|c| c.segments);
-    assert_eq!(listed, Some(vec![]), "an unsynced segment is not vouched for");
+    assert_eq!(
+        listed,
+        Some(vec![]),
+        "an unsynced segment is not vouched for"
+    );
 
     let healthy = tempfile::tempdir()?;
     let log = log_with(healthy.path(), FlushPolicy::Os)?;
