@@ -226,3 +226,48 @@ fn failed_roll_under_always_publishes_nothing_unsynced() -> TestResult {
     assert_eq!(all.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 2]);
     Ok(())
 }
+
+/// The append a tokio worker runs itself never waits for the writer lock, never rolls
+/// and never fsyncs: it hands those appends back untouched, for a blocking thread.
+#[test]
+fn inline_append_declines_rolls_fsyncs_and_a_busy_lock() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let log = log_with(dir.path(), FlushPolicy::Os)?;
+    let info = log.try_append_inline(&mut batch(1, 1000, 300, 0))?;
+    assert_eq!(
+        info.map(|i| i.base_offset),
+        Some(0),
+        "a plain append runs inline"
+    );
+    while log.size_bytes() + 2 * 330 <= 1024 {
+        assert!(log
+            .try_append_inline(&mut batch(1, 1000, 300, 0))?
+            .is_some());
+    }
+    let original = batch(1, 1000, 300, 7);
+    let mut rolling = original.clone();
+    rolling.extend_from_slice(&batch(1, 1000, 300, 8));
+    let untouched = rolling.clone();
+    assert!(
+        log.try_append_inline(&mut rolling)?.is_none(),
+        "needs a roll"
+    );
+    assert_eq!(rolling, untouched, "a declined append is not stamped");
+    assert_eq!(log.segment_count(), 1);
+    {
+        let _busy = log.writer.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(
+            log.try_append_inline(&mut original.clone())?.is_none(),
+            "lock busy"
+        );
+    }
+    log.append(&mut rolling)?;
+    assert_eq!(log.segment_count(), 2, "the blocking append rolled");
+
+    let always = log_with(&dir.path().join("always"), FlushPolicy::Always)?;
+    assert!(always
+        .try_append_inline(&mut batch(1, 1000, 30, 0))?
+        .is_none());
+    assert_eq!(always.high_watermark(), 0);
+    Ok(())
+}
