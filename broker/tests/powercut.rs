@@ -1,7 +1,9 @@
 //! Power cuts: the real `rilld` runs on a FUSE filesystem (`powercut_fs`) that keeps every
 //! write, creation, rename and unlink that no fsync made durable in memory only, and drops
 //! them all when the power is cut. Producers append with acks=all; at a random moment
-//! `rilld` is SIGKILLed and the power cut; then it restarts on what survived.
+//! `rilld` is SIGKILLed and the power cut (every other time keeping a random part of what
+//! was not fsynced, as when the kernel wrote some of it back); then it restarts on what
+//! survived.
 //!
 //! - `flush = always`: every acknowledged record is there, at its offset, byte for byte.
 //! - `flush = os`: recovery serves a clean log: whole CRC-valid batches at contiguous
@@ -203,6 +205,7 @@ async fn powercut_loop(flush: &str) {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
+    eprintln!("flush={flush}: power-cut seed {seed}");
     for round in 0..iterations {
         let (mut child, addr) = start(&disk, flush).await;
         if round == 0 {
@@ -223,8 +226,14 @@ async fn powercut_loop(flush: &str) {
         for p in producers {
             p.await.expect("producer task");
         }
-        disk.cut_power()
-            .expect("cut the power and mount what survived");
+        // Every other cut keeps a random part of what was not fsynced, as when the kernel
+        // wrote some of it back first.
+        let cut = if round % 2 == 1 {
+            disk.cut_power_torn(seed)
+        } else {
+            disk.cut_power()
+        };
+        cut.expect("cut the power and mount what survived");
     }
     let (mut child, addr) = start(&disk, flush).await;
     check(addr, &ledger, acked_must_survive).await;

@@ -236,12 +236,20 @@ impl State {
         matches!(self.nodes.get(&ino), Some(Body::Dir { entries, .. }) if entries.is_empty())
     }
 
-    /// Reverts every file and directory to its durable version and forgets what is then
-    /// unreachable from the root.
-    fn power_cut(&mut self) {
+    /// Reverts every file and directory to what survives the cut and forgets what is then
+    /// unreachable from the root. Without `torn`, what survives is exactly the durable
+    /// version. With it, `random` also decides, piece by piece, what of the rest the kernel
+    /// happened to write back before the cut: each page written since the file's last
+    /// fsync, the file's length (old or new), each directory entry changed since the
+    /// directory's last fsync.
+    fn power_cut(&mut self, torn: bool, random: &mut impl FnMut() -> bool) {
         for body in self.nodes.values_mut() {
             match body {
+                Body::File { data, durable } if torn => *data = torn_file(data, durable, random),
                 Body::File { data, durable } => *data = durable.clone(),
+                Body::Dir { entries, durable } if torn => {
+                    *entries = torn_entries(entries, durable, random)
+                }
                 Body::Dir { entries, durable } => *entries = durable.clone(),
             }
         }
@@ -258,6 +266,52 @@ impl State {
         self.nodes.retain(|ino, _| seen.contains(ino));
         self.stats.power_cuts += 1;
     }
+}
+
+/// A file after a cut that wrote back some of what was not fsynced: the durable pages,
+/// overlaid with a random subset of the pages written since, at the old or new length.
+fn torn_file(data: &FileData, durable: &FileData, random: &mut impl FnMut() -> bool) -> FileData {
+    let mut out = durable.clone();
+    for (index, page) in &data.pages {
+        let unchanged = durable
+            .pages
+            .get(index)
+            .is_some_and(|old| Arc::ptr_eq(old, page));
+        if !unchanged && random() {
+            out.pages.insert(*index, Arc::clone(page));
+        }
+    }
+    let len = if random() { data.len } else { durable.len };
+    out.pages.split_off(&len.div_ceil(PAGE_BYTES));
+    let within = (len % PAGE_BYTES) as usize;
+    if within > 0 {
+        if let Some(page) = out.pages.get_mut(&(len / PAGE_BYTES)) {
+            Arc::make_mut(page)[within..].fill(0);
+        }
+    }
+    out.len = len;
+    out
+}
+
+/// A directory after a cut that wrote back some entry changes made since its last fsync.
+fn torn_entries(
+    entries: &BTreeMap<OsString, u64>,
+    durable: &BTreeMap<OsString, u64>,
+    random: &mut impl FnMut() -> bool,
+) -> BTreeMap<OsString, u64> {
+    let mut out = durable.clone();
+    let names: std::collections::BTreeSet<&OsString> =
+        entries.keys().chain(durable.keys()).collect();
+    for name in names {
+        let now = entries.get(name);
+        if now != durable.get(name) && random() {
+            match now {
+                Some(ino) => out.insert(name.clone(), *ino),
+                None => out.remove(name),
+            };
+        }
+    }
+    out
 }
 
 /// The FUSE side: every call locks the state, answers, and unlocks.
@@ -688,11 +742,30 @@ impl Disk {
     /// write, creation, rename and unlink not made durable by an fsync, and mounts the
     /// surviving state again. Whatever used the disk must have been killed first.
     pub fn cut_power(&mut self) -> std::io::Result<()> {
+        self.cut(false, 0)
+    }
+
+    /// [`Self::cut_power`], except that a random part of what was not fsynced survives
+    /// anyway (pages, lengths, directory entries: see `State::power_cut`), as when the
+    /// kernel wrote some of it back before the cut. `seed` makes the choice repeatable.
+    pub fn cut_power_torn(&mut self, seed: u64) -> std::io::Result<()> {
+        self.cut(true, seed)
+    }
+
+    fn cut(&mut self, torn: bool, seed: u64) -> std::io::Result<()> {
         self.unmount()?;
+        let mut x = seed | 1;
+        let mut random = move || {
+            // xorshift64
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x & 1 == 1
+        };
         self.state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .power_cut();
+            .power_cut(torn, &mut random);
         self.mount()
     }
 
