@@ -219,7 +219,8 @@ async fn powercut_loop(flush: &str) {
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let run_ms = 200 + (seed >> 33) % 600;
+        // Up to 2.5 s: past a housekeeping round (1 s), which writes the checkpoint.
+        let run_ms = 300 + (seed >> 33) % 2200;
         tokio::time::sleep(Duration::from_millis(run_ms)).await;
         child.start_kill().expect("SIGKILL rilld");
         child.wait().await.expect("rilld reaped");
