@@ -18,34 +18,19 @@
 mod common;
 mod powercut_fs;
 
-use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::child::start_rilld_with;
+use common::ledger::{check, producer, Shared};
 use common::*;
 use powercut_fs::{fuse_available, Disk};
 use rill_protocol::api::create_topics::{CreatableTopic, CreateTopicsRequest};
-use rill_protocol::api::produce::ACKS_ALL;
 use rill_protocol::api::{Request, Response};
-use rill_protocol::batch::BatchIter;
 use rill_protocol::error_code::ErrorCode;
 
 const TOPIC: &str = "powercut";
 const PARTITIONS: i32 = 2;
-const RECORDS_PER_BATCH: i64 = 5;
-
-/// What the producers sent and what the broker acknowledged.
-#[derive(Default)]
-struct Ledger {
-    /// Acknowledged records of the current incarnation of each offset: (partition, offset).
-    acked: BTreeMap<(i32, i64), String>,
-    /// Every record value ever sent, per partition.
-    sent: HashSet<(i32, String)>,
-}
-
-type Shared = Arc<Mutex<Ledger>>;
 
 /// The disk, or `None` when the environment says explicitly that FUSE is unavailable.
 fn disk_or_fail() -> Option<Disk> {
@@ -65,107 +50,6 @@ fn disk_or_fail() -> Option<Disk> {
     match Disk::mount_new() {
         Ok(disk) => Some(disk),
         Err(e) => panic!("cannot mount the power-cut FUSE filesystem: {e} (run as root, or install fuse3 for fusermount3)"),
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// Produces to one partition until the connection fails, recording what was sent and
-/// what was acknowledged.
-async fn producer(addr: SocketAddr, partition: i32, round: u32, ledger: Shared) {
-    let mut client = RawClient::connect(addr).await;
-    let start_ms = now_ms();
-    for seq in 0.. {
-        let prefix = format!("p{partition}-r{round}-s{seq}");
-        {
-            let mut ledger = ledger.lock().unwrap();
-            for i in 0..RECORDS_PER_BATCH {
-                ledger.sent.insert((partition, format!("{prefix}-{i}")));
-            }
-        }
-        let records = batch(&prefix, RECORDS_PER_BATCH as usize, start_ms + seq);
-        let request = produce(TOPIC, partition, records, ACKS_ALL);
-        let Some(Response::Produce(r)) = client.try_call(request).await else {
-            return;
-        };
-        let p = &r.topics[0].partitions[0];
-        assert_eq!(p.error_code, ErrorCode::None, "{p:?}");
-        let mut ledger = ledger.lock().unwrap();
-        for i in 0..RECORDS_PER_BATCH {
-            ledger
-                .acked
-                .insert((partition, p.base_offset + i), format!("{prefix}-{i}"));
-        }
-    }
-}
-
-/// Reads a whole partition as a consumer would, asserting that it is clean: no error,
-/// whole CRC-valid batches, contiguous offsets from 0 up to the high watermark.
-async fn read_partition(client: &mut RawClient, partition: i32) -> BTreeMap<i64, String> {
-    let mut offset = 0;
-    let mut values = BTreeMap::new();
-    loop {
-        let f = fetch_response(client.call(fetch(TOPIC, partition, offset, 0, 0)).await);
-        let part = &f.topics[0].partitions[0];
-        assert_eq!(
-            part.error_code,
-            ErrorCode::None,
-            "partition {partition}: a consumer at offset {offset} is stuck: {part:?}"
-        );
-        let records = part.records.clone().into_bytes();
-        if records.is_empty() {
-            assert_eq!(offset, part.high_watermark, "read up to the high watermark");
-            return values;
-        }
-        for batch in BatchIter::new(records, 64 << 20) {
-            let batch = batch.expect("served batches are whole and CRC-valid");
-            for r in batch.records().expect("records decode") {
-                let r = r.expect("record decodes");
-                if r.offset < offset {
-                    continue;
-                }
-                assert_eq!(r.offset, offset, "offsets are contiguous");
-                let value = r.value.expect("value");
-                values.insert(r.offset, String::from_utf8(value.to_vec()).unwrap());
-                offset += 1;
-            }
-        }
-    }
-}
-
-/// Checks what the restarted broker serves against the ledger.
-async fn check(addr: SocketAddr, ledger: &Shared, acked_must_survive: bool) {
-    let mut client = RawClient::connect(addr).await;
-    for partition in 0..PARTITIONS {
-        let values = read_partition(&mut client, partition).await;
-        let mut ledger = ledger.lock().unwrap();
-        for value in values.values() {
-            assert!(
-                ledger.sent.contains(&(partition, value.clone())),
-                "partition {partition} serves {value:?}, which no producer sent"
-            );
-        }
-        if acked_must_survive {
-            for ((p, offset), value) in &ledger.acked {
-                if *p == partition {
-                    assert_eq!(
-                        values.get(offset),
-                        Some(value),
-                        "acknowledged record at {p}/{offset} after a power cut"
-                    );
-                }
-            }
-        }
-        // What the log holds now is what later rounds build on.
-        ledger.acked.retain(|(p, _), _| *p != partition);
-        ledger
-            .acked
-            .extend(values.into_iter().map(|(o, v)| ((partition, o), v)));
     }
 }
 
@@ -200,7 +84,7 @@ async fn powercut_loop(flush: &str) {
         return;
     };
     let acked_must_survive = flush == "always";
-    let ledger: Shared = Arc::default();
+    let ledger = Shared::default();
     let mut seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -211,10 +95,10 @@ async fn powercut_loop(flush: &str) {
         if round == 0 {
             create_topic(addr).await;
         } else {
-            check(addr, &ledger, acked_must_survive).await;
+            check(addr, TOPIC, PARTITIONS, &ledger, acked_must_survive).await;
         }
         let producers: Vec<_> = (0..PARTITIONS)
-            .map(|p| tokio::spawn(producer(addr, p, round, ledger.clone())))
+            .map(|p| tokio::spawn(producer(addr, TOPIC, p, round, ledger.clone())))
             .collect();
         seed = seed
             .wrapping_mul(6364136223846793005)
@@ -237,7 +121,7 @@ async fn powercut_loop(flush: &str) {
         cut.expect("cut the power and mount what survived");
     }
     let (mut child, addr) = start(&disk, flush).await;
-    check(addr, &ledger, acked_must_survive).await;
+    check(addr, TOPIC, PARTITIONS, &ledger, acked_must_survive).await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     let stats = disk.stats();
