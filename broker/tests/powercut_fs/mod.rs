@@ -805,6 +805,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_torn_cut_keeps_old_or_new_of_each_page_and_length() {
+        let mut durable = FileData::default();
+        durable.write(0, &[1u8; 2 * PAGE_BYTES as usize]);
+        let mut data = durable.clone();
+        data.write(PAGE_BYTES, &[2u8; 2 * PAGE_BYTES as usize]);
+        let all_new = torn_file(&data, &durable, &mut || true);
+        assert_eq!(all_new.read(0, u64::MAX), data.read(0, u64::MAX));
+        let all_old = torn_file(&data, &durable, &mut || false);
+        assert_eq!(all_old.read(0, u64::MAX), durable.read(0, u64::MAX));
+        let mut flip = false;
+        let mixed = torn_file(&data, &durable, &mut || {
+            flip = !flip;
+            flip
+        });
+        let bytes = mixed.read(0, u64::MAX);
+        for (i, page) in bytes.chunks(PAGE_BYTES as usize).enumerate() {
+            let old = durable.read(i as u64 * PAGE_BYTES, PAGE_BYTES);
+            let new = data.read(i as u64 * PAGE_BYTES, PAGE_BYTES);
+            // Past the old length, a page never written back reads as a hole.
+            let hole = i as u64 * PAGE_BYTES >= durable.len && page.iter().all(|&b| b == 0);
+            assert!(
+                page == old || page == new || hole,
+                "page {i} is old, new or a hole"
+            );
+        }
+        assert!(mixed.len == durable.len || mixed.len == data.len);
+    }
+
+    #[test]
     fn pages_read_back_sparse_and_truncated() {
         let mut f = FileData::default();
         f.set_len(3 * PAGE_BYTES);
