@@ -6,7 +6,8 @@
 #
 # Usage: RILL=path/to/rill benches/group_commit.sh label=path/to/rilld [label=path/to/rilld...]
 #   e.g. RILL=target/release/rill benches/group_commit.sh before=/tmp/old/rilld after=target/release/rilld
-# Env: DATA_ROOT (default /tmp: the disk under test), ROUNDS (default 2), DURATION (10s).
+# Env: DATA_ROOT (default /tmp: the disk under test), ROUNDS (default 2), DURATION (10s),
+#   ONLY (run only the shapes whose label contains it, e.g. ONLY=8p-).
 set -euo pipefail
 RILL=${RILL:?set RILL to the rill binary}
 DATA_ROOT=${DATA_ROOT:-/tmp}
@@ -67,6 +68,7 @@ for round in $(seq "$ROUNDS"); do
   for entry in "${SHAPES[@]}"; do
     shape=${entry%%|*}
     args=${entry#*|}
+    [[ -z ${ONLY:-} || $shape == *"$ONLY"* ]] || continue
     for target in "$@"; do
       run_one "${target%%=*}" "${target#*=}" "$shape" "$args"
     done
