@@ -7,92 +7,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::child::start_rilld;
+use common::ledger::{check, producer, Shared};
 use common::*;
 use rill_protocol::api::produce::ACKS_ALL;
-use rill_protocol::api::Response;
-use rill_protocol::batch::BatchIter;
-use rill_protocol::error_code::ErrorCode;
 
 const PARTITIONS: i32 = 3;
-
-/// Acknowledged records: (partition, offset) -> value.
-type Acked = Arc<Mutex<BTreeMap<(i32, i64), String>>>;
-
-/// Produces to one partition until the connection fails, recording what was acknowledged.
-async fn producer(addr: std::net::SocketAddr, partition: i32, round: u32, acked: Acked) {
-    let mut client = RawClient::connect(addr).await;
-    // Real timestamps: retention (7 days by default) would delete 1970s records.
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    for seq in 0.. {
-        let prefix = format!("p{partition}-r{round}-s{seq}");
-        let request = produce(
-            "crash",
-            partition,
-            batch(&prefix, 5, now_ms + seq),
-            ACKS_ALL,
-        );
-        let Some(Response::Produce(r)) = client.try_call(request).await else {
-            return;
-        };
-        let p = &r.topics[0].partitions[0];
-        assert_eq!(p.error_code, ErrorCode::None, "{p:?}");
-        let mut acked = acked.lock().unwrap();
-        for i in 0..5 {
-            acked.insert((partition, p.base_offset + i), format!("{prefix}-{i}"));
-        }
-    }
-}
-
-/// Reads a whole partition and checks it against what was acknowledged.
-async fn verify(addr: std::net::SocketAddr, acked: &Acked) {
-    let mut client = RawClient::connect(addr).await;
-    for partition in 0..PARTITIONS {
-        let mut offset = 0;
-        let mut values = BTreeMap::new();
-        loop {
-            let f = fetch_response(client.call(fetch("crash", partition, offset, 0, 0)).await);
-            let part = &f.topics[0].partitions[0];
-            assert_eq!(
-                part.error_code,
-                ErrorCode::None,
-                "partition {partition} offset {offset}: {part:?}"
-            );
-            let records = part.records.clone().into_bytes();
-            if records.is_empty() {
-                assert_eq!(offset, part.high_watermark, "read up to the high watermark");
-                break;
-            }
-            for batch in BatchIter::new(records, 64 << 20) {
-                let batch = batch.expect("served batches are whole and CRC-valid");
-                for r in batch.records().unwrap() {
-                    let r = r.unwrap();
-                    if r.offset < offset {
-                        continue;
-                    }
-                    assert_eq!(r.offset, offset, "offsets are contiguous");
-                    values.insert(
-                        r.offset,
-                        String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
-                    );
-                    offset += 1;
-                }
-            }
-        }
-        for ((p, o), value) in acked.lock().unwrap().iter() {
-            if *p == partition {
-                assert_eq!(values.get(o), Some(value), "acknowledged record at {p}/{o}");
-            }
-        }
-    }
-}
 
 async fn crash_loop(flush: &str) {
     let iterations: u32 = std::env::var("RILL_CRASH_ITERATIONS")
@@ -100,7 +22,7 @@ async fn crash_loop(flush: &str) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let dir = tempfile::tempdir().unwrap();
-    let acked: Acked = Arc::default();
+    let ledger = Shared::default();
     let mut seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -122,10 +44,10 @@ async fn crash_loop(flush: &str) {
             );
             admin.call(create).await;
         } else {
-            verify(addr, &acked).await;
+            check(addr, "crash", PARTITIONS, &ledger, true).await;
         }
         let producers: Vec<_> = (0..PARTITIONS)
-            .map(|p| tokio::spawn(producer(addr, p, round, acked.clone())))
+            .map(|p| tokio::spawn(producer(addr, "crash", p, round, ledger.clone())))
             .collect();
         seed = seed
             .wrapping_mul(6364136223846793005)
@@ -139,9 +61,9 @@ async fn crash_loop(flush: &str) {
         }
     }
     let (mut child, addr) = start_rilld(dir.path(), flush).await;
-    verify(addr, &acked).await;
+    check(addr, "crash", PARTITIONS, &ledger, true).await;
     assert!(
-        !acked.lock().unwrap().is_empty(),
+        !ledger.lock().unwrap().acked.is_empty(),
         "the producers made progress"
     );
     child.start_kill().unwrap();

@@ -364,8 +364,8 @@ impl PartitionLog {
 
     /// Closes the log for appends and removes its directory with every file in it.
     pub fn delete(&self) -> Result<(), StorageError> {
-        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        writer.closed = true;
+        self.close_for_delete();
+        // Unlinked without the writer lock: appends fail fast with `Closed` meanwhile.
         std::fs::remove_dir_all(&self.dir).map_err(StorageError::io("delete log dir", &self.dir))
     }
 }

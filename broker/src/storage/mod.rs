@@ -8,6 +8,9 @@
 //! - [`index`]: the sparse offset and time indexes.
 //! - [`log`], `append`, `read`: the partition log, its write path and read path.
 //! - [`recovery`] and [`checkpoint`]: opening a directory after a clean or unclean stop.
+//! - `durability` and `group_commit`: what is known to be on disk, background fsyncs of
+//!   sealed segments, stopped writes after a failed fsync, and the shared fsync of
+//!   `flush = always` (no fsync ever runs under the writer lock).
 //! - [`retention`]: deleting old closed segments.
 //! - [`cleaner`]: log compaction, keeping the latest record of every key.
 //! - [`stats`]: fsync counters for the metrics endpoint.

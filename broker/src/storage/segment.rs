@@ -469,27 +469,79 @@ impl Segment {
     }
 }
 
-/// Test-only fault injection: fsyncs of segments in chosen directories fail with EIO.
+/// Test-only fault injection for fsyncs of segments in chosen directories: make them fail
+/// with EIO, make them slow, and count them.
 #[cfg(test)]
 pub(crate) mod sync_faults {
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;
+    use std::time::Duration;
 
-    static FAILING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    #[derive(Default)]
+    struct Faults {
+        failing: Vec<PathBuf>,
+        slow: Vec<(PathBuf, Duration)>,
+        counted: Vec<(PathBuf, u64)>,
+    }
+
+    static FAULTS: Mutex<Faults> = Mutex::new(Faults {
+        failing: Vec::new(),
+        slow: Vec::new(),
+        counted: Vec::new(),
+    });
+
+    fn faults() -> std::sync::MutexGuard<'static, Faults> {
+        FAULTS.lock().unwrap_or_else(|p| p.into_inner())
+    }
 
     /// Makes every segment fsync under `dir` fail (until [`heal`]).
     pub(crate) fn fail_in(dir: &Path) {
-        FAILING.lock().unwrap().push(dir.to_path_buf());
+        faults().failing.push(dir.to_path_buf());
     }
 
     /// Ends [`fail_in`] for `dir`.
     pub(crate) fn heal(dir: &Path) {
-        FAILING.lock().unwrap().retain(|d| d != dir);
+        faults().failing.retain(|d| d != dir);
     }
 
+    /// Makes every segment fsync under `dir` take at least `delay`.
+    pub(crate) fn slow_in(dir: &Path, delay: Duration) {
+        faults().slow.push((dir.to_path_buf(), delay));
+    }
+
+    /// Starts counting the segment fsyncs under `dir` (see [`syncs_in`]).
+    pub(crate) fn count_in(dir: &Path) {
+        faults().counted.push((dir.to_path_buf(), 0));
+    }
+
+    /// Segment fsyncs under `dir` since [`count_in`].
+    pub(crate) fn syncs_in(dir: &Path) -> u64 {
+        faults()
+            .counted
+            .iter()
+            .find(|(d, _)| d == dir)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// Called by every segment fsync: counts it, delays it, and says whether it fails.
     pub(super) fn fails(log: &Path) -> bool {
-        let failing = FAILING.lock().unwrap();
-        failing.iter().any(|dir| log.starts_with(dir))
+        let delay = {
+            let mut faults = faults();
+            for (dir, n) in &mut faults.counted {
+                if log.starts_with(dir) {
+                    *n += 1;
+                }
+            }
+            faults
+                .slow
+                .iter()
+                .find(|(dir, _)| log.starts_with(dir))
+                .map(|(_, delay)| *delay)
+        };
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
+        }
+        faults().failing.iter().any(|dir| log.starts_with(dir))
     }
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod child;
+pub mod ledger;
 
 use std::net::SocketAddr;
 use std::time::Duration;

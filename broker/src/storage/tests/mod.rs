@@ -2,6 +2,7 @@
 //! property tests against a `Vec` model. `batch` builds valid batches for all of them.
 
 mod concurrency;
+mod durability_tests;
 mod log_tests;
 mod props;
 mod recovery_props;
