@@ -818,7 +818,10 @@ async fn a_fetch_naming_one_partition_many_times_reads_it_once() {
     // Nothing stays charged to the buffer budgets once the answer is written.
     let deadline = Instant::now() + Duration::from_secs(10);
     while broker.ctx.buffers.used_bytes() != 0 {
-        assert!(Instant::now() < deadline, "budget released after the response");
+        assert!(
+            Instant::now() < deadline,
+            "budget released after the response"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     broker.stop().await;
