@@ -48,6 +48,9 @@ pub const MAX_INFLIGHT_REQUESTS_DEFAULT: usize = 64;
 /// Default cap on one connection's buffered bytes (requests read but not yet handled plus
 /// responses not yet written); at the cap the connection stops reading.
 pub const MAX_CONNECTION_BUFFER_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
+/// What a connection's buffer budget needs beyond two largest frames (a frame's prefix
+/// and read-ahead beside a largest response).
+pub const CONNECTION_BUFFER_SLACK_BYTES: usize = 64 * 1024;
 /// Default cap on the buffered bytes of all connections together.
 pub const MAX_TOTAL_BUFFER_BYTES_DEFAULT: usize = 1024 * 1024 * 1024;
 /// Default idle/read timeout of a connection (a half-sent frame is dropped after this).
@@ -141,7 +144,7 @@ pub struct Args {
     pub max_connections_per_ip: Option<usize>,
     /// Bytes one connection may hold (requests read but not yet handled plus responses
     /// not yet written); at this the broker stops reading from it. At least twice
-    /// --max-frame-bytes [default: 64MiB].
+    /// --max-frame-bytes plus 64 KiB [default: 64MiB].
     #[arg(long, env = "RILL_MAX_CONNECTION_BUFFER_BYTES", value_parser = parse_bytes_usize)]
     pub max_connection_buffer_bytes: Option<usize>,
     /// Bytes all connections together may hold, counted as for
@@ -603,13 +606,14 @@ impl BrokerConfig {
     /// A connection must hold a largest request and a largest response at once, and the
     /// broker-wide budget at least one such connection.
     fn validate_buffers(&self) -> Result<(), ConfigError> {
-        let per_connection_min = 2 * self.max_frame_bytes;
+        // A frame being read (with its read-ahead) beside room for a largest response.
+        let per_connection_min = 2 * self.max_frame_bytes + CONNECTION_BUFFER_SLACK_BYTES;
         if self.max_connection_buffer_bytes < per_connection_min {
             return Err(invalid(
                 "max_connection_buffer_bytes",
                 &self.max_connection_buffer_bytes.to_string(),
                 format!(
-                    "must be at least twice max_frame_bytes ({per_connection_min} bytes): raise it or lower max_frame_bytes"
+                    "must be at least twice max_frame_bytes plus 64 KiB ({per_connection_min} bytes): raise it or lower max_frame_bytes"
                 ),
             ));
         }

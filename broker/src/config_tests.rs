@@ -141,3 +141,53 @@ fn byte_sizes_take_units() {
     assert_eq!(args.segment_bytes, Some(1 << 30));
     assert_eq!(args.max_frame_bytes, Some(8 << 20));
 }
+
+#[test]
+fn connection_limits_and_buffer_budgets_come_from_flags_and_file_and_are_checked() {
+    let defaults = BrokerConfig::load(&Args::default()).unwrap();
+    assert!(defaults.max_connections >= 10_000);
+    assert_eq!(defaults.max_connections_per_ip, 1000);
+    assert_eq!(defaults.max_connection_buffer_bytes, 64 << 20);
+    assert_eq!(defaults.max_total_buffer_bytes, 1 << 30);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rill.toml");
+    std::fs::write(
+        &path,
+        "max_connections_per_ip = 7\nmax_connection_buffer_bytes = 50000000\nmax_total_buffer_bytes = 90000000\n",
+    )
+    .unwrap();
+    let args = Args {
+        config: Some(path),
+        max_total_buffer_bytes: Some(parse_bytes_usize("2GiB").unwrap()),
+        ..Args::default()
+    };
+    let config = BrokerConfig::load(&args).unwrap();
+    assert_eq!(config.max_connections_per_ip, 7);
+    assert_eq!(config.max_connection_buffer_bytes, 50_000_000);
+    assert_eq!(config.max_total_buffer_bytes, 2 << 30);
+
+    // A connection must hold a largest request and response; the total, one connection.
+    let too_small = Args {
+        max_connection_buffer_bytes: Some(20 << 20),
+        ..Args::default()
+    };
+    let e = BrokerConfig::load(&too_small).unwrap_err().to_string();
+    assert!(
+        e.contains("max_connection_buffer_bytes") && e.contains("twice max_frame_bytes"),
+        "{e}"
+    );
+    let total_too_small = Args {
+        max_total_buffer_bytes: Some(32 << 20),
+        ..Args::default()
+    };
+    let e = BrokerConfig::load(&total_too_small)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("max_total_buffer_bytes"), "{e}");
+    let no_per_ip = Args {
+        max_connections_per_ip: Some(0),
+        ..Args::default()
+    };
+    assert!(BrokerConfig::load(&no_per_ip).is_err());
+}

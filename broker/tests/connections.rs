@@ -79,6 +79,19 @@ async fn produce_and_consume(addr: SocketAddr, from: IpAddr, topic: &str, round:
     );
 }
 
+/// Waits (10 s at most) until the broker counts exactly `open` connections.
+async fn wait_for_open_connections(broker: &TestBroker, open: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while broker.ctx.metrics.snapshot().connections_open != open {
+        assert!(
+            Instant::now() < deadline,
+            "{open} connections open, the broker counts {}",
+            broker.ctx.metrics.snapshot().connections_open
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_refuse_clearly_count_refusals_and_free_slots() {
     let broker = TestBroker::start_with(|c| {
@@ -98,16 +111,13 @@ async fn limits_refuse_clearly_count_refusals_and_free_slots() {
         "the 6th connection from one IP is refused at max_connections_per_ip = 5"
     );
     produce_and_consume(addr, client_ip(22), "slots", 0).await;
+    wait_for_open_connections(&broker, 5).await;
     // Fill the broker from other hosts; the next connection from anywhere is refused.
     let mut others = Vec::new();
     for i in 0..7 {
         others.push(connect_from(client_ip(30 + i), addr).await);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while broker.ctx.metrics.snapshot().connections_open < 12 {
-        assert!(Instant::now() < deadline, "12 connections open");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_open_connections(&broker, 12).await;
     let mut over = connect_from(client_ip(40), addr).await;
     assert!(
         closed_by_broker(&mut over).await,
@@ -122,14 +132,7 @@ async fn limits_refuse_clearly_count_refusals_and_free_slots() {
     // Freed slots serve again, for the host that was refused too.
     drop(host_a);
     drop(others);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while broker.ctx.metrics.snapshot().connections_open > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "closed connections free their slots"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_open_connections(&broker, 0).await;
     produce_and_consume(addr, client_ip(21), "slots", 1).await;
     broker.stop().await;
 }

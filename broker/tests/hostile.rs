@@ -91,6 +91,13 @@ async fn garbage_huge_prefixes_and_slow_frames_are_cut_off() {
         "a trickled frame is cut off (after {:?})",
         started.elapsed()
     );
+    // Cut while it was still trickling (4 s), about one frame timeout after its first
+    // byte: bytes arriving now and then do not extend a frame's deadline.
+    assert!(
+        started.elapsed() < Duration::from_millis(3000),
+        "a trickled frame was cut only after {:?}",
+        started.elapsed()
+    );
     healthy(addr, "h", 2).await;
     child.start_kill().unwrap();
 }

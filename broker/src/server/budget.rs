@@ -67,6 +67,9 @@ impl ByteBudget {
     /// Takes `bytes` if they fit under `ceiling` now. Anything fits an empty budget, so
     /// an item larger than the ceiling cannot wait forever.
     fn try_take(&self, bytes: usize, ceiling: Ceiling) -> bool {
+        if bytes == 0 {
+            return true;
+        }
         let ceiling = self.ceiling_bytes(ceiling);
         self.used_bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
@@ -122,6 +125,16 @@ pub struct Charge {
 }
 
 impl Charge {
+    /// A charge of nothing yet, against these budgets.
+    pub fn empty(connection: &Arc<ByteBudget>, total: &Arc<ByteBudget>) -> Charge {
+        Charge {
+            connection: connection.clone(),
+            total: total.clone(),
+            connection_bytes: 0,
+            total_bytes: 0,
+        }
+    }
+
     /// Charges a request of `bytes` just read, waiting while either budget is full to
     /// its request share. Cancel-safe.
     pub async fn for_request(
@@ -140,6 +153,36 @@ impl Charge {
         total.take(bytes, Ceiling::Requests).await;
         charge.total_bytes = bytes;
         charge
+    }
+
+    /// Grows the charge to `bytes` for request bytes about to be read, waiting while
+    /// either budget is full to its request share. Cancel-safe.
+    pub async fn grow_request_to(&mut self, bytes: usize) {
+        if self.connection_bytes < bytes {
+            let extra = bytes - self.connection_bytes;
+            self.connection.take(extra, Ceiling::Requests).await;
+            self.connection_bytes = bytes;
+        }
+        if self.total_bytes < bytes {
+            let extra = bytes - self.total_bytes;
+            self.total.take(extra, Ceiling::Requests).await;
+            self.total_bytes = bytes;
+        }
+    }
+
+    /// Moves `bytes` of this charge (or all it has) into a new charge, e.g. for a frame
+    /// split off a read buffer; the budgets see no change.
+    pub fn split_off(&mut self, bytes: usize) -> Charge {
+        let connection_bytes = bytes.min(self.connection_bytes);
+        let total_bytes = bytes.min(self.total_bytes);
+        self.connection_bytes -= connection_bytes;
+        self.total_bytes -= total_bytes;
+        Charge {
+            connection: self.connection.clone(),
+            total: self.total.clone(),
+            connection_bytes,
+            total_bytes,
+        }
     }
 
     /// Bytes charged (in both budgets, once any wait has finished).
@@ -239,7 +282,7 @@ mod tests {
             .await
             .expect("a response grows into the reserve");
         assert_eq!(conn.used_bytes(), 100);
-        let mut over = Charge::for_request(&conn, &total, 0).await;
+        let mut over = Charge::empty(&conn, &total);
         assert!(settles(over.resize(1)).await.is_none(), "the limit holds");
     }
 
@@ -266,6 +309,20 @@ mod tests {
         assert_eq!(c.grow_now(1), 0);
         drop(c);
         assert_eq!((conn.used_bytes(), total.used_bytes()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn split_off_moves_bytes_without_touching_the_budgets() {
+        let [conn, total] = budgets(100, 100, 10);
+        let mut held = Charge::empty(&conn, &total);
+        held.grow_request_to(60).await;
+        let frame = held.split_off(45);
+        assert_eq!((held.bytes(), frame.bytes()), (15, 45));
+        assert_eq!(conn.used_bytes(), 60);
+        drop(frame);
+        assert_eq!((conn.used_bytes(), total.used_bytes()), (15, 15));
+        held.grow_request_to(10).await;
+        assert_eq!(held.bytes(), 15, "growing to less than held is nothing");
     }
 
     #[tokio::test]

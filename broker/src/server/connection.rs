@@ -18,17 +18,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use rill_protocol::frame::FrameCodec;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::FramedRead;
 use tracing::{debug, warn};
 
 use super::budget::{ByteBudget, Charge};
+use super::frame_reader::FrameReader;
 use super::handlers::{self, Incoming, Reply};
+use super::read_clock::ReadClock;
 use super::BrokerCtx;
 use crate::shutdown::ShutdownListener;
 
@@ -81,43 +80,30 @@ async fn read_requests(
     peer: SocketAddr,
     mut shutdown: ShutdownListener,
 ) {
-    let mut frames = FramedRead::new(read_half, FrameCodec::new(ctx.config.max_frame_bytes));
     // Room for one largest response is kept out of reach of requests (see `budget`).
     let budget = ByteBudget::new(
         ctx.config.max_connection_buffer_bytes,
         ctx.config.max_frame_bytes + rill_protocol::frame::FRAME_PREFIX_BYTES,
     );
+    let held = Charge::empty(&budget, &ctx.buffers);
+    let mut reader = FrameReader::new(read_half, held, ctx.config.max_frame_bytes);
     let mut clock = ReadClock::new(ctx.config.idle_timeout, ctx.config.frame_timeout);
     loop {
-        // Cancel-safety: FramedRead::next keeps a partial frame in its buffer, so losing
-        // the race to shutdown or the timeout drops nothing we would still use.
-        let next = tokio::select! {
-            _ = shutdown.recv() => return,
-            next = tokio::time::timeout(clock.step(), frames.next()) => next,
-        };
-        let frame = match next {
-            Err(_) => match clock.expired(!frames.read_buffer().is_empty()) {
-                None => continue,
-                Some(why) => {
-                    debug!(%peer, why, "closing connection");
+        let (frame, charge) = match reader.next_frame() {
+            Ok(Some(framed)) => framed,
+            Ok(None) => {
+                if !read_more(&mut reader, &mut clock, peer, ctx, &mut shutdown).await {
                     return;
                 }
-            },
-            Ok(None) => return,
-            Ok(Some(Err(e))) => {
+                continue;
+            }
+            Err(e) => {
                 warn!(%peer, error = %e, "closing connection: unreadable frame");
                 ctx.metrics.frame_rejected();
                 return;
             }
-            Ok(Some(Ok(frame))) => frame,
         };
-        clock.frame_arrived();
-        // Waits while earlier requests and unwritten responses fill a budget (a peer
-        // that does not read); still stops at shutdown.
-        let charge = tokio::select! {
-            _ = shutdown.recv() => return,
-            charge = Charge::for_request(&budget, &ctx.buffers, frame.len().max(1)) => charge,
-        };
+        clock.frame_arrived(reader.partial());
         let incoming = match handlers::decode(ctx, frame) {
             Ok(incoming) => incoming,
             Err(e) => {
@@ -133,47 +119,56 @@ async fn read_requests(
     }
 }
 
-/// The read side's two limits, checked in steps of the frame timeout: a connection with
-/// nothing buffered may stay silent for `idle`; once a frame has started, it must arrive
-/// whole within (at most twice) `frame`.
-struct ReadClock {
-    idle: std::time::Duration,
-    frame: std::time::Duration,
-    silent_steps: u32,
-    partial_steps: u32,
-}
-
-impl ReadClock {
-    fn new(idle: std::time::Duration, frame: std::time::Duration) -> Self {
-        ReadClock {
-            idle,
-            frame: frame.min(idle).max(std::time::Duration::from_millis(1)),
-            silent_steps: 0,
-            partial_steps: 0,
+/// Waits for bytes, makes room for them in the budgets, then reads once; false when the
+/// connection is done (EOF, error, a timeout, or shutdown).
+async fn read_more(
+    reader: &mut FrameReader,
+    clock: &mut ReadClock,
+    peer: SocketAddr,
+    ctx: &BrokerCtx,
+    shutdown: &mut ShutdownListener,
+) -> bool {
+    // Cancel-safety: waiting for readiness consumes nothing.
+    let ready = tokio::select! {
+        _ = shutdown.recv() => return false,
+        ready = tokio::time::timeout_at(clock.deadline(), reader.readable()) => ready,
+    };
+    match ready {
+        Err(_) => {
+            debug!(%peer, why = clock.reason(), "closing connection");
+            return false;
         }
-    }
-
-    /// How long the next read may wait.
-    fn step(&self) -> std::time::Duration {
-        self.frame
-    }
-
-    /// A step passed without a whole frame; `Some(reason)` closes the connection.
-    fn expired(&mut self, partial: bool) -> Option<&'static str> {
-        if partial {
-            self.silent_steps = 0;
-            self.partial_steps += 1;
-            return (self.partial_steps >= 2).then_some("a started frame did not arrive in time");
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, "read failed; closing connection");
+            return false;
         }
-        self.partial_steps = 0;
-        self.silent_steps += 1;
-        (self.frame * self.silent_steps >= self.idle).then_some("idle")
+        Ok(Ok(())) => {}
     }
-
-    /// A whole frame arrived: both clocks restart.
-    fn frame_arrived(&mut self) {
-        self.silent_steps = 0;
-        self.partial_steps = 0;
+    let want = reader.want();
+    // Waits while earlier requests and unwritten responses fill a budget (a peer that
+    // does not read); the timeouts do not run meanwhile, since the broker is not reading.
+    let waiting_since = tokio::time::Instant::now();
+    tokio::select! {
+        _ = shutdown.recv() => return false,
+        () = reader.make_room(want) => {}
+    }
+    clock.paused(waiting_since.elapsed());
+    let read = reader.try_read(want);
+    clock.bytes_read(reader.partial());
+    match read {
+        Ok(0) => {
+            if reader.partial() {
+                warn!(%peer, "closing connection: the stream ended inside a frame");
+                ctx.metrics.frame_rejected();
+            }
+            false
+        }
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+        Err(e) => {
+            debug!(%peer, error = %e, "read failed; closing connection");
+            false
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 //!
 //! It starts before the topics are opened, so an orchestrator can watch a long recovery;
 //! [`Telemetry`] is the state it reads, filled in as the broker comes up. Connections are
-//! bounded, headers must arrive within a timeout, and the endpoint stops with the
-//! broker's [`ShutdownListener`].
+//! bounded, each serves one request (so none can be held idle after it), headers must
+//! arrive within a timeout, and the endpoint stops with the broker's [`ShutdownListener`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -136,9 +136,12 @@ async fn serve_connection(
         let telemetry = telemetry.clone();
         async move { Ok::<_, Infallible>(respond(&telemetry, &request)) }
     });
+    // One request per connection: the header timeout bounds how long a connection waits
+    // for its request, and a client cannot then hold one of the few slots idle.
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HTTP_HEADER_TIMEOUT)
+        .keep_alive(false)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     // Cancel-safety: the connection future is pinned here and polled again after the

@@ -7,10 +7,12 @@
 
 pub mod budget;
 pub mod connection;
+pub mod frame_reader;
 pub mod handlers;
 pub mod housekeeping;
 pub mod http;
 pub mod listener;
+pub mod read_clock;
 pub mod slots;
 
 use std::net::SocketAddr;
