@@ -49,6 +49,9 @@ pub struct Group {
     pub target: Assignment,
     /// Partition counts of the subscribed topics when `target` was computed.
     pub partition_counts: BTreeMap<String, u32>,
+    /// Set when the group was taken out of the coordinator's map: a caller that looked it
+    /// up just before must look again (see [`super::slots`]).
+    pub removed: bool,
 }
 
 /// The empty partition set, for members without a target.
@@ -64,6 +67,7 @@ impl Group {
             members: BTreeMap::new(),
             target: Assignment::new(),
             partition_counts: BTreeMap::new(),
+            removed: false,
         }
     }
 

@@ -79,6 +79,13 @@ impl Fixture {
         self.coord.commit_offsets(p, &self.registry, now_ms)
     }
 
+    /// Creates `topic` in the registry (commits are refused for topics that do not exist).
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        self.registry
+            .create(topic, Some(partitions), BTreeMap::new())
+            .expect("create topic");
+    }
+
     /// Deletes a group through the coordinator.
     pub fn delete(&self, group_id: &str, now_ms: i64) -> Result<(), GroupError> {
         self.coord.delete_group(group_id, &self.registry, now_ms)
