@@ -129,10 +129,7 @@ impl GroupCoordinator {
         accepted: &[(TopicPartition, CommittedOffset)],
     ) -> Result<(), GroupError> {
         let existing = offsets.group(group_id);
-        if existing.is_none()
-            && !has_members
-            && offsets.group_count() >= self.config.groups_max
-        {
+        if existing.is_none() && !has_members && offsets.group_count() >= self.config.groups_max {
             return Err(GroupError::TooManyGroups {
                 max: self.config.groups_max,
             });

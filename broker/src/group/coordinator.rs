@@ -309,7 +309,9 @@ impl GroupCoordinator {
         f: impl FnOnce(&mut Group) -> Result<T, GroupError>,
     ) -> Result<T, GroupError> {
         for _ in 0..JOIN_ATTEMPTS_MAX {
-            let slot = self.groups.get_or_insert(group_id, self.config.groups_max)?;
+            let slot = self
+                .groups
+                .get_or_insert(group_id, self.config.groups_max)?;
             let mut group = lock(&slot);
             if group.removed {
                 continue;

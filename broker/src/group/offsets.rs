@@ -99,6 +99,11 @@ impl OffsetStore {
         commits: Vec<(TopicPartition, CommittedOffset)>,
         now_ms: i64,
     ) -> Result<(), GroupError> {
+        if commits.is_empty() {
+            // Nothing accepted: no record, and no empty group entry that would be listed
+            // and count against the group limit.
+            return Ok(());
+        }
         let records = commits
             .iter()
             .map(|(tp, c)| record(group_id, tp, Some(encode_value(c)), now_ms));

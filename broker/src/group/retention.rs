@@ -68,14 +68,22 @@ impl GroupCoordinator {
         let mut offsets = self.lock_offsets();
         let forgotten = offsets.delete_topic(topics, topic, now_ms)?;
         if forgotten > 0 {
-            info!(topic, offsets = forgotten, "deleted the committed offsets of a deleted topic");
+            info!(
+                topic,
+                offsets = forgotten,
+                "deleted the committed offsets of a deleted topic"
+            );
         }
         Ok(forgotten)
     }
 
     /// Deletes the committed offsets of topics that no longer exist (a broker that
     /// stopped between deleting a topic and its offsets). Blocking.
-    pub fn forget_missing_topics(&self, topics: &TopicRegistry, now_ms: i64) -> Result<usize, GroupError> {
+    pub fn forget_missing_topics(
+        &self,
+        topics: &TopicRegistry,
+        now_ms: i64,
+    ) -> Result<usize, GroupError> {
         let missing: Vec<String> = {
             let offsets = self.lock_offsets();
             offsets

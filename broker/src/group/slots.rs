@@ -36,7 +36,11 @@ impl GroupSlots {
 
     /// The group's lock, adding an empty group when there is none and fewer than
     /// `groups_max` exist.
-    pub fn get_or_insert(&self, group_id: &str, groups_max: usize) -> Result<GroupSlot, GroupError> {
+    pub fn get_or_insert(
+        &self,
+        group_id: &str,
+        groups_max: usize,
+    ) -> Result<GroupSlot, GroupError> {
         if let Some(slot) = self.get(group_id) {
             return Ok(slot);
         }

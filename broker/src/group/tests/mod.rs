@@ -1,6 +1,7 @@
 //! Tests of the coordinator on a fake clock: membership and cooperative rebalancing against
 //! fake topics, and offsets, fencing, restart, delete and reset against a real registry.
 
+mod hardening_tests;
 mod membership_tests;
 mod offsets_tests;
 

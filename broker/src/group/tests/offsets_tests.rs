@@ -175,9 +175,11 @@ fn invalid_partitions_are_rejected_one_by_one() {
 #[test]
 fn delete_needs_an_empty_group_and_its_tombstones_survive_a_restart() {
     let mut f = Fixture::new();
+    f.create_topic("t", 1);
     let topics = FakeTopics::with(&[("t", 1)]);
     f.commit(simple_commit("g", &[("t", 0, 5)]), 1)
         .expect("commit");
+    assert_eq!(committed(&f, "g", "t", 0), Some(5));
     let a = Client::join(&f.coord, "g", &topics, &["t"], 2);
     assert!(matches!(
         f.delete("g", 3),
