@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use rill::broker::config::BrokerConfig;
 use rill::broker::testing::TestBroker;
 use rill::client::{
-    Acks, Admin, AutoOffsetReset, ConnectionConfig, Consumer, ConsumerConfig, Producer,
-    ProducerConfig, ProducerRecord, RebalanceCallbacks, TopicPartition,
+    Acks, Admin, AutoOffsetReset, ClientError, ConnectionConfig, Consumer, ConsumerConfig,
+    Producer, ProducerConfig, ProducerRecord, RebalanceCallbacks, TopicPartition,
 };
 use tokio::task::JoinHandle;
 
@@ -265,7 +265,13 @@ async fn run(
             CRASH => return drop(consumer),
             _ => {}
         }
-        let records = consumer.poll(Duration::from_millis(50)).await.unwrap();
+        let records = match consumer.poll(Duration::from_millis(50)).await {
+            Ok(records) => records,
+            // A commit raced a lost membership (a broker restart): the consumer rejoins
+            // on its own and the records since the last commit are read again.
+            Err(ClientError::GroupMembershipLost { .. }) => continue,
+            Err(e) => panic!("{name}: poll failed: {e}"),
+        };
         if records.is_empty() {
             continue;
         }

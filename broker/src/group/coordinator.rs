@@ -92,6 +92,9 @@ pub struct GroupCoordinator {
     pub(super) offsets: Mutex<OffsetStore>,
     /// When each group without members last had one (ms), for offset expiry.
     pub(super) emptied_ms: Mutex<BTreeMap<String, i64>>,
+    /// Groups with committed offsets when the broker started (they may have had members
+    /// before the restart); see `in_restart_hold`.
+    restored_groups: BTreeSet<String>,
     member_seq: AtomicU64,
     pub(super) boot_ms: i64,
 }
@@ -104,10 +107,13 @@ impl GroupCoordinator {
         config: GroupConfig,
         now_ms: i64,
     ) -> Result<Self, GroupError> {
+        let offsets = OffsetStore::open(topics)?;
+        let restored_groups = offsets.group_ids().cloned().collect();
         Ok(GroupCoordinator {
             config,
             groups: GroupSlots::default(),
-            offsets: Mutex::new(OffsetStore::open(topics)?),
+            offsets: Mutex::new(offsets),
+            restored_groups,
             emptied_ms: Mutex::new(BTreeMap::new()),
             member_seq: AtomicU64::new(0),
             boot_ms: now_ms,
@@ -329,6 +335,15 @@ impl GroupCoordinator {
         )))
     }
 
+    /// True while partitions of a group that existed before this broker started must not
+    /// be handed out: membership is not persisted, so a member from before the restart
+    /// may still be consuming its partitions until its next heartbeat, answered with
+    /// `UNKNOWN_MEMBER_ID`, makes it drop them; see [`restart_hold_ms`].
+    fn in_restart_hold(&self, group_id: &str, now_ms: i64) -> bool {
+        now_ms < self.boot_ms.saturating_add(restart_hold_ms(&self.config))
+            && self.restored_groups.contains(group_id)
+    }
+
     /// Records that `group_id` had a member until `at_ms` (for offset expiry).
     fn note_emptied(&self, group_id: &str, at_ms: i64) {
         let mut emptied = self.emptied_ms.lock().unwrap_or_else(|e| e.into_inner());
@@ -348,7 +363,8 @@ impl GroupCoordinator {
     }
 
     fn reconcile(&self, group: &mut Group, member_id: &str, now_ms: i64) -> MemberUpdate {
-        group.reconcile(member_id, now_ms);
+        let grant_new = !self.in_restart_hold(&group.group_id, now_ms);
+        group.reconcile(member_id, now_ms, grant_new);
         let target = group.target_of(member_id).clone();
         let (epoch, session_ms, assignment) = match group.members.get_mut(member_id) {
             Some(m) => (m.epoch, m.session_timeout_ms, m.take_update(&target)),
@@ -404,6 +420,17 @@ impl GroupCoordinator {
         self.offsets.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// How long after the broker starts a group from before the start gets no partitions:
+/// every member heartbeats at least every `heartbeat_interval_ms_max`, so within twice
+/// that (plus a margin for reconnecting) every member from before has been told it is
+/// unknown and has dropped its partitions.
+pub fn restart_hold_ms(config: &GroupConfig) -> i64 {
+    2 * i64::from(config.heartbeat_interval_ms_max.max(0)) + RESTART_HOLD_MARGIN_MS
+}
+
+/// Margin of [`restart_hold_ms`] for members reconnecting to the restarted broker.
+pub const RESTART_HOLD_MARGIN_MS: i64 = 1000;
 
 /// The locked group, if it is still reachable and `member_id` is one of its members.
 fn member_group<'a>(

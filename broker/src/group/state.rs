@@ -120,9 +120,14 @@ impl Group {
         true
     }
 
-    /// Moves one member towards its target (see [`Member::reconcile`]).
-    pub fn reconcile(&mut self, member_id: &str, now_ms: i64) {
-        let taken = self.owned_by_others(member_id);
+    /// Moves one member towards its target (see [`Member::reconcile`]). With `grant_new`
+    /// false the member is given no partition it does not own yet (after a broker
+    /// restart, while members from before it may still be consuming).
+    pub fn reconcile(&mut self, member_id: &str, now_ms: i64, grant_new: bool) {
+        let mut taken = self.owned_by_others(member_id);
+        if !grant_new {
+            taken.extend(self.target_of(member_id).iter().cloned());
+        }
         let target = self.target_of(member_id).clone();
         let epoch = self.epoch;
         if let Some(member) = self.members.get_mut(member_id) {

@@ -313,3 +313,30 @@ fn a_busy_group_does_not_delay_another_groups_heartbeats() {
         assert_eq!(outcome, Ok(2), "the other groups were held up");
     });
 }
+
+/// After a broker restart the membership is gone but the members are not: one that
+/// rejoins first must not be handed partitions that another member from before the
+/// restart is still consuming. A group that existed before the start (it has committed
+/// offsets) gets no partition until every old member has had to heartbeat, be told it is
+/// unknown and drop what it held.
+#[test]
+fn after_a_restart_old_groups_get_partitions_once_old_members_must_have_noticed() {
+    let mut f = Fixture::new();
+    f.create_topic("t", 2);
+    let topics = FakeTopics::with(&[("t", 2)]);
+    f.commit(simple("g", &[("t", 0, 1)]), 1).expect("commit");
+    f = f.restart(); // the coordinator starts at 0
+    let hold_ms = crate::group::coordinator::restart_hold_ms(&GroupConfig::default());
+    let mut a = Client::join(&f.coord, "g", &topics, &["t"], 10);
+    assert!(a.owned.is_empty(), "{a:?}");
+    let fresh = Client::join(&f.coord, "new", &topics, &["t"], 10);
+    assert_eq!(
+        fresh.owned.len(),
+        2,
+        "a group unknown before the start waits for no one"
+    );
+    a.heartbeat(&f.coord, &topics, hold_ms - 1);
+    assert!(a.owned.is_empty());
+    a.heartbeat(&f.coord, &topics, hold_ms);
+    assert_eq!(a.owned, tps("t", &[0, 1]));
+}
