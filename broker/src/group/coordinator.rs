@@ -81,7 +81,8 @@ pub struct HousekeepingReport {
     pub metadata_rebalances: usize,
 }
 
-/// How often a join retries a group that was removed between its lookup and its lock.
+/// How often a join or a group-locked call looks a group up again after finding it
+/// removed between its lookup and its lock.
 const JOIN_ATTEMPTS_MAX: usize = 16;
 
 /// Every consumer group of this broker.
@@ -176,8 +177,8 @@ impl GroupCoordinator {
             });
         }
         if let Some(m) = group.members.get_mut(&member_id) {
-            // A new incarnation: it owns nothing, and the rebalance below moves it (and
-            // only it can be at) a new epoch.
+            // A new incarnation: it owns nothing, and the rebalance below gives it a new
+            // epoch, which the old incarnation does not know.
             m.owned.clear();
             m.sent = None;
             m.epoch = 0;
