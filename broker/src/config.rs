@@ -174,6 +174,10 @@ pub struct Args {
     /// Most members in one consumer group [default: 1000].
     #[arg(long, env = "RILL_GROUP_MAX_MEMBERS")]
     pub group_max_members: Option<usize>,
+    /// A consumer group without members for this long loses its committed offsets (and
+    /// so disappears), e.g. `7d`, `12h` [default: 7d].
+    #[arg(long, env = "RILL_OFFSETS_RETENTION", value_parser = parse_duration)]
+    pub offsets_retention: Option<Duration>,
     /// Create unknown topics on first produce or metadata request: true or false [default: true].
     #[arg(long, env = "RILL_AUTO_CREATE_TOPICS")]
     pub auto_create_topics: Option<bool>,
@@ -267,6 +271,7 @@ pub struct FileConfig {
     group_min_session_timeout: Option<String>,
     group_max_session_timeout: Option<String>,
     group_max_members: Option<usize>,
+    offsets_retention: Option<String>,
     auto_create_topics: Option<bool>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
@@ -468,6 +473,10 @@ impl BrokerConfig {
             &mut self.groups.members_per_group_max,
             file.group_max_members,
         );
+        if let Some(s) = &file.offsets_retention {
+            let d = parse_duration(s).map_err(|e| invalid("offsets_retention", s, e))?;
+            self.groups.offsets_retention_ms = duration_ms_i64(d);
+        }
         set(&mut self.auto_create_topics, file.auto_create_topics);
         set(&mut self.log_format, file.log_format);
         if file.log_level.is_some() {
@@ -530,6 +539,10 @@ impl BrokerConfig {
         set(
             &mut self.groups.members_per_group_max,
             args.group_max_members,
+        );
+        set(
+            &mut self.groups.offsets_retention_ms,
+            args.offsets_retention.map(duration_ms_i64),
         );
         set(&mut self.auto_create_topics, args.auto_create_topics);
         set(&mut self.log_format, args.log_format);
@@ -671,6 +684,10 @@ fn read_file_config(path: &Path) -> Result<FileConfig, ConfigError> {
 /// Milliseconds in a duration as the wire's `i32`, saturating.
 fn duration_ms_i32(d: Duration) -> i32 {
     i32::try_from(duration_ms(d)).unwrap_or(i32::MAX)
+}
+
+fn duration_ms_i64(d: Duration) -> i64 {
+    i64::try_from(duration_ms(d)).unwrap_or(i64::MAX)
 }
 
 /// Milliseconds in a duration, saturating.

@@ -6,10 +6,12 @@ mod common;
 use common::*;
 use rill_protocol::api::common::{TopicAssignment, TopicPartitions};
 use rill_protocol::api::delete_groups::DeleteGroupsRequest;
+use rill_protocol::api::delete_topics::DeleteTopicsRequest;
 use rill_protocol::api::describe_groups::DescribeGroupsRequest;
 use rill_protocol::api::heartbeat::{HeartbeatRequest, HeartbeatResponse};
 use rill_protocol::api::join_group::{JoinGroupRequest, JoinGroupResponse};
 use rill_protocol::api::leave_group::LeaveGroupRequest;
+use rill_protocol::api::list_groups::ListGroupsRequest;
 use rill_protocol::api::offset_commit::{OffsetCommitPartition, OffsetCommitRequest};
 use rill_protocol::api::offset_fetch::OffsetFetchRequest;
 use rill_protocol::api::produce::ACKS_LEADER;
@@ -172,5 +174,132 @@ async fn members_hand_over_partitions_commit_and_offsets_survive_a_restart() {
     };
     let codes: Vec<ErrorCode> = del.results.iter().map(|r| r.error_code).collect();
     assert_eq!(codes, vec![ErrorCode::None, ErrorCode::GroupIdNotFound]);
+    broker.stop().await;
+}
+
+async fn fetch_offsets(c: &mut RawClient, group: &str) -> Vec<(String, i32, i64)> {
+    let Response::OffsetFetch(f) = c
+        .call(Request::OffsetFetch(OffsetFetchRequest {
+            group_id: group.into(),
+            topics: None,
+        }))
+        .await
+    else {
+        panic!("not an offset fetch response")
+    };
+    f.topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.clone(), p.partition, p.offset))
+        })
+        .collect()
+}
+
+async fn simple_commit(
+    c: &mut RawClient,
+    group: &str,
+    offsets: &[(&str, i32, i64)],
+) -> Vec<ErrorCode> {
+    let topics = offsets
+        .iter()
+        .map(|(topic, partition, offset)| TopicPartitions {
+            name: topic.to_string(),
+            partitions: vec![OffsetCommitPartition {
+                partition: *partition,
+                offset: *offset,
+                metadata: None,
+            }],
+        })
+        .collect();
+    let Response::OffsetCommit(r) = c
+        .call(Request::OffsetCommit(OffsetCommitRequest {
+            group_id: group.into(),
+            member_id: String::new(),
+            member_epoch: -1,
+            topics,
+        }))
+        .await
+    else {
+        panic!("not a commit response")
+    };
+    r.topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect()
+}
+
+#[tokio::test]
+async fn commits_for_missing_partitions_are_refused_and_a_deleted_topic_takes_its_offsets() {
+    let broker = TestBroker::start().await;
+    let mut c = RawClient::connect(broker.addr).await;
+    c.call(produce("t", 0, batch("r", 5, 1000), ACKS_LEADER))
+        .await;
+    let codes = simple_commit(&mut c, "g", &[("t", 0, 4), ("t", 1, 4), ("ghost", 0, 1)]).await;
+    assert_eq!(
+        codes,
+        [
+            ErrorCode::UnknownTopicOrPartition, // "ghost", sorted first
+            ErrorCode::None,
+            ErrorCode::UnknownTopicOrPartition,
+        ]
+    );
+    assert_eq!(fetch_offsets(&mut c, "g").await, [("t".to_string(), 0, 4)]);
+    let Response::DeleteTopics(d) = c
+        .call(Request::DeleteTopics(DeleteTopicsRequest {
+            topic_names: vec!["t".into()],
+            timeout_ms: 5000,
+        }))
+        .await
+    else {
+        panic!("not a delete topics response")
+    };
+    assert_eq!(d.topics[0].error_code, ErrorCode::None);
+    assert!(fetch_offsets(&mut c, "g").await.is_empty());
+    c.call(produce("t", 0, batch("again", 5, 1000), ACKS_LEADER))
+        .await;
+    assert!(
+        fetch_offsets(&mut c, "g").await.is_empty(),
+        "re-created empty"
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn offsets_of_a_group_without_members_expire_with_the_group() {
+    let broker = TestBroker::start_with(|c| {
+        c.groups.offsets_retention_ms = 300;
+        c.housekeeping_interval = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let mut c = RawClient::connect(broker.addr).await;
+    c.call(produce("t", 0, batch("r", 5, 1000), ACKS_LEADER))
+        .await;
+    assert_eq!(
+        simple_commit(&mut c, "idle", &[("t", 0, 3)]).await,
+        [ErrorCode::None]
+    );
+    let live = join(&mut c, "g").await;
+    assert_eq!(live.error_code, ErrorCode::None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "offsets never expired"
+        );
+        // The live member keeps heartbeating: its group is not touched.
+        let hb = heartbeat(&mut c, &live.member_id, live.member_epoch, &live.assignment).await;
+        assert_eq!(hb.error_code, ErrorCode::None);
+        if fetch_offsets(&mut c, "idle").await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let Response::ListGroups(l) = c.call(Request::ListGroups(ListGroupsRequest)).await else {
+        panic!("not a list groups response")
+    };
+    let ids: Vec<&str> = l.groups.iter().map(|g| g.group_id.as_str()).collect();
+    assert_eq!(ids, ["g"], "the expired group is gone");
     broker.stop().await;
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::coordinator::GroupCoordinator;
 use super::offsets::CommittedOffset;
+use super::slots::lock;
 use super::state::GroupState;
 use super::{validate_group_id, GroupError, TopicPartition, TopicView};
 use crate::topics::TopicRegistry;
@@ -81,14 +82,21 @@ pub type ResetResults = Vec<(TopicPartition, Result<i64, GroupError>)>;
 impl GroupCoordinator {
     /// Every group with members or committed offsets, sorted by id.
     pub fn list_groups(&self) -> Vec<GroupListing> {
-        let groups = self.lock_groups();
-        let offsets = self.lock_offsets();
-        let ids: BTreeSet<&String> = groups.keys().chain(offsets.group_ids()).collect();
-        ids.into_iter()
-            .map(|id| GroupListing {
-                group_id: id.clone(),
-                state: groups.get(id).map_or(GroupState::Empty, |g| g.state()),
+        let mut states: BTreeMap<String, GroupState> = self
+            .groups
+            .snapshot()
+            .into_iter()
+            .map(|(id, slot)| {
+                let state = lock(&slot).state();
+                (id, state)
             })
+            .collect();
+        for id in self.lock_offsets().group_ids() {
+            states.entry(id.clone()).or_insert(GroupState::Empty);
+        }
+        states
+            .into_iter()
+            .map(|(group_id, state)| GroupListing { group_id, state })
             .collect()
     }
 
@@ -99,9 +107,10 @@ impl GroupCoordinator {
         group_id: &str,
         topics: &dyn TopicView,
     ) -> Result<GroupDescription, GroupError> {
-        let groups = self.lock_groups();
+        let slot = self.groups.get(group_id);
+        let guard = slot.as_ref().map(lock);
+        let group = guard.as_deref().filter(|g| !g.removed);
         let offsets = self.lock_offsets();
-        let group = groups.get(group_id);
         let committed = offsets.group(group_id);
         if group.is_none() && committed.is_none() {
             return Err(GroupError::GroupNotFound(group_id.to_string()));
@@ -140,19 +149,19 @@ impl GroupCoordinator {
         topics: &TopicRegistry,
         now_ms: i64,
     ) -> Result<(), GroupError> {
-        let mut groups = self.lock_groups();
-        let mut offsets = self.lock_offsets();
-        match groups.get(group_id) {
-            Some(g) if !g.members.is_empty() => {
-                return Err(GroupError::NonEmptyGroup(group_id.to_string()))
+        validate_group_id(group_id)?;
+        self.with_group(group_id, |group| {
+            if !group.members.is_empty() {
+                return Err(GroupError::NonEmptyGroup(group_id.to_string()));
             }
-            None if offsets.group(group_id).is_none() => {
-                return Err(GroupError::GroupNotFound(group_id.to_string()))
+            let mut offsets = self.lock_offsets();
+            if offsets.group(group_id).is_none() {
+                return Err(GroupError::GroupNotFound(group_id.to_string()));
             }
-            _ => {}
-        }
-        offsets.delete_group(topics, group_id, now_ms)?;
-        groups.remove(group_id);
+            offsets.delete_group(topics, group_id, now_ms)?;
+            Ok(())
+        })?;
+        self.forget_emptied(group_id);
         Ok(())
     }
 
@@ -168,10 +177,24 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<ResetResults, GroupError> {
         validate_group_id(group_id)?;
-        let groups = self.lock_groups();
-        if groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
-            return Err(GroupError::NonEmptyGroup(group_id.to_string()));
-        }
+        self.with_group(group_id, |group| {
+            if !group.members.is_empty() {
+                return Err(GroupError::NonEmptyGroup(group_id.to_string()));
+            }
+            self.reset_locked(group_id, partitions, to, dry_run, topics, now_ms)
+        })
+    }
+
+    /// [`Self::reset_offsets`] once the group is locked and known to be empty.
+    fn reset_locked(
+        &self,
+        group_id: &str,
+        partitions: Vec<TopicPartition>,
+        to: ResetTo,
+        dry_run: bool,
+        topics: &TopicRegistry,
+        now_ms: i64,
+    ) -> Result<ResetResults, GroupError> {
         let results: ResetResults = partitions
             .into_iter()
             .map(|tp| {
@@ -195,7 +218,7 @@ impl GroupCoordinator {
             let commits: Vec<_> = commits.into_iter().collect();
             let mut offsets = self.lock_offsets();
             // The same limits as any commit: groups, and partitions per group.
-            self.check_offset_limits(&groups, &offsets, group_id, &commits)?;
+            self.check_offset_limits(false, &offsets, group_id, &commits)?;
             offsets.commit(topics, group_id, commits, now_ms)?;
         }
         Ok(results)

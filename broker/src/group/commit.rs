@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::coordinator::GroupCoordinator;
 use super::offsets::{CommittedOffset, OffsetStore};
 use super::state::Group;
-use super::{validate_group_id, GroupError, TopicPartition};
+use super::{validate_group_id, GroupError, TopicPartition, TopicView};
 use crate::topics::{TopicRegistry, TOPIC_NAME_MAX_CHARS};
 
 /// An offset commit.
@@ -38,29 +38,36 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<CommitResults, GroupError> {
         validate_group_id(&p.group_id)?;
-        let groups = self.lock_groups();
-        check_committer(&groups, &p)?;
-        let mut offsets = self.lock_offsets();
-        let mut results = Vec::with_capacity(p.offsets.len());
-        // A partition named twice commits its last offset once, so a request cannot
-        // make the log write one record per repetition.
-        let mut accepted: BTreeMap<TopicPartition, CommittedOffset> = BTreeMap::new();
-        for (tp, offset, metadata) in p.offsets {
-            let checked = self.validate_commit(&tp, offset, metadata.as_deref());
-            if checked.is_ok() {
-                let committed = CommittedOffset {
-                    offset,
-                    metadata,
-                    commit_timestamp_ms: now_ms,
-                };
-                accepted.insert(tp.clone(), committed);
+        let group_id = p.group_id.clone();
+        self.with_group(&group_id, |group| {
+            check_committer(group, &p)?;
+            let has_members = !group.members.is_empty();
+            let mut offsets = self.lock_offsets();
+            let mut results = Vec::with_capacity(p.offsets.len());
+            // A partition named twice commits its last offset once, so a request cannot
+            // make the log write one record per repetition.
+            let mut accepted: BTreeMap<TopicPartition, CommittedOffset> = BTreeMap::new();
+            // Checked under the offsets lock: a topic deleted after this check has its
+            // offsets forgotten after this write (see `forget_topic`).
+            for (tp, offset, metadata) in p.offsets {
+                let checked = self
+                    .validate_commit(&tp, offset, metadata.as_deref())
+                    .and_then(|()| partition_exists(topics, &tp));
+                if checked.is_ok() {
+                    let committed = CommittedOffset {
+                        offset,
+                        metadata,
+                        commit_timestamp_ms: now_ms,
+                    };
+                    accepted.insert(tp.clone(), committed);
+                }
+                results.push((tp, checked));
             }
-            results.push((tp, checked));
-        }
-        let accepted: Vec<_> = accepted.into_iter().collect();
-        self.check_offset_limits(&groups, &offsets, &p.group_id, &accepted)?;
-        offsets.commit(topics, &p.group_id, accepted, now_ms)?;
-        Ok(results)
+            let accepted: Vec<_> = accepted.into_iter().collect();
+            self.check_offset_limits(has_members, &offsets, &p.group_id, &accepted)?;
+            offsets.commit(topics, &p.group_id, accepted, now_ms)?;
+            Ok(results)
+        })
     }
 
     /// The group's committed offsets: for `partitions`, or all of them when `None`.
@@ -116,16 +123,13 @@ impl GroupCoordinator {
     /// Bounds the number of groups and of committed partitions per group.
     pub(super) fn check_offset_limits(
         &self,
-        groups: &BTreeMap<String, Group>,
+        has_members: bool,
         offsets: &OffsetStore,
         group_id: &str,
         accepted: &[(TopicPartition, CommittedOffset)],
     ) -> Result<(), GroupError> {
         let existing = offsets.group(group_id);
-        if existing.is_none()
-            && !groups.contains_key(group_id)
-            && offsets.group_count() >= self.config.groups_max
-        {
+        if existing.is_none() && !has_members && offsets.group_count() >= self.config.groups_max {
             return Err(GroupError::TooManyGroups {
                 max: self.config.groups_max,
             });
@@ -144,21 +148,33 @@ impl GroupCoordinator {
     }
 }
 
+/// The error for a commit to a topic or partition that does not exist.
+fn partition_exists(topics: &TopicRegistry, tp: &TopicPartition) -> Result<(), GroupError> {
+    let count = topics.partition_count(&tp.topic).unwrap_or(0);
+    if u32::try_from(tp.partition).is_ok_and(|p| p < count) {
+        return Ok(());
+    }
+    Err(GroupError::UnknownTopicOrPartition {
+        topic: tp.topic.chars().take(TOPIC_NAME_MAX_CHARS).collect(),
+        partition: tp.partition,
+    })
+}
+
 /// Checks that a commit comes from a current member at its current epoch, or is a simple
 /// commit to a group without members.
-fn check_committer(groups: &BTreeMap<String, Group>, p: &CommitParams) -> Result<(), GroupError> {
-    let group = groups.get(&p.group_id);
+fn check_committer(group: &Group, p: &CommitParams) -> Result<(), GroupError> {
     if p.member_id.is_empty() && p.member_epoch < 0 {
-        return match group {
-            Some(g) if !g.members.is_empty() => Err(super::coordinator::unknown_member(
-                &p.group_id,
-                &p.member_id,
-            )),
-            _ => Ok(()),
-        };
+        if group.members.is_empty() {
+            return Ok(());
+        }
+        return Err(super::coordinator::unknown_member(
+            &p.group_id,
+            &p.member_id,
+        ));
     }
     let member = group
-        .and_then(|g| g.members.get(&p.member_id))
+        .members
+        .get(&p.member_id)
         .ok_or_else(|| super::coordinator::unknown_member(&p.group_id, &p.member_id))?;
     let (group_id, member_id) = (p.group_id.clone(), p.member_id.clone());
     let (epoch, current) = (p.member_epoch, member.epoch);

@@ -8,10 +8,13 @@
 //!
 //! - [`assignor`]: the `range`, `round-robin` and `sticky` strategies.
 //! - [`member`] and [`state`]: one member and one group's cooperative rebalance state.
+//! - [`slots`]: the group map, one lock per group.
 //! - [`coordinator`]: every group, join / heartbeat / leave / expiry.
 //! - [`commit`]: offset commit (with zombie fencing) and fetch.
 //! - [`admin`]: list, describe, delete and reset offsets.
 //! - [`offsets`] and [`offset_record`]: the committed-offset store and its record layout.
+//! - `retention`: expiry of the offsets of groups without members, and of a deleted
+//!   topic's offsets.
 //! - `lag_source`: committed offsets for the lag metrics.
 //!
 //! Invariant: a partition is in at most one member's owned set at any time; a partition
@@ -26,6 +29,8 @@ mod lag_source;
 pub mod member;
 pub mod offset_record;
 pub mod offsets;
+mod retention;
+pub mod slots;
 pub mod state;
 
 #[cfg(test)]
@@ -63,6 +68,12 @@ pub const SESSION_TIMEOUT_MS_MIN_DEFAULT: i32 = 500;
 pub const SESSION_TIMEOUT_MS_MAX_DEFAULT: i32 = 30 * 60 * 1000;
 /// Longest heartbeat interval the coordinator asks for, in ms.
 pub const HEARTBEAT_INTERVAL_MS_MAX_DEFAULT: i32 = 3000;
+/// Longest rebalance timeout a member may ask for, in ms (30 minutes): a member that
+/// never finishes a revocation cannot hold its partitions for longer.
+pub const REBALANCE_TIMEOUT_MS_MAX_DEFAULT: i32 = 30 * 60 * 1000;
+/// How long a group without members keeps its committed offsets, in ms (7 days, Kafka's
+/// `offsets.retention.minutes`).
+pub const OFFSETS_RETENTION_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
 
 /// Limits of the group coordinator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +93,11 @@ pub struct GroupConfig {
     /// Heartbeat interval ceiling; a member is asked for a third of its session timeout
     /// when that is shorter.
     pub heartbeat_interval_ms_max: i32,
+    /// Longest rebalance timeout a member may ask for, in ms.
+    pub rebalance_timeout_ms_max: i32,
+    /// A group without members for this long (ms) loses its committed offsets, and with
+    /// them the group.
+    pub offsets_retention_ms: i64,
 }
 
 impl Default for GroupConfig {
@@ -94,6 +110,8 @@ impl Default for GroupConfig {
             session_timeout_ms_min: SESSION_TIMEOUT_MS_MIN_DEFAULT,
             session_timeout_ms_max: SESSION_TIMEOUT_MS_MAX_DEFAULT,
             heartbeat_interval_ms_max: HEARTBEAT_INTERVAL_MS_MAX_DEFAULT,
+            rebalance_timeout_ms_max: REBALANCE_TIMEOUT_MS_MAX_DEFAULT,
+            offsets_retention_ms: OFFSETS_RETENTION_MS_DEFAULT,
         }
     }
 }

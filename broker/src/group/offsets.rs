@@ -99,6 +99,11 @@ impl OffsetStore {
         commits: Vec<(TopicPartition, CommittedOffset)>,
         now_ms: i64,
     ) -> Result<(), GroupError> {
+        if commits.is_empty() {
+            // Nothing accepted: no record, and no empty group entry that would be listed
+            // and count against the group limit.
+            return Ok(());
+        }
         let records = commits
             .iter()
             .map(|(tp, c)| record(group_id, tp, Some(encode_value(c)), now_ms));
@@ -167,6 +172,51 @@ impl OffsetStore {
             .collect();
         self.append(topics, records.into_iter())?;
         Ok(self.offsets.remove(group_id).map_or(0, |g| g.len()))
+    }
+
+    /// Writes tombstones for every group's offsets of `topic` and forgets them; returns
+    /// how many there were. Blocking.
+    pub fn delete_topic(
+        &mut self,
+        topics: &TopicRegistry,
+        topic: &str,
+        now_ms: i64,
+    ) -> Result<usize, GroupError> {
+        let doomed: Vec<(String, TopicPartition)> = self
+            .offsets
+            .iter()
+            .flat_map(|(group, offsets)| {
+                offsets
+                    .keys()
+                    .filter(|tp| tp.topic == topic)
+                    .map(move |tp| (group.clone(), tp.clone()))
+            })
+            .collect();
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let records: Vec<_> = doomed
+            .iter()
+            .map(|(group, tp)| record(group, tp, None, now_ms))
+            .collect();
+        self.append(topics, records.into_iter())?;
+        for (group, tp) in &doomed {
+            if let Some(offsets) = self.offsets.get_mut(group) {
+                offsets.remove(tp);
+                if offsets.is_empty() {
+                    self.offsets.remove(group);
+                }
+            }
+        }
+        Ok(doomed.len())
+    }
+
+    /// Every topic some group committed offsets for.
+    pub fn topics(&self) -> std::collections::BTreeSet<String> {
+        self.offsets
+            .values()
+            .flat_map(|g| g.keys().map(|tp| tp.topic.clone()))
+            .collect()
     }
 
     /// Encodes records into batches of at most [`COMMIT_BATCH_BYTES_MAX`] and appends

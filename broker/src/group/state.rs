@@ -49,6 +49,9 @@ pub struct Group {
     pub target: Assignment,
     /// Partition counts of the subscribed topics when `target` was computed.
     pub partition_counts: BTreeMap<String, u32>,
+    /// Set when the group was taken out of the coordinator's map: a caller that looked it
+    /// up just before must look again (see [`super::slots`]).
+    pub removed: bool,
 }
 
 /// The empty partition set, for members without a target.
@@ -64,6 +67,7 @@ impl Group {
             members: BTreeMap::new(),
             target: Assignment::new(),
             partition_counts: BTreeMap::new(),
+            removed: false,
         }
     }
 
@@ -116,9 +120,14 @@ impl Group {
         true
     }
 
-    /// Moves one member towards its target (see [`Member::reconcile`]).
-    pub fn reconcile(&mut self, member_id: &str, now_ms: i64) {
-        let taken = self.owned_by_others(member_id);
+    /// Moves one member towards its target (see [`Member::reconcile`]). With `grant_new`
+    /// false the member is given no partition it does not own yet (after a broker
+    /// restart, while members from before it may still be consuming).
+    pub fn reconcile(&mut self, member_id: &str, now_ms: i64, grant_new: bool) {
+        let mut taken = self.owned_by_others(member_id);
+        if !grant_new {
+            taken.extend(self.target_of(member_id).iter().cloned());
+        }
         let target = self.target_of(member_id).clone();
         let epoch = self.epoch;
         if let Some(member) = self.members.get_mut(member_id) {

@@ -1,5 +1,6 @@
 //! Background housekeeping on a fixed schedule: interval flushes, segment rolls by age,
-//! retention (whole closed segments, oldest first), and group member expiry.
+//! retention (whole closed segments, oldest first), group member expiry, and the expiry of
+//! the committed offsets of groups without members.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -34,6 +35,9 @@ pub fn sweep(ctx: &BrokerCtx) {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     ctx.groups.housekeeping(&ctx.topics, now_ms);
+    if let Err(e) = ctx.groups.expire_offsets(&ctx.topics, now_ms) {
+        warn!(error = %e, "expiring the offsets of groups without members failed");
+    }
     for topic in ctx.topics.list() {
         for p in &topic.partitions {
             let Ok(log) = p.log() else {

@@ -122,6 +122,9 @@ impl Server {
             let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
             topics.set_max_partitions(max_partitions);
             let groups = GroupCoordinator::open(&topics, group_config, now_ms())?;
+            // A stop between deleting a topic and its committed offsets leaves offsets
+            // that a re-created topic of that name must not inherit.
+            groups.forget_missing_topics(&topics, now_ms())?;
             Ok::<_, ServerError>((topics, groups))
         })
         .await??;

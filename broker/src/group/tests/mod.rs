@@ -1,6 +1,7 @@
 //! Tests of the coordinator on a fake clock: membership and cooperative rebalancing against
 //! fake topics, and offsets, fencing, restart, delete and reset against a real registry.
 
+mod hardening_tests;
 mod membership_tests;
 mod offsets_tests;
 
@@ -77,6 +78,13 @@ impl Fixture {
     /// Commits through the coordinator, writing to this fixture's registry.
     pub fn commit(&self, p: CommitParams, now_ms: i64) -> Result<CommitResults, GroupError> {
         self.coord.commit_offsets(p, &self.registry, now_ms)
+    }
+
+    /// Creates `topic` in the registry (commits are refused for topics that do not exist).
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        self.registry
+            .create(topic, Some(partitions), BTreeMap::new())
+            .expect("create topic");
     }
 
     /// Deletes a group through the coordinator.

@@ -59,6 +59,7 @@ fn topic_with_records(f: &Fixture, topic: &str, partitions: u32, records: i64) {
 #[test]
 fn offsets_survive_a_restart_and_the_newest_commit_wins() {
     let mut f = Fixture::new();
+    f.create_topic("t", 4);
     assert!(
         f.registry.get(crate::group::OFFSETS_TOPIC).is_none(),
         "created on the first commit"
@@ -99,6 +100,7 @@ fn offsets_survive_a_restart_and_the_newest_commit_wins() {
 #[test]
 fn commits_are_fenced_by_membership_and_epoch() {
     let f = Fixture::new();
+    f.create_topic("t", 4);
     let topics = FakeTopics::with(&[("t", 2)]);
     let a = Client::join(&f.coord, "g", &topics, &["t"], 0);
     f.commit(member_commit(&a, a.epoch, 3), 1)
@@ -131,6 +133,7 @@ fn commits_are_fenced_by_membership_and_epoch() {
 #[test]
 fn a_zombie_cannot_commit_after_its_session_expired() {
     let f = Fixture::new();
+    f.create_topic("t", 4);
     let topics = FakeTopics::with(&[("t", 2)]);
     let a = Client::join(&f.coord, "g", &topics, &["t"], 0);
     let mut b = Client::join(&f.coord, "g", &topics, &["t"], 0);
@@ -151,6 +154,7 @@ fn a_zombie_cannot_commit_after_its_session_expired() {
 #[test]
 fn invalid_partitions_are_rejected_one_by_one() {
     let mut f = Fixture::new();
+    f.create_topic("t", 4);
     let mut params = simple_commit("g", &[("t", 0, 1), ("t", 1, -5)]);
     params
         .offsets
@@ -171,9 +175,11 @@ fn invalid_partitions_are_rejected_one_by_one() {
 #[test]
 fn delete_needs_an_empty_group_and_its_tombstones_survive_a_restart() {
     let mut f = Fixture::new();
+    f.create_topic("t", 1);
     let topics = FakeTopics::with(&[("t", 1)]);
     f.commit(simple_commit("g", &[("t", 0, 5)]), 1)
         .expect("commit");
+    assert_eq!(committed(&f, "g", "t", 0), Some(5));
     let a = Client::join(&f.coord, "g", &topics, &["t"], 2);
     assert!(matches!(
         f.delete("g", 3),
@@ -263,6 +269,7 @@ fn reset_moves_offsets_of_an_empty_group_only() {
 #[test]
 fn an_unreadable_offsets_record_is_skipped_and_the_rest_loads() {
     let mut f = Fixture::new();
+    f.create_topic("t", 4);
     f.commit(simple_commit("g", &[("t", 0, 5)]), 1)
         .expect("commit");
     let p = f

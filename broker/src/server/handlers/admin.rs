@@ -20,6 +20,7 @@ use rill_protocol::error_code::ErrorCode;
 use super::errors::topic_error_code;
 use super::run_blocking;
 use crate::server::BrokerCtx;
+use crate::storage::now_ms;
 use crate::topics::{
     config as topic_config, is_internal_name, validate_client_name, validate_name, TopicError,
 };
@@ -97,7 +98,16 @@ pub async fn delete_topics(ctx: &Arc<BrokerCtx>, req: DeleteTopicsRequest) -> De
             continue;
         }
         let doomed = name.clone();
-        let outcome = run_blocking(ctx, move |ctx| ctx.topics.delete(&doomed)).await;
+        let outcome = run_blocking(ctx, move |ctx| {
+            ctx.topics.delete(&doomed)?;
+            // Every group's committed offsets go with the topic: a topic re-created under
+            // this name starts with none. (A failure here is retried at the next start.)
+            if let Err(e) = ctx.groups.forget_topic(&ctx.topics, &doomed, now_ms()) {
+                tracing::warn!(topic = %doomed, error = %e, "could not delete the committed offsets of a deleted topic; they are deleted at the next start");
+            }
+            Ok(())
+        })
+        .await;
         topics.push(result(name, outcome));
     }
     DeleteTopicsResponse { topics }
