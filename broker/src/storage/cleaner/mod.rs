@@ -22,6 +22,7 @@ pub mod offset_map;
 pub mod plan;
 pub mod rewrite;
 pub mod state;
+pub mod stats;
 pub mod swap;
 pub mod throttle;
 
