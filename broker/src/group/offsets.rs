@@ -233,7 +233,10 @@ impl OffsetStore {
             (RETENTION_MS.to_string(), "-1".to_string()),
             (RETENTION_BYTES.to_string(), "-1".to_string()),
             (SEGMENT_BYTES.to_string(), OFFSETS_SEGMENT_BYTES.to_string()),
-            (CLEANUP_POLICY.to_string(), OFFSETS_CLEANUP_POLICY.to_string()),
+            (
+                CLEANUP_POLICY.to_string(),
+                OFFSETS_CLEANUP_POLICY.to_string(),
+            ),
         ];
         let topic = match topics.create(OFFSETS_TOPIC, Some(1), keep_forever.into_iter().collect())
         {

@@ -14,12 +14,36 @@ type Enc<'a, 'b> = &'a mut DescriptorEncoder<'b>;
 /// Passes, failures, bytes read/written/removed, records removed, seconds spent.
 pub fn encode_counters(enc: Enc) -> std::fmt::Result {
     let counters = [
-        ("rill_cleaner_passes", "Log cleaner passes run", &stats::PASSES),
-        ("rill_cleaner_failures", "Log cleaner passes that failed", &stats::FAILURES),
-        ("rill_cleaner_bytes_read", "Bytes the log cleaner read", &stats::BYTES_READ),
-        ("rill_cleaner_bytes_written", "Bytes of cleaned segments written", &stats::BYTES_WRITTEN),
-        ("rill_cleaner_bytes_removed", "Bytes compaction removed from logs", &stats::BYTES_REMOVED),
-        ("rill_cleaner_records_removed", "Records compaction removed", &stats::RECORDS_REMOVED),
+        (
+            "rill_cleaner_passes",
+            "Log cleaner passes run",
+            &stats::PASSES,
+        ),
+        (
+            "rill_cleaner_failures",
+            "Log cleaner passes that failed",
+            &stats::FAILURES,
+        ),
+        (
+            "rill_cleaner_bytes_read",
+            "Bytes the log cleaner read",
+            &stats::BYTES_READ,
+        ),
+        (
+            "rill_cleaner_bytes_written",
+            "Bytes of cleaned segments written",
+            &stats::BYTES_WRITTEN,
+        ),
+        (
+            "rill_cleaner_bytes_removed",
+            "Bytes compaction removed from logs",
+            &stats::BYTES_REMOVED,
+        ),
+        (
+            "rill_cleaner_records_removed",
+            "Records compaction removed",
+            &stats::RECORDS_REMOVED,
+        ),
     ];
     for (name, help, value) in counters {
         enc.encode_descriptor(name, help, None, MetricType::Counter)?

@@ -89,8 +89,11 @@ pub fn log_config(
                 config.segment_ms = value.parse().map_err(|_| bad("expected ms"))?;
             }
             FLUSH => config.flush = parse_flush(value).map_err(|e| bad(&e))?,
-            CLEANUP_POLICY | MIN_CLEANABLE_DIRTY_RATIO | MIN_COMPACTION_LAG_MS
-            | MAX_COMPACTION_LAG_MS | DELETE_RETENTION_MS => {
+            CLEANUP_POLICY
+            | MIN_CLEANABLE_DIRTY_RATIO
+            | MIN_COMPACTION_LAG_MS
+            | MAX_COMPACTION_LAG_MS
+            | DELETE_RETENTION_MS => {
                 set_compaction(&mut config.compaction, key, value).map_err(|e| bad(e))?
             }
             _ => {
@@ -113,8 +116,8 @@ fn set_compaction(
     let ms = || value.trim().parse::<u64>().map_err(|_| "expected ms");
     match key {
         CLEANUP_POLICY => {
-            config.policy = CleanupPolicy::parse(value)
-                .ok_or("expected delete, compact or compact,delete")?
+            config.policy =
+                CleanupPolicy::parse(value).ok_or("expected delete, compact or compact,delete")?
         }
         MIN_CLEANABLE_DIRTY_RATIO => {
             config.min_cleanable_dirty_ratio = value
@@ -154,10 +157,17 @@ pub fn describe(config: &LogConfig) -> BTreeMap<String, String> {
         (SEGMENT_BYTES, config.segment_bytes.to_string()),
         (SEGMENT_MS, config.segment_ms.to_string()),
         (FLUSH, crate::config::flush_to_string(&config.flush)),
-        (CLEANUP_POLICY, config.compaction.policy.as_str().to_string()),
+        (
+            CLEANUP_POLICY,
+            config.compaction.policy.as_str().to_string(),
+        ),
         (
             MIN_CLEANABLE_DIRTY_RATIO,
-            config.compaction.min_cleanable_dirty_ratio.get().to_string(),
+            config
+                .compaction
+                .min_cleanable_dirty_ratio
+                .get()
+                .to_string(),
         ),
         (
             MIN_COMPACTION_LAG_MS,
@@ -238,8 +248,8 @@ mod tests {
             ("max.compaction.lag.ms", "0"),
             ("delete.retention.ms", "-5"),
         ] {
-            let err = log_config(&TopicDefaults::default(), &overrides(&[(k, v)]), 1 << 20)
-                .unwrap_err();
+            let err =
+                log_config(&TopicDefaults::default(), &overrides(&[(k, v)]), 1 << 20).unwrap_err();
             assert!(err.to_string().contains(k), "{err}");
         }
     }

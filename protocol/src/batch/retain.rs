@@ -126,8 +126,7 @@ mod tests {
     fn keeps_offsets_timestamps_and_producer_fields() {
         for codec in Compression::ALL {
             let original = batch(codec);
-            let Retained::Some(bytes) =
-                retain_records(&original, |r| r.offset % 2 == 0).unwrap()
+            let Retained::Some(bytes) = retain_records(&original, |r| r.offset % 2 == 0).unwrap()
             else {
                 panic!("expected a rewrite");
             };
@@ -137,7 +136,10 @@ mod tests {
             assert_eq!(h.base_offset, 100);
             assert_eq!(h.last_offset_delta, o.last_offset_delta);
             assert_eq!(h.record_count, 3);
-            assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (7, 3, 40));
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.base_sequence),
+                (7, 3, 40)
+            );
             assert_eq!((h.base_timestamp, h.max_timestamp), (1_000, 1_004));
             assert_eq!(rewritten.compression(), codec);
             let records: Vec<_> = rewritten.records().unwrap().map(|r| r.unwrap()).collect();

@@ -336,7 +336,11 @@ fn the_offsets_topic_is_compacted_by_the_cleaner() {
         .clean_now(&crate::storage::cleaner::CleanerConfig::default(), 10)
         .expect("clean");
     assert!(report.records_removed > 900, "{report:?}");
-    assert!(log.size_bytes() < before / 2, "{} of {before}", log.size_bytes());
+    assert!(
+        log.size_bytes() < before / 2,
+        "{} of {before}",
+        log.size_bytes()
+    );
     drop(store);
     registry.close().expect("close");
     drop(registry);

@@ -175,8 +175,10 @@ fn check_keys(
         return Ok(());
     }
     for validated in batches {
-        let bytes = records.slice(validated.position..validated.position + validated.header.total_bytes());
-        let (batch, _) = RecordBatch::parse(bytes, config.max_batch_bytes).map_err(|e| e.to_string())?;
+        let bytes =
+            records.slice(validated.position..validated.position + validated.header.total_bytes());
+        let (batch, _) =
+            RecordBatch::parse(bytes, config.max_batch_bytes).map_err(|e| e.to_string())?;
         if batch.header().is_control() {
             continue;
         }

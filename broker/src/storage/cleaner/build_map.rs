@@ -47,7 +47,8 @@ pub fn build(
                 out.producer_last_batch
                     .insert(header.producer_id, header.base_offset);
             }
-            let in_section = header.base_offset >= first_dirty && header.last_offset() < cleanable_end;
+            let in_section =
+                header.base_offset >= first_dirty && header.last_offset() < cleanable_end;
             if in_section && !full && pass.keep_going() {
                 let batch = segment.slice(position, next);
                 full = !add_batch(&mut out.map, batch, pass.max_batch_bytes);
@@ -77,7 +78,10 @@ fn add_batch(map: &mut OffsetMap, bytes: bytes::Bytes, max_batch_bytes: usize) -
         return false;
     }
     let Ok(records) = batch.records() else {
-        tracing::warn!(base_offset = batch.header().base_offset, "cleaner cannot read a batch's records; keeping it as it is");
+        tracing::warn!(
+            base_offset = batch.header().base_offset,
+            "cleaner cannot read a batch's records; keeping it as it is"
+        );
         return true;
     };
     for record in records {

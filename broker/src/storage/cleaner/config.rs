@@ -138,7 +138,10 @@ mod tests {
     #[test]
     fn policies_parse_in_any_order() {
         assert_eq!(CleanupPolicy::parse("delete"), Some(CleanupPolicy::Delete));
-        assert_eq!(CleanupPolicy::parse("compact"), Some(CleanupPolicy::Compact));
+        assert_eq!(
+            CleanupPolicy::parse("compact"),
+            Some(CleanupPolicy::Compact)
+        );
         for v in ["compact,delete", "delete, compact"] {
             assert_eq!(CleanupPolicy::parse(v), Some(CleanupPolicy::CompactDelete));
         }

@@ -101,7 +101,9 @@ pub fn rewrite(
 /// Removes a cleaner file that is no longer wanted, logging (not failing) if it cannot.
 pub fn remove_quietly(path: &std::path::Path) {
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => tracing::warn!(path = %path.display(), error = %e, "cannot remove an unused cleaned segment"),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove an unused cleaned segment")
+        }
         _ => {}
     }
 }
@@ -129,7 +131,9 @@ fn copy_batches(
         let next = position + header.total_bytes() as u64;
         let bytes = segment.slice(position, next);
         let retained = match RecordBatch::parse(bytes.clone(), pass.max_batch_bytes) {
-            Ok((batch, _)) if !header.is_control() && header.base_offset < rules.dirty.map_end_offset => {
+            Ok((batch, _))
+                if !header.is_control() && header.base_offset < rules.dirty.map_end_offset =>
+            {
                 retain_records(&batch, |r| rules.keep(r)).unwrap_or(Retained::All)
             }
             _ => Retained::All,
@@ -196,10 +200,14 @@ impl Output {
                 self.flush_gap()?;
             }
         }
-        let (first, _, max_ts) = self
-            .gap
-            .unwrap_or((header.base_offset, header.base_offset, i64::MIN));
-        self.gap = Some((first, header.last_offset(), max_ts.max(header.max_timestamp)));
+        let (first, _, max_ts) =
+            self.gap
+                .unwrap_or((header.base_offset, header.base_offset, i64::MIN));
+        self.gap = Some((
+            first,
+            header.last_offset(),
+            max_ts.max(header.max_timestamp),
+        ));
         Ok(())
     }
 

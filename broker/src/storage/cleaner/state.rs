@@ -98,7 +98,8 @@ fn store(dir: &Path, first_dirty_offset: i64) -> Result<(), StorageError> {
     bytes.extend_from_slice(&crc.to_be_bytes());
     let tmp = dir.join(TMP_FILE);
     let path = dir.join(CLEANER_CHECKPOINT_FILE);
-    let mut file = File::create(&tmp).map_err(StorageError::io("create cleaner checkpoint", &tmp))?;
+    let mut file =
+        File::create(&tmp).map_err(StorageError::io("create cleaner checkpoint", &tmp))?;
     file.write_all(&bytes)
         .and_then(|()| file.sync_data())
         .map_err(StorageError::io("write cleaner checkpoint", &tmp))?;

@@ -102,16 +102,26 @@ fn cleaning_keeps_the_latest_value_of_every_key() {
     let report = log.clean_now(&cleaner(), 2_000).unwrap();
     assert!(report.segments_cleaned > 0, "{report:?}");
     assert!(report.records_removed > 1_000, "{report:?}");
-    assert!(log.size_bytes() < before / 3, "{} of {before}", log.size_bytes());
+    assert!(
+        log.size_bytes() < before / 3,
+        "{} of {before}",
+        log.size_bytes()
+    );
     assert_eq!(log.high_watermark(), hw, "offsets never change");
     let records = read_all(&log);
     assert_eq!(fold(&records), model);
     let active_base = *log.segment_base_offsets().last().unwrap();
     let below_active = records.iter().filter(|(o, _, _)| *o < active_base).count();
-    assert!(below_active <= 20, "one record per key below the active segment: {below_active}");
+    assert!(
+        below_active <= 20,
+        "one record per key below the active segment: {below_active}"
+    );
     assert_eq!(report.first_dirty_offset, active_base);
     // A second pass finds nothing left to do.
-    assert_eq!(log.clean_now(&cleaner(), 2_000).unwrap().segments_cleaned, 0);
+    assert_eq!(
+        log.clean_now(&cleaner(), 2_000).unwrap().segments_cleaned,
+        0
+    );
 }
 
 #[test]
@@ -157,11 +167,17 @@ fn tombstones_stay_until_delete_retention_then_go() {
     let horizon_not_reached = 5_000;
     log.clean_now(&cleaner(), horizon_not_reached).unwrap();
     let records = read_all(&log);
-    assert!(records.iter().any(|(_, k, v)| k == "key-0" && v.is_none()), "tombstone kept");
+    assert!(
+        records.iter().any(|(_, k, v)| k == "key-0" && v.is_none()),
+        "tombstone kept"
+    );
     assert!(!fold(&records).contains_key("key-0"));
     log.clean_now(&cleaner(), 20_000).unwrap();
     let records = read_all(&log);
-    assert!(!records.iter().any(|(_, k, _)| k == "key-0"), "tombstone and key gone");
+    assert!(
+        !records.iter().any(|(_, k, _)| k == "key-0"),
+        "tombstone and key gone"
+    );
     assert_eq!(fold(&records).len(), 9);
 }
 
@@ -172,7 +188,11 @@ fn records_younger_than_min_compaction_lag_are_never_removed() {
     config.compaction.min_compaction_lag_ms = 1_000;
     let log = PartitionLog::open(dir.path(), config).unwrap();
     for version in 0..100 {
-        append(&log, &[update(0, version), update(1, version)], 10_000 + version as i64);
+        append(
+            &log,
+            &[update(0, version), update(1, version)],
+            10_000 + version as i64,
+        );
     }
     let total = read_all(&log).len();
     // Every record is younger than the lag: nothing may go.
@@ -190,7 +210,9 @@ fn a_small_map_cleans_in_several_passes() {
     let mut model = Model::new();
     for version in 0..20 {
         for chunk in 0..10 {
-            let batch: Vec<_> = (chunk * 10..chunk * 10 + 10).map(|k| update(k, version)).collect();
+            let batch: Vec<_> = (chunk * 10..chunk * 10 + 10)
+                .map(|k| update(k, version))
+                .collect();
             for (k, v) in &batch {
                 model.insert(k.clone(), v.clone().unwrap());
             }
@@ -210,7 +232,10 @@ fn a_small_map_cleans_in_several_passes() {
         assert_eq!(fold(&read_all(&log)), model, "correct after every pass");
     }
     assert!(passes > 1, "the map was too small for one pass");
-    let below = read_all(&log).iter().filter(|(o, _, _)| *o < active_base).count();
+    let below = read_all(&log)
+        .iter()
+        .filter(|(o, _, _)| *o < active_base)
+        .count();
     assert!(below <= 100 + 30, "{below}");
 }
 
@@ -224,7 +249,11 @@ fn a_reader_of_a_replaced_segment_keeps_its_bytes() {
     let held = log.read(0, 1 << 20).unwrap().records;
     let copy = held.to_vec();
     log.clean_now(&cleaner(), 2_000).unwrap();
-    assert_eq!(&held[..], &copy[..], "the old map is still valid and unchanged");
+    assert_eq!(
+        &held[..],
+        &copy[..],
+        "the old map is still valid and unchanged"
+    );
     let count: usize = BatchIter::new(held, 1 << 20)
         .map(|b| b.unwrap().records().unwrap().count())
         .sum();
@@ -256,7 +285,10 @@ fn recovery_finishes_a_swap_and_drops_an_unfinished_copy() {
     std::fs::write(&leftover, b"half a segment").unwrap();
     let log = PartitionLog::open(old_dir.path(), config(0)).unwrap();
     assert!(!swap.exists() && !leftover.exists());
-    assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(&first).unwrap());
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(&first).unwrap()
+    );
     assert_eq!(fold(&read_all(&log)), model);
     assert_eq!(log.recovery_truncated_bytes(), 0);
 }
@@ -277,7 +309,14 @@ fn the_last_batch_of_an_idempotent_producer_survives() {
     log.append_at(&mut last.clone(), 1_000).unwrap();
     // Another writer supersedes the producer's key, then fills segments.
     for version in 0..100 {
-        append(&log, &[("shared".into(), Some(format!("x{version}"))), update(1, version)], 1_000);
+        append(
+            &log,
+            &[
+                ("shared".into(), Some(format!("x{version}"))),
+                update(1, version),
+            ],
+            1_000,
+        );
     }
     log.clean_now(&cleaner(), 2_000).unwrap();
     log.close().unwrap();
@@ -307,7 +346,10 @@ fn a_stopped_pass_leaves_the_log_and_the_checkpoint_alone() {
     let no_stop = AtomicBool::new(false);
     let report = log.clean(&cleaner(), 2_000, &no_stop).unwrap().unwrap();
     assert!(report.segments_cleaned > 0);
-    assert!(log.clean(&cleaner(), 2_000, &no_stop).unwrap().is_none(), "nothing dirty left");
+    assert!(
+        log.clean(&cleaner(), 2_000, &no_stop).unwrap().is_none(),
+        "nothing dirty left"
+    );
 }
 
 #[derive(Debug, Clone)]
