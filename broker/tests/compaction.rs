@@ -163,6 +163,30 @@ async fn describe(client: &mut RawClient, topic: &str) -> BTreeMap<String, Strin
     }
 }
 
+/// The body of `GET /metrics`.
+async fn scrape(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = "GET /metrics HTTP/1.1\r\nHost: rill\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("metrics in time")
+        .unwrap();
+    String::from_utf8(raw).unwrap()
+}
+
+/// The value of the first sample whose line starts with `name`.
+fn metric(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+}
+
 fn fast_housekeeping(c: &mut rill_broker::config::BrokerConfig) {
     c.housekeeping_interval = Duration::from_millis(50);
 }
@@ -182,6 +206,23 @@ async fn updates_shrink_to_one_record_per_key_and_survive_a_restart() {
     let configs = describe(&mut client, "prices").await;
     assert_eq!(configs["cleanup.policy"], "compact");
     assert!(configs.contains_key("dirty.ratio"), "{configs:?}");
+    // The pass's counters are added once it ends, just after its last swap.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let metrics = scrape(broker.http_addr.expect("http endpoint")).await;
+        if metric(&metrics, "rill_cleaner_records_removed_total") >= 99_000.0 {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "cleaner counters:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(metric(&metrics, "rill_cleaner_passes_total") >= 1.0);
+    assert!(metric(&metrics, "rill_cleaner_bytes_removed_total") > 0.0);
+    let ratio = metric(
+        &metrics,
+        "rill_partition_dirty_ratio{topic=\"prices\",partition=\"0\"}",
+    );
+    assert!((0.0..=1.0).contains(&ratio));
 
     let dir = broker.stop().await;
     let broker = TestBroker::start_in(dir, fast_housekeeping).await;

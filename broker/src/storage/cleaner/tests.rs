@@ -445,7 +445,10 @@ proptest! {
 /// pass fails, the log keeps serving the same records, and a reopen finds it whole.
 #[test]
 fn file_faults_fail_the_pass_and_leave_the_log_whole() {
-    for blocked in ["00000000000000000000.log.cleaned", "00000000000000000000.log.swap"] {
+    for blocked in [
+        "00000000000000000000.log.cleaned",
+        "00000000000000000000.log.swap",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let log = PartitionLog::open(dir.path(), config(0)).unwrap();
         for version in 0..100 {
@@ -468,6 +471,10 @@ fn file_faults_fail_the_pass_and_leave_the_log_whole() {
         assert_eq!(read_all(&log), before, "{blocked}: reopened");
         std::fs::remove_dir(dir.path().join(blocked)).unwrap();
         log.clean_now(&cleaner(), 2_000).unwrap();
-        assert_eq!(fold(&read_all(&log)), fold(&before), "{blocked}: cleaned at last");
+        assert_eq!(
+            fold(&read_all(&log)),
+            fold(&before),
+            "{blocked}: cleaned at last"
+        );
     }
 }
