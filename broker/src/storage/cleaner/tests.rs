@@ -375,7 +375,11 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 24 cases keep the suite fast; PROPTEST_CASES=500 for a long run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(24),
+        ..ProptestConfig::default()
+    })]
 
     /// Random keyed updates and tombstones, cleaned at random moments: the log read from
     /// the start always folds to the model's latest values, offsets strictly increase, and
