@@ -5,8 +5,9 @@
 //! The log is the source of truth: a commit is visible in memory only after its batch was
 //! appended (and fsynced when the topic's flush policy says `always`). At start the whole
 //! log is read in order and each record replaces the previous value of its key, a null
-//! value deleting it, so the newest commit per group/topic/partition wins (compaction
-//! semantics without rewriting the log).
+//! value deleting it, so the newest commit per group/topic/partition wins. The topic has
+//! `cleanup.policy=compact`: the broker's log cleaner keeps the latest record of each key
+//! (see [`crate::storage::cleaner`]), so the log stays about as small as the live offsets.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,17 +20,16 @@ pub use super::offset_record::CommittedOffset;
 use super::offset_record::{decode_key, decode_value, encode_key, encode_value};
 use super::OFFSETS_TOPIC;
 use super::{GroupError, TopicPartition};
-use crate::topics::config::{RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES};
+use crate::topics::config::{CLEANUP_POLICY, RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES};
 use crate::topics::{Partition, TopicError, TopicRegistry};
 
 /// Largest batch the store writes, in bytes (it splits bigger commits).
 pub const COMMIT_BATCH_BYTES_MAX: usize = 1024 * 1024;
-/// Segment size of `__consumer_offsets`: small, so compaction can drop old segments.
+/// Segment size of `__consumer_offsets`: small, so the cleaner (which never touches the
+/// active segment) gets closed segments to compact soon.
 pub const OFFSETS_SEGMENT_BYTES: u32 = 16 * 1024 * 1024;
-/// The log is compacted once it holds at least this many records...
-pub const COMPACT_MIN_RECORDS: u64 = 100_000;
-/// ...and at least this many times more records than live offsets.
-pub const COMPACT_RATIO: u64 = 4;
+/// `cleanup.policy` of `__consumer_offsets`.
+const OFFSETS_CLEANUP_POLICY: &str = "compact";
 /// Bytes read per step when loading the log.
 const LOAD_READ_BYTES: usize = 4 * 1024 * 1024;
 
@@ -42,10 +42,6 @@ pub struct OffsetStore {
     /// The log's only partition; `None` until the topic exists.
     partition: Option<Arc<Partition>>,
     offsets: BTreeMap<String, GroupOffsets>,
-    /// Records in the log from its start (what a restart replays).
-    records_in_log: u64,
-    /// Compaction threshold (a field so tests can lower it).
-    compact_min_records: u64,
 }
 
 impl OffsetStore {
@@ -53,18 +49,15 @@ impl OffsetStore {
     /// Blocking.
     pub fn open(topics: &TopicRegistry) -> Result<OffsetStore, GroupError> {
         let partition = match topics.get(OFFSETS_TOPIC) {
-            Some(topic) => Some(first_partition(&topic)?),
+            Some(topic) => Some(first_partition(&*ensure_compacted(topics, topic)?)?),
             None => None,
         };
         let mut store = OffsetStore {
             partition,
             offsets: BTreeMap::new(),
-            records_in_log: 0,
-            compact_min_records: COMPACT_MIN_RECORDS,
         };
         if let Some(partition) = store.partition.clone() {
             let records = store.load(&partition)?;
-            store.records_in_log = records;
             let groups = store.offsets.len();
             info!(records, groups, "loaded committed offsets");
         }
@@ -110,48 +103,6 @@ impl OffsetStore {
         self.append(topics, records)?;
         let group = self.offsets.entry(group_id.to_string()).or_default();
         group.extend(commits);
-        self.maybe_compact(topics, now_ms)
-    }
-
-    /// Sets the record count at which the log is compacted (tests).
-    pub fn set_compact_min_records(&mut self, records: u64) {
-        self.compact_min_records = records;
-    }
-
-    /// Compacts the log when it holds far more records than live offsets: rewrites every
-    /// live offset at the end of the log, then deletes the segments wholly before that
-    /// rewrite. A replay from the new log start rebuilds exactly the same state, and a
-    /// crash half-way leaves the old records in place (the rewrite only adds newest-wins
-    /// copies). Blocking.
-    fn maybe_compact(&mut self, topics: &TopicRegistry, now_ms: i64) -> Result<(), GroupError> {
-        let live: u64 = self.offsets.values().map(|g| g.len() as u64).sum();
-        if self.records_in_log < self.compact_min_records
-            || self.records_in_log < COMPACT_RATIO.saturating_mul(live.max(1))
-        {
-            return Ok(());
-        }
-        let partition = self.partition(topics)?;
-        let start = partition.log()?.high_watermark();
-        let records: Vec<RecordInput> = self
-            .offsets
-            .iter()
-            .flat_map(|(group, offsets)| {
-                offsets
-                    .iter()
-                    .map(move |(tp, c)| record(group, tp, Some(encode_value(c)), now_ms))
-            })
-            .collect();
-        self.append(topics, records.into_iter())?;
-        let report = partition.log()?.delete_segments_before(start)?;
-        self.records_in_log =
-            u64::try_from(partition.log()?.high_watermark() - report.log_start_offset)
-                .unwrap_or(live);
-        info!(
-            live,
-            segments_deleted = report.segments_deleted,
-            log_start_offset = report.log_start_offset,
-            "compacted committed offsets"
-        );
         Ok(())
     }
 
@@ -243,9 +194,7 @@ impl OffsetStore {
             out.extend_from_slice(&builder.build()?);
         }
         if !out.is_empty() {
-            let info = partition.log()?.append(&mut out)?;
-            self.records_in_log +=
-                u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
+            partition.log()?.append(&mut out)?;
         }
         Ok(())
     }
@@ -334,6 +283,10 @@ impl OffsetStore {
             (RETENTION_MS.to_string(), "-1".to_string()),
             (RETENTION_BYTES.to_string(), "-1".to_string()),
             (SEGMENT_BYTES.to_string(), OFFSETS_SEGMENT_BYTES.to_string()),
+            (
+                CLEANUP_POLICY.to_string(),
+                OFFSETS_CLEANUP_POLICY.to_string(),
+            ),
         ];
         let topic = match topics.create(OFFSETS_TOPIC, Some(1), keep_forever.into_iter().collect())
         {
@@ -355,6 +308,22 @@ fn record(group_id: &str, tp: &TopicPartition, value: Option<Bytes>, now_ms: i64
         value,
         headers: Vec::new(),
     }
+}
+
+/// Turns compaction on for an offsets topic created before the broker compacted it.
+fn ensure_compacted(
+    topics: &TopicRegistry,
+    topic: Arc<crate::topics::Topic>,
+) -> Result<Arc<crate::topics::Topic>, GroupError> {
+    if topic.log_config.compaction.policy.compacts() {
+        return Ok(topic);
+    }
+    info!("turning on compaction for {OFFSETS_TOPIC}");
+    let change = (
+        CLEANUP_POLICY.to_string(),
+        Some(OFFSETS_CLEANUP_POLICY.to_string()),
+    );
+    Ok(topics.alter(OFFSETS_TOPIC, vec![change])?)
 }
 
 fn first_partition(topic: &crate::topics::Topic) -> Result<Arc<Partition>, GroupError> {

@@ -112,7 +112,9 @@ impl Collector for BrokerCollector {
             let rows = partition_rows(broker);
             encode_partitions(enc, &rows)?;
             super::groups::encode(enc, &self.metrics, broker)?;
+            super::cleaner::encode_dirty_ratios(enc, broker)?;
         }
+        super::cleaner::encode_counters(enc)?;
         encode_storage(enc)?;
         self.encode_process(enc)
     }

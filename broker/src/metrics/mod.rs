@@ -8,9 +8,11 @@
 //!   retention deletions.
 //! - Gauges (high watermark, log size, segments, process memory and files) are read from
 //!   their owners when scraped, never stored twice.
-//! - Storage fsync histograms are process-wide statics in [`crate::storage::stats`].
+//! - Storage fsync histograms are process-wide statics in [`crate::storage::stats`];
+//!   the log cleaner's counters likewise, in [`crate::storage::cleaner::stats`] ([`cleaner`]).
 
 pub mod api;
+pub mod cleaner;
 pub mod collector;
 pub mod groups;
 pub mod histogram;

@@ -47,19 +47,6 @@ impl PartitionLog {
         self.drop_oldest(writer, &segments, expired, "retention deleted segment")
     }
 
-    /// Deletes every closed segment whose records all lie below `offset` (a compacted log
-    /// that rewrote its live state from `offset` on no longer needs them). The active
-    /// segment is never deleted.
-    pub fn delete_segments_before(&self, offset: i64) -> Result<RetentionReport, StorageError> {
-        let writer = self.lock_writer()?;
-        let segments = self.snapshot();
-        let expired = segments
-            .windows(2)
-            .take_while(|pair| pair[1].base_offset() <= offset)
-            .count();
-        self.drop_oldest(writer, &segments, expired, "compaction deleted segment")
-    }
-
     /// Drops the `expired` oldest segments of `segments`: publishes the shorter list with
     /// the writer lock held, then releases it before unlinking files and rewriting the
     /// checkpoint, so that appends never wait for the disk.

@@ -107,7 +107,7 @@ pub fn log_config(
             | MIN_COMPACTION_LAG_MS
             | MAX_COMPACTION_LAG_MS
             | DELETE_RETENTION_MS => {
-                set_compaction(&mut config.compaction, key, value).map_err(&bad)?
+                set_compaction(&mut config.compaction, key, value).map_err(bad)?
             }
             _ => {
                 return Err(bad(&format!(

@@ -14,9 +14,19 @@ pub async fn start_rilld(dir: &Path, flush: &str) -> (Child, std::net::SocketAdd
 
 /// Starts `rilld` on an ephemeral port with extra flags and waits for its "ready" line.
 pub async fn start_rilld_with(dir: &Path, args: &[&str]) -> (Child, std::net::SocketAddr) {
+    start_rilld_env(dir, args, &[]).await
+}
+
+/// [`start_rilld_with`] with extra environment variables (crash points, for instance).
+pub async fn start_rilld_env(
+    dir: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Child, std::net::SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rilld"))
         .args(["--listen", "127.0.0.1:0", "--http-listen", "none"])
         .args(args)
+        .envs(envs.iter().copied())
         .arg("--data-dir")
         .arg(dir)
         .env("RUST_LOG", "info")

@@ -15,8 +15,8 @@ use rill_protocol::api::fetch as native;
 
 use super::kstr;
 use crate::kafka::KafkaCtx;
-use crate::server::handlers::fetch as native_handler;
 use crate::server::budget::{ByteBudget, Charge};
+use crate::server::handlers::fetch as native_handler;
 
 /// Answers a Fetch request.
 pub async fn handle(ctx: &Arc<KafkaCtx>, req: FetchRequest) -> FetchResponse {

@@ -118,7 +118,7 @@ pub struct CleanerConfig {
     /// Memory of the key-hash -> offset map; a dirty section with more distinct keys is
     /// cleaned in several passes.
     pub offset_map_bytes: usize,
-    /// Bytes read plus written per second, at most (`None`: unlimited).
+    /// Bytes of log the cleaner reads per second, at most (`None`: unlimited).
     pub bytes_per_sec: Option<u64>,
 }
 

@@ -22,6 +22,7 @@ pub mod offset_map;
 pub mod plan;
 pub mod rewrite;
 pub mod state;
+pub mod stats;
 pub mod swap;
 pub mod throttle;
 
@@ -113,8 +114,11 @@ impl PartitionLog {
         now_ms: i64,
         stop: &AtomicBool,
     ) -> Result<Option<CleanReport>, StorageError> {
-        let Ok(_pass) = self.cleaner.pass.try_lock() else {
-            return Ok(None);
+        let _pass = match self.cleaner.pass.try_lock() {
+            Ok(pass) => pass,
+            // A pass that panicked left nothing half-done that the next one cannot redo.
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
         };
         let plan = self.cleaner_plan(now_ms);
         if !plan.due {

@@ -132,6 +132,12 @@ pub fn finish_interrupted_swaps(dir: &Path) -> Result<(), StorageError> {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            if name.ends_with(".cleaned") || name.ends_with(".swap") {
+                tracing::warn!(path = %path.display(), "ignoring a cleaner file name that is not a regular file");
+            }
+            continue;
+        }
         if let Some(log_name) = name.strip_suffix(".cleaned") {
             if parse_log_file_name(log_name).is_some() {
                 tracing::warn!(path = %path.display(), "removing a cleaned segment that a crash left unfinished");

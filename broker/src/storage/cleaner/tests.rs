@@ -375,7 +375,11 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 24 cases keep the suite fast; PROPTEST_CASES=500 for a long run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(24),
+        ..ProptestConfig::default()
+    })]
 
     /// Random keyed updates and tombstones, cleaned at random moments: the log read from
     /// the start always folds to the model's latest values, offsets strictly increase, and
@@ -438,5 +442,43 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+/// File faults: the cleaned copy cannot be created, or cannot be renamed into place. The
+/// pass fails, the log keeps serving the same records, and a reopen finds it whole.
+#[test]
+fn file_faults_fail_the_pass_and_leave_the_log_whole() {
+    for blocked in [
+        "00000000000000000000.log.cleaned",
+        "00000000000000000000.log.swap",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), config(0)).unwrap();
+        for version in 0..100 {
+            append(&log, &[update(0, version), update(1, version)], 1_000);
+        }
+        let before = read_all(&log);
+        // A directory where the cleaner wants to put a file.
+        std::fs::create_dir(dir.path().join(blocked)).unwrap();
+        assert!(log.clean_now(&cleaner(), 2_000).is_err(), "{blocked}");
+        assert_eq!(read_all(&log), before, "{blocked}");
+        assert_eq!(log.cleaner.first_dirty_offset(), 0, "{blocked}");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".cleaned") && n != blocked)
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        drop(log);
+        let log = PartitionLog::open(dir.path(), config(0)).unwrap();
+        assert_eq!(read_all(&log), before, "{blocked}: reopened");
+        std::fs::remove_dir(dir.path().join(blocked)).unwrap();
+        log.clean_now(&cleaner(), 2_000).unwrap();
+        assert_eq!(
+            fold(&read_all(&log)),
+            fold(&before),
+            "{blocked}: cleaned at last"
+        );
     }
 }

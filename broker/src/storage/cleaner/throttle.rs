@@ -1,4 +1,4 @@
-//! The cleaner's rate limit: bytes read plus written per second, enforced by sleeping the
+//! The cleaner's rate limit: bytes of log read per second, enforced by sleeping the
 //! cleaner's own (blocking-pool) thread, never an appender or a reader.
 
 use std::time::{Duration, Instant};
