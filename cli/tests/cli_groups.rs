@@ -112,7 +112,15 @@ fn reset_offsets_plans_by_default_and_changes_only_with_execute() {
 
     let applied = reset(
         &broker,
-        &["-t", "t", "--to-offset", "2", "--execute", "--output", "json"],
+        &[
+            "-t",
+            "t",
+            "--to-offset",
+            "2",
+            "--execute",
+            "--output",
+            "json",
+        ],
     );
     let applied: Value = serde_json::from_str(&applied).unwrap();
     assert_eq!(applied["executed"], true);
@@ -122,7 +130,10 @@ fn reset_offsets_plans_by_default_and_changes_only_with_execute() {
     assert_eq!(tail_group(&broker, "g", &["--no-follow"]), "c\nd\n");
 
     // --shift-by moves the committed offset (4) back by 3; a plan first.
-    let plan = reset(&broker, &["-t", "t", "--shift-by", "-3", "--output", "json"]);
+    let plan = reset(
+        &broker,
+        &["-t", "t", "--shift-by", "-3", "--output", "json"],
+    );
     let plan: Value = serde_json::from_str(&plan).unwrap();
     assert_eq!(plan["executed"], false);
     assert_eq!(plan["offsets"][0]["new_offset"], 1);
