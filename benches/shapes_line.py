@@ -5,10 +5,19 @@ import sys
 for raw in sys.stdin:
     run = json.loads(raw)
     rep = run["report"]
-    lat = rep["latency_us"]
+    lat = rep.get("latency_us") or {}
+    latency = "  ".join(
+        "%s %6s" % (name, lat.get(key, "-"))
+        for name, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999"), ("max", "max"))
+    )
+    extra = ""
+    if "partitions_written" in rep:
+        extra += "  partitions %d" % rep["partitions_written"]
+    if rep.get("lost"):
+        extra += "  LOST %d" % rep["lost"]
     print(
-        "   %-9s %12s msgs/s %9.1f MB/s  p50 %6d  p99 %6d  p99.9 %6d  max %6d us"
+        "   %-11s %12s msgs/s %9.1f MB/s  %s us%s"
         % (run["label"], format(round(rep["msgs_per_sec"]), ","), rep["mb_per_sec"],
-           lat["p50"], lat["p99"], lat["p999"], lat["max"]),
+           latency, extra),
         file=sys.stderr,
     )

@@ -16,6 +16,7 @@ pub mod group;
 pub mod output;
 pub mod produce;
 pub mod produce_input;
+pub mod produce_progress;
 pub mod raw_connection;
 pub mod record_format;
 pub mod status;

@@ -5,6 +5,14 @@
 //! [`Producer`]; delivery futures are kept in order and awaited as the window fills, so
 //! memory stays bounded while many requests are in flight. The command returns only
 //! once every sent record is acknowledged or has failed; any failure makes it exit 1.
+//!
+//! With `--print-offsets`, each record's outcome is printed to stdout in input order,
+//! one line per record: `PARTITION:OFFSET` (as `rill tail --print-offset` shows it), or
+//! `-` for a record that failed; with `--output json`, `{"line", "topic",
+//! "partition", "offset", "timestamp"}` or `{"line", "error"}`. The summary goes to
+//! stderr, or with `--output json` to stdout as the last line (`{"topic", "sent",
+//! "acknowledged", "failed", "bytes", "elapsed_ms"}`). On a terminal, a large input
+//! shows a progress bar on stderr ([`super::produce_progress`]).
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -20,8 +28,9 @@ use rill_client::{
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use super::args::{self, KeyValue};
-use super::output::{human_bytes, Style};
+use super::output::{human_bytes, print_stdout, DataOut, OutputFormat, Style};
 use super::produce_input::{trim_line_ending, InputFormat, LineParser};
+use super::produce_progress::{input_size, ProduceProgress};
 use super::GlobalArgs;
 
 /// Delivery futures kept before the oldest is awaited: bounds memory, not throughput
@@ -34,6 +43,7 @@ Examples:
   rill produce orders --file events.txt --compression zstd
   printf 'user-1:signed up\\nuser-2:paid\\n' | rill produce orders --key-separator :
   rill produce orders --header source=cli --header env=dev < lines.txt
+  rill produce orders --print-offsets < lines.txt      where each line landed
   rill tail orders --format json --no-follow | rill produce orders-copy --format json";
 
 /// Arguments of `rill produce`.
@@ -63,9 +73,50 @@ pub struct ProduceArgs {
     /// Input lines: text (the value, or KEY<SEP>VALUE) or json ({"key", "value", "headers"}).
     #[arg(long, value_enum, default_value_t)]
     pub format: InputFormat,
-    /// Print nothing on success (no summary on stderr).
+    /// Print nothing on success (no summary or progress on stderr).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Print where each record landed, one line per record in input order:
+    /// PARTITION:OFFSET, or `-` if it failed (JSON objects with --output json).
+    #[arg(long)]
+    pub print_offsets: bool,
+}
+
+/// Prints each record's outcome for `--print-offsets`.
+#[derive(Debug)]
+struct OffsetPrinter {
+    out: DataOut,
+    output: OutputFormat,
+}
+
+impl OffsetPrinter {
+    /// Prints the outcome of the record read from input line `line`.
+    fn print(
+        &mut self,
+        line: u64,
+        outcome: &Result<rill_client::RecordMetadata, ClientError>,
+    ) -> std::io::Result<()> {
+        let text = match (self.output, outcome) {
+            (OutputFormat::Text, Ok(m)) => format!("{}:{}\n", m.partition, m.offset),
+            (OutputFormat::Text, Err(_)) => "-\n".to_owned(),
+            (OutputFormat::Json, Ok(m)) => format!(
+                "{}\n",
+                serde_json::json!({
+                    "line": line,
+                    "topic": m.topic,
+                    "partition": m.partition,
+                    "offset": m.offset,
+                    "timestamp": m.timestamp,
+                })
+            ),
+            (OutputFormat::Json, Err(e)) => format!(
+                "{}\n",
+                serde_json::json!({ "line": line, "error": e.to_string() })
+            ),
+        };
+        std::io::Write::write_all(self.out.writer(), text.as_bytes())?;
+        self.out.end_record()
+    }
 }
 
 /// What was sent and what the broker said about it.
@@ -76,10 +127,17 @@ struct Tally {
     acknowledged: u64,
     failed: u64,
     first_failure: Option<ClientError>,
+    offsets: Option<OffsetPrinter>,
 }
 
 impl Tally {
-    fn settle(&mut self, outcome: Result<rill_client::RecordMetadata, ClientError>) {
+    fn settle(&mut self, line: u64, outcome: Result<rill_client::RecordMetadata, ClientError>) {
+        if let Some(printer) = self.offsets.as_mut() {
+            // A closed stdout stops the printing, not the produce.
+            if printer.print(line, &outcome).is_err() {
+                self.offsets = None;
+            }
+        }
         match outcome {
             Ok(_) => self.acknowledged += 1,
             Err(error) => {
@@ -111,13 +169,37 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
         .context("cannot reach the broker")?;
 
     let started = Instant::now();
-    let mut tally = Tally::default();
-    let read = send_lines(&producer, &args, &parser, &mut input, &source, &mut tally).await;
+    let mut tally = Tally {
+        offsets: args.print_offsets.then(|| OffsetPrinter {
+            out: DataOut::stdout(),
+            output: global.output,
+        }),
+        ..Tally::default()
+    };
+    let mut progress = ProduceProgress::start(args.quiet, input_size(args.file.as_deref()));
+    let read = send_lines(
+        &producer,
+        &args,
+        &parser,
+        (&mut input, &source),
+        &mut progress,
+        &mut tally,
+    )
+    .await;
+    progress.finish();
     let closed = producer.close().await;
     let elapsed = started.elapsed();
+    if let Some(printer) = tally.offsets.as_mut() {
+        printer.out.flush().context("writing to stdout")?;
+    }
 
     if !args.quiet || tally.failed > 0 || read.is_err() {
-        eprint!("{}", summary(&args, &tally, elapsed, Style::stderr()));
+        match global.output {
+            OutputFormat::Text => eprint!("{}", summary(&args, &tally, elapsed, Style::stderr())),
+            OutputFormat::Json => {
+                print_stdout(&format!("{}\n", summary_json(&args, &tally, elapsed)))?
+            }
+        }
     }
     read?;
     closed.context("closing the producer")?;
@@ -170,12 +252,12 @@ async fn send_lines(
     producer: &Producer,
     args: &ProduceArgs,
     parser: &LineParser,
-    input: &mut (dyn AsyncBufRead + Unpin + Send),
-    source: &str,
+    (input, source): (&mut (dyn AsyncBufRead + Unpin + Send), &str),
+    progress: &mut ProduceProgress,
     tally: &mut Tally,
 ) -> anyhow::Result<()> {
     let max_line_bytes = producer.config().connection.max_frame_bytes;
-    let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
+    let mut pending: VecDeque<(u64, DeliveryFuture)> = VecDeque::new();
     let mut line = Vec::new();
     let mut line_number = 0u64;
     let outcome =
@@ -194,7 +276,7 @@ async fn send_lines(
                         human_bytes(max_line_bytes as u64)
                     ))
                 }
-                Ok(_) => {}
+                Ok(read) => progress.record(read as u64),
                 Err(error) => {
                     break Err(anyhow::Error::new(error).context(format!("cannot read {source}")))
                 }
@@ -217,7 +299,7 @@ async fn send_lines(
             let record_bytes = record.key.as_ref().map_or(0, Bytes::len)
                 + record.value.as_ref().map_or(0, Bytes::len);
             match producer.send(record).await {
-                Ok(delivery) => pending.push_back(delivery),
+                Ok(delivery) => pending.push_back((line_number, delivery)),
                 Err(error) => {
                     break Err(anyhow::Error::new(error)
                         .context(format!("cannot produce to {}", args.topic)))
@@ -226,16 +308,16 @@ async fn send_lines(
             tally.sent_records += 1;
             tally.sent_bytes += record_bytes as u64;
             while pending.len() > PENDING_DELIVERIES_MAX {
-                if let Some(oldest) = pending.pop_front() {
-                    tally.settle(oldest.await);
+                if let Some((line, oldest)) = pending.pop_front() {
+                    tally.settle(line, oldest.await);
                 }
             }
         };
     if let Err(error) = producer.flush().await {
         tally.first_failure.get_or_insert(error);
     }
-    for delivery in pending {
-        tally.settle(delivery.await);
+    for (line, delivery) in pending {
+        tally.settle(line, delivery.await);
     }
     outcome
 }
@@ -269,6 +351,18 @@ fn summary(args: &ProduceArgs, tally: &Tally, elapsed: Duration, style: Style) -
     }
     line.push('\n');
     line
+}
+
+/// The summary as one JSON object (`--output json`), printed last on stdout.
+fn summary_json(args: &ProduceArgs, tally: &Tally, elapsed: Duration) -> serde_json::Value {
+    serde_json::json!({
+        "topic": args.topic,
+        "sent": tally.sent_records,
+        "acknowledged": tally.acknowledged,
+        "failed": tally.failed,
+        "bytes": tally.sent_bytes,
+        "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+    })
 }
 
 /// A short elapsed time: `0.4ms`, `850ms`, `2.31s`.

@@ -66,7 +66,8 @@ pub struct TailArgs {
     /// Exit after printing N records.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
-    /// Stop before this offset in each partition (records at N or later are not printed).
+    /// Stop before this offset in each partition (records at N or later are not
+    /// printed); a partition not there yet waits for records, unless --no-follow.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
     pub until_offset: Option<i64>,
     /// Stop in each partition at its first record at or after a time: a duration ago

@@ -8,19 +8,30 @@ use common::TestBroker;
 use serde_json::Value;
 
 fn report(broker: &TestBroker, args: &[&str]) -> Value {
-    let out = broker.ok(args, "");
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    let out = broker.ok(&all, "");
     let mut lines = out.lines();
     let line = lines.next().unwrap_or_default();
-    assert!(lines.next().is_none(), "--json prints one line: {out}");
+    assert!(
+        lines.next().is_none(),
+        "--output json prints one line: {out}"
+    );
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
 }
 
-fn assert_figures(report: &Value, messages: u64) {
+fn assert_rates(report: &Value, messages: u64) {
     assert_eq!(report["messages"], messages, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
     for key in ["msgs_per_sec", "mb_per_sec", "elapsed_s"] {
         let value = report[key].as_f64().unwrap_or(-1.0);
         assert!(value > 0.0, "{key} = {value} in {report}");
     }
+    assert!(report["parameters"].is_object(), "{report}");
+}
+
+fn assert_figures(report: &Value, messages: u64) {
+    assert_rates(report, messages);
     let latency = &report["latency_us"];
     let names = ["p50", "p90", "p99", "p999", "max"];
     let values: Vec<u64> = names
@@ -33,11 +44,10 @@ fn assert_figures(report: &Value, messages: u64) {
         .collect();
     assert!(values[0] > 0, "{latency}");
     assert!(values.windows(2).all(|w| w[0] <= w[1]), "{latency}");
-    assert!(report["parameters"].is_object(), "{report}");
 }
 
 #[test]
-fn produce_then_consume_report_matching_counts() {
+fn produce_goes_through_the_library_by_default_then_consume_reports_rates() {
     let broker = TestBroker::start();
     let produced = report(
         &broker,
@@ -52,45 +62,74 @@ fn produce_then_consume_report_matching_counts() {
             "2000",
             "--message-size",
             "100",
-            "--batch-size",
-            "300",
-            "--json",
         ],
     );
     assert_eq!(produced["mode"], "produce");
     assert_figures(&produced, 2000);
     assert_eq!(produced["bytes"], 200_000);
-    assert_eq!(produced["parameters"]["load"]["message_size"], 100);
+    assert_eq!(produced["parameters"]["path"], "producer");
+    // The library's defaults: no acks, linger or batch size of the bench's own.
+    assert!(produced["parameters"]["load"]["acks"].is_null());
+    assert!(produced["parameters"]["load"]["batch_size"].is_null());
+    assert_eq!(produced["partitions_written"], 2);
     assert_eq!(produced["clients"].as_array().map(Vec::len), Some(1));
 
-    let consumed = report(&broker, &["bench", "consume", "--topic", "b", "--json"]);
+    let consumed = report(&broker, &["bench", "consume", "--topic", "b"]);
     assert_eq!(consumed["mode"], "consume");
-    assert_figures(&consumed, 2000);
+    assert_rates(&consumed, 2000);
     assert_eq!(consumed["bytes"], 200_000);
+    assert!(consumed["latency_us"].is_null(), "{consumed}");
 }
 
 #[test]
-fn producer_client_path_and_e2e_report() {
+fn raw_produce_and_many_partitions_are_all_written() {
     let broker = TestBroker::start();
-    let produced = report(
+    let raw = report(
+        &broker,
+        &[
+            "bench",
+            "produce",
+            "--raw",
+            "--topic",
+            "r",
+            "--partitions",
+            "3",
+            "--count",
+            "900",
+            "--batch-size",
+            "100",
+            "--message-size",
+            "64",
+        ],
+    );
+    assert_figures(&raw, 900);
+    assert_eq!(raw["parameters"]["path"], "raw");
+    assert_eq!(raw["partitions_written"], 3);
+
+    let many = report(
         &broker,
         &[
             "bench",
             "produce",
             "--topic",
-            "p",
-            "--client",
-            "producer",
+            "many",
+            "--partitions",
+            "40",
             "--producers",
             "2",
             "--count",
-            "500",
+            "200",
             "--message-size",
-            "64",
-            "--json",
+            "16",
         ],
     );
-    assert_figures(&produced, 1000);
+    assert_figures(&many, 400);
+    assert_eq!(many["partitions_written"], 40, "{many}");
+}
+
+#[test]
+fn e2e_reports_latency_and_nothing_lost() {
+    let broker = TestBroker::start();
     let e2e = report(
         &broker,
         &[
@@ -106,7 +145,6 @@ fn producer_client_path_and_e2e_report() {
             "1ms",
             "--message-size",
             "64",
-            "--json",
         ],
     );
     assert_eq!(e2e["mode"], "e2e");
@@ -117,10 +155,7 @@ fn producer_client_path_and_e2e_report() {
 #[test]
 fn baseline_reports_the_socket_ceiling() {
     let broker = TestBroker::start();
-    let baseline = report(
-        &broker,
-        &["bench", "baseline", "--duration", "1s", "--json"],
-    );
+    let baseline = report(&broker, &["bench", "baseline", "--duration", "1s"]);
     assert_eq!(baseline["mode"], "baseline");
     let messages = baseline["messages"].as_u64().unwrap_or(0);
     assert!(messages > 0 && messages.is_multiple_of(1000), "{baseline}");
@@ -136,11 +171,18 @@ fn bad_options_are_usage_errors() {
         "",
     );
     assert_eq!(out.code(), Some(2), "{}", out.stderr);
-    let out = broker.run(&["bench", "e2e", "--message-size", "4", "--json"], "");
+    // One flag for JSON: the global --output json.
+    let out = broker.run(&["bench", "produce", "--json"], "");
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    // --batch-size shapes bench-built batches only.
+    let out = broker.run(&["bench", "produce", "--batch-size", "10"], "");
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("--raw"), "{}", out.stderr);
+    let out = broker.run(&["bench", "e2e", "--message-size", "4"], "");
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--message-size"), "{}", out.stderr);
     // Nothing to consume is an error that says what to do, not a table of zeros.
-    let out = broker.run(&["bench", "consume", "--topic", "empty", "--json"], "");
+    let out = broker.run(&["bench", "consume", "--topic", "empty"], "");
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     assert!(
         out.stderr.contains("rill bench produce --topic empty"),

@@ -13,8 +13,11 @@ use crate::args::{parse_acks, parse_compression, parse_duration};
 
 /// Message size when `--message-size` is not given.
 pub const MESSAGE_SIZE_BYTES_DEFAULT: usize = 1024;
-/// Records per batch when neither `--batch-size` nor `--batch-bytes` is given.
+/// Records per bench-built batch (`--raw`) when neither `--batch-size` nor
+/// `--batch-bytes` is given.
 pub const BATCH_SIZE_DEFAULT: usize = 1000;
+/// Requests in flight per raw connection (`--raw`) when `--max-in-flight` is not given.
+pub const RAW_MAX_IN_FLIGHT_DEFAULT: usize = 5;
 /// Messages per client when neither `--count` nor `--duration` is given.
 pub const COUNT_DEFAULT: u64 = 100_000;
 /// Bytes e2e writes at the start of each value (the send time in nanoseconds).
@@ -38,15 +41,16 @@ pub struct LoadArgs {
     /// Bytes of each message value.
     #[arg(long, value_name = "BYTES", default_value_t = MESSAGE_SIZE_BYTES_DEFAULT)]
     pub message_size: usize,
-    /// Records per batch (the bench builds batches of exactly this many).
+    /// With `produce --raw`: records per bench-built batch (exactly this many).
     #[arg(long, value_name = "N", conflicts_with = "linger")]
     pub batch_size: Option<usize>,
-    /// Batch by time instead: send a partition's batch this long after its first record
-    /// (uses the client's Producer, e.g. 1ms).
+    /// The Producer's linger: send a partition's batch this long after its first record
+    /// (e.g. 1ms) [default: the library's].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(serialize_with = "serialize_opt_duration_ms")]
     pub linger: Option<Duration>,
-    /// Cut a batch at this many bytes (with --linger, the Producer's batch_bytes).
+    /// Cut a batch at this many bytes: the Producer's batch_bytes [default: the
+    /// library's], or with `--raw` as many records as fit.
     #[arg(long, value_name = "BYTES")]
     pub batch_bytes: Option<usize>,
     /// Messages per producer (produce, e2e) or in total (consume).
@@ -56,32 +60,29 @@ pub struct LoadArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(serialize_with = "serialize_opt_duration_ms")]
     pub duration: Option<Duration>,
-    /// Acknowledgement level: 0, 1 or all.
-    #[arg(long, value_name = "0|1|all", default_value = "1", value_parser = parse_acks)]
-    #[serde(serialize_with = "serialize_debug")]
-    pub acks: Acks,
+    /// Acknowledgement level: 0, 1 or all [default: all, the library's, idempotent].
+    #[arg(long, value_name = "0|1|all", value_parser = parse_acks)]
+    #[serde(serialize_with = "serialize_opt_debug")]
+    pub acks: Option<Acks>,
     /// Batch compression: none, gzip, snappy, lz4, zstd.
     #[arg(long, value_name = "CODEC", default_value = "none", value_parser = parse_compression)]
     #[serde(serialize_with = "serialize_debug")]
     pub compression: Compression,
-    /// Total messages per second across producers (fixed load, for latency).
+    /// Total messages per second across producers: a fixed schedule, and latency is
+    /// measured from each message's scheduled send time (no coordinated omission).
     #[arg(long, value_name = "MSGS_PER_SEC")]
     pub rate: Option<u64>,
     /// Run this long before measuring (e.g. 2s); not counted.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
     #[serde(serialize_with = "serialize_duration_ms")]
     pub warmup: Duration,
-    /// Requests in flight per connection.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub max_in_flight: usize,
+    /// Requests in flight per connection [default: the library's; 5 with --raw].
+    #[arg(long, value_name = "N")]
+    pub max_in_flight: Option<usize>,
     /// Bytes one fetch may return per partition (consume, e2e); the client's default
     /// when not given.
     #[arg(long, value_name = "BYTES")]
     pub partition_max_bytes: Option<usize>,
-    /// Print one JSON object instead of a table (and no progress bar).
-    #[arg(long)]
-    #[serde(skip)]
-    pub json: bool,
 }
 
 impl LoadArgs {
@@ -101,7 +102,7 @@ impl LoadArgs {
         if self.count == Some(0) {
             return Err("--count must be at least 1".to_owned());
         }
-        if self.max_in_flight == 0 {
+        if self.max_in_flight == Some(0) {
             return Err("--max-in-flight must be at least 1".to_owned());
         }
         Ok(())
@@ -155,10 +156,6 @@ pub struct BaselineArgs {
     /// Frames in flight per connection before the sender waits for an answer.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_in_flight: usize,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    #[serde(skip)]
-    pub json: bool,
 }
 
 fn serialize_duration_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -171,6 +168,16 @@ fn serialize_opt_duration_ms<S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => serialize_duration_ms(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn serialize_opt_debug<T: std::fmt::Debug, S: serde::Serializer>(
+    value: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serialize_debug(value, s),
         None => s.serialize_none(),
     }
 }

@@ -24,6 +24,7 @@ use super::args::BaselineArgs;
 use super::payload;
 use super::progress::{Counters, Progress};
 use super::report::{ClientStats, Report};
+use crate::output::OutputFormat;
 
 /// Request header and Produce fields around the batch (api key, version, correlation
 /// id, client id, acks, timeout, topic and partition arrays), rounded up.
@@ -32,7 +33,7 @@ const PRODUCE_OVERHEAD_BYTES: usize = 64;
 const RESPONSE_BYTES: usize = 64;
 
 /// Runs `rill bench baseline`.
-pub async fn run(args: BaselineArgs) -> anyhow::Result<()> {
+pub async fn run(args: BaselineArgs, output: OutputFormat) -> anyhow::Result<()> {
     if args.batch_size == 0 || args.max_in_flight == 0 {
         anyhow::bail!("--batch-size and --max-in-flight must be at least 1");
     }
@@ -43,7 +44,8 @@ pub async fn run(args: BaselineArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("no local address")?;
     tokio::spawn(accept_loop(listener));
     let counters = Arc::new(Counters::default());
-    let progress = Progress::start("baseline", Arc::clone(&counters), None, args.json);
+    let quiet = output == OutputFormat::Json;
+    let progress = Progress::start("baseline", Arc::clone(&counters), None, quiet);
     let started = Instant::now();
     let deadline = started + args.duration;
     let mut tasks = Vec::new();
@@ -66,7 +68,7 @@ pub async fn run(args: BaselineArgs) -> anyhow::Result<()> {
     progress.finish();
     let mut parameters = serde_json::to_value(&args).context("cannot encode parameters")?;
     parameters["frame_bytes"] = frame.len().into();
-    Report::new("baseline", &clients, last - started, parameters)?.print(args.json)
+    Report::new("baseline", &clients, last - started, parameters)?.print(output)
 }
 
 /// One framed request of the size Rill would send: prefix, overhead, a real batch.

@@ -1,10 +1,12 @@
 //! `rill bench e2e`: producers (the client's [`rill_client::Producer`], batching by
-//! `--linger`) and consumers run together; latency is from the send time stamped in each
-//! value to the moment a consumer's poll returns it.
+//! `--linger`) and consumers run together; latency is from the due time stamped in each
+//! value (the `--rate` schedule, see [`super::schedule`]) to the moment a consumer's poll
+//! returns it.
 //!
 //! Consumers start at the end of the log before any producer sends. Warmup records carry
 //! a zero stamp and are not counted. The run ends when the consumers have counted every
-//! record the producers counted, or [`DRAIN_LIMIT`] after the producers finished.
+//! record the producers counted, or [`DRAIN_LIMIT`] after the producers finished; the
+//! records that never arrived are reported as `lost` (and fail the run).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use super::consume::consumer_config;
 use super::progress::{Counters, Progress};
 use super::report::{ClientStats, Report};
 use super::{clock_ns, ensure_topic, partitions_of, producer_api};
+use crate::output::OutputFormat;
 use crate::GlobalArgs;
 
 /// How long consumers may keep reading after the producers finished.
@@ -58,11 +61,12 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
         let (tally, counters) = (Arc::clone(&tally), Arc::clone(&counters));
         consumers.push(tokio::spawn(consume(consumer, stats, tally, counters)));
     }
-    let progress = Progress::start("e2e", Arc::clone(&counters), None, load.json);
+    let quiet = global.output == OutputFormat::Json;
+    let progress = Progress::start("e2e", Arc::clone(&counters), None, quiet);
     let measure_from = Instant::now() + load.warmup;
     // The bar shows what consumers receive; producers count on their own.
     let sent = Some(Arc::new(Counters::default()));
-    let produced = producer_api::run_producers(global, &load, true, sent).await;
+    let produced = producer_api::run_producers(global, &load, partitions, true, sent).await;
     let produced_count = produced
         .as_ref()
         .map_or(0, |p| p.clients.iter().map(|c| c.messages).sum());
@@ -79,15 +83,15 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
         clients.push(stats);
     }
     progress.finish();
-    produced?;
+    let lost_in_production: u64 = produced?.clients.iter().map(|c| c.lost).sum();
     let received: u64 = clients.iter().map(|c| c.messages).sum();
-    if received < produced_count {
-        eprintln!("warning: {received} of {produced_count} records arrived in time");
-    }
     let wall = last.saturating_duration_since(measure_from);
     let mut parameters = serde_json::to_value(&load).context("cannot encode parameters")?;
     parameters["produced"] = produced_count.into();
-    Report::new("e2e", &clients, wall, parameters)?.print(load.json)
+    let mut report = Report::new("e2e", &clients, wall, parameters)?;
+    // Acknowledged but never received, plus never acknowledged at all.
+    report.lost = produced_count.saturating_sub(received) + lost_in_production;
+    report.print(global.output)
 }
 
 async fn consume(

@@ -3,15 +3,16 @@
 //! with the same frame sizes, the ceiling to read broker figures against.
 //!
 //! One module per mode ([`produce`], [`consume`], [`e2e`], [`baseline`]); options in
-//! [`args`], figures in [`report`], the live bar in [`progress`]. Each client has its own
-//! connection and its own [`report::ClientStats`]; the run's wall time is measured from
-//! the end of the warmup to the last client's last counted message.
+//! [`args`], the send schedule in [`schedule`], figures in [`report`], the live bar in
+//! [`progress`]. Each client has its own connection and its own
+//! [`report::ClientStats`]; the run's wall time is measured from the end of the warmup
+//! to the last client's last counted message. `--output json` prints the report as one
+//! JSON line.
 //!
-//! How `produce` builds its load: by default each producer encodes its batches itself
-//! with the protocol's `BatchBuilder` and sends them over a raw pipelined `Connection`
-//! (`--client batch`), the way a high-throughput producer amortises per-record work;
-//! `--client producer` (or any `--linger`) goes through the client's `Producer::send`
-//! and its per-record `DeliveryFuture`, to measure that path.
+//! How `produce` builds its load: by default through the client library's `Producer`
+//! with the library's defaults ([`producer_api`]), what applications get; `--raw`
+//! encodes batches in the bench and writes them over a raw connection ([`raw`]), the
+//! transport's ceiling.
 
 pub mod args;
 pub mod baseline;
@@ -20,8 +21,11 @@ pub mod e2e;
 pub mod produce;
 pub mod producer_api;
 pub mod progress;
+pub mod raw;
 pub mod report;
+pub mod schedule;
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -37,9 +41,10 @@ use super::GlobalArgs;
 const BENCH_EXAMPLES: &str = "\
 Examples:
   rill bench baseline --duration 5s
-  rill bench produce --topic b1 --message-size 1024 --batch-size 1000 --count 1000000
-  rill bench consume --topic b1 --json
-  rill bench produce --topic b8 --partitions 8 --producers 8 --acks all
+  rill bench produce --topic b1 --message-size 1024 --count 1000000     the library's Producer
+  rill bench produce --topic r1 --raw --batch-size 1000 --count 1000000 bench-built batches
+  rill bench consume --topic b1 --output json
+  rill bench produce --topic b8 --partitions 8 --producers 8
   rill bench e2e --topic lat --rate 50000 --linger 1ms --duration 20s";
 
 /// Options of `rill bench`.
@@ -74,7 +79,7 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         BenchMode::Produce(args) => produce::run(global, args).await,
         BenchMode::Consume(args) => consume::run(global, args).await,
         BenchMode::E2e(args) => e2e::run(global, args).await,
-        BenchMode::Baseline(args) => baseline::run(args).await,
+        BenchMode::Baseline(args) => baseline::run(args, global.output).await,
     }
 }
 
@@ -113,12 +118,36 @@ pub fn payload(size: usize) -> Bytes {
     (0..size).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
-/// Nanoseconds since the first call in this process: the e2e stamp clock, shared by
-/// producers and consumers of one `rill bench` run.
-pub fn clock_ns() -> u64 {
+/// The latest offset of every partition of `topic`.
+pub async fn latest_offsets(
+    global: &GlobalArgs,
+    topic: &str,
+) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let admin = Admin::connect(global.connection_config()).await?;
+    let description = admin.describe_topic(topic).await;
+    admin.close().await;
+    Ok(description?
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.latest_offset))
+        .collect())
+}
+
+/// The e2e stamp clock's origin, shared by producers and consumers of one run.
+fn clock_epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Nanoseconds since the stamp clock's origin: the e2e receive time.
+pub fn clock_ns() -> u64 {
+    clock_ns_at(Instant::now())
+}
+
+/// `at` on the stamp clock (an instant before its origin is 0).
+pub fn clock_ns_at(at: Instant) -> u64 {
+    let since = at.saturating_duration_since(clock_epoch());
+    u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -163,7 +192,7 @@ mod tests {
             "1000",
             "--warmup",
             "1s",
-            "--json",
+            "--raw",
         ]) else {
             panic!("not produce")
         };
@@ -172,7 +201,7 @@ mod tests {
         assert_eq!(l.records_per_batch(), 500);
         assert_eq!(l.stop(), args::Stop::Count(10));
         assert_eq!(l.warmup, Duration::from_secs(1));
-        assert!(l.json);
+        assert!(p.raw);
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["load"]["acks"], "all");
         assert_eq!(json["load"]["warmup"], 1000);

@@ -1,10 +1,14 @@
-//! Producers that go through the client library's [`Producer`]: one `send` and one
-//! [`rill_client::DeliveryFuture`] per record, batching by `--linger` and
-//! `--batch-bytes`. Used by `produce --client producer` (to measure that path) and by
-//! `e2e` (where each value starts with its send time, see [`super::clock_ns`]).
+//! Producers that go through the client library's [`Producer`] with the library's
+//! defaults (idempotent, `acks=all`, its linger and batch size) unless `--acks`,
+//! `--linger`, `--batch-bytes` or `--max-in-flight` say otherwise: one `send` and one
+//! [`rill_client::DeliveryFuture`] per record. Used by `produce` (the default path) and
+//! by `e2e` (where each value starts with its due time, see [`super::clock_ns`]).
 //!
-//! A producer task sends; an acker task awaits the futures in send order, so latency is
-//! send-to-acknowledgement per record.
+//! Records go round-robin over the producer's partitions (explicit partitions), so a
+//! many-partition topic is written in every partition. A producer task sends; an acker
+//! task awaits the futures in send order, so latency is from each record's due time
+//! ([`super::schedule`]) to its acknowledgement. A record whose delivery fails is
+//! counted as lost.
 
 use std::sync::Arc;
 use std::task::Poll;
@@ -16,10 +20,12 @@ use rill_client::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord};
 use tokio::sync::mpsc;
 
 use super::args::{LoadArgs, Stop, E2E_STAMP_BYTES};
-use super::produce::{Produced, Window};
+use super::produce::Produced;
 use super::progress::{Counters, Progress};
 use super::report::ClientStats;
-use super::{clock_ns, payload};
+use super::schedule::Window;
+use super::{clock_ns_at, partitions_of, payload};
+use crate::output::OutputFormat;
 use crate::GlobalArgs;
 
 /// Futures queued between a producer and its acker (back-pressure beyond the
@@ -32,6 +38,7 @@ const ACK_QUEUE_DEPTH: usize = 64 * 1024;
 pub async fn run_producers(
     global: &GlobalArgs,
     load: &LoadArgs,
+    partitions: i32,
     stamped: bool,
     counters: Option<Arc<Counters>>,
 ) -> anyhow::Result<Produced> {
@@ -43,7 +50,8 @@ pub async fn run_producers(
                 Stop::Count(n) => Some(n * u64::from(load.producers)),
                 Stop::After(_) => None,
             };
-            let bar = Progress::start("produce", Arc::clone(&counters), total, load.json);
+            let quiet = global.output == OutputFormat::Json;
+            let bar = Progress::start("produce", Arc::clone(&counters), total, quiet);
             (counters, Some(bar))
         }
     };
@@ -52,9 +60,13 @@ pub async fn run_producers(
     let mut tasks = Vec::new();
     for index in 0..load.producers {
         let (config, load, counters) = (config.clone(), load.clone(), Arc::clone(&counters));
-        let name = format!("producer {index}");
+        let client = Client {
+            name: format!("producer {index}"),
+            partitions: partitions_of(index, load.producers, partitions),
+            stamped,
+        };
         tasks.push(tokio::spawn(async move {
-            produce(name, config, load, window, stamped, counters).await
+            produce(client, config, load, window, counters).await
         }));
     }
     let mut clients = Vec::new();
@@ -73,22 +85,36 @@ pub async fn run_producers(
     })
 }
 
+/// The library's defaults, changed only where an option was given.
 fn producer_config(global: &GlobalArgs, load: &LoadArgs) -> anyhow::Result<ProducerConfig> {
     let mut builder = ProducerConfig::builder(global.broker.clone())
-        .acks(load.acks)
         .compression(load.compression)
-        .max_in_flight(load.max_in_flight)
         .client_id("rill-bench");
+    if let Some(acks) = load.acks {
+        builder = builder.acks(acks);
+    }
+    if let Some(max_in_flight) = load.max_in_flight {
+        builder = builder.max_in_flight(max_in_flight);
+    }
     if let Some(timeout) = global.timeout {
         builder = builder.request_timeout(timeout).connect_timeout(timeout);
     }
     if let Some(linger) = load.linger {
         builder = builder.linger(linger);
     }
-    let batch_bytes = load
-        .batch_bytes
-        .unwrap_or(load.records_per_batch() * (load.message_size + 16));
-    Ok(builder.batch_bytes(batch_bytes).build()?)
+    if let Some(batch_bytes) = load.batch_bytes {
+        builder = builder.batch_bytes(batch_bytes);
+    }
+    Ok(builder.build()?)
+}
+
+/// Who one producer task is.
+struct Client {
+    name: String,
+    /// Its partitions, written round-robin.
+    partitions: Vec<i32>,
+    /// e2e: each value starts with its due time.
+    stamped: bool,
 }
 
 /// A delivery on its way, for the acker.
@@ -99,34 +125,33 @@ struct Sent {
 }
 
 async fn produce(
-    name: String,
+    client: Client,
     config: ProducerConfig,
     load: LoadArgs,
     window: Window,
-    stamped: bool,
     counters: Arc<Counters>,
 ) -> anyhow::Result<(ClientStats, Instant)> {
     let producer = Producer::connect(config).await?;
     let (tx, rx) = mpsc::channel(ACK_QUEUE_DEPTH);
-    let acker = tokio::spawn(ack(rx, ClientStats::new(name)?, load.message_size, window));
+    let stats = ClientStats::new(&client.name)?;
+    let acker = tokio::spawn(ack(rx, stats, load.message_size, window));
     let fixed = payload(load.message_size);
     let start = Instant::now();
     let (mut sent, mut counted) = (0u64, 0u64);
     let result = async {
         loop {
-            window.pace(start, sent).await;
-            let at = Instant::now();
+            let at = window.pace(start, sent).await;
             let measuring = at >= window.measure_from;
-            if measuring && !window.more(counted, at) {
+            if measuring && !window.more(counted, Instant::now()) {
                 return Ok::<(), anyhow::Error>(());
             }
-            let value = match stamped {
-                true => stamp(&fixed, measuring),
+            let value = match client.stamped {
+                true => stamp(&fixed, measuring.then_some(at)),
                 false => fixed.clone(),
             };
-            let delivery = producer
-                .send(ProducerRecord::new(&load.topic, value))
-                .await?;
+            let partition = client.partitions[(sent % client.partitions.len() as u64) as usize];
+            let record = ProducerRecord::new(&load.topic, value).with_partition(partition);
+            let delivery = producer.send(record).await?;
             sent += 1;
             counted += u64::from(measuring);
             counters.add(1, load.message_size as u64);
@@ -142,7 +167,9 @@ async fn produce(
     }
     .await;
     drop(tx);
-    producer.flush().await?;
+    // Every record's outcome reaches the acker through its own future; a failed flush
+    // shows there as lost records.
+    let _ = producer.flush().await;
     let acked = acker.await.context("acker task failed")?;
     producer.close().await?;
     result?;
@@ -151,11 +178,11 @@ async fn produce(
     Ok((stats, ended))
 }
 
-/// A copy of `fixed` whose first bytes hold the send time (e2e), or 0 for a warmup
+/// A copy of `fixed` whose first bytes hold the due time (e2e), or 0 for a warmup
 /// record the consumers must not count.
-fn stamp(fixed: &Bytes, measuring: bool) -> Bytes {
+fn stamp(fixed: &Bytes, due: Option<Instant>) -> Bytes {
     let mut value = BytesMut::with_capacity(fixed.len());
-    value.put_u64(if measuring { clock_ns().max(1) } else { 0 });
+    value.put_u64(due.map_or(0, |due| clock_ns_at(due).max(1)));
     value.extend_from_slice(fixed.get(E2E_STAMP_BYTES..).unwrap_or_default());
     value.freeze()
 }
@@ -170,12 +197,22 @@ async fn ack(
     let mut now = Instant::now();
     while let Some(mut sent) = rx.recv().await {
         // Records of one batch complete together: read the clock only after a wait.
-        match futures::poll!(&mut sent.delivery) {
-            Poll::Ready(result) => drop(result?),
+        let delivered = match futures::poll!(&mut sent.delivery) {
+            Poll::Ready(result) => result,
             Poll::Pending => {
-                (&mut sent.delivery).await?;
+                let result = (&mut sent.delivery).await;
                 now = Instant::now();
+                result
             }
+        };
+        if let Err(error) = delivered {
+            if sent.counted {
+                if stats.lost == 0 {
+                    eprintln!("warning: {}: a record was lost: {error}", stats.name);
+                }
+                stats.lost += 1;
+            }
+            continue;
         }
         if sent.counted {
             stats.record_latency(now.saturating_duration_since(sent.at), 1);

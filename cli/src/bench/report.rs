@@ -1,8 +1,10 @@
 //! Figures of a bench run: per-client counters and an HDR latency histogram, merged into
-//! a total, printed as a table or as one JSON object.
+//! a total, printed as a table or (`--output json`) as one JSON object.
 //!
 //! Latencies are recorded in microseconds, 1 µs to 60 s at 3 significant digits; a
-//! value outside that range is clamped, never dropped, so counts stay exact.
+//! value outside that range is clamped, never dropped, so counts stay exact. A mode
+//! that measures no latency (consume) reports `latency_us: null`, not a stand-in.
+//! Records sent but never acknowledged (produce) or never received (e2e) are `lost`.
 
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::output::{print_stdout, Style, Table};
+use crate::output::{print_stdout, OutputFormat, Style, Table};
 
 /// Largest latency the histogram tracks, in microseconds (60 s).
 const LATENCY_US_MAX: u64 = 60_000_000;
@@ -28,6 +30,8 @@ pub struct ClientStats {
     pub elapsed: Duration,
     /// Latency per message, microseconds.
     pub latency_us: Histogram<u64>,
+    /// Messages sent but never acknowledged or never received.
+    pub lost: u64,
 }
 
 impl ClientStats {
@@ -39,6 +43,7 @@ impl ClientStats {
             bytes: 0,
             elapsed: Duration::ZERO,
             latency_us: new_histogram()?,
+            lost: 0,
         })
     }
 
@@ -71,14 +76,15 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(h: &Histogram<u64>) -> Percentiles {
-        Percentiles {
+    /// The percentiles of `h`, or `None` if it recorded nothing.
+    fn of(h: &Histogram<u64>) -> Option<Percentiles> {
+        (!h.is_empty()).then(|| Percentiles {
             p50: h.value_at_quantile(0.50),
             p90: h.value_at_quantile(0.90),
             p99: h.value_at_quantile(0.99),
             p999: h.value_at_quantile(0.999),
             max: h.max(),
-        }
+        })
     }
 }
 
@@ -97,21 +103,24 @@ pub struct Figures {
     pub msgs_per_sec: f64,
     /// Megabytes (10^6 bytes) of values per second.
     pub mb_per_sec: f64,
-    /// Latency percentiles; all zero when the mode measures none.
-    pub latency_us: Percentiles,
+    /// Latency percentiles; `None` when the mode measures none.
+    pub latency_us: Option<Percentiles>,
+    /// Messages lost.
+    pub lost: u64,
 }
 
 impl Figures {
-    fn new(name: &str, messages: u64, bytes: u64, elapsed: Duration, h: &Histogram<u64>) -> Self {
+    fn new(name: &str, stats: &ClientStats, elapsed: Duration, h: &Histogram<u64>) -> Self {
         let secs = elapsed.as_secs_f64().max(1e-9);
         Figures {
             name: name.to_owned(),
-            messages,
-            bytes,
+            messages: stats.messages,
+            bytes: stats.bytes,
             elapsed_s: secs,
-            msgs_per_sec: messages as f64 / secs,
-            mb_per_sec: bytes as f64 / secs / 1e6,
+            msgs_per_sec: stats.messages as f64 / secs,
+            mb_per_sec: stats.bytes as f64 / secs / 1e6,
             latency_us: Percentiles::of(h),
+            lost: stats.lost,
         }
     }
 }
@@ -131,8 +140,14 @@ pub struct Report<P: Serialize> {
     pub bytes: u64,
     /// Wall-clock seconds of the measured part.
     pub elapsed_s: f64,
-    /// Latency percentiles over every client.
-    pub latency_us: Percentiles,
+    /// Latency percentiles over every client; `None` when the mode measures none.
+    pub latency_us: Option<Percentiles>,
+    /// Messages sent but never acknowledged (produce) or never received (e2e).
+    pub lost: u64,
+    /// Partitions that received records during the run (produce), to show the load
+    /// reached every one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions_written: Option<usize>,
     /// What each client did.
     pub clients: Vec<Figures>,
     /// The options of the run.
@@ -153,28 +168,45 @@ impl<P: Serialize> Report<P> {
                 .add(&c.latency_us)
                 .context("cannot merge histograms")?;
         }
-        let messages = clients.iter().map(|c| c.messages).sum();
-        let bytes = clients.iter().map(|c| c.bytes).sum();
-        let total = Figures::new("total", messages, bytes, wall, &merged);
+        let mut sum = ClientStats::new("total")?;
+        sum.messages = clients.iter().map(|c| c.messages).sum();
+        sum.bytes = clients.iter().map(|c| c.bytes).sum();
+        sum.lost = clients.iter().map(|c| c.lost).sum();
+        let total = Figures::new("total", &sum, wall, &merged);
         Ok(Report {
             mode,
             msgs_per_sec: total.msgs_per_sec,
             mb_per_sec: total.mb_per_sec,
-            messages,
-            bytes,
+            messages: sum.messages,
+            bytes: sum.bytes,
             elapsed_s: total.elapsed_s,
             latency_us: total.latency_us,
+            lost: sum.lost,
+            partitions_written: None,
             clients: clients
                 .iter()
-                .map(|c| Figures::new(&c.name, c.messages, c.bytes, c.elapsed, &c.latency_us))
+                .map(|c| Figures::new(&c.name, c, c.elapsed, &c.latency_us))
                 .collect(),
             parameters,
         })
     }
 
-    /// Prints the report as JSON (`json`) or a table.
-    pub fn print(&self, json: bool) -> anyhow::Result<()> {
-        if json {
+    /// Prints the report as one JSON line (`--output json`) or a table; then fails if
+    /// messages were lost, so a lossy run never passes for a good one.
+    pub fn print(&self, output: OutputFormat) -> anyhow::Result<()> {
+        self.print_only(output)?;
+        if self.lost > 0 {
+            anyhow::bail!(
+                "{} of {} messages were lost (never acknowledged or never received)",
+                self.lost,
+                self.messages + self.lost
+            );
+        }
+        Ok(())
+    }
+
+    fn print_only(&self, output: OutputFormat) -> anyhow::Result<()> {
+        if output == OutputFormat::Json {
             let mut line = serde_json::to_string(self).context("cannot encode the report")?;
             line.push('\n');
             return print_stdout(&line).context("cannot write the report");
@@ -189,6 +221,7 @@ impl<P: Serialize> Report<P> {
             "p99 µs",
             "p99.9 µs",
             "max µs",
+            "lost",
         ]);
         let total = Figures {
             name: "total".to_owned(),
@@ -198,22 +231,32 @@ impl<P: Serialize> Report<P> {
             msgs_per_sec: self.msgs_per_sec,
             mb_per_sec: self.mb_per_sec,
             latency_us: self.latency_us,
+            lost: self.lost,
         };
         for f in self.clients.iter().chain(std::iter::once(&total)) {
-            let l = f.latency_us;
+            let latency = |pick: fn(&Percentiles) -> u64| {
+                f.latency_us
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |l| pick(l).to_string())
+            };
             table.row([
                 f.name.clone(),
                 f.messages.to_string(),
                 format!("{:.0}", f.msgs_per_sec),
                 format!("{:.1}", f.mb_per_sec),
-                l.p50.to_string(),
-                l.p90.to_string(),
-                l.p99.to_string(),
-                l.p999.to_string(),
-                l.max.to_string(),
+                latency(|l| l.p50),
+                latency(|l| l.p90),
+                latency(|l| l.p99),
+                latency(|l| l.p999),
+                latency(|l| l.max),
+                f.lost.to_string(),
             ]);
         }
-        print_stdout(&table.render(Style::stdout())).context("cannot write the report")
+        let mut text = table.render(Style::stdout());
+        if let Some(written) = self.partitions_written {
+            text.push_str(&format!("partitions written: {written}\n"));
+        }
+        print_stdout(&text).context("cannot write the report")
     }
 }
 
@@ -235,7 +278,7 @@ mod tests {
         assert_eq!(report.messages, 2000);
         assert!((report.msgs_per_sec - 1000.0).abs() < 1e-6);
         assert!((report.mb_per_sec - 0.1).abs() < 1e-9);
-        let l = report.latency_us;
+        let l = report.latency_us.unwrap();
         assert!(l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
         assert!((99..=101).contains(&l.p50), "{l:?}");
         assert!(l.max >= 4990, "{l:?}");
@@ -250,6 +293,21 @@ mod tests {
             assert!(json.get(key).is_some(), "{key} missing");
         }
         assert!(json["latency_us"]["p999"].is_u64());
+        assert_eq!(json["lost"], 0);
+    }
+
+    #[test]
+    fn no_latency_is_null_and_lost_messages_fail_the_run() {
+        let mut a = ClientStats::new("consumer 0").unwrap();
+        a.messages = 10;
+        let report = Report::new("consume", &[a.clone()], Duration::from_secs(1), ()).unwrap();
+        assert!(report.latency_us.is_none());
+        assert!(serde_json::to_value(&report).unwrap()["latency_us"].is_null());
+        a.lost = 2;
+        let report = Report::new("e2e", &[a], Duration::from_secs(1), ()).unwrap();
+        assert_eq!(report.lost, 2);
+        let error = report.print(OutputFormat::Json).unwrap_err().to_string();
+        assert!(error.contains("2 of 12"), "{error}");
     }
 
     #[test]

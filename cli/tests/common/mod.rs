@@ -85,6 +85,19 @@ impl TestBroker {
         run_command(self.rill(args), input.as_bytes())
     }
 
+    /// Runs `rill args` with `input` (any bytes) on stdin, asserts exit 0 and returns
+    /// stdout exactly as printed.
+    pub fn ok_bytes(&self, args: &[&str], input: &[u8]) -> Vec<u8> {
+        let outcome = run_command(self.rill(args), input);
+        assert!(
+            outcome.status.success(),
+            "rill {args:?} failed: {}\nstderr:\n{}",
+            outcome.status,
+            outcome.stderr
+        );
+        outcome.stdout_bytes
+    }
+
     /// Runs `rill args`, asserts exit 0 and returns stdout.
     pub fn ok(&self, args: &[&str], input: &str) -> String {
         let outcome = self.run(args, input);
@@ -125,6 +138,7 @@ pub fn rill_at(addr: &str, args: &[&str]) -> Command {
 pub struct Outcome {
     pub status: ExitStatus,
     pub stdout: String,
+    pub stdout_bytes: Vec<u8>,
     pub stderr: String,
 }
 
@@ -152,9 +166,11 @@ pub fn run_command(mut command: Command, input: &[u8]) -> Outcome {
     let stderr = read_all(child.stderr.take().expect("stderr"));
     let status = wait_deadline(&mut child, COMMAND_DEADLINE);
     let _ = writer.join();
+    let stdout_bytes = stdout.join().expect("stdout reader");
     Outcome {
         status,
-        stdout: String::from_utf8_lossy(&stdout.join().expect("stdout reader")).into_owned(),
+        stdout: String::from_utf8_lossy(&stdout_bytes).into_owned(),
+        stdout_bytes,
         stderr: String::from_utf8_lossy(&stderr.join().expect("stderr reader")).into_owned(),
     }
 }
