@@ -147,8 +147,8 @@ impl TimestampPolicy {
 
     /// Checks validated batches against the policy at broker time `now_ms`. Create-time
     /// records must lie within the bounds (Kafka checks each record; the smallest and
-    /// largest decide); log-append-time topics take any timestamp, since the broker
-    /// overwrites it.
+    /// largest decide), records without a timestamp (-1) excepted, as in Kafka;
+    /// log-append-time topics take any timestamp, since the broker overwrites it.
     pub fn check(&self, batches: &[ValidatedBatch], now_ms: i64) -> Result<(), TimestampViolation> {
         if self.timestamp_type == TimestampType::LogAppendTime {
             return Ok(());
@@ -248,6 +248,19 @@ mod tests {
         .unwrap();
         assert_eq!(append.timestamp_type, TimestampType::LogAppendTime);
         assert_eq!(append.check(&batches(&[now + 99_999_999]), now), Ok(()));
+    }
+
+    #[test]
+    fn records_without_a_timestamp_are_not_bounded() {
+        let policy = TimestampPolicy::from_overrides(&overrides(&[(
+            MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
+            "1000",
+        )]))
+        .unwrap();
+        let now = 50_000;
+        assert_eq!(policy.check(&batches(&[-1, now, -1]), now), Ok(()));
+        assert_eq!(policy.check(&batches(&[-1]), now), Ok(()));
+        assert!(policy.check(&batches(&[-1, 0]), now).is_err());
     }
 
     #[test]

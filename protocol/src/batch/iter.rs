@@ -28,16 +28,22 @@ pub(crate) struct RecordWalker {
     previous_offset_delta: Option<i32>,
     finished: bool,
     base_timestamp: i64,
-    /// Smallest and largest record timestamp walked so far.
-    timestamps: Option<(i64, i64)>,
+    /// Largest record timestamp walked so far.
+    timestamp_max: Option<i64>,
+    /// Smallest record timestamp walked so far other than [`NO_TIMESTAMP`].
+    timestamp_min_set: Option<i64>,
 }
+
+/// Kafka's "no timestamp" record timestamp.
+pub const NO_TIMESTAMP: i64 = -1;
 
 /// What a checked walk learnt about a batch's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordsSummary {
     /// Number of records.
     pub record_count: usize,
-    /// Smallest record timestamp (create time), in ms.
+    /// Smallest record timestamp other than [`NO_TIMESTAMP`] (create time), in ms;
+    /// `i64::MAX` when no record has one.
     pub timestamp_min: i64,
     /// Largest record timestamp (create time), in ms.
     pub timestamp_max: i64,
@@ -54,7 +60,8 @@ impl RecordWalker {
             previous_offset_delta: None,
             finished: false,
             base_timestamp: header.base_timestamp,
-            timestamps: None,
+            timestamp_max: None,
+            timestamp_min_set: None,
         }
     }
 
@@ -113,10 +120,13 @@ impl RecordWalker {
         }
         self.previous_offset_delta = Some(raw.offset_delta);
         let timestamp = self.base_timestamp.wrapping_add(raw.timestamp_delta);
-        self.timestamps = Some(match self.timestamps {
-            Some((min, max)) => (min.min(timestamp), max.max(timestamp)),
-            None => (timestamp, timestamp),
-        });
+        self.timestamp_max = Some(self.timestamp_max.map_or(timestamp, |m| m.max(timestamp)));
+        if timestamp != NO_TIMESTAMP {
+            let min = self
+                .timestamp_min_set
+                .map_or(timestamp, |m| m.min(timestamp));
+            self.timestamp_min_set = Some(min);
+        }
         self.pos = raw.end;
         self.index += 1;
         Some(Ok(raw))
@@ -151,7 +161,8 @@ impl RecordWalker {
         if count == 0 || last_delta != count - 1 {
             return Err(mismatch("last_offset_delta", last_delta, count - 1));
         }
-        let (timestamp_min, timestamp_max) = self.timestamps.unwrap_or((i64::MIN, i64::MIN));
+        let timestamp_max = self.timestamp_max.unwrap_or(i64::MIN);
+        let timestamp_min = self.timestamp_min_set.unwrap_or(i64::MAX);
         if !header.is_log_append_time() && header.max_timestamp != timestamp_max {
             return Err(mismatch(
                 "max_timestamp",

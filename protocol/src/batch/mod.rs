@@ -30,7 +30,7 @@ pub use header::{
     compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch, verify_crc,
     BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_MIN, BATCH_LOG_OVERHEAD_BYTES, MAGIC_V2,
 };
-pub use iter::{RecordIter, RecordsSummary};
+pub use iter::{RecordIter, RecordsSummary, NO_TIMESTAMP};
 pub use parser::{
     check_batch, validate_batches, validate_batches_bounded, BatchIter, RecordBatch, ValidatedBatch,
 };
