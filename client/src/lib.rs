@@ -44,13 +44,14 @@
 //! # Consuming
 //!
 //! ```no_run
-//! use rill_client::{Consumer, ConsumerConfig, SeekTo};
+//! use rill_client::{Consumer, ConsumerConfig, SeekTo, TopicPartition};
 //! use std::time::Duration;
 //!
 //! # async fn demo() -> rill_client::Result<()> {
 //! let mut consumer = Consumer::connect(ConsumerConfig::builder("127.0.0.1:9420").build()?).await?;
-//! consumer.assign(vec![("events".to_owned(), 0)]);
-//! consumer.seek("events", 0, SeekTo::Beginning).await?;
+//! let events_0 = TopicPartition::new("events", 0);
+//! consumer.assign([events_0.clone()]);
+//! consumer.seek(&events_0, SeekTo::Beginning).await?;
 //! for record in consumer.poll(Duration::from_secs(1)).await? {
 //!     println!("{}: {:?}", record.offset, record.value);
 //! }
@@ -138,6 +139,16 @@ pub use consumer::{
 pub use error::{ClientError, Disconnect, Result};
 pub use producer::{DeliveryFuture, Producer};
 pub use record::{ConsumerRecord, ProducerRecord, RecordMetadata, TopicPartition};
+/// Types from `rill-protocol` that appear in this crate's API (error codes and the
+/// causes inside [`ClientError`]), re-exported so applications need no direct
+/// dependency on `rill-protocol`.
+pub use rill_protocol::{
+    api::ApiKey,
+    batch::BatchError,
+    error_code::ErrorCode,
+    frame::FrameError,
+    wire::{DecodeError, EncodeError},
+};
 
 #[cfg(test)]
 mod thread_safety {
@@ -161,7 +172,7 @@ mod thread_safety {
         send(&producer.send(ProducerRecord::new("t", "v")));
         send(&producer.flush());
         send(&consumer.poll(std::time::Duration::ZERO));
-        send(&consumer.seek("t", 0, SeekTo::End));
+        send(&consumer.seek(&TopicPartition::new("t", 0), SeekTo::End));
         send(&admin.describe_topic("t"));
     }
 }

@@ -91,8 +91,9 @@ impl ProducerConfig {
         self.enable_idempotence && self.acks == Acks::All
     }
 
-    /// A builder with Kafka-like defaults for a broker at `bootstrap` (`host:port`).
-    pub fn builder(bootstrap: impl Into<String>) -> ProducerConfigBuilder {
+    /// A builder with Kafka-like defaults for a broker at `bootstrap` (`host:port`, several
+    /// comma-separated, or a list; see [`super::BootstrapServers`]).
+    pub fn builder(bootstrap: impl Into<super::BootstrapServers>) -> ProducerConfigBuilder {
         ProducerConfigBuilder {
             config: ProducerConfig {
                 connection: ConnectionConfig::new(bootstrap),

@@ -95,10 +95,10 @@ pub(crate) fn decode_partition(
     position: i64,
     bytes: Bytes,
 ) -> Result<Decoded> {
-    let batch_error = |source| ClientError::Batch {
+    let batch_error = |cause| ClientError::Batch {
         topic: tp.topic.clone(),
         partition: tp.partition,
-        source,
+        cause,
     };
     let mut decoded = Decoded {
         records: Vec::new(),

@@ -138,13 +138,13 @@ impl Accumulator {
         // Fast path without building a waiter: memory is usually available.
         match Arc::clone(&self.memory).try_acquire_many_owned(permits) {
             Ok(permit) => return Ok(permit),
-            Err(TryAcquireError::Closed) => return Err(ClientError::ProducerClosed),
+            Err(TryAcquireError::Closed) => return Err(ClientError::Closed { handle: "producer" }),
             Err(TryAcquireError::NoPermits) => {}
         }
         Arc::clone(&self.memory)
             .acquire_many_owned(permits)
             .await
-            .map_err(|_| ClientError::ProducerClosed)
+            .map_err(|_| ClientError::Closed { handle: "producer" })
     }
 
     /// Buffer memory not currently held by records.
@@ -167,7 +167,7 @@ impl Accumulator {
         let batch_bytes = self.config.batch_bytes;
         let mut state = self.lock();
         if state.closed {
-            return Err(ClientError::ProducerClosed);
+            return Err(ClientError::Closed { handle: "producer" });
         }
         let next_id = state.next_batch_id;
         // Look up before inserting: cloning the key (a String) per record costs an

@@ -102,13 +102,11 @@ impl ProducerBatch {
         memory: OwnedSemaphorePermit,
     ) -> Result<DeliveryFuture, ClientError> {
         let builder = self.builder.as_mut().ok_or(ClientError::BatchSealed)?;
-        let index = builder
-            .append(record)
-            .map_err(|source| ClientError::Batch {
-                topic: self.tp.topic.clone(),
-                partition: self.tp.partition,
-                source,
-            })?;
+        let index = builder.append(record).map_err(|cause| ClientError::Batch {
+            topic: self.tp.topic.clone(),
+            partition: self.tp.partition,
+            cause,
+        })?;
         self.size_bytes += record_bytes;
         self.record_count += 1;
         match self.memory.as_mut() {
@@ -163,10 +161,10 @@ impl ProducerBatch {
                 builder.with_producer(stamp.producer_id, stamp.producer_epoch, stamp.base_sequence);
             self.stamped = Some(stamp.generation);
         }
-        let encoded = builder.build().map_err(|source| ClientError::Batch {
+        let encoded = builder.build().map_err(|cause| ClientError::Batch {
             topic: self.tp.topic.clone(),
             partition: self.tp.partition,
-            source,
+            cause,
         })?;
         self.encoded = Some(encoded.clone());
         Ok(encoded)

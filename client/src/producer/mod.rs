@@ -35,6 +35,9 @@ use crate::partitioner::{partition_for_key, StickyPartitioner};
 use crate::record::{ProducerRecord, TopicPartition};
 use crate::slot::ConnectionSlot;
 
+/// The name [`ClientError::Closed`] gives this handle.
+const HANDLE: &str = "producer";
+
 /// State shared by the producer handle and its sender task.
 #[derive(Debug)]
 struct ProducerShared {
@@ -71,10 +74,7 @@ impl Producer {
             max_in_flight_per_partition: config.connection.max_in_flight,
             delivery_timeout: config.delivery_timeout,
         });
-        let slot = ConnectionSlot::new(
-            config.connection.clone(),
-            config.connection.bootstrap.clone(),
-        );
+        let slot = ConnectionSlot::new(config.connection.clone(), HANDLE);
         slot.get().await?;
         let idempotence = match config.idempotent() {
             true => Some(Idempotence::init(&slot).await?),
@@ -197,7 +197,7 @@ impl Producer {
     }
 
     /// Flushes, then stops the sender task. Later `send`s fail with
-    /// [`ClientError::ProducerClosed`]. Idempotent.
+    /// [`ClientError::Closed { handle: "producer" }`]. Idempotent.
     pub async fn close(&self) -> Result<()> {
         self.shared.accumulator.close();
         let handle = self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -132,7 +132,10 @@ async fn close_flushes_and_refuses_more() {
         .send(ProducerRecord::new("t", "y"))
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::ProducerClosed), "{err:?}");
+    assert!(
+        matches!(err, ClientError::Closed { handle: "producer" }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -93,7 +93,7 @@ pub async fn ensure_topic(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Resul
         }
     }
     let description = admin.describe_topic(&args.topic).await?;
-    admin.close().await;
+    admin.close().await?;
     i32::try_from(description.partitions.len()).context("too many partitions")
 }
 

@@ -176,7 +176,7 @@ enum Answer {
 
 impl BatchProducer {
     async fn run(self, config: &ConnectionConfig) -> anyhow::Result<(ClientStats, Instant)> {
-        let connection = Arc::new(Connection::connect(config, &config.bootstrap).await?);
+        let connection = Arc::new(Connection::connect(config, config.bootstrap.as_str()).await?);
         let (tx, rx) = mpsc::channel(self.load.max_in_flight.max(1));
         let stats = ClientStats::new(&self.name)?;
         let acker = tokio::spawn(ack(rx, stats, self.load.message_size, self.window));

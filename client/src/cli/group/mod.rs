@@ -184,7 +184,7 @@ pub async fn run(global: &GlobalArgs, args: GroupArgs) -> anyhow::Result<()> {
         GroupCommand::Delete(IdArgs { group }) => run_delete(&admin, &group, output).await,
         GroupCommand::ResetOffsets(reset) => run_reset(&admin, reset, output).await,
     };
-    admin.close().await;
+    admin.close().await?;
     result
 }
 
