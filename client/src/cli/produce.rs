@@ -207,7 +207,7 @@ async fn send_lines(
                 }
             };
             let record = ProducerRecord {
-                topic: args.topic.clone(),
+                topic: args.topic.as_str().into(),
                 partition: args.partition,
                 key: parsed.key,
                 value: parsed.value,

@@ -156,7 +156,7 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
     for (&partition, &(earliest, latest)) in &chosen {
         consumer
             .seek(
-                &rill_client::TopicPartition::new(&args.topic, partition),
+                &rill_client::TopicPartition::new(args.topic.as_str(), partition),
                 seek_for(start, earliest, latest),
             )
             .await

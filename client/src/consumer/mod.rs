@@ -360,7 +360,7 @@ impl Consumer {
             }
             code => Err(ClientError::broker(
                 code,
-                tp.topic.clone(),
+                tp.topic.to_string(),
                 Some(tp.partition),
                 None,
             )),

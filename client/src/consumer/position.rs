@@ -32,7 +32,7 @@ impl Consumer {
         self.check_open()?;
         if !self.positions.contains_key(tp) {
             return Err(ClientError::NotAssigned {
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 partition: tp.partition,
             });
         }
@@ -90,12 +90,12 @@ impl Consumer {
             AutoOffsetReset::Error => {
                 return Err(match out_of_range {
                     Some(offset) => ClientError::OffsetOutOfRange {
-                        topic: tp.topic.clone(),
+                        topic: tp.topic.to_string(),
                         partition: tp.partition,
                         offset,
                     },
                     None => ClientError::NoPosition {
-                        topic: tp.topic.clone(),
+                        topic: tp.topic.to_string(),
                         partition: tp.partition,
                     },
                 })

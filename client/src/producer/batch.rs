@@ -103,7 +103,7 @@ impl ProducerBatch {
     ) -> Result<DeliveryFuture, ClientError> {
         let builder = self.builder.as_mut().ok_or(ClientError::BatchSealed)?;
         let index = builder.append(record).map_err(|cause| ClientError::Batch {
-            topic: self.tp.topic.clone(),
+            topic: self.tp.topic.to_string(),
             partition: self.tp.partition,
             cause,
         })?;
@@ -144,7 +144,7 @@ impl ProducerBatch {
             };
             if self.maybe_written {
                 return Err(ClientError::DeliveryUncertain {
-                    topic: self.tp.topic.clone(),
+                    topic: self.tp.topic.to_string(),
                     partition: self.tp.partition,
                 });
             }
@@ -162,7 +162,7 @@ impl ProducerBatch {
             self.stamped = Some(stamp.generation);
         }
         let encoded = builder.build().map_err(|cause| ClientError::Batch {
-            topic: self.tp.topic.clone(),
+            topic: self.tp.topic.to_string(),
             partition: self.tp.partition,
             cause,
         })?;
@@ -178,7 +178,7 @@ impl ProducerBatch {
     /// Resolves every record's future with the broker's answer and frees the memory.
     pub(crate) fn complete(mut self, base_offset: i64, log_append_time_ms: i64) {
         let ack = BatchAck {
-            topic: Arc::from(self.tp.topic.as_str()),
+            topic: Arc::clone(&self.tp.topic),
             partition: self.tp.partition,
             base_offset,
             log_append_time_ms,

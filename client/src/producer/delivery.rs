@@ -68,7 +68,7 @@ impl DeliveryFuture {
             self.timestamp_ms
         };
         RecordMetadata {
-            topic: ack.topic.to_string(),
+            topic: Arc::clone(&ack.topic),
             partition: ack.partition,
             offset,
             timestamp,

@@ -12,6 +12,7 @@ mod accumulator;
 mod batch;
 mod delivery;
 mod idempotence;
+mod send_error;
 mod sender;
 #[cfg(test)]
 mod tests;
@@ -21,16 +22,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rill_protocol::batch::{Header, RecordInput};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use delivery::DeliveryFuture;
+pub use send_error::SendError;
 
 use self::accumulator::{Accumulator, AccumulatorConfig};
 use self::idempotence::Idempotence;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
-use crate::metadata::MetadataCache;
+use crate::metadata::{MetadataCache, TopicInfo};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
 use crate::record::{ProducerRecord, TopicPartition};
 use crate::slot::ConnectionSlot;
@@ -104,7 +107,8 @@ impl Producer {
     ///
     /// Awaiting `send` waits for the topic's metadata (the first time) and for buffer
     /// memory when `buffer_memory_bytes` is in use, which is how the producer pushes
-    /// back on a caller faster than the broker. Awaiting the returned
+    /// back on a caller faster than the broker; both waits together last at most
+    /// `max_block` (then [`ClientError::MaxBlockExceeded`]). Awaiting the returned
     /// [`DeliveryFuture`] waits for the broker's acknowledgement and yields the record's
     /// partition and offset:
     ///
@@ -117,23 +121,44 @@ impl Producer {
     /// # Ok(()) }
     /// ```
     ///
+    /// When the record cannot be queued (closed producer, too large, `max_block`
+    /// passed, unknown partition), the [`SendError`] hands it back with the reason.
+    ///
     /// Cancel-safe: if the `send` future is dropped before it resolves, the record was
     /// not queued.
-    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, SendError> {
+        match self.try_queue(&record).await {
+            Ok((tp, memory, info)) => self.append(record, tp, memory, &info),
+            Err(error) => Err(SendError::new(error, record)),
+        }
+    }
+
+    /// Everything `send` may wait for: the topic's metadata, the partition, buffer
+    /// memory. Reads the clock only when it has to wait.
+    async fn try_queue(
+        &self,
+        record: &ProducerRecord,
+    ) -> Result<(TopicPartition, OwnedSemaphorePermit, TopicInfo)> {
         let shared = &self.shared;
         let config = &shared.config;
-        let info = shared
-            .metadata
-            .topic_or_fetch(
-                &shared.slot,
-                &record.topic,
-                config.allow_auto_create_topics,
-                config.retry_backoff,
-                config.connection.request_timeout,
-            )
-            .await?;
-        let num_partitions = info.count;
-        let partition = self.choose_partition(&record, num_partitions, info.unavailable())?;
+        let mut blocked_since = None;
+        let info = match shared.metadata.topic(&record.topic) {
+            Some(info) => info,
+            None => {
+                blocked_since = Some(Instant::now());
+                shared
+                    .metadata
+                    .topic_or_fetch(
+                        &shared.slot,
+                        &record.topic,
+                        config.allow_auto_create_topics,
+                        config.retry_backoff,
+                        config.max_block,
+                    )
+                    .await?
+            }
+        };
+        let partition = self.choose_partition(record, info.count, info.unavailable())?;
         let record_bytes = record.estimated_size_bytes();
         if record_bytes > config.connection.max_frame_bytes {
             return Err(ClientError::RecordTooLarge {
@@ -141,23 +166,51 @@ impl Producer {
                 max_bytes: config.connection.max_frame_bytes,
             });
         }
-        let memory = shared.accumulator.reserve(record_bytes).await?;
-        // The record's topic moves into the key: no allocation per record.
-        let (topic, input) = to_record_input(record);
-        let tp = TopicPartition::new(topic, partition);
-        let appended =
-            shared
-                .accumulator
-                .append(&tp, &input, record_bytes, memory, Instant::now)?;
-        if appended.previous_batch_full {
-            self.lock_partitioner().on_batch_sealed_avoiding(
-                &tp.topic,
-                partition,
-                num_partitions,
-                info.unavailable(),
-            );
+        let memory = match shared.accumulator.try_reserve(record_bytes)? {
+            Some(memory) => memory,
+            None => {
+                let since = blocked_since.unwrap_or_else(Instant::now);
+                shared
+                    .accumulator
+                    .reserve_until(record_bytes, since, since + config.max_block)
+                    .await?
+            }
+        };
+        Ok((
+            TopicPartition::new(Arc::clone(&record.topic), partition),
+            memory,
+            info,
+        ))
+    }
+
+    /// Appends the record to its partition's open batch (no await from here on).
+    fn append(
+        &self,
+        record: ProducerRecord,
+        tp: TopicPartition,
+        memory: OwnedSemaphorePermit,
+        info: &TopicInfo,
+    ) -> Result<DeliveryFuture, SendError> {
+        let shared = &self.shared;
+        let record_bytes = record.estimated_size_bytes();
+        let (input, kept) = to_record_input(record);
+        match shared
+            .accumulator
+            .append(&tp, &input, record_bytes, memory, Instant::now)
+        {
+            Ok(appended) => {
+                if appended.previous_batch_full {
+                    self.lock_partitioner().on_batch_sealed_avoiding(
+                        &tp.topic,
+                        tp.partition,
+                        info.count,
+                        info.unavailable(),
+                    );
+                }
+                Ok(appended.future)
+            }
+            Err(error) => Err(SendError::new(error, kept.restore(tp.topic, input))),
         }
-        Ok(appended.future)
     }
 
     /// The record's partition: the one it names, its key's (over all partitions, so a
@@ -171,7 +224,7 @@ impl Producer {
         match (record.partition, &record.key) {
             (Some(partition), _) if (0..num_partitions).contains(&partition) => Ok(partition),
             (Some(partition), _) => Err(ClientError::InvalidPartition {
-                topic: record.topic.clone(),
+                topic: record.topic.to_string(),
                 partition,
                 num_partitions,
             }),
@@ -189,15 +242,22 @@ impl Producer {
     }
 
     /// Sends everything queued so far without waiting for `linger`, and waits until
-    /// each of those records is acknowledged or has failed (their own futures say
-    /// which). Cancel-safe: dropping it only stops waiting.
+    /// each of those records is acknowledged or has failed. Records that failed since
+    /// the last `flush` or `close` reported them make it return
+    /// [`ClientError::DeliveryFailed`] (how many, and the first error); each record's
+    /// own future says why it failed. Cancel-safe: dropping it only stops waiting.
     pub async fn flush(&self) -> Result<()> {
         self.shared.accumulator.flush().await;
-        Ok(())
+        match self.shared.accumulator.take_failures() {
+            Some(failed) => Err(failed),
+            None => Ok(()),
+        }
     }
 
-    /// Flushes, then stops the sender task. Later `send`s fail with
-    /// [`ClientError::Closed { handle: "producer" }`]. Idempotent.
+    /// Delivers what is queued, then stops the sender task and closes the connection.
+    /// Like `close` on every handle: idempotent, returns `Ok` once closed (or
+    /// [`ClientError::DeliveryFailed`] if records failed since the last report, as
+    /// [`Producer::flush`]), and later calls (`send`) fail with [`ClientError::Closed`].
     pub async fn close(&self) -> Result<()> {
         self.shared.accumulator.close();
         let handle = self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -208,7 +268,10 @@ impl Producer {
             }
         }
         self.shared.slot.close().await;
-        Ok(())
+        match self.shared.accumulator.take_failures() {
+            Some(failed) => Err(failed),
+            None => Ok(()),
+        }
     }
 }
 
@@ -223,14 +286,40 @@ fn lock_partitioner(shared: &ProducerShared) -> std::sync::MutexGuard<'_, Sticky
     shared.partitioner.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The record's topic and the batch builder's view of it; moves the payloads (no
-/// copies).
-fn to_record_input(record: ProducerRecord) -> (String, RecordInput) {
-    let input = RecordInput {
-        timestamp: record.timestamp.unwrap_or_else(now_ms),
-        key: record.key,
-        value: record.value,
-        headers: record
+/// What `to_record_input` does not move into the batch builder's view, to rebuild the
+/// record if it cannot be queued after all.
+struct Kept {
+    partition: Option<i32>,
+    timestamp: Option<i64>,
+}
+
+impl Kept {
+    /// The record as the application handed it over.
+    fn restore(self, topic: Arc<str>, input: RecordInput) -> ProducerRecord {
+        let headers = input
+            .headers
+            .into_iter()
+            .map(|h| {
+                let key = String::from_utf8_lossy(&h.key).into_owned();
+                (key, h.value.unwrap_or_default())
+            })
+            .collect();
+        ProducerRecord {
+            topic,
+            partition: self.partition,
+            key: input.key,
+            value: input.value,
+            headers,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// The batch builder's view of a record; moves the payloads (no copies).
+fn to_record_input(record: ProducerRecord) -> (RecordInput, Kept) {
+    let headers = match record.headers.is_empty() {
+        true => Vec::new(),
+        false => record
             .headers
             .into_iter()
             .map(|(key, value)| Header {
@@ -239,7 +328,17 @@ fn to_record_input(record: ProducerRecord) -> (String, RecordInput) {
             })
             .collect(),
     };
-    (record.topic, input)
+    let input = RecordInput {
+        timestamp: record.timestamp.unwrap_or_else(now_ms),
+        key: record.key,
+        value: record.value,
+        headers,
+    };
+    let kept = Kept {
+        partition: record.partition,
+        timestamp: record.timestamp,
+    };
+    (input, kept)
 }
 
 /// Wall-clock milliseconds since the epoch (0 if the clock is before 1970).

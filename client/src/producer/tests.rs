@@ -26,7 +26,7 @@ async fn keyed_records_get_consecutive_offsets_on_their_partition() {
         let metadata = delivery.await.unwrap();
         assert_eq!(metadata.partition, expected_partition);
         assert_eq!(metadata.offset, i64::try_from(i).unwrap());
-        assert_eq!(metadata.topic, "t");
+        assert_eq!(&*metadata.topic, "t");
     }
     producer.close().await.unwrap();
     let expected = usize::try_from(expected_partition).unwrap();
@@ -128,14 +128,17 @@ async fn close_flushes_and_refuses_more() {
         .unwrap();
     producer.close().await.unwrap();
     assert_eq!(delivery.await.unwrap().partition, 1);
-    let err = producer
-        .send(ProducerRecord::new("t", "y"))
-        .await
-        .unwrap_err();
+    let record = ProducerRecord::new("t", "y")
+        .with_key("k")
+        .with_header("h", "v")
+        .with_partition(0);
+    let err = producer.send(record.clone()).await.unwrap_err();
     assert!(
-        matches!(err, ClientError::Closed { handle: "producer" }),
+        matches!(err.error(), ClientError::Closed { handle: "producer" }),
         "{err:?}"
     );
+    assert_eq!(err.into_record(), record, "the record comes back unchanged");
+    assert!(producer.close().await.is_ok(), "close again is a no-op");
 }
 
 #[tokio::test]
@@ -148,6 +151,8 @@ async fn explicit_partition_out_of_range_is_rejected() {
         .send(ProducerRecord::new("t", "x").with_partition(5))
         .await
         .unwrap_err();
+    assert_eq!(err.record().partition, Some(5));
+    let err = ClientError::from(err);
     assert!(
         matches!(
             err,

@@ -134,7 +134,7 @@ impl ConsumerRun {
         for p in &self.partitions {
             consumer
                 .seek(
-                    &rill_client::TopicPartition::new(&self.topic, *p),
+                    &rill_client::TopicPartition::new(self.topic.as_str(), *p),
                     SeekTo::Beginning,
                 )
                 .await?;

@@ -58,7 +58,7 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
         for p in &owned {
             consumer
                 .seek(
-                    &rill_client::TopicPartition::new(&load.topic, *p),
+                    &rill_client::TopicPartition::new(load.topic.as_str(), *p),
                     SeekTo::End,
                 )
                 .await?;

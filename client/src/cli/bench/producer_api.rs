@@ -110,6 +110,8 @@ async fn produce(
     let (tx, rx) = mpsc::channel(ACK_QUEUE_DEPTH);
     let acker = tokio::spawn(ack(rx, ClientStats::new(name)?, load.message_size, window));
     let fixed = payload(load.message_size);
+    // One shared topic name: each record clones an `Arc`, not the string.
+    let topic: Arc<str> = Arc::from(load.topic.as_str());
     let start = Instant::now();
     let (mut sent, mut counted) = (0u64, 0u64);
     let result = async {
@@ -125,7 +127,7 @@ async fn produce(
                 false => fixed.clone(),
             };
             let delivery = producer
-                .send(ProducerRecord::new(&load.topic, value))
+                .send(ProducerRecord::new(Arc::clone(&topic), value))
                 .await?;
             sent += 1;
             counted += u64::from(measuring);
