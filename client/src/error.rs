@@ -383,4 +383,37 @@ mod tests {
             Some(ErrorCode::UnknownTopicOrPartition)
         );
     }
+
+    #[test]
+    fn the_cause_is_printed_once_in_display_and_not_again_as_source() {
+        use std::error::Error as _;
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused here");
+        let err = ClientError::Connect {
+            addr: "a:1".into(),
+            cause: Arc::new(io),
+        };
+        assert_eq!(err.to_string(), "cannot connect to a:1: refused here");
+        assert!(err.source().is_none(), "the cause would be printed twice");
+        let mut chain = String::new();
+        let mut next: Option<&dyn std::error::Error> = Some(&err);
+        while let Some(e) = next {
+            chain.push_str(&e.to_string());
+            next = e.source();
+        }
+        assert_eq!(chain.matches("refused here").count(), 1, "{chain}");
+    }
+
+    #[test]
+    fn protocol_types_in_the_api_are_reexported() {
+        // Applications name them through rill_client alone.
+        let code: crate::ErrorCode = crate::ErrorCode::UnknownTopicOrPartition;
+        let err = ClientError::broker(code, "t", Some(0), None);
+        assert_eq!(
+            err.error_code(),
+            Some(crate::ErrorCode::UnknownTopicOrPartition)
+        );
+        let _: Option<crate::ApiKey> = None;
+        let _: Option<(crate::BatchError, crate::FrameError)> = None;
+        let _: Option<(crate::DecodeError, crate::EncodeError)> = None;
+    }
 }

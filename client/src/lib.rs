@@ -134,7 +134,8 @@ pub use config::{
     ProducerConfig,
 };
 pub use consumer::{
-    Consumer, PendingCommit, RebalanceCallbacks, RebalanceListener, Revocation, SeekTo,
+    Consumer, ConsumerStream, PendingCommit, RebalanceCallbacks, RebalanceListener, Revocation,
+    SeekTo,
 };
 pub use error::{ClientError, Disconnect, Result};
 pub use producer::{DeliveryFuture, Producer};

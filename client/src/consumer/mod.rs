@@ -35,6 +35,7 @@ mod wire;
 pub use commit::PendingCommit;
 pub use listener::{RebalanceCallbacks, RebalanceListener, Revocation};
 pub use position::SeekTo;
+pub use stream::ConsumerStream;
 pub(crate) use wire::from_wire as partitions_from_wire;
 
 use std::collections::{BTreeMap, HashMap};

@@ -95,6 +95,62 @@ async fn delivery_times_out_when_retries_keep_failing() {
 }
 
 #[tokio::test]
+async fn flush_and_close_report_the_records_that_failed_once() {
+    let broker = FakeBroker::start(1).await;
+    broker.state().fail_produce_partitions = u32::MAX;
+    let config = config(&broker)
+        .request_timeout(Duration::from_millis(100))
+        .delivery_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let producer = Producer::connect(config).await.unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..3 {
+        let record = ProducerRecord::new("t", format!("{i}"));
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    let err = producer.flush().await.unwrap_err();
+    match &err {
+        ClientError::DeliveryFailed {
+            failed_records,
+            first_error,
+            ..
+        } => {
+            assert_eq!(*failed_records, 3, "{err}");
+            assert!(
+                matches!(**first_error, ClientError::DeliveryTimeout { .. }),
+                "{err}"
+            );
+        }
+        other => panic!("expected DeliveryFailed, got {other:?}"),
+    }
+    for delivery in deliveries {
+        assert!(delivery.await.is_err());
+    }
+    assert!(
+        producer.flush().await.is_ok(),
+        "each failure is reported once"
+    );
+
+    let late = producer
+        .send(ProducerRecord::new("t", "late"))
+        .await
+        .unwrap();
+    let err = producer.close().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::DeliveryFailed {
+                failed_records: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(late.await.is_err());
+}
+
+#[tokio::test]
 async fn acks_zero_resolves_without_offsets() {
     let broker = FakeBroker::start(1).await;
     let config = config(&broker)
