@@ -17,6 +17,7 @@ mod sender;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -158,7 +159,7 @@ impl Producer {
                     .await?
             }
         };
-        let partition = self.choose_partition(record, info.count, info.unavailable())?;
+        let partition = self.choose_partition(record, &info)?;
         let record_bytes = record.estimated_size_bytes();
         if record_bytes > config.connection.max_frame_bytes {
             return Err(ClientError::RecordTooLarge {
@@ -200,12 +201,14 @@ impl Producer {
         {
             Ok(appended) => {
                 if appended.previous_batch_full {
-                    self.lock_partitioner().on_batch_sealed_avoiding(
+                    let mut partitioner = self.lock_partitioner();
+                    partitioner.on_batch_sealed_avoiding(
                         &tp.topic,
                         tp.partition,
                         info.count,
                         info.unavailable(),
                     );
+                    mirror_sticky(&partitioner, &tp.topic, info);
                 }
                 Ok(appended.future)
             }
@@ -215,12 +218,8 @@ impl Producer {
 
     /// The record's partition: the one it names, its key's (over all partitions, so a
     /// key always maps to the same one), or the sticky choice among the available ones.
-    fn choose_partition(
-        &self,
-        record: &ProducerRecord,
-        num_partitions: i32,
-        unavailable: &[i32],
-    ) -> Result<i32> {
+    fn choose_partition(&self, record: &ProducerRecord, info: &TopicInfo) -> Result<i32> {
+        let num_partitions = info.count;
         match (record.partition, &record.key) {
             (Some(partition), _) if (0..num_partitions).contains(&partition) => Ok(partition),
             (Some(partition), _) => Err(ClientError::InvalidPartition {
@@ -229,12 +228,22 @@ impl Producer {
                 num_partitions,
             }),
             (None, Some(key)) => Ok(partition_for_key(key, num_partitions)),
-            (None, None) => Ok(self.lock_partitioner().partition_avoiding(
-                &record.topic,
-                num_partitions,
-                unavailable,
-            )),
+            (None, None) => Ok(self.sticky_partition(record, info)),
         }
+    }
+
+    /// The sticky partition for a keyless record: the copy in the topic's metadata
+    /// entry while it is valid (no lock), else the partitioner's choice.
+    fn sticky_partition(&self, record: &ProducerRecord, info: &TopicInfo) -> i32 {
+        let unavailable = info.unavailable();
+        let cached = info.sticky.load(Ordering::Relaxed);
+        if (0..info.count).contains(&cached) && !unavailable.contains(&cached) {
+            return cached;
+        }
+        let mut partitioner = self.lock_partitioner();
+        let chosen = partitioner.partition_avoiding(&record.topic, info.count, unavailable);
+        info.sticky.store(chosen, Ordering::Relaxed);
+        chosen
     }
 
     fn lock_partitioner(&self) -> std::sync::MutexGuard<'_, StickyPartitioner> {
@@ -280,6 +289,13 @@ impl Drop for Producer {
         // The sender delivers what is queued, then exits.
         self.shared.accumulator.close();
     }
+}
+
+/// Copies the partitioner's choice for `topic` into its metadata entry (see
+/// [`TopicInfo::sticky`]); called with the partitioner locked, after it may have moved.
+fn mirror_sticky(partitioner: &StickyPartitioner, topic: &str, info: &TopicInfo) {
+    let current = partitioner.current(topic).unwrap_or(-1);
+    info.sticky.store(current, Ordering::Relaxed);
 }
 
 fn lock_partitioner(shared: &ProducerShared) -> std::sync::MutexGuard<'_, StickyPartitioner> {
@@ -341,9 +357,15 @@ fn to_record_input(record: ProducerRecord) -> (RecordInput, Kept) {
     (input, kept)
 }
 
-/// Wall-clock milliseconds since the epoch (0 if the clock is before 1970).
+/// Wall-clock milliseconds since the epoch (0 if the clock is before 1970). Read once
+/// per record without a timestamp: seconds and milliseconds are combined directly (no
+/// 128-bit arithmetic on the hot path).
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => {
+            let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 1000);
+            secs * 1000 + i64::from(d.subsec_millis())
+        }
+        Err(_) => 0,
+    }
 }

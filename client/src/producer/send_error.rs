@@ -7,35 +7,41 @@ use crate::record::ProducerRecord;
 /// retry it, park it or log it without having kept a copy.
 ///
 /// `?` turns it into its [`ClientError`] (dropping the record).
+///
+/// Boxed inside, so `send`'s `Result` stays one pointer wide on the hot path.
 #[derive(Debug, Clone)]
-pub struct SendError {
+pub struct SendError(Box<Parts>);
+
+#[derive(Debug, Clone)]
+struct Parts {
     error: ClientError,
     record: ProducerRecord,
 }
 
 impl SendError {
     pub(crate) fn new(error: ClientError, record: ProducerRecord) -> Self {
-        Self { error, record }
+        Self(Box::new(Parts { error, record }))
     }
 
     /// Why the record was not queued.
     pub fn error(&self) -> &ClientError {
-        &self.error
+        &self.0.error
     }
 
     /// The record that was not queued.
     pub fn record(&self) -> &ProducerRecord {
-        &self.record
+        &self.0.record
     }
 
     /// The error and the record.
     pub fn into_parts(self) -> (ClientError, ProducerRecord) {
-        (self.error, self.record)
+        let parts = *self.0;
+        (parts.error, parts.record)
     }
 
     /// The record that was not queued, to send again or keep.
     pub fn into_record(self) -> ProducerRecord {
-        self.record
+        self.0.record
     }
 }
 
@@ -44,7 +50,7 @@ impl std::fmt::Display for SendError {
         write!(
             f,
             "record for {} not queued: {}",
-            self.record.topic, self.error
+            self.0.record.topic, self.0.error
         )
     }
 }
@@ -54,6 +60,6 @@ impl std::error::Error for SendError {}
 
 impl From<SendError> for ClientError {
     fn from(error: SendError) -> Self {
-        error.error
+        error.0.error
     }
 }

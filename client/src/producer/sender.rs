@@ -19,7 +19,7 @@ use rill_protocol::error_code::ErrorCode;
 use tokio::time::Instant;
 
 use super::batch::ProducerBatch;
-use super::{lock_partitioner, ProducerShared};
+use super::{lock_partitioner, mirror_sticky, ProducerShared};
 use crate::config::Acks;
 use crate::connection::{PendingResponse, PendingWrite};
 use crate::error::ClientError;
@@ -113,6 +113,7 @@ fn rotate_sticky_partitions(shared: &ProducerShared, batches: &[ProducerBatch]) 
                 info.count,
                 info.unavailable(),
             );
+            mirror_sticky(&partitioner, topic, &info);
         }
     }
 }
