@@ -22,9 +22,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // `poll(timeout)` returns batches of records; the stream hands them out one by one.
     // Either way the next fetch is already on its way while you process these.
-    let mut records = std::pin::pin!(consumer.into_stream());
+    let mut records = consumer.into_stream();
     while let Some(record) = records.next().await {
-        let record = record?;
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                // Ends cleanly: with a group, commits what was handed out and leaves.
+                records.close().await?;
+                return Err(error.into());
+            }
+        };
         let value = record.value.as_deref().map(String::from_utf8_lossy);
         println!(
             "{}-{} @ {} [{}] {:?}",

@@ -7,7 +7,8 @@
 //!   hash of the key, or a sticky partition for keyless records), batches records per
 //!   partition (`linger`, `batch_bytes`, compression), keeps several requests in flight
 //!   and retries retriable failures without reordering a partition. Memory is bounded:
-//!   `send` waits when `buffer_memory_bytes` are queued.
+//!   `send` waits when `buffer_memory_bytes` are queued, for at most `max_block`; a
+//!   record it cannot queue comes back inside the [`SendError`].
 //! - [`Consumer`] reads manually assigned partitions from positions you choose
 //!   ([`SeekTo`]), or joins a consumer group ([`Consumer::subscribe`]) whose broker
 //!   spreads the partitions over its members; the next fetch is always in flight while
@@ -15,10 +16,15 @@
 //! - [`Admin`] creates, deletes, lists, describes and reconfigures topics, and lists,
 //!   describes, deletes and resets the offsets of consumer groups.
 //!
-//! All three talk to the bootstrap broker over one pipelined connection each
+//! All three talk to the first reachable bootstrap address (one `host:port`, several
+//! comma-separated, or a list: [`BootstrapServers`]) over one pipelined connection each
 //! ([`connection::Connection`]), re-established with exponential backoff when it breaks
 //! ([`slot::ConnectionSlot`]). Errors are [`ClientError`] values with context;
 //! [`ClientError::is_retriable`] says whether trying again may help.
+//!
+//! `close` behaves alike on the three handles: it finishes what the handle owes
+//! (delivers queued records; commits and leaves the group), returns a `Result`, does
+//! nothing when called again, and every later call fails with [`ClientError::Closed`].
 //!
 //! # Producing
 //!
@@ -92,7 +98,10 @@
 //! `auto_commit_interval`, the positions after the records earlier polls returned;
 //! partitions being revoked are committed before they are handed over, and `close`
 //! commits before leaving. For tighter control, turn auto-commit off and call
-//! [`Consumer::commit`] after processing.
+//! [`Consumer::commit`] after processing. Streams keep the promise too: records a
+//! stream fetched but never handed out are not counted as consumed (dropping a
+//! [`Consumer::stream`] rewinds to them), and [`ConsumerStream::close`] ends an
+//! [`Consumer::into_stream`] cleanly (commit what was delivered, leave the group).
 //!
 //! # Administering
 //!
@@ -130,15 +139,15 @@ pub use admin::{
     TopicDescription, TopicListing,
 };
 pub use config::{
-    Acks, AutoOffsetReset, Compression, ConnectionConfig, ConsumerConfig, IsolationLevel,
-    ProducerConfig,
+    Acks, AutoOffsetReset, BootstrapServers, Compression, ConnectionConfig, ConsumerConfig,
+    IsolationLevel, ProducerConfig,
 };
 pub use consumer::{
     Consumer, ConsumerStream, PendingCommit, RebalanceCallbacks, RebalanceListener, Revocation,
     SeekTo,
 };
 pub use error::{ClientError, Disconnect, Result};
-pub use producer::{DeliveryFuture, Producer};
+pub use producer::{DeliveryFuture, Producer, SendError};
 pub use record::{ConsumerRecord, ProducerRecord, RecordMetadata, TopicPartition};
 /// Types from `rill-protocol` that appear in this crate's API (error codes and the
 /// causes inside [`ClientError`]), re-exported so applications need no direct
