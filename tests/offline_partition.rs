@@ -70,6 +70,16 @@ async fn keyless_records_avoid_an_offline_partition() {
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("KAFKA_STORAGE_ERROR"), "{err}");
-    producer.close().await.unwrap();
+    let closed = producer.close().await;
+    assert!(
+        matches!(
+            closed,
+            Err(ClientError::DeliveryFailed {
+                failed_records: 1,
+                ..
+            })
+        ),
+        "close reports the record that failed: {closed:?}"
+    );
     broker.stop().await;
 }
