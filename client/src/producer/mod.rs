@@ -129,7 +129,9 @@ impl Producer {
     /// not queued.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, SendError> {
         match self.try_queue(&record).await {
-            Ok((tp, memory, info)) => self.append(record, tp, memory, &info),
+            Ok((tp, memory, info, record_bytes)) => {
+                self.append(record, tp, memory, &info, record_bytes)
+            }
             Err(error) => Err(SendError::new(error, record)),
         }
     }
@@ -139,7 +141,7 @@ impl Producer {
     async fn try_queue(
         &self,
         record: &ProducerRecord,
-    ) -> Result<(TopicPartition, OwnedSemaphorePermit, TopicInfo)> {
+    ) -> Result<(TopicPartition, OwnedSemaphorePermit, TopicInfo, usize)> {
         let shared = &self.shared;
         let config = &shared.config;
         let mut blocked_since = None;
@@ -147,16 +149,16 @@ impl Producer {
             Some(info) => info,
             None => {
                 blocked_since = Some(Instant::now());
-                shared
-                    .metadata
-                    .topic_or_fetch(
-                        &shared.slot,
-                        &record.topic,
-                        config.allow_auto_create_topics,
-                        config.retry_backoff,
-                        config.max_block,
-                    )
-                    .await?
+                // Boxed: the slow path's future (a Metadata round trip) would otherwise
+                // make every `send` future large to build and move.
+                Box::pin(shared.metadata.topic_or_fetch(
+                    &shared.slot,
+                    &record.topic,
+                    config.allow_auto_create_topics,
+                    config.retry_backoff,
+                    config.max_block,
+                ))
+                .await?
             }
         };
         let partition = self.choose_partition(record, &info)?;
@@ -171,16 +173,20 @@ impl Producer {
             Some(memory) => memory,
             None => {
                 let since = blocked_since.unwrap_or_else(Instant::now);
-                shared
-                    .accumulator
-                    .reserve_until(record_bytes, since, since + config.max_block)
-                    .await?
+                let deadline = since + config.max_block;
+                Box::pin(
+                    shared
+                        .accumulator
+                        .reserve_until(record_bytes, since, deadline),
+                )
+                .await?
             }
         };
         Ok((
             TopicPartition::new(Arc::clone(&record.topic), partition),
             memory,
             info,
+            record_bytes,
         ))
     }
 
@@ -191,9 +197,9 @@ impl Producer {
         tp: TopicPartition,
         memory: OwnedSemaphorePermit,
         info: &TopicInfo,
+        record_bytes: usize,
     ) -> Result<DeliveryFuture, SendError> {
         let shared = &self.shared;
-        let record_bytes = record.estimated_size_bytes();
         let (input, kept) = to_record_input(record);
         match shared
             .accumulator
