@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use group_harness::*;
 use rill::client::{
-    Admin, ClientError, ConnectionConfig, Consumer, ConsumerRecord, Producer, ProducerConfig,
-    ProducerRecord,
+    Admin, ClientError, ConnectionConfig, Consumer, ConsumerConfig, ConsumerRecord, Producer,
+    ProducerConfig, ProducerRecord, SeekTo, TopicPartition,
 };
 
 const TOPIC: &str = "promises";
@@ -208,6 +208,16 @@ async fn several_bootstrap_addresses_keep_clients_working_when_the_first_is_down
         .unwrap();
     assert_eq!(delivery.await.unwrap().offset, 0);
     producer.close().await.unwrap();
+
+    let config = ConsumerConfig::builder(vec![down.clone(), up.clone()])
+        .build()
+        .unwrap();
+    let mut consumer = Consumer::connect(config).await.unwrap();
+    let tp = TopicPartition::new(TOPIC, 0);
+    consumer.assign([tp.clone()]);
+    consumer.seek(&tp, SeekTo::Beginning).await.unwrap();
+    assert_eq!(poll_some(&mut consumer).await[0].offset, 0);
+    consumer.close().await.unwrap();
 
     let admin = Admin::connect(ConnectionConfig::new([down.as_str(), up.as_str()]))
         .await
