@@ -17,9 +17,9 @@
 //!   describes, deletes and resets the offsets of consumer groups.
 //!
 //! All three talk to the first reachable bootstrap address (one `host:port`, several
-//! comma-separated, or a list: [`BootstrapServers`]) over one pipelined connection each
-//! ([`connection::Connection`]), re-established with exponential backoff when it breaks
-//! ([`slot::ConnectionSlot`]). Errors are [`ClientError`] values with context;
+//! comma-separated, or a list: [`BootstrapServers`]) over one pipelined connection each,
+//! re-established with exponential backoff when it breaks. Errors are [`ClientError`]
+//! values with context;
 //! [`ClientError::is_retriable`] says whether trying again may help.
 //!
 //! `close` behaves alike on the three handles: it finishes what the handle owes
@@ -120,7 +120,7 @@
 
 pub mod admin;
 pub mod config;
-pub mod connection;
+mod connection;
 pub mod consumer;
 pub mod error;
 mod fast_map;
@@ -129,7 +129,7 @@ mod offsets;
 pub mod partitioner;
 pub mod producer;
 pub mod record;
-pub mod slot;
+mod slot;
 #[cfg(test)]
 mod test_support;
 

@@ -67,11 +67,6 @@ impl ConnectionSlot {
         &self.addrs[index]
     }
 
-    /// The connection settings.
-    pub fn config(&self) -> &ConnectionConfig {
-        &self.config
-    }
-
     /// The live connection, connecting (after any backoff) if there is none.
     ///
     /// Cancel-safe: dropping it abandons at most a connection attempt.

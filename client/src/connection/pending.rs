@@ -66,6 +66,7 @@ impl<M: Message> PendingResponse<M> {
     }
 
     /// The request's correlation id.
+    #[cfg(test)]
     pub fn correlation_id(&self) -> u32 {
         self.exchange.correlation_id
     }

@@ -18,7 +18,7 @@ use super::consume::consumer_config;
 use super::progress::{Counters, Progress};
 use super::report::{ClientStats, Report};
 use super::{clock_ns, ensure_topic, partitions_of, producer_api};
-use crate::cli::GlobalArgs;
+use crate::GlobalArgs;
 
 /// How long consumers may keep reading after the producers finished.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);

@@ -10,7 +10,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::cli::output::{print_stdout, Style, Table};
+use crate::output::{print_stdout, Style, Table};
 
 /// Largest latency the histogram tracks, in microseconds (60 s).
 const LATENCY_US_MAX: u64 = 60_000_000;

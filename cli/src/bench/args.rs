@@ -9,7 +9,7 @@ use clap::Args;
 use rill_client::{Acks, Compression};
 use serde::Serialize;
 
-use crate::cli::args::{parse_acks, parse_compression, parse_duration};
+use crate::args::{parse_acks, parse_compression, parse_duration};
 
 /// Message size when `--message-size` is not given.
 pub const MESSAGE_SIZE_BYTES_DEFAULT: usize = 1024;

@@ -20,6 +20,7 @@ pub mod e2e;
 pub mod produce;
 pub mod producer_api;
 pub mod progress;
+pub mod raw_connection;
 pub mod report;
 
 use std::sync::OnceLock;
@@ -128,7 +129,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::{Cli, Command};
 
     fn bench(args: &[&str]) -> BenchMode {
         let mut argv = vec!["rill", "bench"];

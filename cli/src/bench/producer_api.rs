@@ -20,7 +20,7 @@ use super::produce::{Produced, Window};
 use super::progress::{Counters, Progress};
 use super::report::ClientStats;
 use super::{clock_ns, payload};
-use crate::cli::GlobalArgs;
+use crate::GlobalArgs;
 
 /// Futures queued between a producer and its acker (back-pressure beyond the
 /// producer's own buffer memory).

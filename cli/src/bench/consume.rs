@@ -16,7 +16,7 @@ use super::args::{LoadArgs, Stop};
 use super::progress::{Counters, Progress};
 use super::report::{ClientStats, Report};
 use super::{ensure_topic, partitions_of};
-use crate::cli::GlobalArgs;
+use crate::GlobalArgs;
 
 /// Longest a single poll waits before the consumer checks its stop condition again.
 const POLL_WAIT: Duration = Duration::from_millis(100);

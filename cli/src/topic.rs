@@ -250,7 +250,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::{Cli, Command};
 
     fn parse(args: &[&str]) -> TopicArgs {
         let cli = Cli::try_parse_from(std::iter::once("rill").chain(args.iter().copied())).unwrap();

@@ -4,7 +4,7 @@
 use rill_client::{GroupDescription, GroupListing, ResetOffset};
 use serde::Serialize;
 
-use crate::cli::output::{Style, Table};
+use crate::output::{Style, Table};
 
 /// A group in `rill group list --output json`.
 #[derive(Debug, Serialize)]

@@ -259,7 +259,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::{Cli, Command};
 
     fn parse(args: &[&str]) -> Result<GroupArgs, clap::Error> {
         let cli = Cli::try_parse_from(std::iter::once("rill").chain(args.iter().copied()))?;

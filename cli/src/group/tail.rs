@@ -19,11 +19,11 @@ use rill_client::{
 };
 use tokio::time::Instant;
 
-use crate::cli::output::{stdout_closed, DataOut};
-use crate::cli::record_format::RecordPrinter;
-use crate::cli::tail::TailArgs;
-use crate::cli::tail_position::RecordFilter;
-use crate::cli::GlobalArgs;
+use crate::output::{stdout_closed, DataOut};
+use crate::record_format::RecordPrinter;
+use crate::tail::TailArgs;
+use crate::tail_position::RecordFilter;
+use crate::GlobalArgs;
 
 /// How often printed positions are committed while following.
 pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);

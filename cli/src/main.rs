@@ -6,14 +6,12 @@
 //! into an exit code: 0 success or a closed stdout pipe, 1 failure with a message and a
 //! hint on stderr.
 
-mod cli;
-
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::errors::{clap_exit_code, report, EXIT_FAILURE};
-use crate::cli::Cli;
+use rill_cli::errors::{clap_exit_code, report, EXIT_FAILURE};
+use rill_cli::Cli;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -37,7 +35,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let outcome = runtime.block_on(cli::run(cli));
+    let outcome = runtime.block_on(rill_cli::run(cli));
     // Do not wait for a blocking stdin read that will never finish.
     runtime.shutdown_background();
     match outcome {

@@ -2,8 +2,9 @@
 //! connection.
 //!
 //! With `--client batch` (the default) a producer encodes batches of exactly
-//! `--batch-size` records with `BatchBuilder` and queues one Produce request per batch on
-//! a raw pipelined [`Connection`], up to `--max-in-flight` unanswered; an acker task
+//! `--batch-size` records with `BatchBuilder` and writes one Produce request per batch on
+//! a raw pipelined connection ([`super::raw_connection`]), up to `--max-in-flight`
+//! unanswered; an acker task
 //! awaits the answers in order and records each batch's send-to-ack latency for all of
 //! its records. Partitions of a producer take turns batch by batch. `--client producer`
 //! (or `--linger`) uses [`super::producer_api`] instead.
@@ -14,7 +15,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use rill_client::connection::Connection;
 use rill_client::{Acks, ConnectionConfig};
 use rill_protocol::api::common::TopicPartitions;
 use rill_protocol::api::produce::{ProducePartition, ProduceRequest, ProduceResponse};
@@ -25,9 +25,10 @@ use tokio::sync::mpsc;
 
 use super::args::{LoadArgs, Stop};
 use super::progress::{Counters, Progress};
+use super::raw_connection::{self, RawReceiver, RawSender, Sent};
 use super::report::{ClientStats, Report};
 use super::{ensure_topic, partitions_of, payload, producer_api};
-use crate::cli::GlobalArgs;
+use crate::GlobalArgs;
 
 /// How `produce` builds its load.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize)]
@@ -170,19 +171,34 @@ struct InFlight {
 }
 
 enum Answer {
-    Response(rill_client::connection::PendingResponse<ProduceResponse>),
-    Written(rill_client::connection::PendingWrite),
+    /// The broker answers this request.
+    Response(Sent),
+    /// `acks=0`: written and flushed, no answer comes.
+    Written,
 }
 
 impl BatchProducer {
     async fn run(self, config: &ConnectionConfig) -> anyhow::Result<(ClientStats, Instant)> {
-        let connection = Arc::new(Connection::connect(config, config.bootstrap.as_str()).await?);
-        let (tx, rx) = mpsc::channel(self.load.max_in_flight.max(1));
+        let (mut sender, receiver) = raw_connection::connect(
+            config.bootstrap.as_str(),
+            config.connect_timeout,
+            config.max_frame_bytes,
+        )
+        .await?;
+        // The queue bounds the requests in flight: one being awaited plus those queued.
+        let (tx, rx) = mpsc::channel(self.load.max_in_flight.saturating_sub(1).max(1));
         let stats = ClientStats::new(&self.name)?;
-        let acker = tokio::spawn(ack(rx, stats, self.load.message_size, self.window));
-        let sent = self.send_all(&connection, config.request_timeout, tx).await;
+        let acker = tokio::spawn(ack(
+            receiver,
+            rx,
+            stats,
+            config.request_timeout,
+            self.load.message_size,
+            self.window,
+        ));
+        let sent = self.send_all(&mut sender, tx).await;
         let acked = acker.await.context("acker task failed")?;
-        connection.close();
+        sender.shutdown().await;
         sent?;
         let (mut stats, ended) = acked?;
         stats.elapsed = ended.saturating_duration_since(self.window.measure_from);
@@ -191,8 +207,7 @@ impl BatchProducer {
 
     async fn send_all(
         &self,
-        connection: &Connection,
-        timeout: Duration,
+        sender: &mut RawSender,
         tx: mpsc::Sender<InFlight>,
     ) -> anyhow::Result<()> {
         let value = payload(self.load.message_size);
@@ -215,9 +230,10 @@ impl BatchProducer {
             turn += 1;
             let request = self.request(partition, build_batch(&self.load, &value, records)?);
             let sent_at = Instant::now();
+            let written = sender.send(&request).await?;
             let answer = match self.load.acks {
-                Acks::None => Answer::Written(connection.send_without_response(&request).await?),
-                _ => Answer::Response(connection.send_request(&request, timeout).await?),
+                Acks::None => Answer::Written,
+                _ => Answer::Response(written),
             };
             sent += records;
             if measuring {
@@ -275,16 +291,17 @@ fn now_ms() -> i64 {
 /// Awaits answers in order; records latency of counted batches. Returns the stats and
 /// the instant of the last counted answer.
 async fn ack(
+    mut receiver: RawReceiver,
     mut rx: mpsc::Receiver<InFlight>,
     mut stats: ClientStats,
+    timeout: Duration,
     message_size: usize,
     window: Window,
 ) -> anyhow::Result<(ClientStats, Instant)> {
     let mut ended = window.measure_from;
     while let Some(in_flight) = rx.recv().await {
-        match in_flight.answer {
-            Answer::Written(write) => write.wait().await?,
-            Answer::Response(pending) => check(pending.wait().await?)?,
+        if let Answer::Response(sent) = in_flight.answer {
+            check(receiver.receive::<ProduceResponse>(sent, timeout).await?)?;
         }
         if in_flight.counted {
             let now = Instant::now();
