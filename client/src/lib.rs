@@ -175,6 +175,9 @@ mod thread_safety {
         send_sync::<Consumer>();
         send_sync::<DeliveryFuture>();
         send_sync::<ClientError>();
+        send_sync::<SendError>();
+        fn send_only<T: Send>() {}
+        send_only::<ConsumerStream>();
     }
 
     #[allow(dead_code)]
