@@ -217,7 +217,17 @@ async fn a_batch_refused_for_good_does_not_block_its_partition() {
         (1..=13).collect::<Vec<i64>>(),
         "once each, in order"
     );
-    producer.close().await.unwrap();
+    let closed = producer.close().await;
+    assert!(
+        matches!(
+            closed,
+            Err(rill::client::ClientError::DeliveryFailed {
+                failed_records: 1,
+                ..
+            })
+        ),
+        "close reports the one refused record: {closed:?}"
+    );
     let ends = BTreeMap::from([(0, 14)]);
     let read = common::read_all(broker.addr, "gap", &ends, Duration::from_secs(10)).await;
     let values: Vec<String> = read[&0]

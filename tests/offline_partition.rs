@@ -19,7 +19,7 @@ async fn keyless_records_avoid_an_offline_partition() {
         .await
         .unwrap();
     admin.create_topic("o", 2, &[]).await.unwrap();
-    admin.close().await;
+    admin.close().await.unwrap();
     let dir = broker.stop().await;
     let p0 = dir.path().join("o-0");
     std::fs::remove_dir_all(&p0).unwrap();
@@ -70,6 +70,16 @@ async fn keyless_records_avoid_an_offline_partition() {
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("KAFKA_STORAGE_ERROR"), "{err}");
-    producer.close().await.unwrap();
+    let closed = producer.close().await;
+    assert!(
+        matches!(
+            closed,
+            Err(ClientError::DeliveryFailed {
+                failed_records: 1,
+                ..
+            })
+        ),
+        "close reports the record that failed: {closed:?}"
+    );
     broker.stop().await;
 }

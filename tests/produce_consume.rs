@@ -114,7 +114,7 @@ async fn hundred_thousand_keyed_records_every_codec_survive_restart() {
             .await
             .unwrap();
     }
-    admin.close().await;
+    admin.close().await.unwrap();
     let mut ends = Vec::new();
     for codec in codecs {
         ends.push(produce_codec(broker.addr, codec).await);

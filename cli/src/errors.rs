@@ -139,10 +139,10 @@ mod tests {
     use super::*;
 
     fn refused(addr: &str) -> anyhow::Error {
-        let source = Arc::new(io::Error::from(io::ErrorKind::ConnectionRefused));
+        let cause = Arc::new(io::Error::from(io::ErrorKind::ConnectionRefused));
         anyhow::Error::new(ClientError::Connect {
             addr: addr.to_owned(),
-            source,
+            cause,
         })
         .context(format!("cannot reach the broker at {addr}"))
     }

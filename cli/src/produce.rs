@@ -103,7 +103,7 @@ impl OffsetPrinter {
                 "{}\n",
                 serde_json::json!({
                     "line": line,
-                    "topic": m.topic,
+                    "topic": &*m.topic,
                     "partition": m.partition,
                     "offset": m.offset,
                     "timestamp": m.timestamp,
@@ -289,7 +289,7 @@ async fn send_lines(
                 }
             };
             let record = ProducerRecord {
-                topic: args.topic.clone(),
+                topic: args.topic.as_str().into(),
                 partition: args.partition,
                 key: parsed.key,
                 value: parsed.value,

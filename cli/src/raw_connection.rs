@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
+use rill_client::BootstrapServers;
 use rill_protocol::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use rill_protocol::api::{ApiKey, Message, RequestHeader};
 use rill_protocol::error_code::ErrorCode;
@@ -56,16 +57,37 @@ pub struct RawReceiver {
     frames: FramedRead<OwnedReadHalf, FrameCodec>,
 }
 
-/// Connects to `addr` within `connect_timeout` and agrees API versions with the broker.
+/// Connects to the first bootstrap address that answers (each within `connect_timeout`)
+/// and agrees API versions with the broker.
 pub async fn connect(
-    addr: &str,
+    bootstrap: &BootstrapServers,
     connect_timeout: Duration,
     max_frame_bytes: usize,
 ) -> anyhow::Result<(RawSender, RawReceiver)> {
-    let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
-        .await
-        .with_context(|| format!("cannot connect to {addr} within {connect_timeout:?}"))?
-        .with_context(|| format!("cannot connect to {addr}"))?;
+    let mut last_error = None;
+    let mut connected = None;
+    for addr in bootstrap.addresses() {
+        match tokio::time::timeout(connect_timeout, TcpStream::connect(&addr)).await {
+            Ok(Ok(stream)) => {
+                connected = Some((addr, stream));
+                break;
+            }
+            Ok(Err(e)) => {
+                last_error =
+                    Some(anyhow::Error::new(e).context(format!("cannot connect to {addr}")))
+            }
+            Err(_) => {
+                last_error = Some(anyhow::anyhow!(
+                    "cannot connect to {addr} within {connect_timeout:?}"
+                ))
+            }
+        }
+    }
+    let Some((addr, stream)) = connected else {
+        return Err(
+            last_error.unwrap_or_else(|| anyhow::anyhow!("no broker address given (--broker)"))
+        );
+    };
     // Latency matters more than packet count: requests are already batched.
     stream.set_nodelay(true).context("cannot set TCP_NODELAY")?;
     let (read_half, write_half) = stream.into_split();
@@ -156,9 +178,9 @@ impl RawSender {
     }
 }
 
-/// Sends one request to `addr` and returns its response (a short-lived connection).
+/// Sends one request to the first bootstrap address that answers and returns its response (a short-lived connection).
 pub async fn call<M: Message, R: Message>(
-    addr: &str,
+    addr: &BootstrapServers,
     timeout: Duration,
     request: &M,
 ) -> anyhow::Result<R> {

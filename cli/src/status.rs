@@ -41,7 +41,7 @@ pub async fn run(global: &GlobalArgs, _args: StatusArgs) -> anyhow::Result<()> {
         .status()
         .await
         .context("cannot read the broker's status")?;
-    admin.close().await;
+    admin.close().await?;
     let view = StatusView {
         broker: global.broker.clone(),
         node_id: status.node_id,

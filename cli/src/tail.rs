@@ -161,7 +161,7 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
         .describe_topic(&args.topic)
         .await
         .with_context(|| format!("cannot read topic {}", args.topic));
-    admin.close().await;
+    admin.close().await?;
     let description = description?;
     let chosen = choose_partitions(&description, &args.partitions)?;
 
@@ -177,12 +177,19 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
     let mut consumer = Consumer::connect(config)
         .await
         .context("cannot reach the broker")?;
-    consumer.assign(chosen.keys().map(|&p| (args.topic.clone(), p)).collect());
+    consumer.assign(
+        chosen
+            .keys()
+            .map(|&p| rill_client::TopicPartition::new(args.topic.clone(), p)),
+    );
     let now = SystemTime::now();
     let start = args.start(now);
     for (&partition, &(earliest, latest)) in &chosen {
         consumer
-            .seek(&args.topic, partition, seek_for(start, earliest, latest))
+            .seek(
+                &rill_client::TopicPartition::new(args.topic.as_str(), partition),
+                seek_for(start, earliest, latest),
+            )
             .await
             .with_context(|| format!("cannot find where to start in {}-{partition}", args.topic))?;
     }
@@ -255,11 +262,14 @@ fn drop_finished(consumer: &mut Consumer, topic: &str, ends: &mut BTreeMap<i32, 
     let before = ends.len();
     ends.retain(|&partition, end| {
         consumer
-            .position(topic, partition)
+            .position(&rill_client::TopicPartition::new(topic, partition))
             .is_none_or(|position| position < *end)
     });
     if ends.len() != before {
-        consumer.assign(ends.keys().map(|&p| (topic.to_owned(), p)).collect());
+        consumer.assign(
+            ends.keys()
+                .map(|&p| rill_client::TopicPartition::new(topic, p)),
+        );
     }
 }
 

@@ -121,7 +121,7 @@ pub async fn run(global: &GlobalArgs, args: TopicArgs) -> anyhow::Result<()> {
         TopicCommand::Alter(alter) => run_alter(&admin, alter, output).await,
         TopicCommand::Delete(delete) => run_delete(&admin, delete, output).await,
     };
-    admin.close().await;
+    admin.close().await?;
     result
 }
 

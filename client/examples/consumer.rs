@@ -3,7 +3,7 @@
 //! `cargo run -p rill-client --example consumer -- 127.0.0.1:9420 events 0`
 
 use futures::StreamExt;
-use rill_client::{Consumer, ConsumerConfig, SeekTo};
+use rill_client::{Consumer, ConsumerConfig, SeekTo, TopicPartition};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,14 +16,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut consumer = Consumer::connect(config).await?;
 
     // Manual assignment: you choose the partitions and where to start.
-    consumer.assign(vec![(topic.clone(), partition)]);
-    consumer.seek(&topic, partition, SeekTo::Beginning).await?;
+    let tp = TopicPartition::new(topic, partition);
+    consumer.assign([tp.clone()]);
+    consumer.seek(&tp, SeekTo::Beginning).await?;
 
     // `poll(timeout)` returns batches of records; the stream hands them out one by one.
     // Either way the next fetch is already on its way while you process these.
-    let mut records = std::pin::pin!(consumer.into_stream());
+    let mut records = consumer.into_stream();
     while let Some(record) = records.next().await {
-        let record = record?;
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                // Ends cleanly: with a group, commits what was handed out and leaves.
+                records.close().await?;
+                return Err(error.into());
+            }
+        };
         let value = record.value.as_deref().map(String::from_utf8_lossy);
         println!(
             "{}-{} @ {} [{}] {:?}",

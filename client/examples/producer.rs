@@ -3,6 +3,7 @@
 //! Run a broker first (`rilld`), then:
 //! `cargo run -p rill-client --example producer -- 127.0.0.1:9420 events`
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rill_client::{Acks, Compression, Producer, ProducerConfig, ProducerRecord};
@@ -10,8 +11,10 @@ use rill_client::{Acks, Compression, Producer, ProducerConfig, ProducerRecord};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
+    // One address, or several comma-separated: the client moves on when one is down.
     let bootstrap = args.next().unwrap_or_else(|| "127.0.0.1:9420".to_owned());
-    let topic = args.next().unwrap_or_else(|| "events".to_owned());
+    // One shared topic name: each record clones the `Arc`, not the string.
+    let topic: Arc<str> = args.next().as_deref().unwrap_or("events").into();
 
     // Every setting has a Kafka-like default; these are the ones people tune first.
     let config = ProducerConfig::builder(bootstrap)
@@ -22,15 +25,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let producer = Producer::connect(config).await?;
 
-    // `send` only queues the record (waiting if the producer's buffer is full) and
-    // returns a future for the broker's answer. Queue everything first, then await
-    // the answers, so the records share batches and requests.
+    // `send` only queues the record (waiting, at most `max_block`, if the producer's
+    // buffer is full) and returns a future for the broker's answer. Queue everything
+    // first, then await the answers, so the records share batches and requests.
     let mut deliveries = Vec::new();
     for i in 0..10 {
-        let record = ProducerRecord::new(topic.clone(), format!("hello #{i}"))
+        let record = ProducerRecord::new(Arc::clone(&topic), format!("hello #{i}"))
             .with_key(format!("user-{}", i % 3)) // same key, same partition, in order
             .with_header("source", "example");
-        deliveries.push(producer.send(record).await?);
+        match producer.send(record).await {
+            Ok(delivery) => deliveries.push(delivery),
+            // A record that could not be queued comes back with the reason.
+            Err(refused) => {
+                eprintln!("{refused}; the record: {:?}", refused.record());
+                return Err(refused.into());
+            }
+        }
     }
     for delivery in deliveries {
         let written = delivery.await?;
@@ -40,7 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    // `close` sends whatever is still queued and stops the background sender.
+    // `close` sends whatever is still queued and stops the background sender; it fails
+    // if records failed since the last `flush`/`close` (each future above says why).
     producer.close().await?;
     Ok(())
 }

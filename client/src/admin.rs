@@ -131,7 +131,7 @@ impl Admin {
     pub async fn connect(config: ConnectionConfig) -> Result<Admin> {
         config.validate()?;
         let timeout_ms = i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX);
-        let slot = ConnectionSlot::new(config.clone(), config.bootstrap.clone());
+        let slot = ConnectionSlot::new(config.clone(), "admin client");
         slot.get().await?;
         Ok(Admin { slot, timeout_ms })
     }
@@ -320,9 +320,11 @@ impl Admin {
         })
     }
 
-    /// Closes the connection.
-    pub async fn close(&self) {
+    /// Closes the connection. Like `close` on every handle: idempotent, returns
+    /// `Ok` once closed, and later calls fail with [`ClientError::Closed`].
+    pub async fn close(&self) -> Result<()> {
         self.slot.close().await;
+        Ok(())
     }
 }
 

@@ -5,6 +5,10 @@
 //! that are not `Clone` (I/O, frame errors) are shared behind an `Arc`.
 //! [`ClientError::is_retriable`] says whether trying again may succeed; the producer's
 //! retry loop and the connection slot's reconnect logic both go by it.
+//!
+//! Each message is complete on its own: an underlying cause (a socket error, a decode
+//! error) is printed in the `Display` text and not returned again by
+//! [`std::error::Error::source`], so a report that walks the chain prints it once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +22,7 @@ use thiserror::Error;
 
 /// Why a connection stopped working.
 #[derive(Debug, Clone, Error)]
+#[non_exhaustive]
 pub enum Disconnect {
     /// The broker closed the connection.
     #[error("closed by the broker")]
@@ -51,16 +56,18 @@ pub enum Disconnect {
     Closed,
 }
 
-/// Everything the client can fail with.
+/// Everything the client can fail with. New variants may be added: match with a
+/// wildcard arm.
 #[derive(Debug, Clone, Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// Connecting failed (refused, unreachable, DNS).
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}: {cause}")]
     Connect {
         /// The address dialled.
         addr: String,
         /// The socket error.
-        source: Arc<std::io::Error>,
+        cause: Arc<std::io::Error>,
     },
     /// Connecting took longer than `connect_timeout`.
     #[error("connecting to {addr} timed out after {timeout:?}")]
@@ -103,30 +110,30 @@ pub enum ClientError {
         message: Option<String>,
     },
     /// A response could not be decoded.
-    #[error("cannot decode {api:?} response from {addr}: {source}")]
+    #[error("cannot decode {api:?} response from {addr}: {cause}")]
     Decode {
         /// The broker's address.
         addr: String,
         /// The API whose response was malformed.
         api: ApiKey,
         /// What was wrong.
-        source: DecodeError,
+        cause: DecodeError,
     },
     /// A request could not be encoded (a field too long for its length prefix).
-    #[error("cannot encode {api:?} request: {source}")]
+    #[error("cannot encode {api:?} request: {cause}")]
     Encode {
         /// The API.
         api: ApiKey,
         /// What was wrong.
-        source: EncodeError,
+        cause: EncodeError,
     },
     /// A request frame exceeded `max_frame_bytes`.
-    #[error("{api:?} request too large: {source}")]
+    #[error("{api:?} request too large: {cause}")]
     RequestTooLarge {
         /// The API.
         api: ApiKey,
         /// The size check that failed.
-        source: Arc<FrameError>,
+        cause: Arc<FrameError>,
     },
     /// The broker does not speak a version of `api` this client speaks.
     #[error("broker {addr} does not support {api:?} versions {client_min}..={client_max}")]
@@ -141,14 +148,14 @@ pub enum ClientError {
         client_max: u16,
     },
     /// A record batch could not be built or parsed.
-    #[error("record batch for {topic}-{partition}: {source}")]
+    #[error("record batch for {topic}-{partition}: {cause}")]
     Batch {
         /// Topic of the batch.
         topic: String,
         /// Partition of the batch.
         partition: i32,
         /// What was wrong.
-        source: BatchError,
+        cause: BatchError,
     },
     /// A configuration value is not acceptable.
     #[error("invalid config {field}: {reason}")]
@@ -204,9 +211,34 @@ pub enum ClientError {
         /// Partition of the batch.
         partition: i32,
     },
-    /// The producer was closed (or dropped) before the record was delivered.
-    #[error("the producer is closed")]
-    ProducerClosed,
+    /// The handle (`"producer"`, `"consumer"`, `"admin client"`) was closed, or, for a
+    /// record's delivery, the producer was closed or dropped before the record was
+    /// delivered.
+    #[error("the {handle} is closed")]
+    Closed {
+        /// Which handle.
+        handle: &'static str,
+    },
+    /// `send` waited `max_block` for buffer memory or the topic's metadata and gave up
+    /// (Kafka's `max.block.ms`); the record was not queued.
+    #[error("send waited {waited:?} (max_block) for {waiting_for} and gave up; the record was not queued")]
+    MaxBlockExceeded {
+        /// How long it waited.
+        waited: Duration,
+        /// What it waited for: `"buffer memory"` or `"metadata of topic ..."`.
+        waiting_for: String,
+    },
+    /// `flush` or `close` found records that failed since the last report; each one's
+    /// own [`crate::DeliveryFuture`] also says why.
+    #[error("{failed_records} record(s) in {failed_batches} batch(es) failed; first failure: {first_error}")]
+    DeliveryFailed {
+        /// Records whose delivery failed.
+        failed_records: u64,
+        /// Batches those records were in.
+        failed_batches: u64,
+        /// The first failure's error.
+        first_error: Box<ClientError>,
+    },
     /// Internal: an append reached a batch already sealed for sending.
     #[error("internal: the batch is already sealed")]
     BatchSealed,
@@ -344,11 +376,44 @@ mod tests {
         assert!(unknown.to_string().contains("t-3"), "{unknown}");
         let range = ClientError::broker(ErrorCode::OffsetOutOfRange, "t", Some(0), None);
         assert!(!range.is_retriable());
-        assert!(!ClientError::ProducerClosed.is_retriable());
+        assert!(!ClientError::Closed { handle: "producer" }.is_retriable());
         assert!(!ClientError::config("linger", "negative").is_retriable());
         assert_eq!(
             unknown.error_code(),
             Some(ErrorCode::UnknownTopicOrPartition)
         );
+    }
+
+    #[test]
+    fn the_cause_is_printed_once_in_display_and_not_again_as_source() {
+        use std::error::Error as _;
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused here");
+        let err = ClientError::Connect {
+            addr: "a:1".into(),
+            cause: Arc::new(io),
+        };
+        assert_eq!(err.to_string(), "cannot connect to a:1: refused here");
+        assert!(err.source().is_none(), "the cause would be printed twice");
+        let mut chain = String::new();
+        let mut next: Option<&dyn std::error::Error> = Some(&err);
+        while let Some(e) = next {
+            chain.push_str(&e.to_string());
+            next = e.source();
+        }
+        assert_eq!(chain.matches("refused here").count(), 1, "{chain}");
+    }
+
+    #[test]
+    fn protocol_types_in_the_api_are_reexported() {
+        // Applications name them through rill_client alone.
+        let code: crate::ErrorCode = crate::ErrorCode::UnknownTopicOrPartition;
+        let err = ClientError::broker(code, "t", Some(0), None);
+        assert_eq!(
+            err.error_code(),
+            Some(crate::ErrorCode::UnknownTopicOrPartition)
+        );
+        let _: Option<crate::ApiKey> = None;
+        let _: Option<(crate::BatchError, crate::FrameError)> = None;
+        let _: Option<(crate::DecodeError, crate::EncodeError)> = None;
     }
 }

@@ -7,7 +7,8 @@
 //!   hash of the key, or a sticky partition for keyless records), batches records per
 //!   partition (`linger`, `batch_bytes`, compression), keeps several requests in flight
 //!   and retries retriable failures without reordering a partition. Memory is bounded:
-//!   `send` waits when `buffer_memory_bytes` are queued.
+//!   `send` waits when `buffer_memory_bytes` are queued, for at most `max_block`; a
+//!   record it cannot queue comes back inside the [`SendError`].
 //! - [`Consumer`] reads manually assigned partitions from positions you choose
 //!   ([`SeekTo`]), or joins a consumer group ([`Consumer::subscribe`]) whose broker
 //!   spreads the partitions over its members; the next fetch is always in flight while
@@ -15,10 +16,15 @@
 //! - [`Admin`] creates, deletes, lists, describes and reconfigures topics, and lists,
 //!   describes, deletes and resets the offsets of consumer groups.
 //!
-//! All three talk to the bootstrap broker over one pipelined connection each,
+//! All three talk to the first reachable bootstrap address (one `host:port`, several
+//! comma-separated, or a list: [`BootstrapServers`]) over one pipelined connection each,
 //! re-established with exponential backoff when it breaks. Errors are [`ClientError`]
 //! values with context;
 //! [`ClientError::is_retriable`] says whether trying again may help.
+//!
+//! `close` behaves alike on the three handles: it finishes what the handle owes
+//! (delivers queued records; commits and leaves the group), returns a `Result`, does
+//! nothing when called again, and every later call fails with [`ClientError::Closed`].
 //!
 //! # Producing
 //!
@@ -44,13 +50,14 @@
 //! # Consuming
 //!
 //! ```no_run
-//! use rill_client::{Consumer, ConsumerConfig, SeekTo};
+//! use rill_client::{Consumer, ConsumerConfig, SeekTo, TopicPartition};
 //! use std::time::Duration;
 //!
 //! # async fn demo() -> rill_client::Result<()> {
 //! let mut consumer = Consumer::connect(ConsumerConfig::builder("127.0.0.1:9420").build()?).await?;
-//! consumer.assign(vec![("events".to_owned(), 0)]);
-//! consumer.seek("events", 0, SeekTo::Beginning).await?;
+//! let events_0 = TopicPartition::new("events", 0);
+//! consumer.assign([events_0.clone()]);
+//! consumer.seek(&events_0, SeekTo::Beginning).await?;
 //! for record in consumer.poll(Duration::from_secs(1)).await? {
 //!     println!("{}: {:?}", record.offset, record.value);
 //! }
@@ -91,7 +98,10 @@
 //! `auto_commit_interval`, the positions after the records earlier polls returned;
 //! partitions being revoked are committed before they are handed over, and `close`
 //! commits before leaving. For tighter control, turn auto-commit off and call
-//! [`Consumer::commit`] after processing.
+//! [`Consumer::commit`] after processing. Streams keep the promise too: records a
+//! stream fetched but never handed out are not counted as consumed (dropping a
+//! [`Consumer::stream`] rewinds to them), and [`ConsumerStream::close`] ends an
+//! [`Consumer::into_stream`] cleanly (commit what was delivered, leave the group).
 //!
 //! # Administering
 //!
@@ -129,15 +139,26 @@ pub use admin::{
     TopicDescription, TopicListing,
 };
 pub use config::{
-    Acks, AutoOffsetReset, Compression, ConnectionConfig, ConsumerConfig, IsolationLevel,
-    ProducerConfig,
+    Acks, AutoOffsetReset, BootstrapServers, Compression, ConnectionConfig, ConsumerConfig,
+    IsolationLevel, ProducerConfig,
 };
 pub use consumer::{
-    Consumer, PendingCommit, RebalanceCallbacks, RebalanceListener, Revocation, SeekTo,
+    Consumer, ConsumerStream, PendingCommit, RebalanceCallbacks, RebalanceListener, Revocation,
+    SeekTo,
 };
 pub use error::{ClientError, Disconnect, Result};
-pub use producer::{DeliveryFuture, Producer};
+pub use producer::{DeliveryFuture, Producer, SendError};
 pub use record::{ConsumerRecord, ProducerRecord, RecordMetadata, TopicPartition};
+/// Types from `rill-protocol` that appear in this crate's API (error codes and the
+/// causes inside [`ClientError`]), re-exported so applications need no direct
+/// dependency on `rill-protocol`.
+pub use rill_protocol::{
+    api::ApiKey,
+    batch::BatchError,
+    error_code::ErrorCode,
+    frame::FrameError,
+    wire::{DecodeError, EncodeError},
+};
 
 #[cfg(test)]
 mod thread_safety {
@@ -154,6 +175,9 @@ mod thread_safety {
         send_sync::<Consumer>();
         send_sync::<DeliveryFuture>();
         send_sync::<ClientError>();
+        send_sync::<SendError>();
+        fn send_only<T: Send>() {}
+        send_only::<ConsumerStream>();
     }
 
     #[allow(dead_code)]
@@ -161,7 +185,7 @@ mod thread_safety {
         send(&producer.send(ProducerRecord::new("t", "v")));
         send(&producer.flush());
         send(&consumer.poll(std::time::Duration::ZERO));
-        send(&consumer.seek("t", 0, SeekTo::End));
+        send(&consumer.seek(&TopicPartition::new("t", 0), SeekTo::End));
         send(&admin.describe_topic("t"));
     }
 }

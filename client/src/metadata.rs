@@ -7,6 +7,7 @@
 //! a deadline; a produce error `UNKNOWN_TOPIC_OR_PARTITION` invalidates the entry so
 //! the next send looks again.
 
+use std::sync::atomic::AtomicI32;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -27,6 +28,11 @@ pub(crate) struct TopicInfo {
     /// Partitions the broker reported without a leader (their storage is offline);
     /// `None` when every partition is available, the usual case.
     pub(crate) unavailable: Option<Arc<[i32]>>,
+    /// A copy of the sticky partitioner's current choice for keyless records of this
+    /// topic (`-1`: none yet), shared by every clone of this entry, so `send` reads it
+    /// without taking the partitioner's lock. The partitioner stays the source of truth
+    /// and writes it whenever its choice changes.
+    pub(crate) sticky: Arc<AtomicI32>,
     /// When the broker said so.
     fetched: Instant,
 }
@@ -42,6 +48,7 @@ impl TopicInfo {
         TopicInfo {
             count,
             unavailable: (!unavailable.is_empty()).then(|| Arc::from(unavailable)),
+            sticky: Arc::new(AtomicI32::new(-1)),
             fetched: Instant::now(),
         }
     }
@@ -143,6 +150,7 @@ async fn fetch_topic(
     Ok(TopicInfo {
         count,
         unavailable: (!unavailable.is_empty()).then(|| Arc::from(unavailable)),
+        sticky: Arc::new(AtomicI32::new(-1)),
         fetched: Instant::now(),
     })
 }

@@ -31,10 +31,10 @@ pub(crate) async fn list_offsets(
             partition: tp.partition,
             timestamp: *timestamp,
         };
-        match topics.iter_mut().find(|t| t.name == tp.topic) {
+        match topics.iter_mut().find(|t| *t.name == *tp.topic) {
             Some(topic) => topic.partitions.push(entry),
             None => topics.push(TopicPartitions {
-                name: tp.topic.clone(),
+                name: tp.topic.to_string(),
                 partitions: vec![entry],
             }),
         }

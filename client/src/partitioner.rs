@@ -116,6 +116,11 @@ impl StickyPartitioner {
         }
     }
 
+    /// The current sticky partition of `topic`, if one was chosen.
+    pub fn current(&self, topic: &str) -> Option<i32> {
+        self.sticky.get(topic).copied()
+    }
+
     /// Tells the partitioner that the batch of `topic`/`partition` was sealed (full or
     /// sent): if that was the sticky partition, the next keyless record moves to another
     /// one. Calls for other partitions are ignored, so callers need not check.

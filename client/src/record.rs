@@ -9,10 +9,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 /// A record to produce.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The topic is an `Arc<str>`: a loop producing to one topic clones one `Arc` per
+/// record (`ProducerRecord::new(Arc::clone(&topic), value)`) instead of allocating a
+/// name; `ProducerRecord::new("events", ...)` works too.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerRecord {
     /// Topic to append to.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// Explicit partition; `None` lets the partitioner choose (key hash or sticky).
     pub partition: Option<i32>,
     /// Optional key: the partitioning key and, for compacted topics, the identity.
@@ -27,11 +31,14 @@ pub struct ProducerRecord {
 
 impl ProducerRecord {
     /// A record for `topic` with a value and nothing else set.
-    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn new(topic: impl Into<Arc<str>>, value: impl Into<Bytes>) -> Self {
         Self {
             topic: topic.into(),
+            partition: None,
+            key: None,
             value: Some(value.into()),
-            ..Self::default()
+            headers: Vec::new(),
+            timestamp: None,
         }
     }
 
@@ -79,8 +86,8 @@ impl ProducerRecord {
 /// Where a produced record landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    /// Topic the record was appended to.
-    pub topic: String,
+    /// Topic the record was appended to (shared by the records of a batch).
+    pub topic: Arc<str>,
     /// Partition the record was appended to.
     pub partition: i32,
     /// The record's offset (batch base offset + index), or `-1` with `acks=0`, where
@@ -110,18 +117,20 @@ pub struct ConsumerRecord {
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
-/// A topic name and partition index.
+/// A topic name and partition index: the one spelling of a partition across the API
+/// (`assign`, `seek`, `position`, `commit_offsets`, rebalance listeners). The name is
+/// shared (`Arc<str>`), so cloning one costs a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
     /// Topic name.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// Partition index.
     pub partition: i32,
 }
 
 impl TopicPartition {
     /// A topic/partition pair.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
         Self {
             topic: topic.into(),
             partition,

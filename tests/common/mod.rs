@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rill::client::{Consumer, ConsumerConfig, ConsumerRecord, SeekTo};
+use rill::client::{Consumer, ConsumerConfig, ConsumerRecord, SeekTo, TopicPartition};
 
 /// Reads every record of `topic`'s partitions from the beginning up to the offsets in
 /// `ends`, failing after `deadline`.
@@ -19,10 +19,13 @@ pub async fn read_all(
 ) -> BTreeMap<i32, Vec<ConsumerRecord>> {
     let config = ConsumerConfig::builder(addr.to_string()).build().unwrap();
     let mut consumer = Consumer::connect(config).await.unwrap();
-    let partitions: Vec<(String, i32)> = ends.keys().map(|p| (topic.to_string(), *p)).collect();
+    let partitions = ends.keys().map(|p| TopicPartition::new(topic, *p));
     consumer.assign(partitions);
     for p in ends.keys() {
-        consumer.seek(topic, *p, SeekTo::Beginning).await.unwrap();
+        consumer
+            .seek(&TopicPartition::new(topic, *p), SeekTo::Beginning)
+            .await
+            .unwrap();
     }
     let mut out: BTreeMap<i32, Vec<ConsumerRecord>> =
         ends.keys().map(|p| (*p, Vec::new())).collect();

@@ -290,7 +290,7 @@ async fn run(
             if commit.load(Ordering::SeqCst) && consumer.commit().await.is_ok() {
                 let mut committed = committed.lock().unwrap();
                 for tp in consumer.assignment() {
-                    if let Some(position) = consumer.position(&tp.topic, tp.partition) {
+                    if let Some(position) = consumer.position(&tp) {
                         committed.insert(tp.partition, position);
                     }
                 }

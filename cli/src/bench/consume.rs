@@ -87,7 +87,7 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
 async fn records_per_partition(global: &GlobalArgs, topic: &str) -> anyhow::Result<Vec<u64>> {
     let admin = Admin::connect(global.connection_config()).await?;
     let description = admin.describe_topic(topic).await?;
-    admin.close().await;
+    admin.close().await?;
     let mut held = vec![0u64; description.partitions.len()];
     for p in &description.partitions {
         if let Some(slot) = usize::try_from(p.partition)
@@ -128,10 +128,18 @@ impl ConsumerRun {
     async fn run(self, config: ConsumerConfig) -> anyhow::Result<(ClientStats, Instant)> {
         let mut stats = ClientStats::new(&self.name)?;
         let mut consumer = Consumer::connect(config).await?;
-        let assignment = self.partitions.iter().map(|p| (self.topic.clone(), *p));
-        consumer.assign(assignment.collect());
+        let assignment = self
+            .partitions
+            .iter()
+            .map(|p| rill_client::TopicPartition::new(self.topic.clone(), *p));
+        consumer.assign(assignment);
         for p in &self.partitions {
-            consumer.seek(&self.topic, *p, SeekTo::Beginning).await?;
+            consumer
+                .seek(
+                    &rill_client::TopicPartition::new(self.topic.as_str(), *p),
+                    SeekTo::Beginning,
+                )
+                .await?;
         }
         let (mut read, mut ended) = (0u64, self.measure_from);
         while read < self.target && self.deadline.is_none_or(|d| Instant::now() < d) {

@@ -53,9 +53,18 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
     for index in 0..load.consumers {
         let owned = partitions_of(index, load.consumers, partitions);
         let mut consumer = Consumer::connect(consumer_config(global, &load)?).await?;
-        consumer.assign(owned.iter().map(|p| (load.topic.clone(), *p)).collect());
+        consumer.assign(
+            owned
+                .iter()
+                .map(|p| rill_client::TopicPartition::new(load.topic.clone(), *p)),
+        );
         for p in &owned {
-            consumer.seek(&load.topic, *p, SeekTo::End).await?;
+            consumer
+                .seek(
+                    &rill_client::TopicPartition::new(load.topic.as_str(), *p),
+                    SeekTo::End,
+                )
+                .await?;
         }
         let stats = ClientStats::new(format!("consumer {index}"))?;
         let (tally, counters) = (Arc::clone(&tally), Arc::clone(&counters));

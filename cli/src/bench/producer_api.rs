@@ -136,6 +136,8 @@ async fn produce(
     let stats = ClientStats::new(&client.name)?;
     let acker = tokio::spawn(ack(rx, stats, load.message_size, window));
     let fixed = payload(load.message_size);
+    // One shared topic name: each record clones an `Arc`, not the string.
+    let topic: Arc<str> = Arc::from(load.topic.as_str());
     let start = Instant::now();
     let (mut sent, mut counted) = (0u64, 0u64);
     let result = async {
@@ -150,7 +152,7 @@ async fn produce(
                 false => fixed.clone(),
             };
             let partition = client.partitions[(sent % client.partitions.len() as u64) as usize];
-            let record = ProducerRecord::new(&load.topic, value).with_partition(partition);
+            let record = ProducerRecord::new(Arc::clone(&topic), value).with_partition(partition);
             let delivery = producer.send(record).await?;
             sent += 1;
             counted += u64::from(measuring);

@@ -75,7 +75,7 @@ pub async fn run(global: &GlobalArgs, args: GroupArgs) -> anyhow::Result<()> {
         GroupCommand::Delete(IdArgs { group }) => run_delete(&admin, &group, output).await,
         GroupCommand::ResetOffsets(args) => reset::run(global, &admin, args, output).await,
     };
-    admin.close().await;
+    admin.close().await?;
     result
 }
 

@@ -109,7 +109,7 @@ pub async fn run(global: &GlobalArgs, args: TailArgs, group: &str) -> anyhow::Re
             if printed.contains_key(&tp.partition) || returned.contains(&tp.partition) {
                 continue;
             }
-            if let Some(position) = consumer.position(&tp.topic, tp.partition) {
+            if let Some(position) = consumer.position(&tp) {
                 printed.insert(tp.partition, position);
             }
         }
@@ -131,7 +131,7 @@ async fn end_offsets(global: &GlobalArgs, topic: &str) -> anyhow::Result<BTreeMa
         .describe_topic(topic)
         .await
         .with_context(|| format!("cannot read topic {topic}"));
-    admin.close().await;
+    admin.close().await?;
     Ok(description?
         .partitions
         .iter()
@@ -201,7 +201,7 @@ fn at_end(consumer: &Consumer, ends: &BTreeMap<i32, i64>) -> bool {
     consumer.assignment().iter().all(|tp| {
         let end = ends.get(&tp.partition).copied().unwrap_or(0);
         consumer
-            .position(&tp.topic, tp.partition)
+            .position(tp)
             .is_some_and(|position| position >= end)
     })
 }

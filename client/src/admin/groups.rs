@@ -206,7 +206,7 @@ impl Admin {
                     tp.clone(),
                     GroupPartitionOffset {
                         member_id: owners.get(&tp).cloned(),
-                        topic: tp.topic,
+                        topic: tp.topic.to_string(),
                         partition: tp.partition,
                         committed_offset: None,
                         end_offset,

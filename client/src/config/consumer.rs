@@ -98,8 +98,9 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
-    /// A builder with Kafka-like defaults for a broker at `bootstrap` (`host:port`).
-    pub fn builder(bootstrap: impl Into<String>) -> ConsumerConfigBuilder {
+    /// A builder with Kafka-like defaults for a broker at `bootstrap` (`host:port`, several
+    /// comma-separated, or a list; see [`super::BootstrapServers`]).
+    pub fn builder(bootstrap: impl Into<super::BootstrapServers>) -> ConsumerConfigBuilder {
         ConsumerConfigBuilder {
             config: ConsumerConfig {
                 connection: ConnectionConfig::new(bootstrap),

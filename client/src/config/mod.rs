@@ -8,11 +8,13 @@
 //!
 //! `build()` validates and returns [`ClientError::InvalidConfig`] naming the field.
 
+mod bootstrap;
 mod consumer;
 mod producer;
 
 use std::time::Duration;
 
+pub use bootstrap::BootstrapServers;
 pub use consumer::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
 pub use producer::{Acks, ProducerConfig, ProducerConfigBuilder};
 pub use rill_protocol::batch::Compression;
@@ -37,8 +39,8 @@ pub const CLIENT_ID_DEFAULT: &str = "rill-client";
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConnectionConfig {
-    /// `host:port` of the broker to bootstrap from.
-    pub bootstrap: String,
+    /// `host:port` of the brokers to bootstrap from, comma-separated; tried in order.
+    pub bootstrap: BootstrapServers,
     /// Name sent in request headers, for the broker's logs.
     pub client_id: String,
     /// Limit on connecting plus the ApiVersions handshake.
@@ -56,8 +58,9 @@ pub struct ConnectionConfig {
 }
 
 impl ConnectionConfig {
-    /// Defaults for a broker at `bootstrap` (`host:port`).
-    pub fn new(bootstrap: impl Into<String>) -> Self {
+    /// Defaults for the brokers at `bootstrap`: `"host:port"`, `"a:9420,b:9420"` or a
+    /// list of addresses.
+    pub fn new(bootstrap: impl Into<BootstrapServers>) -> Self {
         Self {
             bootstrap: bootstrap.into(),
             client_id: CLIENT_ID_DEFAULT.to_owned(),
@@ -72,8 +75,11 @@ impl ConnectionConfig {
 
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
-        if self.bootstrap.trim().is_empty() {
-            return Err(ClientError::config("bootstrap", "must be host:port"));
+        if self.bootstrap.addresses().is_empty() {
+            return Err(ClientError::config(
+                "bootstrap",
+                "must name at least one host:port (several: comma-separated)",
+            ));
         }
         if self.max_in_flight == 0 {
             return Err(ClientError::config("max_in_flight", "must be at least 1"));

@@ -23,6 +23,9 @@ pub const RETRY_BACKOFF_DEFAULT: Duration = Duration::from_millis(100);
 /// Most requests in flight with idempotence: the broker keeps the last five batches of
 /// each producer and partition to recognise a retry (Kafka's limit too).
 pub const IDEMPOTENT_MAX_IN_FLIGHT: usize = 5;
+/// Default longest wait of one `send` for buffer memory and the topic's metadata:
+/// 60 s, Kafka's `max.block.ms`.
+pub const MAX_BLOCK_DEFAULT: Duration = Duration::from_secs(60);
 /// Default `metadata_max_age`: 5 minutes, Kafka's `metadata.max.age.ms`.
 pub const METADATA_MAX_AGE_DEFAULT: Duration = Duration::from_secs(300);
 
@@ -74,6 +77,9 @@ pub struct ProducerConfig {
     pub retry_backoff: Duration,
     /// Bound on bytes of records queued or in flight; `send` waits when it is reached.
     pub buffer_memory_bytes: usize,
+    /// Longest a `send` waits for buffer memory and the topic's metadata together
+    /// before failing with [`ClientError::MaxBlockExceeded`] (Kafka's `max.block.ms`).
+    pub max_block: Duration,
     /// Let `send` create missing topics through the Metadata API (broker permitting).
     pub allow_auto_create_topics: bool,
     /// Topic metadata older than this is fetched again (Kafka's `metadata.max.age.ms`),
@@ -91,8 +97,9 @@ impl ProducerConfig {
         self.enable_idempotence && self.acks == Acks::All
     }
 
-    /// A builder with Kafka-like defaults for a broker at `bootstrap` (`host:port`).
-    pub fn builder(bootstrap: impl Into<String>) -> ProducerConfigBuilder {
+    /// A builder with Kafka-like defaults for a broker at `bootstrap` (`host:port`, several
+    /// comma-separated, or a list; see [`super::BootstrapServers`]).
+    pub fn builder(bootstrap: impl Into<super::BootstrapServers>) -> ProducerConfigBuilder {
         ProducerConfigBuilder {
             config: ProducerConfig {
                 connection: ConnectionConfig::new(bootstrap),
@@ -104,6 +111,7 @@ impl ProducerConfig {
                 delivery_timeout: DELIVERY_TIMEOUT_DEFAULT,
                 retry_backoff: RETRY_BACKOFF_DEFAULT,
                 buffer_memory_bytes: BUFFER_MEMORY_BYTES_DEFAULT,
+                max_block: MAX_BLOCK_DEFAULT,
                 allow_auto_create_topics: true,
                 metadata_max_age: METADATA_MAX_AGE_DEFAULT,
                 enable_idempotence: true,
@@ -213,6 +221,13 @@ impl ProducerConfigBuilder {
     /// Sets the bound on buffered bytes.
     pub fn buffer_memory_bytes(mut self, bytes: usize) -> Self {
         self.config.buffer_memory_bytes = bytes;
+        self
+    }
+
+    /// Sets the longest a `send` waits for buffer memory and metadata (Kafka's
+    /// `max.block.ms`; default 60 s).
+    pub fn max_block(mut self, max_block: Duration) -> Self {
+        self.config.max_block = max_block;
         self
     }
 

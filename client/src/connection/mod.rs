@@ -73,14 +73,14 @@ impl Connection {
             })?
             .map_err(|source| ClientError::Connect {
                 addr: addr.to_owned(),
-                source: Arc::new(source),
+                cause: Arc::new(source),
             })?;
         // Latency matters more than packet count: requests are already batched.
         stream
             .set_nodelay(true)
             .map_err(|source| ClientError::Connect {
                 addr: addr.to_owned(),
-                source: Arc::new(source),
+                cause: Arc::new(source),
             })?;
         let connection = Self::start(stream, addr, config);
         connection.handshake(config.connect_timeout).await?;
@@ -272,11 +272,11 @@ impl Connection {
         header
             .encode(&mut buf)
             .and_then(|()| request.encode(version, &mut buf))
-            .map_err(|source| ClientError::Encode { api, source })?;
+            .map_err(|cause| ClientError::Encode { api, cause })?;
         buf.finish(self.max_frame_bytes)
             .map_err(|source| ClientError::RequestTooLarge {
                 api,
-                source: Arc::new(source),
+                cause: Arc::new(source),
             })
     }
 }

@@ -102,10 +102,10 @@ impl PendingWrite {
 
 /// Decodes a response payload: the echoed correlation id, then the body at `version`.
 fn decode<M: Message>(addr: &str, payload: Bytes, version: u16) -> Result<M> {
-    let decode_error = |source| ClientError::Decode {
+    let decode_error = |cause| ClientError::Decode {
         addr: addr.to_owned(),
         api: M::API_KEY,
-        source,
+        cause,
     };
     let mut reader = Reader::new(payload);
     reader.u32("correlation_id").map_err(decode_error)?;

@@ -81,7 +81,7 @@ async fn listener() -> (TcpListener, ConnectionConfig) {
 
 async fn connect(listener: &TcpListener, config: &ConnectionConfig) -> (Connection, FakeConn) {
     let (client, server) = tokio::join!(
-        Connection::connect(config, &config.bootstrap),
+        Connection::connect(config, config.bootstrap.as_str()),
         FakeConn::accept(listener)
     );
     (client.unwrap(), server)
@@ -209,7 +209,7 @@ async fn connection_loss_fails_every_waiter() {
     for result in results {
         match result {
             Err(ClientError::ConnectionLost { addr, cause }) => {
-                assert_eq!(addr, config.bootstrap);
+                assert_eq!(addr, config.bootstrap.as_str());
                 assert!(
                     matches!(cause, Disconnect::Eof | Disconnect::Io(_)),
                     "{cause}"
@@ -280,7 +280,7 @@ async fn acks_zero_produce_expects_no_response() {
 #[tokio::test]
 async fn slot_reconnects_after_loss() {
     let (listener, config) = listener().await;
-    let slot = ConnectionSlot::new(config.clone(), config.bootstrap.clone());
+    let slot = ConnectionSlot::new(config.clone(), "test");
     let server = tokio::spawn(async move {
         let first = FakeConn::accept(&listener).await;
         drop(first);
@@ -316,7 +316,7 @@ async fn connect_refused_is_typed() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         drop(stream);
     });
-    let err = Connection::connect(&config, &config.bootstrap)
+    let err = Connection::connect(&config, config.bootstrap.as_str())
         .await
         .unwrap_err();
     assert!(err.is_retriable(), "{err:?}");

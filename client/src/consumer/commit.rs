@@ -80,6 +80,7 @@ impl Consumer {
     }
 
     async fn queue_commit(&mut self, offsets: Vec<(TopicPartition, i64)>) -> Result<PendingCommit> {
+        self.check_open()?;
         let group = self.group.as_ref().ok_or(ClientError::NotSubscribed)?;
         let (reply, receiver) = oneshot::channel();
         let command = Command::Commit {
@@ -132,14 +133,17 @@ impl Consumer {
         }
     }
 
-    /// Ends the consumer. A group member first hands its partitions back: `on_revoked`
+    /// Closes the consumer. A group member first hands its partitions back: `on_revoked`
     /// runs, the consumed positions are committed (with `enable_auto_commit`, or as the
     /// listener chose), and it leaves the group so its partitions move at once. Returns
     /// the commit's error, if any, after leaving anyway.
     ///
+    /// Like `close` on every handle: idempotent (a second call does nothing and returns
+    /// `Ok`), and later calls fail with [`ClientError::Closed`].
+    ///
     /// Dropping a subscribed consumer without `close` is like a crash: nothing is
     /// committed and the partitions move only after the session timeout.
-    pub async fn close(mut self) -> Result<()> {
+    pub async fn close(&mut self) -> Result<()> {
         let mut outcome = Ok(());
         if self.group.is_some() {
             // Take in a pending rebalance first, so the commit below is made in the
@@ -159,6 +163,11 @@ impl Consumer {
                 }
                 group.slot.close().await;
             }
+        }
+        self.closed = true;
+        self.positions.clear();
+        if let Some(in_flight) = self.in_flight.take() {
+            in_flight.response.abort();
         }
         self.slot.close().await;
         outcome

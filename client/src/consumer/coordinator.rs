@@ -495,7 +495,7 @@ mod tests {
         let (status, _status_rx) = watch::channel(Status::Joining);
         let slot = Arc::new(ConnectionSlot::new(
             crate::ConnectionConfig::new("127.0.0.1:1"),
-            "127.0.0.1:1".to_string(),
+            "consumer",
         ));
         let settings = MemberSettings {
             group_id: "g".into(),

@@ -38,9 +38,9 @@ pub(crate) fn fetch_request(
             partition_max_bytes: clamp_i32(config.partition_max_bytes),
         };
         match topics.last_mut() {
-            Some(topic) if topic.name == tp.topic => topic.partitions.push(partition),
+            Some(topic) if *topic.name == *tp.topic => topic.partitions.push(partition),
             _ => topics.push(TopicPartitions {
-                name: tp.topic.clone(),
+                name: tp.topic.to_string(),
                 partitions: vec![partition],
             }),
         }
@@ -95,10 +95,10 @@ pub(crate) fn decode_partition(
     position: i64,
     bytes: Bytes,
 ) -> Result<Decoded> {
-    let batch_error = |source| ClientError::Batch {
-        topic: tp.topic.clone(),
+    let batch_error = |cause| ClientError::Batch {
+        topic: tp.topic.to_string(),
         partition: tp.partition,
-        source,
+        cause,
     };
     let mut decoded = Decoded {
         records: Vec::new(),
@@ -106,7 +106,7 @@ pub(crate) fn decode_partition(
     };
     // One shared name for all the records: a reference-count bump per record instead of
     // an allocation and copy.
-    let topic: Arc<str> = Arc::from(tp.topic.as_str());
+    let topic: Arc<str> = Arc::clone(&tp.topic);
     for batch in BatchIter::new(bytes, MAX_BATCH_BYTES_DEFAULT) {
         let batch = batch.map_err(batch_error)?;
         let header = *batch.header();

@@ -144,7 +144,7 @@ impl Consumer {
         };
         let slot = Arc::new(ConnectionSlot::new(
             config.connection.clone(),
-            config.connection.bootstrap.clone(),
+            super::HANDLE,
         ));
         slot.get().await?;
         let (commands, commands_rx) = mpsc::channel(coordinator::COMMANDS_MAX);

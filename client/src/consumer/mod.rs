@@ -35,6 +35,7 @@ mod wire;
 pub use commit::PendingCommit;
 pub use listener::{RebalanceCallbacks, RebalanceListener, Revocation};
 pub use position::SeekTo;
+pub use stream::ConsumerStream;
 pub(crate) use wire::from_wire as partitions_from_wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -50,6 +51,9 @@ use crate::config::ConsumerConfig;
 use crate::error::{ClientError, Disconnect, Result};
 use crate::record::{ConsumerRecord, TopicPartition};
 use crate::slot::ConnectionSlot;
+
+/// The name [`ClientError::Closed`] gives this handle.
+const HANDLE: &str = "consumer";
 
 /// What ended a wait in `poll`.
 enum Wake {
@@ -100,16 +104,15 @@ pub struct Consumer {
     backoff_before_fetch: bool,
     /// Group membership, once subscribed.
     group: Option<group::GroupMembership>,
+    /// Set by [`Consumer::close`]: every later call fails with [`ClientError::Closed`].
+    closed: bool,
 }
 
 impl Consumer {
     /// Validates `config` and connects to the bootstrap broker.
     pub async fn connect(config: ConsumerConfig) -> Result<Consumer> {
         config.validate()?;
-        let slot = ConnectionSlot::new(
-            config.connection.clone(),
-            config.connection.bootstrap.clone(),
-        );
+        let slot = ConnectionSlot::new(config.connection.clone(), HANDLE);
         slot.get().await?;
         Ok(Consumer {
             config,
@@ -119,6 +122,7 @@ impl Consumer {
             deferred_error: None,
             backoff_before_fetch: false,
             group: None,
+            closed: false,
         })
     }
 
@@ -130,10 +134,16 @@ impl Consumer {
     /// Replaces the assignment. Partitions kept keep their positions; new ones have none
     /// until [`Consumer::seek`] (or `auto_offset_reset`) places them. For manual
     /// assignment only: a subscribed consumer's assignment belongs to its group.
-    pub fn assign(&mut self, partitions: Vec<(String, i32)>) {
+    ///
+    /// ```no_run
+    /// # fn demo(consumer: &mut rill_client::Consumer) {
+    /// use rill_client::TopicPartition;
+    /// consumer.assign([TopicPartition::new("events", 0), TopicPartition::new("events", 1)]);
+    /// # }
+    /// ```
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
         let mut positions = BTreeMap::new();
-        for (topic, partition) in partitions {
-            let tp = TopicPartition::new(topic, partition);
+        for tp in partitions {
             let position = self.positions.get(&tp).copied().flatten();
             positions.insert(tp, position);
         }
@@ -146,11 +156,8 @@ impl Consumer {
     }
 
     /// The offset of the next record `poll` returns for the partition, if placed.
-    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.positions
-            .get(&TopicPartition::new(topic, partition))
-            .copied()
-            .flatten()
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.positions.get(tp).copied().flatten()
     }
 
     /// Returns the records fetched since the last poll, waiting up to `timeout` for
@@ -161,6 +168,7 @@ impl Consumer {
     /// records are returned by the next poll; no record is lost or repeated.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = Instant::now() + timeout;
+        self.check_open()?;
         if let Some(error) = self.deferred_error.take() {
             return Err(error);
         }
@@ -211,6 +219,14 @@ impl Consumer {
                 }
                 Err(error) => return Err(error),
             }
+        }
+    }
+
+    /// `Err(Closed)` once [`Consumer::close`] ran.
+    fn check_open(&self) -> Result<()> {
+        match self.closed {
+            true => Err(ClientError::Closed { handle: HANDLE }),
+            false => Ok(()),
         }
     }
 
@@ -345,7 +361,7 @@ impl Consumer {
             }
             code => Err(ClientError::broker(
                 code,
-                tp.topic.clone(),
+                tp.topic.to_string(),
                 Some(tp.partition),
                 None,
             )),

@@ -28,24 +28,24 @@ pub enum SeekTo {
 impl Consumer {
     /// Places an assigned partition. `Beginning`, `End` and `Timestamp` ask the broker
     /// (ListOffsets). Cancel-safe: dropped early, the position is unchanged.
-    pub async fn seek(&mut self, topic: &str, partition: i32, to: SeekTo) -> Result<()> {
-        let tp = TopicPartition::new(topic, partition);
-        if !self.positions.contains_key(&tp) {
+    pub async fn seek(&mut self, tp: &TopicPartition, to: SeekTo) -> Result<()> {
+        self.check_open()?;
+        if !self.positions.contains_key(tp) {
             return Err(ClientError::NotAssigned {
-                topic: topic.to_owned(),
-                partition,
+                topic: tp.topic.to_string(),
+                partition: tp.partition,
             });
         }
         let offset = match to {
             SeekTo::Offset(offset) => offset,
-            SeekTo::Beginning => self.lookup(&tp, EARLIEST_TIMESTAMP).await?,
-            SeekTo::End => self.lookup(&tp, LATEST_TIMESTAMP).await?,
-            SeekTo::Timestamp(ts) => match self.lookup_opt(&tp, ts).await? {
+            SeekTo::Beginning => self.lookup(tp, EARLIEST_TIMESTAMP).await?,
+            SeekTo::End => self.lookup(tp, LATEST_TIMESTAMP).await?,
+            SeekTo::Timestamp(ts) => match self.lookup_opt(tp, ts).await? {
                 Some(offset) => offset,
-                None => self.lookup(&tp, LATEST_TIMESTAMP).await?,
+                None => self.lookup(tp, LATEST_TIMESTAMP).await?,
             },
         };
-        self.positions.insert(tp, Some(offset));
+        self.positions.insert(tp.clone(), Some(offset));
         Ok(())
     }
 
@@ -90,18 +90,18 @@ impl Consumer {
             AutoOffsetReset::Error => {
                 return Err(match out_of_range {
                     Some(offset) => ClientError::OffsetOutOfRange {
-                        topic: tp.topic.clone(),
+                        topic: tp.topic.to_string(),
                         partition: tp.partition,
                         offset,
                     },
                     None => ClientError::NoPosition {
-                        topic: tp.topic.clone(),
+                        topic: tp.topic.to_string(),
                         partition: tp.partition,
                     },
                 })
             }
         };
         tracing::info!(%tp, ?to, ?out_of_range, "resetting position");
-        self.seek(&tp.topic, tp.partition, to).await
+        self.seek(tp, to).await
     }
 }

@@ -47,7 +47,7 @@ async fn consumer(broker: &FakeBroker, reset: AutoOffsetReset) -> Consumer {
         .build()
         .unwrap();
     let mut consumer = Consumer::connect(config).await.unwrap();
-    consumer.assign(vec![("t".to_owned(), 0)]);
+    consumer.assign([TopicPartition::new("t", 0)]);
     consumer
 }
 
@@ -78,7 +78,10 @@ async fn reads_everything_from_the_beginning_across_small_fetches() {
     let broker = FakeBroker::start(1).await;
     produce(&broker, 50, 10, Compression::Zstd).await;
     let mut consumer = consumer(&broker, AutoOffsetReset::Error).await;
-    consumer.seek("t", 0, SeekTo::Beginning).await.unwrap();
+    consumer
+        .seek(&TopicPartition::new("t", 0), SeekTo::Beginning)
+        .await
+        .unwrap();
     let records = poll_n(&mut consumer, 50).await;
     let expected: Vec<String> = (0..50).map(|i| format!("v{i}")).collect();
     assert_eq!(values(&records), expected);
@@ -86,7 +89,7 @@ async fn reads_everything_from_the_beginning_across_small_fetches() {
         .iter()
         .enumerate()
         .all(|(i, r)| r.offset == i64::try_from(i).unwrap()));
-    assert_eq!(consumer.position("t", 0), Some(50));
+    assert_eq!(consumer.position(&TopicPartition::new("t", 0)), Some(50));
 }
 
 #[tokio::test]
@@ -94,7 +97,10 @@ async fn seek_to_offset_skips_earlier_records_of_the_batch() {
     let broker = FakeBroker::start(1).await;
     produce(&broker, 20, 10, Compression::None).await;
     let mut consumer = consumer(&broker, AutoOffsetReset::Error).await;
-    consumer.seek("t", 0, SeekTo::Offset(13)).await.unwrap();
+    consumer
+        .seek(&TopicPartition::new("t", 0), SeekTo::Offset(13))
+        .await
+        .unwrap();
     let records = poll_n(&mut consumer, 7).await;
     assert_eq!(records[0].offset, 13);
     assert_eq!(records.len(), 7);
@@ -107,16 +113,19 @@ async fn seek_by_timestamp_and_end() {
     let mut consumer = consumer(&broker, AutoOffsetReset::Error).await;
     // The fake resolves timestamps to the containing batch's base offset.
     consumer
-        .seek("t", 0, SeekTo::Timestamp(1015))
+        .seek(&TopicPartition::new("t", 0), SeekTo::Timestamp(1015))
         .await
         .unwrap();
-    assert_eq!(consumer.position("t", 0), Some(10));
+    assert_eq!(consumer.position(&TopicPartition::new("t", 0)), Some(10));
     consumer
-        .seek("t", 0, SeekTo::Timestamp(99_999))
+        .seek(&TopicPartition::new("t", 0), SeekTo::Timestamp(99_999))
         .await
         .unwrap();
-    assert_eq!(consumer.position("t", 0), Some(20));
-    consumer.seek("t", 0, SeekTo::End).await.unwrap();
+    assert_eq!(consumer.position(&TopicPartition::new("t", 0)), Some(20));
+    consumer
+        .seek(&TopicPartition::new("t", 0), SeekTo::End)
+        .await
+        .unwrap();
     assert!(consumer
         .poll(Duration::from_millis(50))
         .await
@@ -140,7 +149,7 @@ async fn unplaced_partition_follows_auto_offset_reset() {
     let mut earliest = consumer(&broker, AutoOffsetReset::Earliest).await;
     assert_eq!(poll_n(&mut earliest, 5).await.len(), 5);
     let err = strict
-        .seek("other", 0, SeekTo::Beginning)
+        .seek(&TopicPartition::new("other", 0), SeekTo::Beginning)
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::NotAssigned { .. }), "{err:?}");
@@ -151,20 +160,26 @@ async fn out_of_range_is_an_error_or_a_reset() {
     let broker = FakeBroker::start(1).await;
     produce(&broker, 5, 5, Compression::None).await;
     let mut strict = consumer(&broker, AutoOffsetReset::Error).await;
-    strict.seek("t", 0, SeekTo::Offset(100)).await.unwrap();
+    strict
+        .seek(&TopicPartition::new("t", 0), SeekTo::Offset(100))
+        .await
+        .unwrap();
     let err = strict.poll(Duration::from_millis(200)).await.unwrap_err();
     assert!(
         matches!(err, ClientError::OffsetOutOfRange { offset: 100, .. }),
         "{err:?}"
     );
     let mut latest = consumer(&broker, AutoOffsetReset::Latest).await;
-    latest.seek("t", 0, SeekTo::Offset(100)).await.unwrap();
+    latest
+        .seek(&TopicPartition::new("t", 0), SeekTo::Offset(100))
+        .await
+        .unwrap();
     assert!(latest
         .poll(Duration::from_millis(100))
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(latest.position("t", 0), Some(5));
+    assert_eq!(latest.position(&TopicPartition::new("t", 0)), Some(5));
 }
 
 #[tokio::test]
@@ -178,7 +193,10 @@ async fn fetch_ahead_keeps_one_fetch_in_flight() {
         "the next fetch is already in flight"
     );
     // A seek while it is in flight makes its data stale: nothing is repeated.
-    consumer.seek("t", 0, SeekTo::Offset(8)).await.unwrap();
+    consumer
+        .seek(&TopicPartition::new("t", 0), SeekTo::Offset(8))
+        .await
+        .unwrap();
     let records = poll_n(&mut consumer, 2).await;
     assert_eq!(
         records.iter().map(|r| r.offset).collect::<Vec<_>>(),
@@ -220,7 +238,7 @@ async fn corrupt_batch_is_reported_every_poll_and_never_skipped() {
         .build()
         .unwrap();
     let mut consumer = Consumer::connect(config).await.unwrap();
-    consumer.assign(vec![("t".to_owned(), 0)]);
+    consumer.assign([TopicPartition::new("t", 0)]);
     // One batch per fetch: the first decodes; by then the fetch of the corrupt one was
     // sent ahead (the position had moved past the first batch's header).
     let first = poll_n(&mut consumer, 3).await;
@@ -232,7 +250,7 @@ async fn corrupt_batch_is_reported_every_poll_and_never_skipped() {
             "{err:?}"
         );
         assert_eq!(
-            consumer.position("t", 0),
+            consumer.position(&TopicPartition::new("t", 0)),
             Some(3),
             "the position stays at the corrupt batch, whose fetch-ahead data is dropped"
         );

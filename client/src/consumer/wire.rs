@@ -13,9 +13,9 @@ pub(crate) fn to_wire(partitions: &BTreeSet<TopicPartition>) -> Vec<TopicAssignm
     let mut topics: Vec<TopicAssignment> = Vec::new();
     for tp in partitions {
         match topics.last_mut() {
-            Some(t) if t.name == tp.topic => t.partitions.push(tp.partition),
+            Some(t) if *t.name == *tp.topic => t.partitions.push(tp.partition),
             _ => topics.push(TopicPartitions {
-                name: tp.topic.clone(),
+                name: tp.topic.to_string(),
                 partitions: vec![tp.partition],
             }),
         }
@@ -49,9 +49,9 @@ pub(crate) fn commit_topics(
             metadata: None,
         };
         match topics.last_mut() {
-            Some(t) if t.name == tp.topic => t.partitions.push(partition),
+            Some(t) if *t.name == *tp.topic => t.partitions.push(partition),
             _ => topics.push(TopicPartitions {
-                name: tp.topic,
+                name: tp.topic.to_string(),
                 partitions: vec![partition],
             }),
         }

@@ -86,6 +86,17 @@ struct State {
     closed: bool,
     /// Rotates the partition drain order so no partition starves under a size cap.
     drain_start: usize,
+    /// Records that failed and no `flush`/`close` has reported yet.
+    failures: Failures,
+}
+
+/// Failed deliveries not yet reported by `flush` or `close` (bounded: counts and the
+/// first error only).
+#[derive(Debug, Default)]
+struct Failures {
+    records: u64,
+    batches: u64,
+    first: Option<ClientError>,
 }
 
 /// Shared between the producer handle (appends, flush, close) and the sender task.
@@ -120,31 +131,68 @@ impl Accumulator {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Waits for `record_bytes` of buffer memory.
-    ///
-    /// Cancel-safe: dropping the future before it resolves takes no memory.
-    pub(crate) async fn reserve(
+    /// Takes `record_bytes` of buffer memory if they are free now (`None` if not).
+    pub(crate) fn try_reserve(
         &self,
         record_bytes: usize,
+    ) -> Result<Option<OwnedSemaphorePermit>, ClientError> {
+        let permits = self.permits_for(record_bytes)?;
+        match Arc::clone(&self.memory).try_acquire_many_owned(permits) {
+            Ok(permit) => Ok(Some(permit)),
+            Err(TryAcquireError::Closed) => Err(ClientError::Closed { handle: "producer" }),
+            Err(TryAcquireError::NoPermits) => Ok(None),
+        }
+    }
+
+    /// Waits for `record_bytes` of buffer memory until `deadline` (`send`'s
+    /// `max_block`, counted from `since`).
+    ///
+    /// Cancel-safe: dropping the future before it resolves takes no memory.
+    pub(crate) async fn reserve_until(
+        &self,
+        record_bytes: usize,
+        since: Instant,
+        deadline: Instant,
     ) -> Result<OwnedSemaphorePermit, ClientError> {
-        let too_large = ClientError::RecordTooLarge {
+        let permits = self.permits_for(record_bytes)?;
+        let acquire = Arc::clone(&self.memory).acquire_many_owned(permits);
+        match tokio::time::timeout_at(deadline, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(ClientError::Closed { handle: "producer" }),
+            Err(_) => Err(ClientError::MaxBlockExceeded {
+                waited: Instant::now().saturating_duration_since(since),
+                waiting_for: format!(
+                    "{record_bytes} bytes of buffer memory (buffer_memory_bytes {})",
+                    self.config.buffer_memory_bytes
+                ),
+            }),
+        }
+    }
+
+    /// The permits `record_bytes` take; a record larger than all the memory never fits.
+    fn permits_for(&self, record_bytes: usize) -> Result<u32, ClientError> {
+        let too_large = || ClientError::RecordTooLarge {
             size_bytes: record_bytes,
             max_bytes: self.config.buffer_memory_bytes,
         };
         if record_bytes > self.config.buffer_memory_bytes {
-            return Err(too_large);
+            return Err(too_large());
         }
-        let permits = u32::try_from(record_bytes).map_err(|_| too_large)?;
-        // Fast path without building a waiter: memory is usually available.
-        match Arc::clone(&self.memory).try_acquire_many_owned(permits) {
-            Ok(permit) => return Ok(permit),
-            Err(TryAcquireError::Closed) => return Err(ClientError::ProducerClosed),
-            Err(TryAcquireError::NoPermits) => {}
+        u32::try_from(record_bytes).map_err(|_| too_large())
+    }
+
+    /// Waits for memory with no practical deadline (tests).
+    #[cfg(test)]
+    pub(crate) async fn reserve(
+        &self,
+        record_bytes: usize,
+    ) -> Result<OwnedSemaphorePermit, ClientError> {
+        if let Some(permit) = self.try_reserve(record_bytes)? {
+            return Ok(permit);
         }
-        Arc::clone(&self.memory)
-            .acquire_many_owned(permits)
-            .await
-            .map_err(|_| ClientError::ProducerClosed)
+        let now = Instant::now();
+        let far = now + Duration::from_secs(3600);
+        self.reserve_until(record_bytes, now, far).await
     }
 
     /// Buffer memory not currently held by records.
@@ -167,20 +215,12 @@ impl Accumulator {
         let batch_bytes = self.config.batch_bytes;
         let mut state = self.lock();
         if state.closed {
-            return Err(ClientError::ProducerClosed);
+            return Err(ClientError::Closed { handle: "producer" });
         }
         let next_id = state.next_batch_id;
-        // Look up before inserting: cloning the key (a String) per record costs an
-        // allocation on the hottest path of the producer.
-        if !state.partitions.contains_key(tp) {
-            state
-                .partitions
-                .insert(tp.clone(), PartitionQueue::default());
-        }
-        let queue = state
-            .partitions
-            .get_mut(tp)
-            .ok_or(ClientError::BatchSealed)?;
+        // One hash lookup per record; the key (an `Arc` name) is cloned only when the
+        // partition has no queue yet.
+        let queue = state.partitions.entry(tp.clone()).or_default();
         let last_open = queue.batches.back().filter(|b| !b.is_sealed()).is_some();
         let fits = queue
             .batches
@@ -345,6 +385,30 @@ impl Accumulator {
         drop(state);
         self.batch_completed.notify_waiters();
         self.sender_wake.notify_one();
+    }
+
+    /// Counts a batch of `records` that failed for good with `error`, for the next
+    /// `flush` or `close` to report.
+    pub(crate) fn record_failure(&self, records: usize, error: &ClientError) {
+        let mut state = self.lock();
+        let failures = &mut state.failures;
+        failures.records += records as u64;
+        failures.batches += 1;
+        if failures.first.is_none() {
+            failures.first = Some(error.clone());
+        }
+    }
+
+    /// The failures since the last report, as one error (`None` if there were none);
+    /// each failure is reported once.
+    pub(crate) fn take_failures(&self) -> Option<ClientError> {
+        let failures = std::mem::take(&mut self.lock().failures);
+        let first = failures.first?;
+        Some(ClientError::DeliveryFailed {
+            failed_records: failures.records,
+            failed_batches: failures.batches,
+            first_error: Box::new(first),
+        })
     }
 
     /// Batches sent and not yet answered, over all partitions.

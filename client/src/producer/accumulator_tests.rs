@@ -171,7 +171,7 @@ async fn retried_batch_is_not_overtaken() {
     // While retrying, only one batch of the partition may be in flight: nothing moves.
     assert!(acc.drain(now + backoff, usize::MAX, false).ready.is_empty());
     let (id, tp0) = (second.id, second.tp.clone());
-    second.fail(ClientError::ProducerClosed);
+    second.fail(ClientError::Closed { handle: "producer" });
     acc.finish(id, &tp0, false);
     // Not before the backoff...
     assert!(acc.drain(now, usize::MAX, false).ready.is_empty());
@@ -201,7 +201,7 @@ async fn expired_batches_are_returned() {
     let drained = acc.drain(now + Duration::from_secs(2), usize::MAX, false);
     assert_eq!(drained.expired.len(), 1);
     for batch in drained.expired {
-        batch.fail(ClientError::ProducerClosed);
+        batch.fail(ClientError::Closed { handle: "producer" });
     }
     assert!(future.await.is_err());
     acc.flush().await;
@@ -216,7 +216,7 @@ async fn close_refuses_appends_and_finishes_when_empty() {
     assert!(!acc.is_finished());
     assert!(matches!(
         acc.reserve(10).await,
-        Err(ClientError::ProducerClosed)
+        Err(ClientError::Closed { handle: "producer" })
     ));
     // Closing makes the lingering batch ready at once.
     let batch = acc.drain(now, usize::MAX, false).ready.pop().unwrap();

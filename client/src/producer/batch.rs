@@ -102,13 +102,11 @@ impl ProducerBatch {
         memory: OwnedSemaphorePermit,
     ) -> Result<DeliveryFuture, ClientError> {
         let builder = self.builder.as_mut().ok_or(ClientError::BatchSealed)?;
-        let index = builder
-            .append(record)
-            .map_err(|source| ClientError::Batch {
-                topic: self.tp.topic.clone(),
-                partition: self.tp.partition,
-                source,
-            })?;
+        let index = builder.append(record).map_err(|cause| ClientError::Batch {
+            topic: self.tp.topic.to_string(),
+            partition: self.tp.partition,
+            cause,
+        })?;
         self.size_bytes += record_bytes;
         self.record_count += 1;
         match self.memory.as_mut() {
@@ -146,7 +144,7 @@ impl ProducerBatch {
             };
             if self.maybe_written {
                 return Err(ClientError::DeliveryUncertain {
-                    topic: self.tp.topic.clone(),
+                    topic: self.tp.topic.to_string(),
                     partition: self.tp.partition,
                 });
             }
@@ -163,10 +161,10 @@ impl ProducerBatch {
                 builder.with_producer(stamp.producer_id, stamp.producer_epoch, stamp.base_sequence);
             self.stamped = Some(stamp.generation);
         }
-        let encoded = builder.build().map_err(|source| ClientError::Batch {
-            topic: self.tp.topic.clone(),
+        let encoded = builder.build().map_err(|cause| ClientError::Batch {
+            topic: self.tp.topic.to_string(),
             partition: self.tp.partition,
-            source,
+            cause,
         })?;
         self.encoded = Some(encoded.clone());
         Ok(encoded)
@@ -180,7 +178,7 @@ impl ProducerBatch {
     /// Resolves every record's future with the broker's answer and frees the memory.
     pub(crate) fn complete(mut self, base_offset: i64, log_append_time_ms: i64) {
         let ack = BatchAck {
-            topic: Arc::from(self.tp.topic.as_str()),
+            topic: Arc::clone(&self.tp.topic),
             partition: self.tp.partition,
             base_offset,
             log_append_time_ms,

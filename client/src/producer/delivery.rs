@@ -68,7 +68,7 @@ impl DeliveryFuture {
             self.timestamp_ms
         };
         RecordMetadata {
-            topic: ack.topic.to_string(),
+            topic: Arc::clone(&ack.topic),
             partition: ack.partition,
             offset,
             timestamp,
@@ -86,7 +86,9 @@ impl Future for DeliveryFuture {
             Poll::Ready(Ok(Ok(ack))) => Poll::Ready(Ok(this.metadata(&ack))),
             Poll::Ready(Ok(Err(error))) => Poll::Ready(Err(error)),
             // The batch was dropped without an answer: the producer went away.
-            Poll::Ready(Err(oneshot::Canceled)) => Poll::Ready(Err(ClientError::ProducerClosed)),
+            Poll::Ready(Err(oneshot::Canceled)) => {
+                Poll::Ready(Err(ClientError::Closed { handle: "producer" }))
+            }
         }
     }
 }
@@ -135,6 +137,9 @@ mod tests {
         let (tx, shared) = pair();
         let f = DeliveryFuture::new(shared, 0, 10);
         drop(tx);
-        assert!(matches!(f.await, Err(ClientError::ProducerClosed)));
+        assert!(matches!(
+            f.await,
+            Err(ClientError::Closed { handle: "producer" })
+        ));
     }
 }

@@ -12,28 +12,35 @@ mod accumulator;
 mod batch;
 mod delivery;
 mod idempotence;
+mod send_error;
 mod sender;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rill_protocol::batch::{Header, RecordInput};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use delivery::DeliveryFuture;
+pub use send_error::SendError;
 
 use self::accumulator::{Accumulator, AccumulatorConfig};
 use self::idempotence::Idempotence;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
-use crate::metadata::MetadataCache;
+use crate::metadata::{MetadataCache, TopicInfo};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
 use crate::record::{ProducerRecord, TopicPartition};
 use crate::slot::ConnectionSlot;
+
+/// The name [`ClientError::Closed`] gives this handle.
+const HANDLE: &str = "producer";
 
 /// State shared by the producer handle and its sender task.
 #[derive(Debug)]
@@ -71,10 +78,7 @@ impl Producer {
             max_in_flight_per_partition: config.connection.max_in_flight,
             delivery_timeout: config.delivery_timeout,
         });
-        let slot = ConnectionSlot::new(
-            config.connection.clone(),
-            config.connection.bootstrap.clone(),
-        );
+        let slot = ConnectionSlot::new(config.connection.clone(), HANDLE);
         slot.get().await?;
         let idempotence = match config.idempotent() {
             true => Some(Idempotence::init(&slot).await?),
@@ -104,7 +108,8 @@ impl Producer {
     ///
     /// Awaiting `send` waits for the topic's metadata (the first time) and for buffer
     /// memory when `buffer_memory_bytes` is in use, which is how the producer pushes
-    /// back on a caller faster than the broker. Awaiting the returned
+    /// back on a caller faster than the broker; both waits together last at most
+    /// `max_block` (then [`ClientError::MaxBlockExceeded`]). Awaiting the returned
     /// [`DeliveryFuture`] waits for the broker's acknowledgement and yields the record's
     /// partition and offset:
     ///
@@ -117,23 +122,46 @@ impl Producer {
     /// # Ok(()) }
     /// ```
     ///
+    /// When the record cannot be queued (closed producer, too large, `max_block`
+    /// passed, unknown partition), the [`SendError`] hands it back with the reason.
+    ///
     /// Cancel-safe: if the `send` future is dropped before it resolves, the record was
     /// not queued.
-    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, SendError> {
+        match self.try_queue(&record).await {
+            Ok((tp, memory, info, record_bytes)) => {
+                self.append(record, tp, memory, &info, record_bytes)
+            }
+            Err(error) => Err(SendError::new(error, record)),
+        }
+    }
+
+    /// Everything `send` may wait for: the topic's metadata, the partition, buffer
+    /// memory. Reads the clock only when it has to wait.
+    async fn try_queue(
+        &self,
+        record: &ProducerRecord,
+    ) -> Result<(TopicPartition, OwnedSemaphorePermit, TopicInfo, usize)> {
         let shared = &self.shared;
         let config = &shared.config;
-        let info = shared
-            .metadata
-            .topic_or_fetch(
-                &shared.slot,
-                &record.topic,
-                config.allow_auto_create_topics,
-                config.retry_backoff,
-                config.connection.request_timeout,
-            )
-            .await?;
-        let num_partitions = info.count;
-        let partition = self.choose_partition(&record, num_partitions, info.unavailable())?;
+        let mut blocked_since = None;
+        let info = match shared.metadata.topic(&record.topic) {
+            Some(info) => info,
+            None => {
+                blocked_since = Some(Instant::now());
+                // Boxed: the slow path's future (a Metadata round trip) would otherwise
+                // make every `send` future large to build and move.
+                Box::pin(shared.metadata.topic_or_fetch(
+                    &shared.slot,
+                    &record.topic,
+                    config.allow_auto_create_topics,
+                    config.retry_backoff,
+                    config.max_block,
+                ))
+                .await?
+            }
+        };
+        let partition = self.choose_partition(record, &info)?;
         let record_bytes = record.estimated_size_bytes();
         if record_bytes > config.connection.max_frame_bytes {
             return Err(ClientError::RecordTooLarge {
@@ -141,47 +169,87 @@ impl Producer {
                 max_bytes: config.connection.max_frame_bytes,
             });
         }
-        let memory = shared.accumulator.reserve(record_bytes).await?;
-        // The record's topic moves into the key: no allocation per record.
-        let (topic, input) = to_record_input(record);
-        let tp = TopicPartition::new(topic, partition);
-        let appended =
-            shared
-                .accumulator
-                .append(&tp, &input, record_bytes, memory, Instant::now)?;
-        if appended.previous_batch_full {
-            self.lock_partitioner().on_batch_sealed_avoiding(
-                &tp.topic,
-                partition,
-                num_partitions,
-                info.unavailable(),
-            );
+        let memory = match shared.accumulator.try_reserve(record_bytes)? {
+            Some(memory) => memory,
+            None => {
+                let since = blocked_since.unwrap_or_else(Instant::now);
+                let deadline = since + config.max_block;
+                Box::pin(
+                    shared
+                        .accumulator
+                        .reserve_until(record_bytes, since, deadline),
+                )
+                .await?
+            }
+        };
+        Ok((
+            TopicPartition::new(Arc::clone(&record.topic), partition),
+            memory,
+            info,
+            record_bytes,
+        ))
+    }
+
+    /// Appends the record to its partition's open batch (no await from here on).
+    fn append(
+        &self,
+        record: ProducerRecord,
+        tp: TopicPartition,
+        memory: OwnedSemaphorePermit,
+        info: &TopicInfo,
+        record_bytes: usize,
+    ) -> Result<DeliveryFuture, SendError> {
+        let shared = &self.shared;
+        let (input, kept) = to_record_input(record);
+        match shared
+            .accumulator
+            .append(&tp, &input, record_bytes, memory, Instant::now)
+        {
+            Ok(appended) => {
+                if appended.previous_batch_full {
+                    let mut partitioner = self.lock_partitioner();
+                    partitioner.on_batch_sealed_avoiding(
+                        &tp.topic,
+                        tp.partition,
+                        info.count,
+                        info.unavailable(),
+                    );
+                    mirror_sticky(&partitioner, &tp.topic, info);
+                }
+                Ok(appended.future)
+            }
+            Err(error) => Err(SendError::new(error, kept.restore(tp.topic, input))),
         }
-        Ok(appended.future)
     }
 
     /// The record's partition: the one it names, its key's (over all partitions, so a
     /// key always maps to the same one), or the sticky choice among the available ones.
-    fn choose_partition(
-        &self,
-        record: &ProducerRecord,
-        num_partitions: i32,
-        unavailable: &[i32],
-    ) -> Result<i32> {
+    fn choose_partition(&self, record: &ProducerRecord, info: &TopicInfo) -> Result<i32> {
+        let num_partitions = info.count;
         match (record.partition, &record.key) {
             (Some(partition), _) if (0..num_partitions).contains(&partition) => Ok(partition),
             (Some(partition), _) => Err(ClientError::InvalidPartition {
-                topic: record.topic.clone(),
+                topic: record.topic.to_string(),
                 partition,
                 num_partitions,
             }),
             (None, Some(key)) => Ok(partition_for_key(key, num_partitions)),
-            (None, None) => Ok(self.lock_partitioner().partition_avoiding(
-                &record.topic,
-                num_partitions,
-                unavailable,
-            )),
+            (None, None) => Ok(self.sticky_partition(record, info)),
         }
+    }
+
+    /// The sticky partition for a keyless record: the copy in the topic's metadata
+    /// entry while it is valid (no lock), else the partitioner's choice.
+    fn sticky_partition(&self, record: &ProducerRecord, info: &TopicInfo) -> i32 {
+        let unavailable = info.unavailable();
+        let cached = info.sticky.load(Ordering::Relaxed);
+        if (0..info.count).contains(&cached) && !unavailable.contains(&cached) {
+            return cached;
+        }
+        let mut partitioner = self.lock_partitioner();
+        let chosen = partitioner.partition_avoiding(&record.topic, info.count, unavailable);
+        info.sticky.store(chosen, Ordering::Relaxed);
+        chosen
     }
 
     fn lock_partitioner(&self) -> std::sync::MutexGuard<'_, StickyPartitioner> {
@@ -189,15 +257,22 @@ impl Producer {
     }
 
     /// Sends everything queued so far without waiting for `linger`, and waits until
-    /// each of those records is acknowledged or has failed (their own futures say
-    /// which). Cancel-safe: dropping it only stops waiting.
+    /// each of those records is acknowledged or has failed. Records that failed since
+    /// the last `flush` or `close` reported them make it return
+    /// [`ClientError::DeliveryFailed`] (how many, and the first error); each record's
+    /// own future says why it failed. Cancel-safe: dropping it only stops waiting.
     pub async fn flush(&self) -> Result<()> {
         self.shared.accumulator.flush().await;
-        Ok(())
+        match self.shared.accumulator.take_failures() {
+            Some(failed) => Err(failed),
+            None => Ok(()),
+        }
     }
 
-    /// Flushes, then stops the sender task. Later `send`s fail with
-    /// [`ClientError::ProducerClosed`]. Idempotent.
+    /// Delivers what is queued, then stops the sender task and closes the connection.
+    /// Like `close` on every handle: idempotent, returns `Ok` once closed (or
+    /// [`ClientError::DeliveryFailed`] if records failed since the last report, as
+    /// [`Producer::flush`]), and later calls (`send`) fail with [`ClientError::Closed`].
     pub async fn close(&self) -> Result<()> {
         self.shared.accumulator.close();
         let handle = self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -208,7 +283,10 @@ impl Producer {
             }
         }
         self.shared.slot.close().await;
-        Ok(())
+        match self.shared.accumulator.take_failures() {
+            Some(failed) => Err(failed),
+            None => Ok(()),
+        }
     }
 }
 
@@ -219,18 +297,51 @@ impl Drop for Producer {
     }
 }
 
+/// Copies the partitioner's choice for `topic` into its metadata entry (see
+/// [`TopicInfo::sticky`]); called with the partitioner locked, after it may have moved.
+fn mirror_sticky(partitioner: &StickyPartitioner, topic: &str, info: &TopicInfo) {
+    let current = partitioner.current(topic).unwrap_or(-1);
+    info.sticky.store(current, Ordering::Relaxed);
+}
+
 fn lock_partitioner(shared: &ProducerShared) -> std::sync::MutexGuard<'_, StickyPartitioner> {
     shared.partitioner.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The record's topic and the batch builder's view of it; moves the payloads (no
-/// copies).
-fn to_record_input(record: ProducerRecord) -> (String, RecordInput) {
-    let input = RecordInput {
-        timestamp: record.timestamp.unwrap_or_else(now_ms),
-        key: record.key,
-        value: record.value,
-        headers: record
+/// What `to_record_input` does not move into the batch builder's view, to rebuild the
+/// record if it cannot be queued after all.
+struct Kept {
+    partition: Option<i32>,
+    timestamp: Option<i64>,
+}
+
+impl Kept {
+    /// The record as the application handed it over.
+    fn restore(self, topic: Arc<str>, input: RecordInput) -> ProducerRecord {
+        let headers = input
+            .headers
+            .into_iter()
+            .map(|h| {
+                let key = String::from_utf8_lossy(&h.key).into_owned();
+                (key, h.value.unwrap_or_default())
+            })
+            .collect();
+        ProducerRecord {
+            topic,
+            partition: self.partition,
+            key: input.key,
+            value: input.value,
+            headers,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// The batch builder's view of a record; moves the payloads (no copies).
+fn to_record_input(record: ProducerRecord) -> (RecordInput, Kept) {
+    let headers = match record.headers.is_empty() {
+        true => Vec::new(),
+        false => record
             .headers
             .into_iter()
             .map(|(key, value)| Header {
@@ -239,12 +350,28 @@ fn to_record_input(record: ProducerRecord) -> (String, RecordInput) {
             })
             .collect(),
     };
-    (record.topic, input)
+    let input = RecordInput {
+        timestamp: record.timestamp.unwrap_or_else(now_ms),
+        key: record.key,
+        value: record.value,
+        headers,
+    };
+    let kept = Kept {
+        partition: record.partition,
+        timestamp: record.timestamp,
+    };
+    (input, kept)
 }
 
-/// Wall-clock milliseconds since the epoch (0 if the clock is before 1970).
+/// Wall-clock milliseconds since the epoch (0 if the clock is before 1970). Read once
+/// per record without a timestamp: seconds and milliseconds are combined directly (no
+/// 128-bit arithmetic on the hot path).
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => {
+            let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 1000);
+            secs * 1000 + i64::from(d.subsec_millis())
+        }
+        Err(_) => 0,
+    }
 }

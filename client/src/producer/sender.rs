@@ -19,7 +19,7 @@ use rill_protocol::error_code::ErrorCode;
 use tokio::time::Instant;
 
 use super::batch::ProducerBatch;
-use super::{lock_partitioner, ProducerShared};
+use super::{lock_partitioner, mirror_sticky, ProducerShared};
 use crate::config::Acks;
 use crate::connection::{PendingResponse, PendingWrite};
 use crate::error::ClientError;
@@ -53,6 +53,7 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
             for batch in drained.expired {
                 report_sequence_gap(&shared, &batch);
                 let error = delivery_timeout(&batch, None);
+                accumulator.record_failure(batch.record_count, &error);
                 batch.fail(error);
             }
             accumulator.notify_completed();
@@ -112,6 +113,7 @@ fn rotate_sticky_partitions(shared: &ProducerShared, batches: &[ProducerBatch]) 
                 info.count,
                 info.unavailable(),
             );
+            mirror_sticky(&partitioner, topic, &info);
         }
     }
 }
@@ -163,9 +165,9 @@ fn produce_request(shared: &ProducerShared, sealed: &[(ProducerBatch, Bytes)]) -
             records: bytes.clone(),
         };
         match topics.last_mut() {
-            Some(topic) if topic.name == batch.tp.topic => topic.partitions.push(partition),
+            Some(topic) if *topic.name == *batch.tp.topic => topic.partitions.push(partition),
             _ => topics.push(TopicPartitions {
-                name: batch.tp.topic.clone(),
+                name: batch.tp.topic.to_string(),
                 partitions: vec![partition],
             }),
         }
@@ -216,7 +218,7 @@ async fn settle_response(
         .collect();
     for batch in batches {
         let answer = answers
-            .get(&(batch.tp.topic.as_str(), batch.tp.partition))
+            .get(&(&*batch.tp.topic, batch.tp.partition))
             .copied();
         match answer {
             Some(p) if p.error_code == ErrorCode::None => {
@@ -225,7 +227,7 @@ async fn settle_response(
             Some(p) => {
                 let error = ClientError::broker(
                     p.error_code,
-                    batch.tp.topic.clone(),
+                    batch.tp.topic.to_string(),
                     Some(batch.tp.partition),
                     p.error_message.clone(),
                 );
@@ -303,13 +305,16 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
     };
     report_sequence_gap(shared, &batch);
     let (id, tp) = (batch.id, batch.tp.clone());
+    shared
+        .accumulator
+        .record_failure(batch.record_count, &error);
     batch.fail(error);
     shared.accumulator.finish(id, &tp, false);
 }
 
 fn delivery_timeout(batch: &ProducerBatch, last_error: Option<ClientError>) -> ClientError {
     ClientError::DeliveryTimeout {
-        topic: batch.tp.topic.clone(),
+        topic: batch.tp.topic.to_string(),
         partition: batch.tp.partition,
         elapsed: batch.created.elapsed(),
         attempts: batch.attempts + 1,

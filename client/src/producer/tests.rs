@@ -26,7 +26,7 @@ async fn keyed_records_get_consecutive_offsets_on_their_partition() {
         let metadata = delivery.await.unwrap();
         assert_eq!(metadata.partition, expected_partition);
         assert_eq!(metadata.offset, i64::try_from(i).unwrap());
-        assert_eq!(metadata.topic, "t");
+        assert_eq!(&*metadata.topic, "t");
     }
     producer.close().await.unwrap();
     let expected = usize::try_from(expected_partition).unwrap();
@@ -95,6 +95,62 @@ async fn delivery_times_out_when_retries_keep_failing() {
 }
 
 #[tokio::test]
+async fn flush_and_close_report_the_records_that_failed_once() {
+    let broker = FakeBroker::start(1).await;
+    broker.state().fail_produce_partitions = u32::MAX;
+    let config = config(&broker)
+        .request_timeout(Duration::from_millis(100))
+        .delivery_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let producer = Producer::connect(config).await.unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..3 {
+        let record = ProducerRecord::new("t", format!("{i}"));
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    let err = producer.flush().await.unwrap_err();
+    match &err {
+        ClientError::DeliveryFailed {
+            failed_records,
+            first_error,
+            ..
+        } => {
+            assert_eq!(*failed_records, 3, "{err}");
+            assert!(
+                matches!(**first_error, ClientError::DeliveryTimeout { .. }),
+                "{err}"
+            );
+        }
+        other => panic!("expected DeliveryFailed, got {other:?}"),
+    }
+    for delivery in deliveries {
+        assert!(delivery.await.is_err());
+    }
+    assert!(
+        producer.flush().await.is_ok(),
+        "each failure is reported once"
+    );
+
+    let late = producer
+        .send(ProducerRecord::new("t", "late"))
+        .await
+        .unwrap();
+    let err = producer.close().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::DeliveryFailed {
+                failed_records: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(late.await.is_err());
+}
+
+#[tokio::test]
 async fn acks_zero_resolves_without_offsets() {
     let broker = FakeBroker::start(1).await;
     let config = config(&broker)
@@ -128,11 +184,17 @@ async fn close_flushes_and_refuses_more() {
         .unwrap();
     producer.close().await.unwrap();
     assert_eq!(delivery.await.unwrap().partition, 1);
-    let err = producer
-        .send(ProducerRecord::new("t", "y"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ClientError::ProducerClosed), "{err:?}");
+    let record = ProducerRecord::new("t", "y")
+        .with_key("k")
+        .with_header("h", "v")
+        .with_partition(0);
+    let err = producer.send(record.clone()).await.unwrap_err();
+    assert!(
+        matches!(err.error(), ClientError::Closed { handle: "producer" }),
+        "{err:?}"
+    );
+    assert_eq!(err.into_record(), record, "the record comes back unchanged");
+    assert!(producer.close().await.is_ok(), "close again is a no-op");
 }
 
 #[tokio::test]
@@ -145,6 +207,8 @@ async fn explicit_partition_out_of_range_is_rejected() {
         .send(ProducerRecord::new("t", "x").with_partition(5))
         .await
         .unwrap_err();
+    assert_eq!(err.record().partition, Some(5));
+    let err = ClientError::from(err);
     assert!(
         matches!(
             err,
