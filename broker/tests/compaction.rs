@@ -35,13 +35,20 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// Lets records carry timestamps any distance ahead of the broker's clock.
+const FUTURE_TIMESTAMPS_ALLOWED: (&str, &str) =
+    ("message.timestamp.after.max.ms", "9223372036854775807");
+
 async fn create(client: &mut RawClient, topic: &str, configs: &[(&str, &str)]) {
     let request = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: topic.into(),
             num_partitions: 1,
+            // Records stamped days ahead stand in for days passing (segment.ms, lags), so
+            // the topic accepts future timestamps.
             configs: configs
                 .iter()
+                .chain(&[FUTURE_TIMESTAMPS_ALLOWED])
                 .map(|(k, v)| ConfigEntry::new(*k, *v))
                 .collect(),
         }],
