@@ -139,7 +139,8 @@ pub struct Args {
     /// the open-file limit has no room for it (logged) [default: 16384].
     #[arg(long, env = "RILL_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
-    /// Most connections from one client IP; further ones are refused [default: 1000].
+    /// Most connections from one client IP (an IPv6 /64 counts as one); further ones are
+    /// refused [default: 1000].
     #[arg(long, env = "RILL_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<usize>,
     /// Bytes one connection may hold (requests read but not yet handled plus responses

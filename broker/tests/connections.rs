@@ -79,6 +79,17 @@ async fn produce_and_consume(addr: SocketAddr, from: IpAddr, topic: &str, round:
     );
 }
 
+/// The body of GET /metrics.
+async fn scrape(http: SocketAddr) -> String {
+    let mut s = TcpStream::connect(http).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).await.unwrap();
+    response
+}
+
 /// Waits (10 s at most) until the broker counts exactly `open` connections.
 async fn wait_for_open_connections(broker: &TestBroker, open: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -129,6 +140,15 @@ async fn limits_refuse_clearly_count_refusals_and_free_slots() {
     let counts = broker.ctx.metrics.snapshot();
     assert_eq!(counts.connections_refused_per_ip, 1);
     assert_eq!(counts.connections_refused, 1);
+    let scraped = scrape(broker.http_addr.expect("HTTP endpoint on")).await;
+    for line in [
+        "rill_connections_refused_total 1",
+        "rill_connections_refused_per_ip_total 1",
+        "rill_connections_open 12",
+    ] {
+        assert!(scraped.lines().any(|l| l == line), "{line} in /metrics");
+    }
+    assert!(scraped.contains("rill_connection_buffer_bytes "));
     // Freed slots serve again, for the host that was refused too.
     drop(host_a);
     drop(others);

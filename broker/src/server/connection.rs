@@ -34,9 +34,10 @@ use crate::shutdown::ShutdownListener;
 /// Responses buffered between the process and write stages.
 const WRITE_QUEUE_DEPTH: usize = 4;
 
-/// A decoded request with its charge (its frame's bytes).
+/// A decoded request with its charge (its frame's bytes). Boxed: a channel allocates
+/// slots for its items up front, and an idle connection should not pay for 32 requests.
 struct Queued {
-    incoming: Incoming,
+    incoming: Box<Incoming>,
     charge: Charge,
 }
 
@@ -112,7 +113,10 @@ async fn read_requests(
                 return;
             }
         };
-        let queued = Queued { incoming, charge };
+        let queued = Queued {
+            incoming: Box::new(incoming),
+            charge,
+        };
         if requests.send(queued).await.is_err() {
             return; // the processor or writer stopped: the peer is gone
         }
@@ -184,7 +188,7 @@ async fn process_requests(
         mut charge,
     }) = requests.recv().await
     {
-        let reply = handlers::handle(&ctx, incoming, peer, &mut charge).await;
+        let reply = handlers::handle(&ctx, *incoming, peer, &mut charge).await;
         // From here the charge counts the response, not the request (gone once handled).
         match &reply {
             Reply::Frame(frame) => charge.resize(bytes::Buf::remaining(frame)).await,

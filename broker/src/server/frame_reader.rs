@@ -110,3 +110,104 @@ impl FrameReader {
         Ok(Some(len))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::server::budget::ByteBudget;
+
+    /// A reader over a loopback connection, the writing end, and its two budgets.
+    async fn pair(max_frame_bytes: usize) -> (FrameReader, TcpStream, [Arc<ByteBudget>; 2]) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let writer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (read_half, _write_half) = server.into_split();
+        let budgets = [
+            ByteBudget::new(1 << 20, 1024),
+            ByteBudget::new(1 << 20, 1024),
+        ];
+        let held = Charge::empty(&budgets[0], &budgets[1]);
+        let reader = FrameReader::new(read_half, held, max_frame_bytes);
+        (reader, writer, budgets)
+    }
+
+    /// Reads until a frame is whole (or the prefix is refused).
+    async fn next(reader: &mut FrameReader) -> Result<(Bytes, Charge), FrameError> {
+        loop {
+            if let Some(framed) = reader.next_frame()? {
+                return Ok(framed);
+            }
+            reader.readable().await.unwrap();
+            let want = reader.want();
+            reader.make_room(want).await;
+            match reader.try_read(want) {
+                Ok(0) => panic!("stream ended"),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_split_anywhere_arrive_whole_with_their_bytes_charged() {
+        let (mut reader, mut writer, [connection, total]) = pair(1024).await;
+        let mut wire = Vec::new();
+        for body in [&b"a"[..], &[7u8; 300][..], b"xyz"] {
+            wire.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            wire.extend_from_slice(body);
+        }
+        // Every split point between two writes, including inside the prefixes.
+        for split in 0..wire.len() {
+            writer.write_all(&wire[..split]).await.unwrap();
+            writer.flush().await.unwrap();
+            let first = tokio::spawn(async move {
+                let got = next(&mut reader).await.unwrap();
+                (reader, got)
+            });
+            writer.write_all(&wire[split..]).await.unwrap();
+            let (back, (a, a_charge)) = first.await.unwrap();
+            reader = back;
+            let (b, b_charge) = next(&mut reader).await.unwrap();
+            let (c, c_charge) = next(&mut reader).await.unwrap();
+            assert_eq!((&a[..], b.len(), &c[..]), (&b"a"[..], 300, &b"xyz"[..]));
+            assert_eq!(
+                (a_charge.bytes(), b_charge.bytes(), c_charge.bytes()),
+                (5, 304, 7)
+            );
+            assert_eq!(
+                connection.used_bytes(),
+                316,
+                "every buffered byte is charged"
+            );
+            drop((a_charge, b_charge, c_charge));
+            assert_eq!((connection.used_bytes(), total.used_bytes()), (0, 0));
+            assert!(!reader.partial());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_prefix_over_the_limit_is_refused_before_its_body_is_read() {
+        let (mut reader, mut writer, [connection, _]) = pair(1024).await;
+        writer.write_all(&1025u32.to_be_bytes()).await.unwrap();
+        writer.write_all(&[0u8; 64]).await.unwrap();
+        match next(&mut reader).await {
+            Err(FrameError::TooLarge {
+                len: 1025,
+                max: 1024,
+            }) => {}
+            other => panic!("{:?}", other.map(|(frame, _)| frame)),
+        }
+        assert!(connection.used_bytes() <= 4 + READ_AHEAD_BYTES);
+        let (mut reader, mut writer, _) = pair(1024).await;
+        writer.write_all(&0u32.to_be_bytes()).await.unwrap();
+        assert!(matches!(next(&mut reader).await, Err(FrameError::Empty)));
+    }
+}

@@ -19,6 +19,9 @@ use crate::shutdown::ShutdownListener;
 
 /// Longest pause between accept retries after errors (e.g. out of file descriptors).
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Refused connections are logged as a warning at most this often (the counters in
+/// /metrics count every one).
+const REFUSED_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Accepts connections until shutdown, then waits for every connection to finish its
 /// in-flight requests.
@@ -27,6 +30,7 @@ pub async fn run(ctx: Arc<BrokerCtx>, listener: TcpListener, mut shutdown: Shutd
     let slots = ConnectionSlots::new(max_connections, ctx.config.max_connections_per_ip);
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(5);
+    let mut warned_at: Option<tokio::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = shutdown.recv() => break,
@@ -50,6 +54,7 @@ pub async fn run(ctx: Arc<BrokerCtx>, listener: TcpListener, mut shutdown: Shutd
             Ok(slot) => slot,
             Err(why) => {
                 refuse(&ctx, peer, why, max_connections);
+                warn_refused(&ctx, &mut warned_at, max_connections);
                 drop(stream);
                 continue;
             }
@@ -86,6 +91,27 @@ fn refuse(ctx: &BrokerCtx, peer: std::net::SocketAddr, why: Refused, max_connect
             );
         }
     }
+}
+
+/// Warns that connections are being refused, at most once per interval.
+fn warn_refused(
+    ctx: &BrokerCtx,
+    warned_at: &mut Option<tokio::time::Instant>,
+    max_connections: usize,
+) {
+    let now = tokio::time::Instant::now();
+    if warned_at.is_some_and(|at| now < at + REFUSED_WARNING_INTERVAL) {
+        return;
+    }
+    *warned_at = Some(now);
+    let counts = ctx.metrics.snapshot();
+    warn!(
+        max_connections,
+        max_connections_per_ip = ctx.config.max_connections_per_ip,
+        refused_at_max_connections = counts.connections_refused,
+        refused_per_ip = counts.connections_refused_per_ip,
+        "refusing connections at the connection limits (counts since start; see rill_connections_refused_total)"
+    );
 }
 
 /// The connection limit in force: `max_connections`, lowered if the open-file limit has

@@ -2,8 +2,10 @@
 //!
 //! The accept loop takes a [`Slot`] for every connection before serving it; dropping the
 //! slot (when the connection ends) gives it back. The per-IP limit keeps one host from
-//! taking every slot. The table of client IPs holds only IPs with an open connection, so
-//! it never has more entries than the broker has connections.
+//! taking every slot: an IPv4 address is one host, and so is an IPv6 /64 (one host is
+//! routinely given a whole /64, so counting single IPv6 addresses would limit nothing).
+//! The table of client hosts holds only those with an open connection, so it never has
+//! more entries than the broker has connections.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -51,7 +53,7 @@ impl ConnectionSlots {
 
     /// Takes a slot for a connection from `ip`, or says which limit refuses it.
     pub fn try_take(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refused> {
-        let ip = ip.to_canonical();
+        let ip = client_host(ip);
         let mut open = self.lock();
         if open.total >= self.max_total {
             return Err(Refused::Total);
@@ -93,6 +95,18 @@ impl ConnectionSlots {
                 open.per_ip.remove(&ip);
             }
         }
+    }
+}
+
+/// The key a client's connections are counted under: its IPv4 address (IPv4-mapped IPv6
+/// included), or the /64 prefix of its IPv6 address.
+fn client_host(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
     }
 }
 
@@ -141,6 +155,20 @@ mod tests {
         }
         assert_eq!(slots.client_ips(), 0);
         assert_eq!(slots.open(), 0);
+    }
+
+    #[test]
+    fn addresses_of_one_ipv6_slash_64_count_as_one_host() {
+        let slots = ConnectionSlots::new(10, 2);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let _a = slots.try_take(a).unwrap();
+        let _b = slots.try_take(b).unwrap();
+        let c: IpAddr = "2001:db8:1:2:1:2:3:4".parse().unwrap();
+        assert_eq!(slots.try_take(c).unwrap_err(), Refused::PerIp);
+        let _other = slots.try_take(other).unwrap();
+        assert_eq!(slots.client_ips(), 2);
     }
 
     #[test]
