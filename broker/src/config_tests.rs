@@ -13,6 +13,29 @@ fn defaults_start_a_broker_with_no_flags() {
 }
 
 #[test]
+fn cleaner_limits_come_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rill.toml");
+    std::fs::write(
+        &path,
+        "cleaner_offset_map_bytes = 1048576\ncleaner_bytes_per_sec = 5000000\n",
+    )
+    .unwrap();
+    let args = Args {
+        config: Some(path),
+        ..Args::default()
+    };
+    let config = BrokerConfig::load(&args).unwrap();
+    assert_eq!(config.cleaner.offset_map_bytes, 1 << 20);
+    assert_eq!(config.cleaner.bytes_per_sec, Some(5_000_000));
+    let defaults = BrokerConfig::load(&Args::default()).unwrap();
+    assert_eq!(
+        defaults.cleaner,
+        crate::storage::cleaner::CleanerConfig::default()
+    );
+}
+
+#[test]
 fn http_listen_turns_off_with_none() {
     assert_eq!(parse_http_listen("none"), Ok(OptionalAddr(None)));
     let args = Args {

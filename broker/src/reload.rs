@@ -253,6 +253,11 @@ fn restart_required(old: &BrokerConfig, new: &BrokerConfig, out: &mut Vec<String
             format!("{:?}", old.groups),
             format!("{:?}", new.groups),
         ),
+        (
+            "cleaner settings",
+            format!("{:?}", old.cleaner),
+            format!("{:?}", new.cleaner),
+        ),
     ];
     for (name, before, after) in pairs {
         if before != after {

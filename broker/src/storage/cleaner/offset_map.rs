@@ -67,11 +67,6 @@ impl OffsetMap {
         }
     }
 
-    /// True when `key` can be put: it is already present or there is room.
-    pub fn has_room_for(&self, key: &KeyHash) -> bool {
-        self.entries.len() < self.capacity || self.entries.contains_key(key)
-    }
-
     /// Records `offset` as the latest of `key` (offsets are put in increasing order). The
     /// caller checks the room first; one batch larger than the whole map may overshoot it.
     pub fn put(&mut self, key: KeyHash, offset: i64) {
@@ -112,9 +107,8 @@ mod tests {
         map.put(b, 2);
         map.put(a, 3);
         assert_eq!(map.get(&a), Some(3));
-        assert!(map.has_room_for(&b));
-        assert!(!map.has_room_for(&c));
         assert_eq!(map.get(&c), None);
-        assert_eq!(map.len(), 2);
+        assert_eq!((map.len(), map.capacity()), (2, 2));
+        assert_eq!(OffsetMap::with_budget(0).capacity(), 1);
     }
 }

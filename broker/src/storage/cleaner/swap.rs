@@ -53,7 +53,21 @@ pub fn swap_in(
     sync_dir(log.dir())?;
     new.seal(&mut cursor, true)?;
     failpoint::hit("indexes-written");
+    drop_orphan_indexes(log, &new)?;
     Ok(true)
+}
+
+/// Retention may have deleted the new segment while its indexes were being written (it
+/// deletes under the writer lock, before or after this check): remove what it missed.
+fn drop_orphan_indexes(log: &PartitionLog, new: &Arc<Segment>) -> Result<(), StorageError> {
+    let Ok(_writer) = log.lock_writer() else {
+        return Ok(());
+    };
+    if log.snapshot().iter().any(|s| Arc::ptr_eq(s, new)) {
+        return Ok(());
+    }
+    remove_if_exists(&new.paths().index)?;
+    remove_if_exists(&new.paths().time_index)
 }
 
 /// Maps the cleaned file as the segment at `base_offset` and indexes it.

@@ -30,7 +30,17 @@ fn cleaner() -> CleanerConfig {
 
 /// Appends one batch of `(key, value)` records stamped `timestamp_ms`.
 fn append(log: &PartitionLog, records: &[(String, Option<String>)], timestamp_ms: i64) {
-    let mut builder = BatchBuilder::new(Compression::None);
+    append_with(log, records, timestamp_ms, Compression::None)
+}
+
+/// [`append`] with a codec.
+fn append_with(
+    log: &PartitionLog,
+    records: &[(String, Option<String>)],
+    timestamp_ms: i64,
+    codec: Compression,
+) {
+    let mut builder = BatchBuilder::new(codec);
     for (key, value) in records {
         let record = RecordInput {
             timestamp: timestamp_ms,
@@ -354,8 +364,8 @@ fn a_stopped_pass_leaves_the_log_and_the_checkpoint_alone() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// Put these (key, value or tombstone) records, one batch.
-    Put(Vec<(u8, Option<u16>)>),
+    /// Put these (key, value or tombstone) records, one batch with this codec.
+    Put(Vec<(u8, Option<u16>)>, Compression),
     /// Let this much time pass (ms).
     Tick(u16),
     /// Clean (with a map of this many keys).
@@ -366,8 +376,11 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        8 => prop::collection::vec((0u8..24, prop::option::weighted(0.85, any::<u16>())), 1..8)
-            .prop_map(Op::Put),
+        8 => (
+            prop::collection::vec((0u8..24, prop::option::weighted(0.85, any::<u16>())), 1..8),
+            prop::sample::select(Compression::ALL.to_vec()),
+        )
+            .prop_map(|(records, codec)| Op::Put(records, codec)),
         2 => (0u16..400).prop_map(Op::Tick),
         2 => (1u8..40).prop_map(Op::Clean),
         1 => any::<bool>().prop_map(Op::Reopen),
@@ -397,7 +410,7 @@ proptest! {
         let mut now = 1_000i64;
         for op in ops {
             match op {
-                Op::Put(records) => {
+                Op::Put(records, codec) => {
                     let records: Vec<_> = records
                         .into_iter()
                         .map(|(k, v)| (format!("k{k}"), v.map(|v| format!("v{v}"))))
@@ -414,7 +427,7 @@ proptest! {
                             }
                         }
                     }
-                    append(&log, &records, now);
+                    append_with(&log, &records, now, codec);
                 }
                 Op::Tick(ms) => now += i64::from(ms),
                 Op::Clean(keys) => {
