@@ -310,6 +310,30 @@ async fn kcat_lists_produces_and_consumes() {
     broker.stop().await;
 }
 
+/// Checks the summary of a `group` scenario: three members split six partitions, two
+/// take over when one leaves, and a later member resumes at the committed offsets.
+fn assert_group(s: &Value) {
+    let sizes = |v: &Value| -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_array().unwrap().len())
+            .collect()
+    };
+    assert_eq!(sizes(&s["three_way"]), vec![2, 2, 2], "{s}");
+    let two = sizes(&s["two_way"]);
+    assert_eq!((two.len(), two.iter().sum::<usize>()), (2, 6), "{s}");
+    assert_eq!(s["errors"], Value::Array(vec![]), "{s}");
+    // The late member read only the 60 records produced after the commits: 10 per
+    // partition at offsets 100..109.
+    assert_eq!(s["resumed_count"], 60, "{s}");
+    assert_eq!(
+        s["resumed_offsets"],
+        serde_json::json!((100..110).collect::<Vec<_>>()),
+        "{s}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluent_kafka_group_of_three_splits_partitions_survives_a_leave_and_resumes() {
     let Some(py) = python("ck") else { return };
@@ -320,27 +344,38 @@ async fn confluent_kafka_group_of_three_splits_partitions_survives_a_leave_and_r
         &["group", &kafka.to_string(), "grp"],
     )
     .await;
-    let sizes = |v: &Value| -> Vec<usize> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m.as_array().unwrap().len())
-            .collect()
-    };
-    assert_eq!(sizes(&s["three_way"]), vec![2, 2, 2], "{s}");
-    let mut two = sizes(&s["two_way"]);
-    two.sort_unstable();
-    assert_eq!(two.iter().sum::<usize>(), 6, "{s}");
-    assert_eq!(two.len(), 2, "{s}");
-    assert_eq!(s["errors"], Value::Array(vec![]), "{s}");
-    // The late member read only the 60 records produced after the commits: 10 per
-    // partition at offsets 100..109.
-    assert_eq!(s["resumed_count"], 60, "{s}");
-    assert_eq!(
-        s["resumed_offsets"],
-        serde_json::json!((100..110).collect::<Vec<_>>()),
-        "{s}"
-    );
+    assert_group(&s);
+    assert_eq!(s["state_after"], "ConsumerGroupState.EMPTY", "{s}");
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_python_2_group_of_three_splits_partitions_survives_a_leave_and_resumes() {
+    let Some(py) = python("kp2") else { return };
+    let (broker, kafka) = broker().await;
+    let s = script(
+        &py,
+        "kafka_python_client.py",
+        &["group", &kafka.to_string(), "grp"],
+    )
+    .await;
+    assert_group(&s);
+    assert_eq!(s["listed"], true, "{s}");
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_python_3_group_of_three_splits_partitions_survives_a_leave_and_resumes() {
+    let Some(py) = python("kp3") else { return };
+    let (broker, kafka) = broker().await;
+    let s = script(
+        &py,
+        "kafka_python_client.py",
+        &["group", &kafka.to_string(), "grp"],
+    )
+    .await;
+    assert_group(&s);
+    assert_eq!(s["listed"], true, "{s}");
     broker.stop().await;
 }
 
