@@ -472,3 +472,34 @@ async fn first_record_offset(consumer: &mut rill::client::Consumer) -> i64 {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confluent_kafka_admin_describes_and_alters_configs_and_the_cluster() {
+    let Some(py) = python("ck") else { return };
+    let (broker, kafka) = broker().await;
+    let s = script(
+        &py,
+        "confluent_client.py",
+        &["configs", &kafka.to_string(), "cfg"],
+    )
+    .await;
+    assert!(
+        s["topic_config_count"].as_u64().unwrap() >= 29,
+        "full default list: {s}"
+    );
+    assert_eq!(s["retention_before"], "604800000", "{s}");
+    assert_eq!(s["cleanup_policy"], "delete", "{s}");
+    assert_eq!(s["retention_after"], "3600000", "{s}");
+    assert_eq!(
+        s["retention_after_source"], "1",
+        "dynamic topic config: {s}"
+    );
+    assert_eq!(s["refused"], "INVALID_CONFIG", "{s}");
+    assert_eq!(s["broker_auto_create"], "true", "{s}");
+    assert_eq!(s["cluster_id"], "rill", "{s}");
+    assert_eq!(s["nodes"], serde_json::json!([kafka.to_string()]), "{s}");
+    // The change reached the native topic settings.
+    let topic = broker.ctx.topics.get("cfg").expect("topic");
+    assert_eq!(topic.log_config.retention_ms, Some(3_600_000));
+    broker.stop().await;
+}

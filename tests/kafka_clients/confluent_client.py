@@ -9,6 +9,8 @@ Scenarios:
               key, value, header, timestamp and offset; admin delete.
   group       three members split six partitions, one leaves and two take over, every
               record is consumed and committed; a new member resumes at the commits.
+  configs     describe topic and broker configs, alter one incrementally (and fail to
+              alter one Rill lacks), describe the cluster.
   commit      GROUP PARTITION OFFSET: a simple commit, read back.
   committed   GROUP PARTITION: print the group's committed offset.
 """
@@ -219,6 +221,43 @@ def committed(bootstrap, topic, group_id, partition):
     return {"committed": got[0].offset}
 
 
+def configs(bootstrap, topic):
+    """Topic and broker configs, an incremental alter, and the cluster's description."""
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
+                                       ResourceType)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, num_partitions=2,
+                                                replication_factor=1)]).values():
+        future.result(DEADLINE_S)
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    before = admin.describe_configs([resource])[resource].result(DEADLINE_S)
+    change = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "3600000",
+                    incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([change])[change].result(DEADLINE_S)
+    after = admin.describe_configs([resource])[resource].result(DEADLINE_S)
+    refused = None
+    bad = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("cleanup.policy", "compact",
+                    incremental_operation=AlterConfigOpType.SET)])
+    try:
+        admin.incremental_alter_configs([bad])[bad].result(DEADLINE_S)
+    except Exception as e:  # the expected outcome
+        refused = e.args[0].name() if e.args and hasattr(e.args[0], "name") else str(e)
+    broker = ConfigResource(ResourceType.BROKER, "0")
+    broker_configs = admin.describe_configs([broker])[broker].result(DEADLINE_S)
+    cluster = admin.describe_cluster().result(DEADLINE_S)
+    return {"topic_config_count": len(before),
+            "retention_before": before["retention.ms"].value,
+            "cleanup_policy": before["cleanup.policy"].value,
+            "retention_after": after["retention.ms"].value,
+            "retention_after_source": str(after["retention.ms"].source),
+            "refused": refused,
+            "broker_auto_create": broker_configs["auto.create.topics.enable"].value,
+            "cluster_id": cluster.cluster_id,
+            "nodes": [f"{n.host}:{n.port}" for n in cluster.nodes]}
+
+
 def main():
     if len(sys.argv) < 4:
         fail(__doc__)
@@ -227,6 +266,8 @@ def main():
                                  f"librdkafka {confluent_kafka.libversion()[0]}"}
     if scenario == "roundtrip":
         out.update(roundtrip(bootstrap, topic))
+    elif scenario == "configs":
+        out.update(configs(bootstrap, topic))
     elif scenario == "group":
         out.update(group(bootstrap, topic))
     elif scenario == "commit":

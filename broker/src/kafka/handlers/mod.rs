@@ -5,6 +5,8 @@
 //! Rill client does reach storage through one path.
 
 pub mod admin;
+pub mod cluster;
+pub mod configs;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
@@ -108,6 +110,11 @@ async fn dispatch(
         RequestKind::CreateTopics(req) => admin::create_topics(ctx, req).await.into(),
         RequestKind::DeleteTopics(req) => admin::delete_topics(ctx, req, version).await.into(),
         RequestKind::FindCoordinator(req) => find_coordinator::handle(ctx, req, version).into(),
+        RequestKind::DescribeConfigs(req) => configs::describe(ctx, req).await.into(),
+        RequestKind::IncrementalAlterConfigs(req) => {
+            configs::incremental_alter(ctx, req).await.into()
+        }
+        RequestKind::DescribeCluster(req) => cluster::describe(ctx, req).into(),
         RequestKind::JoinGroup(req) => groups::join(ctx, req, header, peer, version).await.into(),
         RequestKind::SyncGroup(req) => groups::sync(ctx, req, version).await.into(),
         RequestKind::Heartbeat(req) => groups::heartbeat(ctx, req).into(),
