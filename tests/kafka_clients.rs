@@ -474,7 +474,7 @@ async fn first_record_offset(consumer: &mut rill::client::Consumer) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn confluent_kafka_admin_describes_and_alters_configs_and_the_cluster() {
+async fn confluent_kafka_admin_configs_cluster_and_partitions() {
     let Some(py) = python("ck") else { return };
     let (broker, kafka) = broker().await;
     let s = script(
@@ -498,8 +498,11 @@ async fn confluent_kafka_admin_describes_and_alters_configs_and_the_cluster() {
     assert_eq!(s["broker_auto_create"], "true", "{s}");
     assert_eq!(s["cluster_id"], "rill", "{s}");
     assert_eq!(s["nodes"], serde_json::json!([kafka.to_string()]), "{s}");
+    assert_eq!(s["partitions_after_grow"], 5, "{s}");
+    assert_eq!(s["shrink_refused"], "INVALID_PARTITIONS", "{s}");
     // The change reached the native topic settings.
     let topic = broker.ctx.topics.get("cfg").expect("topic");
     assert_eq!(topic.log_config.retention_ms, Some(3_600_000));
+    assert_eq!(topic.partitions.len(), 5);
     broker.stop().await;
 }

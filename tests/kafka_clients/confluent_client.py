@@ -10,7 +10,8 @@ Scenarios:
   group       three members split six partitions, one leaves and two take over, every
               record is consumed and committed; a new member resumes at the commits.
   configs     describe topic and broker configs, alter one incrementally (and fail to
-              alter one Rill lacks), describe the cluster.
+              alter one Rill lacks), describe the cluster, grow the topic to 5 partitions
+              (and fail to shrink it).
   commit      GROUP PARTITION OFFSET: a simple commit, read back.
   committed   GROUP PARTITION: print the group's committed offset.
 """
@@ -247,7 +248,17 @@ def configs(bootstrap, topic):
     broker = ConfigResource(ResourceType.BROKER, "0")
     broker_configs = admin.describe_configs([broker])[broker].result(DEADLINE_S)
     cluster = admin.describe_cluster().result(DEADLINE_S)
-    return {"topic_config_count": len(before),
+    from confluent_kafka.admin import NewPartitions
+    for future in admin.create_partitions([NewPartitions(topic, 5)]).values():
+        future.result(DEADLINE_S)
+    shrink_refused = None
+    try:
+        for future in admin.create_partitions([NewPartitions(topic, 3)]).values():
+            future.result(DEADLINE_S)
+    except Exception as e:  # the expected outcome
+        shrink_refused = e.args[0].name() if e.args and hasattr(e.args[0], "name") else str(e)
+    grown = len(admin.list_topics(topic, timeout=DEADLINE_S).topics[topic].partitions)
+    return {"partitions_after_grow": grown, "shrink_refused": shrink_refused,"topic_config_count": len(before),
             "retention_before": before["retention.ms"].value,
             "cleanup_policy": before["cleanup.policy"].value,
             "retention_after": after["retention.ms"].value,

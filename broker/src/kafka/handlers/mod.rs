@@ -14,6 +14,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
+pub mod partitions;
 pub mod produce;
 
 use std::net::SocketAddr;
@@ -110,6 +111,7 @@ async fn dispatch(
         RequestKind::CreateTopics(req) => admin::create_topics(ctx, req).await.into(),
         RequestKind::DeleteTopics(req) => admin::delete_topics(ctx, req, version).await.into(),
         RequestKind::FindCoordinator(req) => find_coordinator::handle(ctx, req, version).into(),
+        RequestKind::CreatePartitions(req) => partitions::create(ctx, req).await.into(),
         RequestKind::DescribeConfigs(req) => configs::describe(ctx, req).await.into(),
         RequestKind::IncrementalAlterConfigs(req) => {
             configs::incremental_alter(ctx, req).await.into()
