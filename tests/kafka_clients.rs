@@ -350,6 +350,39 @@ async fn confluent_kafka_group_of_three_splits_partitions_survives_a_leave_and_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confluent_kafka_kip848_group_of_three_splits_partitions_survives_a_leave_and_resumes() {
+    let Some(py) = python("ck") else { return };
+    let (broker, kafka) = broker().await;
+    let s = script(
+        &py,
+        "confluent_client.py",
+        &["group-kip848", &kafka.to_string(), "grp"],
+    )
+    .await;
+    // Broker-side assignment moves partitions one step at a time: the script waited
+    // until three non-empty member sets covered the six partitions without overlap.
+    let sizes = |v: &Value| -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_array().unwrap().len())
+            .collect()
+    };
+    let three = sizes(&s["three_way"]);
+    assert_eq!((three.len(), three.iter().sum::<usize>()), (3, 6), "{s}");
+    let two = sizes(&s["two_way"]);
+    assert_eq!((two.len(), two.iter().sum::<usize>()), (2, 6), "{s}");
+    assert_eq!(s["errors"], Value::Array(vec![]), "{s}");
+    assert_eq!(s["resumed_count"], 60, "{s}");
+    assert_eq!(
+        s["resumed_offsets"],
+        serde_json::json!((100..110).collect::<Vec<_>>()),
+        "{s}"
+    );
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_python_2_group_of_three_splits_partitions_survives_a_leave_and_resumes() {
     let Some(py) = python("kp2") else { return };
     let (broker, kafka) = broker().await;

@@ -12,6 +12,7 @@ Scenarios:
   configs     describe topic and broker configs, alter one incrementally (and fail to
               alter one Rill lacks), describe the cluster, grow the topic to 5 partitions
               (and fail to shrink it).
+  group-kip848  the same with group.protocol=consumer (KIP-848, broker-side assignment).
   commit      GROUP PARTITION OFFSET: a simple commit, read back.
   committed   GROUP PARTITION: print the group's committed offset.
 """
@@ -118,29 +119,30 @@ GROUP_CONFIG = {"enable.auto.commit": False, "session.timeout.ms": 6000,
 class Member:
     """One group member polling on its own thread, committing what it consumed."""
 
-    def __init__(self, bootstrap, topic, group, name):
+    def __init__(self, bootstrap, topic, group, name, protocol="classic"):
         import threading
         self.name = name
         self.seen = {}
         self.assigned = set()
         self.stop = threading.Event()
         self.error = None
+        config = dict(GROUP_CONFIG)
+        if protocol == "consumer":
+            # KIP-848: the broker assigns; session and heartbeat are the broker's.
+            del config["session.timeout.ms"], config["heartbeat.interval.ms"]
+            config["group.protocol"] = "consumer"
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                                  "client.id": name, **GROUP_CONFIG})
-        self.consumer.subscribe([topic], on_assign=self._assigned, on_revoke=self._revoked)
+                                  "client.id": name, **config})
+        self.consumer.subscribe([topic])
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-
-    def _assigned(self, consumer, partitions):
-        self.assigned = {p.partition for p in partitions}
-
-    def _revoked(self, consumer, partitions):
-        self.assigned = set()
 
     def _run(self):
         try:
             while not self.stop.is_set():
                 msgs = self.consumer.consume(num_messages=100, timeout=0.2)
+                # The whole assignment (KIP-848 callbacks are incremental).
+                self.assigned = {p.partition for p in self.consumer.assignment()}
                 for m in msgs:
                     if m.error():
                         continue
@@ -157,23 +159,24 @@ class Member:
         self.thread.join(DEADLINE_S)
 
 
-def wait_until(what, condition):
+def wait_until(what, condition, members=()):
     deadline = time.time() + DEADLINE_S
     while time.time() < deadline:
         if condition():
             return
         time.sleep(0.1)
-    fail(f"timed out waiting until {what}")
+    state = [(sorted(m.assigned), len(m.seen), m.error) for m in members]
+    fail(f"timed out waiting until {what}; members (assigned, seen, error): {state}")
 
 
-def group(bootstrap, topic):
+def group(bootstrap, topic, protocol="classic"):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(topic, num_partitions=6,
                                                 replication_factor=1)]).values():
         future.result(DEADLINE_S)
     produce(bootstrap, topic, "group", 600, 6, acks="all")
     name = f"{topic}-group"
-    members = [Member(bootstrap, topic, name, f"m{i}") for i in range(3)]
+    members = [Member(bootstrap, topic, name, f"m{i}", protocol) for i in range(3)]
     everything = {(p, o) for p in range(6) for o in range(100)}
 
     def split_among(ms):
@@ -181,10 +184,11 @@ def group(bootstrap, topic):
         union = set().union(*sets)
         return union == set(range(6)) and sum(len(s) for s in sets) == 6 and all(sets)
 
-    wait_until("three members split six partitions", lambda: split_among(members))
+    wait_until("three members split six partitions", lambda: split_among(members), members)
     three_way = sorted(sorted(m.assigned) for m in members)
     members[0].leave()
-    wait_until("two members take over all six partitions", lambda: split_among(members[1:]))
+    wait_until("two members take over all six partitions", lambda: split_among(members[1:]),
+               members)
     two_way = sorted(sorted(m.assigned) for m in members[1:])
     wait_until("every record is consumed",
                lambda: everything <= set().union(*(m.seen.keys() for m in members)))
@@ -193,7 +197,7 @@ def group(bootstrap, topic):
     errors = [m.error for m in members if m.error]
     # Resume: a new member of the same group starts at the committed offsets.
     produce(bootstrap, topic, "later", 60, 6, acks="all")
-    late = Member(bootstrap, topic, name, "late")
+    late = Member(bootstrap, topic, name, "late", protocol)
     wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60)
     time.sleep(0.5)
     late.leave()
@@ -281,6 +285,8 @@ def main():
         out.update(configs(bootstrap, topic))
     elif scenario == "group":
         out.update(group(bootstrap, topic))
+    elif scenario == "group-kip848":
+        out.update(group(bootstrap, topic, "consumer"))
     elif scenario == "commit":
         out.update(commit(bootstrap, topic, sys.argv[4], int(sys.argv[5]), int(sys.argv[6])))
     elif scenario == "committed":

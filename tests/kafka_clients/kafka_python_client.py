@@ -143,13 +143,14 @@ class Member:
         self.thread.join(DEADLINE_S)
 
 
-def wait_until(what, condition):
+def wait_until(what, condition, members=()):
     deadline = time.time() + DEADLINE_S
     while time.time() < deadline:
         if condition():
             return
         time.sleep(0.1)
-    fail(f"timed out waiting until {what}")
+    state = [(sorted(m.assigned), len(m.seen), m.error) for m in members]
+    fail(f"timed out waiting until {what}; members (assigned, seen, error): {state}")
 
 
 def group(bootstrap, topic):
@@ -165,10 +166,11 @@ def group(bootstrap, topic):
         union = set().union(*sets)
         return union == set(range(6)) and sum(len(s) for s in sets) == 6 and all(sets)
 
-    wait_until("three members split six partitions", lambda: split_among(members))
+    wait_until("three members split six partitions", lambda: split_among(members), members)
     three_way = sorted(sorted(m.assigned) for m in members)
     members[0].leave()
-    wait_until("two members take over all six partitions", lambda: split_among(members[1:]))
+    wait_until("two members take over all six partitions", lambda: split_among(members[1:]),
+               members)
     two_way = sorted(sorted(m.assigned) for m in members[1:])
     wait_until("every record is consumed",
                lambda: everything <= set().union(*(m.seen.keys() for m in members)))

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod cluster;
 pub mod configs;
+pub mod consumer_group;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
@@ -117,6 +118,12 @@ async fn dispatch(
             configs::incremental_alter(ctx, req).await.into()
         }
         RequestKind::DescribeCluster(req) => cluster::describe(ctx, req).into(),
+        RequestKind::ConsumerGroupHeartbeat(req) => {
+            let client_id = header.client_id.clone();
+            consumer_group::heartbeat(ctx, req, peer, client_id)
+                .await
+                .into()
+        }
         RequestKind::JoinGroup(req) => groups::join(ctx, req, header, peer, version).await.into(),
         RequestKind::SyncGroup(req) => groups::sync(ctx, req, version).await.into(),
         RequestKind::Heartbeat(req) => groups::heartbeat(ctx, req).into(),
