@@ -539,3 +539,67 @@ async fn confluent_kafka_admin_configs_cluster_and_partitions() {
     assert_eq!(topic.partitions.len(), 5);
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kip848_kafka_consumer_and_native_consumer_share_one_group() {
+    let Some(py) = python("ck") else { return };
+    let (broker, kafka) = broker().await;
+    broker
+        .ctx
+        .topics
+        .create("mixed", Some(4), BTreeMap::new())
+        .unwrap();
+    let config = ProducerConfig::builder(broker.addr.to_string())
+        .build()
+        .unwrap();
+    let producer = Producer::connect(config).await.unwrap();
+    for p in 0..4 {
+        for i in 0..5 {
+            let record = ProducerRecord::new("mixed", format!("v{p}-{i}")).with_partition(p);
+            producer.send(record).await.unwrap().await.unwrap();
+        }
+    }
+    producer.close().await.unwrap();
+    let config = rill::client::ConsumerConfig::builder(broker.addr.to_string())
+        .enable_auto_commit(false)
+        .auto_offset_reset(rill::client::AutoOffsetReset::Earliest)
+        .build()
+        .unwrap();
+    let mut native = rill::client::Consumer::connect(config).await.unwrap();
+    native.subscribe("mixed-group", &["mixed"]).await.unwrap();
+    // Alone in the group, the native member reads all four partitions.
+    let mut native_partitions = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while native_partitions.len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "native member read {native_partitions:?}"
+        );
+        for r in native.poll(Duration::from_millis(200)).await.unwrap() {
+            native_partitions.insert(r.partition);
+        }
+    }
+    // The Kafka member joins the same group; the native one keeps polling (and so
+    // heartbeating) until the Kafka member holds half the partitions.
+    let kafka_member = tokio::spawn({
+        let py = py.clone();
+        let bootstrap = kafka.to_string();
+        async move {
+            script(
+                &py,
+                "confluent_client.py",
+                &["join848", &bootstrap, "mixed", "mixed-group", "2"],
+            )
+            .await
+        }
+    });
+    while !kafka_member.is_finished() {
+        native.poll(Duration::from_millis(200)).await.unwrap();
+    }
+    let s = kafka_member.await.unwrap();
+    let held: Vec<i32> = serde_json::from_value(s["held"].clone()).unwrap();
+    // The broker split the four partitions between the two members.
+    assert_eq!(held.len(), 2, "{s}");
+    native.close().await.unwrap();
+    broker.stop().await;
+}

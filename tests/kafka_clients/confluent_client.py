@@ -13,6 +13,7 @@ Scenarios:
               alter one Rill lacks), describe the cluster, grow the topic to 5 partitions
               (and fail to shrink it).
   group-kip848  the same with group.protocol=consumer (KIP-848, broker-side assignment).
+  join848     GROUP N: join GROUP (KIP-848) beside other members until holding N partitions.
   commit      GROUP PARTITION OFFSET: a simple commit, read back.
   committed   GROUP PARTITION: print the group's committed offset.
 """
@@ -273,6 +274,18 @@ def configs(bootstrap, topic):
             "nodes": [f"{n.host}:{n.port}" for n in cluster.nodes]}
 
 
+def join848(bootstrap, topic, group_id, want):
+    """Join GROUP with group.protocol=consumer; wait until this member holds `want`
+    partitions and has read a record from each; print them."""
+    member = Member(bootstrap, topic, group_id, "kip848", "consumer")
+    wait_until(f"this member holds {want} partitions and read from each",
+               lambda: len(member.assigned) == want
+               and {p for (p, _) in member.seen} >= member.assigned, [member])
+    held = sorted(member.assigned)
+    member.leave()
+    return {"held": held}
+
+
 def main():
     if len(sys.argv) < 4:
         fail(__doc__)
@@ -287,6 +300,8 @@ def main():
         out.update(group(bootstrap, topic))
     elif scenario == "group-kip848":
         out.update(group(bootstrap, topic, "consumer"))
+    elif scenario == "join848":
+        out.update(join848(bootstrap, topic, sys.argv[4], int(sys.argv[5])))
     elif scenario == "commit":
         out.update(commit(bootstrap, topic, sys.argv[4], int(sys.argv[5]), int(sys.argv[6])))
     elif scenario == "committed":

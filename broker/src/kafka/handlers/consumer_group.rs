@@ -71,6 +71,18 @@ pub async fn heartbeat(
         response.member_epoch = epoch;
         return response;
     }
+    if req
+        .subscribed_topic_regex
+        .as_ref()
+        .is_some_and(|r| !r.is_empty())
+    {
+        response.error_code = ErrorCode::InvalidRequest.code();
+        response.error_message = Some(kstr(
+            "regex subscriptions are not supported: subscribe to topic names",
+        ));
+        response.member_epoch = -1;
+        return response;
+    }
     let topics: Option<Vec<String>> = req
         .subscribed_topic_names
         .map(|names| names.into_iter().map(|n| n.0.to_string()).collect());
