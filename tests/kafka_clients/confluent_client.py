@@ -114,7 +114,9 @@ def roundtrip(bootstrap, topic):
 
 GROUP_CONFIG = {"enable.auto.commit": False, "session.timeout.ms": 6000,
                 "heartbeat.interval.ms": 300, "auto.offset.reset": "earliest",
-                "topic.metadata.refresh.interval.ms": 1000}
+                "topic.metadata.refresh.interval.ms": 1000,
+                # A rebalance waits this long for a member that does not rejoin.
+                "max.poll.interval.ms": 10000}
 
 
 class Member:
