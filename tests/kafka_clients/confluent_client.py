@@ -201,7 +201,7 @@ def group(bootstrap, topic, protocol="classic"):
     # Resume: a new member of the same group starts at the committed offsets.
     produce(bootstrap, topic, "later", 60, 6, acks="all")
     late = Member(bootstrap, topic, name, "late", protocol)
-    wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60)
+    wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60, [late])
     time.sleep(0.5)
     late.leave()
     resumed_offsets = sorted({o for (_, o) in late.seen})

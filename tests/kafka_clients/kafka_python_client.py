@@ -182,7 +182,7 @@ def group(bootstrap, topic):
     errors = [m.error for m in members if m.error]
     produce(bootstrap, topic, "later", 60, 6, acks="all")
     late = Member(bootstrap, topic, name, "late")
-    wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60)
+    wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60, [late])
     time.sleep(0.5)
     late.leave()
     # kafka-python 2.x: list_consumer_groups() -> [(id, type)]; 3.x: list_groups() -> [dict].
