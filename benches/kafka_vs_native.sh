@@ -31,7 +31,7 @@ echo "== native: rill bench (library Producer, then Consumer), $n x $size B"
   --count "$n" --client producer
 "$bin/rill" bench consume --broker 127.0.0.1:29420 --topic native --message-size "$size" --count "$n"
 
-echo "== Kafka protocol: kcat $(kcat -V 2>&1 | sed -n 's/.*librdkafka version \([^ ]*\).*/librdkafka \1/p' | head -1), $n x $size B"
+echo "== Kafka protocol: $(kcat -V 2>&1 | grep -o "librdkafka [0-9.]*" | head -1) (kcat), $n x $size B"
 s=$(timed kcat -b 127.0.0.1:29092 -P -t kafka -l "$work/messages" -X linger.ms=5 \
   -X batch.num.messages=10000 -X queue.buffering.max.messages=2000000 -X acks=1)
 rate "kcat produce (acks=1)" "$s" "$n"
