@@ -300,4 +300,57 @@ mod tests {
             Err(RequestError::UnknownApi { .. })
         ));
     }
+
+    mod arbitrary {
+        use super::super::*;
+        use bytes::{BufMut, BytesMut};
+        use kafka_protocol::messages::ApiKey;
+        use proptest::prelude::*;
+
+        /// Every API and version served, as `(api_key, version)`.
+        fn served_versions() -> Vec<(i16, i16)> {
+            ApiKey::iter()
+                .filter_map(|k| apis::served(k).map(|(min, max)| (k as i16, min, max)))
+                .flat_map(|(k, min, max)| (min..=max + 1).map(move |v| (k, v)))
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Any body after a well-formed header of any served API and version: an
+            /// answer or an error, never a panic (nor a huge allocation).
+            #[test]
+            fn any_body_of_any_served_version(
+                pick in any::<prop::sample::Index>(),
+                client_id in proptest::option::of("[a-z]{0,8}"),
+                body in proptest::collection::vec(any::<u8>(), 0..512),
+            ) {
+                let versions = served_versions();
+                let (api_key, version) = versions[pick.index(versions.len())];
+                let mut frame = BytesMut::new();
+                frame.put_i16(api_key);
+                frame.put_i16(version);
+                frame.put_i32(42);
+                match &client_id {
+                    Some(id) => {
+                        frame.put_i16(id.len() as i16);
+                        frame.put_slice(id.as_bytes());
+                    }
+                    None => frame.put_i16(-1),
+                }
+                frame.put_slice(&body);
+                if let Ok(request) = decode_request(frame.freeze()) {
+                    prop_assert_eq!(request.header.correlation_id, 42);
+                    prop_assert_eq!(request.header.api_key as i16, api_key);
+                }
+            }
+
+            /// Arbitrary frames: never a panic.
+            #[test]
+            fn any_frame(frame in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = decode_request(Bytes::from(frame));
+            }
+        }
+    }
 }
