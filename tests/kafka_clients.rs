@@ -310,6 +310,30 @@ async fn kcat_lists_produces_and_consumes() {
     broker.stop().await;
 }
 
+/// Checks the summary of a `group` scenario: three members split six partitions, two
+/// take over when one leaves, and a later member resumes at the committed offsets.
+fn assert_group(s: &Value) {
+    let sizes = |v: &Value| -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_array().unwrap().len())
+            .collect()
+    };
+    assert_eq!(sizes(&s["three_way"]), vec![2, 2, 2], "{s}");
+    let two = sizes(&s["two_way"]);
+    assert_eq!((two.len(), two.iter().sum::<usize>()), (2, 6), "{s}");
+    assert_eq!(s["errors"], Value::Array(vec![]), "{s}");
+    // The late member read only the 60 records produced after the commits: 10 per
+    // partition at offsets 100..109.
+    assert_eq!(s["resumed_count"], 60, "{s}");
+    assert_eq!(
+        s["resumed_offsets"],
+        serde_json::json!((100..110).collect::<Vec<_>>()),
+        "{s}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluent_kafka_group_of_three_splits_partitions_survives_a_leave_and_resumes() {
     let Some(py) = python("ck") else { return };
@@ -320,6 +344,23 @@ async fn confluent_kafka_group_of_three_splits_partitions_survives_a_leave_and_r
         &["group", &kafka.to_string(), "grp"],
     )
     .await;
+    assert_group(&s);
+    assert_eq!(s["state_after"], "ConsumerGroupState.EMPTY", "{s}");
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confluent_kafka_kip848_group_of_three_splits_partitions_survives_a_leave_and_resumes() {
+    let Some(py) = python("ck") else { return };
+    let (broker, kafka) = broker().await;
+    let s = script(
+        &py,
+        "confluent_client.py",
+        &["group-kip848", &kafka.to_string(), "grp"],
+    )
+    .await;
+    // Broker-side assignment moves partitions one step at a time: the script waited
+    // until three non-empty member sets covered the six partitions without overlap.
     let sizes = |v: &Value| -> Vec<usize> {
         v.as_array()
             .unwrap()
@@ -327,20 +368,47 @@ async fn confluent_kafka_group_of_three_splits_partitions_survives_a_leave_and_r
             .map(|m| m.as_array().unwrap().len())
             .collect()
     };
-    assert_eq!(sizes(&s["three_way"]), vec![2, 2, 2], "{s}");
-    let mut two = sizes(&s["two_way"]);
-    two.sort_unstable();
-    assert_eq!(two.iter().sum::<usize>(), 6, "{s}");
-    assert_eq!(two.len(), 2, "{s}");
+    let three = sizes(&s["three_way"]);
+    assert_eq!((three.len(), three.iter().sum::<usize>()), (3, 6), "{s}");
+    let two = sizes(&s["two_way"]);
+    assert_eq!((two.len(), two.iter().sum::<usize>()), (2, 6), "{s}");
     assert_eq!(s["errors"], Value::Array(vec![]), "{s}");
-    // The late member read only the 60 records produced after the commits: 10 per
-    // partition at offsets 100..109.
     assert_eq!(s["resumed_count"], 60, "{s}");
     assert_eq!(
         s["resumed_offsets"],
         serde_json::json!((100..110).collect::<Vec<_>>()),
         "{s}"
     );
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_python_2_group_of_three_splits_partitions_survives_a_leave_and_resumes() {
+    let Some(py) = python("kp2") else { return };
+    let (broker, kafka) = broker().await;
+    let s = script(
+        &py,
+        "kafka_python_client.py",
+        &["group", &kafka.to_string(), "grp"],
+    )
+    .await;
+    assert_group(&s);
+    assert_eq!(s["listed"], true, "{s}");
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_python_3_group_of_three_splits_partitions_survives_a_leave_and_resumes() {
+    let Some(py) = python("kp3") else { return };
+    let (broker, kafka) = broker().await;
+    let s = script(
+        &py,
+        "kafka_python_client.py",
+        &["group", &kafka.to_string(), "grp"],
+    )
+    .await;
+    assert_group(&s);
+    assert_eq!(s["listed"], true, "{s}");
     broker.stop().await;
 }
 
@@ -436,4 +504,102 @@ async fn first_record_offset(consumer: &mut rill::client::Consumer) -> i64 {
             return r.offset;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confluent_kafka_admin_configs_cluster_and_partitions() {
+    let Some(py) = python("ck") else { return };
+    let (broker, kafka) = broker().await;
+    let s = script(
+        &py,
+        "confluent_client.py",
+        &["configs", &kafka.to_string(), "cfg"],
+    )
+    .await;
+    assert!(
+        s["topic_config_count"].as_u64().unwrap() >= 29,
+        "full default list: {s}"
+    );
+    assert_eq!(s["retention_before"], "604800000", "{s}");
+    assert_eq!(s["cleanup_policy"], "delete", "{s}");
+    assert_eq!(s["retention_after"], "3600000", "{s}");
+    assert_eq!(
+        s["retention_after_source"], "1",
+        "dynamic topic config: {s}"
+    );
+    assert_eq!(s["refused"], "INVALID_CONFIG", "{s}");
+    assert_eq!(s["broker_auto_create"], "true", "{s}");
+    assert_eq!(s["cluster_id"], "rill", "{s}");
+    assert_eq!(s["nodes"], serde_json::json!([kafka.to_string()]), "{s}");
+    assert_eq!(s["partitions_after_grow"], 5, "{s}");
+    assert_eq!(s["shrink_refused"], "INVALID_PARTITIONS", "{s}");
+    // The change reached the native topic settings.
+    let topic = broker.ctx.topics.get("cfg").expect("topic");
+    assert_eq!(topic.log_config.retention_ms, Some(3_600_000));
+    assert_eq!(topic.partitions.len(), 5);
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kip848_kafka_consumer_and_native_consumer_share_one_group() {
+    let Some(py) = python("ck") else { return };
+    let (broker, kafka) = broker().await;
+    broker
+        .ctx
+        .topics
+        .create("mixed", Some(4), BTreeMap::new())
+        .unwrap();
+    let config = ProducerConfig::builder(broker.addr.to_string())
+        .build()
+        .unwrap();
+    let producer = Producer::connect(config).await.unwrap();
+    for p in 0..4 {
+        for i in 0..5 {
+            let record = ProducerRecord::new("mixed", format!("v{p}-{i}")).with_partition(p);
+            producer.send(record).await.unwrap().await.unwrap();
+        }
+    }
+    producer.close().await.unwrap();
+    let config = rill::client::ConsumerConfig::builder(broker.addr.to_string())
+        .enable_auto_commit(false)
+        .auto_offset_reset(rill::client::AutoOffsetReset::Earliest)
+        .build()
+        .unwrap();
+    let mut native = rill::client::Consumer::connect(config).await.unwrap();
+    native.subscribe("mixed-group", &["mixed"]).await.unwrap();
+    // Alone in the group, the native member reads all four partitions.
+    let mut native_partitions = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while native_partitions.len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "native member read {native_partitions:?}"
+        );
+        for r in native.poll(Duration::from_millis(200)).await.unwrap() {
+            native_partitions.insert(r.partition);
+        }
+    }
+    // The Kafka member joins the same group; the native one keeps polling (and so
+    // heartbeating) until the Kafka member holds half the partitions.
+    let kafka_member = tokio::spawn({
+        let py = py.clone();
+        let bootstrap = kafka.to_string();
+        async move {
+            script(
+                &py,
+                "confluent_client.py",
+                &["join848", &bootstrap, "mixed", "mixed-group", "2"],
+            )
+            .await
+        }
+    });
+    while !kafka_member.is_finished() {
+        native.poll(Duration::from_millis(200)).await.unwrap();
+    }
+    let s = kafka_member.await.unwrap();
+    let held: Vec<i32> = serde_json::from_value(s["held"].clone()).unwrap();
+    // The broker split the four partitions between the two members.
+    assert_eq!(held.len(), 2, "{s}");
+    native.close().await.unwrap();
+    broker.stop().await;
 }

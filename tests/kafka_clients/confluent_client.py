@@ -9,6 +9,11 @@ Scenarios:
               key, value, header, timestamp and offset; admin delete.
   group       three members split six partitions, one leaves and two take over, every
               record is consumed and committed; a new member resumes at the commits.
+  configs     describe topic and broker configs, alter one incrementally (and fail to
+              alter one Rill lacks), describe the cluster, grow the topic to 5 partitions
+              (and fail to shrink it).
+  group-kip848  the same with group.protocol=consumer (KIP-848, broker-side assignment).
+  join848     GROUP N: join GROUP (KIP-848) beside other members until holding N partitions.
   commit      GROUP PARTITION OFFSET: a simple commit, read back.
   committed   GROUP PARTITION: print the group's committed offset.
 """
@@ -115,29 +120,30 @@ GROUP_CONFIG = {"enable.auto.commit": False, "session.timeout.ms": 6000,
 class Member:
     """One group member polling on its own thread, committing what it consumed."""
 
-    def __init__(self, bootstrap, topic, group, name):
+    def __init__(self, bootstrap, topic, group, name, protocol="classic"):
         import threading
         self.name = name
         self.seen = {}
         self.assigned = set()
         self.stop = threading.Event()
         self.error = None
+        config = dict(GROUP_CONFIG)
+        if protocol == "consumer":
+            # KIP-848: the broker assigns; session and heartbeat are the broker's.
+            del config["session.timeout.ms"], config["heartbeat.interval.ms"]
+            config["group.protocol"] = "consumer"
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                                  "client.id": name, **GROUP_CONFIG})
-        self.consumer.subscribe([topic], on_assign=self._assigned, on_revoke=self._revoked)
+                                  "client.id": name, **config})
+        self.consumer.subscribe([topic])
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-
-    def _assigned(self, consumer, partitions):
-        self.assigned = {p.partition for p in partitions}
-
-    def _revoked(self, consumer, partitions):
-        self.assigned = set()
 
     def _run(self):
         try:
             while not self.stop.is_set():
                 msgs = self.consumer.consume(num_messages=100, timeout=0.2)
+                # The whole assignment (KIP-848 callbacks are incremental).
+                self.assigned = {p.partition for p in self.consumer.assignment()}
                 for m in msgs:
                     if m.error():
                         continue
@@ -154,23 +160,24 @@ class Member:
         self.thread.join(DEADLINE_S)
 
 
-def wait_until(what, condition):
+def wait_until(what, condition, members=()):
     deadline = time.time() + DEADLINE_S
     while time.time() < deadline:
         if condition():
             return
         time.sleep(0.1)
-    fail(f"timed out waiting until {what}")
+    state = [(sorted(m.assigned), len(m.seen), m.error) for m in members]
+    fail(f"timed out waiting until {what}; members (assigned, seen, error): {state}")
 
 
-def group(bootstrap, topic):
+def group(bootstrap, topic, protocol="classic"):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(topic, num_partitions=6,
                                                 replication_factor=1)]).values():
         future.result(DEADLINE_S)
     produce(bootstrap, topic, "group", 600, 6, acks="all")
     name = f"{topic}-group"
-    members = [Member(bootstrap, topic, name, f"m{i}") for i in range(3)]
+    members = [Member(bootstrap, topic, name, f"m{i}", protocol) for i in range(3)]
     everything = {(p, o) for p in range(6) for o in range(100)}
 
     def split_among(ms):
@@ -178,10 +185,11 @@ def group(bootstrap, topic):
         union = set().union(*sets)
         return union == set(range(6)) and sum(len(s) for s in sets) == 6 and all(sets)
 
-    wait_until("three members split six partitions", lambda: split_among(members))
+    wait_until("three members split six partitions", lambda: split_among(members), members)
     three_way = sorted(sorted(m.assigned) for m in members)
     members[0].leave()
-    wait_until("two members take over all six partitions", lambda: split_among(members[1:]))
+    wait_until("two members take over all six partitions", lambda: split_among(members[1:]),
+               members)
     two_way = sorted(sorted(m.assigned) for m in members[1:])
     wait_until("every record is consumed",
                lambda: everything <= set().union(*(m.seen.keys() for m in members)))
@@ -190,7 +198,7 @@ def group(bootstrap, topic):
     errors = [m.error for m in members if m.error]
     # Resume: a new member of the same group starts at the committed offsets.
     produce(bootstrap, topic, "later", 60, 6, acks="all")
-    late = Member(bootstrap, topic, name, "late")
+    late = Member(bootstrap, topic, name, "late", protocol)
     wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60)
     time.sleep(0.5)
     late.leave()
@@ -219,6 +227,65 @@ def committed(bootstrap, topic, group_id, partition):
     return {"committed": got[0].offset}
 
 
+def configs(bootstrap, topic):
+    """Topic and broker configs, an incremental alter, and the cluster's description."""
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
+                                       ResourceType)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, num_partitions=2,
+                                                replication_factor=1)]).values():
+        future.result(DEADLINE_S)
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    before = admin.describe_configs([resource])[resource].result(DEADLINE_S)
+    change = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "3600000",
+                    incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([change])[change].result(DEADLINE_S)
+    after = admin.describe_configs([resource])[resource].result(DEADLINE_S)
+    refused = None
+    bad = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("cleanup.policy", "compact",
+                    incremental_operation=AlterConfigOpType.SET)])
+    try:
+        admin.incremental_alter_configs([bad])[bad].result(DEADLINE_S)
+    except Exception as e:  # the expected outcome
+        refused = e.args[0].name() if e.args and hasattr(e.args[0], "name") else str(e)
+    broker = ConfigResource(ResourceType.BROKER, "0")
+    broker_configs = admin.describe_configs([broker])[broker].result(DEADLINE_S)
+    cluster = admin.describe_cluster().result(DEADLINE_S)
+    from confluent_kafka.admin import NewPartitions
+    for future in admin.create_partitions([NewPartitions(topic, 5)]).values():
+        future.result(DEADLINE_S)
+    shrink_refused = None
+    try:
+        for future in admin.create_partitions([NewPartitions(topic, 3)]).values():
+            future.result(DEADLINE_S)
+    except Exception as e:  # the expected outcome
+        shrink_refused = e.args[0].name() if e.args and hasattr(e.args[0], "name") else str(e)
+    grown = len(admin.list_topics(topic, timeout=DEADLINE_S).topics[topic].partitions)
+    return {"partitions_after_grow": grown, "shrink_refused": shrink_refused,"topic_config_count": len(before),
+            "retention_before": before["retention.ms"].value,
+            "cleanup_policy": before["cleanup.policy"].value,
+            "retention_after": after["retention.ms"].value,
+            "retention_after_source": str(after["retention.ms"].source),
+            "refused": refused,
+            "broker_auto_create": broker_configs["auto.create.topics.enable"].value,
+            "cluster_id": cluster.cluster_id,
+            "nodes": [f"{n.host}:{n.port}" for n in cluster.nodes]}
+
+
+def join848(bootstrap, topic, group_id, want):
+    """Join GROUP with group.protocol=consumer; wait until this member holds `want`
+    partitions and has read a record from each; print them."""
+    member = Member(bootstrap, topic, group_id, "kip848", "consumer")
+    wait_until(f"this member holds {want} partitions and read from each",
+               lambda: len(member.assigned) == want
+               and {p for (p, _) in member.seen} >= member.assigned, [member])
+    held = sorted(member.assigned)
+    member.leave()
+    return {"held": held}
+
+
 def main():
     if len(sys.argv) < 4:
         fail(__doc__)
@@ -227,8 +294,14 @@ def main():
                                  f"librdkafka {confluent_kafka.libversion()[0]}"}
     if scenario == "roundtrip":
         out.update(roundtrip(bootstrap, topic))
+    elif scenario == "configs":
+        out.update(configs(bootstrap, topic))
     elif scenario == "group":
         out.update(group(bootstrap, topic))
+    elif scenario == "group-kip848":
+        out.update(group(bootstrap, topic, "consumer"))
+    elif scenario == "join848":
+        out.update(join848(bootstrap, topic, sys.argv[4], int(sys.argv[5])))
     elif scenario == "commit":
         out.update(commit(bootstrap, topic, sys.argv[4], int(sys.argv[5]), int(sys.argv[6])))
     elif scenario == "committed":

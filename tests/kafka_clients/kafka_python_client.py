@@ -7,6 +7,8 @@ Scenarios:
   roundtrip   admin create (3 partitions) / describe; produce with every compression codec,
               with and without idempotence; consume by assign and seek and check every
               key, value, header, timestamp and offset; admin delete.
+  group       three members split six partitions, one leaves and two take over, every
+              record is consumed and committed; a new member resumes at the commits.
   produce     produce COUNT records tagged "cross" to partition 0 (read by the native client).
   consume     read COUNT records tagged "native" from partition 0 and check them.
 """
@@ -105,6 +107,94 @@ def roundtrip(bootstrap, topic):
             "deleted": deleted}
 
 
+class Member:
+    """One group member polling on its own thread, committing what it consumed."""
+
+    def __init__(self, bootstrap, topic, group, name):
+        import threading
+        self.seen = {}
+        self.assigned = set()
+        self.stop = threading.Event()
+        self.error = None
+        self.consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+                                      client_id=name, enable_auto_commit=False,
+                                      auto_offset_reset="earliest", session_timeout_ms=6000,
+                                      heartbeat_interval_ms=300, metadata_max_age_ms=1000)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            while not self.stop.is_set():
+                polled = self.consumer.poll(timeout_ms=200)
+                self.assigned = {tp.partition for tp in self.consumer.assignment()}
+                for batch in polled.values():
+                    for r in batch:
+                        self.seen[(r.partition, r.offset)] = r.key
+                if polled:
+                    self.consumer.commit()
+        except Exception as e:  # reported by the scenario
+            self.error = repr(e)
+        finally:
+            self.consumer.close()
+
+    def leave(self):
+        self.stop.set()
+        self.thread.join(DEADLINE_S)
+
+
+def wait_until(what, condition, members=()):
+    deadline = time.time() + DEADLINE_S
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    state = [(sorted(m.assigned), len(m.seen), m.error) for m in members]
+    fail(f"timed out waiting until {what}; members (assigned, seen, error): {state}")
+
+
+def group(bootstrap, topic):
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
+    produce(bootstrap, topic, "group", 600, 6, acks="all")
+    name = f"{topic}-group"
+    members = [Member(bootstrap, topic, name, f"m{i}") for i in range(3)]
+    everything = {(p, o) for p in range(6) for o in range(100)}
+
+    def split_among(ms):
+        sets = [m.assigned for m in ms]
+        union = set().union(*sets)
+        return union == set(range(6)) and sum(len(s) for s in sets) == 6 and all(sets)
+
+    wait_until("three members split six partitions", lambda: split_among(members), members)
+    three_way = sorted(sorted(m.assigned) for m in members)
+    members[0].leave()
+    wait_until("two members take over all six partitions", lambda: split_among(members[1:]),
+               members)
+    two_way = sorted(sorted(m.assigned) for m in members[1:])
+    wait_until("every record is consumed",
+               lambda: everything <= set().union(*(m.seen.keys() for m in members)))
+    for m in members[1:]:
+        m.leave()
+    errors = [m.error for m in members if m.error]
+    produce(bootstrap, topic, "later", 60, 6, acks="all")
+    late = Member(bootstrap, topic, name, "late")
+    wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60)
+    time.sleep(0.5)
+    late.leave()
+    # kafka-python 2.x: list_consumer_groups() -> [(id, type)]; 3.x: list_groups() -> [dict].
+    if hasattr(admin, "list_consumer_groups"):
+        groups = [g[0] for g in admin.list_consumer_groups()]
+    else:
+        groups = [g["group_id"] if isinstance(g, dict) else getattr(g, "group_id", g)
+                  for g in admin.list_groups()]
+    admin.close()
+    return {"three_way": three_way, "two_way": two_way, "errors": errors,
+            "resumed_count": len(late.seen),
+            "resumed_offsets": sorted({o for (_, o) in late.seen}),
+            "listed": name in groups}
+
+
 def main():
     if len(sys.argv) < 4:
         fail(__doc__)
@@ -113,6 +203,8 @@ def main():
     out = {"ok": True, "client": f"kafka-python {kafka.__version__}"}
     if scenario == "roundtrip":
         out.update(roundtrip(bootstrap, topic))
+    elif scenario == "group":
+        out.update(group(bootstrap, topic))
     elif scenario == "produce":
         offsets = produce(bootstrap, topic, "cross", count, 1, acks="all")
         out["offsets"] = sorted(o for _, o in offsets.values())

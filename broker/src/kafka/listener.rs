@@ -96,6 +96,7 @@ pub fn spawn(
         broker,
         advertised,
         groups,
+        owned: Default::default(),
     });
     tokio::spawn(run(ctx, listener, shutdown))
 }

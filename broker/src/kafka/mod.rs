@@ -39,4 +39,6 @@ pub struct KafkaCtx {
     pub advertised: HostPort,
     /// Classic consumer groups (live membership of Kafka clients).
     pub groups: Arc<groups::ClassicGroups>,
+    /// What each KIP-848 member last reported owning.
+    pub owned: handlers::consumer_group::OwnedPartitions,
 }

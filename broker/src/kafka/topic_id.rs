@@ -8,12 +8,26 @@
 
 use uuid::Uuid;
 
+use crate::topics::TopicRegistry;
+
+/// Kafka's UNKNOWN_TOPIC_ID: a request named a topic id no topic has.
+pub const UNKNOWN_TOPIC_ID: i16 = 100;
+
 /// The namespace of Rill's topic ids (a fixed random UUID).
 const TOPIC_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_0c2e_55d4_4b8e_9a3c_7e21_d0f4_b913);
 
 /// The id of the topic named `name`.
 pub fn topic_id(name: &str) -> Uuid {
     Uuid::new_v5(&TOPIC_ID_NAMESPACE, name.as_bytes())
+}
+
+/// The name of the (client-visible) topic whose id is `id`.
+pub fn name_of(topics: &TopicRegistry, id: Uuid) -> Option<String> {
+    topics
+        .list()
+        .into_iter()
+        .find(|t| !t.is_internal() && topic_id(&t.name) == id)
+        .map(|t| t.name.to_string())
 }
 
 #[cfg(test)]

@@ -417,6 +417,51 @@ impl TopicRegistry {
         Ok(topic)
     }
 
+    /// Grows a topic to `total` partitions (Kafka's CreatePartitions; never shrinks).
+    /// The new partitions' logs are opened before the catalogue names them, so a crash
+    /// in between leaves only empty directories the catalogue ignores. Blocking.
+    pub fn add_partitions(&self, name: &str, total: u32) -> Result<Arc<Topic>, TopicError> {
+        let _admin = self.lock_admin();
+        let old = self
+            .get(name)
+            .ok_or_else(|| TopicError::UnknownTopic(name.to_string()))?;
+        let current = u32::try_from(old.partitions.len()).unwrap_or(u32::MAX);
+        if total <= current || total > crate::config::PARTITIONS_MAX {
+            return Err(TopicError::InvalidPartitions(i64::from(total)));
+        }
+        let existing: usize = self.list().iter().map(|t| t.partitions.len()).sum();
+        let max = self
+            .max_partitions
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if existing.saturating_add((total - current) as usize) > max {
+            return Err(TopicError::TooManyPartitions {
+                existing,
+                asked: total - current,
+                max,
+            });
+        }
+        let mut partitions = old.partitions.clone();
+        for index in current..total {
+            let log = PartitionLog::open(self.partition_dir(name, index), old.log_config.clone())?;
+            partitions.push(Arc::new(Partition::online(old.name.clone(), index, log)));
+        }
+        let topic = Arc::new(Topic {
+            name: old.name.clone(),
+            partitions,
+            overrides: old.overrides.clone(),
+            log_config: old.log_config.clone(),
+        });
+        let all: Vec<TopicMeta> = self
+            .list()
+            .iter()
+            .map(|t| topic_meta(if *t.name == *name { &topic } else { t }))
+            .collect();
+        meta::store(&self.data_dir, &all)?;
+        self.write_topics().insert(name.to_string(), topic.clone());
+        info!(topic = name, from = current, to = total, "added partitions");
+        Ok(topic)
+    }
+
     /// Flushes and checkpoints every partition (clean shutdown). Blocking.
     pub fn close(&self) -> Result<(), TopicError> {
         let mut first_error = None;

@@ -117,3 +117,37 @@ fn delete_that_cannot_write_the_catalogue_keeps_the_topic() {
     registry.delete("t").unwrap();
     assert!(registry.get("t").is_none());
 }
+
+/// Adding partitions keeps the old ones' data, serves the new ones, survives a restart,
+/// and never shrinks a topic.
+#[test]
+fn added_partitions_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry_with_t(dir.path());
+    let grown = registry.add_partitions("t", 4).unwrap();
+    assert_eq!(grown.partitions.len(), 4);
+    grown.partitions[3]
+        .log()
+        .unwrap()
+        .append(&mut one_record("new"))
+        .unwrap();
+    assert!(matches!(
+        registry.add_partitions("t", 3),
+        Err(TopicError::InvalidPartitions(3))
+    ));
+    assert!(matches!(
+        registry.add_partitions("nope", 3),
+        Err(TopicError::UnknownTopic(_))
+    ));
+    drop(grown);
+    registry.close().unwrap();
+    drop(registry);
+    let registry = open(dir.path());
+    let topic = registry.get("t").unwrap();
+    let ends: Vec<i64> = topic
+        .partitions
+        .iter()
+        .map(|p| p.log().unwrap().high_watermark())
+        .collect();
+    assert_eq!(ends, vec![1, 1, 0, 1]);
+}

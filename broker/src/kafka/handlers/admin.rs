@@ -19,7 +19,7 @@ use rill_protocol::api::{create_topics as native_create, delete_topics as native
 use rill_protocol::error_code::ErrorCode;
 
 use super::kstr;
-use crate::kafka::topic_id::topic_id;
+use crate::kafka::topic_id::{name_of, topic_id, UNKNOWN_TOPIC_ID};
 use crate::kafka::KafkaCtx;
 use crate::server::handlers::admin as native_handler;
 use crate::server::handlers::metadata::NODE_ID;
@@ -125,7 +125,7 @@ pub async fn delete_topics(
         for t in req.topics {
             match t.name {
                 Some(name) => names.push(name.0.to_string()),
-                None => match name_of(ctx, t.topic_id) {
+                None => match name_of(&ctx.broker.topics, t.topic_id) {
                     Some(name) => names.push(name),
                     None => unknown_ids.push(t.topic_id),
                 },
@@ -157,16 +157,4 @@ pub async fn delete_topics(
         out
     }));
     response
-}
-
-/// Kafka's UNKNOWN_TOPIC_ID.
-const UNKNOWN_TOPIC_ID: i16 = 100;
-
-fn name_of(ctx: &KafkaCtx, id: uuid::Uuid) -> Option<String> {
-    ctx.broker
-        .topics
-        .list()
-        .into_iter()
-        .find(|t| !t.is_internal() && topic_id(&t.name) == id)
-        .map(|t| t.name.to_string())
 }

@@ -14,7 +14,7 @@ use rill_protocol::error_code::ErrorCode;
 use uuid::Uuid;
 
 use super::kstr;
-use crate::kafka::topic_id::topic_id;
+use crate::kafka::topic_id::{name_of, topic_id, UNKNOWN_TOPIC_ID};
 use crate::kafka::KafkaCtx;
 use crate::server::handlers::metadata::{self as native_handler, NODE_ID};
 
@@ -36,8 +36,6 @@ const fn ops(bits: &[u8]) -> i32 {
 const TOPIC_OPERATIONS: i32 = ops(&[3, 4, 5, 6, 7, 8, 10, 11]);
 /// What a client may do to the cluster.
 const CLUSTER_OPERATIONS: i32 = ops(&[5, 7, 8, 9, 10, 11, 12]);
-/// Kafka's UNKNOWN_TOPIC_ID: a Metadata request named a topic id no topic has.
-const UNKNOWN_TOPIC_ID: i16 = 100;
 
 /// Answers a Metadata request.
 pub async fn handle(ctx: &Arc<KafkaCtx>, req: MetadataRequest, version: i16) -> MetadataResponse {
@@ -52,7 +50,7 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, req: MetadataRequest, version: i16) -> 
                 .filter_map(|t| match t.name {
                     Some(name) => Some(name.0.to_string()),
                     None => {
-                        let found = name_of(ctx, t.topic_id);
+                        let found = name_of(&ctx.broker.topics, t.topic_id);
                         if found.is_none() {
                             unknown_ids.push(t.topic_id);
                         }
@@ -103,15 +101,6 @@ pub fn broker(ctx: &KafkaCtx) -> MetadataResponseBroker {
     b.host = kstr(ctx.advertised.host.clone());
     b.port = i32::from(ctx.advertised.port);
     b
-}
-
-fn name_of(ctx: &KafkaCtx, id: Uuid) -> Option<String> {
-    ctx.broker
-        .topics
-        .list()
-        .into_iter()
-        .find(|t| !t.is_internal() && topic_id(&t.name) == id)
-        .map(|t| t.name.to_string())
 }
 
 fn unknown_topic_id(id: Uuid) -> MetadataResponseTopic {

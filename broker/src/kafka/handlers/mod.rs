@@ -5,6 +5,9 @@
 //! Rill client does reach storage through one path.
 
 pub mod admin;
+pub mod cluster;
+pub mod configs;
+pub mod consumer_group;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
@@ -12,6 +15,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
+pub mod partitions;
 pub mod produce;
 
 use std::net::SocketAddr;
@@ -108,6 +112,18 @@ async fn dispatch(
         RequestKind::CreateTopics(req) => admin::create_topics(ctx, req).await.into(),
         RequestKind::DeleteTopics(req) => admin::delete_topics(ctx, req, version).await.into(),
         RequestKind::FindCoordinator(req) => find_coordinator::handle(ctx, req, version).into(),
+        RequestKind::CreatePartitions(req) => partitions::create(ctx, req).await.into(),
+        RequestKind::DescribeConfigs(req) => configs::describe(ctx, req).await.into(),
+        RequestKind::IncrementalAlterConfigs(req) => {
+            configs::incremental_alter(ctx, req).await.into()
+        }
+        RequestKind::DescribeCluster(req) => cluster::describe(ctx, req).into(),
+        RequestKind::ConsumerGroupHeartbeat(req) => {
+            let client_id = header.client_id.clone();
+            consumer_group::heartbeat(ctx, req, peer, client_id)
+                .await
+                .into()
+        }
         RequestKind::JoinGroup(req) => groups::join(ctx, req, header, peer, version).await.into(),
         RequestKind::SyncGroup(req) => groups::sync(ctx, req, version).await.into(),
         RequestKind::Heartbeat(req) => groups::heartbeat(ctx, req).into(),

@@ -1,8 +1,10 @@
 //! OffsetCommit v2-8 and OffsetFetch v1-8 on the broker's one committed-offsets store.
 //!
-//! A commit is fenced by the Kafka listener's classic group (member and generation),
-//! then written through the native handler as a simple commit, so the native protocol
-//! sees the same offsets (and its own live members, if any, fence Kafka commits).
+//! A commit from a classic member is fenced by the Kafka listener's classic group
+//! (member and generation), then written through the native handler as a simple
+//! commit, so the native protocol sees the same offsets (and its own live members, if
+//! any, fence Kafka commits). A commit naming a member of a native or KIP-848 group is
+//! fenced by the native coordinator (member id and epoch).
 
 use std::sync::Arc;
 
@@ -54,11 +56,15 @@ pub async fn commit(ctx: &Arc<KafkaCtx>, req: OffsetCommitRequest) -> OffsetComm
                 )
             })
             .collect(),
-        Ok(()) => {
+        Ok(committer) => {
+            let (member_id, member_epoch) = match committer {
+                Committer::Checked => (String::new(), -1),
+                Committer::Native { member_id, epoch } => (member_id, epoch),
+            };
             let native_req = native_commit::OffsetCommitRequest {
                 group_id: req.group_id.0.to_string(),
-                member_id: String::new(),
-                member_epoch: -1,
+                member_id,
+                member_epoch,
                 topics,
             };
             native_handler::offset_commit(&ctx.broker, native_req)
@@ -97,29 +103,40 @@ pub async fn commit(ctx: &Arc<KafkaCtx>, req: OffsetCommitRequest) -> OffsetComm
     response
 }
 
-/// Who may commit: a member of the classic group at its generation (not while the
-/// group waits for its assignment), or anyone when the group has no members (a
-/// "simple" commit: generation -1, no member id).
-fn fence(ctx: &KafkaCtx, req: &OffsetCommitRequest) -> Result<(), i16> {
-    let simple = req.member_id.is_empty() && req.generation_id_or_member_epoch < 0;
+/// Who commits, once fenced.
+enum Committer {
+    /// Checked here (a classic member at its generation, or a simple commit to a
+    /// group without classic members): written as a simple commit.
+    Checked,
+    /// A member of a native or KIP-848 group: the native coordinator fences it by
+    /// member id and epoch.
+    Native { member_id: String, epoch: i32 },
+}
+
+/// Who may commit: a member of the classic group at its generation (not while the group
+/// waits for its assignment); anyone when the group has no classic members and names no
+/// member ("simple" commit: generation -1); otherwise the member of the native group it
+/// names (KIP-848 consumers commit with their member epoch from v9).
+fn fence(ctx: &KafkaCtx, req: &OffsetCommitRequest) -> Result<Committer, i16> {
+    let member_id = req.member_id.to_string();
+    let generation = req.generation_id_or_member_epoch;
+    let simple = member_id.is_empty() && generation < 0;
     let all = ctx.groups.lock();
-    match all.get(req.group_id.0.as_str()) {
-        None if simple => Ok(()),
-        None => Err(codes::UNKNOWN_MEMBER_ID),
-        Some(g) if simple => {
-            if g.members.is_empty() {
-                Ok(())
-            } else {
-                Err(codes::ILLEGAL_GENERATION)
-            }
-        }
-        Some(g) => {
-            g.check_member(&req.member_id, req.generation_id_or_member_epoch)?;
+    let classic = all.get(req.group_id.0.as_str());
+    match classic {
+        Some(g) if g.members.contains_key(&member_id) => {
+            g.check_member(&member_id, generation)?;
             if g.phase == Phase::CompletingRebalance {
                 return Err(codes::REBALANCE_IN_PROGRESS);
             }
-            Ok(())
+            Ok(Committer::Checked)
         }
+        Some(g) if simple && !g.members.is_empty() => Err(codes::ILLEGAL_GENERATION),
+        _ if simple => Ok(Committer::Checked),
+        _ => Ok(Committer::Native {
+            member_id,
+            epoch: generation,
+        }),
     }
 }
 
