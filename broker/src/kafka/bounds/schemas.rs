@@ -119,6 +119,31 @@ static SCHEMAS: &[Schema] = &[
         flexible_min: 2,
         fields: INIT_PRODUCER_ID,
     },
+    Schema {
+        api: ApiKey::CreatePartitions,
+        flexible_min: 2,
+        fields: CREATE_PARTITIONS,
+    },
+    Schema {
+        api: ApiKey::DescribeConfigs,
+        flexible_min: 4,
+        fields: DESCRIBE_CONFIGS,
+    },
+    Schema {
+        api: ApiKey::IncrementalAlterConfigs,
+        flexible_min: 1,
+        fields: INCREMENTAL_ALTER_CONFIGS,
+    },
+    Schema {
+        api: ApiKey::DescribeCluster,
+        flexible_min: 0,
+        fields: DESCRIBE_CLUSTER,
+    },
+    Schema {
+        api: ApiKey::ConsumerGroupHeartbeat,
+        flexible_min: 0,
+        fields: CONSUMER_GROUP_HEARTBEAT,
+    },
 ];
 
 /// The request layout of `api`, or `None` when none is written (such a request is
@@ -361,3 +386,73 @@ const INIT_PRODUCER_ID: &[Field] = &[
     since("producer_id", Int64, 3),
     since("producer_epoch", Int16, 3),
 ];
+
+// CreatePartitions.
+const CREATE_PARTITIONS: &[Field] = &[
+    all("topics", Array(&Struct(CREATE_PARTITIONS_TOPIC))),
+    all("timeout_ms", Int32),
+    all("validate_only", Bool),
+];
+const CREATE_PARTITIONS_TOPIC: &[Field] = &[
+    all("name", String),
+    all("count", Int32),
+    all(
+        "assignments",
+        NullableArray(&Struct(CREATE_PARTITIONS_ASSIGNMENT)),
+    ),
+];
+const CREATE_PARTITIONS_ASSIGNMENT: &[Field] = &[all("broker_ids", Array(&Int32))];
+
+// DescribeConfigs.
+const DESCRIBE_CONFIGS: &[Field] = &[
+    all("resources", Array(&Struct(DESCRIBE_CONFIGS_RESOURCE))),
+    since("include_synonyms", Bool, 1),
+    since("include_documentation", Bool, 3),
+];
+const DESCRIBE_CONFIGS_RESOURCE: &[Field] = &[
+    all("resource_type", Int8),
+    all("resource_name", String),
+    all("configuration_keys", NullableArray(&String)),
+];
+
+// IncrementalAlterConfigs.
+const INCREMENTAL_ALTER_CONFIGS: &[Field] = &[
+    all("resources", Array(&Struct(ALTER_CONFIGS_RESOURCE))),
+    all("validate_only", Bool),
+];
+const ALTER_CONFIGS_RESOURCE: &[Field] = &[
+    all("resource_type", Int8),
+    all("resource_name", String),
+    all("configs", Array(&Struct(ALTERABLE_CONFIG))),
+];
+const ALTERABLE_CONFIG: &[Field] = &[
+    all("name", String),
+    all("config_operation", Int8),
+    all("value", NullableString),
+];
+
+// DescribeCluster (flexible in every version).
+const DESCRIBE_CLUSTER: &[Field] = &[
+    all("include_cluster_authorized_operations", Bool),
+    since("endpoint_type", Int8, 1),
+    since("include_fenced_brokers", Bool, 2),
+];
+
+// ConsumerGroupHeartbeat (KIP-848; flexible in every version).
+const CONSUMER_GROUP_HEARTBEAT: &[Field] = &[
+    all("group_id", String),
+    all("member_id", String),
+    all("member_epoch", Int32),
+    all("instance_id", NullableString),
+    all("rack_id", NullableString),
+    all("rebalance_timeout_ms", Int32),
+    all("subscribed_topic_names", NullableArray(&String)),
+    since("subscribed_topic_regex", NullableString, 1),
+    all("server_assignor", NullableString),
+    all(
+        "topic_partitions",
+        NullableArray(&Struct(CONSUMER_GROUP_HEARTBEAT_TOPIC)),
+    ),
+];
+const CONSUMER_GROUP_HEARTBEAT_TOPIC: &[Field] =
+    &[all("topic_id", Uuid), all("partitions", Array(&Int32))];

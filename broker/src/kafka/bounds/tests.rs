@@ -344,6 +344,100 @@ fn init_producer_id(_version: i16) -> RequestKind {
     RequestKind::InitProducerId(r)
 }
 
+fn create_partitions(_version: i16) -> RequestKind {
+    let assignment = |ids: [i32; 2]| {
+        let mut a = m::create_partitions_request::CreatePartitionsAssignment::default();
+        a.broker_ids = ids.map(m::BrokerId).to_vec();
+        a
+    };
+    let grow = |name, assignments| {
+        let mut t = m::create_partitions_request::CreatePartitionsTopic::default();
+        t.name = topic(name);
+        t.count = 4;
+        t.assignments = assignments;
+        t
+    };
+    let mut r = m::CreatePartitionsRequest::default();
+    r.topics = vec![
+        grow("a", Some(vec![assignment([1, 2]), assignment([2, 3])])),
+        grow("bb", None),
+    ];
+    r.timeout_ms = 5000;
+    RequestKind::CreatePartitions(r)
+}
+
+fn describe_configs(version: i16) -> RequestKind {
+    let resource = |name, keys: Option<Vec<StrBytes>>| {
+        let mut res = m::describe_configs_request::DescribeConfigsResource::default();
+        res.resource_type = 2;
+        res.resource_name = s(name);
+        res.configuration_keys = keys;
+        res
+    };
+    let mut r = m::DescribeConfigsRequest::default();
+    r.resources = vec![
+        resource("a", Some(vec![s("retention.ms"), s("segment.bytes")])),
+        resource("bb", None),
+    ];
+    r.include_synonyms = true;
+    r.include_documentation = version >= 3;
+    RequestKind::DescribeConfigs(r)
+}
+
+fn incremental_alter_configs(version: i16) -> RequestKind {
+    let config = |name, value: Option<&'static str>| {
+        let mut c = m::incremental_alter_configs_request::AlterableConfig::default();
+        c.name = s(name);
+        c.value = value.map(s);
+        c
+    };
+    let resource = |name| {
+        let mut res = m::incremental_alter_configs_request::AlterConfigsResource::default();
+        res.resource_type = 2;
+        res.resource_name = s(name);
+        res.configs = vec![config("retention.ms", Some("1000")), config("flush", None)];
+        res
+    };
+    let mut r = m::IncrementalAlterConfigsRequest::default();
+    r.resources = vec![resource("a"), resource("bb")];
+    if version >= 1 {
+        r.unknown_tagged_fields = unknown_tags();
+    }
+    RequestKind::IncrementalAlterConfigs(r)
+}
+
+fn describe_cluster(version: i16) -> RequestKind {
+    let mut r = m::DescribeClusterRequest::default();
+    r.include_cluster_authorized_operations = true;
+    if version >= 1 {
+        r.endpoint_type = 1;
+    }
+    r.unknown_tagged_fields = unknown_tags();
+    RequestKind::DescribeCluster(r)
+}
+
+fn consumer_group_heartbeat(version: i16) -> RequestKind {
+    let owned = |partitions: Vec<i32>| {
+        let mut t = m::consumer_group_heartbeat_request::TopicPartitions::default();
+        t.topic_id = uuid::Uuid::from_u128(7);
+        t.partitions = partitions;
+        t
+    };
+    let mut r = m::ConsumerGroupHeartbeatRequest::default();
+    r.group_id = group("g");
+    r.member_id = s("member");
+    r.instance_id = Some(s("instance"));
+    r.rack_id = Some(s("rack"));
+    r.rebalance_timeout_ms = 30_000;
+    r.subscribed_topic_names = Some(vec![topic("a"), topic("bb")]);
+    if version >= 1 {
+        r.subscribed_topic_regex = Some(s("ev.*"));
+    }
+    r.server_assignor = Some(s("uniform"));
+    r.topic_partitions = Some(vec![owned(vec![0, 1]), owned(vec![])]);
+    RequestKind::ConsumerGroupHeartbeat(r)
+}
+
 /// A populated request of `api` at `version`, built with the crate's types.
 fn build(api: ApiKey, version: i16) -> RequestKind {
     match api {
@@ -364,6 +458,11 @@ fn build(api: ApiKey, version: i16) -> RequestKind {
         ApiKey::CreateTopics => create_topics(version),
         ApiKey::DeleteTopics => delete_topics(version),
         ApiKey::InitProducerId => init_producer_id(version),
+        ApiKey::CreatePartitions => create_partitions(version),
+        ApiKey::DescribeConfigs => describe_configs(version),
+        ApiKey::IncrementalAlterConfigs => incremental_alter_configs(version),
+        ApiKey::DescribeCluster => describe_cluster(version),
+        ApiKey::ConsumerGroupHeartbeat => consumer_group_heartbeat(version),
         other => panic!("no test request for served API {other:?}: add one with its layout"),
     }
 }
@@ -454,6 +553,10 @@ fn nested_arrays_are_walked() {
         (ApiKey::DeleteTopics, 6, 1),
         (ApiKey::ListGroups, 4, 1),
         (ApiKey::FindCoordinator, 4, 1),
+        (ApiKey::CreatePartitions, 3, 4),
+        (ApiKey::DescribeConfigs, 4, 2),
+        (ApiKey::IncrementalAlterConfigs, 1, 3),
+        (ApiKey::ConsumerGroupHeartbeat, 1, 4),
     ];
     for (api, version, expected) in cases {
         let body = encoded(api, version);
