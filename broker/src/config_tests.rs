@@ -141,3 +141,44 @@ fn byte_sizes_take_units() {
     assert_eq!(args.segment_bytes, Some(1 << 30));
     assert_eq!(args.max_frame_bytes, Some(8 << 20));
 }
+
+#[test]
+fn kafka_listener_is_off_by_default_and_set_by_file_or_flag() {
+    let config = BrokerConfig::load(&Args::default()).unwrap();
+    assert_eq!((config.kafka_listen, config.kafka_advertised), (None, None));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rill.toml");
+    std::fs::write(
+        &path,
+        "kafka_listen = \"0.0.0.0:9092\"\nkafka_advertised = \"kafka.example.com:9092\"\n",
+    )
+    .unwrap();
+    let from_file = BrokerConfig::load(&Args {
+        config: Some(path.clone()),
+        ..Args::default()
+    })
+    .unwrap();
+    assert_eq!(from_file.kafka_listen.map(|a| a.port()), Some(9092));
+    let advertised = from_file.kafka_advertised.unwrap();
+    assert_eq!(
+        (advertised.host.as_str(), advertised.port),
+        ("kafka.example.com", 9092)
+    );
+    let flagged = BrokerConfig::load(&Args {
+        config: Some(path.clone()),
+        kafka_advertised: Some(parse_host_port("[::1]:19092").unwrap()),
+        ..Args::default()
+    })
+    .unwrap();
+    assert_eq!(flagged.kafka_advertised.unwrap().host, "::1");
+    std::fs::write(&path, "kafka_advertised = \"no-port\"\n").unwrap();
+    let err = BrokerConfig::load(&Args {
+        config: Some(path),
+        ..Args::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("kafka_advertised"), "{err}");
+    assert!(parse_host_port("host:99999").is_err());
+    assert!(parse_host_port(":9092").is_err());
+}

@@ -119,7 +119,7 @@ fn filtered(
         None => configs,
         Some(keys) => configs
             .into_iter()
-            .filter(|c| keys.iter().any(|k| *k == c.name))
+            .filter(|c| keys.contains(&c.name))
             .collect(),
     }
 }
