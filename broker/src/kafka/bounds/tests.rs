@@ -753,3 +753,69 @@ fn the_reported_metadata_v0_poison_is_rejected() {
         })
     );
 }
+
+mod mutated {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One edit of a valid body: overwrite, insert or delete a byte.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Set(prop::sample::Index, u8),
+        Insert(prop::sample::Index, u8),
+        Delete(prop::sample::Index),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Set(i, b)),
+            (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Insert(i, b)),
+            any::<prop::sample::Index>().prop_map(Edit::Delete),
+        ]
+    }
+
+    fn apply(body: &mut Vec<u8>, edit: &Edit) {
+        if body.is_empty() {
+            return;
+        }
+        match edit {
+            Edit::Set(i, b) => {
+                let at = i.index(body.len());
+                body[at] = *b;
+            }
+            Edit::Insert(i, b) => body.insert(i.index(body.len() + 1), *b),
+            Edit::Delete(i) => {
+                body.remove(i.index(body.len()));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Valid bodies with a few bytes changed: the pre-scan never panics, and when
+        /// it accepts a body the crate, if it decodes it at all, reads exactly the same
+        /// bytes (the layouts agree with the crate on what they walk).
+        #[test]
+        fn the_pre_scan_and_the_crate_agree_on_edited_bodies(
+            pick in any::<prop::sample::Index>(),
+            edits in proptest::collection::vec(edit(), 1..4),
+        ) {
+            let versions: Vec<_> = served()
+                .into_iter()
+                .filter(|&(api, v)| api != ApiKey::Produce || v >= apis::PRODUCE_MODERN_VERSION_MIN)
+                .collect();
+            let (api, version) = versions[pick.index(versions.len())];
+            let mut body = encoded(api, version);
+            for edit in &edits {
+                apply(&mut body, edit);
+            }
+            if check_body(api, version, &body).is_ok() {
+                let mut rest = Bytes::from(body);
+                if RequestKind::decode(api, &mut rest, version).is_ok() {
+                    prop_assert!(rest.is_empty(), "{:?} v{} left {} bytes", api, version, rest.len());
+                }
+            }
+        }
+    }
+}
