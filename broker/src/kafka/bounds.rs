@@ -3,8 +3,9 @@
 //! `kafka-protocol` sizes its vectors from array counts read off the wire
 //! (`Vec::with_capacity(count)`), so a request of a few bytes claiming two billion
 //! topics would make the broker allocate gigabytes and abort. Before a body reaches the
-//! crate, [`check_body`] walks it by the request's layout at that version (the tables in
-//! [`schemas`], written from Kafka's message specs) without allocating, and rejects:
+//! crate, [`check_body`] walks it by the request's layout at that version (the tables
+//! in `bounds/schemas.rs`, written from Kafka's message specs) without allocating, and
+//! rejects:
 //!
 //! - an array or compact array whose element count times the element's smallest
 //!   encoding exceeds the bytes left;
@@ -15,8 +16,9 @@
 //!   whose value does not fill exactly its declared size;
 //! - a varint longer than five bytes, any truncation, and bytes after the body.
 //!
-//! A body that passes has every count backed by bytes, so the crate's allocations are
-//! bounded by the frame size (itself capped by `--max-frame-bytes`).
+//! A body that passes has every count backed by bytes, so what the crate reserves is at
+//! most a small multiple of the frame size (each element's in-memory size over its
+//! smallest encoding), and frames are capped by `--max-frame-bytes`.
 
 mod schemas;
 #[cfg(test)]
