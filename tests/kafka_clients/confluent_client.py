@@ -114,7 +114,9 @@ def roundtrip(bootstrap, topic):
 
 GROUP_CONFIG = {"enable.auto.commit": False, "session.timeout.ms": 6000,
                 "heartbeat.interval.ms": 300, "auto.offset.reset": "earliest",
-                "topic.metadata.refresh.interval.ms": 1000}
+                "topic.metadata.refresh.interval.ms": 1000,
+                # A rebalance waits this long for a member that does not rejoin.
+                "max.poll.interval.ms": 10000}
 
 
 class Member:
@@ -199,7 +201,7 @@ def group(bootstrap, topic, protocol="classic"):
     # Resume: a new member of the same group starts at the committed offsets.
     produce(bootstrap, topic, "later", 60, 6, acks="all")
     late = Member(bootstrap, topic, name, "late", protocol)
-    wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60)
+    wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60, [late])
     time.sleep(0.5)
     late.leave()
     resumed_offsets = sorted({o for (_, o) in late.seen})

@@ -119,7 +119,10 @@ class Member:
         self.consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
                                       client_id=name, enable_auto_commit=False,
                                       auto_offset_reset="earliest", session_timeout_ms=6000,
-                                      heartbeat_interval_ms=300, metadata_max_age_ms=1000)
+                                      heartbeat_interval_ms=300, metadata_max_age_ms=1000,
+                                      # A rebalance waits this long for a member that
+                                      # does not rejoin (Kafka's default is 5 minutes).
+                                      max_poll_interval_ms=10000)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -179,7 +182,7 @@ def group(bootstrap, topic):
     errors = [m.error for m in members if m.error]
     produce(bootstrap, topic, "later", 60, 6, acks="all")
     late = Member(bootstrap, topic, name, "late")
-    wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60)
+    wait_until("the new member reads the 60 new records", lambda: len(late.seen) >= 60, [late])
     time.sleep(0.5)
     late.leave()
     # kafka-python 2.x: list_consumer_groups() -> [(id, type)]; 3.x: list_groups() -> [dict].

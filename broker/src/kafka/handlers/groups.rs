@@ -23,6 +23,7 @@ use kafka_protocol::messages::sync_group_request::SyncGroupRequest;
 use kafka_protocol::messages::sync_group_response::SyncGroupResponse;
 use kafka_protocol::messages::GroupId;
 use tokio::time::Instant;
+use tracing::debug;
 
 use super::kstr;
 use crate::kafka::groups::{codes, ClassicGroup, JoinInput, JoinOutcome, Phase};
@@ -45,6 +46,13 @@ pub async fn join(
         Ok(input) => join_and_wait(ctx, &group_id, input).await,
         Err(code) => Err(code),
     };
+    match &outcome {
+        Ok((member, joined)) => debug!(
+            group = %group_id, %member, generation = joined.generation,
+            leader = %joined.leader, "JoinGroup answered"
+        ),
+        Err(code) => debug!(group = %group_id, member = %req.member_id, code, "JoinGroup failed"),
+    }
     let mut response = JoinGroupResponse::default();
     if version >= 7 {
         response.protocol_type = Some(req.protocol_type.clone());
@@ -200,6 +208,7 @@ pub async fn sync(ctx: &Arc<KafkaCtx>, req: SyncGroupRequest, version: i16) -> S
                 .map(|a| (a, protocol))
         }
     };
+    debug!(group = %group_id, member = %member_id, generation, ok = outcome.is_ok(), code = outcome.as_ref().err().copied().unwrap_or(0), "SyncGroup answered");
     let mut response = SyncGroupResponse::default();
     match outcome {
         Ok((assignment, protocol)) => {
@@ -229,6 +238,9 @@ pub fn heartbeat(ctx: &KafkaCtx, req: HeartbeatRequest) -> HeartbeatResponse {
         None => codes::UNKNOWN_MEMBER_ID,
         Some(g) => g.heartbeat(&req.member_id, req.generation_id, std::time::Instant::now()),
     };
+    if code != codes::NONE {
+        debug!(group = %req.group_id.0, member = %req.member_id, generation = req.generation_id, code, "Heartbeat refused");
+    }
     let mut response = HeartbeatResponse::default();
     response.error_code = code;
     response
