@@ -11,9 +11,9 @@
 //! The body is handed to the codec crate only for an API and version this listener
 //! serves ([`super::apis`]), and only after [`super::bounds`] has walked it by that
 //! version's layout and found every array count, length and tagged field backed by the
-//! bytes left (the crate sizes vectors from wire counts). ApiVersions at a version above ours is not decoded: it is
-//! answered in v0 with UNSUPPORTED_VERSION (KIP-511), which needs only the header's first
-//! eight bytes.
+//! bytes left (the crate sizes vectors from wire counts). ApiVersions at a version above
+//! ours is not decoded: it is answered in v0 with UNSUPPORTED_VERSION (KIP-511), which
+//! needs only the header's first eight bytes.
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestKind};
