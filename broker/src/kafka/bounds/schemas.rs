@@ -5,9 +5,9 @@
 //! bytes or array field is nullable here when the codec crate decodes it into an
 //! `Option` (the spec's nullable versions, or every version where the crate widens it).
 //!
-//! Fields of versions beyond what is served are listed where the spec is clear, so a
-//! version bump in `apis::SERVED` finds most of its layout here already; the tests
-//! check every served version against the crate's encoder.
+//! Every version the crate implements is described, not only those served, so a version
+//! bump in `apis::SERVED` finds its layout here already; the tests check each of them
+//! against the crate's encoder and decoder.
 
 use kafka_protocol::messages::ApiKey;
 
