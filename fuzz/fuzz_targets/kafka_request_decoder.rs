@@ -1,8 +1,9 @@
 //! The Kafka listener's request decoder: `rill_broker::kafka::decode_request` on an
 //! arbitrary frame payload (any api key, version, header and body).
 //!
-//! Beyond "no panic and no huge allocation" (the vendored codec bounds array counts by
-//! the bytes left): a decoded request keeps the header's fields as sent.
+//! Beyond "no panic and no huge allocation" (`kafka::bounds` checks every array count
+//! and length against the bytes left before the codec crate decodes): a decoded request
+//! keeps the header's fields as sent.
 
 #![no_main]
 

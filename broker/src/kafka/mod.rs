@@ -2,8 +2,9 @@
 //! clients (librdkafka and kcat, kafka-python, kafkajs, the Java client...) use the same
 //! topics, records, committed offsets and producer ids as Rill's native protocol.
 //!
-//! Codecs come from the `kafka-protocol` crate (generated from Kafka's message specs;
-//! vendored with bounded array decoding, see `vendor/kafka-protocol/README.md`). Each
+//! Codecs come from the `kafka-protocol` crate (generated from Kafka's message specs).
+//! A request body reaches it only after [`bounds`] has checked every array count and
+//! length against the bytes left, since the crate sizes vectors from wire counts. Each
 //! handler translates the Kafka request into the native one and runs the native handler
 //! in `server::handlers`, so both protocols share one validated append, one fetch path
 //! and one offsets store. Record batches pass through as bytes in both directions:
@@ -11,6 +12,7 @@
 //! sent and a fetch returns whole stored batches.
 
 pub mod apis;
+pub mod bounds;
 pub mod connection;
 pub mod groups;
 pub mod handlers;

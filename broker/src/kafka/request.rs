@@ -9,16 +9,18 @@
 //! The header is read with every length checked against the bytes left, so a frame that
 //! lies about a length is [`RequestError::Truncated`], never a panic or an allocation.
 //! The body is handed to the codec crate only for an API and version this listener
-//! serves ([`super::apis`]); the vendored crate rejects array counts larger than the
-//! bytes left before allocating. ApiVersions at a version above ours is not decoded: it is
-//! answered in v0 with UNSUPPORTED_VERSION (KIP-511), which needs only the header's first
-//! eight bytes.
+//! serves ([`super::apis`]), and only after [`super::bounds`] has walked it by that
+//! version's layout and found every array count, length and tagged field backed by the
+//! bytes left (the crate sizes vectors from wire counts). ApiVersions at a version above
+//! ours is not decoded: it is answered in v0 with UNSUPPORTED_VERSION (KIP-511), which
+//! needs only the header's first eight bytes.
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use thiserror::Error;
 
 use super::apis;
+use super::bounds::{self, BoundsError};
 use super::produce_legacy::{self, LegacyProduceRequest};
 
 /// Bytes of the fixed part of every request header.
@@ -60,6 +62,17 @@ pub enum RequestError {
     /// The header's tagged fields are malformed.
     #[error("request header tagged fields are malformed: {0}")]
     TaggedFields(&'static str),
+    /// The body's lengths or counts do not fit in its bytes (found before decoding).
+    #[error("malformed {api:?} v{version} request body: {source}")]
+    Bounds {
+        /// The API.
+        api: ApiKey,
+        /// Its version.
+        version: i16,
+        /// What the pre-scan found.
+        #[source]
+        source: BoundsError,
+    },
     /// The body does not decode as the API's request at that version.
     #[error("malformed {api:?} v{version} request body: {reason}")]
     Body {
@@ -151,6 +164,11 @@ fn decode_body(api: ApiKey, version: i16, mut body: Bytes) -> Result<Body, Reque
         version,
         reason,
     };
+    bounds::check_body(api, version, &body).map_err(|source| RequestError::Bounds {
+        api,
+        version,
+        source,
+    })?;
     if api == ApiKey::Produce && version < apis::PRODUCE_MODERN_VERSION_MIN {
         return produce_legacy::decode(&mut body, version)
             .map(Body::LegacyProduce)
@@ -285,7 +303,7 @@ mod tests {
         b.put_slice(&[0, 1, b'a']);
         assert!(matches!(
             decode_request(b.freeze()),
-            Err(RequestError::Body { .. })
+            Err(RequestError::Bounds { .. })
         ));
     }
 
