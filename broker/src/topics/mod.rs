@@ -456,6 +456,7 @@ impl TopicRegistry {
             partitions,
             overrides: old.overrides.clone(),
             log_config: old.log_config.clone(),
+            timestamps: old.timestamps,
         });
         let all: Vec<TopicMeta> = self
             .list()
