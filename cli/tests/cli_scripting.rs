@@ -136,6 +136,17 @@ fn until_offset_ends_a_following_tail() {
 #[test]
 fn until_time_stops_at_the_first_record_at_or_after_it() {
     let broker = broker_with("1");
+    // Records from 2100 stand for "a time still to come": the topic must take them.
+    broker.ok(
+        &[
+            "topic",
+            "alter",
+            "t",
+            "--config",
+            "message.timestamp.after.max.ms=9223372036854775807",
+        ],
+        "",
+    );
     let input = concat!(
         "{\"value\": \"a\", \"timestamp\": 1000}\n",
         "{\"value\": \"b\", \"timestamp\": 3000}\n",
