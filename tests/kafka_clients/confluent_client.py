@@ -246,7 +246,7 @@ def configs(bootstrap, topic):
     after = admin.describe_configs([resource])[resource].result(DEADLINE_S)
     refused = None
     bad = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
-        ConfigEntry("cleanup.policy", "compact",
+        ConfigEntry("cleanup.policy", "shred",
                     incremental_operation=AlterConfigOpType.SET)])
     try:
         admin.incremental_alter_configs([bad])[bad].result(DEADLINE_S)

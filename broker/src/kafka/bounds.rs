@@ -185,12 +185,19 @@ pub enum BoundsError {
 }
 
 /// Walks `body` as `api`'s request at `version`; `Ok` when every length and count fits
-/// in the bytes left and the walk ends exactly at the end of `body`.
+/// in the bytes left. Bytes after the last field are tolerated, as Kafka's own parser
+/// and the codec crate tolerate them: librdkafka 2.16 sends three after a Metadata v12
+/// body asking for every topic. They cost nothing: nothing is allocated from them.
 pub fn check_body(api: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsError> {
+    walked_bytes(api, version, body).map(drop)
+}
+
+/// [`check_body`], returning how many bytes the fields took.
+pub(crate) fn walked_bytes(api: ApiKey, version: i16, body: &[u8]) -> Result<usize, BoundsError> {
     let schema = schema(api).ok_or(BoundsError::NoSchema { api, version })?;
     let mut scan = Scan::new(body, version, version >= schema.flexible_min);
     scan.fields(schema.fields, "body")?;
-    scan.finish("body")
+    Ok(scan.pos)
 }
 
 /// A cursor over a body at one version. `end` is lowered while a tagged field's value
