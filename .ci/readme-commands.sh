@@ -134,7 +134,8 @@ case $TARGET in /*) ;; *) TARGET=$PWD/$TARGET ;; esac
 
 failed=0
 count=0
-while IFS=$'\t' read -r kind line encoded reason; do
+# Records come on fd 3: the blocks' commands must not eat them from stdin.
+while IFS=$'\t' read -r -u 3 kind line encoded reason; do
   body=$(printf '%s' "$encoded" | base64 -d)
   if [[ $kind == skip ]]; then
     echo "== README line $line: skipped ($reason)"
@@ -142,12 +143,13 @@ while IFS=$'\t' read -r kind line encoded reason; do
   fi
   count=$((count + 1))
   echo "== README line $line ($kind)"
-  printf '%s' "$body" | sed 's/^/   | /'
-  if ! run_block "$kind" "$line" "$body"; then
+  printf '%s\n' "$body" | sed -e '/^$/d' -e 's/^/   | /'
+  # A block that reads stdin gets an empty one instead of hanging.
+  if ! run_block "$kind" "$line" "$body" </dev/null; then
     echo "FAILED: the README block at line $line" >&2
     failed=$((failed + 1))
   fi
-done < <(extract_blocks)
+done 3< <(extract_blocks)
 
 if ((count == 0)); then
   echo "no runnable sh block found in $README" >&2
