@@ -12,6 +12,10 @@
 #                                     block, RILL_BROKER points at it, the README's
 #                                     address 127.0.0.1:9420 is replaced by its address
 #                                     and `rill` is on PATH (as after `cargo install`)
+#   <!-- readme-check: broker until-stopped -->
+#                                     the same, for a block whose last command runs until
+#                                     stopped (a consumer): it must still be running, not
+#                                     failed, after UNTIL_STOPPED_SECONDS
 #   <!-- readme-check: skip REASON --> not run (REASON is printed)
 # Servers get free loopback ports and a temporary data directory through RILL_LISTEN,
 # RILL_HTTP_LISTEN and RILL_DATA_DIR, so the check never collides with a broker already
@@ -22,6 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 README=${1:-README.md}
 TARGET=${CARGO_TARGET_DIR:-target}
+UNTIL_STOPPED_SECONDS=60
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/readme-check-XXXX")
 SERVER_PID=
 LINKED_TARGET=
@@ -76,6 +81,24 @@ start_server() {
   fi
 }
 
+# Runs all lines of $1 but the last as usual, then the last (a command that runs until
+# stopped) for UNTIL_STOPPED_SECONDS: it passes if it printed something and was still
+# running (or ended with 0).
+run_until_stopped() ( # a subshell: its exports stay inside
+  local head last out=$WORK/until-stopped.out status=0
+  head=$(printf '%s\n' "$1" | sed -e '/^[[:space:]]*$/d' | sed '$d')
+  last=$(printf '%s\n' "$1" | sed -e '/^[[:space:]]*$/d' | tail -n 1)
+  export PATH="$TARGET/release:$PATH" RILL_BROKER=$SERVER_ADDR
+  if [[ -n "$head" ]]; then bash -euo pipefail -c "$head" || return 1; fi
+  timeout "$UNTIL_STOPPED_SECONDS" bash -euo pipefail -c "$last" >"$out" || status=$?
+  cat "$out"
+  if [[ $status != 0 && $status != 124 ]]; then return "$status"; fi
+  if [[ ! -s "$out" ]]; then
+    echo "printed nothing in ${UNTIL_STOPPED_SECONDS}s: $last" >&2
+    return 1
+  fi
+)
+
 # Prints the blocks as records: kind<TAB>line<TAB>base64(body).
 extract_blocks() {
   python3 - "$README" <<'PY'
@@ -86,7 +109,13 @@ while i < len(lines):
     line = lines[i]
     marker = re.match(r"\s*<!--\s*readme-check:\s*(\w+)(.*?)-->", line)
     if marker:
-        kind = marker.group(1) + ("\t" + marker.group(2).strip() if marker.group(1) == "skip" else "")
+        rest = marker.group(2).strip()
+        if marker.group(1) == "skip":
+            kind = "skip\t" + rest
+        elif rest:
+            kind = marker.group(1) + "-" + rest
+        else:
+            kind = marker.group(1)
     elif line.strip() == "```sh":
         start, body = i + 1, []
         i += 1
@@ -110,13 +139,17 @@ run_block() { # kind line body
       bash -euo pipefail -c "$body" ;;
     server)
       start_server "$body" && stop_server ;;
-    broker)
+    broker | broker-until-stopped)
       cargo build --release --quiet -p rill-broker -p rill-cli || return 1
       start_server "$TARGET/release/rilld" || return 1
       local script=${body//127.0.0.1:9420/$SERVER_ADDR}
       local status=0
-      PATH="$TARGET/release:$PATH" RILL_BROKER=$SERVER_ADDR \
-        bash -euo pipefail -c "$script" || status=$?
+      if [[ $kind == broker-until-stopped ]]; then
+        run_until_stopped "$script" || status=$?
+      else
+        PATH="$TARGET/release:$PATH" RILL_BROKER=$SERVER_ADDR \
+          bash -euo pipefail -c "$script" || status=$?
+      fi
       stop_server || status=$?
       return "$status" ;;
     *)
@@ -134,7 +167,8 @@ case $TARGET in /*) ;; *) TARGET=$PWD/$TARGET ;; esac
 
 failed=0
 count=0
-while IFS=$'\t' read -r kind line encoded reason; do
+# Records come on fd 3: the blocks' commands must not eat them from stdin.
+while IFS=$'\t' read -r -u 3 kind line encoded reason; do
   body=$(printf '%s' "$encoded" | base64 -d)
   if [[ $kind == skip ]]; then
     echo "== README line $line: skipped ($reason)"
@@ -142,12 +176,13 @@ while IFS=$'\t' read -r kind line encoded reason; do
   fi
   count=$((count + 1))
   echo "== README line $line ($kind)"
-  printf '%s' "$body" | sed 's/^/   | /'
-  if ! run_block "$kind" "$line" "$body"; then
+  printf '%s\n' "$body" | sed -e '/^$/d' -e 's/^/   | /'
+  # A block that reads stdin gets an empty one instead of hanging.
+  if ! run_block "$kind" "$line" "$body" </dev/null; then
     echo "FAILED: the README block at line $line" >&2
     failed=$((failed + 1))
   fi
-done < <(extract_blocks)
+done 3< <(extract_blocks)
 
 if ((count == 0)); then
   echo "no runnable sh block found in $README" >&2

@@ -2,9 +2,11 @@
 //!
 //! The topic is described once (partitions, earliest and latest offsets); each chosen
 //! partition is then placed by the start option (last N, beginning, an offset or a
-//! time) and read with a manually assigned [`Consumer`]. With `--no-follow` the latest
-//! offsets seen at start are the end: records at or past them are not printed and a
-//! partition is dropped from the assignment once its position reaches its end.
+//! time) and read with a manually assigned [`Consumer`]. Each partition may have an
+//! end ([`stop_offsets`]): with `--no-follow` the latest offset seen at start, with
+//! `--until-offset` that offset, with `--until-time` the first record at or after the
+//! time. Records at or past the end are not printed and a partition is dropped from the
+//! assignment once its position reaches its end; the command ends when none is left.
 //! Ctrl-C ends a follow quietly (exit 0) after flushing what was printed.
 
 use std::collections::BTreeMap;

@@ -141,7 +141,7 @@ fn binary_values_round_trip_through_json_as_base64() {
     let record = &json_lines(&out)[0];
     assert_eq!(record["value_base64"], "/wBh");
     assert!(record.get("value").is_none());
-    // A value printed alone is raw; beside the key it is escaped, reversibly.
+    // Alone, the value is printed raw; sharing a line with the key, escaped.
     let raw = broker.ok_bytes(&["tail", "t", "--no-follow"], b"");
     assert_eq!(raw, b"\xff\x00a\n");
     let text = broker.ok(&["tail", "t", "--no-follow", "--print-key"], "");
