@@ -74,6 +74,7 @@ pub async fn serve(
             }
         };
         let (api, correlation_id) = (request.header.api_key, request.header.correlation_id);
+        trace!(%peer, ?api, correlation_id, "Kafka request received");
         let started = std::time::Instant::now();
         let answer = handlers::handle(&ctx, request, peer).await;
         trace!(%peer, ?api, correlation_id, elapsed_ms = started.elapsed().as_millis() as u64, "Kafka request served");
