@@ -107,43 +107,70 @@ def roundtrip(bootstrap, topic):
             "deleted": deleted}
 
 
+def _member_main(bootstrap, topic, group, name, state, stop):
+    """A group member in its own process (kafka-python's consumers share locks and
+    threads within a process): polls, commits what it consumed, and publishes its
+    assignment and consumed positions in `state`."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+                             client_id=name, enable_auto_commit=False,
+                             auto_offset_reset="earliest", session_timeout_ms=6000,
+                             heartbeat_interval_ms=300, metadata_max_age_ms=1000,
+                             # A rebalance waits this long for a member that does
+                             # not rejoin (Kafka's default is 5 minutes).
+                             max_poll_interval_ms=10000)
+    seen = {}
+    error = None
+    try:
+        while not stop.is_set():
+            polled = consumer.poll(timeout_ms=200)
+            for batch in polled.values():
+                for r in batch:
+                    seen[(r.partition, r.offset)] = r.key
+            if polled:
+                consumer.commit()
+            assigned = sorted(tp.partition for tp in consumer.assignment())
+            state[name] = (assigned, sorted(seen), error)
+    except Exception as e:  # reported by the scenario
+        error = repr(e)
+        state[name] = (sorted(tp.partition for tp in consumer.assignment()), sorted(seen), error)
+    finally:
+        consumer.close()
+
+
 class Member:
-    """One group member polling on its own thread, committing what it consumed."""
+    """One group member, run in its own process."""
 
     def __init__(self, bootstrap, topic, group, name):
-        import threading
-        self.seen = {}
-        self.assigned = set()
-        self.stop = threading.Event()
-        self.error = None
-        self.consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
-                                      client_id=name, enable_auto_commit=False,
-                                      auto_offset_reset="earliest", session_timeout_ms=6000,
-                                      heartbeat_interval_ms=300, metadata_max_age_ms=1000,
-                                      # A rebalance waits this long for a member that
-                                      # does not rejoin (Kafka's default is 5 minutes).
-                                      max_poll_interval_ms=10000)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        import multiprocessing
+        self.name = name
+        self.state = MANAGER.dict() if MANAGER else None
+        self.stop = multiprocessing.Event()
+        self.process = multiprocessing.Process(
+            target=_member_main, args=(bootstrap, topic, group, name, self.state, self.stop),
+            daemon=True)
+        self.process.start()
 
-    def _run(self):
-        try:
-            while not self.stop.is_set():
-                polled = self.consumer.poll(timeout_ms=200)
-                self.assigned = {tp.partition for tp in self.consumer.assignment()}
-                for batch in polled.values():
-                    for r in batch:
-                        self.seen[(r.partition, r.offset)] = r.key
-                if polled:
-                    self.consumer.commit()
-        except Exception as e:  # reported by the scenario
-            self.error = repr(e)
-        finally:
-            self.consumer.close()
+    def _get(self):
+        return self.state.get(self.name, ([], [], None))
+
+    @property
+    def assigned(self):
+        return set(self._get()[0])
+
+    @property
+    def seen(self):
+        return {tuple(k): True for k in self._get()[1]}
+
+    @property
+    def error(self):
+        return self._get()[2]
 
     def leave(self):
         self.stop.set()
-        self.thread.join(DEADLINE_S)
+        self.process.join(DEADLINE_S)
+
+
+MANAGER = None
 
 
 def wait_until(what, condition, members=()):
@@ -199,6 +226,7 @@ def group(bootstrap, topic):
 
 
 def main():
+    global MANAGER
     if len(sys.argv) < 4:
         fail(__doc__)
     scenario, bootstrap, topic = sys.argv[1:4]
@@ -207,6 +235,8 @@ def main():
     if scenario == "roundtrip":
         out.update(roundtrip(bootstrap, topic))
     elif scenario == "group":
+        import multiprocessing
+        MANAGER = multiprocessing.Manager()
         out.update(group(bootstrap, topic))
     elif scenario == "produce":
         offsets = produce(bootstrap, topic, "cross", count, 1, acks="all")

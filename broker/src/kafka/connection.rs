@@ -16,7 +16,7 @@ use rill_protocol::frame::{FrameCodec, FrameError};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
-use tracing::{debug, warn};
+use tracing::{debug, trace, warn};
 
 use super::handlers::{self, Answer};
 use super::request::decode_request;
@@ -73,7 +73,12 @@ pub async fn serve(
                 break;
             }
         };
-        let mut out = match handlers::handle(&ctx, request, peer).await {
+        let (api, correlation_id) = (request.header.api_key, request.header.correlation_id);
+        trace!(%peer, ?api, correlation_id, "Kafka request received");
+        let started = std::time::Instant::now();
+        let answer = handlers::handle(&ctx, request, peer).await;
+        trace!(%peer, ?api, correlation_id, elapsed_ms = started.elapsed().as_millis() as u64, "Kafka request served");
+        let mut out = match answer {
             Answer::Frame(out) => out,
             Answer::Nothing => continue,
             Answer::Close => break,
