@@ -289,7 +289,7 @@ impl PartitionLog {
 
     /// True when a batch of `header` cannot join the active segment at `position`: the
     /// segment is full (by `segment_bytes`, or by the capacity it was created with, which
-    /// is smaller when `segment_bytes` was raised since), its first batch is `segment_ms` older than this one (record time,
+    /// is smaller when `segment_bytes` was raised since), its first batch is [`super::LogConfig::roll_age_ms`] older than this one (record time,
     /// as Kafka does, so replayed old data does not roll on every batch), or the batch's
     /// offsets would not fit a relative `u32`.
     fn needs_roll(
@@ -305,7 +305,7 @@ impl PartitionLog {
         let age_ms = writer.active_first_timestamp.map_or(0, |first| {
             batch_time_ms(header, now_ms).saturating_sub(first)
         });
-        let old = age_ms >= self.config().segment_ms as i64;
+        let old = age_ms >= i64::try_from(self.config().roll_age_ms()).unwrap_or(i64::MAX);
         let last_relative =
             log_end_offset + i64::from(header.last_offset_delta) - writer.active.base_offset();
         full || old || last_relative > i64::from(u32::MAX)

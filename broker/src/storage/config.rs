@@ -75,6 +75,16 @@ impl Default for LogConfig {
 }
 
 impl LogConfig {
+    /// Age (ms, record time) at which the active segment rolls: `segment_ms`, or sooner
+    /// on a compacted log whose `max.compaction.lag.ms` is shorter, so that a record is
+    /// cleanable (in a closed segment) within that lag, as in Kafka (KIP-354).
+    pub fn roll_age_ms(&self) -> u64 {
+        match self.compaction.policy.compacts() {
+            true => self.segment_ms.min(self.compaction.max_compaction_lag_ms),
+            false => self.segment_ms,
+        }
+    }
+
     /// Checks that the limits are usable together; called by `PartitionLog::open`.
     pub fn validate(&self) -> Result<(), StorageError> {
         let invalid = |field: &'static str, reason: &'static str| {

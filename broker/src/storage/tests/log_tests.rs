@@ -248,6 +248,31 @@ fn segment_rolls_by_age_of_first_batch() -> TestResult {
 }
 
 #[test]
+fn a_compacted_log_rolls_by_max_compaction_lag_and_a_deleting_one_does_not() -> TestResult {
+    use crate::storage::cleaner::{CleanupPolicy, CompactionConfig};
+    let dir = tempfile::tempdir()?;
+    let config = |policy| LogConfig {
+        segment_ms: 1_000_000,
+        compaction: CompactionConfig {
+            policy,
+            max_compaction_lag_ms: 1000,
+            ..CompactionConfig::default()
+        },
+        ..small_config(1 << 20)
+    };
+    let compacted = PartitionLog::open(dir.path().join("c"), config(CleanupPolicy::Compact))?;
+    let deleting = PartitionLog::open(dir.path().join("d"), config(CleanupPolicy::Delete))?;
+    for log in [&compacted, &deleting] {
+        log.append_at(&mut batch(1, 5000, 10, 0), 5000)?;
+        log.append_at(&mut batch(1, 6000, 10, 0), 6000)?;
+    }
+    // The first record became older than max.compaction.lag.ms: it must be cleanable.
+    assert_eq!(compacted.segment_base_offsets(), vec![0, 1]);
+    assert_eq!(deleting.segment_count(), 1);
+    Ok(())
+}
+
+#[test]
 fn flush_policies() -> TestResult {
     let dir = tempfile::tempdir()?;
     let always = PartitionLog::open(
