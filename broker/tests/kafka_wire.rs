@@ -232,3 +232,57 @@ async fn a_malformed_request_closes_only_its_connection() {
     assert_eq!((body.get_i32(), body.get_i16()), (42, 0));
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn one_client_host_cannot_take_more_than_its_kafka_connections() {
+    let broker = TestBroker::start_with(|c| {
+        c.kafka_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        c.http_listen = None;
+        c.max_connections_per_ip = 2;
+    })
+    .await;
+    let addr = broker.kafka_addr.expect("Kafka listener on");
+    let api_versions = request(API_VERSIONS, 0, 1, false, &[]);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(&api_versions).await.expect("send");
+        assert_eq!(response(&mut stream).await.get_i32(), 1, "served");
+        held.push(stream);
+    }
+    // The third from the same host is closed at once, unanswered.
+    let mut third = TcpStream::connect(addr).await.expect("connect");
+    let _ = third.write_all(&api_versions).await;
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(READ_TIMEOUT, third.read(&mut byte)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "a third connection from one host must be refused: {read:?}"
+    );
+    // Another client host (127.0.0.2) is still served.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 2], 0)))
+        .expect("bind 127.0.0.2");
+    let mut other = socket.connect(addr).await.expect("connect from 127.0.0.2");
+    other.write_all(&api_versions).await.expect("send");
+    assert_eq!(response(&mut other).await.get_i32(), 1);
+    // A held connection freed makes room again for the first host.
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+    loop {
+        let mut again = TcpStream::connect(addr).await.expect("connect");
+        let _ = again.write_all(&api_versions).await;
+        let mut len = [0u8; 4];
+        if tokio::time::timeout(Duration::from_millis(500), again.read_exact(&mut len))
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the freed slot never came back"
+        );
+    }
+}

@@ -1,17 +1,18 @@
-//! The Kafka accept loop: connections bounded by `max_connections` (a budget of their
-//! own, beside the native listener's), back-off on accept errors, stop on shutdown and
-//! wait for open connections to finish the request in hand.
+//! The Kafka accept loop: connections bounded by `max_connections` in total and
+//! `max_connections_per_ip` per client host (budgets of their own, beside the native
+//! listener's), back-off on accept errors, stop on shutdown and wait for open
+//! connections to finish the request in hand.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
 use super::connection;
 use super::KafkaCtx;
+use crate::server::slots::{ConnectionSlots, Refused};
 use crate::shutdown::ShutdownListener;
 
 /// Longest pause between accept retries after errors (e.g. out of file descriptors).
@@ -20,7 +21,8 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Accepts Kafka connections until shutdown.
 pub async fn run(ctx: Arc<KafkaCtx>, listener: TcpListener, mut shutdown: ShutdownListener) {
     let max_connections = ctx.broker.config.max_connections;
-    let slots = Arc::new(Semaphore::new(max_connections));
+    let max_per_ip = ctx.broker.config.max_connections_per_ip;
+    let slots = ConnectionSlots::new(max_connections, max_per_ip);
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(5);
     if let Ok(addr) = listener.local_addr() {
@@ -44,10 +46,18 @@ pub async fn run(ctx: Arc<KafkaCtx>, listener: TcpListener, mut shutdown: Shutdo
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            ctx.broker.metrics.connection_refused();
-            warn!(%peer, max_connections, "Kafka connection refused: too many open connections");
-            continue;
+        let permit = match slots.try_take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(Refused::Total) => {
+                ctx.broker.metrics.connection_refused();
+                debug!(%peer, max_connections, "Kafka connection refused: too many open connections");
+                continue;
+            }
+            Err(Refused::PerIp) => {
+                ctx.broker.metrics.connection_refused_per_ip();
+                debug!(%peer, max_per_ip, "Kafka connection refused: too many open connections from this client IP");
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         debug!(%peer, "Kafka connection accepted");
