@@ -2,6 +2,7 @@
 //! coordinator, and the network server around them (binary `rilld`).
 
 pub mod config;
+pub mod data_dir_lock;
 pub mod fd_limit;
 pub mod group;
 pub mod kafka;

@@ -64,6 +64,9 @@ pub enum ServerError {
     /// The group coordinator could not load committed offsets.
     #[error(transparent)]
     Groups(#[from] GroupError),
+    /// Another broker uses the data directory, or it cannot be locked.
+    #[error(transparent)]
+    DataDirLock(#[from] crate::data_dir_lock::DataDirLockError),
     /// The producer id allocator could not be opened.
     #[error(transparent)]
     ProducerIds(#[from] ProducerIdError),
@@ -100,6 +103,8 @@ pub struct Server {
     telemetry: Arc<Telemetry>,
     /// The Kafka-protocol listener, when `kafka_listen` is set.
     kafka: Option<TcpListener>,
+    /// This broker's hold on its data directory, released when the server is dropped.
+    _data_dir_lock: crate::data_dir_lock::DataDirLock,
 }
 
 impl Server {
@@ -118,14 +123,15 @@ impl Server {
         let max_batch_bytes = config.max_batch_bytes();
         let max_partitions = config.max_partitions;
         let group_config = config.groups.clone();
-        let (topics, groups) = tokio::task::spawn_blocking(move || {
+        let (data_dir_lock, topics, groups) = tokio::task::spawn_blocking(move || {
+            let data_dir_lock = crate::data_dir_lock::DataDirLock::acquire(&data_dir)?;
             let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
             topics.set_max_partitions(max_partitions);
             let groups = GroupCoordinator::open(&topics, group_config, now_ms())?;
             // A stop between deleting a topic and its committed offsets leaves offsets
             // that a re-created topic of that name must not inherit.
             groups.forget_missing_topics(&topics, now_ms())?;
-            Ok::<_, ServerError>((topics, groups))
+            Ok::<_, ServerError>((data_dir_lock, topics, groups))
         })
         .await??;
         let listener =
@@ -167,6 +173,7 @@ impl Server {
             listener,
             telemetry,
             kafka,
+            _data_dir_lock: data_dir_lock,
         })
     }
 
@@ -192,6 +199,7 @@ impl Server {
             listener,
             telemetry,
             kafka,
+            _data_dir_lock: data_dir_lock,
         } = self;
         info!(
             listen = %ctx.advertised,
@@ -211,6 +219,8 @@ impl Server {
         let _ = housekeeping.await;
         let closing = ctx.clone();
         tokio::task::spawn_blocking(move || closing.topics.close()).await??;
+        // Held until every log is closed: another broker may open the directory now.
+        drop(data_dir_lock);
         info!("clean shutdown complete");
         Ok(())
     }
