@@ -16,6 +16,9 @@
 #                                     the same, for a block whose last command runs until
 #                                     stopped (a consumer): it must still be running, not
 #                                     failed, after UNTIL_STOPPED_SECONDS
+#   <!-- readme-check: broker kafka -->
+#                                     the same, the rilld also serving Kafka clients on a
+#                                     free port that replaces the README's 127.0.0.1:9092
 #   <!-- readme-check: skip REASON --> not run (REASON is printed)
 # Servers get free loopback ports and a temporary data directory through RILL_LISTEN,
 # RILL_HTTP_LISTEN and RILL_DATA_DIR, so the check never collides with a broker already
@@ -138,11 +141,14 @@ run_block() { # kind line body
     run)
       bash -euo pipefail -c "$body" ;;
     server)
-      start_server "$body" && stop_server ;;
-    broker | broker-until-stopped)
+      start_server "${body//127.0.0.1:9092/127.0.0.1:$(free_port)}" && stop_server ;;
+    broker | broker-until-stopped | broker-kafka)
       cargo build --release --quiet -p rill-broker -p rill-cli || return 1
-      start_server "$TARGET/release/rilld" || return 1
+      local kafka_addr=127.0.0.1:$(free_port) rilld=$TARGET/release/rilld
+      if [[ $kind == broker-kafka ]]; then rilld="$rilld --kafka-listen $kafka_addr"; fi
+      start_server "$rilld" || return 1
       local script=${body//127.0.0.1:9420/$SERVER_ADDR}
+      script=${script//127.0.0.1:9092/$kafka_addr}
       local status=0
       if [[ $kind == broker-until-stopped ]]; then
         run_until_stopped "$script" || status=$?
