@@ -286,3 +286,45 @@ async fn one_client_host_cannot_take_more_than_its_kafka_connections() {
         );
     }
 }
+
+#[tokio::test]
+async fn native_and_kafka_connections_share_one_budget() {
+    let broker = TestBroker::start_with(|c| {
+        c.kafka_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        c.http_listen = None;
+        c.max_connections_per_ip = 1;
+    })
+    .await;
+    let kafka = broker.kafka_addr.expect("Kafka listener on");
+    let api_versions = request(API_VERSIONS, 0, 1, false, &[]);
+    // Answered (Some) or closed unanswered (None), within the read timeout.
+    async fn answered(addr: SocketAddr, frame: &[u8]) -> Option<()> {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let _ = stream.write_all(frame).await;
+        let mut len = [0u8; 4];
+        match tokio::time::timeout(READ_TIMEOUT, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => Some(()),
+            _ => None,
+        }
+    }
+    let native = TcpStream::connect(broker.addr)
+        .await
+        .expect("native connect");
+    let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+    // Once the native connection holds this host's only slot, Kafka is refused.
+    while answered(kafka, &api_versions).await.is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Kafka never refused"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(native);
+    while answered(kafka, &api_versions).await.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

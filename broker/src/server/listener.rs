@@ -1,13 +1,16 @@
-//! The accept loop: bounds connections in total and per client IP ([`slots`]), backs off
-//! on accept errors, and stops accepting on shutdown.
+//! The accept loop of both listeners (native and Kafka): bounds connections in total and
+//! per client IP ([`slots`], one budget shared by the two), backs off on accept errors,
+//! and stops accepting on shutdown.
 //!
 //! The connection limit is kept inside the open-file limit ([`connections_that_fit`]);
 //! the limits in force are logged when the listener starts.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
@@ -23,11 +26,49 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// /metrics count every one).
 const REFUSED_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Accepts connections until shutdown, then waits for every connection to finish its
-/// in-flight requests.
-pub async fn run(ctx: Arc<BrokerCtx>, listener: TcpListener, mut shutdown: ShutdownListener) {
-    let max_connections = connection_limit(&ctx).await;
+/// The connection slots both listeners share: `max_connections` (kept inside the
+/// open-file limit, logged) in total, `max_connections_per_ip` per client host.
+pub async fn connection_slots(ctx: &BrokerCtx) -> (Arc<ConnectionSlots>, usize) {
+    let max_connections = connection_limit(ctx).await;
     let slots = ConnectionSlots::new(max_connections, ctx.config.max_connections_per_ip);
+    (slots, max_connections)
+}
+
+/// Accepts native-protocol connections until shutdown, then waits for every connection
+/// to finish its in-flight requests.
+pub async fn run(
+    ctx: Arc<BrokerCtx>,
+    listener: TcpListener,
+    slots: Arc<ConnectionSlots>,
+    max_connections: usize,
+    shutdown: ShutdownListener,
+) {
+    let serving = ctx.clone();
+    accept_loop(
+        &ctx,
+        listener,
+        slots,
+        max_connections,
+        shutdown,
+        move |stream, peer, shutdown| connection::serve(serving.clone(), stream, peer, shutdown),
+    )
+    .await;
+}
+
+/// The accept loop of every listener: takes a slot per connection (refusals counted and
+/// warned about at most once per interval), backs off on accept errors, runs `serve` on
+/// its own task per connection, and after shutdown waits for those tasks to end.
+pub async fn accept_loop<S, F>(
+    ctx: &Arc<BrokerCtx>,
+    listener: TcpListener,
+    slots: Arc<ConnectionSlots>,
+    max_connections: usize,
+    mut shutdown: ShutdownListener,
+    serve: S,
+) where
+    S: Fn(TcpStream, SocketAddr, ShutdownListener) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(5);
     let mut warned_at: Option<tokio::time::Instant> = None;
@@ -53,8 +94,8 @@ pub async fn run(ctx: Arc<BrokerCtx>, listener: TcpListener, mut shutdown: Shutd
         let slot = match slots.try_take(peer.ip()) {
             Ok(slot) => slot,
             Err(why) => {
-                refuse(&ctx, peer, why, max_connections);
-                warn_refused(&ctx, &mut warned_at, max_connections);
+                refuse(ctx, peer, why, max_connections);
+                warn_refused(ctx, &mut warned_at, max_connections);
                 drop(stream);
                 continue;
             }
@@ -62,11 +103,11 @@ pub async fn run(ctx: Arc<BrokerCtx>, listener: TcpListener, mut shutdown: Shutd
         let _ = stream.set_nodelay(true);
         debug!(%peer, "connection accepted");
         ctx.metrics.connection_accepted();
-        let ctx = ctx.clone();
-        let shutdown = shutdown.clone();
+        let metrics = ctx.metrics.clone();
+        let serving = serve(stream, peer, shutdown.clone());
         connections.spawn(async move {
-            connection::serve(ctx.clone(), stream, peer, shutdown).await;
-            ctx.metrics.connection_closed();
+            serving.await;
+            metrics.connection_closed();
             drop(slot);
         });
     }
@@ -76,7 +117,7 @@ pub async fn run(ctx: Arc<BrokerCtx>, listener: TcpListener, mut shutdown: Shutd
 
 /// Counts and logs a refused connection (at debug level: a flood must not flood the log
 /// too; the counters say how many).
-fn refuse(ctx: &BrokerCtx, peer: std::net::SocketAddr, why: Refused, max_connections: usize) {
+fn refuse(ctx: &BrokerCtx, peer: SocketAddr, why: Refused, max_connections: usize) {
     match why {
         Refused::Total => {
             ctx.metrics.connection_refused();

@@ -209,9 +209,14 @@ impl Server {
             "rilld ready"
         );
         let housekeeping = tokio::spawn(housekeeping::run(ctx.clone(), shutdown.clone()));
-        let kafka = kafka.map(|l| crate::kafka::listener::spawn(ctx.clone(), l, shutdown.clone()));
+        // One budget of connections for both protocols (they share the open-file limit).
+        let (slots, max_connections) = listener::connection_slots(&ctx).await;
+        let kafka = kafka.map(|l| {
+            let (slots, shutdown) = (slots.clone(), shutdown.clone());
+            crate::kafka::listener::spawn(ctx.clone(), l, slots, max_connections, shutdown)
+        });
         telemetry.set_ready(true);
-        listener::run(ctx.clone(), listener, shutdown).await;
+        listener::run(ctx.clone(), listener, slots, max_connections, shutdown).await;
         if let Some(kafka) = kafka {
             let _ = kafka.await;
         }
