@@ -10,6 +10,7 @@ pub mod malloc_tuning;
 pub mod metrics;
 pub mod producer_ids;
 pub mod reload;
+pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod storage;

@@ -21,6 +21,7 @@ use tracing::{debug, trace, warn};
 use super::handlers::{self, Answer};
 use super::request::decode_request;
 use super::KafkaCtx;
+use crate::security::Session;
 use crate::shutdown::ShutdownListener;
 
 /// Serves one connection until the peer closes it, it misbehaves, or shutdown.
@@ -35,6 +36,7 @@ pub async fn serve(
     let (read_half, mut write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, FrameCodec::new(config.max_frame_bytes));
     let mut silent = Duration::ZERO;
+    let mut session = Session::new(peer);
     let step = frame_timeout.min(idle).max(Duration::from_millis(1));
     loop {
         // Cancel-safety: FramedRead::next keeps a partial frame in its buffer.
@@ -76,7 +78,7 @@ pub async fn serve(
         let (api, correlation_id) = (request.header.api_key, request.header.correlation_id);
         trace!(%peer, ?api, correlation_id, "Kafka request received");
         let started = std::time::Instant::now();
-        let answer = handlers::handle(&ctx, request, peer).await;
+        let answer = handlers::handle(&ctx, request, &mut session).await;
         trace!(%peer, ?api, correlation_id, elapsed_ms = started.elapsed().as_millis() as u64, "Kafka request served");
         let mut out = match answer {
             Answer::Frame(out) => out,

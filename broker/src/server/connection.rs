@@ -29,6 +29,7 @@ use super::frame_reader::FrameReader;
 use super::handlers::{self, Incoming, Reply};
 use super::read_clock::ReadClock;
 use super::BrokerCtx;
+use crate::security::Session;
 use crate::shutdown::ShutdownListener;
 
 /// Responses buffered between the process and write stages.
@@ -183,12 +184,13 @@ async fn process_requests(
     responses: mpsc::Sender<Answered>,
     peer: SocketAddr,
 ) {
+    let mut session = Session::new(peer);
     while let Some(Queued {
         incoming,
         mut charge,
     }) = requests.recv().await
     {
-        let reply = handlers::handle(&ctx, *incoming, peer, &mut charge).await;
+        let reply = handlers::handle(&ctx, *incoming, &mut session, &mut charge).await;
         // From here the charge counts the response, not the request (gone once handled).
         match &reply {
             Reply::Frame(frame) => charge.resize(bytes::Buf::remaining(frame)).await,

@@ -18,7 +18,6 @@ pub mod offsets;
 pub mod partitions;
 pub mod produce;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -32,6 +31,7 @@ use super::produce_legacy;
 use super::request::{Body, KafkaRequest, RequestHeader};
 use super::response;
 use super::KafkaCtx;
+use crate::security::Session;
 
 /// What answers a request.
 #[derive(Debug)]
@@ -45,7 +45,8 @@ pub enum Answer {
 }
 
 /// Runs one request and encodes its answer.
-pub async fn handle(ctx: &Arc<KafkaCtx>, request: KafkaRequest, peer: SocketAddr) -> Answer {
+pub async fn handle(ctx: &Arc<KafkaCtx>, request: KafkaRequest, session: &mut Session) -> Answer {
+    let peer = session.peer();
     let KafkaRequest { header, body } = request;
     let max_frame_bytes = ctx.broker.config.max_frame_bytes;
     let version = header.api_version;
@@ -62,7 +63,7 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, request: KafkaRequest, peer: SocketAddr
             let body = produce_legacy::encode_response(&req, version, code);
             response::encode_raw(&header, &body, max_frame_bytes)
         }
-        Body::Kind(kind) => match dispatch(ctx, &header, *kind, peer).await {
+        Body::Kind(kind) => match dispatch(ctx, &header, *kind, session).await {
             Dispatched::Respond(answer) => {
                 response::encode(&header, version, &answer, max_frame_bytes)
             }
@@ -94,8 +95,9 @@ async fn dispatch(
     ctx: &Arc<KafkaCtx>,
     header: &RequestHeader,
     kind: RequestKind,
-    peer: SocketAddr,
+    session: &mut Session,
 ) -> Dispatched {
+    let peer = session.peer();
     let version = header.api_version;
     let answer: ResponseKind = match kind {
         RequestKind::ApiVersions(_) => apis::api_versions(0).into(),

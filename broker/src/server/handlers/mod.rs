@@ -13,7 +13,6 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,6 +27,7 @@ use tracing::{error, warn};
 
 use super::budget::Charge;
 use super::BrokerCtx;
+use crate::security::Session;
 use crate::topics::TopicError;
 
 /// Runs blocking topic work (file creation, deletion, fsync) on the blocking pool.
@@ -67,12 +67,12 @@ pub fn decode(_ctx: &BrokerCtx, frame: Bytes) -> Result<Incoming, DecodeError> {
 pub async fn handle(
     ctx: &Arc<BrokerCtx>,
     incoming: Incoming,
-    peer: SocketAddr,
+    session: &mut Session,
     charge: &mut Charge,
 ) -> Reply {
     let api = incoming.header.api_key;
     let started = Instant::now();
-    let frame = dispatch(ctx, incoming, peer, charge).await;
+    let frame = dispatch(ctx, incoming, session, charge).await;
     ctx.metrics.api.handled(api, started.elapsed());
     frame
 }
@@ -81,9 +81,10 @@ pub async fn handle(
 async fn dispatch(
     ctx: &Arc<BrokerCtx>,
     incoming: Incoming,
-    peer: SocketAddr,
+    session: &mut Session,
     charge: &mut Charge,
 ) -> Reply {
+    let peer = session.peer();
     let Incoming { header, request } = incoming;
     let response: Response = match request {
         Request::ApiVersions(_) => api_versions().into(),

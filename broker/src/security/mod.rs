@@ -1,0 +1,10 @@
+//! Who is on the other end of a connection, and what they may do.
+//!
+//! [`Session`] is one connection's security state (its peer and its [`Principal`]),
+//! created when the connection is accepted and handed to every request handler.
+
+pub mod principal;
+pub mod session;
+
+pub use principal::{Principal, PrincipalParseError};
+pub use session::Session;
