@@ -107,41 +107,84 @@ impl RecordInput {
     }
 }
 
+/// A record the [`super::BatchBuilder`] encodes straight from its fields, with no
+/// conversion first: [`RecordInput`], or a client's own record type (the producer's
+/// `ProducerRecord`), so a payload is copied once, into the batch.
+pub trait RecordSource {
+    /// The key, `None` for a null key.
+    fn key(&self) -> Option<&[u8]>;
+    /// The value, `None` for a null value.
+    fn value(&self) -> Option<&[u8]>;
+    /// How many headers [`RecordSource::headers`] yields.
+    fn header_count(&self) -> usize;
+    /// The headers in order: key, and value (`None` when null).
+    fn headers(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)>;
+}
+
+impl RecordSource for RecordInput {
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+
+    fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+
+    fn headers(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.headers
+            .iter()
+            .map(|h| (h.key.as_ref(), h.value.as_deref()))
+    }
+}
+
 /// Bytes of a record after its `length` field.
-pub(crate) fn body_len(offset_delta: i32, timestamp_delta: i64, record: &RecordInput) -> usize {
-    let headers: usize = record
-        .headers
-        .iter()
-        .map(|h| len_prefixed_len(Some(&h.key)) + len_prefixed_len(h.value.as_ref()))
-        .sum();
+pub(crate) fn body_len<R: RecordSource + ?Sized>(
+    offset_delta: i32,
+    timestamp_delta: i64,
+    record: &R,
+) -> usize {
+    let headers: usize = match record.header_count() {
+        0 => 0,
+        _ => record
+            .headers()
+            .map(|(key, value)| len_prefixed_len(Some(key)) + len_prefixed_len(value))
+            .sum(),
+    };
     1 + varlong_len(timestamp_delta)
         + varint_len(offset_delta)
-        + len_prefixed_len(record.key.as_ref())
-        + len_prefixed_len(record.value.as_ref())
-        + count_len(record.headers.len())
+        + len_prefixed_len(record.key())
+        + len_prefixed_len(record.value())
+        + count_len(record.header_count())
         + headers
 }
 
 /// Appends a record whose body is `body_len` bytes. The caller has checked that
 /// `body_len` fits an i32, which bounds every length inside it too.
-pub(crate) fn encode(
+pub(crate) fn encode<R: RecordSource + ?Sized>(
     out: &mut Vec<u8>,
     body_len: i32,
     offset_delta: i32,
     timestamp_delta: i64,
-    record: &RecordInput,
+    record: &R,
 ) {
     let start = out.len();
     put_varint(out, body_len);
     out.push(0);
     put_varlong(out, timestamp_delta);
     put_varint(out, offset_delta);
-    put_len_prefixed(out, record.key.as_ref());
-    put_len_prefixed(out, record.value.as_ref());
-    put_varint(out, clamp_i32(record.headers.len()));
-    for header in &record.headers {
-        put_len_prefixed(out, Some(&header.key));
-        put_len_prefixed(out, header.value.as_ref());
+    put_len_prefixed(out, record.key());
+    put_len_prefixed(out, record.value());
+    let header_count = record.header_count();
+    put_varint(out, clamp_i32(header_count));
+    if header_count > 0 {
+        for (key, value) in record.headers() {
+            put_len_prefixed(out, Some(key));
+            put_len_prefixed(out, value);
+        }
     }
     debug_assert_eq!(out.len() - start, varint_len(body_len) + body_len as usize);
 }
@@ -154,14 +197,14 @@ fn count_len(n: usize) -> usize {
     varint_len(clamp_i32(n))
 }
 
-fn len_prefixed_len(bytes: Option<&Bytes>) -> usize {
+fn len_prefixed_len(bytes: Option<&[u8]>) -> usize {
     match bytes {
         None => 1,
         Some(b) => varint_len(clamp_i32(b.len())) + b.len(),
     }
 }
 
-fn put_len_prefixed(out: &mut Vec<u8>, bytes: Option<&Bytes>) {
+fn put_len_prefixed(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
         None => put_varint(out, -1),
         Some(b) => {
