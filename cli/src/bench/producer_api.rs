@@ -35,7 +35,7 @@ use crate::GlobalArgs;
 
 /// Deliveries a producer task keeps unanswered before it waits for the oldest
 /// (back-pressure beyond the producer's own buffer memory).
-const ACK_QUEUE_DEPTH: usize = 64 * 1024;
+const ACK_QUEUE_DEPTH: usize = 1024 * 1024;
 /// Unpaced runs time one record in this many; the clock is read for those only.
 pub const LATENCY_SAMPLE_EVERY: u64 = 32;
 /// Sends between two looks at the oldest deliveries and progress updates (unpaced).
@@ -220,7 +220,7 @@ async fn produce(
 ) -> anyhow::Result<(ClientStats, Instant)> {
     let producer = Producer::connect(config).await?;
     let mut acks = Acks {
-        queue: VecDeque::with_capacity(ACK_QUEUE_DEPTH),
+        queue: VecDeque::new(),
         stats: ClientStats::new(&client.name)?,
         message_size: load.message_size,
         ended: window.measure_from,

@@ -21,7 +21,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::BatchError;
-use crate::varint::{put_varint, put_varlong, read_varint, read_varlong, varint_len, varlong_len};
+use crate::varint::{put_varint, read_varint, read_varlong, varint_len, varlong_len};
 
 /// Fewest bytes a record can take: length, attributes, timestamp and offset deltas, key
 /// and value lengths, header count, one byte each. Caps counts read from the wire.
@@ -164,6 +164,10 @@ pub(crate) fn body_len<R: RecordSource + ?Sized>(
 
 /// Appends a record whose body is `body_len` bytes. The caller has checked that
 /// `body_len` fits an i32, which bounds every length inside it too.
+///
+/// The varint fields between payloads are gathered in a small stack buffer and copied
+/// with the payload that follows them: a 100-byte record is three copies, not a
+/// capacity check per byte.
 pub(crate) fn encode<R: RecordSource + ?Sized>(
     out: &mut Vec<u8>,
     body_len: i32,
@@ -172,14 +176,24 @@ pub(crate) fn encode<R: RecordSource + ?Sized>(
     record: &R,
 ) {
     let start = out.len();
-    put_varint(out, body_len);
-    out.push(0);
-    put_varlong(out, timestamp_delta);
-    put_varint(out, offset_delta);
-    put_len_prefixed(out, record.key());
-    put_len_prefixed(out, record.value());
+    let mut fields = Fields::default();
+    fields.varint(body_len);
+    fields.byte(0);
+    fields.varlong(timestamp_delta);
+    fields.varint(offset_delta);
+    fields.len_prefix(record.key());
+    if let Some(key) = record.key() {
+        fields.flush_into(out);
+        out.extend_from_slice(key);
+    }
+    fields.len_prefix(record.value());
+    fields.flush_into(out);
+    if let Some(value) = record.value() {
+        out.extend_from_slice(value);
+    }
     let header_count = record.header_count();
-    put_varint(out, clamp_i32(header_count));
+    fields.varint(clamp_i32(header_count));
+    fields.flush_into(out);
     if header_count > 0 {
         for (key, value) in record.headers() {
             put_len_prefixed(out, Some(key));
@@ -187,6 +201,51 @@ pub(crate) fn encode<R: RecordSource + ?Sized>(
         }
     }
     debug_assert_eq!(out.len() - start, varint_len(body_len) + body_len as usize);
+}
+
+/// Varint fields waiting to be copied into a record: at most a length, the attributes,
+/// the timestamp and offset deltas and one length prefix (5 + 1 + 10 + 5 + 5 bytes)
+/// between two flushes.
+#[derive(Default)]
+struct Fields {
+    buf: [u8; FIELDS_BYTES_MAX],
+    len: usize,
+}
+
+/// The most bytes [`Fields`] holds between two flushes (see there).
+const FIELDS_BYTES_MAX: usize = 26;
+
+impl Fields {
+    fn byte(&mut self, byte: u8) {
+        self.buf[self.len] = byte;
+        self.len += 1;
+    }
+
+    fn unsigned(&mut self, mut raw: u64) {
+        while raw >= 0x80 {
+            self.byte((raw as u8) | 0x80);
+            raw >>= 7;
+        }
+        self.byte(raw as u8);
+    }
+
+    fn varint(&mut self, value: i32) {
+        self.unsigned(((value << 1) ^ (value >> 31)) as u32 as u64);
+    }
+
+    fn varlong(&mut self, value: i64) {
+        self.unsigned(((value << 1) ^ (value >> 63)) as u64);
+    }
+
+    /// The length prefix of `bytes` (`-1` for null).
+    fn len_prefix(&mut self, bytes: Option<&[u8]>) {
+        self.varint(bytes.map_or(-1, |b| clamp_i32(b.len())));
+    }
+
+    fn flush_into(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.buf[..self.len]);
+        self.len = 0;
+    }
 }
 
 fn clamp_i32(n: usize) -> i32 {
