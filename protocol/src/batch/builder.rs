@@ -160,7 +160,6 @@ impl BatchBuilder {
                 max: BATCH_LENGTH_MAX,
             });
         }
-        self.buf.reserve(varint_len(body) + body as usize);
         encode(&mut self.buf, body, offset_delta, timestamp_delta, record);
         if offset_delta == 0 {
             self.base_timestamp = timestamp;

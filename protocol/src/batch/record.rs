@@ -21,7 +21,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::BatchError;
-use crate::varint::{put_varint, read_varint, read_varlong, varint_len, varlong_len};
+use crate::varint::{read_varint, read_varlong, varint_len, varlong_len};
 
 /// Fewest bytes a record can take: length, attributes, timestamp and offset deltas, key
 /// and value lengths, header count, one byte each. Caps counts read from the wire.
@@ -163,11 +163,11 @@ pub(crate) fn body_len<R: RecordSource + ?Sized>(
 }
 
 /// Appends a record whose body is `body_len` bytes. The caller has checked that
-/// `body_len` fits an i32, which bounds every length inside it too.
+/// `body_len` fits an i32, which bounds every length inside it too, and computed it
+/// with [`body_len`] for this record, so the record fills exactly the room made for it.
 ///
-/// The varint fields between payloads are gathered in a small stack buffer and copied
-/// with the payload that follows them: a 100-byte record is three copies, not a
-/// capacity check per byte.
+/// The room is made once and the fields are written into it: a 100-byte record costs
+/// one fill and one copy of its value, not a capacity check per byte.
 pub(crate) fn encode<R: RecordSource + ?Sized>(
     out: &mut Vec<u8>,
     body_len: i32,
@@ -176,49 +176,39 @@ pub(crate) fn encode<R: RecordSource + ?Sized>(
     record: &R,
 ) {
     let start = out.len();
-    let mut fields = Fields::default();
-    fields.varint(body_len);
-    fields.byte(0);
-    fields.varlong(timestamp_delta);
-    fields.varint(offset_delta);
-    fields.len_prefix(record.key());
-    if let Some(key) = record.key() {
-        fields.flush_into(out);
-        out.extend_from_slice(key);
-    }
-    fields.len_prefix(record.value());
-    fields.flush_into(out);
-    if let Some(value) = record.value() {
-        out.extend_from_slice(value);
-    }
+    let total = varint_len(body_len) + body_len as usize;
+    out.resize(start + total, 0);
+    let mut room = Room {
+        buf: &mut out[start..],
+        pos: 0,
+    };
+    room.varint(body_len);
+    room.byte(0);
+    room.varlong(timestamp_delta);
+    room.varint(offset_delta);
+    room.len_prefixed(record.key());
+    room.len_prefixed(record.value());
     let header_count = record.header_count();
-    fields.varint(clamp_i32(header_count));
-    fields.flush_into(out);
+    room.varint(clamp_i32(header_count));
     if header_count > 0 {
         for (key, value) in record.headers() {
-            put_len_prefixed(out, Some(key));
-            put_len_prefixed(out, value);
+            room.len_prefixed(Some(key));
+            room.len_prefixed(value);
         }
     }
-    debug_assert_eq!(out.len() - start, varint_len(body_len) + body_len as usize);
+    debug_assert_eq!(room.pos, total);
 }
 
-/// Varint fields waiting to be copied into a record: at most a length, the attributes,
-/// the timestamp and offset deltas and one length prefix (5 + 1 + 10 + 5 + 5 bytes)
-/// between two flushes.
-#[derive(Default)]
-struct Fields {
-    buf: [u8; FIELDS_BYTES_MAX],
-    len: usize,
+/// The bytes made for one record, written front to back.
+struct Room<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
 }
 
-/// The most bytes [`Fields`] holds between two flushes (see there).
-const FIELDS_BYTES_MAX: usize = 26;
-
-impl Fields {
+impl Room<'_> {
     fn byte(&mut self, byte: u8) {
-        self.buf[self.len] = byte;
-        self.len += 1;
+        self.buf[self.pos] = byte;
+        self.pos += 1;
     }
 
     fn unsigned(&mut self, mut raw: u64) {
@@ -237,14 +227,17 @@ impl Fields {
         self.unsigned(((value << 1) ^ (value >> 63)) as u64);
     }
 
-    /// The length prefix of `bytes` (`-1` for null).
-    fn len_prefix(&mut self, bytes: Option<&[u8]>) {
-        self.varint(bytes.map_or(-1, |b| clamp_i32(b.len())));
-    }
-
-    fn flush_into(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.buf[..self.len]);
-        self.len = 0;
+    /// A length (`-1` for null) and the bytes.
+    fn len_prefixed(&mut self, bytes: Option<&[u8]>) {
+        match bytes {
+            None => self.varint(-1),
+            Some(bytes) => {
+                self.varint(clamp_i32(bytes.len()));
+                let end = self.pos + bytes.len();
+                self.buf[self.pos..end].copy_from_slice(bytes);
+                self.pos = end;
+            }
+        }
     }
 }
 
@@ -260,16 +253,6 @@ fn len_prefixed_len(bytes: Option<&[u8]>) -> usize {
     match bytes {
         None => 1,
         Some(b) => varint_len(clamp_i32(b.len())) + b.len(),
-    }
-}
-
-fn put_len_prefixed(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes {
-        None => put_varint(out, -1),
-        Some(b) => {
-            put_varint(out, clamp_i32(b.len()));
-            out.extend_from_slice(b);
-        }
     }
 }
 
