@@ -137,6 +137,7 @@ fn metadata(ack: &BatchAck, index: i32, timestamp_ms: i64) -> RecordMetadata {
 impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata, ClientError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let (index, timestamp_ms) = (this.index, this.timestamp_ms);

@@ -206,11 +206,13 @@ struct Room<'a> {
 }
 
 impl Room<'_> {
+    #[inline]
     fn byte(&mut self, byte: u8) {
         self.buf[self.pos] = byte;
         self.pos += 1;
     }
 
+    #[inline]
     fn unsigned(&mut self, mut raw: u64) {
         while raw >= 0x80 {
             self.byte((raw as u8) | 0x80);
@@ -219,15 +221,18 @@ impl Room<'_> {
         self.byte(raw as u8);
     }
 
+    #[inline]
     fn varint(&mut self, value: i32) {
         self.unsigned(((value << 1) ^ (value >> 31)) as u32 as u64);
     }
 
+    #[inline]
     fn varlong(&mut self, value: i64) {
         self.unsigned(((value << 1) ^ (value >> 63)) as u64);
     }
 
     /// A length (`-1` for null) and the bytes.
+    #[inline]
     fn len_prefixed(&mut self, bytes: Option<&[u8]>) {
         match bytes {
             None => self.varint(-1),
@@ -241,14 +246,17 @@ impl Room<'_> {
     }
 }
 
+#[inline]
 fn clamp_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+#[inline]
 fn count_len(n: usize) -> usize {
     varint_len(clamp_i32(n))
 }
 
+#[inline]
 fn len_prefixed_len(bytes: Option<&[u8]>) -> usize {
     match bytes {
         None => 1,
