@@ -299,13 +299,34 @@ impl Cursor<'_> {
         self.buf.get(self.pos..self.end).unwrap_or(&[])
     }
 
+    /// The next byte if it is a whole varint (below 0x80): most record fields are.
+    #[inline]
+    fn one_byte_varint(&self) -> Option<u8> {
+        self.buf
+            .get(self.pos)
+            .copied()
+            .filter(|&b| b < 0x80 && self.pos < self.end)
+    }
+
+    #[inline]
     fn varint(&mut self) -> Result<i32, BatchError> {
+        if let Some(b) = self.one_byte_varint() {
+            self.pos += 1;
+            let raw = i32::from(b);
+            return Ok((raw >> 1) ^ -(raw & 1));
+        }
         let (value, used) = read_varint(self.rest()).map_err(|source| self.varint_error(source))?;
         self.pos += used;
         Ok(value)
     }
 
+    #[inline]
     fn varlong(&mut self) -> Result<i64, BatchError> {
+        if let Some(b) = self.one_byte_varint() {
+            self.pos += 1;
+            let raw = i64::from(b);
+            return Ok((raw >> 1) ^ -(raw & 1));
+        }
         let (value, used) =
             read_varlong(self.rest()).map_err(|source| self.varint_error(source))?;
         self.pos += used;
