@@ -146,9 +146,9 @@ macro_rules! connection_setters {
             self
         }
 
-        /// Speaks TLS to the brokers (see [`crate::TlsConfig`]).
-        pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
-            self.$($path).+.tls = Some(tls);
+        /// Speaks TLS to the brokers (see [`crate::TlsConfig`]); `None` for plaintext.
+        pub fn tls(mut self, tls: impl Into<Option<crate::TlsConfig>>) -> Self {
+            self.$($path).+.tls = tls.into();
             self
         }
 

@@ -49,6 +49,17 @@ impl TlsConfig {
     pub fn server_name(&self) -> Option<&str> {
         self.server_name.as_deref()
     }
+
+    /// Runs the client side of the TLS handshake over `tcp` to the broker at `addr`
+    /// (`host:port`), for code that speaks the protocol without a [`crate::Admin`],
+    /// producer or consumer; the error says what failed, as connections' errors do.
+    pub async fn handshake(
+        &self,
+        tcp: tokio::net::TcpStream,
+        addr: &str,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        crate::connection::tls_handshake(self, tcp, addr).await
+    }
 }
 
 /// Builds a [`TlsConfig`]; [`TlsConfigBuilder::build`] reads the files.

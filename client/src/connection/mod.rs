@@ -46,6 +46,7 @@ pub use api::ApiCall;
 use pending::Exchange;
 pub use pending::{PendingResponse, PendingWrite};
 use tasks::{Outgoing, Reply, Shared};
+pub(crate) use tls::handshake as tls_handshake;
 
 use crate::config::ConnectionConfig;
 use crate::error::{ClientError, Disconnect, Result};

@@ -15,7 +15,7 @@ use crate::error::{ClientError, Disconnect};
 
 /// Runs the TLS handshake over `tcp`, checking the broker's certificate against the
 /// configured server name or else the host of `addr`.
-pub(super) async fn handshake(
+pub(crate) async fn handshake(
     tls: &TlsConfig,
     tcp: TcpStream,
     addr: &str,
