@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 
 /// A certificate and its key, as PEM files.
@@ -147,6 +147,9 @@ fn leaf(
     let key = KeyPair::generate().unwrap();
     let names: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
     let mut params = CertificateParams::new(names).unwrap();
+    // rcgen's default subject holds a common name; start from an empty one so the
+    // attributes keep the order pushed.
+    params.distinguished_name = DistinguishedName::new();
     if client {
         // Most general first: the subject reads `CN=alice,O=Example` in RFC 4514 order.
         params
