@@ -99,7 +99,7 @@ pub enum ConfigError {
     name = "rilld",
     version,
     about = "Rill: an event streaming log broker",
-    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients"
+    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients\n  rilld --tls-cert server.pem --tls-key server.key   # TLS on every listener\n  rilld --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem --tls-client-auth required   # mTLS"
 )]
 pub struct Args {
     /// TOML config file; flags and RILL_* variables override its settings.
@@ -198,6 +198,9 @@ pub struct Args {
     /// listener's own address is not reachable for them (e.g. bound to 0.0.0.0) [default: the Kafka listen address].
     #[arg(long, env = "RILL_KAFKA_ADVERTISED", value_parser = parse_host_port)]
     pub kafka_advertised: Option<HostPort>,
+    /// TLS: certificate, key, client certificates, handshake timeout, listeners.
+    #[command(flatten)]
+    pub tls: crate::tls::config::TlsArgs,
 }
 
 /// A `host:port` pair as clients should dial it (the host may be a name).
@@ -279,6 +282,7 @@ pub struct FileConfig {
     http_listen: Option<String>,
     kafka_listen: Option<SocketAddr>,
     kafka_advertised: Option<String>,
+    tls: Option<crate::tls::config::TlsFileConfig>,
 }
 
 /// The broker's effective configuration.
@@ -327,6 +331,8 @@ pub struct BrokerConfig {
     pub kafka_listen: Option<SocketAddr>,
     /// What Kafka clients are told to dial; `None` means the Kafka listener's address.
     pub kafka_advertised: Option<HostPort>,
+    /// TLS on the listeners; off unless a certificate is given.
+    pub tls: crate::tls::TlsSettings,
 }
 
 /// Broker-wide defaults for topic settings.
@@ -385,6 +391,7 @@ impl Default for BrokerConfig {
             cleaner: crate::storage::cleaner::CleanerConfig::default(),
             kafka_listen: None,
             kafka_advertised: None,
+            tls: crate::tls::TlsSettings::default(),
         }
     }
 }
@@ -494,6 +501,7 @@ impl BrokerConfig {
             self.kafka_advertised =
                 Some(parse_host_port(s).map_err(|e| invalid("kafka_advertised", s, e))?);
         }
+        self.tls.apply_file(file.tls.as_ref())?;
         Ok(())
     }
 
@@ -559,6 +567,7 @@ impl BrokerConfig {
         if args.kafka_advertised.is_some() {
             self.kafka_advertised = args.kafka_advertised.clone();
         }
+        self.tls.apply_args(&args.tls);
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -589,6 +598,7 @@ impl BrokerConfig {
             1 << 20,
         )?;
         self.validate_buffers()?;
+        self.tls.validate()?;
         check("max_partitions", self.max_partitions as u64, 1, 1 << 20)?;
         check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;
         check(

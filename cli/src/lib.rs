@@ -22,6 +22,7 @@ pub mod record_format;
 pub mod status;
 pub mod tail;
 pub mod tail_position;
+pub mod tls_args;
 pub mod topic;
 pub mod topic_view;
 
@@ -41,6 +42,8 @@ Examples:
   printf 'hello\\nworld\\n' | rill produce orders
   rill tail orders --from-beginning --no-follow
   rill --broker 10.0.0.5:9420 topic list --output json
+  rill --broker broker.example.com:9420 --tls-ca ca.pem tail orders   # TLS
+  rill --tls-ca ca.pem --tls-cert alice.pem --tls-key alice.key topic list   # mTLS
 
 Start a broker first: cargo run --release --bin rilld";
 
@@ -69,6 +72,9 @@ pub struct GlobalArgs {
     /// (`rill tail` takes it as the default of its --format).
     #[arg(long, global = true, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// TLS to the broker.
+    #[command(flatten)]
+    pub tls: tls_args::TlsArgs,
 }
 
 impl GlobalArgs {
@@ -80,6 +86,7 @@ impl GlobalArgs {
             config.connect_timeout = timeout;
             config.request_timeout = timeout;
         }
+        config.tls = self.tls.config();
         config
     }
 }
@@ -112,7 +119,11 @@ impl Command {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let Cli { global, command } = cli;
+    let Cli {
+        mut global,
+        command,
+    } = cli;
+    global.tls.load()?;
     match command {
         Command::Topic(args) => topic::run(&global, args).await,
         Command::Produce(args) => produce::run(&global, args).await,

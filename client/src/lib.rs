@@ -140,7 +140,7 @@ pub use admin::{
 };
 pub use config::{
     Acks, AutoOffsetReset, BootstrapServers, Compression, ConnectionConfig, ConsumerConfig,
-    IsolationLevel, ProducerConfig,
+    IsolationLevel, ProducerConfig, TlsConfig, TlsConfigBuilder,
 };
 pub use consumer::{
     Consumer, ConsumerStream, PendingCommit, RebalanceCallbacks, RebalanceListener, Revocation,

@@ -14,7 +14,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use rill_protocol::frame::{FrameCodec, FrameError};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 use tracing::{debug, trace, warn};
 
@@ -23,11 +22,12 @@ use super::request::decode_request;
 use super::KafkaCtx;
 use crate::security::Session;
 use crate::shutdown::ShutdownListener;
+use crate::tls::BrokerStream;
 
 /// Serves one connection until the peer closes it, it misbehaves, or shutdown.
 pub async fn serve(
     ctx: Arc<KafkaCtx>,
-    stream: TcpStream,
+    stream: BrokerStream,
     peer: SocketAddr,
     mut shutdown: ShutdownListener,
 ) {
@@ -57,6 +57,13 @@ pub async fn serve(
             Ok(None) => break,
             Ok(Some(Err(FrameError::Io(e)))) => {
                 debug!(%peer, error = %e, "Kafka connection lost");
+                break;
+            }
+            Ok(Some(Err(FrameError::TooLarge { len, .. })))
+                if crate::tls::looks_like_tls_record(len) =>
+            {
+                warn!(%peer, "closing Kafka connection: the client speaks TLS (security.protocol=ssl) but this listener is plaintext");
+                ctx.broker.metrics.frame_rejected();
                 break;
             }
             Ok(Some(Err(e))) => {

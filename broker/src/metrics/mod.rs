@@ -18,6 +18,7 @@ pub mod groups;
 pub mod histogram;
 pub mod partition;
 pub mod process;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -19,8 +19,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -31,6 +29,7 @@ use super::read_clock::ReadClock;
 use super::BrokerCtx;
 use crate::security::Session;
 use crate::shutdown::ShutdownListener;
+use crate::tls::{BrokerReadHalf, BrokerStream, BrokerWriteHalf};
 
 /// Responses buffered between the process and write stages.
 const WRITE_QUEUE_DEPTH: usize = 4;
@@ -51,7 +50,7 @@ struct Answered {
 /// Serves one connection until the peer closes it, it misbehaves, or shutdown.
 pub async fn serve(
     ctx: Arc<BrokerCtx>,
-    stream: TcpStream,
+    stream: BrokerStream,
     peer: SocketAddr,
     shutdown: ShutdownListener,
 ) {
@@ -77,7 +76,7 @@ pub async fn serve(
 /// or the processor going away.
 async fn read_requests(
     ctx: &BrokerCtx,
-    read_half: tokio::net::tcp::OwnedReadHalf,
+    read_half: BrokerReadHalf,
     requests: mpsc::Sender<Queued>,
     peer: SocketAddr,
     mut shutdown: ShutdownListener,
@@ -98,6 +97,13 @@ async fn read_requests(
                     return;
                 }
                 continue;
+            }
+            Err(rill_protocol::frame::FrameError::TooLarge { len, .. })
+                if crate::tls::looks_like_tls_record(len) =>
+            {
+                warn!(%peer, "closing connection: the client speaks TLS but this listener is plaintext (start rilld with --tls-cert and --tls-key, or connect without TLS)");
+                ctx.metrics.frame_rejected();
+                return;
             }
             Err(e) => {
                 warn!(%peer, error = %e, "closing connection: unreadable frame");
@@ -212,7 +218,7 @@ async fn process_requests(
 /// frame timeout) to finish.
 async fn write_responses(
     mut responses: mpsc::Receiver<Answered>,
-    mut out: OwnedWriteHalf,
+    mut out: BrokerWriteHalf,
     peer: SocketAddr,
     idle: std::time::Duration,
     grace: std::time::Duration,

@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::producer_ids::{ProducerIdError, ProducerIds};
 use crate::shutdown::{ShutdownListener, ShutdownSignal};
 use crate::storage::now_ms;
+use crate::tls::Listener;
 use crate::topics::{TopicError, TopicRegistry};
 use http::{HttpEndpoint, Telemetry};
 
@@ -70,6 +71,9 @@ pub enum ServerError {
     /// The producer id allocator could not be opened.
     #[error(transparent)]
     ProducerIds(#[from] ProducerIdError),
+    /// The TLS certificate, key or client CA could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -93,6 +97,15 @@ pub struct BrokerCtx {
     /// Bytes every connection together holds in requests not yet handled and responses
     /// not yet written (`max_total_buffer_bytes`).
     pub buffers: Arc<budget::ByteBudget>,
+    /// The TLS identity of the listeners that use TLS; `None` when TLS is off.
+    pub tls: Option<Arc<crate::tls::TlsAcceptor>>,
+}
+
+impl BrokerCtx {
+    /// The TLS acceptor of `listener`, or `None` when it serves plaintext.
+    pub fn tls_for(&self, listener: crate::tls::Listener) -> Option<Arc<crate::tls::TlsAcceptor>> {
+        self.tls.clone().filter(|tls| tls.applies_to(listener))
+    }
 }
 
 /// A bound, recovered broker ready to serve.
@@ -117,6 +130,16 @@ impl Server {
     pub async fn bind_observed(
         config: BrokerConfig,
         telemetry: Arc<Telemetry>,
+    ) -> Result<Server, ServerError> {
+        let tls = load_tls(&config).await?;
+        Server::bind_with(config, telemetry, tls).await
+    }
+
+    /// [`Server::bind_observed`] with the TLS identity already loaded.
+    async fn bind_with(
+        config: BrokerConfig,
+        telemetry: Arc<Telemetry>,
+        tls: Option<Arc<crate::tls::TlsAcceptor>>,
     ) -> Result<Server, ServerError> {
         let data_dir = config.data_dir.clone();
         let defaults = config.topic_defaults.clone();
@@ -166,6 +189,7 @@ impl Server {
             advertised,
             producer_ids,
             buffers,
+            tls,
         });
         telemetry.attach(ctx.clone());
         Ok(Server {
@@ -208,6 +232,7 @@ impl Server {
             topics = ctx.topics.list().len(),
             "rilld ready"
         );
+        warn_if_exposed(&ctx, kafka.as_ref().and_then(|l| l.local_addr().ok()));
         let housekeeping = tokio::spawn(housekeeping::run(ctx.clone(), shutdown.clone()));
         // One budget of connections for both protocols (they share the open-file limit).
         let (slots, max_connections) = listener::connection_slots(&ctx).await;
@@ -229,6 +254,26 @@ impl Server {
         info!("clean shutdown complete");
         Ok(())
     }
+}
+
+/// Warns about each protocol listener that is reachable beyond loopback in plaintext.
+fn warn_if_exposed(ctx: &BrokerCtx, kafka_addr: Option<SocketAddr>) {
+    let native = ctx.tls_for(Listener::Native).is_some();
+    crate::tls::exposure::warn_if_exposed(Listener::Native, ctx.advertised, native);
+    if let Some(addr) = kafka_addr {
+        let kafka = ctx.tls_for(Listener::Kafka).is_some();
+        crate::tls::exposure::warn_if_exposed(Listener::Kafka, addr, kafka);
+    }
+}
+
+/// Reads the TLS certificate files (off the async workers); `None` when TLS is off.
+async fn load_tls(
+    config: &BrokerConfig,
+) -> Result<Option<Arc<crate::tls::TlsAcceptor>>, ServerError> {
+    let settings = config.tls.clone();
+    let tls =
+        tokio::task::spawn_blocking(move || crate::tls::TlsAcceptor::load(&settings)).await??;
+    Ok(tls)
 }
 
 /// A broker started by [`start`].
@@ -253,16 +298,22 @@ pub struct Started {
 pub async fn start(config: BrokerConfig) -> Result<Started, ServerError> {
     let (signal, shutdown) = ShutdownSignal::new();
     let telemetry = Telemetry::new();
+    // Loaded before anything else: a bad certificate stops the start at once.
+    let tls = load_tls(&config).await?;
+    let http_tls = tls.clone().filter(|tls| tls.applies_to(Listener::Http));
     let http = match config.http_listen {
         Some(addr) => Some(HttpEndpoint::bind(addr).await?),
         None => None,
     };
     let http_addr = http.as_ref().map(HttpEndpoint::local_addr);
+    if let Some(addr) = http_addr {
+        crate::tls::exposure::warn_if_exposed(Listener::Http, addr, http_tls.is_some());
+    }
     let http_task = http.map(|endpoint| {
         info!(http_addr = %endpoint.local_addr(), "serving /metrics, /health and /ready");
-        tokio::spawn(endpoint.serve(telemetry.clone(), signal.subscribe()))
+        tokio::spawn(endpoint.serve(telemetry.clone(), http_tls, signal.subscribe()))
     });
-    let server = match Server::bind_observed(config, telemetry).await {
+    let server = match Server::bind_with(config, telemetry, tls).await {
         Ok(server) => server,
         Err(e) => {
             signal.trigger();

@@ -169,7 +169,9 @@ async fn records_per_partition(
 /// The Consumer settings of the bench: the client's defaults, the global options and
 /// `--partition-max-bytes`.
 pub fn consumer_config(global: &GlobalArgs, load: &LoadArgs) -> anyhow::Result<ConsumerConfig> {
-    let mut builder = ConsumerConfig::builder(global.broker.clone()).client_id("rill-bench");
+    let mut builder = ConsumerConfig::builder(global.broker.clone())
+        .client_id("rill-bench")
+        .tls(global.tls.config());
     if let Some(bytes) = load.partition_max_bytes {
         builder = builder.partition_max_bytes(bytes);
     }

@@ -11,6 +11,7 @@
 mod bootstrap;
 mod consumer;
 mod producer;
+mod tls;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub use bootstrap::BootstrapServers;
 pub use consumer::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
 pub use producer::{Acks, ProducerConfig, ProducerConfigBuilder};
 pub use rill_protocol::batch::Compression;
+pub use tls::{TlsConfig, TlsConfigBuilder};
 
 use crate::error::{ClientError, Result};
 
@@ -55,6 +57,8 @@ pub struct ConnectionConfig {
     pub reconnect_backoff_max: Duration,
     /// Largest frame accepted from or sent to the broker.
     pub max_frame_bytes: usize,
+    /// TLS to the brokers; `None` (the default) speaks plaintext.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ConnectionConfig {
@@ -70,6 +74,7 @@ impl ConnectionConfig {
             reconnect_backoff: RECONNECT_BACKOFF_DEFAULT,
             reconnect_backoff_max: RECONNECT_BACKOFF_MAX_DEFAULT,
             max_frame_bytes: rill_protocol::frame::MAX_FRAME_BYTES_DEFAULT,
+            tls: None,
         }
     }
 
@@ -138,6 +143,12 @@ macro_rules! connection_setters {
         ) -> Self {
             self.$($path).+.reconnect_backoff = first;
             self.$($path).+.reconnect_backoff_max = max;
+            self
+        }
+
+        /// Speaks TLS to the brokers (see [`crate::TlsConfig`]); `None` for plaintext.
+        pub fn tls(mut self, tls: impl Into<Option<crate::TlsConfig>>) -> Self {
+            self.$($path).+.tls = tls.into();
             self
         }
 
