@@ -198,6 +198,9 @@ pub struct Args {
     /// listener's own address is not reachable for them (e.g. bound to 0.0.0.0) [default: the Kafka listen address].
     #[arg(long, env = "RILL_KAFKA_ADVERTISED", value_parser = parse_host_port)]
     pub kafka_advertised: Option<HostPort>,
+    /// SASL authentication settings.
+    #[command(flatten)]
+    pub sasl: crate::security::sasl::SaslArgs,
 }
 
 /// A `host:port` pair as clients should dial it (the host may be a name).
@@ -279,6 +282,7 @@ pub struct FileConfig {
     http_listen: Option<String>,
     kafka_listen: Option<SocketAddr>,
     kafka_advertised: Option<String>,
+    sasl: Option<crate::security::sasl::SaslFileConfig>,
 }
 
 /// The broker's effective configuration.
@@ -327,6 +331,8 @@ pub struct BrokerConfig {
     pub kafka_listen: Option<SocketAddr>,
     /// What Kafka clients are told to dial; `None` means the Kafka listener's address.
     pub kafka_advertised: Option<HostPort>,
+    /// SASL authentication (off unless mechanisms are set).
+    pub sasl: crate::security::sasl::SaslConfig,
 }
 
 /// Broker-wide defaults for topic settings.
@@ -385,6 +391,7 @@ impl Default for BrokerConfig {
             cleaner: crate::storage::cleaner::CleanerConfig::default(),
             kafka_listen: None,
             kafka_advertised: None,
+            sasl: Default::default(),
         }
     }
 }
@@ -494,7 +501,7 @@ impl BrokerConfig {
             self.kafka_advertised =
                 Some(parse_host_port(s).map_err(|e| invalid("kafka_advertised", s, e))?);
         }
-        Ok(())
+        self.sasl.apply_file(file.sasl.as_ref())
     }
 
     fn apply_args(&mut self, args: &Args) {
@@ -559,9 +566,11 @@ impl BrokerConfig {
         if args.kafka_advertised.is_some() {
             self.kafka_advertised = args.kafka_advertised.clone();
         }
+        self.sasl.apply_args(&args.sasl);
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.sasl.validate()?;
         let d = &self.topic_defaults;
         check(
             "default_partitions",

@@ -70,6 +70,9 @@ pub enum ServerError {
     /// The producer id allocator could not be opened.
     #[error(transparent)]
     ProducerIds(#[from] ProducerIdError),
+    /// The users' credentials could not be loaded.
+    #[error(transparent)]
+    Credentials(#[from] crate::security::credentials::StoreError),
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -93,6 +96,8 @@ pub struct BrokerCtx {
     /// Bytes every connection together holds in requests not yet handled and responses
     /// not yet written (`max_total_buffer_bytes`).
     pub buffers: Arc<budget::ByteBudget>,
+    /// Users' SCRAM credentials (SASL logins are checked against them).
+    pub credentials: Arc<crate::security::credentials::CredentialStore>,
 }
 
 /// A bound, recovered broker ready to serve.
@@ -123,7 +128,7 @@ impl Server {
         let max_batch_bytes = config.max_batch_bytes();
         let max_partitions = config.max_partitions;
         let group_config = config.groups.clone();
-        let (data_dir_lock, topics, groups) = tokio::task::spawn_blocking(move || {
+        let (data_dir_lock, topics, groups, credentials) = tokio::task::spawn_blocking(move || {
             let data_dir_lock = crate::data_dir_lock::DataDirLock::acquire(&data_dir)?;
             let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
             topics.set_max_partitions(max_partitions);
@@ -131,7 +136,8 @@ impl Server {
             // A stop between deleting a topic and its committed offsets leaves offsets
             // that a re-created topic of that name must not inherit.
             groups.forget_missing_topics(&topics, now_ms())?;
-            Ok::<_, ServerError>((data_dir_lock, topics, groups))
+            let credentials = crate::security::credentials::CredentialStore::open(&data_dir)?;
+            Ok::<_, ServerError>((data_dir_lock, topics, groups, credentials))
         })
         .await??;
         let listener =
@@ -166,6 +172,7 @@ impl Server {
             advertised,
             producer_ids,
             buffers,
+            credentials: Arc::new(credentials),
         });
         telemetry.attach(ctx.clone());
         Ok(Server {
