@@ -99,7 +99,7 @@ pub enum ConfigError {
     name = "rilld",
     version,
     about = "Rill: an event streaming log broker",
-    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients"
+    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients\n  echo \"$PW\" | rilld user create admin --data-dir ./rill-data --password-stdin   # first SASL user\n  rilld --sasl-mechanisms SCRAM-SHA-256,SCRAM-SHA-512   # clients must authenticate"
 )]
 pub struct Args {
     /// TOML config file; flags and RILL_* variables override its settings.
@@ -201,6 +201,9 @@ pub struct Args {
     /// SASL authentication settings.
     #[command(flatten)]
     pub sasl: crate::security::sasl::SaslArgs,
+    /// Offline commands (instead of serving).
+    #[command(subcommand)]
+    pub command: Option<crate::security::bootstrap::RilldCommand>,
 }
 
 /// A `host:port` pair as clients should dial it (the host may be a name).
