@@ -21,6 +21,7 @@
 
 mod api;
 mod pending;
+mod sasl;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -84,6 +85,9 @@ impl Connection {
             })?;
         let connection = Self::start(stream, addr, config);
         connection.handshake(config.connect_timeout).await?;
+        if let Some(credentials) = &config.sasl {
+            sasl::authenticate(&connection, credentials, config.connect_timeout).await?;
+        }
         Ok(connection)
     }
 
