@@ -5,6 +5,7 @@
 //! error from the broker comes back as [`ClientError::Broker`] naming the topic.
 
 mod groups;
+mod users;
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ use crate::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::record::TopicPartition;
 use crate::slot::ConnectionSlot;
 
+pub use users::UserListing;
 pub use groups::{
     GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, OffsetReset,
     ResetOffset,

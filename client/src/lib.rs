@@ -136,11 +136,11 @@ mod test_support;
 pub use admin::{
     Admin, BrokerStatus, GroupDescription, GroupListing, GroupMemberDescription,
     GroupPartitionOffset, NewTopic, OffsetReset, PartitionDescription, ResetOffset,
-    TopicDescription, TopicListing,
+    TopicDescription, TopicListing, UserListing,
 };
 pub use config::{
     Acks, AutoOffsetReset, BootstrapServers, Compression, ConnectionConfig, ConsumerConfig,
-    IsolationLevel, ProducerConfig,
+    IsolationLevel, ProducerConfig, SaslConfig, SaslMechanism,
 };
 pub use consumer::{
     Consumer, ConsumerStream, PendingCommit, RebalanceCallbacks, RebalanceListener, Revocation,
@@ -154,6 +154,7 @@ pub use record::{ConsumerRecord, ProducerRecord, RecordMetadata, TopicPartition}
 /// dependency on `rill-protocol`.
 pub use rill_protocol::{
     api::ApiKey,
+    sasl::ScramMechanism,
     batch::BatchError,
     error_code::ErrorCode,
     frame::FrameError,
