@@ -18,12 +18,15 @@ pub mod produce;
 pub mod produce_input;
 pub mod produce_progress;
 pub mod raw_connection;
+pub mod raw_sasl;
 pub mod record_format;
+pub mod sasl;
 pub mod status;
 pub mod tail;
 pub mod tail_position;
 pub mod topic;
 pub mod topic_view;
+pub mod user;
 
 use std::time::Duration;
 
@@ -41,6 +44,7 @@ Examples:
   printf 'hello\\nworld\\n' | rill produce orders
   rill tail orders --from-beginning --no-follow
   rill --broker 10.0.0.5:9420 topic list --output json
+  RILL_SASL_PASSWORD=... rill --sasl-username alice topic list   # a broker with SASL
 
 Start a broker first: cargo run --release --bin rilld";
 
@@ -69,10 +73,14 @@ pub struct GlobalArgs {
     /// (`rill tail` takes it as the default of its --format).
     #[arg(long, global = true, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// SASL authentication (brokers started with --sasl-mechanisms).
+    #[command(flatten)]
+    pub sasl: sasl::SaslArgs,
 }
 
 impl GlobalArgs {
-    /// Connection settings for the broker, with `--timeout` applied.
+    /// Connection settings for the broker, with `--timeout` and the SASL options
+    /// applied ([`run`] has checked the SASL options first, with a clear error).
     pub fn connection_config(&self) -> ConnectionConfig {
         let mut config = ConnectionConfig::new(self.broker.clone());
         config.client_id = "rill-cli".to_owned();
@@ -80,6 +88,7 @@ impl GlobalArgs {
             config.connect_timeout = timeout;
             config.request_timeout = timeout;
         }
+        config.sasl = self.sasl.config().ok().flatten();
         config
     }
 }
@@ -99,6 +108,8 @@ pub enum Command {
     Group(group::GroupArgs),
     /// Show the broker's version, uptime, topics, partitions and connections.
     Status(status::StatusArgs),
+    /// Create, delete and list SASL users.
+    User(user::UserArgs),
     /// Print shell completions (bash, zsh, fish, ...).
     Completions(completions::CompletionsArgs),
 }
@@ -113,6 +124,7 @@ impl Command {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
+    global.sasl.config()?;
     match command {
         Command::Topic(args) => topic::run(&global, args).await,
         Command::Produce(args) => produce::run(&global, args).await,
@@ -120,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&global, args).await,
         Command::Group(args) => group::run(&global, args).await,
         Command::Status(args) => status::run(&global, args).await,
+        Command::User(args) => user::run(&global, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use rill_client::BootstrapServers;
+use rill_client::{BootstrapServers, SaslConfig};
 use rill_protocol::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use rill_protocol::api::{ApiKey, Message, RequestHeader};
 use rill_protocol::error_code::ErrorCode;
@@ -57,12 +57,13 @@ pub struct RawReceiver {
     frames: FramedRead<OwnedReadHalf, FrameCodec>,
 }
 
-/// Connects to the first bootstrap address that answers (each within `connect_timeout`)
-/// and agrees API versions with the broker.
+/// Connects to the first bootstrap address that answers (each within `connect_timeout`),
+/// agrees API versions with the broker and, given `sasl`, authenticates.
 pub async fn connect(
     bootstrap: &BootstrapServers,
     connect_timeout: Duration,
     max_frame_bytes: usize,
+    sasl: Option<&SaslConfig>,
 ) -> anyhow::Result<(RawSender, RawReceiver)> {
     let mut last_error = None;
     let mut connected = None;
@@ -114,6 +115,11 @@ pub async fn connect(
         .map(|r| (r.api_key, (r.min_version, r.max_version)))
         .collect();
     sender.versions = Arc::new(versions);
+    if let Some(sasl) = sasl {
+        crate::raw_sasl::authenticate(&mut sender, &mut receiver, sasl, connect_timeout)
+            .await
+            .with_context(|| format!("SASL with {addr}"))?;
+    }
     Ok((sender, receiver))
 }
 
@@ -182,9 +188,10 @@ impl RawSender {
 pub async fn call<M: Message, R: Message>(
     addr: &BootstrapServers,
     timeout: Duration,
+    sasl: Option<&SaslConfig>,
     request: &M,
 ) -> anyhow::Result<R> {
-    let (mut sender, mut receiver) = connect(addr, timeout, MAX_FRAME_BYTES_DEFAULT).await?;
+    let (mut sender, mut receiver) = connect(addr, timeout, MAX_FRAME_BYTES_DEFAULT, sasl).await?;
     let sent = sender.send(request).await?;
     let response = receiver.receive(sent, timeout).await;
     sender.shutdown().await;

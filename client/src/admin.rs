@@ -25,11 +25,11 @@ use crate::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::record::TopicPartition;
 use crate::slot::ConnectionSlot;
 
-pub use users::UserListing;
 pub use groups::{
     GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, OffsetReset,
     ResetOffset,
 };
+pub use users::UserListing;
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]

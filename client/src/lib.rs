@@ -154,10 +154,10 @@ pub use record::{ConsumerRecord, ProducerRecord, RecordMetadata, TopicPartition}
 /// dependency on `rill-protocol`.
 pub use rill_protocol::{
     api::ApiKey,
-    sasl::ScramMechanism,
     batch::BatchError,
     error_code::ErrorCode,
     frame::FrameError,
+    sasl::ScramMechanism,
     wire::{DecodeError, EncodeError},
 };
 

@@ -26,7 +26,9 @@ pub enum RilldCommand {
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum UserCommand {
     /// Create a user, or replace its password.
-    #[command(after_help = "Examples:\n  echo \"$ADMIN_PASSWORD\" | rilld user create admin --data-dir ./rill-data --password-stdin\n  rilld user create admin --data-dir ./rill-data            # prompts for the password")]
+    #[command(
+        after_help = "Examples:\n  echo \"$ADMIN_PASSWORD\" | rilld user create admin --data-dir ./rill-data --password-stdin\n  rilld user create admin --data-dir ./rill-data            # prompts for the password"
+    )]
     Create {
         /// The user name.
         name: String,
@@ -169,10 +171,9 @@ fn open(data_dir: &Path) -> Result<(DataDirLock, CredentialStore), BootstrapErro
 fn read_password(from_stdin: bool) -> Result<String, BootstrapError> {
     let password = if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| BootstrapError::Password(format!("cannot read the password from stdin: {e}")))?;
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+            BootstrapError::Password(format!("cannot read the password from stdin: {e}"))
+        })?;
         line.trim_end_matches(['\r', '\n']).to_string()
     } else {
         let first = rpassword::prompt_password("Password: ")

@@ -102,6 +102,7 @@ impl BatchProducer {
             &config.bootstrap,
             config.connect_timeout,
             config.max_frame_bytes,
+            config.sasl.as_ref(),
         )
         .await?;
         // The queue bounds the requests in flight: one being awaited plus those queued.

@@ -39,7 +39,11 @@ impl Admin {
                 format!("must be 1 to {PASSWORD_BYTES_MAX} bytes"),
             ));
         }
-        let mechanisms = if mechanisms.is_empty() { ScramMechanism::ALL } else { mechanisms };
+        let mechanisms = if mechanisms.is_empty() {
+            ScramMechanism::ALL
+        } else {
+            mechanisms
+        };
         let mut upsertions = Vec::with_capacity(mechanisms.len());
         for &mechanism in mechanisms {
             let salt = scram::random_bytes(SALT_BYTES_DEFAULT)
@@ -90,12 +94,22 @@ impl Admin {
             .call(&DescribeUserScramCredentialsRequest { users })
             .await?;
         if response.error_code != ErrorCode::None {
-            return Err(ClientError::broker(response.error_code, "", None, response.error_message));
+            return Err(ClientError::broker(
+                response.error_code,
+                "",
+                None,
+                response.error_message,
+            ));
         }
         let mut listed = Vec::with_capacity(response.results.len());
         for user in response.results {
             if user.error_code != ErrorCode::None {
-                return Err(ClientError::broker(user.error_code, user.user, None, user.error_message));
+                return Err(ClientError::broker(
+                    user.error_code,
+                    user.user,
+                    None,
+                    user.error_message,
+                ));
             }
             let mechanisms = user
                 .credentials
@@ -116,8 +130,16 @@ impl Admin {
 }
 
 fn check(results: Vec<AlterUserScramCredentialsResult>) -> Result<()> {
-    match results.into_iter().find(|r| r.error_code != ErrorCode::None) {
-        Some(r) => Err(ClientError::broker(r.error_code, r.user, None, r.error_message)),
+    match results
+        .into_iter()
+        .find(|r| r.error_code != ErrorCode::None)
+    {
+        Some(r) => Err(ClientError::broker(
+            r.error_code,
+            r.user,
+            None,
+            r.error_message,
+        )),
         None => Ok(()),
     }
 }

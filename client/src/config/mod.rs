@@ -18,9 +18,9 @@ use std::time::Duration;
 pub use bootstrap::BootstrapServers;
 pub use consumer::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
 pub use producer::{Acks, ProducerConfig, ProducerConfigBuilder};
+pub use rill_protocol::batch::Compression;
 pub use rill_protocol::sasl::SaslMechanism;
 pub use sasl::SaslConfig;
-pub use rill_protocol::batch::Compression;
 
 use crate::error::{ClientError, Result};
 

@@ -71,7 +71,8 @@ async fn round(
     let request = SaslAuthenticateRequest {
         auth_bytes: Bytes::from(token),
     };
-    let response: SaslAuthenticateResponse = connection.call_with_timeout(&request, timeout).await?;
+    let response: SaslAuthenticateResponse =
+        connection.call_with_timeout(&request, timeout).await?;
     match response.error_code {
         ErrorCode::None => Ok(response.auth_bytes),
         ErrorCode::SaslAuthenticationFailed => Err(failed(
@@ -87,7 +88,10 @@ async fn round(
                 "{} authentication of user {} failed: {other}{}",
                 sasl.mechanism,
                 sasl.username,
-                response.error_message.map(|m| format!(" ({m})")).unwrap_or_default()
+                response
+                    .error_message
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
             ),
         )),
     }

@@ -29,12 +29,11 @@ fn upsertion() -> impl Strategy<Value = ScramCredentialUpsertion> + Clone {
 }
 
 fn user_credentials() -> impl Strategy<Value = UserScramCredentials> + Clone {
-    let info = (any::<i8>(), any::<i32>()).prop_map(|(mechanism, iterations)| {
-        ScramCredentialInfo {
+    let info =
+        (any::<i8>(), any::<i32>()).prop_map(|(mechanism, iterations)| ScramCredentialInfo {
             mechanism,
             iterations,
-        }
-    });
+        });
     (name(), error_code(), opt_name(), list(info)).prop_map(
         |(user, error_code, error_message, credentials)| UserScramCredentials {
             user,
@@ -54,24 +53,27 @@ pub(crate) fn requests() -> Vec<BoxedStrategy<Request>> {
         req(token().prop_map(|auth_bytes| SaslAuthenticateRequest { auth_bytes })),
         req(proptest::option::of(list(name()))
             .prop_map(|users| DescribeUserScramCredentialsRequest { users })),
-        req((list(deletion), list(upsertion())).prop_map(|(deletions, upsertions)| {
-            AlterUserScramCredentialsRequest {
-                deletions,
-                upsertions,
-            }
-        })),
+        req(
+            (list(deletion), list(upsertion())).prop_map(|(deletions, upsertions)| {
+                AlterUserScramCredentialsRequest {
+                    deletions,
+                    upsertions,
+                }
+            }),
+        ),
     ]
 }
 
 /// Strategies for every security response.
 pub(crate) fn responses() -> Vec<BoxedStrategy<Response>> {
-    let result = (name(), error_code(), opt_name()).prop_map(|(user, error_code, error_message)| {
-        AlterUserScramCredentialsResult {
-            user,
-            error_code,
-            error_message,
-        }
-    });
+    let result =
+        (name(), error_code(), opt_name()).prop_map(|(user, error_code, error_message)| {
+            AlterUserScramCredentialsResult {
+                user,
+                error_code,
+                error_message,
+            }
+        });
     vec![
         resp(
             (error_code(), list(name())).prop_map(|(error_code, mechanisms)| {
@@ -81,18 +83,16 @@ pub(crate) fn responses() -> Vec<BoxedStrategy<Response>> {
                 }
             }),
         ),
-        resp(
-            (error_code(), opt_name(), token(), any::<i64>()).prop_map(
-                |(error_code, error_message, auth_bytes, session_lifetime_ms)| {
-                    SaslAuthenticateResponse {
-                        error_code,
-                        error_message,
-                        auth_bytes,
-                        session_lifetime_ms,
-                    }
-                },
-            ),
-        ),
+        resp((error_code(), opt_name(), token(), any::<i64>()).prop_map(
+            |(error_code, error_message, auth_bytes, session_lifetime_ms)| {
+                SaslAuthenticateResponse {
+                    error_code,
+                    error_message,
+                    auth_bytes,
+                    session_lifetime_ms,
+                }
+            },
+        )),
         resp(
             (error_code(), opt_name(), list(user_credentials())).prop_map(
                 |(error_code, error_message, results)| DescribeUserScramCredentialsResponse {

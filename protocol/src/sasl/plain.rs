@@ -35,8 +35,12 @@ impl PlainMessage {
         let err = |reason| PlainError { reason };
         let mut parts = raw.splitn(3, |b| *b == 0);
         let authzid = parts.next().unwrap_or_default();
-        let user = parts.next().ok_or(err("expected authzid NUL user NUL password"))?;
-        let password = parts.next().ok_or(err("expected authzid NUL user NUL password"))?;
+        let user = parts
+            .next()
+            .ok_or(err("expected authzid NUL user NUL password"))?;
+        let password = parts
+            .next()
+            .ok_or(err("expected authzid NUL user NUL password"))?;
         let username = std::str::from_utf8(user).map_err(|_| err("user name is not UTF-8"))?;
         if username.is_empty() || username.len() > USERNAME_BYTES_MAX {
             return Err(err("user name empty or too long"));
@@ -72,10 +76,19 @@ mod tests {
     #[test]
     fn parses_with_and_without_authzid() {
         let m = PlainMessage::parse(b"\0alice\0s3cret").unwrap();
-        assert_eq!((m.username.as_str(), &m.password[..]), ("alice", &b"s3cret"[..]));
+        assert_eq!(
+            (m.username.as_str(), &m.password[..]),
+            ("alice", &b"s3cret"[..])
+        );
         assert_eq!(PlainMessage::parse(&m.to_bytes()).unwrap(), m);
         assert!(PlainMessage::parse(b"alice\0alice\0pw").is_ok());
-        for bad in [&b""[..], b"\0alice", b"bob\0alice\0pw", b"\0\0pw", b"\0alice\0"] {
+        for bad in [
+            &b""[..],
+            b"\0alice",
+            b"bob\0alice\0pw",
+            b"\0\0pw",
+            b"\0alice\0",
+        ] {
             assert!(PlainMessage::parse(bad).is_err(), "{bad:?}");
         }
         assert!(!format!("{m:?}").contains("s3cret"));

@@ -91,7 +91,8 @@ impl ScramClient {
             challenge.iterations,
             &salted,
         )?;
-        let without_proof = ClientFinal::without_proof_for(&self.first.gs2_header, &challenge.nonce);
+        let without_proof =
+            ClientFinal::without_proof_for(&self.first.gs2_header, &challenge.nonce);
         let auth_message = format!(
             "{},{},{}",
             self.first.bare,
@@ -100,7 +101,11 @@ impl ScramClient {
         );
         let client_key = scram::hmac_of(m, &salted, b"Client Key");
         let signature = scram::hmac_of(m, &credential.stored_key, auth_message.as_bytes());
-        let proof = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
+        let proof = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
         let message = ClientFinal::new(&self.first.gs2_header, &challenge.nonce, proof);
         let awaiting = AwaitingServerFinal {
             expected_signature: credential.server_signature(auth_message.as_bytes()),

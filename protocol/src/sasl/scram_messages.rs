@@ -331,8 +331,9 @@ mod tests {
         assert_eq!(first.nonce, "fyko+d2lbbFgONRv9qkxdawL");
         assert_eq!(first.bare, "n=user,r=fyko+d2lbbFgONRv9qkxdawL");
         assert_eq!(first.gs2_header, "n,,");
-        let fin = ClientFinal::parse(b"c=biws,r=abc,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
-            .unwrap();
+        let fin =
+            ClientFinal::parse(b"c=biws,r=abc,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+                .unwrap();
         assert_eq!(fin.gs2_header, b"n,,");
         assert_eq!(fin.without_proof, "c=biws,r=abc");
         assert_eq!(fin.proof.len(), 32);

@@ -2,8 +2,7 @@
 //! the native listener's ([`crate::security::sasl::exchange`]), in Kafka's types.
 
 use kafka_protocol::messages::{
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use rill_protocol::error_code::ErrorCode;
 

@@ -73,23 +73,31 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, UserCredentials>, StoreError
     let bytes = fs::read(path).map_err(io)?;
     let body: FileBody = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
     if body.format != FORMAT {
-        return Err(corrupt(format!("format {}, this build reads {FORMAT}", body.format)));
+        return Err(corrupt(format!(
+            "format {}, this build reads {FORMAT}",
+            body.format
+        )));
     }
     if body.users.len() > USERS_MAX {
-        return Err(corrupt(format!("{} users, at most {USERS_MAX}", body.users.len())));
+        return Err(corrupt(format!(
+            "{} users, at most {USERS_MAX}",
+            body.users.len()
+        )));
     }
     let mut users = BTreeMap::new();
     for user in body.users {
         check_name(&user.name).map_err(|e| corrupt(e.to_string()))?;
         let mut creds = UserCredentials::new();
         for c in user.scram {
-            let credential = decode_credential(c).map_err(|reason| {
-                corrupt(format!("user {:?}: {reason}", user.name))
-            })?;
+            let credential = decode_credential(c)
+                .map_err(|reason| corrupt(format!("user {:?}: {reason}", user.name)))?;
             creds.insert(credential.mechanism, credential);
         }
         if creds.is_empty() || users.insert(user.name.clone(), creds).is_some() {
-            return Err(corrupt(format!("user {:?} is empty or listed twice", user.name)));
+            return Err(corrupt(format!(
+                "user {:?} is empty or listed twice",
+                user.name
+            )));
         }
     }
     Ok(users)
@@ -194,7 +202,10 @@ mod tests {
         ] {
             assert!(text.contains(from), "{from}");
             fs::write(&path, text.replace(from, to)).unwrap();
-            assert!(matches!(read(&path), Err(StoreError::Corrupt { .. })), "{to}");
+            assert!(
+                matches!(read(&path), Err(StoreError::Corrupt { .. })),
+                "{to}"
+            );
         }
     }
 }

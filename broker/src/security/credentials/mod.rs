@@ -179,7 +179,10 @@ impl CredentialStore {
     }
 }
 
-fn apply(users: &mut BTreeMap<String, UserCredentials>, change: &Change) -> Result<bool, StoreError> {
+fn apply(
+    users: &mut BTreeMap<String, UserCredentials>,
+    change: &Change,
+) -> Result<bool, StoreError> {
     match change {
         Change::Upsert { user, credential } => {
             check_name(user)?;
@@ -258,7 +261,10 @@ mod tests {
             mechanism,
         };
         let found = reopened
-            .alter(&[delete("bob", ScramMechanism::Sha512), delete("carol", ScramMechanism::Sha256)])
+            .alter(&[
+                delete("bob", ScramMechanism::Sha512),
+                delete("carol", ScramMechanism::Sha256),
+            ])
             .unwrap();
         assert_eq!(found, vec![true, false]);
         let names: Vec<_> = CredentialStore::open(dir.path())
@@ -290,7 +296,10 @@ mod tests {
         let mut users = BTreeMap::new();
         let c = cred(ScramMechanism::Sha256, "x");
         for i in 0..USERS_MAX {
-            users.insert(format!("u{i}"), UserCredentials::from([(c.mechanism, c.clone())]));
+            users.insert(
+                format!("u{i}"),
+                UserCredentials::from([(c.mechanism, c.clone())]),
+            );
         }
         let change = Change::Upsert {
             user: "one-more".into(),

@@ -79,7 +79,10 @@ impl SaslConfig {
 
     /// The mechanisms' names, as SaslHandshake lists them.
     pub fn mechanism_names(&self) -> Vec<String> {
-        self.mechanisms.iter().map(|m| m.name().to_string()).collect()
+        self.mechanisms
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect()
     }
 
     /// Applies the `[sasl]` table.
@@ -96,8 +99,8 @@ impl SaslConfig {
             self.allow_plain_without_tls = allow;
         }
         if let Some(timeout) = &file.timeout {
-            self.timeout =
-                parse_duration(timeout).map_err(|reason| invalid("sasl.timeout", timeout, reason))?;
+            self.timeout = parse_duration(timeout)
+                .map_err(|reason| invalid("sasl.timeout", timeout, reason))?;
         }
         Ok(())
     }

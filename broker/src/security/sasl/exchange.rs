@@ -102,9 +102,10 @@ pub async fn authenticate(ctx: &Arc<BrokerCtx>, session: &mut Session, token: &[
         SaslState::ScramFinal(mechanism, awaiting) => {
             scram_final(ctx, session, mechanism, *awaiting, token).await
         }
-        SaslState::Start | SaslState::Done => {
-            illegal(session, "SaslAuthenticate before SaslHandshake or after authenticating")
-        }
+        SaslState::Start | SaslState::Done => illegal(
+            session,
+            "SaslAuthenticate before SaslHandshake or after authenticating",
+        ),
     }
 }
 
@@ -132,9 +133,22 @@ async fn plain(ctx: &Arc<BrokerCtx>, session: &mut Session, token: &[u8]) -> Ste
     .unwrap_or(false);
     if !verified {
         let user = message.username;
-        return failed(ctx, session, SaslMechanism::Plain, &user, "wrong password or unknown user").await;
+        return failed(
+            ctx,
+            session,
+            SaslMechanism::Plain,
+            &user,
+            "wrong password or unknown user",
+        )
+        .await;
     }
-    succeeded(ctx, session, SaslMechanism::Plain, message.username, Vec::new())
+    succeeded(
+        ctx,
+        session,
+        SaslMechanism::Plain,
+        message.username,
+        Vec::new(),
+    )
 }
 
 async fn scram_first(
@@ -171,7 +185,14 @@ async fn scram_final(
     match awaiting.finish(token) {
         Ok(server_final) => succeeded(ctx, session, mechanism, user, server_final),
         Err(ScramFailure::BadProof) => {
-            failed(ctx, session, mechanism, &user, "wrong password or unknown user").await
+            failed(
+                ctx,
+                session,
+                mechanism,
+                &user,
+                "wrong password or unknown user",
+            )
+            .await
         }
         Err(e) => failed(ctx, session, mechanism, &user, &e.to_string()).await,
     }

@@ -31,7 +31,11 @@ impl SaslMetrics {
         let mut rows = Vec::with_capacity(6);
         for &m in SaslMechanism::ALL {
             let i = slot(m);
-            rows.push((m.name(), "success", self.succeeded[i].load(Ordering::Relaxed)));
+            rows.push((
+                m.name(),
+                "success",
+                self.succeeded[i].load(Ordering::Relaxed),
+            ));
             rows.push((m.name(), "failure", self.failed[i].load(Ordering::Relaxed)));
         }
         rows

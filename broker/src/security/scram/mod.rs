@@ -8,7 +8,9 @@
 //!    with the ServerSignature.
 
 use rill_protocol::sasl::scram::{self, ScramCredential, ITERATIONS_DEFAULT};
-use rill_protocol::sasl::scram_messages::{ClientFinal, ClientFirst, ScramError, ServerFirst, ServerFinal};
+use rill_protocol::sasl::scram_messages::{
+    ClientFinal, ClientFirst, ScramError, ServerFinal, ServerFirst,
+};
 use rill_protocol::sasl::ScramMechanism;
 use thiserror::Error;
 
@@ -115,7 +117,11 @@ mod tests {
     use crate::security::credentials::Change;
     use rill_protocol::sasl::scram_client::ScramClient;
 
-    fn store_with(user: &str, password: &str, m: ScramMechanism) -> (tempfile::TempDir, CredentialStore) {
+    fn store_with(
+        user: &str,
+        password: &str,
+        m: ScramMechanism,
+    ) -> (tempfile::TempDir, CredentialStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = CredentialStore::open(dir.path()).unwrap();
         let credential = ScramCredential::from_password(m, password.as_bytes(), 4096).unwrap();
@@ -128,12 +134,19 @@ mod tests {
         (dir, store)
     }
 
-    fn exchange(store: &CredentialStore, m: ScramMechanism, user: &str, pw: &str) -> Result<(), ScramFailure> {
+    fn exchange(
+        store: &CredentialStore,
+        m: ScramMechanism,
+        user: &str,
+        pw: &str,
+    ) -> Result<(), ScramFailure> {
         let client = ScramClient::new(m, user, pw.as_bytes()).unwrap();
         let (server_first, state) = ScramServer::new(m).first(store, &client.client_first())?;
         let (client_final, awaiting) = client.client_final(&server_first).unwrap();
         let server_final = state.finish(&client_final)?;
-        awaiting.verify(&server_final).map_err(ScramFailure::Protocol)
+        awaiting
+            .verify(&server_final)
+            .map_err(ScramFailure::Protocol)
     }
 
     #[test]
@@ -141,8 +154,14 @@ mod tests {
         for &m in ScramMechanism::ALL {
             let (_dir, store) = store_with("alice", "s3cret", m);
             exchange(&store, m, "alice", "s3cret").unwrap();
-            assert!(matches!(exchange(&store, m, "alice", "wrong"), Err(ScramFailure::BadProof)));
-            assert!(matches!(exchange(&store, m, "mallory", "s3cret"), Err(ScramFailure::BadProof)));
+            assert!(matches!(
+                exchange(&store, m, "alice", "wrong"),
+                Err(ScramFailure::BadProof)
+            ));
+            assert!(matches!(
+                exchange(&store, m, "mallory", "s3cret"),
+                Err(ScramFailure::BadProof)
+            ));
         }
         let (_dir, store) = store_with("alice", "s3cret", ScramMechanism::Sha256);
         assert!(matches!(
@@ -167,13 +186,22 @@ mod tests {
         let (_dir, store) = store_with("alice", "s3cret", ScramMechanism::Sha256);
         let m = ScramMechanism::Sha256;
         let client = ScramClient::new(m, "alice", b"s3cret").unwrap();
-        let (server_first, state) = ScramServer::new(m).first(&store, &client.client_first()).unwrap();
+        let (server_first, state) = ScramServer::new(m)
+            .first(&store, &client.client_first())
+            .unwrap();
         let (client_final, _) = client.client_final(&server_first).unwrap();
         // A second exchange with a new server nonce refuses the first one's final message.
         let client2 = ScramClient::new(m, "alice", b"s3cret").unwrap();
-        let (_, state2) = ScramServer::new(m).first(&store, &client2.client_first()).unwrap();
-        assert!(matches!(state2.finish(&client_final), Err(ScramFailure::Protocol(_))));
-        let altered = String::from_utf8(client_final).unwrap().replace("c=biws", "c=eSws");
+        let (_, state2) = ScramServer::new(m)
+            .first(&store, &client2.client_first())
+            .unwrap();
+        assert!(matches!(
+            state2.finish(&client_final),
+            Err(ScramFailure::Protocol(_))
+        ));
+        let altered = String::from_utf8(client_final)
+            .unwrap()
+            .replace("c=biws", "c=eSws");
         assert!(state.finish(altered.as_bytes()).is_err());
     }
 }

@@ -10,8 +10,8 @@ use rill_protocol::api::alter_user_scram_credentials::{
     AlterUserScramCredentialsResult,
 };
 use rill_protocol::api::describe_user_scram_credentials::{
-    DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
-    ScramCredentialInfo, UserScramCredentials,
+    DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse, ScramCredentialInfo,
+    UserScramCredentials,
 };
 use rill_protocol::error_code::ErrorCode;
 use rill_protocol::sasl::scram::ScramCredential;
@@ -89,7 +89,13 @@ pub async fn alter(
         plan(&mut outcome, &mut planned, d.name, change);
     }
     for u in req.upsertions {
-        let change = upsertion(&u.name, u.mechanism, u.iterations, &u.salt, &u.salted_password);
+        let change = upsertion(
+            &u.name,
+            u.mechanism,
+            u.iterations,
+            &u.salt,
+            &u.salted_password,
+        );
         plan(&mut outcome, &mut planned, u.name, change);
     }
     let valid: Vec<(String, Change)> = planned
@@ -128,10 +134,12 @@ fn upsertion(
     salt: &[u8],
     salted_password: &[u8],
 ) -> Result<Change, (ErrorCode, String)> {
-    let mechanism = ScramMechanism::from_kafka_type(mechanism).ok_or_else(|| unknown_mechanism(mechanism))?;
+    let mechanism =
+        ScramMechanism::from_kafka_type(mechanism).ok_or_else(|| unknown_mechanism(mechanism))?;
     let iterations = u32::try_from(iterations).unwrap_or(0);
-    let credential = ScramCredential::from_salted_password(mechanism, salt, iterations, salted_password)
-        .map_err(|e| (ErrorCode::UnacceptableCredential, e.to_string()))?;
+    let credential =
+        ScramCredential::from_salted_password(mechanism, salt, iterations, salted_password)
+            .map_err(|e| (ErrorCode::UnacceptableCredential, e.to_string()))?;
     Ok(Change::Upsert {
         user: name.to_string(),
         credential,
@@ -183,7 +191,9 @@ async fn apply(
             for ((user, change), found) in planned.iter().zip(found) {
                 if !found {
                     let what = match change {
-                        Change::Delete { mechanism, .. } => format!("user {user:?} has no {mechanism} credential"),
+                        Change::Delete { mechanism, .. } => {
+                            format!("user {user:?} has no {mechanism} credential")
+                        }
                         Change::Upsert { .. } => continue,
                     };
                     outcome.insert(user.clone(), Err((ErrorCode::ResourceNotFound, what)));
