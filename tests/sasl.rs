@@ -332,8 +332,8 @@ async fn users_created_over_the_wire_log_in_survive_a_restart_and_are_deleted() 
     assert!(!file.contains("bob-password-42") && !file.contains(ADMIN_PASSWORD));
     let broker = TestBroker::start_in(dir, |c| c.sasl.mechanisms = mechanisms.to_vec()).await;
     assert_eq!(
-        round_trip(broker.addr, bob.clone(), "bobs", 3).await.len(),
-        3
+        round_trip(broker.addr, bob.clone(), "bobs-again", 3).await,
+        expected("bobs-again", 3)
     );
 
     // Deleted: bob can no longer log in.
