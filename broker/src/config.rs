@@ -99,7 +99,7 @@ pub enum ConfigError {
     name = "rilld",
     version,
     about = "Rill: an event streaming log broker",
-    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients\n  rilld --tls-cert server.pem --tls-key server.key   # TLS on every listener\n  rilld --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem --tls-client-auth required   # mTLS"
+    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients\n  rilld --tls-cert server.pem --tls-key server.key   # TLS on every listener\n  rilld --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem --tls-client-auth required   # mTLS\n  echo \"$PW\" | rilld user create admin --data-dir ./rill-data --password-stdin   # first SASL user\n  rilld --sasl-mechanisms SCRAM-SHA-256,SCRAM-SHA-512   # clients must authenticate"
 )]
 pub struct Args {
     /// TOML config file; flags and RILL_* variables override its settings.
@@ -201,6 +201,12 @@ pub struct Args {
     /// TLS: certificate, key, client certificates, handshake timeout, listeners.
     #[command(flatten)]
     pub tls: crate::tls::config::TlsArgs,
+    /// SASL authentication settings.
+    #[command(flatten)]
+    pub sasl: crate::security::sasl::SaslArgs,
+    /// Offline commands (instead of serving).
+    #[command(subcommand)]
+    pub command: Option<crate::security::bootstrap::RilldCommand>,
 }
 
 /// A `host:port` pair as clients should dial it (the host may be a name).
@@ -283,6 +289,7 @@ pub struct FileConfig {
     kafka_listen: Option<SocketAddr>,
     kafka_advertised: Option<String>,
     tls: Option<crate::tls::config::TlsFileConfig>,
+    sasl: Option<crate::security::sasl::SaslFileConfig>,
 }
 
 /// The broker's effective configuration.
@@ -333,6 +340,8 @@ pub struct BrokerConfig {
     pub kafka_advertised: Option<HostPort>,
     /// TLS on the listeners; off unless a certificate is given.
     pub tls: crate::tls::TlsSettings,
+    /// SASL authentication (off unless mechanisms are set).
+    pub sasl: crate::security::sasl::SaslConfig,
 }
 
 /// Broker-wide defaults for topic settings.
@@ -392,6 +401,7 @@ impl Default for BrokerConfig {
             kafka_listen: None,
             kafka_advertised: None,
             tls: crate::tls::TlsSettings::default(),
+            sasl: Default::default(),
         }
     }
 }
@@ -502,7 +512,7 @@ impl BrokerConfig {
                 Some(parse_host_port(s).map_err(|e| invalid("kafka_advertised", s, e))?);
         }
         self.tls.apply_file(file.tls.as_ref())?;
-        Ok(())
+        self.sasl.apply_file(file.sasl.as_ref())
     }
 
     fn apply_args(&mut self, args: &Args) {
@@ -568,9 +578,11 @@ impl BrokerConfig {
             self.kafka_advertised = args.kafka_advertised.clone();
         }
         self.tls.apply_args(&args.tls);
+        self.sasl.apply_args(&args.sasl);
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.sasl.validate()?;
         let d = &self.topic_defaults;
         check(
             "default_partitions",

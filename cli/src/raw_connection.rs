@@ -133,6 +133,11 @@ pub async fn connect(config: &ConnectionConfig) -> anyhow::Result<(RawSender, Ra
         .map(|r| (r.api_key, (r.min_version, r.max_version)))
         .collect();
     sender.versions = Arc::new(versions);
+    if let Some(sasl) = config.sasl.as_ref() {
+        crate::raw_sasl::authenticate(&mut sender, &mut receiver, sasl, connect_timeout)
+            .await
+            .with_context(|| format!("SASL with {addr}"))?;
+    }
     Ok((sender, receiver))
 }
 

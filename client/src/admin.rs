@@ -5,6 +5,7 @@
 //! error from the broker comes back as [`ClientError::Broker`] naming the topic.
 
 mod groups;
+mod users;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,7 @@ pub use groups::{
     GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, OffsetReset,
     ResetOffset,
 };
+pub use users::UserListing;
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]

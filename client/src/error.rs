@@ -172,6 +172,14 @@ pub enum ClientError {
         /// What was wrong.
         cause: BatchError,
     },
+    /// SASL authentication with a broker failed (wrong password, mechanism not enabled...).
+    #[error("SASL with {addr}: {reason}")]
+    Authentication {
+        /// The broker.
+        addr: String,
+        /// What failed, e.g. "authentication failed for user alice: wrong password or unknown user".
+        reason: String,
+    },
     /// A configuration value is not acceptable.
     #[error("invalid config {field}: {reason}")]
     InvalidConfig {

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use rill_protocol::frame::{FrameCodec, FrameError};
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::FramedRead;
-use tracing::{debug, trace, warn};
+use tracing::{debug, info, trace, warn};
 
 use super::handlers::{self, Answer};
 use super::request::decode_request;
@@ -38,10 +38,17 @@ pub async fn serve(
     let mut silent = Duration::ZERO;
     let mut session = Session::new(peer);
     let step = frame_timeout.min(idle).max(Duration::from_millis(1));
+    let sasl = &config.sasl;
+    let auth_deadline = tokio::time::Instant::now() + sasl.timeout;
     loop {
+        let unauthenticated = sasl.enabled() && !session.is_authenticated();
         // Cancel-safety: FramedRead::next keeps a partial frame in its buffer.
         let next = tokio::select! {
             _ = shutdown.recv() => break,
+            () = tokio::time::sleep_until(auth_deadline), if unauthenticated => {
+                info!(%peer, "closing Kafka connection: not authenticated within --sasl-timeout");
+                break;
+            }
             next = tokio::time::timeout(step, frames.next()) => next,
         };
         let frame = match next {
@@ -87,8 +94,9 @@ pub async fn serve(
         let started = std::time::Instant::now();
         let answer = handlers::handle(&ctx, request, &mut session).await;
         trace!(%peer, ?api, correlation_id, elapsed_ms = started.elapsed().as_millis() as u64, "Kafka request served");
-        let mut out = match answer {
-            Answer::Frame(out) => out,
+        let (mut out, last) = match answer {
+            Answer::Frame(out) => (out, false),
+            Answer::Last(out) => (out, true),
             Answer::Nothing => continue,
             Answer::Close => break,
         };
@@ -102,6 +110,9 @@ pub async fn serve(
                 debug!(%peer, "closing Kafka connection: the client read no response in time");
                 break;
             }
+        }
+        if last {
+            break;
         }
     }
     let _ = write_half.shutdown().await;

@@ -185,6 +185,17 @@ impl BrokerCollector {
             &reloads,
             |r| [("result", r.0)],
             |r| saturate(r.1),
+        )?;
+        family(
+            enc,
+            MetricType::Counter,
+            (
+                "rill_sasl_authentications",
+                "SASL logins by mechanism and result (success or failure)",
+            ),
+            &self.metrics.sasl.rows(),
+            |r| [("mechanism", r.0), ("result", r.1)],
+            |r| saturate(r.2),
         )
     }
 

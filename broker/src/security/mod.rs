@@ -3,7 +3,11 @@
 //! [`Session`] is one connection's security state (its peer and its [`Principal`]),
 //! created when the connection is accepted and handed to every request handler.
 
+pub mod bootstrap;
+pub mod credentials;
 pub mod principal;
+pub mod sasl;
+pub mod scram;
 pub mod session;
 
 pub use principal::{Principal, PrincipalParseError};

@@ -74,6 +74,9 @@ pub enum ServerError {
     /// The TLS certificate, key or client CA could not be loaded.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The users' credentials could not be loaded.
+    #[error(transparent)]
+    Credentials(#[from] crate::security::credentials::StoreError),
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -99,6 +102,8 @@ pub struct BrokerCtx {
     pub buffers: Arc<budget::ByteBudget>,
     /// The TLS identity of the listeners that use TLS; `None` when TLS is off.
     pub tls: Option<Arc<crate::tls::TlsAcceptor>>,
+    /// Users' SCRAM credentials (SASL logins are checked against them).
+    pub credentials: Arc<crate::security::credentials::CredentialStore>,
 }
 
 impl BrokerCtx {
@@ -146,7 +151,7 @@ impl Server {
         let max_batch_bytes = config.max_batch_bytes();
         let max_partitions = config.max_partitions;
         let group_config = config.groups.clone();
-        let (data_dir_lock, topics, groups) = tokio::task::spawn_blocking(move || {
+        let (data_dir_lock, topics, groups, credentials) = tokio::task::spawn_blocking(move || {
             let data_dir_lock = crate::data_dir_lock::DataDirLock::acquire(&data_dir)?;
             let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
             topics.set_max_partitions(max_partitions);
@@ -154,7 +159,8 @@ impl Server {
             // A stop between deleting a topic and its committed offsets leaves offsets
             // that a re-created topic of that name must not inherit.
             groups.forget_missing_topics(&topics, now_ms())?;
-            Ok::<_, ServerError>((data_dir_lock, topics, groups))
+            let credentials = crate::security::credentials::CredentialStore::open(&data_dir)?;
+            Ok::<_, ServerError>((data_dir_lock, topics, groups, credentials))
         })
         .await??;
         let listener =
@@ -190,6 +196,7 @@ impl Server {
             producer_ids,
             buffers,
             tls,
+            credentials: Arc::new(credentials),
         });
         telemetry.attach(ctx.clone());
         Ok(Server {

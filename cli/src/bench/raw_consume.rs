@@ -52,12 +52,7 @@ impl RawConsumer {
         on_records: impl Fn(u64),
     ) -> anyhow::Result<(ClientStats, Instant)> {
         let connection = &config.connection;
-        let (mut sender, mut receiver) = raw_connection::connect(
-            &connection.bootstrap,
-            connection.connect_timeout,
-            connection.max_frame_bytes,
-        )
-        .await?;
+        let (mut sender, mut receiver) = raw_connection::connect(connection).await?;
         let timeout = connection.request_timeout + config.fetch_max_wait;
         let mut stats = ClientStats::new(&self.name)?;
         let (mut read, mut ended) = (0u64, measure_from);

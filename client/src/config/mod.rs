@@ -11,6 +11,7 @@
 mod bootstrap;
 mod consumer;
 mod producer;
+mod sasl;
 mod tls;
 
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub use bootstrap::BootstrapServers;
 pub use consumer::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
 pub use producer::{Acks, ProducerConfig, ProducerConfigBuilder};
 pub use rill_protocol::batch::Compression;
+pub use rill_protocol::sasl::SaslMechanism;
+pub use sasl::SaslConfig;
 pub use tls::{TlsConfig, TlsConfigBuilder};
 
 use crate::error::{ClientError, Result};
@@ -59,6 +62,8 @@ pub struct ConnectionConfig {
     pub max_frame_bytes: usize,
     /// TLS to the brokers; `None` (the default) speaks plaintext.
     pub tls: Option<TlsConfig>,
+    /// SASL credentials every new connection authenticates with; `None`: no SASL.
+    pub sasl: Option<SaslConfig>,
 }
 
 impl ConnectionConfig {
@@ -75,6 +80,7 @@ impl ConnectionConfig {
             reconnect_backoff_max: RECONNECT_BACKOFF_MAX_DEFAULT,
             max_frame_bytes: rill_protocol::frame::MAX_FRAME_BYTES_DEFAULT,
             tls: None,
+            sasl: None,
         }
     }
 
@@ -104,13 +110,19 @@ impl ConnectionConfig {
                 "must be at least 1 KiB",
             ));
         }
-        Ok(())
+        self.sasl.as_ref().map_or(Ok(()), SaslConfig::validate)
     }
 }
 
 /// Builder methods for the [`ConnectionConfig`] inside each role's builder.
 macro_rules! connection_setters {
     ($($path:ident).+) => {
+        /// Authenticates every connection with these SASL credentials.
+        pub fn sasl(mut self, sasl: $crate::config::SaslConfig) -> Self {
+            self.$($path).+.sasl = Some(sasl);
+            self
+        }
+
         /// Sets the client id sent in request headers.
         pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
             self.$($path).+.client_id = client_id.into();

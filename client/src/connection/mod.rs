@@ -24,6 +24,7 @@
 
 mod api;
 mod pending;
+mod sasl;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -67,9 +68,19 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` and performs the TLS handshake (when `config.tls` is set) and
-    /// the ApiVersions handshake, all within `config.connect_timeout`.
+    /// Connects to `addr` and performs the TLS handshake (when `config.tls` is set), the
+    /// ApiVersions handshake and, when `config.sasl` is set, authenticates.
     pub async fn connect(config: &ConnectionConfig, addr: &str) -> Result<Connection> {
+        let connection = Self::connect_unauthenticated(config, addr).await?;
+        if let Some(credentials) = &config.sasl {
+            sasl::authenticate(&connection, credentials, config.connect_timeout).await?;
+        }
+        Ok(connection)
+    }
+
+    /// Connects to `addr`: TCP, TLS when configured, then the ApiVersions handshake, all
+    /// within `config.connect_timeout`.
+    async fn connect_unauthenticated(config: &ConnectionConfig, addr: &str) -> Result<Connection> {
         let started = tokio::time::Instant::now();
         let stream = Self::connect_tcp(config, addr).await?;
         let Some(tls) = &config.tls else {

@@ -10,6 +10,7 @@
 //! [`DecodeError::TrailingBytes`].
 
 pub mod alter_topic_configs;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod broker_status;
 pub mod common;
@@ -18,6 +19,7 @@ pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_groups;
 pub mod describe_topic_configs;
+pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod header;
@@ -32,11 +34,15 @@ pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
 pub mod reset_offsets;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
 mod testing_groups;
+#[cfg(test)]
+mod testing_security;
 #[cfg(test)]
 mod testing_topics;
 #[cfg(test)]
@@ -266,11 +272,15 @@ apis! {
     LeaveGroup = 13 => leave_group::{LeaveGroupRequest, LeaveGroupResponse};
     DescribeGroups = 15 => describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
     ListGroups = 16 => list_groups::{ListGroupsRequest, ListGroupsResponse};
+    SaslHandshake = 17 => sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
     ApiVersions = 18 => api_versions::{ApiVersionsRequest, ApiVersionsResponse};
     CreateTopics = 19 => create_topics::{CreateTopicsRequest, CreateTopicsResponse};
     DeleteTopics = 20 => delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
     InitProducerId = 22 => init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+    SaslAuthenticate = 36 => sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
     DeleteGroups = 42 => delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
+    DescribeUserScramCredentials = 50 => describe_user_scram_credentials::{DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse};
+    AlterUserScramCredentials = 51 => alter_user_scram_credentials::{AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse};
     DescribeTopicConfigs = 1000 => describe_topic_configs::{DescribeTopicConfigsRequest, DescribeTopicConfigsResponse};
     AlterTopicConfigs = 1001 => alter_topic_configs::{AlterTopicConfigsRequest, AlterTopicConfigsResponse};
     ResetOffsets = 1002 => reset_offsets::{ResetOffsetsRequest, ResetOffsetsResponse};
