@@ -113,6 +113,7 @@ impl Collector for BrokerCollector {
             encode_partitions(enc, &rows)?;
             super::groups::encode(enc, &self.metrics, broker)?;
             super::cleaner::encode_dirty_ratios(enc, broker)?;
+            super::authorization::encode(enc, broker)?;
         }
         super::cleaner::encode_counters(enc)?;
         encode_storage(enc)?;

@@ -3,8 +3,11 @@
 //! [`Session`] is one connection's security state (its peer and its [`Principal`]),
 //! created when the connection is accepted and handed to every request handler.
 
+pub mod acl;
+pub mod authorizer;
 pub mod principal;
 pub mod session;
 
+pub use authorizer::{Access, Authorizer};
 pub use principal::{Principal, PrincipalParseError};
 pub use session::Session;

@@ -70,6 +70,9 @@ pub enum ServerError {
     /// The producer id allocator could not be opened.
     #[error(transparent)]
     ProducerIds(#[from] ProducerIdError),
+    /// The ACLs could not be read.
+    #[error(transparent)]
+    Acls(#[from] crate::security::acl::AclStoreError),
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -93,6 +96,8 @@ pub struct BrokerCtx {
     /// Bytes every connection together holds in requests not yet handled and responses
     /// not yet written (`max_total_buffer_bytes`).
     pub buffers: Arc<budget::ByteBudget>,
+    /// ACLs and who may do what.
+    pub authorizer: Arc<crate::security::Authorizer>,
 }
 
 /// A bound, recovered broker ready to serve.
@@ -123,7 +128,9 @@ impl Server {
         let max_batch_bytes = config.max_batch_bytes();
         let max_partitions = config.max_partitions;
         let group_config = config.groups.clone();
-        let (data_dir_lock, topics, groups) = tokio::task::spawn_blocking(move || {
+        let authorization = config.authorization.clone();
+        let authorization_on = authorization.enabled(config.authentication_required());
+        let (data_dir_lock, topics, groups, authorizer) = tokio::task::spawn_blocking(move || {
             let data_dir_lock = crate::data_dir_lock::DataDirLock::acquire(&data_dir)?;
             let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
             topics.set_max_partitions(max_partitions);
@@ -131,7 +138,9 @@ impl Server {
             // A stop between deleting a topic and its committed offsets leaves offsets
             // that a re-created topic of that name must not inherit.
             groups.forget_missing_topics(&topics, now_ms())?;
-            Ok::<_, ServerError>((data_dir_lock, topics, groups))
+            let authorizer =
+                crate::security::Authorizer::open(&authorization, authorization_on, &data_dir)?;
+            Ok::<_, ServerError>((data_dir_lock, topics, groups, Arc::new(authorizer)))
         })
         .await??;
         let listener =
@@ -166,6 +175,7 @@ impl Server {
             advertised,
             producer_ids,
             buffers,
+            authorizer,
         });
         telemetry.attach(ctx.clone());
         Ok(Server {

@@ -9,13 +9,17 @@
 //! version with a typed error. Decoding a frame must consume it exactly; leftover bytes are
 //! [`DecodeError::TrailingBytes`].
 
+pub mod acls;
 pub mod alter_topic_configs;
 pub mod api_versions;
 pub mod broker_status;
 pub mod common;
+pub mod create_acls;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_groups;
 pub mod describe_topic_configs;
 pub mod fetch;
@@ -35,6 +39,8 @@ pub mod reset_offsets;
 
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod testing_acls;
 #[cfg(test)]
 mod testing_groups;
 #[cfg(test)]
@@ -270,6 +276,9 @@ apis! {
     CreateTopics = 19 => create_topics::{CreateTopicsRequest, CreateTopicsResponse};
     DeleteTopics = 20 => delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
     InitProducerId = 22 => init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+    DescribeAcls = 29 => describe_acls::{DescribeAclsRequest, DescribeAclsResponse};
+    CreateAcls = 30 => create_acls::{CreateAclsRequest, CreateAclsResponse};
+    DeleteAcls = 31 => delete_acls::{DeleteAclsRequest, DeleteAclsResponse};
     DeleteGroups = 42 => delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
     DescribeTopicConfigs = 1000 => describe_topic_configs::{DescribeTopicConfigsRequest, DescribeTopicConfigsResponse};
     AlterTopicConfigs = 1001 => alter_topic_configs::{AlterTopicConfigsRequest, AlterTopicConfigsResponse};
