@@ -7,6 +7,7 @@
 //! in [`produce_input`], start/stop positions in [`tail_position`], topic views in
 //! [`topic_view`], error reporting and exit codes in [`errors`].
 
+pub mod acl;
 pub mod args;
 pub mod bench;
 pub mod completions;
@@ -99,6 +100,8 @@ pub enum Command {
     Group(group::GroupArgs),
     /// Show the broker's version, uptime, topics, partitions and connections.
     Status(status::StatusArgs),
+    /// Add, remove and list ACLs (who may do what, when authorization is on).
+    Acl(acl::AclArgs),
     /// Print shell completions (bash, zsh, fish, ...).
     Completions(completions::CompletionsArgs),
 }
@@ -120,6 +123,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&global, args).await,
         Command::Group(args) => group::run(&global, args).await,
         Command::Status(args) => status::run(&global, args).await,
+        Command::Acl(args) => acl::run(&global, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -2,10 +2,10 @@
 //! `Connection::call` returns the right response without matching an enum.
 
 use rill_protocol::api::{
-    alter_topic_configs, api_versions, broker_status, create_topics, delete_groups, delete_topics,
-    describe_groups, describe_topic_configs, fetch, find_coordinator, heartbeat, init_producer_id,
-    join_group, leave_group, list_groups, list_offsets, metadata, offset_commit, offset_fetch,
-    produce, reset_offsets, Message,
+    alter_topic_configs, api_versions, broker_status, create_acls, create_topics, delete_acls,
+    delete_groups, delete_topics, describe_acls, describe_groups, describe_topic_configs, fetch,
+    find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups,
+    list_offsets, metadata, offset_commit, offset_fetch, produce, reset_offsets, Message,
 };
 
 /// A request body that [`super::Connection::call`] can send; `Response` is what the
@@ -47,4 +47,7 @@ api_calls! {
     delete_groups::DeleteGroupsRequest => DeleteGroupsResponse;
     reset_offsets::ResetOffsetsRequest => ResetOffsetsResponse;
     broker_status::BrokerStatusRequest => BrokerStatusResponse;
+    describe_acls::DescribeAclsRequest => DescribeAclsResponse;
+    create_acls::CreateAclsRequest => CreateAclsResponse;
+    delete_acls::DeleteAclsRequest => DeleteAclsResponse;
 }
