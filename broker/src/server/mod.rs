@@ -216,6 +216,8 @@ impl Server {
             data_dir = %ctx.config.data_dir.display(),
             version = env!("CARGO_PKG_VERSION"),
             topics = ctx.topics.list().len(),
+            authorization = ctx.authorizer.is_enabled(),
+            acls = ctx.authorizer.store().snapshot().len(),
             "rilld ready"
         );
         let housekeeping = tokio::spawn(housekeeping::run(ctx.clone(), shutdown.clone()));

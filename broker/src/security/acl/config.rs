@@ -135,6 +135,40 @@ mod tests {
     }
 
     #[test]
+    fn rilld_reads_them_from_the_file_and_the_command_line() {
+        use clap::Parser;
+
+        use crate::config::{Args, BrokerConfig, ConfigError};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rill.toml");
+        std::fs::write(
+            &path,
+            "authorization = \"on\"\nsuper_users = [\"User:a\"]\n",
+        )
+        .unwrap();
+        let file = path.to_str().unwrap();
+        let args = Args::try_parse_from(["rilld", "--config", file]).unwrap();
+        let config = BrokerConfig::load(&args).unwrap().authorization;
+        assert_eq!(config.mode, AuthorizationMode::On);
+        assert_eq!(config.super_users, vec![Principal::user("a")]);
+        let flags = ["rilld", "--config", file, "--super-users", "User:b,User:c"];
+        let args = Args::try_parse_from(flags).unwrap();
+        let config = BrokerConfig::load(&args).unwrap().authorization;
+        let expected = vec![Principal::user("b"), Principal::user("c")];
+        assert_eq!(config.super_users, expected);
+        assert!(Args::try_parse_from(["rilld", "--super-users", "bob"]).is_err());
+        assert!(Args::try_parse_from(["rilld", "--authorization", "maybe"]).is_err());
+        std::fs::write(&path, "super_users = [\"bob\"]\n").unwrap();
+        let args = Args::try_parse_from(["rilld", "--config", file]).unwrap();
+        let err = BrokerConfig::load(&args).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { ref key, .. } if key == "super_users"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn flags_beat_the_file_and_auto_follows_authentication() {
         let mut config = AuthorizationConfig::default();
         assert!(!config.enabled(false) && config.enabled(true));
