@@ -207,6 +207,9 @@ pub struct Args {
     /// Offline commands (instead of serving).
     #[command(subcommand)]
     pub command: Option<crate::security::bootstrap::RilldCommand>,
+    /// Authorization: `--authorization`, `--super-users`.
+    #[command(flatten)]
+    pub authorization: crate::security::acl::AuthorizationArgs,
 }
 
 /// A `host:port` pair as clients should dial it (the host may be a name).
@@ -290,6 +293,8 @@ pub struct FileConfig {
     kafka_advertised: Option<String>,
     tls: Option<crate::tls::config::TlsFileConfig>,
     sasl: Option<crate::security::sasl::SaslFileConfig>,
+    authorization: Option<crate::security::acl::AuthorizationMode>,
+    super_users: Option<Vec<String>>,
 }
 
 /// The broker's effective configuration.
@@ -342,6 +347,8 @@ pub struct BrokerConfig {
     pub tls: crate::tls::TlsSettings,
     /// SASL authentication (off unless mechanisms are set).
     pub sasl: crate::security::sasl::SaslConfig,
+    /// When ACLs are checked, and the super users.
+    pub authorization: crate::security::acl::AuthorizationConfig,
 }
 
 /// Broker-wide defaults for topic settings.
@@ -402,6 +409,7 @@ impl Default for BrokerConfig {
             kafka_advertised: None,
             tls: crate::tls::TlsSettings::default(),
             sasl: Default::default(),
+            authorization: Default::default(),
         }
     }
 }
@@ -512,7 +520,15 @@ impl BrokerConfig {
                 Some(parse_host_port(s).map_err(|e| invalid("kafka_advertised", s, e))?);
         }
         self.tls.apply_file(file.tls.as_ref())?;
-        self.sasl.apply_file(file.sasl.as_ref())
+        self.sasl.apply_file(file.sasl.as_ref())?;
+        let authorization = crate::security::acl::AuthorizationFile {
+            authorization: file.authorization,
+            super_users: file.super_users.clone(),
+        };
+        self.authorization
+            .apply_file(&authorization)
+            .map_err(|(key, value, reason)| ConfigError::Invalid { key, value, reason })?;
+        Ok(())
     }
 
     fn apply_args(&mut self, args: &Args) {
@@ -579,6 +595,15 @@ impl BrokerConfig {
         }
         self.tls.apply_args(&args.tls);
         self.sasl.apply_args(&args.sasl);
+        self.authorization.apply_args(&args.authorization);
+    }
+
+    /// Whether clients must authenticate (SASL mechanisms, or TLS with required client
+    /// certificates); `--authorization auto` turns ACL checks on with it.
+    pub fn authentication_required(&self) -> bool {
+        let client_certificates = self.tls.cert.is_some()
+            && self.tls.client_auth == Some(crate::tls::config::ClientAuth::Required);
+        !self.sasl.mechanisms.is_empty() || client_certificates
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

@@ -313,6 +313,11 @@ fn restart_required(old: &BrokerConfig, new: &BrokerConfig, out: &mut Vec<String
             format!("{:?}", old.cleaner),
             format!("{:?}", new.cleaner),
         ),
+        (
+            "authorization, super_users",
+            format!("{:?}", old.authorization),
+            format!("{:?}", new.authorization),
+        ),
     ];
     for (name, before, after) in pairs {
         if before != after {

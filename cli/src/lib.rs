@@ -7,6 +7,7 @@
 //! in [`produce_input`], start/stop positions in [`tail_position`], topic views in
 //! [`topic_view`], error reporting and exit codes in [`errors`].
 
+pub mod acl;
 pub mod args;
 pub mod bench;
 pub mod completions;
@@ -117,6 +118,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Create, delete and list SASL users.
     User(user::UserArgs),
+    /// Add, remove and list ACLs (who may do what, when authorization is on).
+    Acl(acl::AclArgs),
     /// Print shell completions (bash, zsh, fish, ...).
     Completions(completions::CompletionsArgs),
 }
@@ -144,6 +147,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group(args) => group::run(&global, args).await,
         Command::Status(args) => status::run(&global, args).await,
         Command::User(args) => user::run(&global, args).await,
+        Command::Acl(args) => acl::run(&global, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -1,9 +1,10 @@
-//! [`Admin`]: topic management (create, delete, list, describe, alter configs) and
-//! consumer group management ([`groups`]).
+//! [`Admin`]: topic management (create, delete, list, describe, alter configs),
+//! consumer group management ([`groups`]) and ACLs ([`acls`]).
 //!
 //! Each call is one or a few requests on one self-healing connection; a per-topic
 //! error from the broker comes back as [`ClientError::Broker`] naming the topic.
 
+mod acls;
 mod groups;
 mod users;
 

@@ -153,6 +153,7 @@ pub use record::{ConsumerRecord, ProducerRecord, RecordMetadata, TopicPartition}
 /// causes inside [`ClientError`]), re-exported so applications need no direct
 /// dependency on `rill-protocol`.
 pub use rill_protocol::{
+    api::acls::{AclBinding, AclFilter, AclOperation, AclPermission, PatternType, ResourceType},
     api::ApiKey,
     batch::BatchError,
     error_code::ErrorCode,

@@ -101,6 +101,12 @@ error_codes! {
         "The session timeout is not within the range the broker allows.";
     RebalanceInProgress = 27, "REBALANCE_IN_PROGRESS", false,
         "The group is rebalancing; the member must rejoin or wait for its new assignment.";
+    TopicAuthorizationFailed = 29, "TOPIC_AUTHORIZATION_FAILED", false,
+        "Topic authorization failed: no ACL allows this principal the operation on the topic.";
+    GroupAuthorizationFailed = 30, "GROUP_AUTHORIZATION_FAILED", false,
+        "Group authorization failed: no ACL allows this principal the operation on the group.";
+    ClusterAuthorizationFailed = 31, "CLUSTER_AUTHORIZATION_FAILED", false,
+        "Cluster authorization failed: no ACL allows this principal the operation on the cluster.";
     InvalidTimestamp = 32, "INVALID_TIMESTAMP", false,
         "A record's timestamp is further from the broker's clock than the topic allows \
          (message.timestamp.before.max.ms / message.timestamp.after.max.ms).";

@@ -162,6 +162,9 @@ pub fn error_codes(response: &Response, f: &mut impl FnMut(ErrorCode)) {
             f(r.error_code);
             partitions(&r.topics, f, |p| p.error_code);
         }
+        Response::DescribeAcls(r) => f(r.error_code),
+        Response::CreateAcls(r) => r.results.iter().for_each(|a| f(a.error_code)),
+        Response::DeleteAcls(r) => r.results.iter().for_each(|a| f(a.error_code)),
     }
 }
 

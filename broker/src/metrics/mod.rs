@@ -12,6 +12,7 @@
 //!   the log cleaner's counters likewise, in [`crate::storage::cleaner::stats`] ([`cleaner`]).
 
 pub mod api;
+pub mod authorization;
 pub mod cleaner;
 pub mod collector;
 pub mod groups;

@@ -77,6 +77,9 @@ pub enum ServerError {
     /// The users' credentials could not be loaded.
     #[error(transparent)]
     Credentials(#[from] crate::security::credentials::StoreError),
+    /// The ACLs could not be read.
+    #[error(transparent)]
+    Acls(#[from] crate::security::acl::AclStoreError),
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -104,6 +107,8 @@ pub struct BrokerCtx {
     pub tls: Option<Arc<crate::tls::TlsAcceptor>>,
     /// Users' SCRAM credentials (SASL logins are checked against them).
     pub credentials: Arc<crate::security::credentials::CredentialStore>,
+    /// ACLs and who may do what.
+    pub authorizer: Arc<crate::security::Authorizer>,
 }
 
 impl BrokerCtx {
@@ -151,18 +156,24 @@ impl Server {
         let max_batch_bytes = config.max_batch_bytes();
         let max_partitions = config.max_partitions;
         let group_config = config.groups.clone();
-        let (data_dir_lock, topics, groups, credentials) = tokio::task::spawn_blocking(move || {
-            let data_dir_lock = crate::data_dir_lock::DataDirLock::acquire(&data_dir)?;
-            let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
-            topics.set_max_partitions(max_partitions);
-            let groups = GroupCoordinator::open(&topics, group_config, now_ms())?;
-            // A stop between deleting a topic and its committed offsets leaves offsets
-            // that a re-created topic of that name must not inherit.
-            groups.forget_missing_topics(&topics, now_ms())?;
-            let credentials = crate::security::credentials::CredentialStore::open(&data_dir)?;
-            Ok::<_, ServerError>((data_dir_lock, topics, groups, credentials))
-        })
-        .await??;
+        let authorization = config.authorization.clone();
+        let authorization_on = authorization.enabled(config.authentication_required());
+        let (data_dir_lock, topics, groups, credentials, authorizer) =
+            tokio::task::spawn_blocking(move || {
+                let data_dir_lock = crate::data_dir_lock::DataDirLock::acquire(&data_dir)?;
+                let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
+                topics.set_max_partitions(max_partitions);
+                let groups = GroupCoordinator::open(&topics, group_config, now_ms())?;
+                // A stop between deleting a topic and its committed offsets leaves offsets
+                // that a re-created topic of that name must not inherit.
+                groups.forget_missing_topics(&topics, now_ms())?;
+                let credentials = crate::security::credentials::CredentialStore::open(&data_dir)?;
+                let authorizer =
+                    crate::security::Authorizer::open(&authorization, authorization_on, &data_dir)?;
+                let authorizer = Arc::new(authorizer);
+                Ok::<_, ServerError>((data_dir_lock, topics, groups, credentials, authorizer))
+            })
+            .await??;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -197,6 +208,7 @@ impl Server {
             buffers,
             tls,
             credentials: Arc::new(credentials),
+            authorizer,
         });
         telemetry.attach(ctx.clone());
         Ok(Server {
@@ -237,6 +249,8 @@ impl Server {
             data_dir = %ctx.config.data_dir.display(),
             version = env!("CARGO_PKG_VERSION"),
             topics = ctx.topics.list().len(),
+            authorization = ctx.authorizer.is_enabled(),
+            acls = ctx.authorizer.store().snapshot().len(),
             "rilld ready"
         );
         warn_if_exposed(&ctx, kafka.as_ref().and_then(|l| l.local_addr().ok()));

@@ -9,14 +9,18 @@
 //! version with a typed error. Decoding a frame must consume it exactly; leftover bytes are
 //! [`DecodeError::TrailingBytes`].
 
+pub mod acls;
 pub mod alter_topic_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod broker_status;
 pub mod common;
+pub mod create_acls;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_groups;
 pub mod describe_topic_configs;
 pub mod describe_user_scram_credentials;
@@ -39,6 +43,8 @@ pub mod sasl_handshake;
 
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod testing_acls;
 #[cfg(test)]
 mod testing_groups;
 #[cfg(test)]
@@ -278,6 +284,9 @@ apis! {
     DeleteTopics = 20 => delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
     InitProducerId = 22 => init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
     SaslAuthenticate = 36 => sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+    DescribeAcls = 29 => describe_acls::{DescribeAclsRequest, DescribeAclsResponse};
+    CreateAcls = 30 => create_acls::{CreateAclsRequest, CreateAclsResponse};
+    DeleteAcls = 31 => delete_acls::{DeleteAclsRequest, DeleteAclsResponse};
     DeleteGroups = 42 => delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
     DescribeUserScramCredentials = 50 => describe_user_scram_credentials::{DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse};
     AlterUserScramCredentials = 51 => alter_user_scram_credentials::{AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse};

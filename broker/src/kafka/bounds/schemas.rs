@@ -164,6 +164,21 @@ static SCHEMAS: &[Schema] = &[
         flexible_min: 0,
         fields: ALTER_USER_SCRAM_CREDENTIALS,
     },
+    Schema {
+        api: ApiKey::DescribeAcls,
+        flexible_min: 2,
+        fields: ACL_FILTER,
+    },
+    Schema {
+        api: ApiKey::CreateAcls,
+        flexible_min: 2,
+        fields: CREATE_ACLS,
+    },
+    Schema {
+        api: ApiKey::DeleteAcls,
+        flexible_min: 2,
+        fields: DELETE_ACLS,
+    },
 ];
 
 /// The request layout of `api`, or `None` when none is written (such a request is
@@ -457,6 +472,32 @@ const DESCRIBE_CLUSTER: &[Field] = &[
     since("endpoint_type", Int8, 1),
     since("include_fenced_brokers", Bool, 2),
 ];
+
+// DescribeAcls (the whole request is one filter; v0 had no pattern type).
+const ACL_FILTER: &[Field] = &[
+    all("resource_type_filter", Int8),
+    all("resource_name_filter", NullableString),
+    since("pattern_type_filter", Int8, 1),
+    all("principal_filter", NullableString),
+    all("host_filter", NullableString),
+    all("operation", Int8),
+    all("permission_type", Int8),
+];
+
+// CreateAcls.
+const CREATE_ACLS: &[Field] = &[all("creations", Array(&Struct(ACL_CREATION)))];
+const ACL_CREATION: &[Field] = &[
+    all("resource_type", Int8),
+    all("resource_name", String),
+    since("resource_pattern_type", Int8, 1),
+    all("principal", String),
+    all("host", String),
+    all("operation", Int8),
+    all("permission_type", Int8),
+];
+
+// DeleteAcls.
+const DELETE_ACLS: &[Field] = &[all("filters", Array(&Struct(ACL_FILTER)))];
 
 // ConsumerGroupHeartbeat (KIP-848; flexible in every version).
 const CONSUMER_GROUP_HEARTBEAT: &[Field] = &[

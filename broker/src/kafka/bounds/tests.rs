@@ -502,6 +502,51 @@ fn alter_user_scram_credentials(_version: i16) -> RequestKind {
     RequestKind::AlterUserScramCredentials(r)
 }
 
+fn describe_acls(_version: i16) -> RequestKind {
+    let mut r = m::DescribeAclsRequest::default();
+    r.resource_type_filter = 2;
+    r.resource_name_filter = Some(s("orders"));
+    r.pattern_type_filter = 3;
+    r.principal_filter = None;
+    r.host_filter = Some(s("*"));
+    r.operation = 3;
+    r.permission_type = 3;
+    RequestKind::DescribeAcls(r)
+}
+
+fn create_acls(_version: i16) -> RequestKind {
+    let creation = |name: &'static str| {
+        let mut c = m::create_acls_request::AclCreation::default();
+        c.resource_type = 2;
+        c.resource_name = s(name);
+        c.resource_pattern_type = 4;
+        c.principal = s("User:alice");
+        c.host = s("*");
+        c.operation = 4;
+        c.permission_type = 3;
+        c
+    };
+    let mut r = m::CreateAclsRequest::default();
+    r.creations = vec![creation("a"), creation("logs-")];
+    RequestKind::CreateAcls(r)
+}
+
+fn delete_acls(_version: i16) -> RequestKind {
+    let filter = |name: Option<&'static str>| {
+        let mut f = m::delete_acls_request::DeleteAclsFilter::default();
+        f.resource_type_filter = 1;
+        f.resource_name_filter = name.map(s);
+        f.pattern_type_filter = 2;
+        f.principal_filter = Some(s("User:bob"));
+        f.operation = 1;
+        f.permission_type = 1;
+        f
+    };
+    let mut r = m::DeleteAclsRequest::default();
+    r.filters = vec![filter(Some("t")), filter(None)];
+    RequestKind::DeleteAcls(r)
+}
+
 /// A populated request of `api` at `version`, built with the crate's types.
 fn build(api: ApiKey, version: i16) -> RequestKind {
     match api {
@@ -531,6 +576,9 @@ fn build(api: ApiKey, version: i16) -> RequestKind {
         ApiKey::SaslAuthenticate => sasl_authenticate(version),
         ApiKey::DescribeUserScramCredentials => describe_user_scram_credentials(version),
         ApiKey::AlterUserScramCredentials => alter_user_scram_credentials(version),
+        ApiKey::DescribeAcls => describe_acls(version),
+        ApiKey::CreateAcls => create_acls(version),
+        ApiKey::DeleteAcls => delete_acls(version),
         other => panic!("no test request for served API {other:?}: add one with its layout"),
     }
 }
@@ -632,6 +680,9 @@ fn crate_range(api: ApiKey) -> VersionRange {
         ApiKey::SaslAuthenticate => m::SaslAuthenticateRequest::VERSIONS,
         ApiKey::DescribeUserScramCredentials => m::DescribeUserScramCredentialsRequest::VERSIONS,
         ApiKey::AlterUserScramCredentials => m::AlterUserScramCredentialsRequest::VERSIONS,
+        ApiKey::DescribeAcls => m::DescribeAclsRequest::VERSIONS,
+        ApiKey::CreateAcls => m::CreateAclsRequest::VERSIONS,
+        ApiKey::DeleteAcls => m::DeleteAclsRequest::VERSIONS,
         other => panic!("no crate range for served API {other:?}: add it"),
     }
 }

@@ -21,11 +21,17 @@ use rill_protocol::error_code::ErrorCode;
 use super::kstr;
 use crate::kafka::topic_id::{name_of, topic_id, UNKNOWN_TOPIC_ID};
 use crate::kafka::KafkaCtx;
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::Access;
 use crate::server::handlers::admin as native_handler;
 use crate::server::handlers::metadata::NODE_ID;
 
 /// Answers a CreateTopics request.
-pub async fn create_topics(ctx: &Arc<KafkaCtx>, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn create_topics(
+    ctx: &Arc<KafkaCtx>,
+    req: CreateTopicsRequest,
+    access: &Access,
+) -> CreateTopicsResponse {
     let mut refused = Vec::new();
     let mut accepted = Vec::new();
     for topic in req.topics {
@@ -55,7 +61,7 @@ pub async fn create_topics(ctx: &Arc<KafkaCtx>, req: CreateTopicsRequest) -> Cre
         timeout_ms: req.timeout_ms,
         validate_only: req.validate_only,
     };
-    let answer = native_handler::create_topics(&ctx.broker, native_req).await;
+    let answer = native_handler::create_topics(&ctx.broker, native_req, access).await;
     let mut response = CreateTopicsResponse::default();
     response.topics = answer
         .topics
@@ -114,6 +120,7 @@ pub async fn delete_topics(
     ctx: &Arc<KafkaCtx>,
     req: DeleteTopicsRequest,
     version: i16,
+    access: &Access,
 ) -> DeleteTopicsResponse {
     let mut names: Vec<String> = req
         .topic_names
@@ -125,7 +132,10 @@ pub async fn delete_topics(
         for t in req.topics {
             match t.name {
                 Some(name) => names.push(name.0.to_string()),
-                None => match name_of(&ctx.broker.topics, t.topic_id) {
+                // An id resolves only for a principal that may see the topic.
+                None => match name_of(&ctx.broker.topics, t.topic_id).filter(|name| {
+                    access.permits(ResourceType::Topic, name, AclOperation::Describe)
+                }) {
                     Some(name) => names.push(name),
                     None => unknown_ids.push(t.topic_id),
                 },
@@ -136,7 +146,7 @@ pub async fn delete_topics(
         topic_names: names,
         timeout_ms: req.timeout_ms,
     };
-    let answer = native_handler::delete_topics(&ctx.broker, native_req).await;
+    let answer = native_handler::delete_topics(&ctx.broker, native_req, access).await;
     let mut response = DeleteTopicsResponse::default();
     response.responses = answer
         .topics

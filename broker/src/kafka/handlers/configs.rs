@@ -26,6 +26,8 @@ use rill_protocol::error_code::ErrorCode;
 
 use super::kstr;
 use crate::kafka::KafkaCtx;
+use crate::security::acl::AclOperation;
+use crate::security::Access;
 use crate::server::handlers::admin as native_handler;
 use crate::topics::config as topic_config;
 
@@ -85,20 +87,29 @@ const FIXED_TOPIC_CONFIGS: &[(&str, &str, i8)] = &[
 ];
 
 /// Answers a DescribeConfigs request.
-pub async fn describe(ctx: &Arc<KafkaCtx>, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub async fn describe(
+    ctx: &Arc<KafkaCtx>,
+    req: DescribeConfigsRequest,
+    access: &Access,
+) -> DescribeConfigsResponse {
     let mut response = DescribeConfigsResponse::default();
     for resource in req.resources {
         let mut result = DescribeConfigsResult::default();
         result.resource_type = resource.resource_type;
         result.resource_name = resource.resource_name.clone();
         match resource.resource_type {
-            RESOURCE_TOPIC => match topic_configs(ctx, &resource).await {
+            RESOURCE_TOPIC => match topic_configs(ctx, &resource, access).await {
                 Ok(configs) => result.configs = filtered(configs, &resource),
                 Err(code) => {
                     result.error_code = code.code();
                     result.error_message = Some(kstr(code.description()));
                 }
             },
+            RESOURCE_BROKER if !access.cluster(AclOperation::DescribeConfigs) => {
+                let code = ErrorCode::ClusterAuthorizationFailed;
+                result.error_code = code.code();
+                result.error_message = Some(kstr(code.description()));
+            }
             RESOURCE_BROKER => result.configs = filtered(broker_configs(ctx), &resource),
             other => {
                 result.error_code = ErrorCode::InvalidRequest.code();
@@ -143,6 +154,7 @@ fn entry(
 async fn topic_configs(
     ctx: &Arc<KafkaCtx>,
     resource: &DescribeConfigsResource,
+    access: &Access,
 ) -> Result<Vec<DescribeConfigsResourceResult>, ErrorCode> {
     let name = resource.resource_name.to_string();
     let native = native_handler::describe_configs(
@@ -150,6 +162,7 @@ async fn topic_configs(
         DescribeTopicConfigsRequest {
             topics: vec![name.clone()],
         },
+        access,
     );
     let topic = native
         .topics
@@ -269,6 +282,7 @@ fn broker_configs(ctx: &KafkaCtx) -> Vec<DescribeConfigsResourceResult> {
 pub async fn incremental_alter(
     ctx: &Arc<KafkaCtx>,
     req: IncrementalAlterConfigsRequest,
+    access: &Access,
 ) -> IncrementalAlterConfigsResponse {
     let mut response = IncrementalAlterConfigsResponse::default();
     for resource in req.resources {
@@ -276,6 +290,13 @@ pub async fn incremental_alter(
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name.clone();
         let outcome = match changes(&resource) {
+            _ if !may_alter(access, &resource) => {
+                let code = match resource.resource_type {
+                    RESOURCE_TOPIC => ErrorCode::TopicAuthorizationFailed,
+                    _ => ErrorCode::ClusterAuthorizationFailed,
+                };
+                Err((code, code.description().to_string()))
+            }
             Err(message) => Err((ErrorCode::InvalidConfig, message)),
             Ok(_) if req.validate_only => Ok(()),
             Ok(configs) => {
@@ -283,7 +304,7 @@ pub async fn incremental_alter(
                     topic: resource.resource_name.to_string(),
                     configs,
                 };
-                let answer = native_handler::alter_configs(&ctx.broker, native_req).await;
+                let answer = native_handler::alter_configs(&ctx.broker, native_req, access).await;
                 match answer.error_code {
                     ErrorCode::None => Ok(()),
                     code => Err((code, answer.error_message.unwrap_or_default())),
@@ -297,6 +318,17 @@ pub async fn incremental_alter(
         response.responses.push(out);
     }
     response
+}
+
+/// AlterConfigs on the topic, or on the cluster for a broker resource.
+fn may_alter(
+    access: &Access,
+    resource: &kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
+) -> bool {
+    match resource.resource_type {
+        RESOURCE_TOPIC => access.topic(&resource.resource_name, AclOperation::AlterConfigs),
+        _ => access.cluster(AclOperation::AlterConfigs),
+    }
 }
 
 /// The native changes of one resource, or why they cannot be made.

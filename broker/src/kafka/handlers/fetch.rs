@@ -15,11 +15,12 @@ use rill_protocol::api::fetch as native;
 
 use super::kstr;
 use crate::kafka::KafkaCtx;
+use crate::security::Access;
 use crate::server::budget::{ByteBudget, Charge};
 use crate::server::handlers::fetch as native_handler;
 
 /// Answers a Fetch request.
-pub async fn handle(ctx: &Arc<KafkaCtx>, req: FetchRequest) -> FetchResponse {
+pub async fn handle(ctx: &Arc<KafkaCtx>, req: FetchRequest, access: &Access) -> FetchResponse {
     let native_req = native::FetchRequest {
         max_wait_ms: req.max_wait_ms,
         min_bytes: req.min_bytes,
@@ -50,7 +51,7 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, req: FetchRequest) -> FetchResponse {
         config.max_frame_bytes + rill_protocol::frame::FRAME_PREFIX_BYTES,
     );
     let mut charge = Charge::for_request(&connection, &ctx.broker.buffers, 1).await;
-    let answer = native_handler::handle(&ctx.broker, native_req, &mut charge).await;
+    let answer = native_handler::handle(&ctx.broker, native_req, &mut charge, access).await;
     let mut response = FetchResponse::default();
     response.error_code = answer.error_code.code();
     response.session_id = 0;

@@ -8,6 +8,8 @@ use rill_protocol::error_code::ErrorCode;
 
 use super::kstr;
 use crate::kafka::KafkaCtx;
+use crate::security::acl::AclOperation;
+use crate::security::Access;
 use crate::server::handlers::metadata::NODE_ID;
 
 /// FindCoordinator key type of a consumer group.
@@ -18,6 +20,7 @@ pub fn handle(
     ctx: &KafkaCtx,
     req: FindCoordinatorRequest,
     version: i16,
+    access: &Access,
 ) -> FindCoordinatorResponse {
     let mut response = FindCoordinatorResponse::default();
     let group = req.key_type == KEY_TYPE_GROUP;
@@ -25,11 +28,11 @@ pub fn handle(
         response.coordinators = req
             .coordinator_keys
             .into_iter()
-            .map(|key| coordinator(ctx, key.to_string(), group))
+            .map(|key| coordinator(ctx, key.to_string(), group, access))
             .collect();
         return response;
     }
-    let one = coordinator(ctx, req.key.to_string(), group);
+    let one = coordinator(ctx, req.key.to_string(), group, access);
     response.error_code = one.error_code;
     response.error_message = one.error_message;
     response.node_id = one.node_id;
@@ -38,8 +41,17 @@ pub fn handle(
     response
 }
 
-fn coordinator(ctx: &KafkaCtx, key: String, group: bool) -> Coordinator {
+/// A group's coordinator needs Describe on the group.
+fn coordinator(ctx: &KafkaCtx, key: String, group: bool, access: &Access) -> Coordinator {
     let mut c = Coordinator::default();
+    if group && !access.group(&key, AclOperation::Describe) {
+        c.key = kstr(key);
+        c.error_code = ErrorCode::GroupAuthorizationFailed.code();
+        c.error_message = Some(kstr(ErrorCode::GroupAuthorizationFailed.description()));
+        c.node_id = BrokerId(-1);
+        c.port = -1;
+        return c;
+    }
     c.key = kstr(key);
     if group {
         c.node_id = BrokerId(NODE_ID);

@@ -29,6 +29,9 @@ use super::kstr;
 use crate::kafka::groups::{codes, ClassicGroup, JoinInput, JoinOutcome, Phase};
 use crate::kafka::request::RequestHeader;
 use crate::kafka::KafkaCtx;
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::Access;
+use rill_protocol::error_code::ErrorCode;
 
 /// Slack beyond a rebalance deadline before a waiting JoinGroup completes it itself.
 const JOIN_SLACK: Duration = Duration::from_millis(500);
@@ -292,7 +295,12 @@ pub fn leave(ctx: &KafkaCtx, req: LeaveGroupRequest, version: i16) -> LeaveGroup
 }
 
 /// Answers a DescribeGroups request: members with their metadata and assignments.
-pub fn describe(ctx: &KafkaCtx, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+/// Needs Describe on each group.
+pub fn describe(
+    ctx: &KafkaCtx,
+    req: DescribeGroupsRequest,
+    access: &Access,
+) -> DescribeGroupsResponse {
     let all = ctx.groups.lock();
     let mut response = DescribeGroupsResponse::default();
     response.groups = req
@@ -300,6 +308,11 @@ pub fn describe(ctx: &KafkaCtx, req: DescribeGroupsRequest) -> DescribeGroupsRes
         .into_iter()
         .map(|id| {
             let mut out = DescribedGroup::default();
+            if !access.group(&id.0, AclOperation::Describe) {
+                out.error_code = ErrorCode::GroupAuthorizationFailed.code();
+                out.group_id = id;
+                return out;
+            }
             match all.get(id.0.as_str()) {
                 None => out.group_state = kstr("Dead"),
                 Some(g) => {
@@ -337,8 +350,14 @@ fn member(
 
 /// Answers a ListGroups request: the Kafka listener's groups, then groups that only
 /// have committed offsets or native members (protocol type empty, as Kafka lists
-/// groups that only commit).
-pub async fn list(ctx: &Arc<KafkaCtx>, _req: ListGroupsRequest) -> ListGroupsResponse {
+/// groups that only commit). All of them with Describe on the cluster, else those the
+/// principal may describe.
+pub async fn list(
+    ctx: &Arc<KafkaCtx>,
+    _req: ListGroupsRequest,
+    access: &Access,
+) -> ListGroupsResponse {
+    let all = access.cluster_permits(AclOperation::Describe);
     let mut listed: Vec<(String, String, String)> = ctx
         .groups
         .lock()
@@ -360,6 +379,7 @@ pub async fn list(ctx: &Arc<KafkaCtx>, _req: ListGroupsRequest) -> ListGroupsRes
     let mut response = ListGroupsResponse::default();
     response.groups = listed
         .into_iter()
+        .filter(|(id, _, _)| all || access.permits(ResourceType::Group, id, AclOperation::Describe))
         .map(|(id, kind, state)| {
             let mut g = ListedGroup::default();
             g.group_id = GroupId(kstr(id));

@@ -12,6 +12,7 @@ use rill_protocol::api::list_offsets as native;
 
 use super::kstr;
 use crate::kafka::KafkaCtx;
+use crate::security::Access;
 use crate::server::handlers::list_offsets as native_handler;
 
 /// First ListOffsets version whose answer carries the leader epoch.
@@ -22,6 +23,7 @@ pub async fn handle(
     ctx: &Arc<KafkaCtx>,
     req: ListOffsetsRequest,
     version: i16,
+    access: &Access,
 ) -> ListOffsetsResponse {
     let native_req = native::ListOffsetsRequest {
         isolation_level: req.isolation_level,
@@ -41,7 +43,7 @@ pub async fn handle(
             })
             .collect(),
     };
-    let answer = native_handler::handle(&ctx.broker, native_req).await;
+    let answer = native_handler::handle(&ctx.broker, native_req, access).await;
     let mut response = ListOffsetsResponse::default();
     response.topics = answer
         .topics

@@ -16,29 +16,57 @@ use uuid::Uuid;
 use super::kstr;
 use crate::kafka::topic_id::{name_of, topic_id, UNKNOWN_TOPIC_ID};
 use crate::kafka::KafkaCtx;
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::Access;
 use crate::server::handlers::metadata::{self as native_handler, NODE_ID};
 
 /// The cluster id reported to clients (one broker, one cluster).
 pub const CLUSTER_ID: &str = "rill";
-/// Kafka's ACL operations as bits (READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7,
-/// DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
-/// IDEMPOTENT_WRITE 12): without ACLs every client may do everything.
-const fn ops(bits: &[u8]) -> i32 {
-    let mut set = 0i32;
-    let mut i = 0;
-    while i < bits.len() {
-        set |= 1 << bits[i];
-        i += 1;
-    }
-    set
+/// The operations that apply to a topic.
+const TOPIC_OPERATIONS: &[AclOperation] = &[
+    AclOperation::Read,
+    AclOperation::Write,
+    AclOperation::Create,
+    AclOperation::Delete,
+    AclOperation::Alter,
+    AclOperation::Describe,
+    AclOperation::DescribeConfigs,
+    AclOperation::AlterConfigs,
+];
+/// The operations that apply to the cluster.
+const CLUSTER_OPERATIONS: &[AclOperation] = &[
+    AclOperation::Create,
+    AclOperation::Alter,
+    AclOperation::Describe,
+    AclOperation::ClusterAction,
+    AclOperation::DescribeConfigs,
+    AclOperation::AlterConfigs,
+    AclOperation::IdempotentWrite,
+];
+
+/// Kafka's authorized-operations bit set (bit n for the operation numbered n) of what
+/// `access` permits on the resource.
+fn authorized_operations(
+    access: &Access,
+    resource_type: ResourceType,
+    name: &str,
+    operations: &[AclOperation],
+) -> i32 {
+    operations
+        .iter()
+        .filter(|op| access.permits(resource_type, name, **op))
+        .fold(0, |set, op| set | (1 << op.code()))
 }
-/// What a client may do to a topic.
-const TOPIC_OPERATIONS: i32 = ops(&[3, 4, 5, 6, 7, 8, 10, 11]);
-/// What a client may do to the cluster.
-const CLUSTER_OPERATIONS: i32 = ops(&[5, 7, 8, 9, 10, 11, 12]);
 
 /// Answers a Metadata request.
-pub async fn handle(ctx: &Arc<KafkaCtx>, req: MetadataRequest, version: i16) -> MetadataResponse {
+/// Topics named by id are resolved only when the principal may describe them, so an id
+/// tells nothing about a topic it may not see.
+pub async fn handle(
+    ctx: &Arc<KafkaCtx>,
+    req: MetadataRequest,
+    version: i16,
+    access: &Access,
+) -> MetadataResponse {
     let mut unknown_ids = Vec::new();
     // v0 asks for every topic with an empty list; v1+ with a null one.
     let names = match req.topics {
@@ -50,7 +78,9 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, req: MetadataRequest, version: i16) -> 
                 .filter_map(|t| match t.name {
                     Some(name) => Some(name.0.to_string()),
                     None => {
-                        let found = name_of(&ctx.broker.topics, t.topic_id);
+                        let found = name_of(&ctx.broker.topics, t.topic_id).filter(|name| {
+                            access.permits(ResourceType::Topic, name, AclOperation::Describe)
+                        });
                         if found.is_none() {
                             unknown_ids.push(t.topic_id);
                         }
@@ -68,22 +98,30 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, req: MetadataRequest, version: i16) -> 
         // v0-3 always allow auto-creation (the field arrived in v4; the codec fills true).
         allow_auto_topic_creation: req.allow_auto_topic_creation,
     };
-    let answer = native_handler::handle(&ctx.broker, native_req).await;
+    let answer = native_handler::handle(&ctx.broker, native_req, access).await;
     let mut response = MetadataResponse::default();
     response.brokers = vec![broker(ctx)];
     response.cluster_id = Some(kstr(CLUSTER_ID));
     response.controller_id = BrokerId(NODE_ID);
     if cluster_ops && (8..=10).contains(&version) {
-        response.cluster_authorized_operations = CLUSTER_OPERATIONS;
+        response.cluster_authorized_operations = authorized_operations(
+            access,
+            ResourceType::Cluster,
+            rill_protocol::api::acls::CLUSTER_RESOURCE_NAME,
+            CLUSTER_OPERATIONS,
+        );
     }
     response.topics = answer
         .topics
         .into_iter()
         .filter(|t| !(listing_all && t.is_internal))
         .map(|t| {
+            let ops = (topic_ops && version >= 8 && t.error_code == ErrorCode::None).then(|| {
+                authorized_operations(access, ResourceType::Topic, &t.name, TOPIC_OPERATIONS)
+            });
             let mut out = topic(t);
-            if topic_ops && version >= 8 {
-                out.topic_authorized_operations = TOPIC_OPERATIONS;
+            if let Some(ops) = ops {
+                out.topic_authorized_operations = ops;
             }
             out
         })

@@ -4,7 +4,9 @@
 //! `server::handlers` and maps the answer back, so what a Kafka client does and what a
 //! Rill client does reach storage through one path.
 
+pub mod acls;
 pub mod admin;
+pub mod authorize;
 pub mod cluster;
 pub mod configs;
 pub mod consumer_group;
@@ -116,25 +118,38 @@ async fn dispatch(
 ) -> Dispatched {
     let peer = session.peer();
     let version = header.api_version;
+    // What this request may do, from the ACLs in force now (unrestricted when off).
+    let access = ctx.broker.authorizer.access(session);
+    if let Some(refusal) = authorize::refuse_whole(&kind, &access, version) {
+        return Dispatched::Respond(Box::new(refusal));
+    }
     let answer: ResponseKind = match kind {
         RequestKind::ApiVersions(_) => apis::api_versions(0).into(),
-        RequestKind::Metadata(req) => metadata::handle(ctx, req, version).await.into(),
+        RequestKind::Metadata(req) => metadata::handle(ctx, req, version, &access).await.into(),
         RequestKind::Produce(req) => {
-            return match produce::handle(ctx, req, peer).await {
+            return match produce::handle(ctx, req, peer, &access).await {
                 Some(answer) => Dispatched::Respond(Box::new(answer.into())),
                 None => Dispatched::Silent,
             }
         }
-        RequestKind::Fetch(req) => fetch::handle(ctx, req).await.into(),
-        RequestKind::ListOffsets(req) => list_offsets::handle(ctx, req, version).await.into(),
-        RequestKind::InitProducerId(req) => init_producer_id::handle(ctx, req).await.into(),
-        RequestKind::CreateTopics(req) => admin::create_topics(ctx, req).await.into(),
-        RequestKind::DeleteTopics(req) => admin::delete_topics(ctx, req, version).await.into(),
-        RequestKind::FindCoordinator(req) => find_coordinator::handle(ctx, req, version).into(),
-        RequestKind::CreatePartitions(req) => partitions::create(ctx, req).await.into(),
-        RequestKind::DescribeConfigs(req) => configs::describe(ctx, req).await.into(),
+        RequestKind::Fetch(req) => fetch::handle(ctx, req, &access).await.into(),
+        RequestKind::ListOffsets(req) => list_offsets::handle(ctx, req, version, &access)
+            .await
+            .into(),
+        RequestKind::InitProducerId(req) => {
+            init_producer_id::handle(ctx, req, &access).await.into()
+        }
+        RequestKind::CreateTopics(req) => admin::create_topics(ctx, req, &access).await.into(),
+        RequestKind::DeleteTopics(req) => admin::delete_topics(ctx, req, version, &access)
+            .await
+            .into(),
+        RequestKind::FindCoordinator(req) => {
+            find_coordinator::handle(ctx, req, version, &access).into()
+        }
+        RequestKind::CreatePartitions(req) => partitions::create(ctx, req, &access).await.into(),
+        RequestKind::DescribeConfigs(req) => configs::describe(ctx, req, &access).await.into(),
         RequestKind::IncrementalAlterConfigs(req) => {
-            configs::incremental_alter(ctx, req).await.into()
+            configs::incremental_alter(ctx, req, &access).await.into()
         }
         RequestKind::DescribeCluster(req) => cluster::describe(ctx, req).into(),
         RequestKind::ConsumerGroupHeartbeat(req) => {
@@ -147,10 +162,13 @@ async fn dispatch(
         RequestKind::SyncGroup(req) => groups::sync(ctx, req, version).await.into(),
         RequestKind::Heartbeat(req) => groups::heartbeat(ctx, req).into(),
         RequestKind::LeaveGroup(req) => groups::leave(ctx, req, version).into(),
-        RequestKind::DescribeGroups(req) => groups::describe(ctx, req).into(),
-        RequestKind::ListGroups(req) => groups::list(ctx, req).await.into(),
-        RequestKind::OffsetCommit(req) => offsets::commit(ctx, req).await.into(),
-        RequestKind::OffsetFetch(req) => offsets::fetch(ctx, req, version).await.into(),
+        RequestKind::DescribeGroups(req) => groups::describe(ctx, req, &access).into(),
+        RequestKind::ListGroups(req) => groups::list(ctx, req, &access).await.into(),
+        RequestKind::OffsetCommit(req) => offsets::commit(ctx, req, &access).await.into(),
+        RequestKind::OffsetFetch(req) => offsets::fetch(ctx, req, version, &access).await.into(),
+        RequestKind::DescribeAcls(req) => acls::describe(ctx, req, &access).into(),
+        RequestKind::CreateAcls(req) => acls::create(ctx, req, &access).await.into(),
+        RequestKind::DeleteAcls(req) => acls::delete(ctx, req, &access).await.into(),
         RequestKind::SaslHandshake(req) => {
             let (answer, close) = sasl::handshake(ctx, session, req);
             return respond_or_last(answer.into(), close);
@@ -159,8 +177,8 @@ async fn dispatch(
             let (answer, close) = sasl::authenticate(ctx, session, req).await;
             return respond_or_last(answer.into(), close);
         }
-        RequestKind::DescribeUserScramCredentials(req) => users::describe(ctx, req).into(),
-        RequestKind::AlterUserScramCredentials(req) => users::alter(ctx, req).await.into(),
+        RequestKind::DescribeUserScramCredentials(req) => users::describe(ctx, req, &access).into(),
+        RequestKind::AlterUserScramCredentials(req) => users::alter(ctx, req, &access).await.into(),
         _ => {
             warn!(%peer, api = ?header.api_key, "Kafka API advertised but not dispatched; closing");
             return Dispatched::Unhandled;

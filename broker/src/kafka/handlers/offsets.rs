@@ -25,11 +25,23 @@ use rill_protocol::error_code::ErrorCode;
 use super::kstr;
 use crate::kafka::groups::{codes, Phase};
 use crate::kafka::KafkaCtx;
+use crate::security::acl::AclOperation;
+use crate::security::Access;
 use crate::server::handlers::groups as native_handler;
 
 /// Answers an OffsetCommit request.
-pub async fn commit(ctx: &Arc<KafkaCtx>, req: OffsetCommitRequest) -> OffsetCommitResponse {
-    let fence = fence(ctx, &req);
+///
+/// Needs Read on the group (checked before the member is, so a refused principal learns
+/// nothing of the group) and on each topic.
+pub async fn commit(
+    ctx: &Arc<KafkaCtx>,
+    req: OffsetCommitRequest,
+    access: &Access,
+) -> OffsetCommitResponse {
+    let fence = match access.group(&req.group_id, AclOperation::Read) {
+        true => fence(ctx, &req),
+        false => Err(ErrorCode::GroupAuthorizationFailed.code()),
+    };
     let topics: Vec<TopicPartitions<native_commit::OffsetCommitPartition>> = req
         .topics
         .iter()
@@ -67,7 +79,7 @@ pub async fn commit(ctx: &Arc<KafkaCtx>, req: OffsetCommitRequest) -> OffsetComm
                 member_epoch,
                 topics,
             };
-            native_handler::offset_commit(&ctx.broker, native_req)
+            native_handler::offset_commit(&ctx.broker, native_req, access)
                 .await
                 .topics
                 .into_iter()
@@ -145,6 +157,7 @@ pub async fn fetch(
     ctx: &Arc<KafkaCtx>,
     req: OffsetFetchRequest,
     version: i16,
+    access: &Access,
 ) -> OffsetFetchResponse {
     let mut response = OffsetFetchResponse::default();
     if version >= 8 {
@@ -157,7 +170,7 @@ pub async fn fetch(
                     })
                     .collect()
             });
-            let found = fetch_one(ctx, g.group_id.0.to_string(), wanted).await;
+            let found = fetch_one(ctx, g.group_id.0.to_string(), wanted, access).await;
             let mut out = OffsetFetchResponseGroup::default();
             out.group_id = GroupId(g.group_id.0);
             out.error_code = found.error_code.code();
@@ -174,7 +187,7 @@ pub async fn fetch(
             })
             .collect()
     });
-    let found = fetch_one(ctx, req.group_id.0.to_string(), wanted).await;
+    let found = fetch_one(ctx, req.group_id.0.to_string(), wanted, access).await;
     if version >= 2 {
         response.error_code = found.error_code.code();
     }
@@ -186,11 +199,13 @@ async fn fetch_one(
     ctx: &Arc<KafkaCtx>,
     group_id: String,
     topics: Option<Vec<TopicAssignment>>,
+    access: &Access,
 ) -> native_fetch::OffsetFetchResponse {
     let broker = ctx.broker.clone();
+    let access = access.clone();
     let req = native_fetch::OffsetFetchRequest { group_id, topics };
     // The offsets lock may be held by a commit that writes (and fsyncs) the offsets log.
-    tokio::task::spawn_blocking(move || native_handler::offset_fetch(&broker, req))
+    tokio::task::spawn_blocking(move || native_handler::offset_fetch(&broker, req, &access))
         .await
         .unwrap_or_else(|_| native_fetch::OffsetFetchResponse {
             error_code: ErrorCode::UnknownServerError,

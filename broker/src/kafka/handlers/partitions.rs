@@ -11,13 +11,20 @@ use rill_protocol::error_code::ErrorCode;
 
 use super::kstr;
 use crate::kafka::KafkaCtx;
+use crate::security::acl::AclOperation;
+use crate::security::Access;
 use crate::server::handlers::errors::topic_error_code;
 use crate::server::handlers::metadata::NODE_ID;
 use crate::server::handlers::run_blocking;
 use crate::topics::validate_client_name;
 
 /// Answers a CreatePartitions request.
-pub async fn create(ctx: &Arc<KafkaCtx>, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+/// Needs Alter on each topic.
+pub async fn create(
+    ctx: &Arc<KafkaCtx>,
+    req: CreatePartitionsRequest,
+    access: &Access,
+) -> CreatePartitionsResponse {
     let mut response = CreatePartitionsResponse::default();
     for topic in req.topics {
         let name = topic.name.0.to_string();
@@ -26,7 +33,10 @@ pub async fn create(ctx: &Arc<KafkaCtx>, req: CreatePartitionsRequest) -> Create
             .iter()
             .flatten()
             .any(|a| a.broker_ids.iter().any(|b| b.0 != NODE_ID));
-        let outcome = if elsewhere {
+        let outcome = if !access.topic(&name, AclOperation::Alter) {
+            let code = ErrorCode::TopicAuthorizationFailed;
+            Err((code, code.description().to_string()))
+        } else if elsewhere {
             Err((
                 ErrorCode::InvalidRequest,
                 "assignments may name only broker 0".to_string(),

@@ -16,6 +16,7 @@ use rill_protocol::api::produce as native;
 
 use super::kstr;
 use crate::kafka::KafkaCtx;
+use crate::security::Access;
 use crate::server::handlers::produce as native_handler;
 
 /// Answers a Produce request; `None` for `acks=0`, which gets no response.
@@ -23,6 +24,7 @@ pub async fn handle(
     ctx: &Arc<KafkaCtx>,
     req: ProduceRequest,
     peer: SocketAddr,
+    access: &Access,
 ) -> Option<ProduceResponse> {
     let acks = req.acks;
     let native_req = native::ProduceRequest {
@@ -45,7 +47,7 @@ pub async fn handle(
             })
             .collect(),
     };
-    let answer = native_handler::handle(&ctx.broker, native_req, peer).await;
+    let answer = native_handler::handle(&ctx.broker, native_req, peer, access).await;
     if acks == native::ACKS_NONE {
         return None;
     }

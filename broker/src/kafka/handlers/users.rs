@@ -16,19 +16,21 @@ use rill_protocol::api::describe_user_scram_credentials as native_describe;
 
 use super::kstr;
 use crate::kafka::KafkaCtx;
+use crate::security::Access;
 use crate::server::handlers::users;
 
 /// Answers DescribeUserScramCredentials.
 pub fn describe(
     ctx: &KafkaCtx,
     req: DescribeUserScramCredentialsRequest,
+    access: &Access,
 ) -> DescribeUserScramCredentialsResponse {
     let native = native_describe::DescribeUserScramCredentialsRequest {
         users: req
             .users
             .map(|users| users.into_iter().map(|u| u.name.to_string()).collect()),
     };
-    let answer = users::describe(&ctx.broker, native);
+    let answer = users::describe(&ctx.broker, native, access);
     let mut response = DescribeUserScramCredentialsResponse::default();
     response.error_code = answer.error_code.code();
     response.error_message = answer.error_message.map(kstr);
@@ -60,6 +62,7 @@ pub fn describe(
 pub async fn alter(
     ctx: &KafkaCtx,
     req: AlterUserScramCredentialsRequest,
+    access: &Access,
 ) -> AlterUserScramCredentialsResponse {
     let native = native_alter::AlterUserScramCredentialsRequest {
         deletions: req
@@ -82,7 +85,7 @@ pub async fn alter(
             })
             .collect(),
     };
-    let answer = users::alter(&ctx.broker, native).await;
+    let answer = users::alter(&ctx.broker, native, access).await;
     let mut response = AlterUserScramCredentialsResponse::default();
     response.results = answer
         .results

@@ -19,6 +19,8 @@ use rill_protocol::error_code::ErrorCode;
 
 use super::errors::topic_error_code;
 use super::run_blocking;
+use crate::security::acl::AclOperation;
+use crate::security::Access;
 use crate::server::BrokerCtx;
 use crate::storage::now_ms;
 use crate::topics::{
@@ -40,10 +42,28 @@ fn result(name: String, outcome: Result<(), TopicError>) -> TopicResult {
     }
 }
 
-/// Creates each topic in the request (or only validates, with `validate_only`).
-pub async fn create_topics(ctx: &Arc<BrokerCtx>, req: CreateTopicsRequest) -> CreateTopicsResponse {
+/// The result of a topic the principal may not touch.
+fn refused(name: String, operation: AclOperation) -> TopicResult {
+    TopicResult {
+        name,
+        error_code: ErrorCode::TopicAuthorizationFailed,
+        error_message: Some(format!("not authorized to {operation} this topic")),
+    }
+}
+
+/// Creates each topic in the request (or only validates, with `validate_only`); needs
+/// Create on the cluster or the topic.
+pub async fn create_topics(
+    ctx: &Arc<BrokerCtx>,
+    req: CreateTopicsRequest,
+    access: &Access,
+) -> CreateTopicsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for topic in req.topics {
+        if !super::metadata::may_create(access, &topic.name) {
+            topics.push(refused(topic.name, AclOperation::Create));
+            continue;
+        }
         let overrides: BTreeMap<String, String> = topic
             .configs
             .into_iter()
@@ -89,10 +109,18 @@ fn validate_only(
     Ok(())
 }
 
-/// Deletes each named topic and its data.
-pub async fn delete_topics(ctx: &Arc<BrokerCtx>, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+/// Deletes each named topic and its data (Delete on the topic).
+pub async fn delete_topics(
+    ctx: &Arc<BrokerCtx>,
+    req: DeleteTopicsRequest,
+    access: &Access,
+) -> DeleteTopicsResponse {
     let mut topics = Vec::with_capacity(req.topic_names.len());
     for name in req.topic_names {
+        if !access.topic(&name, AclOperation::Delete) {
+            topics.push(refused(name, AclOperation::Delete));
+            continue;
+        }
         if is_internal_name(&name) {
             topics.push(result(name.clone(), validate_client_name(&name)));
             continue;
@@ -113,14 +141,20 @@ pub async fn delete_topics(ctx: &Arc<BrokerCtx>, req: DeleteTopicsRequest) -> De
     DeleteTopicsResponse { topics }
 }
 
-/// The effective settings of each topic.
+/// The effective settings of each topic (DescribeConfigs on the topic).
 pub fn describe_configs(
     ctx: &BrokerCtx,
     req: DescribeTopicConfigsRequest,
+    access: &Access,
 ) -> DescribeTopicConfigsResponse {
     let topics = super::unique(req.topics)
         .into_iter()
         .map(|name| match ctx.topics.get(&name) {
+            _ if !access.topic(&name, AclOperation::DescribeConfigs) => TopicConfigs {
+                name,
+                error_code: ErrorCode::TopicAuthorizationFailed,
+                configs: Vec::new(),
+            },
             Some(topic) => TopicConfigs {
                 name,
                 error_code: ErrorCode::None,
@@ -161,10 +195,18 @@ fn dirty_ratio(topic: &crate::topics::Topic) -> Option<(String, String)> {
 pub const DIRTY_RATIO_KEY: &str = "dirty.ratio";
 
 /// Changes a topic's settings; a `null` value returns a key to the broker default.
+/// Needs AlterConfigs on the topic.
 pub async fn alter_configs(
     ctx: &Arc<BrokerCtx>,
     req: AlterTopicConfigsRequest,
+    access: &Access,
 ) -> AlterTopicConfigsResponse {
+    if !access.topic(&req.topic, AclOperation::AlterConfigs) {
+        return AlterTopicConfigsResponse {
+            error_code: ErrorCode::TopicAuthorizationFailed,
+            error_message: Some("not authorized to AlterConfigs this topic".into()),
+        };
+    }
     let changes = req.configs.into_iter().map(|c| (c.key, c.value)).collect();
     let topic = req.topic;
     // The broker's own topics are off-limits, as for delete and produce: a retention

@@ -25,6 +25,8 @@ use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 
 use super::errors::storage_error_code;
+use crate::security::acl::AclOperation;
+use crate::security::Access;
 use crate::server::budget::Charge;
 use crate::server::BrokerCtx;
 use crate::topics::Partition;
@@ -37,11 +39,19 @@ struct Target {
     topic_index: usize,
     request: FetchPartition,
     partition: Option<Arc<Partition>>,
+    /// No Read on the topic: answered TOPIC_AUTHORIZATION_FAILED, never looked up.
+    denied: bool,
 }
 
 /// Answers a Fetch request, waiting for data when asked to; `charge` is the request's
-/// share of the connection's buffer budget, grown to hold the records read.
-pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest, charge: &mut Charge) -> FetchResponse {
+/// share of the connection's buffer budget, grown to hold the records read. Needs Read
+/// on each topic.
+pub async fn handle(
+    ctx: &Arc<BrokerCtx>,
+    req: FetchRequest,
+    charge: &mut Charge,
+    access: &Access,
+) -> FetchResponse {
     let wait_ms = u64::try_from(req.max_wait_ms)
         .unwrap_or(0)
         .min(FETCH_MAX_WAIT_MS_MAX);
@@ -51,7 +61,7 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, req: FetchRequest, charge: &mut Charge
     let max_bytes = usize::try_from(req.max_bytes)
         .unwrap_or(0)
         .min(ctx.config.max_batch_bytes());
-    let (names, targets) = resolve(ctx, req.topics);
+    let (names, targets) = resolve(ctx, req.topics, access);
     let request_bytes = charge.bytes();
     loop {
         // Register interest before reading, so no append slips between read and wait.
@@ -97,6 +107,7 @@ fn count_fetched(targets: &[Target], answers: &[(usize, FetchPartitionResponse)]
 fn resolve(
     ctx: &BrokerCtx,
     topics: Vec<TopicPartitions<FetchPartition>>,
+    access: &Access,
 ) -> (Vec<String>, Vec<Target>) {
     let mut names: Vec<String> = Vec::new();
     let mut topic_indexes: HashMap<String, usize> = HashMap::new();
@@ -107,7 +118,11 @@ fn resolve(
             names.push(topic.name.clone());
             names.len() - 1
         });
-        let resolved = ctx.topics.get(&topic.name);
+        let denied = !access.topic(&topic.name, AclOperation::Read);
+        let resolved = match denied {
+            true => None,
+            false => ctx.topics.get(&topic.name),
+        };
         let seen = seen.entry(topic_index).or_default();
         for request in topic.partitions {
             if !seen.insert(request.partition) {
@@ -120,6 +135,7 @@ fn resolve(
                 topic_index,
                 request,
                 partition,
+                denied,
             });
         }
     }
@@ -166,7 +182,10 @@ fn read_one(
         records: FetchRecords::new(),
     };
     let Some(partition) = &target.partition else {
-        answer.error_code = ErrorCode::UnknownTopicOrPartition;
+        answer.error_code = match target.denied {
+            true => ErrorCode::TopicAuthorizationFailed,
+            false => ErrorCode::UnknownTopicOrPartition,
+        };
         return answer;
     };
     let log = match partition.log() {

@@ -39,6 +39,8 @@ use crate::group::admin::{GroupDescription, ResetTo};
 use crate::group::commit::CommitParams;
 use crate::group::coordinator::{HeartbeatParams, JoinParams};
 use crate::group::{GroupError, TopicPartition, TopicView};
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::Access;
 use crate::server::BrokerCtx;
 use crate::storage::now_ms;
 
@@ -67,7 +69,20 @@ pub fn error_code(e: &GroupError) -> ErrorCode {
 }
 
 /// This broker coordinates every group (single node; the request exists for clustering).
-pub fn find_coordinator(ctx: &BrokerCtx, _req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+/// Needs Describe on the group.
+pub fn find_coordinator(
+    ctx: &BrokerCtx,
+    req: FindCoordinatorRequest,
+    access: &Access,
+) -> FindCoordinatorResponse {
+    if !access.group(&req.key, AclOperation::Describe) {
+        return FindCoordinatorResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed,
+            node_id: -1,
+            host: String::new(),
+            port: -1,
+        };
+    }
     FindCoordinatorResponse {
         error_code: ErrorCode::None,
         node_id: NODE_ID,
@@ -76,13 +91,24 @@ pub fn find_coordinator(ctx: &BrokerCtx, _req: FindCoordinatorRequest) -> FindCo
     }
 }
 
-/// Joins a member and answers with its epoch and first assignment.
+/// Joins a member and answers with its epoch and first assignment. Needs Read on the
+/// group.
 pub fn join(
     ctx: &BrokerCtx,
     req: JoinGroupRequest,
     header: &RequestHeader,
     peer: SocketAddr,
+    access: &Access,
 ) -> JoinGroupResponse {
+    if !access.group(&req.group_id, AclOperation::Read) {
+        return JoinGroupResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed,
+            member_id: String::new(),
+            member_epoch: -1,
+            heartbeat_interval_ms: 0,
+            assignment: Vec::new(),
+        };
+    }
     let params = JoinParams {
         group_id: req.group_id,
         member_id: req.member_id,
@@ -112,7 +138,16 @@ pub fn join(
 }
 
 /// Records a heartbeat and answers with the member's epoch and any new assignment.
-pub fn heartbeat(ctx: &BrokerCtx, req: HeartbeatRequest) -> HeartbeatResponse {
+/// Needs Read on the group.
+pub fn heartbeat(ctx: &BrokerCtx, req: HeartbeatRequest, access: &Access) -> HeartbeatResponse {
+    if !access.group(&req.group_id, AclOperation::Read) {
+        return HeartbeatResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed,
+            member_epoch: -1,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        };
+    }
     let params = HeartbeatParams {
         group_id: req.group_id,
         member_id: req.member_id,
@@ -136,18 +171,52 @@ pub fn heartbeat(ctx: &BrokerCtx, req: HeartbeatRequest) -> HeartbeatResponse {
     }
 }
 
-/// Removes a member.
-pub fn leave(ctx: &BrokerCtx, req: LeaveGroupRequest) -> LeaveGroupResponse {
+/// Removes a member. Needs Read on the group.
+pub fn leave(ctx: &BrokerCtx, req: LeaveGroupRequest, access: &Access) -> LeaveGroupResponse {
+    if !access.group(&req.group_id, AclOperation::Read) {
+        return LeaveGroupResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed,
+        };
+    }
     let outcome = ctx.groups.leave(&req.group_id, &req.member_id, &ctx.topics);
     LeaveGroupResponse {
         error_code: outcome.err().map_or(ErrorCode::None, |e| logged(&e)),
     }
 }
 
-/// Commits offsets (fenced by member and epoch) on the blocking pool.
-pub async fn offset_commit(ctx: &Arc<BrokerCtx>, req: OffsetCommitRequest) -> OffsetCommitResponse {
-    let offsets: Vec<_> = req
-        .topics
+/// Commits offsets (fenced by member and epoch) on the blocking pool. Needs Read on the
+/// group, and on each topic (a partition of a topic without it is refused alone).
+pub async fn offset_commit(
+    ctx: &Arc<BrokerCtx>,
+    req: OffsetCommitRequest,
+    access: &Access,
+) -> OffsetCommitResponse {
+    let group_allowed = access.group(&req.group_id, AclOperation::Read);
+    let mut denied = Vec::new();
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        if group_allowed && access.topic(&t.name, AclOperation::Read) {
+            topics.push(t);
+            continue;
+        }
+        let code = match group_allowed {
+            true => ErrorCode::TopicAuthorizationFailed,
+            false => ErrorCode::GroupAuthorizationFailed,
+        };
+        denied.extend(t.partitions.iter().map(|p| {
+            let result = PartitionResult {
+                partition: p.partition,
+                error_code: code,
+            };
+            (t.name.clone(), result)
+        }));
+    }
+    if !group_allowed || (topics.is_empty() && !denied.is_empty()) {
+        return OffsetCommitResponse {
+            topics: group_by_topic(denied.into_iter()),
+        };
+    }
+    let offsets: Vec<_> = topics
         .iter()
         .flat_map(|t| {
             t.partitions.iter().map(|p| {
@@ -180,7 +249,7 @@ pub async fn offset_commit(ctx: &Arc<BrokerCtx>, req: OffsetCommitRequest) -> Of
             requested.into_iter().map(|tp| (tp, code)).collect()
         }
     };
-    let grouped = group_by_topic(results.into_iter().map(|(tp, code)| {
+    let committed = results.into_iter().map(|(tp, code)| {
         let partition = tp.partition;
         (
             tp.topic,
@@ -189,15 +258,50 @@ pub async fn offset_commit(ctx: &Arc<BrokerCtx>, req: OffsetCommitRequest) -> Of
                 error_code: code,
             },
         )
-    }));
+    });
+    let grouped = group_by_topic(committed.chain(denied));
     OffsetCommitResponse { topics: grouped }
 }
 
-/// The committed offsets asked for (all of the group's when `topics` is null).
-pub fn offset_fetch(ctx: &BrokerCtx, req: OffsetFetchRequest) -> OffsetFetchResponse {
-    let wanted = req.topics.map(from_wire);
+/// The committed offsets asked for (all of the group's when `topics` is null). Needs
+/// Read on the group and (Kafka's rule) Describe on each topic: a named topic without it
+/// is answered TOPIC_AUTHORIZATION_FAILED, and left out of "all of the group's".
+pub fn offset_fetch(
+    ctx: &BrokerCtx,
+    req: OffsetFetchRequest,
+    access: &Access,
+) -> OffsetFetchResponse {
+    if !access.group(&req.group_id, AclOperation::Read) {
+        return OffsetFetchResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed,
+            topics: Vec::new(),
+        };
+    }
+    let listing_all = req.topics.is_none();
+    let mut denied = Vec::new();
+    let wanted = req.topics.map(|topics| {
+        let (allowed, refused): (Vec<_>, Vec<_>) = topics
+            .into_iter()
+            .partition(|t| access.topic(&t.name, AclOperation::Describe));
+        denied = from_wire(refused);
+        from_wire(allowed)
+    });
     let found = ctx.groups.fetch_offsets(&req.group_id, wanted);
-    let entries = found.into_iter().map(|(tp, committed)| {
+    let found = found.into_iter().filter(|(tp, _)| {
+        !listing_all || access.permits(ResourceType::Topic, &tp.topic, AclOperation::Describe)
+    });
+    let refused = denied.into_iter().map(|tp| {
+        (
+            tp.topic,
+            OffsetFetchPartition {
+                partition: tp.partition,
+                offset: NO_COMMITTED_OFFSET,
+                metadata: None,
+                error_code: ErrorCode::TopicAuthorizationFailed,
+            },
+        )
+    });
+    let entries = found.map(|(tp, committed)| {
         let (offset, metadata) =
             committed.map_or((NO_COMMITTED_OFFSET, None), |c| (c.offset, c.metadata));
         (
@@ -212,16 +316,19 @@ pub fn offset_fetch(ctx: &BrokerCtx, req: OffsetFetchRequest) -> OffsetFetchResp
     });
     OffsetFetchResponse {
         error_code: ErrorCode::None,
-        topics: group_by_topic(entries),
+        topics: group_by_topic(entries.chain(refused)),
     }
 }
 
-/// Every group with its state.
-pub fn list_groups(ctx: &BrokerCtx) -> ListGroupsResponse {
+/// Every group with its state: all of them with Describe on the cluster, else those the
+/// principal may describe.
+pub fn list_groups(ctx: &BrokerCtx, access: &Access) -> ListGroupsResponse {
+    let all = access.cluster_permits(AclOperation::Describe);
     let groups = ctx
         .groups
         .list_groups()
         .into_iter()
+        .filter(|g| all || access.permits(ResourceType::Group, &g.group_id, AclOperation::Describe))
         .map(|g| ListedGroup {
             group_id: g.group_id,
             state: g.state.name().to_string(),
@@ -233,14 +340,27 @@ pub fn list_groups(ctx: &BrokerCtx) -> ListGroupsResponse {
     }
 }
 
-/// Describes each requested group.
-pub fn describe_groups(ctx: &BrokerCtx, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+/// Describes each requested group (Describe on the group).
+pub fn describe_groups(
+    ctx: &BrokerCtx,
+    req: DescribeGroupsRequest,
+    access: &Access,
+) -> DescribeGroupsResponse {
     let groups = super::unique(req.group_ids)
         .into_iter()
-        .map(|id| match ctx.groups.describe_group(&id, &ctx.topics) {
+        .map(|id| {
+            if !access.group(&id, AclOperation::Describe) {
+                return Err((id, ErrorCode::GroupAuthorizationFailed));
+            }
+            match ctx.groups.describe_group(&id, &ctx.topics) {
+                Ok(d) => Ok(d),
+                Err(e) => Err((id, error_code(&e))),
+            }
+        })
+        .map(|outcome| match outcome {
             Ok(d) => described(d),
-            Err(e) => DescribedGroup {
-                error_code: error_code(&e),
+            Err((id, code)) => DescribedGroup {
+                error_code: code,
                 group_id: id,
                 state: "Dead".into(),
                 assignor: String::new(),
@@ -253,13 +373,25 @@ pub fn describe_groups(ctx: &BrokerCtx, req: DescribeGroupsRequest) -> DescribeG
     DescribeGroupsResponse { groups }
 }
 
-/// Deletes each requested group (only empty ones) on the blocking pool.
-pub async fn delete_groups(ctx: &Arc<BrokerCtx>, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+/// Deletes each requested group (only empty ones, with Delete on the group) on the
+/// blocking pool.
+pub async fn delete_groups(
+    ctx: &Arc<BrokerCtx>,
+    req: DeleteGroupsRequest,
+    access: &Access,
+) -> DeleteGroupsResponse {
+    let access = access.clone();
     let results = blocking(ctx, move |ctx| {
         let results = req
             .group_ids
             .into_iter()
             .map(|group_id| {
+                if !access.group(&group_id, AclOperation::Delete) {
+                    return DeleteGroupResult {
+                        group_id,
+                        error_code: ErrorCode::GroupAuthorizationFailed,
+                    };
+                }
                 let error_code = ctx
                     .groups
                     .delete_group(&group_id, &ctx.topics, now_ms())
@@ -278,16 +410,31 @@ pub async fn delete_groups(ctx: &Arc<BrokerCtx>, req: DeleteGroupsRequest) -> De
     DeleteGroupsResponse { results }
 }
 
-/// Resets an empty group's offsets on the blocking pool.
-pub async fn reset_offsets(ctx: &Arc<BrokerCtx>, req: ResetOffsetsRequest) -> ResetOffsetsResponse {
+/// Resets an empty group's offsets on the blocking pool. Needs Read on the group and on
+/// every topic named.
+pub async fn reset_offsets(
+    ctx: &Arc<BrokerCtx>,
+    req: ResetOffsetsRequest,
+    access: &Access,
+) -> ResetOffsetsResponse {
+    if !access.group(&req.group_id, AclOperation::Read) {
+        return ResetOffsetsResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed,
+            topics: Vec::new(),
+        };
+    }
+    let (mut partitions, mut unknown, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     let to = match req.spec {
         ResetSpec::Earliest => ResetTo::Earliest,
         ResetSpec::Latest => ResetTo::Latest,
         ResetSpec::Offset(o) => ResetTo::Offset(o),
         ResetSpec::Timestamp(ms) => ResetTo::Timestamp(ms),
     };
-    let (mut partitions, mut unknown) = (Vec::new(), Vec::new());
     for topic in req.topics {
+        if !access.topic(&topic.name, AclOperation::Read) {
+            refused.push(topic.name);
+            continue;
+        }
         match (topic.partitions, ctx.topics.partition_count(&topic.name)) {
             (Some(ps), _) => partitions.extend(
                 ps.into_iter()
@@ -312,10 +459,17 @@ pub async fn reset_offsets(ctx: &Arc<BrokerCtx>, req: ResetOffsetsRequest) -> Re
                     Err(ErrorCode::UnknownTopicOrPartition),
                 )
             });
+            let refused = refused.into_iter().map(|t| {
+                (
+                    TopicPartition::new(t, -1),
+                    Err(ErrorCode::TopicAuthorizationFailed),
+                )
+            });
             let all = results
                 .into_iter()
                 .map(|(tp, r)| (tp, r.map_err(|e| error_code(&e))))
-                .chain(unknown);
+                .chain(unknown)
+                .chain(refused);
             let entries = all.map(|(tp, r)| {
                 let (error_code, offset) = match r {
                     Ok(o) => (ErrorCode::None, o),

@@ -12,15 +12,27 @@ use rill_protocol::api::init_producer_id::{InitProducerIdRequest, InitProducerId
 use rill_protocol::error_code::ErrorCode;
 use tracing::warn;
 
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::Access;
 use crate::server::BrokerCtx;
 
-/// Answers an InitProducerId request.
-pub async fn handle(ctx: &Arc<BrokerCtx>, req: InitProducerIdRequest) -> InitProducerIdResponse {
+/// Answers an InitProducerId request. Needs IdempotentWrite on the cluster or, as in
+/// Kafka 2.8+, Write on some topic.
+pub async fn handle(
+    ctx: &Arc<BrokerCtx>,
+    req: InitProducerIdRequest,
+    access: &Access,
+) -> InitProducerIdResponse {
     let answer = |error_code, producer_id, producer_epoch| InitProducerIdResponse {
         error_code,
         producer_id,
         producer_epoch,
     };
+    if !(access.cluster_permits(AclOperation::IdempotentWrite)
+        || access.allows_some(ResourceType::Topic, AclOperation::Write))
+    {
+        return answer(ErrorCode::ClusterAuthorizationFailed, -1, -1);
+    }
     if req.transactional_id.is_some() {
         // Transactions are not supported yet; idempotence is.
         return answer(ErrorCode::InvalidRequest, -1, -1);

@@ -12,6 +12,8 @@ use rill_protocol::api::list_offsets::{
 use rill_protocol::batch::BatchIter;
 use rill_protocol::error_code::ErrorCode;
 
+use crate::security::acl::AclOperation;
+use crate::security::Access;
 use crate::server::BrokerCtx;
 use crate::storage::PartitionLog;
 
@@ -32,26 +34,43 @@ fn first_record_at(log: &PartitionLog, batch_offset: i64, timestamp: i64) -> Opt
 /// Answers a ListOffsets request. A timestamp lookup reads (and may decompress) a batch,
 /// so the work runs on the blocking pool, and a partition named twice is answered
 /// `INVALID_REQUEST` the second time (as Kafka does) instead of being looked up again.
-pub async fn handle(ctx: &Arc<BrokerCtx>, req: ListOffsetsRequest) -> ListOffsetsResponse {
+/// Needs Describe on each topic.
+pub async fn handle(
+    ctx: &Arc<BrokerCtx>,
+    req: ListOffsetsRequest,
+    access: &Access,
+) -> ListOffsetsResponse {
     let ctx = Arc::clone(ctx);
-    let answered = tokio::task::spawn_blocking(move || lookup_all(&ctx, req)).await;
+    let access = access.clone();
+    let answered = tokio::task::spawn_blocking(move || lookup_all(&ctx, req, &access)).await;
     answered.unwrap_or_else(|e| {
         tracing::error!(error = %e, "ListOffsets task failed");
         ListOffsetsResponse { topics: Vec::new() }
     })
 }
 
-fn lookup_all(ctx: &BrokerCtx, req: ListOffsetsRequest) -> ListOffsetsResponse {
+fn lookup_all(ctx: &BrokerCtx, req: ListOffsetsRequest, access: &Access) -> ListOffsetsResponse {
     let mut seen = HashSet::new();
     let topics = req
         .topics
         .into_iter()
-        .map(|topic| TopicPartitions {
+        .map(|topic| {
+            let allowed = access.topic(&topic.name, AclOperation::Describe);
+            (topic, allowed)
+        })
+        .map(|(topic, allowed)| TopicPartitions {
             partitions: topic
                 .partitions
                 .iter()
                 .map(|p| {
-                    if seen.insert((topic.name.clone(), p.partition)) {
+                    if !allowed {
+                        ListOffsetsPartitionResponse {
+                            partition: p.partition,
+                            error_code: ErrorCode::TopicAuthorizationFailed,
+                            timestamp: -1,
+                            offset: -1,
+                        }
+                    } else if seen.insert((topic.name.clone(), p.partition)) {
                         lookup(ctx, &topic.name, p)
                     } else {
                         ListOffsetsPartitionResponse {

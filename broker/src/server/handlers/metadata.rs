@@ -1,5 +1,10 @@
 //! Metadata: this broker, and each topic's partitions with their offsets. Unknown topics
 //! are created on request when both the client and the broker allow it.
+//!
+//! With authorization on, a listing of every topic leaves out those the principal may not
+//! Describe, and a topic named without Describe is answered TOPIC_AUTHORIZATION_FAILED
+//! whether it exists or not, so neither answer tells whether it exists. Auto-creation
+//! needs Create on the cluster or the topic.
 
 use std::sync::Arc;
 
@@ -10,6 +15,8 @@ use rill_protocol::error_code::ErrorCode;
 
 use super::errors::topic_error_code;
 use super::run_blocking;
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::Access;
 use crate::server::BrokerCtx;
 use crate::topics::{is_internal_name, Topic};
 
@@ -17,14 +24,28 @@ use crate::topics::{is_internal_name, Topic};
 pub const NODE_ID: i32 = 0;
 
 /// Answers a Metadata request.
-pub async fn handle(ctx: &Arc<BrokerCtx>, req: MetadataRequest) -> MetadataResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerCtx>,
+    req: MetadataRequest,
+    access: &Access,
+) -> MetadataResponse {
     let topics = match req.topics {
-        None => ctx.topics.list().iter().map(|t| describe(t)).collect(),
+        None => ctx
+            .topics
+            .list()
+            .iter()
+            .filter(|t| access.permits(ResourceType::Topic, &t.name, AclOperation::Describe))
+            .map(|t| describe(t))
+            .collect(),
         Some(names) => {
             let names = super::unique(names);
             let mut out = Vec::with_capacity(names.len());
             for name in names {
-                out.push(lookup(ctx, name, req.allow_auto_topic_creation).await);
+                if !access.topic(&name, AclOperation::Describe) {
+                    out.push(missing(name, ErrorCode::TopicAuthorizationFailed));
+                    continue;
+                }
+                out.push(lookup(ctx, name, req.allow_auto_topic_creation, access).await);
             }
             out
         }
@@ -40,18 +61,31 @@ pub async fn handle(ctx: &Arc<BrokerCtx>, req: MetadataRequest) -> MetadataRespo
     }
 }
 
-async fn lookup(ctx: &Arc<BrokerCtx>, name: String, allow_create: bool) -> TopicMetadata {
+async fn lookup(
+    ctx: &Arc<BrokerCtx>,
+    name: String,
+    allow_create: bool,
+    access: &Access,
+) -> TopicMetadata {
     if let Some(topic) = ctx.topics.get(&name) {
         return describe(&topic);
     }
     if !(allow_create && ctx.config.auto_create_topics) || is_internal_name(&name) {
         return missing(name, ErrorCode::UnknownTopicOrPartition);
     }
+    if !may_create(access, &name) {
+        return missing(name, ErrorCode::TopicAuthorizationFailed);
+    }
     let wanted = name.clone();
     match run_blocking(ctx, move |ctx| ctx.topics.get_or_create(&wanted)).await {
         Ok(topic) => describe(&topic),
         Err(e) => missing(name, topic_error_code(&e)),
     }
+}
+
+/// Whether `access` may create the topic: Create on the cluster or on the topic.
+pub fn may_create(access: &Access, name: &str) -> bool {
+    access.cluster_permits(AclOperation::Create) || access.topic(name, AclOperation::Create)
 }
 
 fn missing(name: String, error_code: ErrorCode) -> TopicMetadata {

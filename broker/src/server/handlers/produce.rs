@@ -25,23 +25,29 @@ use tracing::warn;
 
 use super::errors::{storage_error_code, topic_error_code};
 use super::run_blocking;
+use crate::security::acl::AclOperation;
+use crate::security::Access;
 use crate::server::BrokerCtx;
 use crate::storage::{AppendInfo, StorageError};
 use crate::topics::{is_internal_name, Partition, TimestampType, Topic};
 
-/// Answers a Produce request (the caller drops the answer for `acks=0`).
+/// Answers a Produce request (the caller drops the answer for `acks=0`). Needs Write on
+/// each topic (which, as in Kafka 2.8+, also covers idempotent producers).
 pub async fn handle(
     ctx: &Arc<BrokerCtx>,
     req: ProduceRequest,
     peer: SocketAddr,
+    access: &Access,
 ) -> ProduceResponse {
     let valid_acks = matches!(req.acks, ACKS_NONE | ACKS_LEADER | ACKS_ALL);
     let mut topics = Vec::with_capacity(req.topics.len());
     for topic in req.topics {
-        let resolved = if valid_acks {
-            resolve_topic(ctx, &topic.name).await
-        } else {
+        let resolved = if !valid_acks {
             Err(ErrorCode::InvalidRequiredAcks)
+        } else if !access.topic(&topic.name, AclOperation::Write) {
+            Err(ErrorCode::TopicAuthorizationFailed)
+        } else {
+            resolve_topic(ctx, &topic.name, access).await
         };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
@@ -63,7 +69,11 @@ pub async fn handle(
 }
 
 /// The topic, auto-created when the broker allows it.
-async fn resolve_topic(ctx: &Arc<BrokerCtx>, name: &str) -> Result<Arc<Topic>, ErrorCode> {
+async fn resolve_topic(
+    ctx: &Arc<BrokerCtx>,
+    name: &str,
+    access: &Access,
+) -> Result<Arc<Topic>, ErrorCode> {
     if is_internal_name(name) {
         // Only the broker writes its internal topics.
         return Err(ErrorCode::InvalidTopic);
@@ -73,6 +83,9 @@ async fn resolve_topic(ctx: &Arc<BrokerCtx>, name: &str) -> Result<Arc<Topic>, E
     }
     if !ctx.config.auto_create_topics {
         return Err(ErrorCode::UnknownTopicOrPartition);
+    }
+    if !super::metadata::may_create(access, name) {
+        return Err(ErrorCode::TopicAuthorizationFailed);
     }
     let wanted = name.to_string();
     run_blocking(ctx, move |ctx| ctx.topics.get_or_create(&wanted))

@@ -18,14 +18,25 @@ use rill_protocol::sasl::scram::ScramCredential;
 use rill_protocol::sasl::ScramMechanism;
 use tracing::{info, warn};
 
+use crate::security::acl::AclOperation;
 use crate::security::credentials::{check_name, Change, StoreError};
+use crate::security::Access;
 use crate::server::BrokerCtx;
 
-/// Describes the named users (every user when `users` is null).
+/// Describes the named users (every user when `users` is null). Needs Describe on the
+/// cluster.
 pub fn describe(
     ctx: &BrokerCtx,
     req: DescribeUserScramCredentialsRequest,
+    access: &Access,
 ) -> DescribeUserScramCredentialsResponse {
+    if !access.cluster(AclOperation::Describe) {
+        return DescribeUserScramCredentialsResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed,
+            error_message: Some("listing users needs Describe on the cluster".to_string()),
+            results: Vec::new(),
+        };
+    }
     let all: BTreeMap<String, Vec<(ScramMechanism, u32)>> =
         ctx.credentials.list().into_iter().collect();
     let info = |creds: &[(ScramMechanism, u32)]| {
@@ -72,12 +83,24 @@ fn found(user: &str, credentials: Vec<ScramCredentialInfo>) -> UserScramCredenti
 }
 
 /// Adds, replaces and removes credentials; one result per user named. A user whose
-/// changes are not all valid is left untouched.
+/// changes are not all valid is left untouched. Needs Alter on the cluster.
 pub async fn alter(
     ctx: &Arc<BrokerCtx>,
     req: AlterUserScramCredentialsRequest,
+    access: &Access,
 ) -> AlterUserScramCredentialsResponse {
     let mut outcome: BTreeMap<String, Result<(), (ErrorCode, String)>> = BTreeMap::new();
+    if !access.cluster(AclOperation::Alter) {
+        let refused = (
+            ErrorCode::ClusterAuthorizationFailed,
+            "changing users needs Alter on the cluster".to_string(),
+        );
+        let names = req.deletions.into_iter().map(|d| d.name);
+        for user in names.chain(req.upsertions.into_iter().map(|u| u.name)) {
+            outcome.insert(user, Err(refused.clone()));
+        }
+        return results(outcome);
+    }
     let mut planned: Vec<(String, Change)> = Vec::new();
     for d in req.deletions {
         let change = ScramMechanism::from_kafka_type(d.mechanism)
@@ -103,6 +126,13 @@ pub async fn alter(
         .filter(|(user, _)| matches!(outcome.get(user), Some(Ok(()))))
         .collect();
     apply(ctx, valid, &mut outcome).await;
+    results(outcome)
+}
+
+/// One result per user, in name order.
+fn results(
+    outcome: BTreeMap<String, Result<(), (ErrorCode, String)>>,
+) -> AlterUserScramCredentialsResponse {
     let results = outcome
         .into_iter()
         .map(|(user, result)| {
