@@ -90,7 +90,14 @@ struct State {
     drain_start: usize,
     /// Records that failed and no `flush`/`close` has reported yet.
     failures: Failures,
+    /// Buffers of completed batches for new ones (at most [`SPARE_BUFFERS_MAX`]), so
+    /// a busy producer encodes into memory it already touched.
+    spare_buffers: Vec<Vec<u8>>,
 }
+
+/// Completed batches' buffers kept for reuse, beyond `buffer_memory_bytes` (each at
+/// most twice `batch_bytes`).
+const SPARE_BUFFERS_MAX: usize = 4;
 
 /// Failed deliveries not yet reported by `flush` or `close` (bounded: counts and the
 /// first error only).
@@ -238,6 +245,7 @@ impl Accumulator {
                 self.config.compression,
                 batch_bytes,
                 Arc::clone(&self.memory),
+                state.spare_buffers.pop(),
                 now(),
             );
             queue.batches.push_back(batch);
@@ -381,9 +389,21 @@ impl Accumulator {
     }
 
     /// Records that in-flight batch `id` of `tp` is finished (acknowledged or finally
-    /// failed, its futures already resolved).
-    pub(crate) fn finish(&self, id: u64, tp: &TopicPartition, succeeded: bool) {
+    /// failed, its futures already resolved); keeps its `buffer` for a new batch.
+    pub(crate) fn finish(
+        &self,
+        id: u64,
+        tp: &TopicPartition,
+        succeeded: bool,
+        buffer: Option<Vec<u8>>,
+    ) {
         let mut state = self.lock();
+        if let Some(buffer) = buffer {
+            let small = buffer.capacity() <= self.config.batch_bytes.saturating_mul(2);
+            if small && state.spare_buffers.len() < SPARE_BUFFERS_MAX {
+                state.spare_buffers.push(buffer);
+            }
+        }
         if let Some(queue) = state.partitions.get_mut(tp) {
             queue.in_flight = queue.in_flight.saturating_sub(1);
             if succeeded {
