@@ -204,6 +204,12 @@ impl Accumulator {
         self.reserve_until(record_bytes, now, far).await
     }
 
+    /// Buffers of completed batches waiting for new batches.
+    #[cfg(test)]
+    pub(crate) fn spare_buffer_count(&self) -> usize {
+        self.lock().spare_buffers.len()
+    }
+
     /// Buffer memory not currently held by records.
     #[cfg(test)]
     pub(crate) fn available_memory_bytes(&self) -> usize {
