@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use super::batch::ProducerBatch;
 use super::delivery::DeliveryFuture;
 use super::memory::Reservation;
+use super::partition_key::{BorrowedPartition, PartitionKey};
 use crate::error::ClientError;
 use crate::fast_map::FastMap;
 use crate::record::TopicPartition;
@@ -216,13 +217,13 @@ impl Accumulator {
         self.memory.available_permits()
     }
 
-    /// Appends `record`, created at `timestamp` (ms), to the open batch of `tp`,
+    /// Appends `record`, created at `timestamp` (ms), to the open batch of `partition`,
     /// starting a batch if needed; one lock and one hash lookup. `now` is called only
     /// when a batch starts (its linger counts from there), so most records do not read
     /// the clock.
     pub(crate) fn append<R: RecordSource + ?Sized>(
         &self,
-        tp: &TopicPartition,
+        key: BorrowedPartition<'_>,
         timestamp: i64,
         record: &R,
         record_bytes: usize,
@@ -236,10 +237,11 @@ impl Accumulator {
             return Err(ClientError::Closed { handle: "producer" });
         }
         let next_id = state.next_batch_id;
-        // The key (an `Arc` name) is cloned only when the partition has no queue yet.
-        let queue = match state.partitions.get_mut(tp) {
+        // Looked up by borrowed parts: the topic's `Arc` is cloned only for a new queue
+        // or a new batch, not per record.
+        let queue = match state.partitions.get_mut(&key as &dyn PartitionKey) {
             Some(queue) => queue,
-            None => state.partitions.entry(tp.clone()).or_default(),
+            None => state.partitions.entry(key.to_owned_key()).or_default(),
         };
         let last = queue.batches.back();
         let last_open = last.is_some_and(|b| !b.is_sealed());
@@ -247,7 +249,7 @@ impl Accumulator {
         if !fits {
             let batch = ProducerBatch::new(
                 next_id,
-                tp.clone(),
+                key.to_owned_key(),
                 self.config.compression,
                 batch_bytes,
                 Arc::clone(&self.memory),

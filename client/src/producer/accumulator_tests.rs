@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::super::partition_key::BorrowedPartition;
 use super::*;
 use rill_protocol::batch::RecordInput;
 
@@ -25,8 +26,18 @@ fn tp(partition: i32) -> TopicPartition {
 async fn append(acc: &Accumulator, tp: &TopicPartition, bytes: usize, now: Instant) -> Appended {
     let permit = acc.reserve(bytes).await.unwrap();
     let record = RecordInput::new(0, vec![7u8; 4]);
-    acc.append(tp, record.timestamp, &record, bytes, permit, || now)
-        .unwrap()
+    acc.append(
+        BorrowedPartition {
+            topic: &tp.topic,
+            partition: tp.partition,
+        },
+        record.timestamp,
+        &record,
+        bytes,
+        permit,
+        || now,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
