@@ -39,8 +39,8 @@ for round in $(seq "$ROUNDS"); do
     rill() { # shellcheck disable=SC2086
       "$RILL" --broker 127.0.0.1:$PORT $tls_client --output json bench "$@" 2>/dev/null | figures
     }
-    echo "round=$round $mode produce-1KiB $(rill produce --topic k1 --message-size 1024 --count 500000)"
-    echo "round=$round $mode produce-100B $(rill produce --topic b100 --message-size 100 --count 2000000)"
+    echo "round=$round $mode produce-1KiB $(rill produce --topic k1 --message-size 1024 --count 1000000)"
+    echo "round=$round $mode produce-100B $(rill produce --topic b100 --message-size 100 --count 3000000)"
     echo "round=$round $mode consume-1KiB $(rill consume --topic k1)"
     kill -TERM "$pid"
     wait "$pid" || true
