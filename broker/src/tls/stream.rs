@@ -20,6 +20,7 @@ use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio_util::io::poll_read_buf;
 
 /// A server-side TLS session over TCP.
 pub type ServerTlsStream = tokio_rustls::server::TlsStream<TcpStream>;
@@ -136,14 +137,8 @@ impl TlsReadHalf {
         if !self.stash.is_empty() || self.ended {
             return Poll::Ready(Ok(()));
         }
-        self.stash.reserve(TLS_STASH_BYTES);
-        let room = self.stash.spare_capacity_mut();
-        let room_len = room.len().min(TLS_STASH_BYTES);
-        let mut read = ReadBuf::uninit(&mut room[..room_len]);
-        std::task::ready!(Pin::new(&mut self.half).poll_read(cx, &mut read))?;
-        let filled = read.filled().len();
-        // SAFETY: `poll_read` initialised the first `filled` bytes of the spare capacity.
-        unsafe { self.stash.set_len(filled) };
+        let mut room = (&mut self.stash).limit(TLS_STASH_BYTES);
+        let filled = std::task::ready!(poll_read_buf(Pin::new(&mut self.half), cx, &mut room))?;
         self.ended = filled == 0;
         Poll::Ready(Ok(()))
     }
@@ -177,25 +172,6 @@ impl TlsReadHalf {
             _ => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
-}
-
-/// One `poll_read` into the spare room of `buf`.
-fn poll_read_buf<R: AsyncRead, B: BufMut>(
-    reader: Pin<&mut R>,
-    cx: &mut Context<'_>,
-    buf: &mut B,
-) -> Poll<io::Result<usize>> {
-    let room = buf.chunk_mut();
-    // SAFETY: `UninitSlice` and `[MaybeUninit<u8>]` have the same layout; `ReadBuf`
-    // only writes initialised bytes into it and reports how many.
-    let room =
-        unsafe { &mut *(room as *mut bytes::buf::UninitSlice as *mut [std::mem::MaybeUninit<u8>]) };
-    let mut read = ReadBuf::uninit(room);
-    std::task::ready!(reader.poll_read(cx, &mut read))?;
-    let filled = read.filled().len();
-    // SAFETY: `poll_read` initialised `filled` bytes at the start of `chunk_mut`.
-    unsafe { buf.advance_mut(filled) };
-    Poll::Ready(Ok(filled))
 }
 
 impl AsyncRead for BrokerReadHalf {
