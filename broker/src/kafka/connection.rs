@@ -24,6 +24,10 @@ use super::KafkaCtx;
 use crate::security::Session;
 use crate::shutdown::ShutdownListener;
 
+/// Longest a connection lingers after its last answer (a failed login) for the client
+/// to close it.
+const LAST_ANSWER_LINGER: Duration = Duration::from_secs(1);
+
 /// Serves one connection until the peer closes it, it misbehaves, or shutdown.
 pub async fn serve(
     ctx: Arc<KafkaCtx>,
@@ -105,6 +109,11 @@ pub async fn serve(
             }
         }
         if last {
+            // Let the client read the answer and close first, as Kafka delays the close
+            // after a failed login: kafka-python drops an answer that arrives together
+            // with the end of the stream. Bounded by LAST_ANSWER_LINGER.
+            let drain = async { while let Some(Ok(_)) = frames.next().await {} };
+            let _ = tokio::time::timeout(LAST_ANSWER_LINGER, drain).await;
             break;
         }
     }
