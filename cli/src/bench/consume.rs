@@ -103,7 +103,9 @@ async fn records_per_partition(global: &GlobalArgs, topic: &str) -> anyhow::Resu
 /// The Consumer settings of the bench: the client's defaults, the global options and
 /// `--partition-max-bytes`.
 pub fn consumer_config(global: &GlobalArgs, load: &LoadArgs) -> anyhow::Result<ConsumerConfig> {
-    let mut builder = ConsumerConfig::builder(global.broker.clone()).client_id("rill-bench");
+    let mut builder = ConsumerConfig::builder(global.broker.clone())
+        .client_id("rill-bench")
+        .sasl(global.connection_config().sasl);
     if let Some(bytes) = load.partition_max_bytes {
         builder = builder.partition_max_bytes(bytes);
     }

@@ -89,7 +89,8 @@ pub async fn run_producers(
 fn producer_config(global: &GlobalArgs, load: &LoadArgs) -> anyhow::Result<ProducerConfig> {
     let mut builder = ProducerConfig::builder(global.broker.clone())
         .compression(load.compression)
-        .client_id("rill-bench");
+        .client_id("rill-bench")
+        .sasl(global.connection_config().sasl);
     if let Some(acks) = load.acks {
         builder = builder.acks(acks);
     }
