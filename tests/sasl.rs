@@ -502,3 +502,29 @@ async fn a_thousand_failed_logins_do_not_hold_up_a_good_client() {
     );
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_login_closes_the_connection_even_if_the_client_keeps_it_open() {
+    let broker = sasl_broker(&[SaslMechanism::Plain], |c| {
+        c.sasl.allow_plain_without_tls = true;
+    })
+    .await;
+    let mut stream = TcpStream::connect(broker.addr).await.unwrap();
+    let handshake = SaslHandshakeRequest {
+        mechanism: "PLAIN".into(),
+    };
+    raw_call(&mut stream, handshake.into(), 0).await.unwrap();
+    let wrong = SaslAuthenticateRequest {
+        auth_bytes: Bytes::from_static(b"\0alice\0wrong"),
+    };
+    let payload = raw_call(&mut stream, wrong.into(), 0).await.unwrap();
+    let (_, response) = Response::decode(SaslAuthenticateRequest::API_KEY, 0, payload).unwrap();
+    let Response::SaslAuthenticate(answer) = response else {
+        panic!("{response:?}")
+    };
+    assert_eq!(answer.error_code, ErrorCode::SaslAuthenticationFailed);
+    assert!(!answer.error_message.unwrap().contains("wrong"));
+    // The client sends nothing more and does not close: the broker closes.
+    assert!(closed_by_broker(&mut stream, DEADLINE).await);
+    broker.stop().await;
+}
