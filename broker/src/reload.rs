@@ -258,6 +258,11 @@ fn restart_required(old: &BrokerConfig, new: &BrokerConfig, out: &mut Vec<String
             format!("{:?}", old.cleaner),
             format!("{:?}", new.cleaner),
         ),
+        (
+            "sasl settings",
+            format!("{:?}", old.sasl),
+            format!("{:?}", new.sasl),
+        ),
     ];
     for (name, before, after) in pairs {
         if before != after {
