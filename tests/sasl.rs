@@ -258,13 +258,14 @@ async fn requests_before_authentication_are_refused_on_both_listeners() {
         auth_error(error),
         "broker does not enable SCRAM-SHA-512; it offers: SCRAM-SHA-256"
     );
-    // A client without SASL settings cannot use the broker.
-    let admin = Admin::connect(connection(broker.addr, None)).await;
-    let listed = match admin {
-        Ok(admin) => admin.list_topics().await.map(drop),
-        Err(e) => Err(e),
-    };
-    assert!(listed.is_err(), "an anonymous client listed topics");
+    // A client without SASL settings learns at once that it must authenticate.
+    let error = Admin::connect(connection(broker.addr, None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        auth_error(error),
+        "the broker requires SASL authentication and no SASL credentials are configured"
+    );
     // Kafka: a Metadata v1 request (api 3) before authenticating closes the connection.
     let mut kafka = TcpStream::connect(broker.kafka_addr.unwrap())
         .await
@@ -295,11 +296,18 @@ async fn plain_over_plaintext_is_refused_unless_allowed() {
         c.sasl.allow_plain_without_tls = true
     })
     .await;
-    let admin = Admin::connect(connection(broker.addr, Some(plain)))
+    let admin = Admin::connect(connection(broker.addr, Some(plain.clone())))
         .await
         .unwrap();
     admin.list_topics().await.unwrap();
     broker.stop().await;
+    // Credentials for a broker without SASL are a clear error, not silently unused.
+    let open = TestBroker::start().await;
+    let error = Admin::connect(connection(open.addr, Some(plain)))
+        .await
+        .unwrap_err();
+    assert!(auth_error(error).contains("does not enable SASL"));
+    open.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,9 +85,8 @@ impl Connection {
             })?;
         let connection = Self::start(stream, addr, config);
         connection.handshake(config.connect_timeout).await?;
-        if let Some(credentials) = &config.sasl {
-            sasl::authenticate(&connection, credentials, config.connect_timeout).await?;
-        }
+        sasl::authenticate_if_required(&connection, config.sasl.as_ref(), config.connect_timeout)
+            .await?;
         Ok(connection)
     }
 
@@ -132,6 +131,13 @@ impl Connection {
         // Set once per connection, right here; a second set cannot happen.
         let _ = self.broker_versions.set(ranges);
         Ok(())
+    }
+
+    /// Whether the broker's ApiVersions answer lists `api`.
+    fn broker_serves(&self, api: ApiKey) -> bool {
+        self.broker_versions
+            .get()
+            .is_some_and(|versions| versions.contains_key(&api.as_u16()))
     }
 
     /// The broker's address.
