@@ -148,6 +148,41 @@ async fn confluent_kafka_authenticates_with_scram_and_plain() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confluent_kafka_admin_creates_a_user_who_then_logs_in() {
+    let Some(py) = python("ck") else { return };
+    let (broker, kafka) = broker().await;
+    let kafka = kafka.to_string();
+    let created = script(
+        &py,
+        &[
+            "confluent-admin",
+            &kafka,
+            "SCRAM-SHA-512",
+            USER,
+            PASSWORD,
+            "dave",
+            "dave-pass-9",
+        ],
+    )
+    .await;
+    assert_eq!(created["created"], "dave", "{created}");
+    for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let topic = format!("dave-{}", mechanism.to_lowercase());
+        let args = [
+            "confluent",
+            &kafka,
+            mechanism,
+            "dave",
+            "dave-pass-9",
+            &topic,
+            "ok",
+        ];
+        assert_eq!(script(&py, &args).await["consumed"], 5, "{mechanism}");
+    }
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kcat_authenticates_with_scram_and_plain() {
     let Some(kcat) = kcat() else { return };
     let (broker, kafka) = broker().await;

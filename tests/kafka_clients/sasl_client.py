@@ -2,9 +2,11 @@
 with SASL (security.protocol=SASL_PLAINTEXT).
 
 Usage: python sasl_client.py CLIENT BOOTSTRAP MECHANISM USER PASSWORD TOPIC EXPECT
-  CLIENT  kafka-python | confluent
+  CLIENT  kafka-python | confluent | confluent-admin
   EXPECT  ok      produce 5 records, consume them back, check every value
           refused the login must fail with an authentication error
+  confluent-admin (as USER): create the user named TOPIC with password EXPECT through
+          AlterUserScramCredentials (SCRAM-SHA-256 and -512), then describe it
 Prints one JSON object; exits non-zero with a message on the first failure.
 """
 import json
@@ -127,11 +129,31 @@ def confluent(bootstrap, mechanism, user, password, topic, expect):
     done(client=client, consumed=len(got))
 
 
+def confluent_admin(bootstrap, mechanism, user, password, new_user, new_password):
+    from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialUpsertion)
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
+                         "sasl.mechanism": mechanism, "sasl.username": user,
+                         "sasl.password": password})
+    upserts = [UserScramCredentialUpsertion(new_user, ScramCredentialInfo(m, 4096),
+                                            new_password.encode())
+               for m in (ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512)]
+    for fut in admin.alter_user_scram_credentials(upserts).values():
+        fut.result(timeout=DEADLINE_S)
+    described = admin.describe_user_scram_credentials([new_user])[new_user].result(
+        timeout=DEADLINE_S)
+    mechanisms = sorted(str(info.mechanism) for info in described.scram_credential_infos)
+    if len(mechanisms) != 2:
+        fail(f"described {mechanisms}")
+    done(created=new_user, mechanisms=mechanisms)
+
+
 def main():
     if len(sys.argv) != 8:
         fail(__doc__)
     kind, bootstrap, mechanism, user, password, topic, expect = sys.argv[1:]
-    {"kafka-python": kafka_python, "confluent": confluent}[kind](
+    {"kafka-python": kafka_python, "confluent": confluent, "confluent-admin": confluent_admin}[kind](
         bootstrap, mechanism, user, password, topic, expect)
 
 
