@@ -6,6 +6,9 @@
 //! 4-byte big-endian length). A connection silent for `idle_timeout`, or whose started
 //! frame does not arrive whole within `frame_timeout`, is closed, as is one that sends
 //! a frame that cannot be decoded or does not read its answers within `idle_timeout`.
+//! With SASL on, one not authenticated within `--sasl-timeout` is closed too, and one
+//! whose login failed is closed after its answer (once the client has read it, at most
+//! [`LAST_ANSWER_LINGER`] later).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -14,6 +14,9 @@
 //! connection's `max_connection_buffer_bytes` and every connection's
 //! `max_total_buffer_bytes`. At either limit the connection stops reading requests; a
 //! peer that does not read its responses thus stops itself, not the others.
+//!
+//! With SASL on, a connection not authenticated within `--sasl-timeout` is closed, and
+//! a failed login's answer is the connection's last ([`Reply::Last`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
