@@ -263,13 +263,14 @@ async fn requests_before_authentication_are_refused_on_both_listeners() {
         auth_error(error),
         "broker does not enable SCRAM-SHA-512; it offers: SCRAM-SHA-256"
     );
-    // A client without SASL settings cannot use the broker.
-    let admin = Admin::connect(connection(broker.addr, None)).await;
-    let listed = match admin {
-        Ok(admin) => admin.list_topics().await.map(drop),
-        Err(e) => Err(e),
-    };
-    assert!(listed.is_err(), "an anonymous client listed topics");
+    // A client without SASL settings learns at once that it must authenticate.
+    let error = Admin::connect(connection(broker.addr, None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        auth_error(error),
+        "the broker requires SASL authentication and no SASL credentials are configured"
+    );
     // Kafka: a Metadata v1 request (api 3) before authenticating closes the connection.
     let mut kafka = TcpStream::connect(broker.kafka_addr.unwrap())
         .await
@@ -300,11 +301,18 @@ async fn plain_over_plaintext_is_refused_unless_allowed() {
         c.sasl.allow_plain_without_tls = true
     })
     .await;
-    let admin = Admin::connect(connection(broker.addr, Some(plain)))
+    let admin = Admin::connect(connection(broker.addr, Some(plain.clone())))
         .await
         .unwrap();
     admin.list_topics().await.unwrap();
     broker.stop().await;
+    // Credentials for a broker without SASL are a clear error, not silently unused.
+    let open = TestBroker::start().await;
+    let error = Admin::connect(connection(open.addr, Some(plain)))
+        .await
+        .unwrap_err();
+    assert!(auth_error(error).contains("does not enable SASL"));
+    open.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -509,5 +517,31 @@ async fn a_thousand_failed_logins_do_not_hold_up_a_good_client() {
         logins(&broker, "SCRAM-SHA-256", "failure").await,
         FAILURES as u64
     );
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_login_closes_the_connection_even_if_the_client_keeps_it_open() {
+    let broker = sasl_broker(&[SaslMechanism::Plain], |c| {
+        c.sasl.allow_plain_without_tls = true;
+    })
+    .await;
+    let mut stream = TcpStream::connect(broker.addr).await.unwrap();
+    let handshake = SaslHandshakeRequest {
+        mechanism: "PLAIN".into(),
+    };
+    raw_call(&mut stream, handshake.into(), 0).await.unwrap();
+    let wrong = SaslAuthenticateRequest {
+        auth_bytes: Bytes::from_static(b"\0alice\0wrong"),
+    };
+    let payload = raw_call(&mut stream, wrong.into(), 0).await.unwrap();
+    let (_, response) = Response::decode(SaslAuthenticateRequest::API_KEY, 0, payload).unwrap();
+    let Response::SaslAuthenticate(answer) = response else {
+        panic!("{response:?}")
+    };
+    assert_eq!(answer.error_code, ErrorCode::SaslAuthenticationFailed);
+    assert!(!answer.error_message.unwrap().contains("wrong"));
+    // The client sends nothing more and does not close: the broker closes.
+    assert!(closed_by_broker(&mut stream, DEADLINE).await);
     broker.stop().await;
 }

@@ -318,6 +318,11 @@ fn restart_required(old: &BrokerConfig, new: &BrokerConfig, out: &mut Vec<String
             format!("{:?}", old.authorization),
             format!("{:?}", new.authorization),
         ),
+        (
+            "sasl settings",
+            format!("{:?}", old.sasl),
+            format!("{:?}", new.sasl),
+        ),
     ];
     for (name, before, after) in pairs {
         if before != after {

@@ -87,8 +87,16 @@ async fn api_versions_v0_lists_what_is_served() {
     assert!(ranges.contains(&(1, 4, 12)), "Fetch 4-12: {ranges:?}");
     assert!(ranges.contains(&(API_VERSIONS, 0, 3)), "{ranges:?}");
     assert!(
-        !ranges.iter().any(|r| r.0 == 17),
-        "SaslHandshake is not served: {ranges:?}"
+        ranges.contains(&(17, 0, 1)),
+        "SaslHandshake 0-1: {ranges:?}"
+    );
+    assert!(
+        ranges.contains(&(36, 0, 2)),
+        "SaslAuthenticate 0-2: {ranges:?}"
+    );
+    assert!(
+        !ranges.iter().any(|r| r.0 == 26),
+        "EndTxn is not served: {ranges:?}"
     );
     broker.stop().await;
 }

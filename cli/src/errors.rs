@@ -96,6 +96,12 @@ pub fn hint(error: &anyhow::Error, broker: &str) -> Option<String> {
         ClientError::DeliveryTimeout { .. } => {
             Some("the broker did not acknowledge in time; allow longer with --timeout".to_owned())
         }
+        ClientError::Authentication { .. } => Some(
+            "log in with --sasl-username USER (or RILL_SASL_USERNAME), the password in \
+             RILL_SASL_PASSWORD or a file given with --sasl-password-file, and \
+             --sasl-mechanism if the broker does not offer SCRAM-SHA-256"
+                .to_owned(),
+        ),
         _ => None,
     }
 }

@@ -171,6 +171,7 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
     let config = ConsumerConfig::builder(connection.bootstrap.clone())
         .client_id(connection.client_id.clone())
         .tls(connection.tls.clone())
+        .sasl(connection.sasl.clone())
         .connect_timeout(connection.connect_timeout)
         .request_timeout(connection.request_timeout)
         .fetch_max_wait(fetch_max_wait)

@@ -95,7 +95,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<BrokerState>>) {
     while let Some(Ok(frame)) = frames.next().await {
         let (header, request) = Request::decode(frame).unwrap();
         let response = match request {
-            Request::ApiVersions(_) => Some(ApiVersionsResponse::supported().into()),
+            Request::ApiVersions(_) => Some(without_sasl().into()),
             Request::Metadata(r) => Some(metadata(&state, r)),
             Request::Produce(r) => produce(&state, r),
             Request::Fetch(r) => Some(fetch(&state, r).await),
@@ -333,4 +333,17 @@ fn list_offsets(state: &Mutex<BrokerState>, request: ListOffsetsRequest) -> Resp
         })
         .collect();
     ListOffsetsResponse { topics }.into()
+}
+
+/// Every API this build speaks but SASL's: what a broker without authentication lists.
+pub(crate) fn without_sasl() -> ApiVersionsResponse {
+    let mut response = ApiVersionsResponse::supported();
+    let sasl = [
+        rill_protocol::api::ApiKey::SaslHandshake.as_u16(),
+        rill_protocol::api::ApiKey::SaslAuthenticate.as_u16(),
+    ];
+    response
+        .api_keys
+        .retain(|range| !sasl.contains(&range.api_key));
+    response
 }

@@ -6,6 +6,9 @@
 //! 4-byte big-endian length). A connection silent for `idle_timeout`, or whose started
 //! frame does not arrive whole within `frame_timeout`, is closed, as is one that sends
 //! a frame that cannot be decoded or does not read its answers within `idle_timeout`.
+//! With SASL on, one not authenticated within `--sasl-timeout` is closed too, and one
+//! whose login failed is closed after its answer (once the client has read it, at most
+//! [`LAST_ANSWER_LINGER`] later).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +26,10 @@ use super::KafkaCtx;
 use crate::security::Session;
 use crate::shutdown::ShutdownListener;
 use crate::tls::BrokerStream;
+
+/// Longest a connection lingers after its last answer (a failed login) for the client
+/// to close it.
+const LAST_ANSWER_LINGER: Duration = Duration::from_secs(1);
 
 /// Serves one connection until the peer closes it, it misbehaves, or shutdown.
 pub async fn serve(
@@ -112,6 +119,11 @@ pub async fn serve(
             }
         }
         if last {
+            // Let the client read the answer and close first, as Kafka delays the close
+            // after a failed login: kafka-python drops an answer that arrives together
+            // with the end of the stream. Bounded by LAST_ANSWER_LINGER.
+            let drain = async { while let Some(Ok(_)) = frames.next().await {} };
+            let _ = tokio::time::timeout(LAST_ANSWER_LINGER, drain).await;
             break;
         }
     }

@@ -14,6 +14,9 @@
 //! connection's `max_connection_buffer_bytes` and every connection's
 //! `max_total_buffer_bytes`. At either limit the connection stops reading requests; a
 //! peer that does not read its responses thus stops itself, not the others.
+//!
+//! With SASL on, a connection not authenticated within `--sasl-timeout` is closed, and
+//! a failed login's answer is the connection's last ([`Reply::Last`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,7 +63,7 @@ pub async fn serve(
     let (read_half, write_half) = stream.into_split();
     let (request_tx, request_rx) = mpsc::channel::<Queued>(ctx.config.max_inflight);
     let (response_tx, response_rx) = mpsc::channel::<Answered>(WRITE_QUEUE_DEPTH);
-    let writer = tokio::spawn(write_responses(
+    let mut writer = tokio::spawn(write_responses(
         response_rx,
         write_half,
         peer,
@@ -77,15 +80,20 @@ pub async fn serve(
         authenticated.clone(),
     ));
     let reading = read_requests(&ctx, read_half, request_tx, peer, shutdown);
-    // Dropping the reader (on the authentication deadline) drops the request channel:
-    // the processor finishes what it has, then the writer.
+    // Dropping the reader (on the authentication deadline, or once the writer has sent
+    // a last answer such as a failed login's) drops the request channel: the processor
+    // finishes what it has, then the writer.
+    let mut writer_done = false;
     tokio::select! {
         () = reading => {}
         () = sasl_deadline(&ctx.config.sasl, &authenticated, peer) => {}
+        _ = &mut writer => writer_done = true,
     }
     // The reader has stopped: the processor drains what was read, then the writer.
     let _ = processor.await;
-    let _ = writer.await;
+    if !writer_done {
+        let _ = writer.await;
+    }
 }
 
 /// Reads and decodes frames until EOF, an unreadable frame, the idle timeout, shutdown,

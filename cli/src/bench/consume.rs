@@ -171,7 +171,8 @@ async fn records_per_partition(
 pub fn consumer_config(global: &GlobalArgs, load: &LoadArgs) -> anyhow::Result<ConsumerConfig> {
     let mut builder = ConsumerConfig::builder(global.broker.clone())
         .client_id("rill-bench")
-        .tls(global.tls.config());
+        .tls(global.tls.config())
+        .sasl(global.connection_config().sasl);
     if let Some(bytes) = load.partition_max_bytes {
         builder = builder.partition_max_bytes(bytes);
     }

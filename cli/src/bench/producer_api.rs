@@ -102,7 +102,8 @@ fn producer_config(global: &GlobalArgs, load: &LoadArgs) -> anyhow::Result<Produ
     let mut builder = ProducerConfig::builder(global.broker.clone())
         .compression(load.compression)
         .client_id("rill-bench")
-        .tls(global.tls.config());
+        .tls(global.tls.config())
+        .sasl(global.connection_config().sasl);
     if let Some(acks) = load.acks {
         builder = builder.acks(acks);
     }

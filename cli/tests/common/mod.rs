@@ -34,17 +34,18 @@ impl TestBroker {
 
     /// Starts a broker on an existing data directory (see [`TestBroker::stop`]).
     pub fn start_in(dir: tempfile::TempDir) -> TestBroker {
-        Self::start_configured(dir, |_| {})
+        Self::start_in_with(dir, |_| {})
     }
 
     /// Starts a broker with settings changed by `tweak` (e.g. TLS) in a fresh directory.
     pub fn start_with(
         tweak: impl FnOnce(&mut rill_broker::config::BrokerConfig) + Send + 'static,
     ) -> TestBroker {
-        Self::start_configured(tempfile::tempdir().expect("temporary directory"), tweak)
+        Self::start_in_with(tempfile::tempdir().expect("temporary directory"), tweak)
     }
 
-    fn start_configured(
+    /// [`TestBroker::start_in`] after `tweak` adjusts the broker's configuration.
+    pub fn start_in_with(
         dir: tempfile::TempDir,
         tweak: impl FnOnce(&mut rill_broker::config::BrokerConfig) + Send + 'static,
     ) -> TestBroker {

@@ -117,9 +117,9 @@ impl ConnectionConfig {
 /// Builder methods for the [`ConnectionConfig`] inside each role's builder.
 macro_rules! connection_setters {
     ($($path:ident).+) => {
-        /// Authenticates every connection with these SASL credentials.
-        pub fn sasl(mut self, sasl: $crate::config::SaslConfig) -> Self {
-            self.$($path).+.sasl = Some(sasl);
+        /// Authenticates every connection with these SASL credentials (`None`: no SASL).
+        pub fn sasl(mut self, sasl: impl Into<Option<$crate::config::SaslConfig>>) -> Self {
+            self.$($path).+.sasl = sasl.into();
             self
         }
 

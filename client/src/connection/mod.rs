@@ -72,9 +72,8 @@ impl Connection {
     /// ApiVersions handshake and, when `config.sasl` is set, authenticates.
     pub async fn connect(config: &ConnectionConfig, addr: &str) -> Result<Connection> {
         let connection = Self::connect_unauthenticated(config, addr).await?;
-        if let Some(credentials) = &config.sasl {
-            sasl::authenticate(&connection, credentials, config.connect_timeout).await?;
-        }
+        sasl::authenticate_if_required(&connection, config.sasl.as_ref(), config.connect_timeout)
+            .await?;
         Ok(connection)
     }
 
@@ -179,6 +178,13 @@ impl Connection {
         // Set once per connection, right here; a second set cannot happen.
         let _ = self.broker_versions.set(ranges);
         Ok(())
+    }
+
+    /// Whether the broker's ApiVersions answer lists `api`.
+    fn broker_serves(&self, api: ApiKey) -> bool {
+        self.broker_versions
+            .get()
+            .is_some_and(|versions| versions.contains_key(&api.as_u16()))
     }
 
     /// The broker's address.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rill_protocol::api::sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 use rill_protocol::api::sasl_handshake::SaslHandshakeRequest;
+use rill_protocol::api::ApiKey;
 use rill_protocol::error_code::ErrorCode;
 use rill_protocol::sasl::plain::PlainMessage;
 use rill_protocol::sasl::scram_client::ScramClient;
@@ -16,12 +17,35 @@ use super::Connection;
 use crate::config::SaslConfig;
 use crate::error::{ClientError, Result};
 
-/// Authenticates `connection` as `sasl` says, each round within `timeout`.
-pub(super) async fn authenticate(
+/// Authenticates `connection` with `sasl` when the broker requires it (its ApiVersions
+/// answer lists SaslHandshake only then); a clear error when one side expects SASL and
+/// the other does not.
+pub(super) async fn authenticate_if_required(
     connection: &Connection,
-    sasl: &SaslConfig,
+    sasl: Option<&SaslConfig>,
     timeout: Duration,
 ) -> Result<()> {
+    let required = connection.broker_serves(ApiKey::SaslHandshake);
+    match (sasl, required) {
+        (Some(sasl), true) => authenticate(connection, sasl, timeout).await,
+        (None, false) => Ok(()),
+        (None, true) => Err(failed(
+            connection,
+            "the broker requires SASL authentication and no SASL credentials are configured"
+                .to_owned(),
+        )),
+        (Some(sasl), false) => Err(failed(
+            connection,
+            format!(
+                "SASL credentials for {} are configured but the broker does not enable SASL (authentication is off): drop the SASL settings",
+                sasl.username
+            ),
+        )),
+    }
+}
+
+/// Authenticates `connection` as `sasl` says, each round within `timeout`.
+async fn authenticate(connection: &Connection, sasl: &SaslConfig, timeout: Duration) -> Result<()> {
     handshake(connection, sasl, timeout).await?;
     match sasl.mechanism.scram() {
         None => plain(connection, sasl, timeout).await,

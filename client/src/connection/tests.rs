@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use rill_protocol::api::api_versions::ApiVersionsResponse;
 use rill_protocol::api::metadata::{MetadataRequest, MetadataResponse};
 use rill_protocol::api::produce::{ProduceRequest, ACKS_NONE};
 use rill_protocol::api::{encode_response, ApiKey, Request, RequestHeader, Response};
@@ -34,7 +33,7 @@ impl FakeConn {
         };
         let (header, request) = conn.read().await.unwrap();
         assert!(matches!(request, Request::ApiVersions(_)));
-        conn.respond(&header, ApiVersionsResponse::supported().into())
+        conn.respond(&header, crate::test_support::without_sasl().into())
             .await;
         conn
     }

@@ -81,7 +81,10 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, request: KafkaRequest, session: &mut Se
             Dispatched::Last(answer) => {
                 return match response::encode(&header, version, &answer, max_frame_bytes) {
                     Ok(frame) => Answer::Last(frame),
-                    Err(_) => Answer::Close,
+                    Err(e) => {
+                        error!(%peer, error = %e, "cannot encode Kafka response; closing the connection");
+                        Answer::Close
+                    }
                 };
             }
             Dispatched::Silent => return Answer::Nothing,
@@ -170,7 +173,7 @@ async fn dispatch(
         RequestKind::CreateAcls(req) => acls::create(ctx, req, &access).await.into(),
         RequestKind::DeleteAcls(req) => acls::delete(ctx, req, &access).await.into(),
         RequestKind::SaslHandshake(req) => {
-            let (answer, close) = sasl::handshake(ctx, session, req);
+            let (answer, close) = sasl::handshake(ctx, session, req, version);
             return respond_or_last(answer.into(), close);
         }
         RequestKind::SaslAuthenticate(req) => {

@@ -163,6 +163,34 @@ mod tests {
     }
 
     #[test]
+    fn rilld_flags_reach_the_broker_config() {
+        use clap::Parser;
+        let args = crate::config::Args::try_parse_from([
+            "rilld",
+            "--sasl-mechanisms",
+            "SCRAM-SHA-256,PLAIN",
+            "--sasl-allow-plain-without-tls",
+            "--sasl-timeout",
+            "3s",
+        ])
+        .unwrap();
+        let config = crate::config::BrokerConfig::load(&args).unwrap().sasl;
+        assert_eq!(
+            config.mechanisms,
+            vec![SaslMechanism::ScramSha256, SaslMechanism::Plain]
+        );
+        assert!(config.allow_plain_without_tls && config.enabled());
+        assert_eq!(config.timeout, Duration::from_secs(3));
+        let bad = crate::config::Args::try_parse_from(["rilld", "--sasl-mechanisms", "GSSAPI"]);
+        assert!(bad.unwrap_err().to_string().contains("SCRAM-SHA-256"));
+        let off = crate::config::Args::try_parse_from(["rilld"]).unwrap();
+        assert!(!crate::config::BrokerConfig::load(&off)
+            .unwrap()
+            .sasl
+            .enabled());
+    }
+
+    #[test]
     fn file_then_flags() {
         let file: SaslFileConfig =
             toml::from_str("mechanisms = \"PLAIN\"\ntimeout = \"3s\"").unwrap();

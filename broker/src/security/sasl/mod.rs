@@ -5,7 +5,7 @@
 //! - [`config`]: `--sasl-mechanisms`, `--sasl-allow-plain-without-tls`, `--sasl-timeout`.
 //! - [`exchange`]: one connection's exchange (the state lives in its `Session`), shared
 //!   by the native and Kafka handlers.
-//! - [`metrics`]: the `rill_sasl_authentications_total` series (by mechanism and result).
+//! - [`metrics`]: the counters behind `rill_sasl_authentications_total`.
 
 pub mod config;
 pub mod exchange;

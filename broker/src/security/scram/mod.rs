@@ -3,7 +3,8 @@
 //! 1. client-first → [`ScramServer::first`]: looks the user up, answers server-first
 //!    (client nonce + a fresh server nonce, the user's salt and iterations). An unknown
 //!    user gets a stand-in salt, so the answer does not reveal which users exist.
-//! 2. client-final → [`AwaitingFinal::finish`]: checks the nonce and channel binding,
+//! 2. client-final → [`AwaitingFinal::finish`]: checks the nonce (ending with the
+//!    exchange's, as Kafka checks it) and channel binding,
 //!    checks the proof against StoredKey in constant time, and answers server-final
 //!    with the ServerSignature.
 
@@ -89,7 +90,10 @@ impl AwaitingFinal {
     /// Handles client-final: the server-final message when the proof verifies.
     pub fn finish(self, client_final: &[u8]) -> Result<Vec<u8>, ScramFailure> {
         let last = ClientFinal::parse(client_final)?;
-        if last.nonce != self.nonce {
+        // Kafka accepts a nonce that ends with the exchange's (librdkafka before 2.x
+        // fixes repeats the client nonce in front); the server nonce, which makes the
+        // proof fresh, must be there either way.
+        if !last.nonce.ends_with(&self.nonce) {
             return Err(ScramError::NonceMismatch.into());
         }
         if last.gs2_header != self.gs2_header.as_bytes() {

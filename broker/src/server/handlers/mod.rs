@@ -97,7 +97,7 @@ async fn dispatch(
     // What this request may do, from the ACLs in force now (unrestricted when off).
     let access = ctx.authorizer.access(session);
     let response: Response = match request {
-        Request::ApiVersions(_) => api_versions().into(),
+        Request::ApiVersions(_) => api_versions(ctx.config.sasl.enabled()).into(),
         Request::Metadata(req) => metadata::handle(ctx, req, &access).await.into(),
         Request::CreateTopics(req) => admin::create_topics(ctx, req, &access).await.into(),
         Request::DeleteTopics(req) => admin::delete_topics(ctx, req, &access).await.into(),
@@ -290,13 +290,16 @@ pub enum Reply {
     Last(OutFrame),
 }
 
-/// Every API and version range this broker serves.
-pub fn api_versions() -> ApiVersionsResponse {
+/// Every API and version range this broker serves. SaslHandshake and SaslAuthenticate
+/// are listed only with `sasl` on, so a client learns from this answer alone whether it
+/// must authenticate.
+pub fn api_versions(sasl: bool) -> ApiVersionsResponse {
+    let is_sasl = |key: ApiKey| matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
     ApiVersionsResponse {
         error_code: ErrorCode::None,
         api_keys: ApiKey::ALL
             .iter()
-            .filter(|key| served(**key))
+            .filter(|key| served(**key) && (sasl || !is_sasl(**key)))
             .map(|key| ApiVersionRange {
                 api_key: key.as_u16(),
                 min_version: key.min_version(),
