@@ -19,7 +19,13 @@ fn tls_broker(pki: &Pki, client_auth: Option<ClientAuth>) -> TestBroker {
         client_auth,
         ..TlsSettings::default()
     };
-    TestBroker::start_with(move |c| c.tls = settings)
+    TestBroker::start_with(move |c| {
+        c.tls = settings;
+        // Required client certificates turn ACLs on: the test client's certificate
+        // subject is the principal, made a super user here.
+        let client = "User:CN=alice,O=Example".parse().expect("principal");
+        c.authorization.super_users = vec![client];
+    })
 }
 
 fn path(p: &std::path::Path) -> &str {
