@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rill::broker::security::bootstrap;
+use rill::broker::security::{bootstrap, Principal};
 use rill::broker::testing::TestBroker;
 use rill::protocol::sasl::SaslMechanism;
 use serde_json::Value;
@@ -55,7 +55,8 @@ fn kcat() -> Option<PathBuf> {
 }
 
 /// A broker whose Kafka listener requires SASL (every mechanism, PLAIN allowed without
-/// TLS), with `carol` created offline.
+/// TLS), with `carol` created offline. SASL turns ACLs on: `carol` (and `dave`, whom
+/// she creates) are super users, since authentication is what these tests are about.
 async fn broker() -> (TestBroker, SocketAddr) {
     let dir = tempfile::tempdir().unwrap();
     bootstrap::create(dir.path(), USER, &[], PASSWORD.as_bytes()).unwrap();
@@ -64,6 +65,7 @@ async fn broker() -> (TestBroker, SocketAddr) {
         c.http_listen = None;
         c.sasl.mechanisms = SaslMechanism::ALL.to_vec();
         c.sasl.allow_plain_without_tls = true;
+        c.authorization.super_users = vec![Principal::user(USER), Principal::user("dave")];
     })
     .await;
     let kafka = broker.kafka_addr.unwrap();

@@ -12,6 +12,11 @@ fn sasl_broker() -> (TestBroker, tempfile::TempDir) {
     rill_broker::security::bootstrap::create(dir.path(), "admin", &[], b"admin-pw").unwrap();
     let broker = TestBroker::start_in_with(dir, |c| {
         c.sasl.mechanisms = vec![SaslMechanism::ScramSha256, SaslMechanism::ScramSha512];
+        // SASL turns ACLs on; these tests are about users, so both are super users.
+        c.authorization.super_users = ["User:admin", "User:bob"]
+            .iter()
+            .map(|p| p.parse().expect("principal"))
+            .collect();
     });
     let files = tempfile::tempdir().unwrap();
     std::fs::write(files.path().join("admin.pw"), "admin-pw\n").unwrap();

@@ -201,7 +201,8 @@ impl Admin {
         Ok(topics)
     }
 
-    /// Partitions with their offsets, and the topic's effective settings.
+    /// Partitions with their offsets, and the topic's effective settings (empty when
+    /// the principal may not describe them: DescribeConfigs, with ACLs on).
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
         let response = metadata::fetch(&self.slot, Some(vec![name.to_owned()]), false).await?;
         let topic = metadata::find_topic(&response, name)?;
@@ -224,7 +225,7 @@ impl Admin {
         let (earliest, latest, configs) = tokio::try_join!(
             list_offsets(&self.slot, READ_UNCOMMITTED, &earliest),
             list_offsets(&self.slot, READ_UNCOMMITTED, &latest),
-            self.describe_configs(name),
+            self.describe_configs_if_allowed(name),
         )?;
         let mut partitions: Vec<PartitionDescription> = topic
             .partitions
@@ -256,6 +257,21 @@ impl Admin {
             partitions,
             configs,
         })
+    }
+
+    /// The topic's settings, or none when the broker's ACLs let this principal describe
+    /// the topic but not its settings (Describe without DescribeConfigs): the partitions
+    /// and offsets are still worth answering with.
+    async fn describe_configs_if_allowed(
+        &self,
+        name: &str,
+    ) -> Result<BTreeMap<String, Option<String>>> {
+        match self.describe_configs(name).await {
+            Err(e) if e.error_code() == Some(ErrorCode::TopicAuthorizationFailed) => {
+                Ok(BTreeMap::new())
+            }
+            outcome => outcome,
+        }
     }
 
     async fn describe_configs(&self, name: &str) -> Result<BTreeMap<String, Option<String>>> {
