@@ -99,7 +99,7 @@ pub enum ConfigError {
     name = "rilld",
     version,
     about = "Rill: an event streaming log broker",
-    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients"
+    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients\n  rilld --tls-cert server.pem --tls-key server.key   # TLS on every listener\n  rilld --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem --tls-client-auth required   # mTLS\n  echo \"$PW\" | rilld user create admin --data-dir ./rill-data --password-stdin   # first SASL user\n  rilld --sasl-mechanisms SCRAM-SHA-256,SCRAM-SHA-512   # clients must authenticate"
 )]
 pub struct Args {
     /// TOML config file; flags and RILL_* variables override its settings.
@@ -198,6 +198,15 @@ pub struct Args {
     /// listener's own address is not reachable for them (e.g. bound to 0.0.0.0) [default: the Kafka listen address].
     #[arg(long, env = "RILL_KAFKA_ADVERTISED", value_parser = parse_host_port)]
     pub kafka_advertised: Option<HostPort>,
+    /// TLS: certificate, key, client certificates, handshake timeout, listeners.
+    #[command(flatten)]
+    pub tls: crate::tls::config::TlsArgs,
+    /// SASL authentication settings.
+    #[command(flatten)]
+    pub sasl: crate::security::sasl::SaslArgs,
+    /// Offline commands (instead of serving).
+    #[command(subcommand)]
+    pub command: Option<crate::security::bootstrap::RilldCommand>,
     /// Authorization: `--authorization`, `--super-users`.
     #[command(flatten)]
     pub authorization: crate::security::acl::AuthorizationArgs,
@@ -282,6 +291,8 @@ pub struct FileConfig {
     http_listen: Option<String>,
     kafka_listen: Option<SocketAddr>,
     kafka_advertised: Option<String>,
+    tls: Option<crate::tls::config::TlsFileConfig>,
+    sasl: Option<crate::security::sasl::SaslFileConfig>,
     authorization: Option<crate::security::acl::AuthorizationMode>,
     super_users: Option<Vec<String>>,
 }
@@ -332,6 +343,10 @@ pub struct BrokerConfig {
     pub kafka_listen: Option<SocketAddr>,
     /// What Kafka clients are told to dial; `None` means the Kafka listener's address.
     pub kafka_advertised: Option<HostPort>,
+    /// TLS on the listeners; off unless a certificate is given.
+    pub tls: crate::tls::TlsSettings,
+    /// SASL authentication (off unless mechanisms are set).
+    pub sasl: crate::security::sasl::SaslConfig,
     /// When ACLs are checked, and the super users.
     pub authorization: crate::security::acl::AuthorizationConfig,
 }
@@ -392,6 +407,8 @@ impl Default for BrokerConfig {
             cleaner: crate::storage::cleaner::CleanerConfig::default(),
             kafka_listen: None,
             kafka_advertised: None,
+            tls: crate::tls::TlsSettings::default(),
+            sasl: Default::default(),
             authorization: Default::default(),
         }
     }
@@ -502,6 +519,8 @@ impl BrokerConfig {
             self.kafka_advertised =
                 Some(parse_host_port(s).map_err(|e| invalid("kafka_advertised", s, e))?);
         }
+        self.tls.apply_file(file.tls.as_ref())?;
+        self.sasl.apply_file(file.sasl.as_ref())?;
         let authorization = crate::security::acl::AuthorizationFile {
             authorization: file.authorization,
             super_users: file.super_users.clone(),
@@ -574,17 +593,21 @@ impl BrokerConfig {
         if args.kafka_advertised.is_some() {
             self.kafka_advertised = args.kafka_advertised.clone();
         }
+        self.tls.apply_args(&args.tls);
+        self.sasl.apply_args(&args.sasl);
         self.authorization.apply_args(&args.authorization);
     }
 
-    /// Whether clients must authenticate (SASL mechanisms or required client
-    /// certificates); `--authorization auto` turns ACL checks on with it. This build has
-    /// no authentication settings yet, so only `--authorization on` enables ACLs.
+    /// Whether clients must authenticate (SASL mechanisms, or TLS with required client
+    /// certificates); `--authorization auto` turns ACL checks on with it.
     pub fn authentication_required(&self) -> bool {
-        false
+        let client_certificates = self.tls.cert.is_some()
+            && self.tls.client_auth == Some(crate::tls::config::ClientAuth::Required);
+        !self.sasl.mechanisms.is_empty() || client_certificates
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.sasl.validate()?;
         let d = &self.topic_defaults;
         check(
             "default_partitions",
@@ -612,6 +635,7 @@ impl BrokerConfig {
             1 << 20,
         )?;
         self.validate_buffers()?;
+        self.tls.validate()?;
         check("max_partitions", self.max_partitions as u64, 1, 1 << 20)?;
         check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;
         check(

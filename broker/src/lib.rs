@@ -15,4 +15,5 @@ pub mod server;
 pub mod shutdown;
 pub mod storage;
 pub mod testing;
+pub mod tls;
 pub mod topics;

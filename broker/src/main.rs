@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use rill_broker::config::{Args, BrokerConfig, LogFormat};
 use rill_broker::reload::{LogFilterSetter, Reloader, LOG_LEVEL_DEFAULT};
+use rill_broker::security::bootstrap::RilldCommand;
 use rill_broker::server::{self, BrokerCtx};
 use rill_broker::shutdown::ShutdownSignal;
 use tracing::info;
@@ -19,6 +20,13 @@ use tracing_subscriber::{reload, EnvFilter, Layer};
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(RilldCommand::User(command)) = args.command.clone() {
+        let out = rill_broker::security::bootstrap::run(command)?;
+        if !out.is_empty() {
+            println!("{out}");
+        }
+        return Ok(());
+    }
     let config = BrokerConfig::load(&args).context("invalid configuration")?;
     let set_log_filter = init_logging(&config);
     let reloader = Reloader::new(args, &config, Some(set_log_filter));

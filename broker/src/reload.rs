@@ -6,6 +6,11 @@
 //! the key, and `log_level` (through the logging filter the binary installs). Everything
 //! else (addresses, data directory, limits, log format) keeps its running value and is
 //! named in a "restart required" warning. A reload that fails validation changes nothing.
+//!
+//! TLS certificates (`tls_cert`, `tls_key`, `tls_client_ca`) are re-read on every
+//! reload, with or without `--config` (a renewed certificate is usually written over the
+//! old files): new handshakes use them, open connections keep theirs. Files that cannot
+//! be used fail the reload and the running certificate stays.
 
 use std::sync::Mutex;
 
@@ -31,6 +36,9 @@ pub enum ReloadError {
     /// The new defaults do not fit a topic.
     #[error(transparent)]
     Topics(#[from] TopicError),
+    /// The new TLS certificate files cannot be used (the running ones stay).
+    #[error("TLS certificates not reloaded: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The logging filter could not be replaced.
     #[error("cannot change the log filter: {0}")]
     LogFilter(String),
@@ -81,8 +89,7 @@ impl Reloader {
     /// the topic catalogue).
     pub fn reload(&self, ctx: &BrokerCtx) -> Result<ReloadReport, ReloadError> {
         let Some(path) = &self.args.config else {
-            info!("config reload: rilld was started without --config; nothing to reload");
-            return Ok(ReloadReport::default());
+            return reload_certificates_only(ctx);
         };
         let outcome = self.apply(ctx);
         ctx.metrics.config_reloaded(outcome.is_ok());
@@ -108,6 +115,8 @@ impl Reloader {
     fn apply(&self, ctx: &BrokerCtx) -> Result<ReloadReport, ReloadError> {
         let new = BrokerConfig::load(&self.args)?;
         let mut report = ReloadReport::default();
+        // First: bad certificate files fail the reload before anything else changes.
+        reload_tls(ctx, Some(&new.tls), &mut report)?;
         let running = ctx.topics.defaults();
         diff_defaults(&running, &new.topic_defaults, &mut report.changed);
         restart_required(&ctx.config, &new, &mut report.restart_required);
@@ -138,6 +147,52 @@ impl Reloader {
         }
         Ok(report)
     }
+}
+
+/// A reload without `--config`: only the TLS certificate files are re-read.
+fn reload_certificates_only(ctx: &BrokerCtx) -> Result<ReloadReport, ReloadError> {
+    if ctx.tls.is_none() {
+        info!(
+            "config reload: rilld was started without --config and without TLS; nothing to reload"
+        );
+        return Ok(ReloadReport::default());
+    }
+    let mut report = ReloadReport::default();
+    let outcome = reload_tls(ctx, None, &mut report).map(|()| report);
+    ctx.metrics.config_reloaded(outcome.is_ok());
+    match &outcome {
+        Ok(_) => info!("TLS certificates reloaded; new connections use them"),
+        Err(e) => warn!(error = %e, "keeping the running TLS certificate"),
+    }
+    outcome
+}
+
+/// Re-reads the TLS files: those `new` names, else the running ones. Turning TLS on or
+/// off, or changing which listeners use it, needs a restart.
+fn reload_tls(
+    ctx: &BrokerCtx,
+    new: Option<&crate::tls::TlsSettings>,
+    report: &mut ReloadReport,
+) -> Result<(), ReloadError> {
+    let Some(tls) = &ctx.tls else {
+        if new.is_some_and(|new| new.enabled()) {
+            report.restart_required.push("tls (turning TLS on)".into());
+        }
+        return Ok(());
+    };
+    let running = tls.settings();
+    let mut settings = new.cloned().unwrap_or_else(|| running.clone());
+    if !settings.enabled() {
+        report.restart_required.push("tls (turning TLS off)".into());
+        return Ok(());
+    }
+    if settings.listeners != running.listeners {
+        report.restart_required.push("tls_listeners".into());
+        settings.listeners = running.listeners;
+    }
+    tls.reload(&settings)?;
+    report.changed.push("tls certificates: re-read".into());
+    Ok(())
 }
 
 fn diff_defaults(old: &TopicDefaults, new: &TopicDefaults, out: &mut Vec<String>) {

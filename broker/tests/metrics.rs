@@ -187,7 +187,7 @@ async fn ready_is_503_until_recovery_finished_and_listener_accepts() {
         .await
         .unwrap();
     let http = endpoint.local_addr();
-    let http_task = tokio::spawn(endpoint.serve(telemetry.clone(), signal.subscribe()));
+    let http_task = tokio::spawn(endpoint.serve(telemetry.clone(), None, signal.subscribe()));
     assert_eq!(http_get(http, "/ready").await.0, 503);
     assert_eq!(http_get(http, "/health").await.0, 200);
     let s = Scrape::fetch(http).await;

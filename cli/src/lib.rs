@@ -19,12 +19,16 @@ pub mod produce;
 pub mod produce_input;
 pub mod produce_progress;
 pub mod raw_connection;
+pub mod raw_sasl;
 pub mod record_format;
+pub mod sasl;
 pub mod status;
 pub mod tail;
 pub mod tail_position;
+pub mod tls_args;
 pub mod topic;
 pub mod topic_view;
+pub mod user;
 
 use std::time::Duration;
 
@@ -42,6 +46,9 @@ Examples:
   printf 'hello\\nworld\\n' | rill produce orders
   rill tail orders --from-beginning --no-follow
   rill --broker 10.0.0.5:9420 topic list --output json
+  rill --broker broker.example.com:9420 --tls-ca ca.pem tail orders   # TLS
+  rill --tls-ca ca.pem --tls-cert alice.pem --tls-key alice.key topic list   # mTLS
+  RILL_SASL_PASSWORD=... rill --sasl-username alice topic list   # a broker with SASL
 
 Start a broker first: cargo run --release --bin rilld";
 
@@ -70,10 +77,17 @@ pub struct GlobalArgs {
     /// (`rill tail` takes it as the default of its --format).
     #[arg(long, global = true, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// TLS to the broker.
+    #[command(flatten)]
+    pub tls: tls_args::TlsArgs,
+    /// SASL authentication (brokers started with --sasl-mechanisms).
+    #[command(flatten)]
+    pub sasl: sasl::SaslArgs,
 }
 
 impl GlobalArgs {
-    /// Connection settings for the broker, with `--timeout` applied.
+    /// Connection settings for the broker, with `--timeout` and the SASL options
+    /// applied ([`run`] has checked the SASL options first, with a clear error).
     pub fn connection_config(&self) -> ConnectionConfig {
         let mut config = ConnectionConfig::new(self.broker.clone());
         config.client_id = "rill-cli".to_owned();
@@ -81,6 +95,8 @@ impl GlobalArgs {
             config.connect_timeout = timeout;
             config.request_timeout = timeout;
         }
+        config.tls = self.tls.config();
+        config.sasl = self.sasl.config().ok().flatten();
         config
     }
 }
@@ -100,6 +116,8 @@ pub enum Command {
     Group(group::GroupArgs),
     /// Show the broker's version, uptime, topics, partitions and connections.
     Status(status::StatusArgs),
+    /// Create, delete and list SASL users.
+    User(user::UserArgs),
     /// Add, remove and list ACLs (who may do what, when authorization is on).
     Acl(acl::AclArgs),
     /// Print shell completions (bash, zsh, fish, ...).
@@ -115,7 +133,12 @@ impl Command {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let Cli { global, command } = cli;
+    let Cli {
+        mut global,
+        command,
+    } = cli;
+    global.tls.load()?;
+    global.sasl.config()?;
     match command {
         Command::Topic(args) => topic::run(&global, args).await,
         Command::Produce(args) => produce::run(&global, args).await,
@@ -123,6 +146,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&global, args).await,
         Command::Group(args) => group::run(&global, args).await,
         Command::Status(args) => status::run(&global, args).await,
+        Command::User(args) => user::run(&global, args).await,
         Command::Acl(args) => acl::run(&global, args).await,
         Command::Completions(args) => completions::run(args),
     }

@@ -217,6 +217,7 @@ fn producer_config(global: &GlobalArgs, args: &ProduceArgs) -> anyhow::Result<Pr
     let connection = global.connection_config();
     let mut builder = ProducerConfig::builder(connection.bootstrap.clone())
         .client_id(connection.client_id.clone())
+        .tls(connection.tls.clone())
         .connect_timeout(connection.connect_timeout)
         .request_timeout(connection.request_timeout)
         .acks(args.acks)

@@ -16,19 +16,24 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use rill_client::BootstrapServers;
+use rill_client::{ConnectionConfig, TlsConfig};
 use rill_protocol::api::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use rill_protocol::api::{ApiKey, Message, RequestHeader};
 use rill_protocol::error_code::ErrorCode;
-use rill_protocol::frame::{FrameBuf, FrameCodec, MAX_FRAME_BYTES_DEFAULT};
+use rill_protocol::frame::{FrameBuf, FrameCodec};
 use rill_protocol::wire::Reader;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 /// Bytes buffered before the sender writes to the socket.
 const WRITE_BUFFER_BYTES: usize = 256 * 1024;
+
+/// The reading side of the socket or TLS session (one indirect call per read; the
+/// reads are large).
+type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing side, likewise (behind a 256 KiB buffer).
+type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Broker API version ranges by api key, from the ApiVersions handshake.
 type Versions = HashMap<u16, (u16, u16)>;
@@ -43,27 +48,41 @@ pub struct Sent {
 }
 
 /// The writing half: encodes requests and writes them in order.
-#[derive(Debug)]
 pub struct RawSender {
-    writer: BufWriter<OwnedWriteHalf>,
+    writer: BufWriter<WriteSide>,
     versions: Arc<Versions>,
     next_correlation_id: u32,
     max_frame_bytes: usize,
 }
 
 /// The reading half: reads responses in request order.
-#[derive(Debug)]
 pub struct RawReceiver {
-    frames: FramedRead<OwnedReadHalf, FrameCodec>,
+    frames: FramedRead<ReadSide, FrameCodec>,
 }
 
-/// Connects to the first bootstrap address that answers (each within `connect_timeout`)
-/// and agrees API versions with the broker.
-pub async fn connect(
-    bootstrap: &BootstrapServers,
-    connect_timeout: Duration,
-    max_frame_bytes: usize,
-) -> anyhow::Result<(RawSender, RawReceiver)> {
+impl std::fmt::Debug for RawSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSender")
+            .field("next_correlation_id", &self.next_correlation_id)
+            .field("max_frame_bytes", &self.max_frame_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RawReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawReceiver")
+            .field("buffered_bytes", &self.frames.read_buffer().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects to the first bootstrap address that answers (each within `connect_timeout`),
+/// runs the TLS handshake when `config.tls` is set, and agrees API versions with the
+/// broker.
+pub async fn connect(config: &ConnectionConfig) -> anyhow::Result<(RawSender, RawReceiver)> {
+    let (bootstrap, connect_timeout) = (&config.bootstrap, config.connect_timeout);
+    let max_frame_bytes = config.max_frame_bytes;
     let mut last_error = None;
     let mut connected = None;
     for addr in bootstrap.addresses() {
@@ -90,7 +109,7 @@ pub async fn connect(
     };
     // Latency matters more than packet count: requests are already batched.
     stream.set_nodelay(true).context("cannot set TCP_NODELAY")?;
-    let (read_half, write_half) = stream.into_split();
+    let (read_half, write_half) = split(stream, &addr, config.tls.as_ref()).await?;
     let mut sender = RawSender {
         writer: BufWriter::with_capacity(WRITE_BUFFER_BYTES, write_half),
         versions: Arc::new(Versions::new()),
@@ -114,6 +133,11 @@ pub async fn connect(
         .map(|r| (r.api_key, (r.min_version, r.max_version)))
         .collect();
     sender.versions = Arc::new(versions);
+    if let Some(sasl) = config.sasl.as_ref() {
+        crate::raw_sasl::authenticate(&mut sender, &mut receiver, sasl, connect_timeout)
+            .await
+            .with_context(|| format!("SASL with {addr}"))?;
+    }
     Ok((sender, receiver))
 }
 
@@ -178,15 +202,31 @@ impl RawSender {
     }
 }
 
-/// Sends one request to the first bootstrap address that answers and returns its response (a short-lived connection).
+/// The two halves of a connected socket: its own, or a TLS session's after the
+/// handshake (within the connect timeout).
+async fn split(
+    stream: TcpStream,
+    addr: &str,
+    tls: Option<&TlsConfig>,
+) -> anyhow::Result<(ReadSide, WriteSide)> {
+    let Some(tls) = tls else {
+        let (read_half, write_half) = stream.into_split();
+        return Ok((Box::new(read_half), Box::new(write_half)));
+    };
+    let stream = tls.handshake(stream, addr).await?;
+    let (read_half, write_half) = tokio::io::split(stream);
+    Ok((Box::new(read_half), Box::new(write_half)))
+}
+
+/// Sends one request to the first bootstrap address that answers and returns its
+/// response within `config.request_timeout` (a short-lived connection).
 pub async fn call<M: Message, R: Message>(
-    addr: &BootstrapServers,
-    timeout: Duration,
+    config: &ConnectionConfig,
     request: &M,
 ) -> anyhow::Result<R> {
-    let (mut sender, mut receiver) = connect(addr, timeout, MAX_FRAME_BYTES_DEFAULT).await?;
+    let (mut sender, mut receiver) = connect(config).await?;
     let sent = sender.send(request).await?;
-    let response = receiver.receive(sent, timeout).await;
+    let response = receiver.receive(sent, config.request_timeout).await;
     sender.shutdown().await;
     response
 }

@@ -79,6 +79,35 @@ fn produce_goes_through_the_library_by_default_then_consume_reports_rates() {
     assert_rates(&consumed, 2000);
     assert_eq!(consumed["bytes"], 200_000);
     assert!(consumed["latency_us"].is_null(), "{consumed}");
+    assert_eq!(consumed["parameters"]["path"], "consumer");
+
+    // The plain Fetch loop reads the same records, counted from the batch headers.
+    let raw = report(
+        &broker,
+        &[
+            "bench",
+            "consume",
+            "--raw",
+            "--topic",
+            "b",
+            "--consumers",
+            "2",
+            "--message-size",
+            "100",
+        ],
+    );
+    assert_rates(&raw, 2000);
+    assert_eq!(raw["bytes"], 200_000);
+    assert_eq!(raw["parameters"]["path"], "raw");
+    assert_eq!(raw["clients"].as_array().map(Vec::len), Some(2));
+    let one_each: Vec<u64> = raw["clients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["messages"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(one_each.iter().sum::<u64>(), 2000, "{raw}");
+    assert!(one_each.iter().all(|&n| n > 0), "{raw}");
 }
 
 #[test]

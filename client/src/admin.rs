@@ -6,6 +6,7 @@
 
 mod acls;
 mod groups;
+mod users;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,7 @@ pub use groups::{
     GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, OffsetReset,
     ResetOffset,
 };
+pub use users::UserListing;
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -69,6 +69,21 @@ pub enum ClientError {
         /// The socket error.
         cause: Arc<std::io::Error>,
     },
+    /// The TLS handshake failed: the reason says why in the words of the fix
+    /// (certificate expired, unknown issuer, name mismatch, client certificate needed).
+    #[error("TLS handshake with {addr} failed: {reason}")]
+    Tls {
+        /// The address dialled.
+        addr: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+    /// A plaintext client reached a broker port that serves TLS.
+    #[error("the broker at {addr} answered with a TLS record: it serves TLS on this port; connect with TLS (rill --tls-ca FILE, or ConnectionConfig::tls)")]
+    TlsRequired {
+        /// The address dialled.
+        addr: String,
+    },
     /// Connecting took longer than `connect_timeout`.
     #[error("connecting to {addr} timed out after {timeout:?}")]
     ConnectTimeout {
@@ -156,6 +171,14 @@ pub enum ClientError {
         partition: i32,
         /// What was wrong.
         cause: BatchError,
+    },
+    /// SASL authentication with a broker failed (wrong password, mechanism not enabled...).
+    #[error("SASL with {addr}: {reason}")]
+    Authentication {
+        /// The broker.
+        addr: String,
+        /// What failed, e.g. "authentication failed for user alice: wrong password or unknown user".
+        reason: String,
     },
     /// A configuration value is not acceptable.
     #[error("invalid config {field}: {reason}")]

@@ -136,11 +136,11 @@ mod test_support;
 pub use admin::{
     Admin, BrokerStatus, GroupDescription, GroupListing, GroupMemberDescription,
     GroupPartitionOffset, NewTopic, OffsetReset, PartitionDescription, ResetOffset,
-    TopicDescription, TopicListing,
+    TopicDescription, TopicListing, UserListing,
 };
 pub use config::{
     Acks, AutoOffsetReset, BootstrapServers, Compression, ConnectionConfig, ConsumerConfig,
-    IsolationLevel, ProducerConfig,
+    IsolationLevel, ProducerConfig, SaslConfig, SaslMechanism, TlsConfig, TlsConfigBuilder,
 };
 pub use consumer::{
     Consumer, ConsumerStream, PendingCommit, RebalanceCallbacks, RebalanceListener, Revocation,
@@ -158,6 +158,7 @@ pub use rill_protocol::{
     batch::BatchError,
     error_code::ErrorCode,
     frame::FrameError,
+    sasl::ScramMechanism,
     wire::{DecodeError, EncodeError},
 };
 

@@ -70,6 +70,20 @@ impl MetadataCache {
             .cloned()
     }
 
+    /// `read` applied to the cached metadata of `topic` under the read lock, without
+    /// cloning the entry (`None` if not cached). `read` must not take other locks.
+    pub(crate) fn with_topic<T>(
+        &self,
+        topic: &str,
+        read: impl FnOnce(&TopicInfo) -> T,
+    ) -> Option<T> {
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(topic)
+            .map(read)
+    }
+
     /// Forgets `topic`, so the next lookup asks the broker.
     pub(crate) fn invalidate(&self, topic: &str) {
         self.topics

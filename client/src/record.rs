@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use rill_protocol::batch::RecordSource;
 
 /// A record to produce.
 ///
@@ -80,6 +81,28 @@ impl ProducerRecord {
             .map(|(k, v)| k.len() + v.len() + HEADER_OVERHEAD_BYTES)
             .sum();
         RECORD_OVERHEAD_BYTES + key + value + headers
+    }
+}
+
+/// The batch encoder reads a record's fields in place: the payloads are copied once,
+/// into the batch, with no intermediate record.
+impl RecordSource for ProducerRecord {
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+
+    fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+
+    fn headers(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.headers
+            .iter()
+            .map(|(key, value)| (key.as_bytes(), Some(value.as_ref())))
     }
 }
 

@@ -110,6 +110,10 @@ error_codes! {
     InvalidTimestamp = 32, "INVALID_TIMESTAMP", false,
         "A record's timestamp is further from the broker's clock than the topic allows \
          (message.timestamp.before.max.ms / message.timestamp.after.max.ms).";
+    UnsupportedSaslMechanism = 33, "UNSUPPORTED_SASL_MECHANISM", false,
+        "The broker does not enable the requested SASL mechanism.";
+    IllegalSaslState = 34, "ILLEGAL_SASL_STATE", false,
+        "The request is not valid in the connection's SASL state (authenticate first).";
     UnsupportedVersion = 35, "UNSUPPORTED_VERSION", false,
         "The version of the API is not supported.";
     TopicAlreadyExists = 36, "TOPIC_ALREADY_EXISTS", false, "The topic already exists.";
@@ -127,12 +131,18 @@ error_codes! {
         "The producer's epoch is older than the one the broker knows (fenced).";
     KafkaStorageError = 56, "KAFKA_STORAGE_ERROR", true,
         "The broker could not read or write the partition's storage.";
+    SaslAuthenticationFailed = 58, "SASL_AUTHENTICATION_FAILED", false,
+        "SASL authentication failed: wrong user name or password, or a malformed exchange.";
     UnknownProducerId = 59, "UNKNOWN_PRODUCER_ID", false,
         "The broker holds no state for this producer id.";
     NonEmptyGroup = 68, "NON_EMPTY_GROUP", false, "The group still has members.";
     GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false, "The group does not exist.";
     InvalidRecord = 87, "INVALID_RECORD", false,
         "A record is invalid for this topic (a compacted topic needs a key on every record).";
+    ResourceNotFound = 91, "RESOURCE_NOT_FOUND", false,
+        "The named resource (e.g. a user) does not exist.";
+    UnacceptableCredential = 93, "UNACCEPTABLE_CREDENTIAL", false,
+        "The credential is not acceptable (iterations, salt or key length out of range).";
     FencedMemberEpoch = 110, "FENCED_MEMBER_EPOCH", false,
         "The member epoch is fenced by the coordinator; the member must rejoin with epoch 0.";
 }

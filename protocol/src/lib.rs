@@ -13,5 +13,6 @@ pub mod api;
 pub mod batch;
 pub mod error_code;
 pub mod frame;
+pub mod sasl;
 pub mod varint;
 pub mod wire;

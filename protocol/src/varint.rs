@@ -66,11 +66,13 @@ pub fn put_varlong(out: &mut Vec<u8>, value: i64) {
 }
 
 /// Bytes [`put_varint`] will write for `value`.
+#[inline]
 pub fn varint_len(value: i32) -> usize {
     unsigned_len(((value << 1) ^ (value >> 31)) as u32 as u64)
 }
 
 /// Bytes [`put_varlong`] will write for `value`.
+#[inline]
 pub fn varlong_len(value: i64) -> usize {
     unsigned_len(((value << 1) ^ (value >> 63)) as u64)
 }
@@ -83,6 +85,7 @@ fn put_unsigned(out: &mut Vec<u8>, mut raw: u64) {
     out.push(raw as u8);
 }
 
+#[inline]
 fn unsigned_len(raw: u64) -> usize {
     let bits = 64 - raw.leading_zeros() as usize;
     bits.max(1).div_ceil(7)

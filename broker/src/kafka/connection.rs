@@ -14,20 +14,20 @@ use std::time::Duration;
 use futures::StreamExt;
 use rill_protocol::frame::{FrameCodec, FrameError};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
-use tracing::{debug, trace, warn};
+use tracing::{debug, info, trace, warn};
 
 use super::handlers::{self, Answer};
 use super::request::decode_request;
 use super::KafkaCtx;
 use crate::security::Session;
 use crate::shutdown::ShutdownListener;
+use crate::tls::BrokerStream;
 
 /// Serves one connection until the peer closes it, it misbehaves, or shutdown.
 pub async fn serve(
     ctx: Arc<KafkaCtx>,
-    stream: TcpStream,
+    stream: BrokerStream,
     peer: SocketAddr,
     mut shutdown: ShutdownListener,
 ) {
@@ -38,10 +38,17 @@ pub async fn serve(
     let mut silent = Duration::ZERO;
     let mut session = Session::new(peer);
     let step = frame_timeout.min(idle).max(Duration::from_millis(1));
+    let sasl = &config.sasl;
+    let auth_deadline = tokio::time::Instant::now() + sasl.timeout;
     loop {
+        let unauthenticated = sasl.enabled() && !session.is_authenticated();
         // Cancel-safety: FramedRead::next keeps a partial frame in its buffer.
         let next = tokio::select! {
             _ = shutdown.recv() => break,
+            () = tokio::time::sleep_until(auth_deadline), if unauthenticated => {
+                info!(%peer, "closing Kafka connection: not authenticated within --sasl-timeout");
+                break;
+            }
             next = tokio::time::timeout(step, frames.next()) => next,
         };
         let frame = match next {
@@ -57,6 +64,13 @@ pub async fn serve(
             Ok(None) => break,
             Ok(Some(Err(FrameError::Io(e)))) => {
                 debug!(%peer, error = %e, "Kafka connection lost");
+                break;
+            }
+            Ok(Some(Err(FrameError::TooLarge { len, .. })))
+                if crate::tls::looks_like_tls_record(len) =>
+            {
+                warn!(%peer, "closing Kafka connection: the client speaks TLS (security.protocol=ssl) but this listener is plaintext");
+                ctx.broker.metrics.frame_rejected();
                 break;
             }
             Ok(Some(Err(e))) => {
@@ -80,8 +94,9 @@ pub async fn serve(
         let started = std::time::Instant::now();
         let answer = handlers::handle(&ctx, request, &mut session).await;
         trace!(%peer, ?api, correlation_id, elapsed_ms = started.elapsed().as_millis() as u64, "Kafka request served");
-        let mut out = match answer {
-            Answer::Frame(out) => out,
+        let (mut out, last) = match answer {
+            Answer::Frame(out) => (out, false),
+            Answer::Last(out) => (out, true),
             Answer::Nothing => continue,
             Answer::Close => break,
         };
@@ -95,6 +110,9 @@ pub async fn serve(
                 debug!(%peer, "closing Kafka connection: the client read no response in time");
                 break;
             }
+        }
+        if last {
+            break;
         }
     }
     let _ = write_half.shutdown().await;

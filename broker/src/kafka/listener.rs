@@ -26,11 +26,13 @@ async fn run(
         info!(kafka_listen = %addr, advertised = %format!("{}:{}", ctx.advertised.host, ctx.advertised.port), "serving Kafka clients");
     }
     let broker = ctx.broker.clone();
+    let tls = broker.tls_for(crate::tls::Listener::Kafka);
     accept_loop(
         &broker,
         listener,
         slots,
         max_connections,
+        tls,
         shutdown,
         move |stream, peer, shutdown| connection::serve(ctx.clone(), stream, peer, shutdown),
     )

@@ -151,6 +151,13 @@ pub fn error_codes(response: &Response, f: &mut impl FnMut(ErrorCode)) {
         Response::DescribeTopicConfigs(r) => r.topics.iter().for_each(|t| f(t.error_code)),
         Response::AlterTopicConfigs(r) => f(r.error_code),
         Response::BrokerStatus(r) => f(r.error_code),
+        Response::SaslHandshake(r) => f(r.error_code),
+        Response::SaslAuthenticate(r) => f(r.error_code),
+        Response::DescribeUserScramCredentials(r) => {
+            f(r.error_code);
+            r.results.iter().for_each(|u| f(u.error_code));
+        }
+        Response::AlterUserScramCredentials(r) => r.results.iter().for_each(|u| f(u.error_code)),
         Response::ResetOffsets(r) => {
             f(r.error_code);
             partitions(&r.topics, f, |p| p.error_code);

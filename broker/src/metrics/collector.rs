@@ -113,6 +113,7 @@ impl Collector for BrokerCollector {
             encode_partitions(enc, &rows)?;
             super::groups::encode(enc, &self.metrics, broker)?;
             super::cleaner::encode_dirty_ratios(enc, broker)?;
+            super::tls::encode(enc, broker)?;
             super::authorization::encode(enc, broker)?;
         }
         super::cleaner::encode_counters(enc)?;
@@ -185,6 +186,17 @@ impl BrokerCollector {
             &reloads,
             |r| [("result", r.0)],
             |r| saturate(r.1),
+        )?;
+        family(
+            enc,
+            MetricType::Counter,
+            (
+                "rill_sasl_authentications",
+                "SASL logins by mechanism and result (success or failure)",
+            ),
+            &self.metrics.sasl.rows(),
+            |r| [("mechanism", r.0), ("result", r.1)],
+            |r| saturate(r.2),
         )
     }
 

@@ -19,6 +19,7 @@ pub mod groups;
 pub mod histogram;
 pub mod partition;
 pub mod process;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -39,6 +40,8 @@ pub struct Metrics {
     config_reload_failures: AtomicU64,
     /// Per-API requests, errors and latency.
     pub api: ApiMetrics,
+    /// SASL logins by mechanism and result.
+    pub sasl: crate::security::sasl::metrics::SaslMetrics,
     started: Instant,
     start_time_unix_seconds: f64,
     group_offsets: OnceLock<Arc<dyn GroupOffsetsSource>>,
@@ -64,6 +67,7 @@ impl Default for Metrics {
             config_reloads: AtomicU64::new(0),
             config_reload_failures: AtomicU64::new(0),
             api: ApiMetrics::default(),
+            sasl: Default::default(),
             started: Instant::now(),
             start_time_unix_seconds: SystemTime::now()
                 .duration_since(UNIX_EPOCH)

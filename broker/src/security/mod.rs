@@ -5,7 +5,11 @@
 
 pub mod acl;
 pub mod authorizer;
+pub mod bootstrap;
+pub mod credentials;
 pub mod principal;
+pub mod sasl;
+pub mod scram;
 pub mod session;
 
 pub use authorizer::{Access, Authorizer};

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use super::sasl::SaslState;
 use super::Principal;
 
 /// Who is on the other end of one connection: its address and its principal.
@@ -13,6 +14,8 @@ pub struct Session {
     peer: SocketAddr,
     principal: Principal,
     authenticated: bool,
+    /// Where this connection's SASL exchange stands.
+    pub(crate) sasl: SaslState,
 }
 
 impl Session {
@@ -22,6 +25,7 @@ impl Session {
             peer,
             principal: Principal::anonymous(),
             authenticated: false,
+            sasl: SaslState::Start,
         }
     }
 

@@ -16,21 +16,22 @@
 //! peer that does not read its responses thus stops itself, not the others.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::budget::{ByteBudget, Charge};
 use super::frame_reader::FrameReader;
 use super::handlers::{self, Incoming, Reply};
 use super::read_clock::ReadClock;
 use super::BrokerCtx;
+use crate::security::sasl::SaslConfig;
 use crate::security::Session;
 use crate::shutdown::ShutdownListener;
+use crate::tls::{BrokerReadHalf, BrokerStream, BrokerWriteHalf};
 
 /// Responses buffered between the process and write stages.
 const WRITE_QUEUE_DEPTH: usize = 4;
@@ -51,7 +52,7 @@ struct Answered {
 /// Serves one connection until the peer closes it, it misbehaves, or shutdown.
 pub async fn serve(
     ctx: Arc<BrokerCtx>,
-    stream: TcpStream,
+    stream: BrokerStream,
     peer: SocketAddr,
     shutdown: ShutdownListener,
 ) {
@@ -66,8 +67,21 @@ pub async fn serve(
         ctx.config.frame_timeout,
         shutdown.clone(),
     ));
-    let processor = tokio::spawn(process_requests(ctx.clone(), request_rx, response_tx, peer));
-    read_requests(&ctx, read_half, request_tx, peer, shutdown).await;
+    let authenticated = Arc::new(AtomicBool::new(false));
+    let processor = tokio::spawn(process_requests(
+        ctx.clone(),
+        request_rx,
+        response_tx,
+        peer,
+        authenticated.clone(),
+    ));
+    let reading = read_requests(&ctx, read_half, request_tx, peer, shutdown);
+    // Dropping the reader (on the authentication deadline) drops the request channel:
+    // the processor finishes what it has, then the writer.
+    tokio::select! {
+        () = reading => {}
+        () = sasl_deadline(&ctx.config.sasl, &authenticated, peer) => {}
+    }
     // The reader has stopped: the processor drains what was read, then the writer.
     let _ = processor.await;
     let _ = writer.await;
@@ -77,7 +91,7 @@ pub async fn serve(
 /// or the processor going away.
 async fn read_requests(
     ctx: &BrokerCtx,
-    read_half: tokio::net::tcp::OwnedReadHalf,
+    read_half: BrokerReadHalf,
     requests: mpsc::Sender<Queued>,
     peer: SocketAddr,
     mut shutdown: ShutdownListener,
@@ -98,6 +112,13 @@ async fn read_requests(
                     return;
                 }
                 continue;
+            }
+            Err(rill_protocol::frame::FrameError::TooLarge { len, .. })
+                if crate::tls::looks_like_tls_record(len) =>
+            {
+                warn!(%peer, "closing connection: the client speaks TLS but this listener is plaintext (start rilld with --tls-cert and --tls-key, or connect without TLS)");
+                ctx.metrics.frame_rejected();
+                return;
             }
             Err(e) => {
                 warn!(%peer, error = %e, "closing connection: unreadable frame");
@@ -183,6 +204,7 @@ async fn process_requests(
     mut requests: mpsc::Receiver<Queued>,
     responses: mpsc::Sender<Answered>,
     peer: SocketAddr,
+    authenticated: Arc<AtomicBool>,
 ) {
     let mut session = Session::new(peer);
     while let Some(Queued {
@@ -193,17 +215,34 @@ async fn process_requests(
         let reply = handlers::handle(&ctx, *incoming, &mut session, &mut charge).await;
         // From here the charge counts the response, not the request (gone once handled).
         match &reply {
-            Reply::Frame(frame) => charge.resize(bytes::Buf::remaining(frame)).await,
+            Reply::Frame(frame) | Reply::Last(frame) => {
+                charge.resize(bytes::Buf::remaining(frame)).await
+            }
             Reply::Nothing | Reply::Close => charge.shrink_to(0),
         }
+        let last = matches!(reply, Reply::Last(_) | Reply::Close);
+        authenticated.store(session.is_authenticated(), Ordering::Release);
         let answered = Answered {
             reply,
             _charge: charge,
         };
-        if responses.send(answered).await.is_err() {
+        if responses.send(answered).await.is_err() || last {
             return;
         }
     }
+}
+
+/// Completes when SASL is on and the connection has not authenticated within
+/// `--sasl-timeout`; never otherwise.
+async fn sasl_deadline(config: &SaslConfig, authenticated: &AtomicBool, peer: SocketAddr) {
+    if !config.enabled() {
+        return std::future::pending().await;
+    }
+    tokio::time::sleep(config.timeout).await;
+    if authenticated.load(Ordering::Acquire) {
+        return std::future::pending().await;
+    }
+    info!(%peer, timeout_ms = crate::config::duration_ms(config.timeout), "closing connection: not authenticated within --sasl-timeout");
 }
 
 /// Writes responses in order until the processor stops. A response the peer does not
@@ -212,15 +251,16 @@ async fn process_requests(
 /// frame timeout) to finish.
 async fn write_responses(
     mut responses: mpsc::Receiver<Answered>,
-    mut out: OwnedWriteHalf,
+    mut out: BrokerWriteHalf,
     peer: SocketAddr,
     idle: std::time::Duration,
     grace: std::time::Duration,
     mut shutdown: ShutdownListener,
 ) {
     while let Some(answered) = responses.recv().await {
-        let mut frame = match answered.reply {
-            Reply::Frame(frame) => frame,
+        let (mut frame, last) = match answered.reply {
+            Reply::Frame(frame) => (frame, false),
+            Reply::Last(frame) => (frame, true),
             Reply::Nothing => continue, // acks=0 produce: no response is due
             Reply::Close => break,
         };
@@ -242,6 +282,9 @@ async fn write_responses(
                 debug!(%peer, "closing connection: the client read no response within the idle timeout");
                 break;
             }
+        }
+        if last {
+            break;
         }
     }
     let _ = out.shutdown().await;

@@ -9,11 +9,10 @@
 //! The length prefix is checked before any of the body is buffered (0 and anything above
 //! `max_frame_bytes` are refused), as [`rill_protocol::frame::FrameCodec`] does.
 
+use super::budget::Charge;
+use crate::tls::BrokerReadHalf;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rill_protocol::frame::{FrameError, FRAME_PREFIX_BYTES};
-use tokio::net::tcp::OwnedReadHalf;
-
-use super::budget::Charge;
 
 /// Bytes read ahead past what the current frame needs (several small frames per read).
 pub const READ_AHEAD_BYTES: usize = 8 * 1024;
@@ -23,7 +22,7 @@ const READ_STEP_BYTES_MAX: usize = 1024 * 1024;
 /// A connection's read side: the socket, the bytes read but not yet framed, their charge.
 #[derive(Debug)]
 pub struct FrameReader {
-    stream: OwnedReadHalf,
+    stream: BrokerReadHalf,
     buf: BytesMut,
     held: Charge,
     max_frame_bytes: usize,
@@ -31,7 +30,7 @@ pub struct FrameReader {
 
 impl FrameReader {
     /// Reads frames of at most `max_frame_bytes` from `stream`, charging `held`'s budgets.
-    pub fn new(stream: OwnedReadHalf, held: Charge, max_frame_bytes: usize) -> FrameReader {
+    pub fn new(stream: BrokerReadHalf, held: Charge, max_frame_bytes: usize) -> FrameReader {
         FrameReader {
             stream,
             buf: BytesMut::new(),
@@ -72,7 +71,7 @@ impl FrameReader {
 
     /// Waits until the socket has bytes to read (so an idle connection holds no room in
     /// the budgets). Cancel-safe.
-    pub async fn readable(&self) -> std::io::Result<()> {
+    pub async fn readable(&mut self) -> std::io::Result<()> {
         self.stream.readable().await
     }
 
@@ -128,7 +127,7 @@ mod tests {
             .await
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        let (read_half, _write_half) = server.into_split();
+        let (read_half, _write_half) = crate::tls::BrokerStream::Plain(server).into_split();
         let budgets = [
             ByteBudget::new(1 << 20, 1024),
             ByteBudget::new(1 << 20, 1024),

@@ -7,6 +7,7 @@
 //! [`Telemetry`] is the state it reads, filled in as the broker comes up. Connections are
 //! bounded, each serves one request (so none can be held idle after it), headers must
 //! arrive within a timeout, and the endpoint stops with the broker's [`ShutdownListener`].
+//! With TLS on (and `http` among `--tls-listeners`) it serves HTTPS only.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use super::{BrokerCtx, ServerError};
 use crate::metrics::collector::{self, BrokerCollector};
 use crate::metrics::Metrics;
 use crate::shutdown::ShutdownListener;
+use crate::tls::{BrokerStream, TlsAcceptor};
 
 /// Most HTTP connections served at once; more wait in the accept queue.
 pub const HTTP_CONNECTIONS_MAX: usize = 64;
@@ -102,7 +104,12 @@ impl HttpEndpoint {
     }
 
     /// Serves until shutdown, then lets open exchanges finish.
-    pub async fn serve(self, telemetry: Arc<Telemetry>, mut shutdown: ShutdownListener) {
+    pub async fn serve(
+        self,
+        telemetry: Arc<Telemetry>,
+        tls: Option<Arc<TlsAcceptor>>,
+        mut shutdown: ShutdownListener,
+    ) {
         let mut connections = JoinSet::new();
         loop {
             let accepted = tokio::select! {
@@ -110,8 +117,8 @@ impl HttpEndpoint {
                 Some(_) = connections.join_next(), if !connections.is_empty() => continue,
                 accepted = self.listener.accept(), if connections.len() < HTTP_CONNECTIONS_MAX => accepted,
             };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     error!(error = %e, "HTTP accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -119,8 +126,13 @@ impl HttpEndpoint {
                 }
             };
             let telemetry = telemetry.clone();
-            let shutdown = shutdown.clone();
-            connections.spawn(serve_connection(stream, telemetry, shutdown));
+            let (tls, shutdown) = (tls.clone(), shutdown.clone());
+            connections.spawn(async move {
+                // The handshake runs here, on the connection's task, under its timeout.
+                if let Some(stream) = crate::tls::accept(tls.as_ref(), stream, peer).await {
+                    serve_connection(stream, telemetry, shutdown).await;
+                }
+            });
         }
         drop(self.listener);
         while connections.join_next().await.is_some() {}
@@ -128,7 +140,7 @@ impl HttpEndpoint {
 }
 
 async fn serve_connection(
-    stream: tokio::net::TcpStream,
+    stream: BrokerStream,
     telemetry: Arc<Telemetry>,
     mut shutdown: ShutdownListener,
 ) {

@@ -3,7 +3,9 @@
 //! and stops accepting on shutdown.
 //!
 //! The connection limit is kept inside the open-file limit ([`connections_that_fit`]);
-//! the limits in force are logged when the listener starts.
+//! the limits in force are logged when the listener starts. On a TLS listener each
+//! connection's handshake runs on that connection's task ([`crate::tls::accept`]), under
+//! the handshake timeout, before the protocol sees the stream.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use super::slots::{ConnectionSlots, Refused};
 use super::BrokerCtx;
 use crate::fd_limit::connections_that_fit;
 use crate::shutdown::ShutdownListener;
+use crate::tls::{BrokerStream, Listener, TlsAcceptor};
 
 /// Longest pause between accept retries after errors (e.g. out of file descriptors).
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -44,11 +47,13 @@ pub async fn run(
     shutdown: ShutdownListener,
 ) {
     let serving = ctx.clone();
+    let tls = ctx.tls_for(Listener::Native);
     accept_loop(
         &ctx,
         listener,
         slots,
         max_connections,
+        tls,
         shutdown,
         move |stream, peer, shutdown| connection::serve(serving.clone(), stream, peer, shutdown),
     )
@@ -56,17 +61,19 @@ pub async fn run(
 }
 
 /// The accept loop of every listener: takes a slot per connection (refusals counted and
-/// warned about at most once per interval), backs off on accept errors, runs `serve` on
-/// its own task per connection, and after shutdown waits for those tasks to end.
+/// warned about at most once per interval), backs off on accept errors, runs the TLS
+/// handshake (when `tls` is given) and then `serve` on its own task per connection, and
+/// after shutdown waits for those tasks to end.
 pub async fn accept_loop<S, F>(
     ctx: &Arc<BrokerCtx>,
     listener: TcpListener,
     slots: Arc<ConnectionSlots>,
     max_connections: usize,
+    tls: Option<Arc<TlsAcceptor>>,
     mut shutdown: ShutdownListener,
     serve: S,
 ) where
-    S: Fn(TcpStream, SocketAddr, ShutdownListener) -> F,
+    S: Fn(BrokerStream, SocketAddr, ShutdownListener) -> F + Clone + Send + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     let mut connections = JoinSet::new();
@@ -104,15 +111,36 @@ pub async fn accept_loop<S, F>(
         debug!(%peer, "connection accepted");
         ctx.metrics.connection_accepted();
         let metrics = ctx.metrics.clone();
-        let serving = serve(stream, peer, shutdown.clone());
+        let (serve, tls, shutdown) = (serve.clone(), tls.clone(), shutdown.clone());
         connections.spawn(async move {
-            serving.await;
+            serve_accepted(stream, peer, tls, shutdown, serve).await;
             metrics.connection_closed();
             drop(slot);
         });
     }
     drop(listener);
     while connections.join_next().await.is_some() {}
+}
+
+/// Runs the TLS handshake if the listener has one (unless shutdown comes first), then
+/// serves the connection.
+async fn serve_accepted<S, F>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<TlsAcceptor>>,
+    mut shutdown: ShutdownListener,
+    serve: S,
+) where
+    S: Fn(BrokerStream, SocketAddr, ShutdownListener) -> F,
+    F: Future<Output = ()>,
+{
+    let accepted = tokio::select! {
+        accepted = crate::tls::accept(tls.as_ref(), stream, peer) => accepted,
+        () = shutdown.recv() => None,
+    };
+    if let Some(stream) = accepted {
+        serve(stream, peer, shutdown).await;
+    }
 }
 
 /// Counts and logs a refused connection (at debug level: a flood must not flood the log

@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::producer_ids::{ProducerIdError, ProducerIds};
 use crate::shutdown::{ShutdownListener, ShutdownSignal};
 use crate::storage::now_ms;
+use crate::tls::Listener;
 use crate::topics::{TopicError, TopicRegistry};
 use http::{HttpEndpoint, Telemetry};
 
@@ -70,6 +71,12 @@ pub enum ServerError {
     /// The producer id allocator could not be opened.
     #[error(transparent)]
     ProducerIds(#[from] ProducerIdError),
+    /// The TLS certificate, key or client CA could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The users' credentials could not be loaded.
+    #[error(transparent)]
+    Credentials(#[from] crate::security::credentials::StoreError),
     /// The ACLs could not be read.
     #[error(transparent)]
     Acls(#[from] crate::security::acl::AclStoreError),
@@ -96,8 +103,19 @@ pub struct BrokerCtx {
     /// Bytes every connection together holds in requests not yet handled and responses
     /// not yet written (`max_total_buffer_bytes`).
     pub buffers: Arc<budget::ByteBudget>,
+    /// The TLS identity of the listeners that use TLS; `None` when TLS is off.
+    pub tls: Option<Arc<crate::tls::TlsAcceptor>>,
+    /// Users' SCRAM credentials (SASL logins are checked against them).
+    pub credentials: Arc<crate::security::credentials::CredentialStore>,
     /// ACLs and who may do what.
     pub authorizer: Arc<crate::security::Authorizer>,
+}
+
+impl BrokerCtx {
+    /// The TLS acceptor of `listener`, or `None` when it serves plaintext.
+    pub fn tls_for(&self, listener: crate::tls::Listener) -> Option<Arc<crate::tls::TlsAcceptor>> {
+        self.tls.clone().filter(|tls| tls.applies_to(listener))
+    }
 }
 
 /// A bound, recovered broker ready to serve.
@@ -123,6 +141,16 @@ impl Server {
         config: BrokerConfig,
         telemetry: Arc<Telemetry>,
     ) -> Result<Server, ServerError> {
+        let tls = load_tls(&config).await?;
+        Server::bind_with(config, telemetry, tls).await
+    }
+
+    /// [`Server::bind_observed`] with the TLS identity already loaded.
+    async fn bind_with(
+        config: BrokerConfig,
+        telemetry: Arc<Telemetry>,
+        tls: Option<Arc<crate::tls::TlsAcceptor>>,
+    ) -> Result<Server, ServerError> {
         let data_dir = config.data_dir.clone();
         let defaults = config.topic_defaults.clone();
         let max_batch_bytes = config.max_batch_bytes();
@@ -130,19 +158,22 @@ impl Server {
         let group_config = config.groups.clone();
         let authorization = config.authorization.clone();
         let authorization_on = authorization.enabled(config.authentication_required());
-        let (data_dir_lock, topics, groups, authorizer) = tokio::task::spawn_blocking(move || {
-            let data_dir_lock = crate::data_dir_lock::DataDirLock::acquire(&data_dir)?;
-            let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
-            topics.set_max_partitions(max_partitions);
-            let groups = GroupCoordinator::open(&topics, group_config, now_ms())?;
-            // A stop between deleting a topic and its committed offsets leaves offsets
-            // that a re-created topic of that name must not inherit.
-            groups.forget_missing_topics(&topics, now_ms())?;
-            let authorizer =
-                crate::security::Authorizer::open(&authorization, authorization_on, &data_dir)?;
-            Ok::<_, ServerError>((data_dir_lock, topics, groups, Arc::new(authorizer)))
-        })
-        .await??;
+        let (data_dir_lock, topics, groups, credentials, authorizer) =
+            tokio::task::spawn_blocking(move || {
+                let data_dir_lock = crate::data_dir_lock::DataDirLock::acquire(&data_dir)?;
+                let topics = TopicRegistry::open(&data_dir, defaults, max_batch_bytes)?;
+                topics.set_max_partitions(max_partitions);
+                let groups = GroupCoordinator::open(&topics, group_config, now_ms())?;
+                // A stop between deleting a topic and its committed offsets leaves offsets
+                // that a re-created topic of that name must not inherit.
+                groups.forget_missing_topics(&topics, now_ms())?;
+                let credentials = crate::security::credentials::CredentialStore::open(&data_dir)?;
+                let authorizer =
+                    crate::security::Authorizer::open(&authorization, authorization_on, &data_dir)?;
+                let authorizer = Arc::new(authorizer);
+                Ok::<_, ServerError>((data_dir_lock, topics, groups, credentials, authorizer))
+            })
+            .await??;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -175,6 +206,8 @@ impl Server {
             advertised,
             producer_ids,
             buffers,
+            tls,
+            credentials: Arc::new(credentials),
             authorizer,
         });
         telemetry.attach(ctx.clone());
@@ -220,6 +253,7 @@ impl Server {
             acls = ctx.authorizer.store().snapshot().len(),
             "rilld ready"
         );
+        warn_if_exposed(&ctx, kafka.as_ref().and_then(|l| l.local_addr().ok()));
         let housekeeping = tokio::spawn(housekeeping::run(ctx.clone(), shutdown.clone()));
         // One budget of connections for both protocols (they share the open-file limit).
         let (slots, max_connections) = listener::connection_slots(&ctx).await;
@@ -241,6 +275,26 @@ impl Server {
         info!("clean shutdown complete");
         Ok(())
     }
+}
+
+/// Warns about each protocol listener that is reachable beyond loopback in plaintext.
+fn warn_if_exposed(ctx: &BrokerCtx, kafka_addr: Option<SocketAddr>) {
+    let native = ctx.tls_for(Listener::Native).is_some();
+    crate::tls::exposure::warn_if_exposed(Listener::Native, ctx.advertised, native);
+    if let Some(addr) = kafka_addr {
+        let kafka = ctx.tls_for(Listener::Kafka).is_some();
+        crate::tls::exposure::warn_if_exposed(Listener::Kafka, addr, kafka);
+    }
+}
+
+/// Reads the TLS certificate files (off the async workers); `None` when TLS is off.
+async fn load_tls(
+    config: &BrokerConfig,
+) -> Result<Option<Arc<crate::tls::TlsAcceptor>>, ServerError> {
+    let settings = config.tls.clone();
+    let tls =
+        tokio::task::spawn_blocking(move || crate::tls::TlsAcceptor::load(&settings)).await??;
+    Ok(tls)
 }
 
 /// A broker started by [`start`].
@@ -265,16 +319,22 @@ pub struct Started {
 pub async fn start(config: BrokerConfig) -> Result<Started, ServerError> {
     let (signal, shutdown) = ShutdownSignal::new();
     let telemetry = Telemetry::new();
+    // Loaded before anything else: a bad certificate stops the start at once.
+    let tls = load_tls(&config).await?;
+    let http_tls = tls.clone().filter(|tls| tls.applies_to(Listener::Http));
     let http = match config.http_listen {
         Some(addr) => Some(HttpEndpoint::bind(addr).await?),
         None => None,
     };
     let http_addr = http.as_ref().map(HttpEndpoint::local_addr);
+    if let Some(addr) = http_addr {
+        crate::tls::exposure::warn_if_exposed(Listener::Http, addr, http_tls.is_some());
+    }
     let http_task = http.map(|endpoint| {
         info!(http_addr = %endpoint.local_addr(), "serving /metrics, /health and /ready");
-        tokio::spawn(endpoint.serve(telemetry.clone(), signal.subscribe()))
+        tokio::spawn(endpoint.serve(telemetry.clone(), http_tls, signal.subscribe()))
     });
-    let server = match Server::bind_observed(config, telemetry).await {
+    let server = match Server::bind_with(config, telemetry, tls).await {
         Ok(server) => server,
         Err(e) => {
             signal.trigger();

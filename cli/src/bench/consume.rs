@@ -1,5 +1,8 @@
 //! `rill bench consume`: consumers read the topic from the beginning with the client's
-//! [`Consumer`], each over its own connection and on its own share of the partitions.
+//! [`Consumer`], each over its own connection and on its own share of the partitions;
+//! with `--raw`, a plain loop of Fetch requests on a raw connection instead
+//! ([`super::raw_consume`]), the ceiling to read the Consumer's figures against (the
+//! report's `parameters.path` says which).
 //!
 //! A consumer stops when it has read what its partitions held when the run started
 //! (capped by its share of `--count`), or at the end of `--duration`. It reports
@@ -10,10 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::Args;
 use rill_client::{Admin, Consumer, ConsumerConfig, SeekTo};
+use serde::Serialize;
 
 use super::args::{LoadArgs, Stop};
 use super::progress::{Counters, Progress};
+use super::raw_consume::RawConsumer;
 use super::report::{ClientStats, Report};
 use super::{ensure_topic, partitions_of};
 use crate::output::OutputFormat;
@@ -22,11 +28,36 @@ use crate::GlobalArgs;
 /// Longest a single poll waits before the consumer checks its stop condition again.
 const POLL_WAIT: Duration = Duration::from_millis(100);
 
+/// Options of `rill bench consume`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ConsumeArgs {
+    /// The load.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Read with a plain loop of Fetch requests on a raw connection (no record decoding)
+    /// instead of the library's Consumer: the fetch path's ceiling, not what
+    /// applications get.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+impl ConsumeArgs {
+    /// `consumer` (the library) or `raw`.
+    pub fn path(&self) -> &'static str {
+        if self.raw {
+            "raw"
+        } else {
+            "consumer"
+        }
+    }
+}
+
 /// Runs `rill bench consume`.
-pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
+pub async fn run(global: &GlobalArgs, args: ConsumeArgs) -> anyhow::Result<()> {
+    let load = &args.load;
     load.validate(0).map_err(anyhow::Error::msg)?;
-    let partitions = ensure_topic(global, &load).await?;
-    let available = records_per_partition(global, &load.topic).await?;
+    let partitions = ensure_topic(global, load).await?;
+    let (earliest, available) = records_per_partition(global, &load.topic).await?;
     let counters = Arc::new(Counters::default());
     let mut plans = Vec::new();
     for index in 0..load.consumers {
@@ -58,8 +89,26 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
     let deadline = load.duration.map(|d| measure_from + d);
     let mut tasks = Vec::new();
     for (index, owned, target) in plans {
-        let config = consumer_config(global, &load)?;
+        let config = consumer_config(global, load)?;
         let (topic, counters) = (load.topic.clone(), Arc::clone(&counters));
+        if args.raw {
+            let raw = RawConsumer {
+                name: format!("consumer {index}"),
+                topic,
+                starts: owned
+                    .iter()
+                    .map(|p| (*p, start_of(&earliest, *p)))
+                    .collect(),
+                target,
+                message_size: load.message_size,
+            };
+            let size = load.message_size as u64;
+            tasks.push(tokio::spawn(async move {
+                let on_records = |n: u64| counters.add(n, n * size);
+                raw.run(&config, measure_from, deadline, on_records).await
+            }));
+            continue;
+        }
         let run = ConsumerRun {
             name: format!("consumer {index}"),
             topic,
@@ -80,30 +129,49 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
     }
     progress.finish();
     let wall = last.saturating_duration_since(measure_from);
-    Report::new("consume", &clients, wall, &load)?.print(global.output)
+    let mut parameters = serde_json::to_value(&args)?;
+    parameters["path"] = args.path().into();
+    Report::new("consume", &clients, wall, parameters)?.print(global.output)
 }
 
-/// Records each partition of `topic` holds now, by partition index.
-async fn records_per_partition(global: &GlobalArgs, topic: &str) -> anyhow::Result<Vec<u64>> {
+/// The earliest offset of `partition` (0 if unknown).
+fn start_of(earliest: &[i64], partition: i32) -> i64 {
+    usize::try_from(partition)
+        .ok()
+        .and_then(|i| earliest.get(i))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The earliest offset of each partition of `topic` and the records it holds now, by
+/// partition index.
+async fn records_per_partition(
+    global: &GlobalArgs,
+    topic: &str,
+) -> anyhow::Result<(Vec<i64>, Vec<u64>)> {
     let admin = Admin::connect(global.connection_config()).await?;
     let description = admin.describe_topic(topic).await?;
     admin.close().await?;
+    let mut earliest = vec![0i64; description.partitions.len()];
     let mut held = vec![0u64; description.partitions.len()];
     for p in &description.partitions {
-        if let Some(slot) = usize::try_from(p.partition)
-            .ok()
-            .and_then(|i| held.get_mut(i))
-        {
+        let Ok(i) = usize::try_from(p.partition) else {
+            continue;
+        };
+        if let (Some(start), Some(slot)) = (earliest.get_mut(i), held.get_mut(i)) {
+            *start = p.earliest_offset;
             *slot = u64::try_from(p.latest_offset - p.earliest_offset).unwrap_or(0);
         }
     }
-    Ok(held)
+    Ok((earliest, held))
 }
 
 /// The Consumer settings of the bench: the client's defaults, the global options and
 /// `--partition-max-bytes`.
 pub fn consumer_config(global: &GlobalArgs, load: &LoadArgs) -> anyhow::Result<ConsumerConfig> {
-    let mut builder = ConsumerConfig::builder(global.broker.clone()).client_id("rill-bench");
+    let mut builder = ConsumerConfig::builder(global.broker.clone())
+        .client_id("rill-bench")
+        .tls(global.tls.config());
     if let Some(bytes) = load.partition_max_bytes {
         builder = builder.partition_max_bytes(bytes);
     }

@@ -12,7 +12,8 @@
 //! How `produce` builds its load: by default through the client library's `Producer`
 //! with the library's defaults ([`producer_api`]), what applications get; `--raw`
 //! encodes batches in the bench and writes them over a raw connection ([`raw`]), the
-//! transport's ceiling.
+//! transport's ceiling. `consume` likewise reads through the library's `Consumer`, or
+//! with `--raw` in a plain Fetch loop ([`raw_consume`]).
 
 pub mod args;
 pub mod baseline;
@@ -22,6 +23,7 @@ pub mod produce;
 pub mod producer_api;
 pub mod progress;
 pub mod raw;
+pub mod raw_consume;
 pub mod report;
 pub mod schedule;
 
@@ -44,6 +46,7 @@ Examples:
   rill bench produce --topic b1 --message-size 1024 --count 1000000     the library's Producer
   rill bench produce --topic r1 --raw --batch-size 1000 --count 1000000 bench-built batches
   rill bench consume --topic b1 --output json
+  rill bench consume --topic b1 --raw                                   plain Fetch loop
   rill bench produce --topic b8 --partitions 8 --producers 8
   rill bench e2e --topic lat --rate 50000 --linger 1ms --duration 20s";
 
@@ -64,7 +67,7 @@ pub enum BenchMode {
     Produce(produce::ProduceArgs),
     /// Consumers only: read the topic from the beginning.
     #[command(after_help = BENCH_EXAMPLES)]
-    Consume(LoadArgs),
+    Consume(consume::ConsumeArgs),
     /// Producers and consumers together: produce timestamp to consumer receipt.
     #[command(after_help = BENCH_EXAMPLES)]
     E2e(LoadArgs),

@@ -98,12 +98,7 @@ enum Answer {
 
 impl BatchProducer {
     async fn run(self, config: &ConnectionConfig) -> anyhow::Result<(ClientStats, Instant)> {
-        let (mut sender, receiver) = raw_connection::connect(
-            &config.bootstrap,
-            config.connect_timeout,
-            config.max_frame_bytes,
-        )
-        .await?;
+        let (mut sender, receiver) = raw_connection::connect(config).await?;
         // The queue bounds the requests in flight: one being awaited plus those queued.
         let (tx, rx) = mpsc::channel(config.max_in_flight.saturating_sub(1).max(1));
         let stats = ClientStats::new(&self.name)?;

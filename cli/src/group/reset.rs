@@ -305,10 +305,9 @@ async fn apply_shift(global: &GlobalArgs, group: &str, plan: &[PlanRow]) -> anyh
             spec: ResetSpec::Offset(offset),
             dry_run: false,
         };
-        let response: ResetOffsetsResponse =
-            raw_connection::call(&config.bootstrap, config.request_timeout, &request)
-                .await
-                .with_context(|| format!("cannot reset the offsets of group {group}"))?;
+        let response: ResetOffsetsResponse = raw_connection::call(&config, &request)
+            .await
+            .with_context(|| format!("cannot reset the offsets of group {group}"))?;
         check_reset(group, &response)?;
     }
     Ok(())

@@ -54,6 +54,7 @@ pub async fn run(global: &GlobalArgs, args: TailArgs, group: &str) -> anyhow::Re
     let fetch_max_wait = (connection.request_timeout / 2).min(Duration::from_millis(500));
     let config = ConsumerConfig::builder(connection.bootstrap.clone())
         .client_id(connection.client_id.clone())
+        .tls(connection.tls.clone())
         .connect_timeout(connection.connect_timeout)
         .request_timeout(connection.request_timeout)
         .fetch_max_wait(fetch_max_wait)

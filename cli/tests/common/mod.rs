@@ -34,6 +34,20 @@ impl TestBroker {
 
     /// Starts a broker on an existing data directory (see [`TestBroker::stop`]).
     pub fn start_in(dir: tempfile::TempDir) -> TestBroker {
+        Self::start_configured(dir, |_| {})
+    }
+
+    /// Starts a broker with settings changed by `tweak` (e.g. TLS) in a fresh directory.
+    pub fn start_with(
+        tweak: impl FnOnce(&mut rill_broker::config::BrokerConfig) + Send + 'static,
+    ) -> TestBroker {
+        Self::start_configured(tempfile::tempdir().expect("temporary directory"), tweak)
+    }
+
+    fn start_configured(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut rill_broker::config::BrokerConfig) + Send + 'static,
+    ) -> TestBroker {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let (dir_tx, dir_rx) = mpsc::channel();
@@ -44,7 +58,7 @@ impl TestBroker {
                 .build()
                 .expect("broker runtime");
             runtime.block_on(async move {
-                let broker = rill_broker::testing::TestBroker::start_in(dir, |_| {}).await;
+                let broker = rill_broker::testing::TestBroker::start_in(dir, tweak).await;
                 ready_tx.send(broker.addr).expect("test is waiting");
                 let _ = stop_rx.await;
                 let _ = dir_tx.send(broker.stop().await);

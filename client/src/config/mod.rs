@@ -11,6 +11,8 @@
 mod bootstrap;
 mod consumer;
 mod producer;
+mod sasl;
+mod tls;
 
 use std::time::Duration;
 
@@ -18,6 +20,9 @@ pub use bootstrap::BootstrapServers;
 pub use consumer::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel};
 pub use producer::{Acks, ProducerConfig, ProducerConfigBuilder};
 pub use rill_protocol::batch::Compression;
+pub use rill_protocol::sasl::SaslMechanism;
+pub use sasl::SaslConfig;
+pub use tls::{TlsConfig, TlsConfigBuilder};
 
 use crate::error::{ClientError, Result};
 
@@ -55,6 +60,10 @@ pub struct ConnectionConfig {
     pub reconnect_backoff_max: Duration,
     /// Largest frame accepted from or sent to the broker.
     pub max_frame_bytes: usize,
+    /// TLS to the brokers; `None` (the default) speaks plaintext.
+    pub tls: Option<TlsConfig>,
+    /// SASL credentials every new connection authenticates with; `None`: no SASL.
+    pub sasl: Option<SaslConfig>,
 }
 
 impl ConnectionConfig {
@@ -70,6 +79,8 @@ impl ConnectionConfig {
             reconnect_backoff: RECONNECT_BACKOFF_DEFAULT,
             reconnect_backoff_max: RECONNECT_BACKOFF_MAX_DEFAULT,
             max_frame_bytes: rill_protocol::frame::MAX_FRAME_BYTES_DEFAULT,
+            tls: None,
+            sasl: None,
         }
     }
 
@@ -99,13 +110,19 @@ impl ConnectionConfig {
                 "must be at least 1 KiB",
             ));
         }
-        Ok(())
+        self.sasl.as_ref().map_or(Ok(()), SaslConfig::validate)
     }
 }
 
 /// Builder methods for the [`ConnectionConfig`] inside each role's builder.
 macro_rules! connection_setters {
     ($($path:ident).+) => {
+        /// Authenticates every connection with these SASL credentials.
+        pub fn sasl(mut self, sasl: $crate::config::SaslConfig) -> Self {
+            self.$($path).+.sasl = Some(sasl);
+            self
+        }
+
         /// Sets the client id sent in request headers.
         pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
             self.$($path).+.client_id = client_id.into();
@@ -138,6 +155,12 @@ macro_rules! connection_setters {
         ) -> Self {
             self.$($path).+.reconnect_backoff = first;
             self.$($path).+.reconnect_backoff_max = max;
+            self
+        }
+
+        /// Speaks TLS to the brokers (see [`crate::TlsConfig`]); `None` for plaintext.
+        pub fn tls(mut self, tls: impl Into<Option<crate::TlsConfig>>) -> Self {
+            self.$($path).+.tls = tls.into();
             self
         }
 

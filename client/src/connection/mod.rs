@@ -16,14 +16,19 @@
 //! - When the connection dies, every waiter fails with
 //!   [`ClientError::ConnectionLost`] carrying the first cause. Reconnecting is the job
 //!   of the level above ([`crate::slot::ConnectionSlot`]).
+//! - With [`ConnectionConfig::tls`] set, the TLS handshake ([`tls`]) runs after the TCP
+//!   connect and before ApiVersions, all within `connect_timeout`; the I/O tasks then
+//!   move bytes through the TLS session. A plaintext connection is the TCP socket itself.
 //! - Produce requests with `acks=0` get no response; [`Connection::send_without_response`]
 //!   resolves once the frame is written and never enters the pending queue.
 
 mod api;
 mod pending;
+mod sasl;
 mod tasks;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -34,6 +39,7 @@ use rill_protocol::api::api_versions::ApiVersionsRequest;
 use rill_protocol::api::{ApiKey, RequestHeader};
 use rill_protocol::error_code::ErrorCode;
 use rill_protocol::frame::{FrameBuf, OutFrame};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -41,6 +47,7 @@ pub use api::ApiCall;
 use pending::Exchange;
 pub use pending::{PendingResponse, PendingWrite};
 use tasks::{Outgoing, Reply, Shared};
+pub(crate) use tls::handshake as tls_handshake;
 
 use crate::config::ConnectionConfig;
 use crate::error::{ClientError, Disconnect, Result};
@@ -61,9 +68,50 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` and performs the ApiVersions handshake, both within
-    /// `config.connect_timeout`.
+    /// Connects to `addr` and performs the TLS handshake (when `config.tls` is set), the
+    /// ApiVersions handshake and, when `config.sasl` is set, authenticates.
     pub async fn connect(config: &ConnectionConfig, addr: &str) -> Result<Connection> {
+        let connection = Self::connect_unauthenticated(config, addr).await?;
+        if let Some(credentials) = &config.sasl {
+            sasl::authenticate(&connection, credentials, config.connect_timeout).await?;
+        }
+        Ok(connection)
+    }
+
+    /// Connects to `addr`: TCP, TLS when configured, then the ApiVersions handshake, all
+    /// within `config.connect_timeout`.
+    async fn connect_unauthenticated(config: &ConnectionConfig, addr: &str) -> Result<Connection> {
+        let started = tokio::time::Instant::now();
+        let stream = Self::connect_tcp(config, addr).await?;
+        let Some(tls) = &config.tls else {
+            let (read_half, write_half) = stream.into_split();
+            let connection = Self::start(read_half, write_half, addr, config);
+            connection
+                .handshake(config.connect_timeout)
+                .await
+                .map_err(tls::explain_plaintext)?;
+            return Ok(connection);
+        };
+        let handshake = tls::handshake(tls, stream, addr);
+        let remaining = config.connect_timeout.saturating_sub(started.elapsed());
+        let stream = tokio::time::timeout(remaining, handshake)
+            .await
+            .map_err(|_| ClientError::ConnectTimeout {
+                addr: addr.to_owned(),
+                timeout: config.connect_timeout,
+            })??;
+        let (read_half, write_half) = tokio::io::split(stream);
+        let connection = Self::start(read_half, write_half, addr, config);
+        let remaining = config.connect_timeout.saturating_sub(started.elapsed());
+        connection
+            .handshake(remaining.max(Duration::from_millis(1)))
+            .await
+            .map_err(tls::explain_after_handshake)?;
+        Ok(connection)
+    }
+
+    /// Opens the TCP connection within `config.connect_timeout`.
+    async fn connect_tcp(config: &ConnectionConfig, addr: &str) -> Result<TcpStream> {
         let connecting = TcpStream::connect(addr);
         let stream = tokio::time::timeout(config.connect_timeout, connecting)
             .await
@@ -82,18 +130,21 @@ impl Connection {
                 addr: addr.to_owned(),
                 cause: Arc::new(source),
             })?;
-        let connection = Self::start(stream, addr, config);
-        connection.handshake(config.connect_timeout).await?;
-        Ok(connection)
+        Ok(stream)
     }
 
-    /// Spawns the I/O tasks over `stream` (no handshake).
-    fn start(stream: TcpStream, addr: &str, config: &ConnectionConfig) -> Connection {
+    /// Spawns the I/O tasks over the two halves of a stream (no handshake).
+    fn start<R, W>(read_half: R, write_half: W, addr: &str, config: &ConnectionConfig) -> Connection
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
         let max_in_flight = config.max_in_flight.max(1);
         let shared = Arc::new(Shared::new(addr.to_owned()));
         let (outgoing, outgoing_rx) = mpsc::channel(max_in_flight);
         tasks::spawn(
-            stream,
+            read_half,
+            write_half,
             outgoing_rx,
             Arc::clone(&shared),
             config.max_frame_bytes,

@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::StreamExt;
 use rill_protocol::frame::{FrameCodec, OutFrame};
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -98,14 +96,18 @@ struct Pending {
     _permit: OwnedSemaphorePermit,
 }
 
-/// Starts the writer and reader tasks for `stream`.
-pub(super) fn spawn(
-    stream: TcpStream,
+/// Starts the writer and reader tasks over a stream's two halves (a TCP socket's own
+/// halves, or a TLS session's).
+pub(super) fn spawn<R, W>(
+    read_half: R,
+    write_half: W,
     outgoing: mpsc::Receiver<Outgoing>,
     shared: Arc<Shared>,
     max_frame_bytes: usize,
-) {
-    let (read_half, write_half) = stream.into_split();
+) where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
     let (pending_tx, pending_rx) = mpsc::unbounded_channel();
     let frames = FramedRead::new(read_half, FrameCodec::new(max_frame_bytes));
     tokio::spawn(write_loop(
@@ -119,10 +121,10 @@ pub(super) fn spawn(
 
 /// Writes queued requests; flushes whenever the queue runs dry. The pending queue is
 /// bounded by the in-flight semaphore, so its channel needs no bound of its own.
-async fn write_loop(
+async fn write_loop<W: AsyncWrite + Unpin>(
     mut outgoing: mpsc::Receiver<Outgoing>,
     pending: mpsc::UnboundedSender<Pending>,
-    mut writer: BufWriter<OwnedWriteHalf>,
+    mut writer: BufWriter<W>,
     shared: Arc<Shared>,
 ) {
     let cancel = shared.cancel.clone();
@@ -152,10 +154,10 @@ async fn write_loop(
     shared.fail(cause);
 }
 
-async fn write_one(
+async fn write_one<W: AsyncWrite + Unpin>(
     request: Outgoing,
     pending: &mpsc::UnboundedSender<Pending>,
-    writer: &mut BufWriter<OwnedWriteHalf>,
+    writer: &mut BufWriter<W>,
     written: &mut Vec<oneshot::Sender<()>>,
 ) -> std::io::Result<()> {
     let Outgoing {
@@ -187,8 +189,8 @@ async fn write_one(
 }
 
 /// Reads responses and hands each to the oldest pending request.
-async fn read_loop(
-    mut frames: FramedRead<OwnedReadHalf, FrameCodec>,
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut frames: FramedRead<R, FrameCodec>,
     mut pending: mpsc::UnboundedReceiver<Pending>,
     shared: Arc<Shared>,
 ) {

@@ -147,11 +147,14 @@ fn to_consumer_record(
         timestamp: record.timestamp,
         key: record.key,
         value: record.value,
-        headers: record
-            .headers
-            .into_iter()
-            .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
-            .collect(),
+        headers: match record.headers.is_empty() {
+            true => Vec::new(),
+            false => record
+                .headers
+                .into_iter()
+                .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
+                .collect(),
+        },
     }
 }
 

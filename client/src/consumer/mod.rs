@@ -381,7 +381,12 @@ impl Consumer {
             match fetcher::decode_partition(&tp, from, bytes) {
                 Ok(mut decoded) => {
                     self.positions.insert(tp, Some(decoded.next_position));
-                    records.append(&mut decoded.records);
+                    // The first partition's records are taken as they are (no copy).
+                    if records.is_empty() {
+                        records = decoded.records;
+                    } else {
+                        records.append(&mut decoded.records);
+                    }
                 }
                 Err(error) => {
                     self.positions.insert(tp, Some(from));

@@ -9,8 +9,9 @@
 //!
 //! Invariants:
 //! - Memory: every record holds buffer-memory permits (its estimated size) from
-//!   [`Accumulator::reserve`] until its batch completes, so queued bytes never exceed
-//!   `buffer_memory_bytes`; `send` waits for permits.
+//!   [`Accumulator::try_reserve`] or [`Accumulator::reserve_until`] until its batch
+//!   completes, so queued bytes never exceed `buffer_memory_bytes`; `send` waits for
+//!   permits.
 //! - Order: batches of a partition leave in creation order. A batch that failed with a
 //!   retriable error goes back to the front (ordered by id) and its partition is limited
 //!   to one batch in flight until a batch succeeds, so no later batch overtakes it.
@@ -21,12 +22,13 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rill_protocol::batch::{Compression, RecordInput};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use rill_protocol::batch::{Compression, RecordSource};
+use tokio::sync::{Notify, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
 use super::batch::ProducerBatch;
 use super::delivery::DeliveryFuture;
+use super::memory::Reservation;
 use crate::error::ClientError;
 use crate::fast_map::FastMap;
 use crate::record::TopicPartition;
@@ -135,10 +137,10 @@ impl Accumulator {
     pub(crate) fn try_reserve(
         &self,
         record_bytes: usize,
-    ) -> Result<Option<OwnedSemaphorePermit>, ClientError> {
+    ) -> Result<Option<Reservation<'_>>, ClientError> {
         let permits = self.permits_for(record_bytes)?;
-        match Arc::clone(&self.memory).try_acquire_many_owned(permits) {
-            Ok(permit) => Ok(Some(permit)),
+        match self.memory.try_acquire_many(permits) {
+            Ok(permit) => Ok(Some(Reservation::new(&self.memory, permit))),
             Err(TryAcquireError::Closed) => Err(ClientError::Closed { handle: "producer" }),
             Err(TryAcquireError::NoPermits) => Ok(None),
         }
@@ -153,11 +155,11 @@ impl Accumulator {
         record_bytes: usize,
         since: Instant,
         deadline: Instant,
-    ) -> Result<OwnedSemaphorePermit, ClientError> {
+    ) -> Result<Reservation<'_>, ClientError> {
         let permits = self.permits_for(record_bytes)?;
-        let acquire = Arc::clone(&self.memory).acquire_many_owned(permits);
+        let acquire = self.memory.acquire_many(permits);
         match tokio::time::timeout_at(deadline, acquire).await {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => Ok(Reservation::new(&self.memory, permit)),
             Ok(Err(_)) => Err(ClientError::Closed { handle: "producer" }),
             Err(_) => Err(ClientError::MaxBlockExceeded {
                 waited: Instant::now().saturating_duration_since(since),
@@ -186,7 +188,7 @@ impl Accumulator {
     pub(crate) async fn reserve(
         &self,
         record_bytes: usize,
-    ) -> Result<OwnedSemaphorePermit, ClientError> {
+    ) -> Result<Reservation<'_>, ClientError> {
         if let Some(permit) = self.try_reserve(record_bytes)? {
             return Ok(permit);
         }
@@ -201,49 +203,59 @@ impl Accumulator {
         self.memory.available_permits()
     }
 
-    /// Appends `record` to the open batch of `tp`, starting a batch if needed. `now` is
-    /// called only when a batch starts (its linger counts from there), so most records
-    /// do not read the clock.
-    pub(crate) fn append(
+    /// Appends `record`, created at `timestamp` (ms), to the open batch of `tp`,
+    /// starting a batch if needed; one lock and one hash lookup. `now` is called only
+    /// when a batch starts (its linger counts from there), so most records do not read
+    /// the clock.
+    pub(crate) fn append<R: RecordSource + ?Sized>(
         &self,
         tp: &TopicPartition,
-        record: &RecordInput,
+        timestamp: i64,
+        record: &R,
         record_bytes: usize,
-        memory: OwnedSemaphorePermit,
+        memory: Reservation<'_>,
         now: impl FnOnce() -> Instant,
     ) -> Result<Appended, ClientError> {
         let batch_bytes = self.config.batch_bytes;
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         if state.closed {
             return Err(ClientError::Closed { handle: "producer" });
         }
         let next_id = state.next_batch_id;
-        // One hash lookup per record; the key (an `Arc` name) is cloned only when the
-        // partition has no queue yet.
-        let queue = state.partitions.entry(tp.clone()).or_default();
-        let last_open = queue.batches.back().filter(|b| !b.is_sealed()).is_some();
-        let fits = queue
-            .batches
-            .back()
-            .is_some_and(|b| b.has_room(record_bytes, batch_bytes));
+        // The key (an `Arc` name) is cloned only when the partition has no queue yet.
+        let queue = match state.partitions.get_mut(tp) {
+            Some(queue) => queue,
+            None => state.partitions.entry(tp.clone()).or_default(),
+        };
+        let last = queue.batches.back();
+        let last_open = last.is_some_and(|b| !b.is_sealed());
+        let fits = last.is_some_and(|b| b.has_room(record_bytes, batch_bytes));
         if !fits {
             let batch = ProducerBatch::new(
                 next_id,
                 tp.clone(),
                 self.config.compression,
                 batch_bytes,
+                Arc::clone(&self.memory),
                 now(),
             );
             queue.batches.push_back(batch);
         }
         let batch = queue.batches.back_mut().ok_or(ClientError::BatchSealed)?;
-        let future = batch.append(record, record_bytes, memory)?;
+        let appended = batch.append(timestamp, record, record_bytes, memory);
         let now_full = batch.size_bytes >= batch_bytes;
         if !fits {
-            state.next_batch_id += 1;
-            state.incomplete.insert(next_id);
+            if appended.is_err() {
+                // Leave no empty batch behind (nothing would ever complete it).
+                queue.batches.pop_back();
+            } else {
+                state.next_batch_id += 1;
+                state.incomplete.insert(next_id);
+            }
         }
-        drop(state);
+        drop(guard);
+        let future = appended?;
         if !fits || now_full {
             self.sender_wake.notify_one();
         }

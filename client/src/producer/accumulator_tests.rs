@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::*;
+use rill_protocol::batch::RecordInput;
 
 const LINGER: Duration = Duration::from_millis(10);
 
@@ -24,7 +25,8 @@ fn tp(partition: i32) -> TopicPartition {
 async fn append(acc: &Accumulator, tp: &TopicPartition, bytes: usize, now: Instant) -> Appended {
     let permit = acc.reserve(bytes).await.unwrap();
     let record = RecordInput::new(0, vec![7u8; 4]);
-    acc.append(tp, &record, bytes, permit, || now).unwrap()
+    acc.append(tp, record.timestamp, &record, bytes, permit, || now)
+        .unwrap()
 }
 
 #[tokio::test]

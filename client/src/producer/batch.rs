@@ -2,21 +2,21 @@
 //!
 //! A batch is *open* while records are appended (encoded straight into a
 //! [`BatchBuilder`]), then *sealed* once: compressed and framed into the RecordBatch
-//! bytes that every attempt (first send and retries) reuses unchanged. It owns the
-//! buffer-memory permit of its records, so memory is released exactly when the batch
-//! completes, and the completion channel that every record's [`DeliveryFuture`] shares.
+//! bytes that every attempt (first send and retries) reuses unchanged. It holds the
+//! buffer memory of its records, given back exactly when the batch completes (or is
+//! dropped), and the one completion every record's [`DeliveryFuture`] shares; a batch
+//! dropped unanswered answers its records with [`ClientError::Closed`].
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::channel::oneshot;
-use futures::FutureExt;
-use rill_protocol::batch::{BatchBuilder, Compression, RecordInput};
-use tokio::sync::OwnedSemaphorePermit;
+use rill_protocol::batch::{BatchBuilder, Compression, RecordSource};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::delivery::{BatchAck, BatchOutcome, DeliveryFuture, SharedOutcome};
+use super::delivery::{BatchAck, BatchCompletion, DeliveryFuture};
 use super::idempotence::Idempotence;
+use super::memory::Reservation;
 use crate::error::ClientError;
 use crate::record::TopicPartition;
 
@@ -50,12 +50,12 @@ pub(crate) struct ProducerBatch {
     pub(crate) attempts: u32,
     /// Not to be sent again before this instant (retry backoff).
     pub(crate) retry_at: Option<Instant>,
-    /// Buffer memory held by the records; released when the batch is dropped.
-    memory: Option<OwnedSemaphorePermit>,
-    /// Completes every record's future.
-    done: Option<oneshot::Sender<BatchOutcome>>,
-    /// Cloned into each record's future.
-    outcome: SharedOutcome,
+    /// The producer's buffer memory, given `memory_permits` back on drop.
+    memory: Arc<Semaphore>,
+    /// Buffer memory held by the records.
+    memory_permits: usize,
+    /// Completes every record's future; shared with them.
+    completion: Arc<BatchCompletion>,
 }
 
 impl ProducerBatch {
@@ -65,9 +65,9 @@ impl ProducerBatch {
         tp: TopicPartition,
         compression: Compression,
         batch_bytes: usize,
+        memory: Arc<Semaphore>,
         now: Instant,
     ) -> Self {
-        let (done, rx) = oneshot::channel();
         let capacity = batch_bytes.min(BATCH_INITIAL_CAPACITY_BYTES_MAX);
         Self {
             id,
@@ -81,9 +81,9 @@ impl ProducerBatch {
             created: now,
             attempts: 0,
             retry_at: None,
-            memory: None,
-            done: Some(done),
-            outcome: rx.shared(),
+            memory,
+            memory_permits: 0,
+            completion: Arc::new(BatchCompletion::default()),
         }
     }
 
@@ -94,29 +94,30 @@ impl ProducerBatch {
             && (self.record_count == 0 || self.size_bytes + record_bytes <= batch_bytes)
     }
 
-    /// Encodes `record` into the batch and returns the future of its delivery.
-    pub(crate) fn append(
+    /// Encodes `record`, created at `timestamp` (ms), into the batch; on success the
+    /// batch keeps `memory` until it completes. Returns the future of its delivery.
+    pub(crate) fn append<R: RecordSource + ?Sized>(
         &mut self,
-        record: &RecordInput,
+        timestamp: i64,
+        record: &R,
         record_bytes: usize,
-        memory: OwnedSemaphorePermit,
+        memory: Reservation<'_>,
     ) -> Result<DeliveryFuture, ClientError> {
         let builder = self.builder.as_mut().ok_or(ClientError::BatchSealed)?;
-        let index = builder.append(record).map_err(|cause| ClientError::Batch {
-            topic: self.tp.topic.to_string(),
-            partition: self.tp.partition,
-            cause,
-        })?;
+        let index = builder
+            .append_from(timestamp, record)
+            .map_err(|cause| ClientError::Batch {
+                topic: self.tp.topic.to_string(),
+                partition: self.tp.partition,
+                cause,
+            })?;
         self.size_bytes += record_bytes;
         self.record_count += 1;
-        match self.memory.as_mut() {
-            Some(held) => held.merge(memory),
-            None => self.memory = Some(memory),
-        }
+        self.memory_permits += memory.keep();
         Ok(DeliveryFuture::new(
-            self.outcome.clone(),
+            Arc::clone(&self.completion),
             index,
-            record.timestamp,
+            timestamp,
         ))
     }
 
@@ -176,24 +177,31 @@ impl ProducerBatch {
     }
 
     /// Resolves every record's future with the broker's answer and frees the memory.
-    pub(crate) fn complete(mut self, base_offset: i64, log_append_time_ms: i64) {
+    pub(crate) fn complete(self, base_offset: i64, log_append_time_ms: i64) {
         let ack = BatchAck {
             topic: Arc::clone(&self.tp.topic),
             partition: self.tp.partition,
             base_offset,
             log_append_time_ms,
         };
-        if let Some(done) = self.done.take() {
-            // Nobody may be waiting (fire-and-forget sends); that is fine.
-            let _ = done.send(Ok(Arc::new(ack)));
-        }
+        // Nobody may be waiting (fire-and-forget sends); that is fine.
+        self.completion.complete(Ok(ack));
     }
 
     /// Fails every record's future with `error` and frees the memory.
-    pub(crate) fn fail(mut self, error: ClientError) {
-        if let Some(done) = self.done.take() {
-            let _ = done.send(Err(error));
+    pub(crate) fn fail(self, error: ClientError) {
+        self.completion.complete(Err(error));
+    }
+}
+
+impl Drop for ProducerBatch {
+    fn drop(&mut self) {
+        if !self.completion.is_complete() {
+            // Dropped without an answer: the producer went away.
+            self.completion
+                .complete(Err(ClientError::Closed { handle: "producer" }));
         }
+        self.memory.add_permits(self.memory_permits);
     }
 }
 

@@ -12,6 +12,7 @@ mod accumulator;
 mod batch;
 mod delivery;
 mod idempotence;
+mod memory;
 mod send_error;
 mod sender;
 #[cfg(test)]
@@ -21,9 +22,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use rill_protocol::batch::{Header, RecordInput};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -32,6 +30,7 @@ pub use send_error::SendError;
 
 use self::accumulator::{Accumulator, AccumulatorConfig};
 use self::idempotence::Idempotence;
+use self::memory::Reservation;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::{MetadataCache, TopicInfo};
@@ -128,40 +127,42 @@ impl Producer {
     /// Cancel-safe: if the `send` future is dropped before it resolves, the record was
     /// not queued.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, SendError> {
-        match self.try_queue(&record).await {
-            Ok((tp, memory, info, record_bytes)) => {
-                self.append(record, tp, memory, &info, record_bytes)
-            }
+        match self.queue(&record).await {
+            Ok(delivery) => Ok(delivery),
             Err(error) => Err(SendError::new(error, record)),
         }
     }
 
-    /// Everything `send` may wait for: the topic's metadata, the partition, buffer
-    /// memory. Reads the clock only when it has to wait.
-    async fn try_queue(
-        &self,
-        record: &ProducerRecord,
-    ) -> Result<(TopicPartition, OwnedSemaphorePermit, TopicInfo, usize)> {
+    /// Queues `record`: partition, buffer memory, then the append, which encodes the
+    /// record from its fields straight into the batch. Reads the clock for waiting
+    /// only when it has to wait.
+    async fn queue(&self, record: &ProducerRecord) -> Result<DeliveryFuture> {
         let shared = &self.shared;
         let config = &shared.config;
         let mut blocked_since = None;
-        let info = match shared.metadata.topic(&record.topic) {
-            Some(info) => info,
-            None => {
-                blocked_since = Some(Instant::now());
+        let cached = shared
+            .metadata
+            .with_topic(&record.topic, |info| lock_free_partition(record, info));
+        let partition = match cached {
+            Some(Ok(Some(partition))) => partition,
+            Some(Err(error)) => return Err(error),
+            Some(Ok(None)) | None => {
+                if cached.is_none() {
+                    blocked_since = Some(Instant::now());
+                }
                 // Boxed: the slow path's future (a Metadata round trip) would otherwise
                 // make every `send` future large to build and move.
-                Box::pin(shared.metadata.topic_or_fetch(
+                let info = Box::pin(shared.metadata.topic_or_fetch(
                     &shared.slot,
                     &record.topic,
                     config.allow_auto_create_topics,
                     config.retry_backoff,
                     config.max_block,
                 ))
-                .await?
+                .await?;
+                self.choose_partition(record, &info)?
             }
         };
-        let partition = self.choose_partition(record, &info)?;
         let record_bytes = record.estimated_size_bytes();
         if record_bytes > config.connection.max_frame_bytes {
             return Err(ClientError::RecordTooLarge {
@@ -182,74 +183,49 @@ impl Producer {
                 .await?
             }
         };
-        Ok((
-            TopicPartition::new(Arc::clone(&record.topic), partition),
-            memory,
-            info,
-            record_bytes,
-        ))
+        let tp = TopicPartition::new(Arc::clone(&record.topic), partition);
+        self.append(record, &tp, memory, record_bytes)
     }
 
     /// Appends the record to its partition's open batch (no await from here on).
     fn append(
         &self,
-        record: ProducerRecord,
-        tp: TopicPartition,
-        memory: OwnedSemaphorePermit,
-        info: &TopicInfo,
+        record: &ProducerRecord,
+        tp: &TopicPartition,
+        memory: Reservation<'_>,
         record_bytes: usize,
-    ) -> Result<DeliveryFuture, SendError> {
+    ) -> Result<DeliveryFuture> {
         let shared = &self.shared;
-        let (input, kept) = to_record_input(record);
-        match shared
-            .accumulator
-            .append(&tp, &input, record_bytes, memory, Instant::now)
-        {
-            Ok(appended) => {
-                if appended.previous_batch_full {
-                    let mut partitioner = self.lock_partitioner();
-                    partitioner.on_batch_sealed_avoiding(
-                        &tp.topic,
-                        tp.partition,
-                        info.count,
-                        info.unavailable(),
-                    );
-                    mirror_sticky(&partitioner, &tp.topic, info);
-                }
-                Ok(appended.future)
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let appended =
+            shared
+                .accumulator
+                .append(tp, timestamp, record, record_bytes, memory, Instant::now)?;
+        if appended.previous_batch_full {
+            if let Some(info) = shared.metadata.topic(&tp.topic) {
+                let mut partitioner = self.lock_partitioner();
+                partitioner.on_batch_sealed_avoiding(
+                    &tp.topic,
+                    tp.partition,
+                    info.count,
+                    info.unavailable(),
+                );
+                mirror_sticky(&partitioner, &tp.topic, &info);
             }
-            Err(error) => Err(SendError::new(error, kept.restore(tp.topic, input))),
         }
+        Ok(appended.future)
     }
 
     /// The record's partition: the one it names, its key's (over all partitions, so a
     /// key always maps to the same one), or the sticky choice among the available ones.
     fn choose_partition(&self, record: &ProducerRecord, info: &TopicInfo) -> Result<i32> {
-        let num_partitions = info.count;
-        match (record.partition, &record.key) {
-            (Some(partition), _) if (0..num_partitions).contains(&partition) => Ok(partition),
-            (Some(partition), _) => Err(ClientError::InvalidPartition {
-                topic: record.topic.to_string(),
-                partition,
-                num_partitions,
-            }),
-            (None, Some(key)) => Ok(partition_for_key(key, num_partitions)),
-            (None, None) => Ok(self.sticky_partition(record, info)),
-        }
-    }
-
-    /// The sticky partition for a keyless record: the copy in the topic's metadata
-    /// entry while it is valid (no lock), else the partitioner's choice.
-    fn sticky_partition(&self, record: &ProducerRecord, info: &TopicInfo) -> i32 {
-        let unavailable = info.unavailable();
-        let cached = info.sticky.load(Ordering::Relaxed);
-        if (0..info.count).contains(&cached) && !unavailable.contains(&cached) {
-            return cached;
+        if let Some(partition) = lock_free_partition(record, info)? {
+            return Ok(partition);
         }
         let mut partitioner = self.lock_partitioner();
-        let chosen = partitioner.partition_avoiding(&record.topic, info.count, unavailable);
+        let chosen = partitioner.partition_avoiding(&record.topic, info.count, info.unavailable());
         info.sticky.store(chosen, Ordering::Relaxed);
-        chosen
+        Ok(chosen)
     }
 
     fn lock_partitioner(&self) -> std::sync::MutexGuard<'_, StickyPartitioner> {
@@ -297,6 +273,30 @@ impl Drop for Producer {
     }
 }
 
+/// The record's partition when it can be chosen without the partitioner's lock (an
+/// explicit partition, a key, or a valid sticky copy); `Ok(None)` when the partitioner
+/// must choose. Runs under the metadata cache's read lock, so it takes no lock itself.
+fn lock_free_partition(record: &ProducerRecord, info: &TopicInfo) -> Result<Option<i32>> {
+    let num_partitions = info.count;
+    match (record.partition, &record.key) {
+        (Some(partition), _) if (0..num_partitions).contains(&partition) => Ok(Some(partition)),
+        (Some(partition), _) => Err(ClientError::InvalidPartition {
+            topic: record.topic.to_string(),
+            partition,
+            num_partitions,
+        }),
+        (None, Some(key)) => Ok(Some(partition_for_key(key, num_partitions))),
+        (None, None) => Ok(cached_sticky(info)),
+    }
+}
+
+/// The sticky partition mirrored in the topic's metadata entry, if still valid.
+fn cached_sticky(info: &TopicInfo) -> Option<i32> {
+    let cached = info.sticky.load(Ordering::Relaxed);
+    let valid = (0..info.count).contains(&cached) && !info.unavailable().contains(&cached);
+    valid.then_some(cached)
+}
+
 /// Copies the partitioner's choice for `topic` into its metadata entry (see
 /// [`TopicInfo::sticky`]); called with the partitioner locked, after it may have moved.
 fn mirror_sticky(partitioner: &StickyPartitioner, topic: &str, info: &TopicInfo) {
@@ -306,61 +306,6 @@ fn mirror_sticky(partitioner: &StickyPartitioner, topic: &str, info: &TopicInfo)
 
 fn lock_partitioner(shared: &ProducerShared) -> std::sync::MutexGuard<'_, StickyPartitioner> {
     shared.partitioner.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// What `to_record_input` does not move into the batch builder's view, to rebuild the
-/// record if it cannot be queued after all.
-struct Kept {
-    partition: Option<i32>,
-    timestamp: Option<i64>,
-}
-
-impl Kept {
-    /// The record as the application handed it over.
-    fn restore(self, topic: Arc<str>, input: RecordInput) -> ProducerRecord {
-        let headers = input
-            .headers
-            .into_iter()
-            .map(|h| {
-                let key = String::from_utf8_lossy(&h.key).into_owned();
-                (key, h.value.unwrap_or_default())
-            })
-            .collect();
-        ProducerRecord {
-            topic,
-            partition: self.partition,
-            key: input.key,
-            value: input.value,
-            headers,
-            timestamp: self.timestamp,
-        }
-    }
-}
-
-/// The batch builder's view of a record; moves the payloads (no copies).
-fn to_record_input(record: ProducerRecord) -> (RecordInput, Kept) {
-    let headers = match record.headers.is_empty() {
-        true => Vec::new(),
-        false => record
-            .headers
-            .into_iter()
-            .map(|(key, value)| Header {
-                key: Bytes::from(key),
-                value: Some(value),
-            })
-            .collect(),
-    };
-    let input = RecordInput {
-        timestamp: record.timestamp.unwrap_or_else(now_ms),
-        key: record.key,
-        value: record.value,
-        headers,
-    };
-    let kept = Kept {
-        partition: record.partition,
-        timestamp: record.timestamp,
-    };
-    (input, kept)
 }
 
 /// Wall-clock milliseconds since the epoch (0 if the clock is before 1970). Read once

@@ -11,6 +11,7 @@
 
 pub mod acls;
 pub mod alter_topic_configs;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod broker_status;
 pub mod common;
@@ -22,6 +23,7 @@ pub mod delete_topics;
 pub mod describe_acls;
 pub mod describe_groups;
 pub mod describe_topic_configs;
+pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod header;
@@ -36,6 +38,8 @@ pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
 pub mod reset_offsets;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -43,6 +47,8 @@ pub(crate) mod testing;
 mod testing_acls;
 #[cfg(test)]
 mod testing_groups;
+#[cfg(test)]
+mod testing_security;
 #[cfg(test)]
 mod testing_topics;
 #[cfg(test)]
@@ -272,14 +278,18 @@ apis! {
     LeaveGroup = 13 => leave_group::{LeaveGroupRequest, LeaveGroupResponse};
     DescribeGroups = 15 => describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
     ListGroups = 16 => list_groups::{ListGroupsRequest, ListGroupsResponse};
+    SaslHandshake = 17 => sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
     ApiVersions = 18 => api_versions::{ApiVersionsRequest, ApiVersionsResponse};
     CreateTopics = 19 => create_topics::{CreateTopicsRequest, CreateTopicsResponse};
     DeleteTopics = 20 => delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
     InitProducerId = 22 => init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+    SaslAuthenticate = 36 => sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
     DescribeAcls = 29 => describe_acls::{DescribeAclsRequest, DescribeAclsResponse};
     CreateAcls = 30 => create_acls::{CreateAclsRequest, CreateAclsResponse};
     DeleteAcls = 31 => delete_acls::{DeleteAclsRequest, DeleteAclsResponse};
     DeleteGroups = 42 => delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
+    DescribeUserScramCredentials = 50 => describe_user_scram_credentials::{DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse};
+    AlterUserScramCredentials = 51 => alter_user_scram_credentials::{AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse};
     DescribeTopicConfigs = 1000 => describe_topic_configs::{DescribeTopicConfigsRequest, DescribeTopicConfigsResponse};
     AlterTopicConfigs = 1001 => alter_topic_configs::{AlterTopicConfigsRequest, AlterTopicConfigsResponse};
     ResetOffsets = 1002 => reset_offsets::{ResetOffsetsRequest, ResetOffsetsResponse};

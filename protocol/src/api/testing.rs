@@ -149,6 +149,7 @@ pub(crate) fn resp<T: Into<Response> + std::fmt::Debug + 'static>(
 pub(crate) fn any_request() -> impl Strategy<Value = Request> {
     let mut all = super::testing_topics::requests();
     all.extend(super::testing_groups::requests());
+    all.extend(super::testing_security::requests());
     all.extend(super::testing_acls::requests());
     Union::new(all)
 }
@@ -157,6 +158,7 @@ pub(crate) fn any_request() -> impl Strategy<Value = Request> {
 pub(crate) fn any_response() -> impl Strategy<Value = Response> {
     let mut all = super::testing_topics::responses();
     all.extend(super::testing_groups::responses());
+    all.extend(super::testing_security::responses());
     all.extend(super::testing_acls::responses());
     Union::new(all)
 }

@@ -13,7 +13,7 @@ use super::header::{
     BatchHeader, ATTRIBUTES_POS, ATTR_TRANSACTIONAL, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES,
     MAGIC_V2,
 };
-use super::record::{body_len, encode, RecordInput};
+use super::record::{body_len, encode, RecordInput, RecordSource};
 use super::BatchError;
 use crate::varint::varint_len;
 
@@ -126,6 +126,16 @@ impl BatchBuilder {
 
     /// Encodes `record` at the end of the batch; returns its offset delta.
     pub fn append(&mut self, record: &RecordInput) -> Result<i32, BatchError> {
+        self.append_from(record.timestamp, record)
+    }
+
+    /// Encodes `record`, created at `timestamp` (ms since the epoch), at the end of the
+    /// batch straight from its fields (see [`RecordSource`]); returns its offset delta.
+    pub fn append_from<R: RecordSource + ?Sized>(
+        &mut self,
+        timestamp: i64,
+        record: &R,
+    ) -> Result<i32, BatchError> {
         let offset_delta = self.record_count;
         if offset_delta == i32::MAX {
             return Err(BatchError::TooLargeToEncode {
@@ -134,7 +144,7 @@ impl BatchBuilder {
                 max: i32::MAX as usize,
             });
         }
-        let timestamp_delta = self.timestamp_delta(record.timestamp);
+        let timestamp_delta = self.timestamp_delta(timestamp);
         let body = body_len(offset_delta, timestamp_delta, record);
         let body = i32::try_from(body).map_err(|_| BatchError::TooLargeToEncode {
             what: "record",
@@ -150,13 +160,12 @@ impl BatchBuilder {
                 max: BATCH_LENGTH_MAX,
             });
         }
-        self.buf.reserve(varint_len(body) + body as usize);
         encode(&mut self.buf, body, offset_delta, timestamp_delta, record);
         if offset_delta == 0 {
-            self.base_timestamp = record.timestamp;
-            self.max_timestamp = record.timestamp;
+            self.base_timestamp = timestamp;
+            self.max_timestamp = timestamp;
         }
-        self.max_timestamp = self.max_timestamp.max(record.timestamp);
+        self.max_timestamp = self.max_timestamp.max(timestamp);
         self.record_count += 1;
         Ok(offset_delta)
     }

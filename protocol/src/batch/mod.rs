@@ -34,7 +34,7 @@ pub use iter::{RecordIter, RecordsSummary, NO_TIMESTAMP};
 pub use parser::{
     check_batch, validate_batches, validate_batches_bounded, BatchIter, RecordBatch, ValidatedBatch,
 };
-pub use record::{Header, Record, RecordInput};
+pub use record::{Header, Record, RecordInput, RecordSource};
 pub use retain::{empty_batch, retain_records, Retained};
 
 use thiserror::Error;

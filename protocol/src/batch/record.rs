@@ -21,7 +21,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::BatchError;
-use crate::varint::{put_varint, put_varlong, read_varint, read_varlong, varint_len, varlong_len};
+use crate::varint::{read_varint, read_varlong, varint_len, varlong_len};
 
 /// Fewest bytes a record can take: length, attributes, timestamp and offset deltas, key
 /// and value lengths, header count, one byte each. Caps counts read from the wire.
@@ -107,67 +107,160 @@ impl RecordInput {
     }
 }
 
+/// A record the [`super::BatchBuilder`] encodes straight from its fields, with no
+/// conversion first: [`RecordInput`], or a client's own record type (the producer's
+/// `ProducerRecord`), so a payload is copied once, into the batch.
+pub trait RecordSource {
+    /// The key, `None` for a null key.
+    fn key(&self) -> Option<&[u8]>;
+    /// The value, `None` for a null value.
+    fn value(&self) -> Option<&[u8]>;
+    /// How many headers [`RecordSource::headers`] yields.
+    fn header_count(&self) -> usize;
+    /// The headers in order: key, and value (`None` when null).
+    fn headers(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)>;
+}
+
+impl RecordSource for RecordInput {
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+
+    fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+
+    fn headers(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.headers
+            .iter()
+            .map(|h| (h.key.as_ref(), h.value.as_deref()))
+    }
+}
+
 /// Bytes of a record after its `length` field.
-pub(crate) fn body_len(offset_delta: i32, timestamp_delta: i64, record: &RecordInput) -> usize {
-    let headers: usize = record
-        .headers
-        .iter()
-        .map(|h| len_prefixed_len(Some(&h.key)) + len_prefixed_len(h.value.as_ref()))
-        .sum();
+pub(crate) fn body_len<R: RecordSource + ?Sized>(
+    offset_delta: i32,
+    timestamp_delta: i64,
+    record: &R,
+) -> usize {
+    let headers: usize = match record.header_count() {
+        0 => 0,
+        _ => record
+            .headers()
+            .map(|(key, value)| len_prefixed_len(Some(key)) + len_prefixed_len(value))
+            .sum(),
+    };
     1 + varlong_len(timestamp_delta)
         + varint_len(offset_delta)
-        + len_prefixed_len(record.key.as_ref())
-        + len_prefixed_len(record.value.as_ref())
-        + count_len(record.headers.len())
+        + len_prefixed_len(record.key())
+        + len_prefixed_len(record.value())
+        + count_len(record.header_count())
         + headers
 }
 
 /// Appends a record whose body is `body_len` bytes. The caller has checked that
-/// `body_len` fits an i32, which bounds every length inside it too.
-pub(crate) fn encode(
+/// `body_len` fits an i32, which bounds every length inside it too, and computed it
+/// with [`body_len`] for this record, so the record fills exactly the room made for it.
+///
+/// The room is made once and the fields are written into it: a 100-byte record costs
+/// one fill and one copy of its value, not a capacity check per byte.
+pub(crate) fn encode<R: RecordSource + ?Sized>(
     out: &mut Vec<u8>,
     body_len: i32,
     offset_delta: i32,
     timestamp_delta: i64,
-    record: &RecordInput,
+    record: &R,
 ) {
     let start = out.len();
-    put_varint(out, body_len);
-    out.push(0);
-    put_varlong(out, timestamp_delta);
-    put_varint(out, offset_delta);
-    put_len_prefixed(out, record.key.as_ref());
-    put_len_prefixed(out, record.value.as_ref());
-    put_varint(out, clamp_i32(record.headers.len()));
-    for header in &record.headers {
-        put_len_prefixed(out, Some(&header.key));
-        put_len_prefixed(out, header.value.as_ref());
+    let total = varint_len(body_len) + body_len as usize;
+    out.resize(start + total, 0);
+    let mut room = Room {
+        buf: &mut out[start..],
+        pos: 0,
+    };
+    room.varint(body_len);
+    room.byte(0);
+    room.varlong(timestamp_delta);
+    room.varint(offset_delta);
+    room.len_prefixed(record.key());
+    room.len_prefixed(record.value());
+    let header_count = record.header_count();
+    room.varint(clamp_i32(header_count));
+    if header_count > 0 {
+        for (key, value) in record.headers() {
+            room.len_prefixed(Some(key));
+            room.len_prefixed(value);
+        }
     }
-    debug_assert_eq!(out.len() - start, varint_len(body_len) + body_len as usize);
+    debug_assert_eq!(room.pos, total);
 }
 
+/// The bytes made for one record, written front to back.
+struct Room<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl Room<'_> {
+    #[inline]
+    fn byte(&mut self, byte: u8) {
+        self.buf[self.pos] = byte;
+        self.pos += 1;
+    }
+
+    #[inline]
+    fn unsigned(&mut self, mut raw: u64) {
+        while raw >= 0x80 {
+            self.byte((raw as u8) | 0x80);
+            raw >>= 7;
+        }
+        self.byte(raw as u8);
+    }
+
+    #[inline]
+    fn varint(&mut self, value: i32) {
+        self.unsigned(((value << 1) ^ (value >> 31)) as u32 as u64);
+    }
+
+    #[inline]
+    fn varlong(&mut self, value: i64) {
+        self.unsigned(((value << 1) ^ (value >> 63)) as u64);
+    }
+
+    /// A length (`-1` for null) and the bytes.
+    #[inline]
+    fn len_prefixed(&mut self, bytes: Option<&[u8]>) {
+        match bytes {
+            None => self.varint(-1),
+            Some(bytes) => {
+                self.varint(clamp_i32(bytes.len()));
+                let end = self.pos + bytes.len();
+                self.buf[self.pos..end].copy_from_slice(bytes);
+                self.pos = end;
+            }
+        }
+    }
+}
+
+#[inline]
 fn clamp_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+#[inline]
 fn count_len(n: usize) -> usize {
     varint_len(clamp_i32(n))
 }
 
-fn len_prefixed_len(bytes: Option<&Bytes>) -> usize {
+#[inline]
+fn len_prefixed_len(bytes: Option<&[u8]>) -> usize {
     match bytes {
         None => 1,
         Some(b) => varint_len(clamp_i32(b.len())) + b.len(),
-    }
-}
-
-fn put_len_prefixed(out: &mut Vec<u8>, bytes: Option<&Bytes>) {
-    match bytes {
-        None => put_varint(out, -1),
-        Some(b) => {
-            put_varint(out, clamp_i32(b.len()));
-            out.extend_from_slice(b);
-        }
     }
 }
 
@@ -206,13 +299,34 @@ impl Cursor<'_> {
         self.buf.get(self.pos..self.end).unwrap_or(&[])
     }
 
+    /// The next byte if it is a whole varint (below 0x80): most record fields are.
+    #[inline]
+    fn one_byte_varint(&self) -> Option<u8> {
+        self.buf
+            .get(self.pos)
+            .copied()
+            .filter(|&b| b < 0x80 && self.pos < self.end)
+    }
+
+    #[inline]
     fn varint(&mut self) -> Result<i32, BatchError> {
+        if let Some(b) = self.one_byte_varint() {
+            self.pos += 1;
+            let raw = i32::from(b);
+            return Ok((raw >> 1) ^ -(raw & 1));
+        }
         let (value, used) = read_varint(self.rest()).map_err(|source| self.varint_error(source))?;
         self.pos += used;
         Ok(value)
     }
 
+    #[inline]
     fn varlong(&mut self) -> Result<i64, BatchError> {
+        if let Some(b) = self.one_byte_varint() {
+            self.pos += 1;
+            let raw = i64::from(b);
+            return Ok((raw >> 1) ^ -(raw & 1));
+        }
         let (value, used) =
             read_varlong(self.rest()).map_err(|source| self.varint_error(source))?;
         self.pos += used;

@@ -145,6 +145,26 @@ static SCHEMAS: &[Schema] = &[
         fields: CONSUMER_GROUP_HEARTBEAT,
     },
     Schema {
+        api: ApiKey::SaslHandshake,
+        flexible_min: LATEST,
+        fields: SASL_HANDSHAKE,
+    },
+    Schema {
+        api: ApiKey::SaslAuthenticate,
+        flexible_min: 2,
+        fields: SASL_AUTHENTICATE,
+    },
+    Schema {
+        api: ApiKey::DescribeUserScramCredentials,
+        flexible_min: 0,
+        fields: DESCRIBE_USER_SCRAM_CREDENTIALS,
+    },
+    Schema {
+        api: ApiKey::AlterUserScramCredentials,
+        flexible_min: 0,
+        fields: ALTER_USER_SCRAM_CREDENTIALS,
+    },
+    Schema {
         api: ApiKey::DescribeAcls,
         flexible_min: 2,
         fields: ACL_FILTER,
@@ -497,3 +517,28 @@ const CONSUMER_GROUP_HEARTBEAT: &[Field] = &[
 ];
 const CONSUMER_GROUP_HEARTBEAT_TOPIC: &[Field] =
     &[all("topic_id", Uuid), all("partitions", Array(&Int32))];
+
+// SaslHandshake (never flexible).
+const SASL_HANDSHAKE: &[Field] = &[all("mechanism", String)];
+
+// SaslAuthenticate.
+const SASL_AUTHENTICATE: &[Field] = &[all("auth_bytes", Bytes)];
+
+// DescribeUserScramCredentials: null users means every user.
+const DESCRIBE_USER_SCRAM_CREDENTIALS: &[Field] =
+    &[all("users", NullableArray(&Struct(USER_NAME)))];
+const USER_NAME: &[Field] = &[all("name", String)];
+
+// AlterUserScramCredentials.
+const ALTER_USER_SCRAM_CREDENTIALS: &[Field] = &[
+    all("deletions", Array(&Struct(SCRAM_CREDENTIAL_DELETION))),
+    all("upsertions", Array(&Struct(SCRAM_CREDENTIAL_UPSERTION))),
+];
+const SCRAM_CREDENTIAL_DELETION: &[Field] = &[all("name", String), all("mechanism", Int8)];
+const SCRAM_CREDENTIAL_UPSERTION: &[Field] = &[
+    all("name", String),
+    all("mechanism", Int8),
+    all("iterations", Int32),
+    all("salt", Bytes),
+    all("salted_password", Bytes),
+];

@@ -460,6 +460,48 @@ fn consumer_group_heartbeat(version: i16) -> RequestKind {
     RequestKind::ConsumerGroupHeartbeat(r)
 }
 
+fn sasl_handshake(_version: i16) -> RequestKind {
+    let mut r = m::SaslHandshakeRequest::default();
+    r.mechanism = s("SCRAM-SHA-256");
+    RequestKind::SaslHandshake(r)
+}
+
+fn sasl_authenticate(version: i16) -> RequestKind {
+    let mut r = m::SaslAuthenticateRequest::default();
+    r.auth_bytes = Bytes::from_static(b"n,,n=alice,r=abc");
+    if version >= 2 {
+        r.unknown_tagged_fields = unknown_tags();
+    }
+    RequestKind::SaslAuthenticate(r)
+}
+
+fn describe_user_scram_credentials(_version: i16) -> RequestKind {
+    let mut user = m::describe_user_scram_credentials_request::UserName::default();
+    user.name = s("alice");
+    let mut r = m::DescribeUserScramCredentialsRequest::default();
+    r.users = Some(vec![user.clone(), user]);
+    r.unknown_tagged_fields = unknown_tags();
+    RequestKind::DescribeUserScramCredentials(r)
+}
+
+fn alter_user_scram_credentials(_version: i16) -> RequestKind {
+    use m::alter_user_scram_credentials_request as a;
+    let mut deletion = a::ScramCredentialDeletion::default();
+    deletion.name = s("bob");
+    deletion.mechanism = 2;
+    let mut upsertion = a::ScramCredentialUpsertion::default();
+    upsertion.name = s("alice");
+    upsertion.mechanism = 1;
+    upsertion.iterations = 4096;
+    upsertion.salt = Bytes::from_static(b"0123456789abcdef");
+    upsertion.salted_password = Bytes::from(vec![7u8; 32]);
+    let mut r = m::AlterUserScramCredentialsRequest::default();
+    r.deletions = vec![deletion];
+    r.upsertions = vec![upsertion];
+    r.unknown_tagged_fields = unknown_tags();
+    RequestKind::AlterUserScramCredentials(r)
+}
+
 fn describe_acls(_version: i16) -> RequestKind {
     let mut r = m::DescribeAclsRequest::default();
     r.resource_type_filter = 2;
@@ -530,6 +572,10 @@ fn build(api: ApiKey, version: i16) -> RequestKind {
         ApiKey::IncrementalAlterConfigs => incremental_alter_configs(version),
         ApiKey::DescribeCluster => describe_cluster(version),
         ApiKey::ConsumerGroupHeartbeat => consumer_group_heartbeat(version),
+        ApiKey::SaslHandshake => sasl_handshake(version),
+        ApiKey::SaslAuthenticate => sasl_authenticate(version),
+        ApiKey::DescribeUserScramCredentials => describe_user_scram_credentials(version),
+        ApiKey::AlterUserScramCredentials => alter_user_scram_credentials(version),
         ApiKey::DescribeAcls => describe_acls(version),
         ApiKey::CreateAcls => create_acls(version),
         ApiKey::DeleteAcls => delete_acls(version),
@@ -630,6 +676,10 @@ fn crate_range(api: ApiKey) -> VersionRange {
         ApiKey::IncrementalAlterConfigs => m::IncrementalAlterConfigsRequest::VERSIONS,
         ApiKey::DescribeCluster => m::DescribeClusterRequest::VERSIONS,
         ApiKey::ConsumerGroupHeartbeat => m::ConsumerGroupHeartbeatRequest::VERSIONS,
+        ApiKey::SaslHandshake => m::SaslHandshakeRequest::VERSIONS,
+        ApiKey::SaslAuthenticate => m::SaslAuthenticateRequest::VERSIONS,
+        ApiKey::DescribeUserScramCredentials => m::DescribeUserScramCredentialsRequest::VERSIONS,
+        ApiKey::AlterUserScramCredentials => m::AlterUserScramCredentialsRequest::VERSIONS,
         ApiKey::DescribeAcls => m::DescribeAclsRequest::VERSIONS,
         ApiKey::CreateAcls => m::CreateAclsRequest::VERSIONS,
         ApiKey::DeleteAcls => m::DeleteAclsRequest::VERSIONS,

@@ -19,6 +19,8 @@ pub mod metadata;
 pub mod offsets;
 pub mod partitions;
 pub mod produce;
+pub mod sasl;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -33,6 +35,7 @@ use super::produce_legacy;
 use super::request::{Body, KafkaRequest, RequestHeader};
 use super::response;
 use super::KafkaCtx;
+use crate::security::sasl::gate;
 use crate::security::Session;
 
 /// What answers a request.
@@ -44,12 +47,18 @@ pub enum Answer {
     Nothing,
     /// Close the connection, after the responses before this one.
     Close,
+    /// This response frame, then close the connection (a failed login).
+    Last(Bytes),
 }
 
 /// Runs one request and encodes its answer.
 pub async fn handle(ctx: &Arc<KafkaCtx>, request: KafkaRequest, session: &mut Session) -> Answer {
     let peer = session.peer();
     let KafkaRequest { header, body } = request;
+    if !before_authentication(&body) && !gate::admits(&ctx.broker.config.sasl, session) {
+        warn!(%peer, api = ?header.api_key, "closing Kafka connection: request before SASL authentication (set the client's sasl.mechanism, sasl.username and sasl.password)");
+        return Answer::Close;
+    }
     let max_frame_bytes = ctx.broker.config.max_frame_bytes;
     let version = header.api_version;
     let encoded = match body {
@@ -69,6 +78,12 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, request: KafkaRequest, session: &mut Se
             Dispatched::Respond(answer) => {
                 response::encode(&header, version, &answer, max_frame_bytes)
             }
+            Dispatched::Last(answer) => {
+                return match response::encode(&header, version, &answer, max_frame_bytes) {
+                    Ok(frame) => Answer::Last(frame),
+                    Err(_) => Answer::Close,
+                };
+            }
             Dispatched::Silent => return Answer::Nothing,
             Dispatched::Unhandled => return Answer::Close,
         },
@@ -87,6 +102,8 @@ pub async fn handle(ctx: &Arc<KafkaCtx>, request: KafkaRequest, session: &mut Se
 enum Dispatched {
     /// With this response.
     Respond(Box<ResponseKind>),
+    /// With this response, then closing the connection.
+    Last(Box<ResponseKind>),
     /// Not at all (a produce with acks=0).
     Silent,
     /// By closing the connection (an API advertised but not dispatched: a broker bug).
@@ -152,12 +169,45 @@ async fn dispatch(
         RequestKind::DescribeAcls(req) => acls::describe(ctx, req, &access).into(),
         RequestKind::CreateAcls(req) => acls::create(ctx, req, &access).await.into(),
         RequestKind::DeleteAcls(req) => acls::delete(ctx, req, &access).await.into(),
+        RequestKind::SaslHandshake(req) => {
+            let (answer, close) = sasl::handshake(ctx, session, req);
+            return respond_or_last(answer.into(), close);
+        }
+        RequestKind::SaslAuthenticate(req) => {
+            let (answer, close) = sasl::authenticate(ctx, session, req).await;
+            return respond_or_last(answer.into(), close);
+        }
+        RequestKind::DescribeUserScramCredentials(req) => users::describe(ctx, req, &access).into(),
+        RequestKind::AlterUserScramCredentials(req) => users::alter(ctx, req, &access).await.into(),
         _ => {
             warn!(%peer, api = ?header.api_key, "Kafka API advertised but not dispatched; closing");
             return Dispatched::Unhandled;
         }
     };
     Dispatched::Respond(Box::new(answer))
+}
+
+fn respond_or_last(answer: ResponseKind, close: bool) -> Dispatched {
+    if close {
+        Dispatched::Last(Box::new(answer))
+    } else {
+        Dispatched::Respond(Box::new(answer))
+    }
+}
+
+/// ApiVersions, SaslHandshake and SaslAuthenticate: what a connection may send before
+/// it authenticates.
+fn before_authentication(body: &Body) -> bool {
+    match body {
+        Body::ApiVersionsTooNew => true,
+        Body::LegacyProduce(_) => false,
+        Body::Kind(kind) => matches!(
+            **kind,
+            RequestKind::ApiVersions(_)
+                | RequestKind::SaslHandshake(_)
+                | RequestKind::SaslAuthenticate(_)
+        ),
+    }
 }
 
 /// A Kafka string from a Rust one.

@@ -13,6 +13,8 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod sasl;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,6 +30,7 @@ use tracing::{error, warn};
 
 use super::budget::Charge;
 use super::BrokerCtx;
+use crate::security::sasl::gate;
 use crate::security::Session;
 use crate::topics::TopicError;
 
@@ -87,6 +90,10 @@ async fn dispatch(
 ) -> Reply {
     let peer = session.peer();
     let Incoming { header, request } = incoming;
+    if !before_authentication(&request) && !gate::admits(&ctx.config.sasl, session) {
+        warn!(%peer, api = ?header.api_key, "closing connection: request before SASL authentication (the client must authenticate first)");
+        return Reply::Close;
+    }
     // What this request may do, from the ACLs in force now (unrestricted when off).
     let access = ctx.authorizer.access(session);
     let response: Response = match request {
@@ -141,6 +148,16 @@ async fn dispatch(
         Request::DescribeAcls(req) => acls::describe(ctx, req, &access).into(),
         Request::CreateAcls(req) => acls::create(ctx, req, &access).await.into(),
         Request::DeleteAcls(req) => acls::delete(ctx, req, &access).await.into(),
+        Request::SaslHandshake(req) => {
+            let (response, close) = sasl::handshake(ctx, session, req);
+            return last_if(close, encode(ctx, &header, &response.into()));
+        }
+        Request::SaslAuthenticate(req) => {
+            let (response, close) = sasl::authenticate(ctx, session, req).await;
+            return last_if(close, encode(ctx, &header, &response.into()));
+        }
+        Request::DescribeUserScramCredentials(req) => users::describe(ctx, req, &access).into(),
+        Request::AlterUserScramCredentials(req) => users::alter(ctx, req, &access).await.into(),
         // Every API is served today; the arm stays for APIs the protocol adds next.
         #[allow(unreachable_patterns)]
         other => {
@@ -150,6 +167,23 @@ async fn dispatch(
     };
     ctx.metrics.api.response(header.api_key, &response);
     encode(ctx, &header, &response)
+}
+
+/// ApiVersions, SaslHandshake and SaslAuthenticate: what a connection may send before
+/// it authenticates.
+fn before_authentication(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::ApiVersions(_) | Request::SaslHandshake(_) | Request::SaslAuthenticate(_)
+    )
+}
+
+/// `reply`, made the connection's last when `close`.
+fn last_if(close: bool, reply: Reply) -> Reply {
+    match reply {
+        Reply::Frame(frame) if close => Reply::Last(frame),
+        other => other,
+    }
 }
 
 /// The broker's status for `rill status`: the topics users see (as `rill topic list`
@@ -252,6 +286,8 @@ pub enum Reply {
     Nothing,
     /// Closing the connection, after the responses before it.
     Close,
+    /// This response frame, then closing the connection (a failed login).
+    Last(OutFrame),
 }
 
 /// Every API and version range this broker serves.
@@ -295,6 +331,10 @@ fn served(key: ApiKey) -> bool {
             | ApiKey::ResetOffsets
             | ApiKey::InitProducerId
             | ApiKey::BrokerStatus
+            | ApiKey::SaslHandshake
+            | ApiKey::SaslAuthenticate
+            | ApiKey::DescribeUserScramCredentials
+            | ApiKey::AlterUserScramCredentials
             | ApiKey::DescribeAcls
             | ApiKey::CreateAcls
             | ApiKey::DeleteAcls
