@@ -13,6 +13,7 @@ use bytes::Bytes;
 use rill::broker::config::BrokerConfig;
 use rill::broker::security::bootstrap;
 use rill::broker::security::credentials::CredentialStore;
+use rill::broker::security::Principal;
 use rill::broker::testing::TestBroker;
 use rill::client::{
     Admin, ClientError, ConnectionConfig, Consumer, ConsumerConfig, Producer, ProducerConfig,
@@ -32,6 +33,9 @@ const ADMIN_PASSWORD: &str = "alice-secret-1";
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A broker with `mechanisms` on and `alice` created offline (as `rilld user create`).
+/// Authentication is what these tests are about: `alice` and `bob` are super users, so
+/// the ACLs that SASL turns on (see tests/kafka_acl.rs, broker/tests/authorization.rs)
+/// let them do everything once logged in.
 async fn sasl_broker(
     mechanisms: &[SaslMechanism],
     tweak: impl FnOnce(&mut BrokerConfig),
@@ -41,6 +45,7 @@ async fn sasl_broker(
     let mechanisms = mechanisms.to_vec();
     TestBroker::start_in(dir, move |c| {
         c.sasl.mechanisms = mechanisms;
+        c.authorization.super_users = vec![Principal::user(ADMIN), Principal::user("bob")];
         c.kafka_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         tweak(c);
     })
@@ -330,7 +335,11 @@ async fn users_created_over_the_wire_log_in_survive_a_restart_and_are_deleted() 
     let file = std::fs::read_to_string(CredentialStore::path_in(dir.path())).unwrap();
     assert!(file.contains("\"bob\""));
     assert!(!file.contains("bob-password-42") && !file.contains(ADMIN_PASSWORD));
-    let broker = TestBroker::start_in(dir, |c| c.sasl.mechanisms = mechanisms.to_vec()).await;
+    let broker = TestBroker::start_in(dir, |c| {
+        c.sasl.mechanisms = mechanisms.to_vec();
+        c.authorization.super_users = vec![Principal::user(ADMIN), Principal::user("bob")];
+    })
+    .await;
     assert_eq!(
         round_trip(broker.addr, bob.clone(), "bobs-again", 3).await,
         expected("bobs-again", 3)

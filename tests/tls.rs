@@ -8,12 +8,14 @@ mod tls_certs;
 
 use std::time::{Duration, Instant};
 
+use rill::broker::security::Principal;
 use rill::broker::testing::TestBroker;
 use rill::broker::tls::{ClientAuth, TlsSettings};
 use rill::client::{
     Admin, ConnectionConfig, Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord,
     SeekTo, TlsConfig, TopicPartition,
 };
+use rill::protocol::error_code::ErrorCode;
 use tls_certs::{Identity, Pki};
 
 /// Broker TLS settings serving `identity`.
@@ -166,13 +168,21 @@ async fn a_tls_client_on_a_plaintext_port_is_told_the_port_may_be_plaintext() {
     assert!(err.contains("may serve plaintext"), "{err}");
 }
 
+const CLIENT_SUBJECT: &str = "CN=alice,O=Example";
+
 #[tokio::test]
 async fn mtls_required_refuses_clients_without_a_good_certificate() {
     let pki = Pki::generate();
-    let broker = tls_broker(TlsSettings {
+    let settings = TlsSettings {
         client_ca: Some(pki.ca.clone()),
         client_auth: Some(ClientAuth::Required),
         ..serving(&pki.server)
+    };
+    // Required client certificates turn ACLs on; the certificate's subject is the
+    // principal, here a super user.
+    let broker = TestBroker::start_with(|c| {
+        c.tls = settings;
+        c.authorization.super_users = vec![Principal::user(CLIENT_SUBJECT)];
     })
     .await;
     let addr = broker.addr.to_string();
@@ -197,7 +207,10 @@ async fn mtls_required_refuses_clients_without_a_good_certificate() {
         .client_cert(&pki.client.cert, &pki.client.key)
         .build()
         .unwrap();
-    let config = ProducerConfig::builder(addr).tls(good).build().unwrap();
+    let config = ProducerConfig::builder(addr)
+        .tls(good.clone())
+        .build()
+        .unwrap();
     let producer = Producer::connect(config).await.unwrap();
     let delivered = producer
         .send(ProducerRecord::new("mtls", "hello"))
@@ -206,4 +219,39 @@ async fn mtls_required_refuses_clients_without_a_good_certificate() {
         .await
         .unwrap();
     assert_eq!(delivered.offset, 0);
+    producer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_certificate_subject_is_the_principal_acls_see() {
+    let pki = Pki::generate();
+    let settings = TlsSettings {
+        client_ca: Some(pki.ca.clone()),
+        client_auth: Some(ClientAuth::Required),
+        ..serving(&pki.server)
+    };
+    // Another principal is the super user: `CN=alice,O=Example` has no ACL, so it may
+    // not even list topics (not ANONYMOUS either, which would also be refused).
+    let broker = TestBroker::start_with(|c| {
+        c.tls = settings;
+        c.authorization.super_users = vec![Principal::user("CN=bob,O=Example")];
+    })
+    .await;
+    let mut config = ConnectionConfig::new(broker.addr.to_string());
+    config.tls = Some(
+        TlsConfig::builder()
+            .ca_file(&pki.ca)
+            .client_cert(&pki.client.cert, &pki.client.key)
+            .build()
+            .unwrap(),
+    );
+    let admin = Admin::connect(config).await.unwrap();
+    let refused = admin.create_topic("secret", 1, &[]).await.unwrap_err();
+    assert_eq!(
+        refused.error_code(),
+        Some(ErrorCode::TopicAuthorizationFailed),
+        "{refused}"
+    );
+    assert!(admin.list_topics().await.unwrap().is_empty());
+    admin.close().await.unwrap();
 }

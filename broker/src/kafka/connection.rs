@@ -33,10 +33,10 @@ pub async fn serve(
 ) {
     let config = &ctx.broker.config;
     let (idle, frame_timeout) = (config.idle_timeout, config.frame_timeout);
+    let mut session = Session::for_stream(peer, &stream, config.sasl.enabled());
     let (read_half, mut write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, FrameCodec::new(config.max_frame_bytes));
     let mut silent = Duration::ZERO;
-    let mut session = Session::new(peer);
     let step = frame_timeout.min(idle).max(Duration::from_millis(1));
     let sasl = &config.sasl;
     let auth_deadline = tokio::time::Instant::now() + sasl.timeout;

@@ -56,6 +56,7 @@ pub async fn serve(
     peer: SocketAddr,
     shutdown: ShutdownListener,
 ) {
+    let session = Session::for_stream(peer, &stream, ctx.config.sasl.enabled());
     let (read_half, write_half) = stream.into_split();
     let (request_tx, request_rx) = mpsc::channel::<Queued>(ctx.config.max_inflight);
     let (response_tx, response_rx) = mpsc::channel::<Answered>(WRITE_QUEUE_DEPTH);
@@ -72,7 +73,7 @@ pub async fn serve(
         ctx.clone(),
         request_rx,
         response_tx,
-        peer,
+        session,
         authenticated.clone(),
     ));
     let reading = read_requests(&ctx, read_half, request_tx, peer, shutdown);
@@ -203,10 +204,9 @@ async fn process_requests(
     ctx: Arc<BrokerCtx>,
     mut requests: mpsc::Receiver<Queued>,
     responses: mpsc::Sender<Answered>,
-    peer: SocketAddr,
+    mut session: Session,
     authenticated: Arc<AtomicBool>,
 ) {
-    let mut session = Session::new(peer);
     while let Some(Queued {
         incoming,
         mut charge,

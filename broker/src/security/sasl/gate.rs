@@ -12,9 +12,5 @@ pub fn admits(config: &SaslConfig, session: &Session) -> bool {
 /// Whether PLAIN may be used on `session`'s connection: over TLS, or anywhere when
 /// `--sasl-allow-plain-without-tls` is set. The one place this is decided.
 pub fn plain_allowed(config: &SaslConfig, session: &Session) -> bool {
-    // Until the listeners speak TLS every connection is plaintext; the TLS listener
-    // will report it through the session.
-    let over_tls = false;
-    let _ = session;
-    over_tls || config.allow_plain_without_tls
+    session.is_over_tls() || config.allow_plain_without_tls
 }

@@ -5,7 +5,7 @@
 //! - [`config`]: `--sasl-mechanisms`, `--sasl-allow-plain-without-tls`, `--sasl-timeout`.
 //! - [`exchange`]: one connection's exchange (the state lives in its `Session`), shared
 //!   by the native and Kafka handlers.
-//! - [`metrics`]: `rill_sasl_authentications_total{mechanism,result}`.
+//! - [`metrics`]: the `rill_sasl_authentications_total` series (by mechanism and result).
 
 pub mod config;
 pub mod exchange;
