@@ -166,6 +166,9 @@ async fn scram_users_get_exactly_what_their_acls_allow() {
     assert_eq!(read_as(&broker, "alice", "orders").await.unwrap(), 1);
     // Closing reports the records the ACLs refused.
     let closed = alice.close().await.unwrap_err();
-    assert!(matches!(closed, ClientError::DeliveryFailed { .. }), "{closed}");
+    assert!(
+        matches!(closed, ClientError::DeliveryFailed { .. }),
+        "{closed}"
+    );
     broker.stop().await;
 }
