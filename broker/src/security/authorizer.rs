@@ -206,7 +206,7 @@ mod tests {
         }
     }
 
-    fn authorizer(enabled: bool, acls: Vec<AclBinding>, dir: &Path) -> Arc<Authorizer> {
+    fn open_authorizer(enabled: bool, acls: Vec<AclBinding>, dir: &Path) -> Arc<Authorizer> {
         let config = AuthorizationConfig {
             super_users: vec![Principal::user("root")],
             ..AuthorizationConfig::default()
@@ -226,7 +226,7 @@ mod tests {
     fn hosts_principals_and_super_users() {
         let dir = tempfile::tempdir().unwrap();
         let acls = vec![read("User:alice", "127.0.0.2"), read("Group:*", "*")];
-        let authorizer = authorizer(true, acls, dir.path());
+        let authorizer = open_authorizer(true, acls, dir.path());
         let can = |peer: &str, user: &str| {
             let access = authorizer.access(&session(peer, user));
             access.topic("t", AclOperation::Read)
@@ -239,7 +239,7 @@ mod tests {
         let [(_, topic_denials), _, _] = authorizer.denied().snapshot();
         assert_eq!(topic_denials, 2);
         let off_dir = tempfile::tempdir().unwrap();
-        let off = authorizer(false, Vec::new(), off_dir.path());
+        let off = open_authorizer(false, Vec::new(), off_dir.path());
         let access = off.access(&session("127.0.0.1:1", "bob"));
         assert!(!access.is_checked() && access.cluster(AclOperation::Alter));
     }
