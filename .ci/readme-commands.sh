@@ -11,6 +11,7 @@
 #   <!-- readme-check: broker -->     talks to a broker: a fresh rilld is started for the
 #                                     block, RILL_BROKER points at it, the README's
 #                                     address 127.0.0.1:9420 is replaced by its address
+#                                     (127.0.0.1:9421, its HTTP endpoint, likewise)
 #                                     and `rill` is on PATH (as after `cargo install`)
 #   <!-- readme-check: broker until-stopped -->
 #                                     the same, for a block whose last command runs until
@@ -19,6 +20,10 @@
 #   <!-- readme-check: broker kafka -->
 #                                     the same, the rilld also serving Kafka clients on a
 #                                     free port that replaces the README's 127.0.0.1:9092
+#   <!-- readme-check: broker tls kafka -->
+#                                     the same, the rilld serving TLS with the
+#                                     certificates the README's TLS setup made in
+#                                     rill-tls/ (client certificates requested)
 #   <!-- readme-check: skip REASON --> not run (REASON is printed)
 # Servers get free loopback ports and a temporary data directory through RILL_LISTEN,
 # RILL_HTTP_LISTEN and RILL_DATA_DIR, so the check never collides with a broker already
@@ -76,6 +81,7 @@ start_server() {
     RILL_DATA_DIR="$WORK/data-$port" bash -c "exec $1" >"$WORK/server-$port.log" 2>&1 &
   SERVER_PID=$!
   SERVER_ADDR=127.0.0.1:$port
+  SERVER_HTTP_ADDR=127.0.0.1:$http_port
   # A release build may come first: allow it time.
   if ! wait_port "$port" "$SERVER_PID" 1800; then
     echo "server did not start: $1" >&2
@@ -142,13 +148,17 @@ run_block() { # kind line body
       bash -euo pipefail -c "$body" ;;
     server)
       start_server "${body//127.0.0.1:9092/127.0.0.1:$(free_port)}" && stop_server ;;
-    broker | broker-until-stopped | broker-kafka)
+    broker | broker-until-stopped | broker-kafka | "broker-tls kafka")
       cargo build --release --quiet -p rill-broker -p rill-cli || return 1
       local kafka_addr=127.0.0.1:$(free_port) rilld=$TARGET/release/rilld
-      if [[ $kind == broker-kafka ]]; then rilld="$rilld --kafka-listen $kafka_addr"; fi
+      if [[ $kind == *kafka ]]; then rilld="$rilld --kafka-listen $kafka_addr"; fi
+      if [[ $kind == broker-tls* ]]; then
+        rilld="$rilld --tls-cert rill-tls/server.pem --tls-key rill-tls/server.key --tls-client-ca rill-tls/ca.pem"
+      fi
       start_server "$rilld" || return 1
       local script=${body//127.0.0.1:9420/$SERVER_ADDR}
       script=${script//127.0.0.1:9092/$kafka_addr}
+      script=${script//127.0.0.1:9421/$SERVER_HTTP_ADDR}
       local status=0
       if [[ $kind == broker-until-stopped ]]; then
         run_until_stopped "$script" || status=$?

@@ -2,14 +2,14 @@
 # Old vs new `rill` client against one broker on /dev/shm, alternating old/new per round:
 # the library Producer with 100-byte records (each run's topic deleted after it), then
 # the library Consumer reading 1 KiB records, and (new client only, it has the mode)
-# the raw Fetch loop on the same topic. One JSON line per run, with side, round and
-# the 1-minute load average added, goes to $OUT.
+# the raw Fetch loop on the same topic. One JSON line per run, with side, round, the
+# 1-minute load average and the client's CPU seconds (user + system) added, goes to $OUT.
 # Usage: RILL_OLD=path RILL_NEW=path RILLD=path [OUT=file] [ROUNDS=3] [N=5000000]
-#        [C=1000000] benches/client_ab.sh
+#        [C=2000000] benches/client_ab.sh
 set -eu
 PORT=${PORT:-29431}
 N=${N:-5000000}
-C=${C:-1000000}
+C=${C:-2000000}
 ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-/dev/stdout}
 DATA=/dev/shm/rill-client-ab
@@ -17,7 +17,7 @@ DATA=/dev/shm/rill-client-ab
 rm -rf "$DATA"
 "$RILLD" --data-dir "$DATA" --listen 127.0.0.1:$PORT --http-listen none >/dev/null 2>&1 &
 pid=$!
-trap 'kill -TERM $pid; wait $pid || true; rm -rf "$DATA"' EXIT
+trap 'kill -TERM $pid; wait $pid || true; rm -rf "$DATA" "$DATA.time"' EXIT
 sleep 1
 B="--broker 127.0.0.1:$PORT"
 
@@ -25,17 +25,18 @@ B="--broker 127.0.0.1:$PORT"
 run() {
   local side=$1 round=$2
   shift 2
-  local load line
+  local load line cpu
   load=$(cut -d' ' -f1 /proc/loadavg)
-  line=$("$@" --output json 2>/dev/null | tail -1)
+  line=$(/usr/bin/time -f '%U %S' -o "$DATA.time" "$@" --output json 2>/dev/null | tail -1)
+  cpu=$(awk '{print $1 + $2}' "$DATA.time")
   echo "$line" | python3 -c "
 import sys, json
 d = json.loads(sys.stdin.read())
-d['side'], d['round'], d['load_avg_1m'] = '$side', $round, $load
+d['side'], d['round'], d['load_avg_1m'], d['client_cpu_s'] = '$side', $round, $load, $cpu
 print(json.dumps(d))
-sys.stderr.write('%s round %s %s %s: %.0f msgs/s %.1f MB/s (load %s)\n' % (
+sys.stderr.write('%s round %s %s %s: %.0f msgs/s %.1f MB/s, client CPU %.2f s (load %s)\n' % (
     d['side'], d['round'], d['mode'], d['parameters'].get('path', ''),
-    d['msgs_per_sec'], d['mb_per_sec'], d['load_avg_1m']))" >>"$OUT"
+    d['msgs_per_sec'], d['mb_per_sec'], d['client_cpu_s'], d['load_avg_1m']))" >>"$OUT"
 }
 
 # shellcheck disable=SC2086

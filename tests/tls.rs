@@ -255,3 +255,62 @@ async fn the_client_certificate_subject_is_the_principal_acls_see() {
     assert!(admin.list_topics().await.unwrap().is_empty());
     admin.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn large_records_cross_tls_records_and_come_back_whole() {
+    let pki = Pki::generate();
+    let broker = tls_broker(serving(&pki.server)).await;
+    let addr = broker.addr.to_string();
+    let tls = trusting(&pki.ca);
+    let config = ProducerConfig::builder(addr.clone())
+        .tls(tls.clone())
+        .build()
+        .unwrap();
+    let producer = Producer::connect(config).await.unwrap();
+    // Sizes around the 16 KiB TLS record and the broker's 8 KiB read stash, and a few
+    // MiB: frames split across TLS records at every kind of boundary.
+    let sizes = [
+        1,
+        8191,
+        8192,
+        8193,
+        16_384,
+        16_385,
+        100_000,
+        1 << 20,
+        3 << 20,
+    ];
+    let values: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (0..n).map(|b| (b * 31 + i) as u8).collect())
+        .collect();
+    for value in &values {
+        let delivery = producer
+            .send(ProducerRecord::new("large", value.clone()))
+            .await
+            .unwrap();
+        delivery.await.unwrap();
+    }
+    producer.close().await.unwrap();
+    let config = ConsumerConfig::builder(addr).tls(tls).build().unwrap();
+    let mut consumer = Consumer::connect(config).await.unwrap();
+    let tp = TopicPartition::new("large", 0);
+    consumer.assign([tp.clone()]);
+    consumer.seek(&tp, SeekTo::Beginning).await.unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < values.len() {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {}",
+            got.len(),
+            values.len()
+        );
+        got.extend(consumer.poll(Duration::from_millis(500)).await.unwrap());
+    }
+    for (record, value) in got.iter().zip(&values) {
+        assert_eq!(record.value.as_deref().map(<[u8]>::len), Some(value.len()));
+        assert!(record.value.as_deref() == Some(&value[..]), "bytes differ");
+    }
+}

@@ -14,5 +14,6 @@ pub mod batch;
 pub mod error_code;
 pub mod frame;
 pub mod sasl;
+pub mod tls_sniff;
 pub mod varint;
 pub mod wire;

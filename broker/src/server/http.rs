@@ -126,10 +126,14 @@ impl HttpEndpoint {
                 }
             };
             let telemetry = telemetry.clone();
-            let (tls, shutdown) = (tls.clone(), shutdown.clone());
+            let (tls, mut shutdown) = (tls.clone(), shutdown.clone());
             connections.spawn(async move {
                 // The handshake runs here, on the connection's task, under its timeout.
-                if let Some(stream) = crate::tls::accept(tls.as_ref(), stream, peer).await {
+                let accepted = tokio::select! {
+                    accepted = crate::tls::accept(tls.as_ref(), stream, peer) => accepted,
+                    () = shutdown.recv() => None,
+                };
+                if let Some(stream) = accepted {
                     serve_connection(stream, telemetry, shutdown).await;
                 }
             });

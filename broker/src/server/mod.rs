@@ -294,6 +294,15 @@ async fn load_tls(
     let settings = config.tls.clone();
     let tls =
         tokio::task::spawn_blocking(move || crate::tls::TlsAcceptor::load(&settings)).await??;
+    if let Some(tls) = &tls {
+        let settings = tls.settings();
+        info!(
+            listeners = ?settings.listeners,
+            client_auth = ?settings.client_auth(),
+            handshake_timeout = ?settings.handshake_timeout,
+            "TLS on"
+        );
+    }
     Ok(tls)
 }
 

@@ -53,13 +53,13 @@ impl Listener {
 pub struct TlsArgs {
     /// Server certificate chain (PEM, leaf first); with --tls-key turns TLS on. Reloaded
     /// on SIGHUP [default: off].
-    #[arg(long, env = "RILL_TLS_CERT")]
+    #[arg(long, value_name = "FILE", env = "RILL_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// Private key of the server certificate (PEM: PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, env = "RILL_TLS_KEY")]
+    #[arg(long, value_name = "FILE", env = "RILL_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// CA certificates (PEM) that client certificates must chain to (mTLS).
-    #[arg(long, env = "RILL_TLS_CLIENT_CA")]
+    #[arg(long, value_name = "FILE", env = "RILL_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
     /// Client certificates: none, requested (verified if sent) or required
     /// [default: none; requested when --tls-client-ca is given].
@@ -67,7 +67,7 @@ pub struct TlsArgs {
     pub tls_client_auth: Option<ClientAuth>,
     /// Close a connection that has not completed the TLS handshake within this, e.g.
     /// `10s` [default: 10s].
-    #[arg(long, env = "RILL_TLS_HANDSHAKE_TIMEOUT", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "RILL_TLS_HANDSHAKE_TIMEOUT", value_parser = parse_duration)]
     pub tls_handshake_timeout: Option<Duration>,
     /// Listeners that use TLS, comma-separated: native, kafka, http (e.g. `native,kafka`
     /// leaves /metrics in plaintext) [default: native,kafka,http].

@@ -25,6 +25,7 @@ use std::sync::Arc;
 pub use acceptor::{HandshakeError, TlsAcceptor};
 pub use certs::TlsError;
 pub use config::{ClientAuth, Listener, TlsSettings};
+pub use rill_protocol::tls_sniff::looks_like_tls_record;
 pub use stream::{BrokerReadHalf, BrokerStream, BrokerWriteHalf};
 use tokio::net::TcpStream;
 
@@ -40,12 +41,4 @@ pub async fn accept(
         None => Some(BrokerStream::Plain(tcp)),
         Some(tls) => tls.accept(tcp, peer).await.ok(),
     }
-}
-
-/// True for the first bytes of a TLS record (handshake or alert, TLS 1.0 to 1.3 record
-/// versions) read where a length-prefixed frame was expected: a TLS client on a
-/// plaintext port.
-pub fn looks_like_tls_record(frame_len: usize) -> bool {
-    let [content_type, major, ..] = (frame_len as u32).to_be_bytes();
-    (0x14..=0x17).contains(&content_type) && major == 0x03
 }

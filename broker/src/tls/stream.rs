@@ -20,6 +20,7 @@ use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio_util::io::poll_read_buf;
 
 /// A server-side TLS session over TCP.
 pub type ServerTlsStream = tokio_rustls::server::TlsStream<TcpStream>;
@@ -136,14 +137,8 @@ impl TlsReadHalf {
         if !self.stash.is_empty() || self.ended {
             return Poll::Ready(Ok(()));
         }
-        self.stash.reserve(TLS_STASH_BYTES);
-        let room = self.stash.spare_capacity_mut();
-        let room_len = room.len().min(TLS_STASH_BYTES);
-        let mut read = ReadBuf::uninit(&mut room[..room_len]);
-        std::task::ready!(Pin::new(&mut self.half).poll_read(cx, &mut read))?;
-        let filled = read.filled().len();
-        // SAFETY: `poll_read` initialised the first `filled` bytes of the spare capacity.
-        unsafe { self.stash.set_len(filled) };
+        let mut room = (&mut self.stash).limit(TLS_STASH_BYTES);
+        let filled = std::task::ready!(poll_read_buf(Pin::new(&mut self.half), cx, &mut room))?;
         self.ended = filled == 0;
         Poll::Ready(Ok(()))
     }
@@ -177,25 +172,6 @@ impl TlsReadHalf {
             _ => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
-}
-
-/// One `poll_read` into the spare room of `buf`.
-fn poll_read_buf<R: AsyncRead, B: BufMut>(
-    reader: Pin<&mut R>,
-    cx: &mut Context<'_>,
-    buf: &mut B,
-) -> Poll<io::Result<usize>> {
-    let room = buf.chunk_mut();
-    // SAFETY: `UninitSlice` and `[MaybeUninit<u8>]` have the same layout; `ReadBuf`
-    // only writes initialised bytes into it and reports how many.
-    let room =
-        unsafe { &mut *(room as *mut bytes::buf::UninitSlice as *mut [std::mem::MaybeUninit<u8>]) };
-    let mut read = ReadBuf::uninit(room);
-    std::task::ready!(reader.poll_read(cx, &mut read))?;
-    let filled = read.filled().len();
-    // SAFETY: `poll_read` initialised `filled` bytes at the start of `chunk_mut`.
-    unsafe { buf.advance_mut(filled) };
-    Poll::Ready(Ok(filled))
 }
 
 impl AsyncRead for BrokerReadHalf {
@@ -304,5 +280,104 @@ impl AsyncWrite for BrokerStream {
             BrokerStream::Plain(plain) => Pin::new(plain).poll_shutdown(cx),
             BrokerStream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::BufMut;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::tls::{TlsAcceptor, TlsSettings};
+
+    /// A TLS connection over loopback: the broker's side as a [`BrokerStream`], and the
+    /// client's; the directory holds the certificate files.
+    async fn pair() -> (
+        BrokerStream,
+        tokio_rustls::client::TlsStream<TcpStream>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join("c.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("k.pem"), key.serialize_pem()).unwrap();
+        let settings = TlsSettings {
+            cert: Some(dir.path().join("c.pem")),
+            key: Some(dir.path().join("k.pem")),
+            ..TlsSettings::default()
+        };
+        let acceptor = TlsAcceptor::load(&settings).unwrap().unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(crate::tls::certs::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connecting = async {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+            tokio_rustls::TlsConnector::from(Arc::new(client))
+                .connect(name, tcp)
+                .await
+                .unwrap()
+        };
+        let accepting = async {
+            let (tcp, peer) = listener.accept().await.unwrap();
+            acceptor.accept(tcp, peer).await.unwrap()
+        };
+        let (client, server) = tokio::join!(connecting, accepting);
+        (server, client, dir)
+    }
+
+    /// Reads until `want` bytes arrived, the way the native connection does.
+    async fn read_exactly(read: &mut BrokerReadHalf, want: usize) -> Vec<u8> {
+        let mut got = BytesMut::new();
+        while got.len() < want {
+            read.readable().await.unwrap();
+            let room = want - got.len();
+            match read.try_read_buf(&mut (&mut got).limit(room)) {
+                Ok(n) => assert!(n > 0, "the stream ended early"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        got.to_vec()
+    }
+
+    #[tokio::test]
+    async fn the_tls_read_half_hands_out_what_arrived_within_the_room_given_then_the_end() {
+        let (server, mut client, _dir) = pair().await;
+        assert!(server.is_tls());
+        let (mut read, _write) = server.into_split();
+        let mut empty = BytesMut::new();
+        let nothing = read.try_read_buf(&mut empty);
+        assert_eq!(nothing.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        // More than the stash and than one TLS record.
+        let sent: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        client.write_all(&sent).await.unwrap();
+        client.flush().await.unwrap();
+        assert_eq!(read_exactly(&mut read, sent.len()).await, sent);
+        // The room given is respected; what does not fit waits for the next read.
+        client.write_all(b"abcdef").await.unwrap();
+        client.flush().await.unwrap();
+        assert_eq!(read_exactly(&mut read, 2).await, b"ab");
+        assert_eq!(read_exactly(&mut read, 4).await, b"cdef");
+        client.shutdown().await.unwrap();
+        read.readable().await.unwrap();
+        let mut rest = BytesMut::new();
+        assert_eq!(
+            read.try_read_buf(&mut rest).unwrap(),
+            0,
+            "the end of the stream"
+        );
     }
 }

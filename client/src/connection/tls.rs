@@ -78,7 +78,9 @@ pub(super) fn explain_plaintext(error: ClientError) -> ClientError {
     };
     let tls_record = match cause {
         Disconnect::Frame(frame) => match frame.as_ref() {
-            rill_protocol::frame::FrameError::TooLarge { len, .. } => looks_like_tls_record(*len),
+            rill_protocol::frame::FrameError::TooLarge { len, .. } => {
+                rill_protocol::tls_sniff::looks_like_tls_record(*len)
+            }
             _ => false,
         },
         _ => false,
@@ -87,13 +89,6 @@ pub(super) fn explain_plaintext(error: ClientError) -> ClientError {
         return ClientError::TlsRequired { addr: addr.clone() };
     }
     error
-}
-
-/// True when a frame length read from the broker is in fact the start of a TLS record
-/// (content type 20-23, major version 3).
-fn looks_like_tls_record(frame_len: usize) -> bool {
-    let bytes = u32::try_from(frame_len).unwrap_or(u32::MAX).to_be_bytes();
-    (0x14..=0x17).contains(&bytes[0]) && bytes[1] == 0x03
 }
 
 fn rustls_error(error: &io::Error) -> Option<&rustls::Error> {
@@ -164,15 +159,6 @@ mod tests {
         assert_eq!(host_of("127.0.0.1:9420"), "127.0.0.1");
         assert_eq!(host_of("broker.example:9420"), "broker.example");
         assert_eq!(host_of("[::1]:9420"), "::1");
-    }
-
-    #[test]
-    fn tls_records_are_told_apart_from_frame_lengths() {
-        // An alert record (0x15 0x03 0x03 ...) and a handshake record (0x16 0x03 0x01).
-        assert!(looks_like_tls_record(0x1503_0300));
-        assert!(looks_like_tls_record(0x1603_0100));
-        assert!(!looks_like_tls_record(0x0000_1000));
-        assert!(!looks_like_tls_record(0x4854_5450)); // "HTTP"
     }
 
     #[test]

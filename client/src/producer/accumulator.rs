@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use super::batch::ProducerBatch;
 use super::delivery::DeliveryFuture;
 use super::memory::Reservation;
+use super::partition_key::{BorrowedPartition, PartitionKey};
 use crate::error::ClientError;
 use crate::fast_map::FastMap;
 use crate::record::TopicPartition;
@@ -90,7 +91,14 @@ struct State {
     drain_start: usize,
     /// Records that failed and no `flush`/`close` has reported yet.
     failures: Failures,
+    /// Buffers of completed batches for new ones (at most [`SPARE_BUFFERS_MAX`]), so
+    /// a busy producer encodes into memory it already touched.
+    spare_buffers: Vec<Vec<u8>>,
 }
+
+/// Completed batches' buffers kept for reuse, beyond `buffer_memory_bytes` (each at
+/// most twice `batch_bytes`).
+const SPARE_BUFFERS_MAX: usize = 4;
 
 /// Failed deliveries not yet reported by `flush` or `close` (bounded: counts and the
 /// first error only).
@@ -197,19 +205,25 @@ impl Accumulator {
         self.reserve_until(record_bytes, now, far).await
     }
 
+    /// Buffers of completed batches waiting for new batches.
+    #[cfg(test)]
+    pub(crate) fn spare_buffer_count(&self) -> usize {
+        self.lock().spare_buffers.len()
+    }
+
     /// Buffer memory not currently held by records.
     #[cfg(test)]
     pub(crate) fn available_memory_bytes(&self) -> usize {
         self.memory.available_permits()
     }
 
-    /// Appends `record`, created at `timestamp` (ms), to the open batch of `tp`,
+    /// Appends `record`, created at `timestamp` (ms), to the open batch of `partition`,
     /// starting a batch if needed; one lock and one hash lookup. `now` is called only
     /// when a batch starts (its linger counts from there), so most records do not read
     /// the clock.
     pub(crate) fn append<R: RecordSource + ?Sized>(
         &self,
-        tp: &TopicPartition,
+        key: BorrowedPartition<'_>,
         timestamp: i64,
         record: &R,
         record_bytes: usize,
@@ -223,10 +237,11 @@ impl Accumulator {
             return Err(ClientError::Closed { handle: "producer" });
         }
         let next_id = state.next_batch_id;
-        // The key (an `Arc` name) is cloned only when the partition has no queue yet.
-        let queue = match state.partitions.get_mut(tp) {
+        // Looked up by borrowed parts: the topic's `Arc` is cloned only for a new queue
+        // or a new batch, not per record.
+        let queue = match state.partitions.get_mut(&key as &dyn PartitionKey) {
             Some(queue) => queue,
-            None => state.partitions.entry(tp.clone()).or_default(),
+            None => state.partitions.entry(key.to_owned_key()).or_default(),
         };
         let last = queue.batches.back();
         let last_open = last.is_some_and(|b| !b.is_sealed());
@@ -234,10 +249,11 @@ impl Accumulator {
         if !fits {
             let batch = ProducerBatch::new(
                 next_id,
-                tp.clone(),
+                key.to_owned_key(),
                 self.config.compression,
                 batch_bytes,
                 Arc::clone(&self.memory),
+                state.spare_buffers.pop(),
                 now(),
             );
             queue.batches.push_back(batch);
@@ -381,9 +397,21 @@ impl Accumulator {
     }
 
     /// Records that in-flight batch `id` of `tp` is finished (acknowledged or finally
-    /// failed, its futures already resolved).
-    pub(crate) fn finish(&self, id: u64, tp: &TopicPartition, succeeded: bool) {
+    /// failed, its futures already resolved); keeps its `buffer` for a new batch.
+    pub(crate) fn finish(
+        &self,
+        id: u64,
+        tp: &TopicPartition,
+        succeeded: bool,
+        buffer: Option<Vec<u8>>,
+    ) {
         let mut state = self.lock();
+        if let Some(buffer) = buffer {
+            let small = buffer.capacity() <= self.config.batch_bytes.saturating_mul(2);
+            if small && state.spare_buffers.len() < SPARE_BUFFERS_MAX {
+                state.spare_buffers.push(buffer);
+            }
+        }
         if let Some(queue) = state.partitions.get_mut(tp) {
             queue.in_flight = queue.in_flight.saturating_sub(1);
             if succeeded {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::super::partition_key::BorrowedPartition;
 use super::*;
 use rill_protocol::batch::RecordInput;
 
@@ -25,8 +26,18 @@ fn tp(partition: i32) -> TopicPartition {
 async fn append(acc: &Accumulator, tp: &TopicPartition, bytes: usize, now: Instant) -> Appended {
     let permit = acc.reserve(bytes).await.unwrap();
     let record = RecordInput::new(0, vec![7u8; 4]);
-    acc.append(tp, record.timestamp, &record, bytes, permit, || now)
-        .unwrap()
+    acc.append(
+        BorrowedPartition {
+            topic: &tp.topic,
+            partition: tp.partition,
+        },
+        record.timestamp,
+        &record,
+        bytes,
+        permit,
+        || now,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -109,8 +120,8 @@ async fn memory_is_bounded_until_batches_complete() {
     let mut drained = acc.drain(now + LINGER, usize::MAX, false);
     let batch = drained.ready.pop().unwrap();
     let (id, tp0) = (batch.id, batch.tp.clone());
-    batch.complete(0, -1);
-    acc.finish(id, &tp0, true);
+    let _ = batch.complete(0, -1);
+    acc.finish(id, &tp0, true, None);
     assert_eq!(acc.available_memory_bytes(), 100);
     let permit = tokio::time::timeout(Duration::from_millis(100), acc.reserve(60)).await;
     assert!(permit.is_ok(), "memory is free again");
@@ -125,7 +136,7 @@ async fn delivery_futures_resolve_with_offsets() {
     let mut drained = acc.drain(now + LINGER, usize::MAX, false);
     let mut batch = drained.ready.pop().unwrap();
     assert!(batch.seal(None).unwrap().len() > 61);
-    batch.complete(40, -1);
+    let _ = batch.complete(40, -1);
     assert_eq!(a.await.unwrap().offset, 40);
     assert_eq!(b.await.unwrap().offset, 41);
 }
@@ -149,8 +160,8 @@ async fn flush_forces_ready_and_waits_for_completion() {
     };
     assert!(!flusher.is_finished());
     let (id, tp0) = (batch.id, batch.tp.clone());
-    batch.complete(0, -1);
-    acc.finish(id, &tp0, true);
+    let _ = batch.complete(0, -1);
+    acc.finish(id, &tp0, true, None);
     tokio::time::timeout(Duration::from_secs(1), flusher)
         .await
         .expect("flush returns once the batch completed")
@@ -174,7 +185,7 @@ async fn retried_batch_is_not_overtaken() {
     assert!(acc.drain(now + backoff, usize::MAX, false).ready.is_empty());
     let (id, tp0) = (second.id, second.tp.clone());
     second.fail(ClientError::Closed { handle: "producer" });
-    acc.finish(id, &tp0, false);
+    acc.finish(id, &tp0, false, None);
     // Not before the backoff...
     assert!(acc.drain(now, usize::MAX, false).ready.is_empty());
     // ...then the retried batch goes first, alone.
@@ -183,7 +194,7 @@ async fn retried_batch_is_not_overtaken() {
     assert_eq!(retried[0].attempts, 1);
     assert!(acc.drain(now + backoff, usize::MAX, false).ready.is_empty());
     let (id, tp0) = (retried[0].id, retried[0].tp.clone());
-    acc.finish(id, &tp0, true);
+    acc.finish(id, &tp0, true, None);
     // Success lifts the one-in-flight limit: the third batch goes.
     assert_eq!(acc.drain(now + backoff, usize::MAX, false).ready.len(), 1);
 }
@@ -223,7 +234,7 @@ async fn close_refuses_appends_and_finishes_when_empty() {
     // Closing makes the lingering batch ready at once.
     let batch = acc.drain(now, usize::MAX, false).ready.pop().unwrap();
     let (id, tp0) = (batch.id, batch.tp.clone());
-    batch.complete(0, -1);
-    acc.finish(id, &tp0, true);
+    let _ = batch.complete(0, -1);
+    acc.finish(id, &tp0, true, None);
     assert!(acc.is_finished());
 }

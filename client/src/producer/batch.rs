@@ -66,13 +66,20 @@ impl ProducerBatch {
         compression: Compression,
         batch_bytes: usize,
         memory: Arc<Semaphore>,
+        spare_buffer: Option<Vec<u8>>,
         now: Instant,
     ) -> Self {
-        let capacity = batch_bytes.min(BATCH_INITIAL_CAPACITY_BYTES_MAX);
+        let builder = match spare_buffer {
+            Some(buffer) => BatchBuilder::with_buffer(compression, buffer),
+            None => {
+                let capacity = batch_bytes.min(BATCH_INITIAL_CAPACITY_BYTES_MAX);
+                BatchBuilder::with_capacity(compression, capacity)
+            }
+        };
         Self {
             id,
             tp,
-            builder: Some(BatchBuilder::with_capacity(compression, capacity)),
+            builder: Some(builder),
             encoded: None,
             stamped: None,
             maybe_written: false,
@@ -176,8 +183,9 @@ impl ProducerBatch {
         self.stamped
     }
 
-    /// Resolves every record's future with the broker's answer and frees the memory.
-    pub(crate) fn complete(self, base_offset: i64, log_append_time_ms: i64) {
+    /// Resolves every record's future with the broker's answer and frees the memory;
+    /// returns the batch's buffer for a new batch when nothing else holds it.
+    pub(crate) fn complete(mut self, base_offset: i64, log_append_time_ms: i64) -> Option<Vec<u8>> {
         let ack = BatchAck {
             topic: Arc::clone(&self.tp.topic),
             partition: self.tp.partition,
@@ -186,6 +194,8 @@ impl ProducerBatch {
         };
         // Nobody may be waiting (fire-and-forget sends); that is fine.
         self.completion.complete(Ok(ack));
+        let encoded = self.encoded.take()?;
+        encoded.try_into_mut().ok().map(Vec::from)
     }
 
     /// Fails every record's future with `error` and frees the memory.

@@ -13,6 +13,7 @@ mod batch;
 mod delivery;
 mod idempotence;
 mod memory;
+mod partition_key;
 mod send_error;
 mod sender;
 #[cfg(test)]
@@ -31,11 +32,12 @@ pub use send_error::SendError;
 use self::accumulator::{Accumulator, AccumulatorConfig};
 use self::idempotence::Idempotence;
 use self::memory::Reservation;
+use self::partition_key::BorrowedPartition;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::{MetadataCache, TopicInfo};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
-use crate::record::{ProducerRecord, TopicPartition};
+use crate::record::ProducerRecord;
 use crate::slot::ConnectionSlot;
 
 /// The name [`ClientError::Closed`] gives this handle.
@@ -183,34 +185,38 @@ impl Producer {
                 .await?
             }
         };
-        let tp = TopicPartition::new(Arc::clone(&record.topic), partition);
-        self.append(record, &tp, memory, record_bytes)
+        self.append(record, partition, memory, record_bytes)
     }
 
     /// Appends the record to its partition's open batch (no await from here on).
     fn append(
         &self,
         record: &ProducerRecord,
-        tp: &TopicPartition,
+        partition: i32,
         memory: Reservation<'_>,
         record_bytes: usize,
     ) -> Result<DeliveryFuture> {
         let shared = &self.shared;
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let appended =
-            shared
-                .accumulator
-                .append(tp, timestamp, record, record_bytes, memory, Instant::now)?;
+        let topic = &record.topic;
+        let appended = shared.accumulator.append(
+            BorrowedPartition { topic, partition },
+            timestamp,
+            record,
+            record_bytes,
+            memory,
+            Instant::now,
+        )?;
         if appended.previous_batch_full {
-            if let Some(info) = shared.metadata.topic(&tp.topic) {
+            if let Some(info) = shared.metadata.topic(topic) {
                 let mut partitioner = self.lock_partitioner();
                 partitioner.on_batch_sealed_avoiding(
-                    &tp.topic,
-                    tp.partition,
+                    topic,
+                    partition,
                     info.count,
                     info.unavailable(),
                 );
-                mirror_sticky(&partitioner, &tp.topic, &info);
+                mirror_sticky(&partitioner, topic, &info);
             }
         }
         Ok(appended.future)

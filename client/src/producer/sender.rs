@@ -251,8 +251,8 @@ fn settle_success(
     log_append_time_ms: i64,
 ) {
     let (id, tp) = (batch.id, batch.tp.clone());
-    batch.complete(base_offset, log_append_time_ms);
-    shared.accumulator.finish(id, &tp, true);
+    let buffer = batch.complete(base_offset, log_append_time_ms);
+    shared.accumulator.finish(id, &tp, true, buffer);
 }
 
 fn settle_all(shared: &ProducerShared, batches: Vec<ProducerBatch>, error: &ClientError) {
@@ -309,7 +309,7 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
         .accumulator
         .record_failure(batch.record_count, &error);
     batch.fail(error);
-    shared.accumulator.finish(id, &tp, false);
+    shared.accumulator.finish(id, &tp, false, None);
 }
 
 fn delivery_timeout(batch: &ProducerBatch, last_error: Option<ClientError>) -> ClientError {

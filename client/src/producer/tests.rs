@@ -34,6 +34,25 @@ async fn keyed_records_get_consecutive_offsets_on_their_partition() {
 }
 
 #[tokio::test]
+async fn completed_batch_buffers_are_reused() {
+    let broker = FakeBroker::start(1).await;
+    let producer = Producer::connect(config(&broker).build().unwrap())
+        .await
+        .unwrap();
+    let accumulator = &producer.shared.accumulator;
+    assert_eq!(accumulator.spare_buffer_count(), 0);
+    for round in 0..3i64 {
+        let delivery = producer.send(ProducerRecord::new("t", "x")).await.unwrap();
+        producer.flush().await.unwrap();
+        assert_eq!(delivery.await.unwrap().offset, round);
+        // The batch's buffer came back, and the next batch took it again.
+        assert_eq!(accumulator.spare_buffer_count(), 1, "round {round}");
+    }
+    producer.close().await.unwrap();
+    assert_eq!(broker.state().record_count("t", 0), 3);
+}
+
+#[tokio::test]
 async fn keyless_records_stick_to_one_partition_per_batch() {
     let broker = FakeBroker::start(4).await;
     let config = config(&broker)

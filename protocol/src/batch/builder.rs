@@ -50,8 +50,17 @@ impl BatchBuilder {
     /// Like [`BatchBuilder::new`], reserving room for `records_bytes` of encoded records
     /// (a producer passes its `batch_bytes`).
     pub fn with_capacity(compression: Compression, records_bytes: usize) -> BatchBuilder {
-        let mut buf = Vec::with_capacity(BATCH_HEADER_BYTES.saturating_add(records_bytes));
-        buf.resize(BATCH_HEADER_BYTES, 0);
+        let buf = Vec::with_capacity(BATCH_HEADER_BYTES.saturating_add(records_bytes));
+        BatchBuilder::with_buffer(compression, buf)
+    }
+
+    /// Like [`BatchBuilder::new`], encoding into `buffer`'s allocation (its contents are
+    /// discarded): a producer reuses the buffer of a batch that completed instead of
+    /// touching fresh memory for every batch.
+    pub fn with_buffer(compression: Compression, mut buffer: Vec<u8>) -> BatchBuilder {
+        buffer.clear();
+        buffer.resize(BATCH_HEADER_BYTES, 0);
+        let buf = buffer;
         BatchBuilder {
             buf,
             compression,
@@ -289,6 +298,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_reused_buffer_starts_empty() {
+        let mut first = BatchBuilder::new(Compression::None);
+        first.append(&RecordInput::new(5, "old")).unwrap();
+        let reused = Vec::from(first.build().unwrap());
+        let mut builder = BatchBuilder::with_buffer(Compression::None, reused);
+        builder.append(&RecordInput::new(7, "new")).unwrap();
+        let mut fresh = BatchBuilder::new(Compression::None);
+        fresh.append(&RecordInput::new(7, "new")).unwrap();
+        assert_eq!(builder.build().unwrap(), fresh.build().unwrap());
     }
 
     #[test]

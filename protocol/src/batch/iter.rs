@@ -84,6 +84,7 @@ impl RecordWalker {
 
     /// The next record, the error that ends the walk, or `None` after the last record
     /// (once the trailing-bytes check passed).
+    #[inline]
     pub(crate) fn next_raw(&mut self, data: &[u8]) -> Option<Result<RawRecord, BatchError>> {
         if self.finished {
             return None;
@@ -95,6 +96,7 @@ impl RecordWalker {
         result
     }
 
+    #[inline]
     fn step(&mut self, data: &[u8]) -> Option<Result<RawRecord, BatchError>> {
         if self.index == self.record_count {
             if self.pos != data.len() {
@@ -207,6 +209,7 @@ impl RecordIter {
 impl Iterator for RecordIter {
     type Item = Result<Record, BatchError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let raw = match self.walker.next_raw(&self.data)? {
             Ok(raw) => raw,

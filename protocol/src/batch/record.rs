@@ -295,6 +295,7 @@ impl Cursor<'_> {
         }
     }
 
+    #[inline]
     fn rest(&self) -> &[u8] {
         self.buf.get(self.pos..self.end).unwrap_or(&[])
     }
@@ -341,6 +342,7 @@ impl Cursor<'_> {
         }
     }
 
+    #[inline]
     fn skip(&mut self, bytes: usize, reason: &'static str) -> Result<Range<usize>, BatchError> {
         if bytes > self.end - self.pos {
             return Err(self.bad(reason));
@@ -351,6 +353,7 @@ impl Cursor<'_> {
     }
 
     /// A length-prefixed field; `-1` is null, other negative lengths are invalid.
+    #[inline]
     fn len_prefixed(&mut self, what: &'static str) -> Result<Option<Range<usize>>, BatchError> {
         let len = self.varint()?;
         match usize::try_from(len) {
@@ -371,6 +374,7 @@ impl Cursor<'_> {
 
 /// Locates and checks the record at `pos` in `buf`; `index` is its place in the batch,
 /// for errors. Positions in errors are positions in `buf`.
+#[inline]
 pub(crate) fn decode_raw(buf: &[u8], pos: usize, index: usize) -> Result<RawRecord, BatchError> {
     let mut cursor = Cursor {
         buf,
@@ -412,6 +416,7 @@ pub(crate) fn decode_raw(buf: &[u8], pos: usize, index: usize) -> Result<RawReco
 
 impl Record {
     /// Builds the zero-copy view of a record that [`decode_raw`] checked in `data`.
+    #[inline]
     pub(crate) fn from_raw(
         data: &Bytes,
         raw: &RawRecord,
