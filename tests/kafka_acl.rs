@@ -1,6 +1,7 @@
 //! A Kafka client (confluent-kafka, i.e. librdkafka) refused a topic by the ACLs gets
 //! TOPIC_AUTHORIZATION_FAILED on produce and on consume and does not see the topic in
-//! the cluster's topic list, while a topic it is allowed works as usual.
+//! the cluster's topic list, while a topic it is allowed works as usual; its admin
+//! client adds, lists and removes ACLs (CreateAcls, DescribeAcls, DeleteAcls).
 //!
 //! The client is installed by `.ci/run` (the `ck` virtualenv of `tests/kafka_clients/`).
 //! A missing client fails the test; `RILL_KAFKA_CLIENTS_OPTIONAL=1` skips it instead.
@@ -72,6 +73,7 @@ async fn a_kafka_client_denied_a_topic_gets_the_authorization_error() {
         let acls = vec![
             allow(ResourceType::Topic, "open", AclOperation::All),
             allow(ResourceType::Group, "*", AclOperation::Read),
+            allow(ResourceType::Cluster, "kafka-cluster", AclOperation::Alter),
         ];
         ctx.authorizer.store().create(acls).unwrap();
     })
@@ -115,6 +117,9 @@ async fn a_kafka_client_denied_a_topic_gets_the_authorization_error() {
         "{summary}"
     );
     assert_eq!(summary["listed"], json!(["open"]), "{summary}");
+    let carol = "ALLOW User:carol READ TOPIC PREFIXED:ledger- *";
+    let expected = json!({"listed": [carol], "deleted": [carol], "after": []});
+    assert_eq!(summary["admin_acls"], expected, "{summary}");
     let secret = broker.ctx.topics.get("secret").expect("topic kept");
     let written = secret.partitions[0].log().expect("online").high_watermark();
     assert_eq!(written, 0, "a denied produce appended records");

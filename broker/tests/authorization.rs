@@ -523,3 +523,28 @@ async fn a_super_user_may_do_anything_and_others_only_what_acls_allow() {
         .is_empty());
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn one_delete_request_is_bounded() {
+    let broker = secured_broker(None).await;
+    let mut operator = connect_from(OPERATOR_IP, broker.addr).await;
+    let many = DeleteAclsRequest {
+        filters: vec![AclFilter::any(); handlers::acls::DELETE_FILTERS_MAX + 1],
+    };
+    match operator.call(Request::DeleteAcls(many)).await {
+        Response::DeleteAcls(r) => {
+            assert_eq!(r.results.len(), handlers::acls::DELETE_FILTERS_MAX + 1);
+            assert!(r
+                .results
+                .iter()
+                .all(|r| r.error_code == ErrorCode::InvalidRequest));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        broker.ctx.authorizer.store().snapshot().len(),
+        3,
+        "nothing removed"
+    );
+    broker.stop().await;
+}

@@ -123,6 +123,12 @@ fn broker_hint(code: ErrorCode, topic: Option<&str>) -> Option<String> {
             "the group has members: stop its consumers first (see them with `rill group describe`)"
                 .to_owned(),
         ),
+        ErrorCode::TopicAuthorizationFailed
+        | ErrorCode::GroupAuthorizationFailed
+        | ErrorCode::ClusterAuthorizationFailed => Some(
+            "the broker's ACLs do not allow this: an operator (a super user, or a principal with Alter on the cluster) can grant it with `rill acl add`, see `rill acl add --help`"
+                .to_owned(),
+        ),
         _ => None,
     }
 }

@@ -100,7 +100,8 @@ impl Authorizer {
             authorizer: Arc::clone(self),
             acls: self.store.snapshot(),
             principal,
-            host: session.peer().ip(),
+            // An IPv4 client on a dual-stack socket is matched by its IPv4 address.
+            host: session.peer().ip().to_canonical(),
             super_user,
         })))
     }
@@ -185,5 +186,61 @@ impl Access {
     /// Whether this access is checked at all (false when authorization is off).
     pub fn is_checked(&self) -> bool {
         self.0.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::acl::{AclBinding, AclPermission, PatternType};
+
+    fn read(principal: &str, host: &str) -> AclBinding {
+        AclBinding {
+            resource_type: ResourceType::Topic,
+            resource_name: "t".into(),
+            pattern_type: PatternType::Literal,
+            principal: principal.into(),
+            host: host.into(),
+            operation: AclOperation::Read,
+            permission: AclPermission::Allow,
+        }
+    }
+
+    fn open_authorizer(enabled: bool, acls: Vec<AclBinding>, dir: &Path) -> Arc<Authorizer> {
+        let config = AuthorizationConfig {
+            super_users: vec![Principal::user("root")],
+            ..AuthorizationConfig::default()
+        };
+        let authorizer = Authorizer::open(&config, enabled, dir).unwrap();
+        authorizer.store().create(acls).unwrap();
+        Arc::new(authorizer)
+    }
+
+    fn session(peer: &str, user: &str) -> Session {
+        let mut s = Session::new(peer.parse().unwrap());
+        s.authenticated_as(Principal::user(user));
+        s
+    }
+
+    #[test]
+    fn hosts_principals_and_super_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let acls = vec![read("User:alice", "127.0.0.2"), read("Group:*", "*")];
+        let authorizer = open_authorizer(true, acls, dir.path());
+        let can = |peer: &str, user: &str| {
+            let access = authorizer.access(&session(peer, user));
+            access.topic("t", AclOperation::Read)
+        };
+        assert!(can("127.0.0.2:5000", "alice"));
+        assert!(can("[::ffff:127.0.0.2]:5000", "alice"), "IPv4-mapped peer");
+        assert!(!can("127.0.0.1:5000", "alice"));
+        assert!(!can("127.0.0.2:5000", "bob"), "Group:* is not everyone");
+        assert!(can("10.1.1.1:5000", "root"), "super user");
+        let [(_, topic_denials), _, _] = authorizer.denied().snapshot();
+        assert_eq!(topic_denials, 2);
+        let off_dir = tempfile::tempdir().unwrap();
+        let off = open_authorizer(false, Vec::new(), off_dir.path());
+        let access = off.access(&session("127.0.0.1:1", "bob"));
+        assert!(!access.is_checked() && access.cluster(AclOperation::Alter));
     }
 }

@@ -64,3 +64,62 @@ pub fn refuse_whole(kind: &RequestKind, access: &Access, version: i16) -> Option
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kafka_protocol::messages::{GroupId, HeartbeatRequest, JoinGroupRequest};
+
+    use super::*;
+    use crate::security::acl::{
+        AclBinding, AclPermission, AuthorizationConfig, PatternType, ResourceType,
+    };
+    use crate::security::{Authorizer, Principal, Session};
+
+    fn access_with(acls: Vec<AclBinding>, dir: &std::path::Path) -> Access {
+        let authorizer = Authorizer::open(&AuthorizationConfig::default(), true, dir).unwrap();
+        authorizer.store().create(acls).unwrap();
+        let mut session = Session::new("127.0.0.1:5000".parse().unwrap());
+        session.authenticated_as(Principal::user("alice"));
+        Arc::new(authorizer).access(&session)
+    }
+
+    fn join(group: &str) -> RequestKind {
+        let mut r = JoinGroupRequest::default();
+        r.group_id = GroupId(kstr(group));
+        r.member_id = kstr("m-1");
+        RequestKind::JoinGroup(r)
+    }
+
+    #[test]
+    fn group_membership_needs_read_on_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let read_billing = AclBinding {
+            resource_type: ResourceType::Group,
+            resource_name: "billing".into(),
+            pattern_type: PatternType::Literal,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Read,
+            permission: AclPermission::Allow,
+        };
+        let access = access_with(vec![read_billing], dir.path());
+        assert!(refuse_whole(&join("billing"), &access, 7).is_none());
+        match refuse_whole(&join("audit"), &access, 7) {
+            Some(ResponseKind::JoinGroup(r)) => {
+                assert_eq!(r.error_code, GROUP_DENIED.code());
+                assert_eq!(r.member_id.as_str(), "m-1");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut heartbeat = HeartbeatRequest::default();
+        heartbeat.group_id = GroupId(kstr("audit"));
+        let refused = refuse_whole(&RequestKind::Heartbeat(heartbeat), &access, 4);
+        assert!(matches!(refused, Some(ResponseKind::Heartbeat(r)) if r.error_code == 30));
+        let cluster = RequestKind::DescribeCluster(Default::default());
+        let refused = refuse_whole(&cluster, &access, 1);
+        assert!(matches!(refused, Some(ResponseKind::DescribeCluster(r)) if r.error_code == 31));
+        assert!(refuse_whole(&join("audit"), &Access::unrestricted(), 7).is_none());
+    }
+}

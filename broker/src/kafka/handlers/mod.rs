@@ -2,7 +2,9 @@
 //!
 //! Each handler maps the Kafka request onto the native one, runs the native handler in
 //! `server::handlers` and maps the answer back, so what a Kafka client does and what a
-//! Rill client does reach storage through one path.
+//! Rill client does reach storage through one path. The ACL checks ride along: the
+//! native handlers check what they serve, [`authorize`] refuses the group membership
+//! APIs and DescribeCluster whole, and the Kafka-only handlers check their own items.
 
 pub mod acls;
 pub mod admin;

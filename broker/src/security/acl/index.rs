@@ -13,6 +13,7 @@ use rill_protocol::api::acls::{
     AclBinding, AclOperation, AclPermission, PatternType, ResourceType, WILDCARD,
 };
 
+use crate::security::principal::USER_TYPE;
 use crate::security::Principal;
 
 /// Who an ACL applies to.
@@ -47,7 +48,7 @@ impl Entry {
     /// (validation refuses those, so they never reach an index).
     fn from_binding(b: &AclBinding) -> Option<Entry> {
         let principal = match b.principal.parse::<Principal>().ok()? {
-            p if p.name() == WILDCARD => PrincipalMatch::Any,
+            p if p.kind() == USER_TYPE && p.name() == WILDCARD => PrincipalMatch::Any,
             p => PrincipalMatch::Exact(p),
         };
         let host = match b.host.as_str() {

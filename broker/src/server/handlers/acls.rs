@@ -14,6 +14,10 @@ use crate::security::acl::{AclOperation, AclStoreError};
 use crate::security::Access;
 use crate::server::BrokerCtx;
 
+/// Most filters one DeleteAcls request may carry: each is matched against every ACL (up
+/// to 100,000), so the cap bounds the work one request can ask of the blocking pool.
+pub const DELETE_FILTERS_MAX: usize = 1_000;
+
 const NOT_AUTHORIZED: &str =
     "not authorized: managing ACLs needs Alter (listing: Describe) on the cluster, or a super user";
 
@@ -128,6 +132,10 @@ pub async fn delete(
             Some(NOT_AUTHORIZED.into()),
             n,
         );
+    }
+    if n > DELETE_FILTERS_MAX {
+        let message = format!("at most {DELETE_FILTERS_MAX} filters per request; send several");
+        return all(ErrorCode::InvalidRequest, Some(message), n);
     }
     let broker = Arc::clone(ctx);
     let outcome =

@@ -2,7 +2,9 @@
 //!
 //! `decode` turns a frame into a typed request (an error closes the connection);
 //! `handle` runs it and encodes the response frame. Error codes map from the broker's
-//! error types in one place, [`errors`].
+//! error types in one place, [`errors`]. Every handler gets the request's
+//! [`crate::security::Access`] and checks Kafka's operation for each topic, group or the
+//! cluster it touches, answering a refusal per item (`*_AUTHORIZATION_FAILED`).
 
 pub mod acls;
 pub mod admin;
