@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::BrokerConfig;
 use crate::group::{GroupCoordinator, GroupError};
@@ -277,13 +277,25 @@ impl Server {
     }
 }
 
-/// Warns about each protocol listener that is reachable beyond loopback in plaintext.
+/// Warns about each protocol listener that is reachable beyond loopback in plaintext,
+/// and once when such a listener lets clients in without authentication.
 fn warn_if_exposed(ctx: &BrokerCtx, kafka_addr: Option<SocketAddr>) {
     let native = ctx.tls_for(Listener::Native).is_some();
     crate::tls::exposure::warn_if_exposed(Listener::Native, ctx.advertised, native);
     if let Some(addr) = kafka_addr {
         let kafka = ctx.tls_for(Listener::Kafka).is_some();
         crate::tls::exposure::warn_if_exposed(Listener::Kafka, addr, kafka);
+    }
+    let exposed = std::iter::once(ctx.advertised)
+        .chain(kafka_addr)
+        .find(|addr| !addr.ip().is_loopback());
+    if let Some(addr) = exposed {
+        if !ctx.config.authentication_required() {
+            warn!(
+                %addr,
+                "listening on a non-loopback address without authentication: anyone who reaches the port may create, delete and read every topic and group; require logins with --sasl-mechanisms (or --tls-client-auth required) and --super-users"
+            );
+        }
     }
 }
 
