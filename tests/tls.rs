@@ -8,12 +8,12 @@ mod tls_certs;
 
 use std::time::{Duration, Instant};
 
-use rill::broker::security::Principal;
+use rill::broker::security::{bootstrap, Principal};
 use rill::broker::testing::TestBroker;
 use rill::broker::tls::{ClientAuth, TlsSettings};
 use rill::client::{
     Admin, ConnectionConfig, Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord,
-    SeekTo, TlsConfig, TopicPartition,
+    SaslConfig, SaslMechanism, SeekTo, TlsConfig, TopicPartition,
 };
 use rill::protocol::error_code::ErrorCode;
 use tls_certs::{Identity, Pki};
@@ -313,4 +313,49 @@ async fn large_records_cross_tls_records_and_come_back_whole() {
         assert_eq!(record.value.as_deref().map(<[u8]>::len), Some(value.len()));
         assert!(record.value.as_deref() == Some(&value[..]), "bytes differ");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_plain_is_accepted_over_tls_without_the_plaintext_exception() {
+    let pki = Pki::generate();
+    let dir = tempfile::tempdir().unwrap();
+    bootstrap::create(dir.path(), "carol", &[], b"carol-secret-9").unwrap();
+    let settings = serving(&pki.server);
+    // PLAIN is offered but `allow_plain_without_tls` stays false: only TLS lets it in.
+    let broker = TestBroker::start_in(dir, move |c| {
+        c.tls = settings;
+        c.sasl.mechanisms = vec![SaslMechanism::Plain];
+        c.authorization.super_users = vec![Principal::user("carol")];
+    })
+    .await;
+    let addr = broker.addr.to_string();
+    let config = ProducerConfig::builder(addr.as_str())
+        .tls(trusting(&pki.ca))
+        .sasl(SaslConfig::plain("carol", "carol-secret-9"))
+        .build()
+        .unwrap();
+    let producer = Producer::connect(config).await.unwrap();
+    let delivered = producer
+        .send(ProducerRecord::new("plain-over-tls", "hello"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(delivered.offset, 0);
+    producer.close().await.unwrap();
+
+    // The wrong password over the same TLS listener is refused.
+    let mut wrong = ConnectionConfig::new(addr.as_str());
+    wrong.tls = Some(trusting(&pki.ca));
+    wrong.sasl = Some(SaslConfig::plain("carol", "not-her-password"));
+    let refused = Admin::connect(wrong)
+        .await
+        .err()
+        .expect("a wrong password must fail");
+    assert!(
+        refused
+            .to_string()
+            .contains("authentication failed for user carol"),
+        "{refused}"
+    );
 }
