@@ -1,7 +1,9 @@
 //! Whole-request authorization on the Kafka listener: the group membership APIs (Read
 //! on the group) and DescribeCluster (Describe on the cluster) are refused here, before
 //! the classic coordinator is asked anything, so a refused principal learns nothing of
-//! the group. APIs with per-topic or per-group results check in their own handlers.
+//! the group; a KIP-848 member subscribing to a topic it may not describe is refused
+//! with TOPIC_AUTHORIZATION_FAILED. APIs with per-topic or per-group results check in
+//! their own handlers.
 
 use kafka_protocol::messages::{
     ConsumerGroupHeartbeatResponse, DescribeClusterResponse, HeartbeatResponse, JoinGroupResponse,
@@ -52,6 +54,25 @@ pub fn refuse_whole(kind: &RequestKind, access: &Access, version: i16) -> Option
             let mut r = ConsumerGroupHeartbeatResponse::default();
             r.error_code = GROUP_DENIED.code();
             r.error_message = Some(kstr(GROUP_DENIED.description()));
+            Some(r.into())
+        }
+        RequestKind::ConsumerGroupHeartbeat(req) => {
+            // KIP-848: a member may subscribe only to topics it may describe.
+            let names = req.subscribed_topic_names.iter().flatten();
+            let denied: Vec<&str> = names
+                .map(|name| name.0.as_str())
+                .filter(|name| !access.topic(name, AclOperation::Describe))
+                .collect();
+            if denied.is_empty() {
+                return None;
+            }
+            let mut r = ConsumerGroupHeartbeatResponse::default();
+            r.error_code = ErrorCode::TopicAuthorizationFailed.code();
+            r.error_message = Some(kstr(&format!(
+                "not authorized to describe the subscribed topics {}",
+                denied.join(", ")
+            )));
+            r.member_epoch = -1;
             Some(r.into())
         }
         RequestKind::DescribeCluster(_) if !access.cluster(AclOperation::Describe) => {
@@ -121,5 +142,43 @@ mod tests {
         let refused = refuse_whole(&cluster, &access, 1);
         assert!(matches!(refused, Some(ResponseKind::DescribeCluster(r)) if r.error_code == 31));
         assert!(refuse_whole(&join("audit"), &Access::unrestricted(), 7).is_none());
+    }
+
+    #[test]
+    fn a_kip848_member_may_subscribe_only_to_topics_it_may_describe() {
+        use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, TopicName};
+        let dir = tempfile::tempdir().unwrap();
+        let allow = |resource_type, name: &str, operation| AclBinding {
+            resource_type,
+            resource_name: name.into(),
+            pattern_type: PatternType::Literal,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation,
+            permission: AclPermission::Allow,
+        };
+        let access = access_with(
+            vec![
+                allow(ResourceType::Group, "billing", AclOperation::Read),
+                allow(ResourceType::Topic, "orders", AclOperation::Read),
+            ],
+            dir.path(),
+        );
+        let heartbeat = |topics: &[&str]| {
+            let mut r = ConsumerGroupHeartbeatRequest::default();
+            r.group_id = GroupId(kstr("billing"));
+            r.subscribed_topic_names = Some(topics.iter().map(|t| TopicName(kstr(*t))).collect());
+            RequestKind::ConsumerGroupHeartbeat(r)
+        };
+        // Read implies Describe.
+        assert!(refuse_whole(&heartbeat(&["orders"]), &access, 0).is_none());
+        match refuse_whole(&heartbeat(&["orders", "payroll"]), &access, 0) {
+            Some(ResponseKind::ConsumerGroupHeartbeat(r)) => {
+                assert_eq!(r.error_code, ErrorCode::TopicAuthorizationFailed.code());
+                let message = r.error_message.unwrap();
+                assert!(message.contains("payroll") && !message.contains("orders"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
