@@ -68,7 +68,7 @@ pub fn refuse_whole(kind: &RequestKind, access: &Access, version: i16) -> Option
             }
             let mut r = ConsumerGroupHeartbeatResponse::default();
             r.error_code = ErrorCode::TopicAuthorizationFailed.code();
-            r.error_message = Some(kstr(&format!(
+            r.error_message = Some(kstr(format!(
                 "not authorized to describe the subscribed topics {}",
                 denied.join(", ")
             )));
