@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod data_dir_lock;
+pub mod durable_file;
 pub mod fd_limit;
 pub mod group;
 pub mod kafka;

@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::TopicError;
+use crate::durable_file;
 
 /// File name of the catalogue inside the data directory.
 pub const CATALOGUE_FILE: &str = "topics.meta";
@@ -42,42 +42,24 @@ pub fn load(data_dir: &Path) -> Result<Vec<TopicMeta>, TopicError> {
         path: path.clone(),
         reason,
     };
-    let (header, body) = text
-        .split_once('\n')
-        .ok_or_else(|| corrupt("no header line".into()))?;
-    let stored = header
-        .strip_prefix(HEADER_PREFIX)
-        .and_then(|hex| u32::from_str_radix(hex.trim(), 16).ok())
-        .ok_or_else(|| corrupt(format!("bad header line `{header}`")))?;
-    let computed = crc32fast::hash(body.as_bytes());
-    if stored != computed {
-        return Err(corrupt(format!(
-            "checksum mismatch (stored {stored:08x}, computed {computed:08x})"
-        )));
-    }
+    let body = durable_file::checked_body(HEADER_PREFIX, &text).map_err(corrupt)?;
     serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))
 }
 
 /// Replaces the catalogue atomically and durably.
 pub fn store(data_dir: &Path, topics: &[TopicMeta]) -> Result<(), TopicError> {
     let path = data_dir.join(CATALOGUE_FILE);
-    let tmp = data_dir.join(format!("{CATALOGUE_FILE}.tmp"));
-    let io = |path: &PathBuf| {
-        let path = path.clone();
-        move |source| TopicError::Io { path, source }
-    };
     let body = serde_json::to_string_pretty(topics).map_err(|e| TopicError::CorruptCatalogue {
         path: path.clone(),
         reason: e.to_string(),
     })?;
-    let crc = crc32fast::hash(body.as_bytes());
-    let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(format!("{HEADER_PREFIX}{crc:08x}\n{body}").as_bytes())
-        .map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    drop(file);
-    fs::rename(&tmp, &path).map_err(io(&path))?;
-    sync_dir(data_dir)
+    let text = durable_file::with_checksum(HEADER_PREFIX, &body);
+    durable_file::replace(&path, text.as_bytes(), durable_file::Access::Default).map_err(|e| {
+        TopicError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    })
 }
 
 /// fsyncs a directory so a rename or a new file in it is durable.

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -21,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::AclIndex;
+use crate::durable_file;
 
 /// The file holding the ACLs, in the data directory.
 pub const ACL_FILE: &str = "acls.json";
@@ -215,19 +215,7 @@ fn load(dir: &Path) -> Result<BTreeSet<AclBinding>, AclStoreError> {
         path: path.clone(),
         reason,
     };
-    let (header, body) = text
-        .split_once('\n')
-        .ok_or_else(|| corrupt("no header line".into()))?;
-    let stored = header
-        .strip_prefix(HEADER_PREFIX)
-        .and_then(|hex| u32::from_str_radix(hex.trim(), 16).ok())
-        .ok_or_else(|| corrupt(format!("bad header line `{header}`")))?;
-    let computed = crc32fast::hash(body.as_bytes());
-    if stored != computed {
-        return Err(corrupt(format!(
-            "checksum mismatch (stored {stored:08x}, computed {computed:08x})"
-        )));
-    }
+    let body = durable_file::checked_body(HEADER_PREFIX, &text).map_err(corrupt)?;
     let acls: Vec<StoredAcl> = serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?;
     acls.into_iter()
         .map(|a| a.into_binding().map_err(corrupt))
@@ -236,26 +224,18 @@ fn load(dir: &Path) -> Result<BTreeSet<AclBinding>, AclStoreError> {
 
 fn store(dir: &Path, bindings: &BTreeSet<AclBinding>) -> Result<(), AclStoreError> {
     let path = dir.join(ACL_FILE);
-    let tmp = dir.join(format!("{ACL_FILE}.tmp"));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| AclStoreError::Io { path, source }
-    };
     let stored: Vec<StoredAcl> = bindings.iter().map(StoredAcl::from).collect();
     let body = serde_json::to_string_pretty(&stored).map_err(|e| AclStoreError::Corrupt {
         path: path.clone(),
         reason: e.to_string(),
     })?;
-    let crc = crc32fast::hash(body.as_bytes());
-    let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(format!("{HEADER_PREFIX}{crc:08x}\n{body}").as_bytes())
-        .map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    drop(file);
-    fs::rename(&tmp, &path).map_err(io(&path))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    let text = durable_file::with_checksum(HEADER_PREFIX, &body);
+    durable_file::replace(&path, text.as_bytes(), durable_file::Access::Default).map_err(|e| {
+        AclStoreError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    })
 }
 
 #[cfg(test)]

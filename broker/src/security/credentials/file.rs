@@ -11,8 +11,7 @@
 //! make the whole file corrupt, which stops the broker with a clear error.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -22,6 +21,7 @@ use rill_protocol::sasl::SaslMechanism;
 use serde::{Deserialize, Serialize};
 
 use super::{check_name, StoreError, UserCredentials, USERS_MAX};
+use crate::durable_file;
 
 /// The format this build writes and reads.
 const FORMAT: u32 = 1;
@@ -147,7 +147,8 @@ fn encode(users: &BTreeMap<String, UserCredentials>) -> Vec<u8> {
     serde_json::to_vec_pretty(&body).unwrap_or_default()
 }
 
-/// Writes `users` to `path` durably (blocking).
+/// Writes `users` to `path` durably (blocking), readable by the owner only: the keys
+/// are secrets (they allow an offline guessing attack).
 pub fn write(path: &Path, users: &BTreeMap<String, UserCredentials>) -> Result<(), StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_path_buf(),
@@ -155,26 +156,12 @@ pub fn write(path: &Path, users: &BTreeMap<String, UserCredentials>) -> Result<(
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io)?;
-    let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).map_err(io)?;
-    restrict_permissions(&file).map_err(io)?;
-    file.write_all(&encode(users)).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io)?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io)
-}
-
-/// Owner read/write only: the keys are secrets (they allow an offline guessing attack).
-fn restrict_permissions(file: &File) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-    }
-    #[cfg(not(unix))]
-    let _ = file;
-    Ok(())
+    durable_file::replace(path, &encode(users), durable_file::Access::OwnerOnly).map_err(|e| {
+        StoreError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    })
 }
 
 #[cfg(test)]
