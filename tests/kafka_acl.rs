@@ -6,10 +6,12 @@
 //! The client is installed by `.ci/run` (the `ck` virtualenv of `tests/kafka_clients/`).
 //! A missing client fails the test; `RILL_KAFKA_CLIENTS_OPTIONAL=1` skips it instead.
 
+mod kafka_tools;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kafka_tools::{clients_dir, python};
 use rill::broker::security::acl::{
     AclBinding, AclOperation, AclPermission, AuthorizationMode, PatternType, ResourceType,
 };
@@ -17,30 +19,6 @@ use rill::broker::testing::TestBroker;
 use serde_json::{json, Value};
 
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
-
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka_clients")
-}
-
-/// The confluent-kafka virtualenv's python; `None` only when the run opted out.
-fn python() -> Option<PathBuf> {
-    let path = clients_dir().join(".venv/ck/bin/python");
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("RILL_KAFKA_CLIENTS_OPTIONAL").as_deref() == Ok("1") {
-        eprintln!(
-            "skipping: confluent-kafka not installed at {}",
-            path.display()
-        );
-        return None;
-    }
-    panic!(
-        "confluent-kafka is not installed at {}: run the Kafka clients block of .ci/run, or \
-         set RILL_KAFKA_CLIENTS_OPTIONAL=1 to skip the Kafka client tests",
-        path.display()
-    );
-}
 
 fn allow(resource_type: ResourceType, name: &str, operation: AclOperation) -> AclBinding {
     AclBinding {
@@ -56,7 +34,7 @@ fn allow(resource_type: ResourceType, name: &str, operation: AclOperation) -> Ac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_client_denied_a_topic_gets_the_authorization_error() {
-    let Some(py) = python() else { return };
+    let Some(py) = python("ck") else { return };
     let broker = TestBroker::start_with(|c| {
         c.kafka_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         c.http_listen = None;

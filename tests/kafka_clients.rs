@@ -8,6 +8,7 @@
 //! machines without them.
 
 mod common;
+mod kafka_tools;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_tools::{clients_dir, kcat, python, require};
 use rill::broker::testing::TestBroker;
 use rill::client::{Producer, ProducerConfig, ProducerRecord};
 use serde_json::Value;
@@ -23,43 +25,6 @@ use serde_json::Value;
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
 /// First timestamp of the records the scripts write (as `records.py`).
 const BASE_TIMESTAMP_MS: i64 = 1_700_000_000_000;
-
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka_clients")
-}
-
-/// The client at `path`, or `None` when it is missing and the run opted out of them;
-/// panics when it is missing otherwise.
-fn require(path: PathBuf, what: &str) -> Option<PathBuf> {
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("RILL_KAFKA_CLIENTS_OPTIONAL").as_deref() == Ok("1") {
-        eprintln!("skipping: {what} not installed at {}", path.display());
-        return None;
-    }
-    panic!(
-        "{what} is not installed at {}: run the Kafka clients block of .ci/run, or set \
-         RILL_KAFKA_CLIENTS_OPTIONAL=1 to skip the Kafka client tests",
-        path.display()
-    );
-}
-
-fn python(venv: &str) -> Option<PathBuf> {
-    let path = clients_dir().join(".venv").join(venv).join("bin/python");
-    require(path, &format!("the `{venv}` Python virtualenv"))
-}
-
-fn kcat() -> Option<PathBuf> {
-    let found = ["/usr/bin/kcat", "/usr/bin/kafkacat", "/usr/local/bin/kcat"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    require(
-        found.unwrap_or_else(|| PathBuf::from("/usr/bin/kcat")),
-        "kcat",
-    )
-}
 
 async fn broker() -> (TestBroker, SocketAddr) {
     let broker = TestBroker::start_with(|c| {

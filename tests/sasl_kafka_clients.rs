@@ -5,10 +5,13 @@
 //! The clients are installed by `.ci/run`; a missing one fails the test unless
 //! `RILL_KAFKA_CLIENTS_OPTIONAL=1`.
 
+mod kafka_tools;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use kafka_tools::{clients_dir, kcat, python};
 use rill::broker::security::{bootstrap, Principal};
 use rill::broker::testing::TestBroker;
 use rill::protocol::sasl::SaslMechanism;
@@ -18,41 +21,6 @@ const USER: &str = "carol";
 const PASSWORD: &str = "carol-pass-7";
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 const MECHANISMS: [&str; 3] = ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"];
-
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka_clients")
-}
-
-fn require(path: PathBuf, what: &str) -> Option<PathBuf> {
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("RILL_KAFKA_CLIENTS_OPTIONAL").as_deref() == Ok("1") {
-        eprintln!("skipping: {what} not installed at {}", path.display());
-        return None;
-    }
-    panic!(
-        "{what} is not installed at {}: run the Kafka clients block of .ci/run, or set \
-         RILL_KAFKA_CLIENTS_OPTIONAL=1 to skip the Kafka client tests",
-        path.display()
-    );
-}
-
-fn python(venv: &str) -> Option<PathBuf> {
-    let path = clients_dir().join(".venv").join(venv).join("bin/python");
-    require(path, &format!("the `{venv}` Python virtualenv"))
-}
-
-fn kcat() -> Option<PathBuf> {
-    let found = ["/usr/bin/kcat", "/usr/bin/kafkacat", "/usr/local/bin/kcat"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    require(
-        found.unwrap_or_else(|| PathBuf::from("/usr/bin/kcat")),
-        "kcat",
-    )
-}
 
 /// A broker whose Kafka listener requires SASL (every mechanism, PLAIN allowed without
 /// TLS), with `carol` created offline. SASL turns ACLs on: `carol` (and `dave`, whom
