@@ -1,6 +1,7 @@
 //! rill-broker: the segmented storage engine, the topic registry, the consumer group
 //! coordinator, and the network server around them (binary `rilld`).
 
+pub mod cluster;
 pub mod config;
 pub mod data_dir_lock;
 pub mod durable_file;

@@ -112,6 +112,7 @@ async fn connect_from(ip: Ipv4Addr, broker: SocketAddr) -> RawClient {
 async fn create_topic(client: &mut RawClient, name: &str) {
     let request = CreateTopicsRequest {
         topics: vec![CreatableTopic {
+            replication_factor: -1,
             name: name.into(),
             num_partitions: 1,
             configs: Vec::new(),
@@ -474,6 +475,7 @@ async fn a_super_user_may_do_anything_and_others_only_what_acls_allow() {
     let ctx = Arc::clone(&broker.ctx);
     let create = |name: &str| CreateTopicsRequest {
         topics: vec![CreatableTopic {
+            replication_factor: -1,
             name: name.into(),
             num_partitions: 1,
             configs: Vec::new(),

@@ -42,6 +42,7 @@ const FUTURE_TIMESTAMPS_ALLOWED: (&str, &str) =
 async fn create(client: &mut RawClient, topic: &str, configs: &[(&str, &str)]) {
     let request = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
+            replication_factor: -1,
             name: topic.into(),
             num_partitions: 1,
             // Records stamped days ahead stand in for days passing (segment.ms, lags), so

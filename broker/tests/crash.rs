@@ -34,6 +34,7 @@ async fn crash_loop(flush: &str) {
             let create = rill_protocol::api::Request::CreateTopics(
                 rill_protocol::api::create_topics::CreateTopicsRequest {
                     topics: vec![rill_protocol::api::create_topics::CreatableTopic {
+                        replication_factor: -1,
                         name: "crash".into(),
                         num_partitions: PARTITIONS,
                         configs: vec![],

@@ -118,6 +118,7 @@ async fn full_disk_fails_produce_keeps_reads_and_recovers() {
     let mut c = RawClient::connect(broker.addr).await;
     c.call(Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
+            replication_factor: -1,
             name: TOPIC.into(),
             num_partitions: 1,
             configs: vec![ConfigEntry {

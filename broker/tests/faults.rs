@@ -64,6 +64,7 @@ async fn populated() -> tempfile::TempDir {
         .to_vec();
     c.call(Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
+            replication_factor: -1,
             name: TOPIC.into(),
             num_partitions: 2,
             configs,

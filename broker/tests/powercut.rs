@@ -57,6 +57,7 @@ async fn create_topic(addr: SocketAddr) {
     let mut admin = RawClient::connect(addr).await;
     let create = Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
+            replication_factor: -1,
             name: TOPIC.into(),
             num_partitions: PARTITIONS,
             configs: vec![],

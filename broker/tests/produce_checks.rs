@@ -58,6 +58,7 @@ async fn create(c: &mut RawClient, name: &str, configs: Vec<ConfigEntry>) {
     let Response::CreateTopics(r) = c
         .call(Request::CreateTopics(CreateTopicsRequest {
             topics: vec![CreatableTopic {
+                replication_factor: -1,
                 name: name.into(),
                 num_partitions: 1,
                 configs,

@@ -22,6 +22,7 @@ use rill_protocol::error_code::ErrorCode;
 fn create(name: &str, partitions: i32, configs: Vec<ConfigEntry>) -> Request {
     Request::CreateTopics(CreateTopicsRequest {
         topics: vec![CreatableTopic {
+            replication_factor: -1,
             name: name.into(),
             num_partitions: partitions,
             configs,

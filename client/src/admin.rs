@@ -41,6 +41,8 @@ pub struct NewTopic {
     pub partitions: i32,
     /// Topic settings (e.g. `retention_ms`), the broker's defaults otherwise.
     pub configs: Vec<(String, String)>,
+    /// Copies of each partition on a cluster; `None` takes the broker's default.
+    pub replication_factor: Option<i16>,
 }
 
 impl NewTopic {
@@ -50,7 +52,14 @@ impl NewTopic {
             name: name.into(),
             partitions,
             configs: Vec::new(),
+            replication_factor: None,
         }
+    }
+
+    /// Sets the replication factor (copies of each partition, across brokers).
+    pub fn with_replication_factor(mut self, replication_factor: i16) -> Self {
+        self.replication_factor = Some(replication_factor);
+        self
     }
 
     /// Adds a topic setting.
@@ -151,6 +160,9 @@ impl Admin {
                     .into_iter()
                     .map(|(key, value)| ConfigEntry::new(key, value))
                     .collect(),
+                replication_factor: t
+                    .replication_factor
+                    .unwrap_or(rill_protocol::api::create_topics::DEFAULT_REPLICATION_FACTOR),
             })
             .collect();
         let request = CreateTopicsRequest {

@@ -237,6 +237,9 @@ mod tests {
                     leader: 0,
                     high_watermark: 0,
                     log_start_offset: 0,
+                    leader_epoch: 0,
+                    replicas: vec![0],
+                    isr: vec![0],
                 })
                 .collect(),
         }

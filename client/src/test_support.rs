@@ -162,6 +162,9 @@ fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest) -> Response {
                 leader: 0,
                 high_watermark: state.record_count(&name, p),
                 log_start_offset: 0,
+                leader_epoch: 0,
+                replicas: vec![0],
+                isr: vec![0],
             })
             .collect();
         topics.push(topic_metadata(name, ErrorCode::None, partitions));

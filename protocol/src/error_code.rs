@@ -80,7 +80,11 @@ error_codes! {
     InvalidFetchSize = 4, "INVALID_FETCH_SIZE", false, "The requested fetch size is invalid.";
     LeaderNotAvailable = 5, "LEADER_NOT_AVAILABLE", true,
         "No broker serves this partition now (its storage is offline).";
+    NotLeaderOrFollower = 6, "NOT_LEADER_OR_FOLLOWER", true,
+        "This broker does not lead this partition: refresh the metadata and send to its leader.";
     RequestTimedOut = 7, "REQUEST_TIMED_OUT", true, "The request timed out.";
+    BrokerNotAvailable = 8, "BROKER_NOT_AVAILABLE", true,
+        "The broker is not available (not registered, fenced, or unreachable).";
     MessageTooLarge = 10, "MESSAGE_TOO_LARGE", false,
         "The record batch is larger than the maximum the server accepts.";
     CoordinatorNotAvailable = 15, "COORDINATOR_NOT_AVAILABLE", true,
@@ -121,6 +125,8 @@ error_codes! {
     InvalidReplicationFactor = 38, "INVALID_REPLICATION_FACTOR", false,
         "The replication factor is invalid.";
     InvalidConfig = 40, "INVALID_CONFIG", false, "A configuration key or value is invalid.";
+    NotController = 41, "NOT_CONTROLLER", true,
+        "This broker is not the cluster's controller, or the cluster has no controller now.";
     InvalidRequest = 42, "INVALID_REQUEST", false,
         "The request is malformed or violates the protocol (see the server log).";
     OutOfOrderSequence = 45, "OUT_OF_ORDER_SEQUENCE_NUMBER", false,

@@ -132,6 +132,7 @@ pub fn error_codes(response: &Response, f: &mut impl FnMut(ErrorCode)) {
                 t.partitions.iter().for_each(|p| f(p.error_code));
             }
         }
+        Response::DescribeCluster(r) => f(r.error_code),
         Response::OffsetCommit(r) => partitions(&r.topics, f, |p| p.error_code),
         Response::OffsetFetch(r) => {
             f(r.error_code);

@@ -14,6 +14,9 @@ use super::{ApiKey, Message};
 /// Partition count meaning "use the broker's default".
 pub const DEFAULT_NUM_PARTITIONS: i32 = -1;
 
+/// `replication_factor` asking for the broker's default.
+pub const DEFAULT_REPLICATION_FACTOR: i16 = -1;
+
 /// Creates topics.
 ///
 /// ```text
@@ -33,6 +36,7 @@ pub struct CreateTopicsRequest {
 ///
 /// ```text
 /// name string | num_partitions i32 | configs array<ConfigEntry>
+/// | replication_factor i16 (v1+)
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatableTopic {
@@ -42,6 +46,9 @@ pub struct CreatableTopic {
     pub num_partitions: i32,
     /// Topic-level settings overriding the broker defaults.
     pub configs: Vec<ConfigEntry>,
+    /// Copies of each partition, or [`DEFAULT_REPLICATION_FACTOR`] for the broker's
+    /// default (sent from version 1; version 0 means the default).
+    pub replication_factor: i16,
 }
 
 /// One result per requested topic.
@@ -61,7 +68,11 @@ impl Wire for CreatableTopic {
     fn encode(&self, version: u16, out: &mut FrameBuf) -> Result<(), EncodeError> {
         out.put_string("topic name", &self.name)?;
         out.put_i32(self.num_partitions);
-        out.put_array("configs", &self.configs, version)
+        out.put_array("configs", &self.configs, version)?;
+        if version >= 1 {
+            out.put_i16(self.replication_factor);
+        }
+        Ok(())
     }
 
     fn decode(r: &mut Reader, version: u16) -> Result<Self, DecodeError> {
@@ -69,6 +80,11 @@ impl Wire for CreatableTopic {
             name: r.string("topic name")?,
             num_partitions: r.i32("num_partitions")?,
             configs: r.array("configs", version)?,
+            replication_factor: if version >= 1 {
+                r.i16("replication_factor")?
+            } else {
+                DEFAULT_REPLICATION_FACTOR
+            },
         })
     }
 }
@@ -76,7 +92,7 @@ impl Wire for CreatableTopic {
 impl Message for CreateTopicsRequest {
     const API_KEY: ApiKey = ApiKey::CreateTopics;
     const MIN_VERSION: u16 = 0;
-    const MAX_VERSION: u16 = 0;
+    const MAX_VERSION: u16 = 1;
 
     fn encode_body(&self, version: u16, out: &mut FrameBuf) -> Result<(), EncodeError> {
         out.put_array("topics", &self.topics, version)?;
@@ -97,7 +113,7 @@ impl Message for CreateTopicsRequest {
 impl Message for CreateTopicsResponse {
     const API_KEY: ApiKey = ApiKey::CreateTopics;
     const MIN_VERSION: u16 = 0;
-    const MAX_VERSION: u16 = 0;
+    const MAX_VERSION: u16 = 1;
 
     fn encode_body(&self, version: u16, out: &mut FrameBuf) -> Result<(), EncodeError> {
         out.put_array("topics", &self.topics, version)
@@ -123,6 +139,7 @@ mod tests {
                 name: "orders".into(),
                 num_partitions: DEFAULT_NUM_PARTITIONS,
                 configs: vec![ConfigEntry::new("retention_ms", "60000")],
+                replication_factor: 3,
             }],
             timeout_ms: 5000,
             validate_only: false,

@@ -42,7 +42,7 @@ pub struct MetadataResponse {
 /// Where a broker listens.
 ///
 /// ```text
-/// node_id i32 | host string | port i32
+/// node_id i32 | host string | port i32 | rack nullable string (v1+)
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerInfo {
@@ -52,6 +52,8 @@ pub struct BrokerInfo {
     pub host: String,
     /// TCP port.
     pub port: i32,
+    /// The broker's rack (zone) label, if it has one (v1+).
+    pub rack: Option<String>,
 }
 
 /// One topic's metadata.
@@ -75,6 +77,7 @@ pub struct TopicMetadata {
 ///
 /// ```text
 /// error_code i16 | partition i32 | leader i32 | high_watermark i64 | log_start_offset i64
+/// | leader_epoch i32 (v1+) | replicas array<i32> (v1+) | isr array<i32> (v1+)
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionMetadata {
@@ -88,23 +91,38 @@ pub struct PartitionMetadata {
     pub high_watermark: i64,
     /// First offset still in the log.
     pub log_start_offset: i64,
+    /// The leader's epoch: grows by one at every leader change (v1+; 0 on a single
+    /// broker).
+    pub leader_epoch: i32,
+    /// Node ids holding a copy, the preferred leader first (v1+).
+    pub replicas: Vec<i32>,
+    /// Replicas in sync with the leader (v1+).
+    pub isr: Vec<i32>,
 }
 
 impl Wire for BrokerInfo {
     const MIN_BYTES: usize = 4 + 2 + 4;
 
-    fn encode(&self, _version: u16, out: &mut FrameBuf) -> Result<(), EncodeError> {
+    fn encode(&self, version: u16, out: &mut FrameBuf) -> Result<(), EncodeError> {
         out.put_i32(self.node_id);
         out.put_string("host", &self.host)?;
         out.put_i32(self.port);
+        if version >= 1 {
+            out.put_nullable_string("rack", self.rack.as_deref())?;
+        }
         Ok(())
     }
 
-    fn decode(r: &mut Reader, _version: u16) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader, version: u16) -> Result<Self, DecodeError> {
         Ok(Self {
             node_id: r.i32("node_id")?,
             host: r.string("host")?,
             port: r.i32("port")?,
+            rack: if version >= 1 {
+                r.nullable_string("rack")?
+            } else {
+                None
+            },
         })
     }
 }
@@ -138,6 +156,11 @@ impl Wire for PartitionMetadata {
         out.put_i32(self.leader);
         out.put_i64(self.high_watermark);
         out.put_i64(self.log_start_offset);
+        if version >= 1 {
+            out.put_i32(self.leader_epoch);
+            out.put_array("replicas", &self.replicas, version)?;
+            out.put_array("isr", &self.isr, version)?;
+        }
         Ok(())
     }
 
@@ -148,6 +171,21 @@ impl Wire for PartitionMetadata {
             leader: r.i32("leader")?,
             high_watermark: r.i64("high_watermark")?,
             log_start_offset: r.i64("log_start_offset")?,
+            leader_epoch: if version >= 1 {
+                r.i32("leader_epoch")?
+            } else {
+                0
+            },
+            replicas: if version >= 1 {
+                r.array("replicas", version)?
+            } else {
+                Vec::new()
+            },
+            isr: if version >= 1 {
+                r.array("isr", version)?
+            } else {
+                Vec::new()
+            },
         })
     }
 }
@@ -155,7 +193,7 @@ impl Wire for PartitionMetadata {
 impl Message for MetadataRequest {
     const API_KEY: ApiKey = ApiKey::Metadata;
     const MIN_VERSION: u16 = 0;
-    const MAX_VERSION: u16 = 0;
+    const MAX_VERSION: u16 = 1;
 
     fn encode_body(&self, version: u16, out: &mut FrameBuf) -> Result<(), EncodeError> {
         out.put_nullable_array("topics", self.topics.as_deref(), version)?;
@@ -174,7 +212,7 @@ impl Message for MetadataRequest {
 impl Message for MetadataResponse {
     const API_KEY: ApiKey = ApiKey::Metadata;
     const MIN_VERSION: u16 = 0;
-    const MAX_VERSION: u16 = 0;
+    const MAX_VERSION: u16 = 1;
 
     fn encode_body(&self, version: u16, out: &mut FrameBuf) -> Result<(), EncodeError> {
         out.put_array("brokers", &self.brokers, version)?;
@@ -211,6 +249,7 @@ mod tests {
                 node_id: 1,
                 host: "127.0.0.1".into(),
                 port: 9092,
+                rack: Some("eu-west-1a".into()),
             }],
             controller_id: 1,
             topics: vec![TopicMetadata {
@@ -223,6 +262,9 @@ mod tests {
                     leader: 1,
                     high_watermark: 42,
                     log_start_offset: 7,
+                    leader_epoch: 3,
+                    replicas: vec![1, 2, 3],
+                    isr: vec![1, 3],
                 }],
             }],
         });

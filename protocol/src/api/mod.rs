@@ -21,6 +21,7 @@ pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_cluster;
 pub mod describe_groups;
 pub mod describe_topic_configs;
 pub mod describe_user_scram_credentials;
@@ -288,6 +289,7 @@ apis! {
     CreateAcls = 30 => create_acls::{CreateAclsRequest, CreateAclsResponse};
     DeleteAcls = 31 => delete_acls::{DeleteAclsRequest, DeleteAclsResponse};
     DeleteGroups = 42 => delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
+    DescribeCluster = 60 => describe_cluster::{DescribeClusterRequest, DescribeClusterResponse};
     DescribeUserScramCredentials = 50 => describe_user_scram_credentials::{DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse};
     AlterUserScramCredentials = 51 => alter_user_scram_credentials::{AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse};
     DescribeTopicConfigs = 1000 => describe_topic_configs::{DescribeTopicConfigsRequest, DescribeTopicConfigsResponse};

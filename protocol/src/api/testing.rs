@@ -28,60 +28,92 @@ fn through_codec(buf: FrameBuf) -> Bytes {
     frame
 }
 
-/// A header for `request` at version 0.
-pub(crate) fn header_for(request: &Request) -> RequestHeader {
+/// A header for `request` at `version`.
+pub(crate) fn header_at(request: &Request, version: u16) -> RequestHeader {
     RequestHeader {
         api_key: request.api_key(),
-        api_version: 0,
+        api_version: version,
         correlation_id: 0xdead_beef,
         client_id: Some("test-client".into()),
     }
 }
 
+/// A header for `request` at the newest version of its API.
+pub(crate) fn header_for(request: &Request) -> RequestHeader {
+    header_at(request, request.api_key().max_version())
+}
+
+/// Encodes a request frame payload with [`header_at`].
+pub(crate) fn encode_request_payload_at(request: &Request, version: u16) -> Bytes {
+    let mut out = FrameBuf::new();
+    encode_request(&header_at(request, version), request, &mut out).expect("encodes");
+    through_codec(out)
+}
+
 /// Encodes a request frame payload with [`header_for`].
 pub(crate) fn encode_request_payload(request: &Request) -> Bytes {
+    encode_request_payload_at(request, request.api_key().max_version())
+}
+
+/// Encodes a response frame payload at `version`.
+pub(crate) fn encode_response_payload_at(response: &Response, version: u16) -> Bytes {
     let mut out = FrameBuf::new();
-    encode_request(&header_for(request), request, &mut out).expect("encodes");
+    encode_response(0xdead_beef, version, response, &mut out).expect("encodes");
     through_codec(out)
 }
 
-/// Encodes a response frame payload at version 0.
+/// Encodes a response frame payload at the newest version of its API.
 pub(crate) fn encode_response_payload(response: &Response) -> Bytes {
-    let mut out = FrameBuf::new();
-    encode_response(0xdead_beef, 0, response, &mut out).expect("encodes");
-    through_codec(out)
+    encode_response_payload_at(response, response.api_key().max_version())
 }
 
-/// Asserts a request survives encode → frame → decode, and that version 1 is refused.
+/// Asserts a request survives encode → frame → decode at the newest version of its API,
+/// and that the version after it is refused.
 pub(crate) fn request_round_trip(body: impl Into<Request>) {
     let request = body.into();
-    let frame = encode_request_payload(&request);
-    let (header, decoded) = Request::decode(frame.clone()).expect("decodes");
-    assert_eq!(header, header_for(&request));
-    assert_eq!(decoded, request);
-
+    let newest = request.api_key().max_version();
+    request_round_trip_at(&request, newest);
+    let frame = encode_request_payload_at(&request, newest);
     let mut bumped = frame.to_vec();
-    bumped[3] = 1;
+    bumped[2..4].copy_from_slice(&(newest + 1).to_be_bytes());
+    let refused = newest + 1;
     assert!(matches!(
         Request::decode(bumped.into()),
-        Err(DecodeError::UnsupportedVersion { version: 1, .. })
+        Err(DecodeError::UnsupportedVersion { version, .. }) if version == refused
     ));
     let mut out = FrameBuf::new();
-    assert!(request.encode_body(1, &mut out).is_err());
+    assert!(request.encode_body(refused, &mut out).is_err());
 }
 
-/// Asserts a response survives encode → frame → decode, and that version 1 is refused.
+/// Asserts `request` survives encode → frame → decode at `version` unchanged.
+pub(crate) fn request_round_trip_at(request: &Request, version: u16) {
+    let frame = encode_request_payload_at(request, version);
+    let (header, decoded) = Request::decode(frame).expect("decodes");
+    assert_eq!(header, header_at(request, version));
+    assert_eq!(&decoded, request);
+}
+
+/// Asserts a response survives encode → frame → decode at the newest version of its
+/// API, and that the version after it is refused.
 pub(crate) fn response_round_trip(body: impl Into<Response>) {
     let response = body.into();
-    let frame = encode_response_payload(&response);
-    let (correlation_id, decoded) =
-        Response::decode(response.api_key(), 0, frame.clone()).expect("decodes");
-    assert_eq!(correlation_id, 0xdead_beef);
-    assert_eq!(decoded, response);
+    let newest = response.api_key().max_version();
+    response_round_trip_at(&response, newest);
+    let frame = encode_response_payload_at(&response, newest);
+    let refused = newest + 1;
     assert!(matches!(
-        Response::decode(response.api_key(), 1, frame),
-        Err(DecodeError::UnsupportedVersion { version: 1, .. })
+        Response::decode(response.api_key(), refused, frame),
+        Err(DecodeError::UnsupportedVersion { version, .. }) if version == refused
     ));
+}
+
+/// Asserts `response` survives encode → frame → decode at `version` unchanged.
+pub(crate) fn response_round_trip_at(response: &Response, version: u16) {
+    let frame = encode_response_payload_at(response, version);
+    let (correlation_id, decoded) =
+        Response::decode(response.api_key(), version, frame).expect("decodes");
+    assert_eq!(correlation_id, 0xdead_beef);
+    assert_eq!(&decoded, response);
 }
 
 /// Any string, non-ASCII included.

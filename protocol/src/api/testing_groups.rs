@@ -98,6 +98,7 @@ pub(crate) fn requests() -> Vec<BoxedStrategy<Request>> {
             .prop_map(|(group_id, topics)| OffsetFetchRequest { group_id, topics })),
         req(Just(ListGroupsRequest)),
         req(Just(super::broker_status::BrokerStatusRequest)),
+        req(Just(super::describe_cluster::DescribeClusterRequest)),
         req(list(name()).prop_map(|group_ids| DescribeGroupsRequest { group_ids })),
         req(list(name()).prop_map(|group_ids| DeleteGroupsRequest { group_ids })),
         req((
@@ -196,6 +197,25 @@ pub(crate) fn responses() -> Vec<BoxedStrategy<Response>> {
         resp(
             (
                 error_code(),
+                name(),
+                any::<(i32, i32, i64, bool)>(),
+                list(cluster_broker()),
+            )
+                .prop_map(|(error_code, cluster_id, ids, brokers)| {
+                    super::describe_cluster::DescribeClusterResponse {
+                        error_code,
+                        cluster_id,
+                        controller_id: ids.0,
+                        node_id: ids.1,
+                        metadata_applied: ids.2,
+                        metadata_stale: ids.3,
+                        brokers,
+                    }
+                }),
+        ),
+        resp(
+            (
+                error_code(),
                 any::<i32>(),
                 name(),
                 any::<i64>(),
@@ -289,4 +309,26 @@ fn described_group() -> impl Strategy<Value = DescribedGroup> + Clone {
                 offsets,
             },
         )
+}
+
+fn cluster_broker() -> impl Strategy<Value = super::describe_cluster::ClusterBroker> + Clone {
+    (
+        any::<i32>(),
+        name(),
+        any::<i32>(),
+        opt_name(),
+        any::<(bool, bool)>(),
+        name(),
+    )
+        .prop_map(|(node_id, host, port, rack, flags, inter_broker)| {
+            super::describe_cluster::ClusterBroker {
+                node_id,
+                host,
+                port,
+                rack,
+                alive: flags.0,
+                voter: flags.1,
+                inter_broker,
+            }
+        })
 }

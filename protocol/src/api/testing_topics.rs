@@ -31,13 +31,16 @@ pub(crate) fn requests() -> Vec<BoxedStrategy<Request>> {
             }),
         ),
         req((
-            list((name(), any::<i32>(), list(config())).prop_map(
-                |(name, num_partitions, configs)| CreatableTopic {
-                    name,
-                    num_partitions,
-                    configs,
-                },
-            )),
+            list(
+                (name(), any::<i32>(), list(config()), any::<i16>()).prop_map(
+                    |(name, num_partitions, configs, replication_factor)| CreatableTopic {
+                        name,
+                        num_partitions,
+                        configs,
+                        replication_factor,
+                    },
+                ),
+            ),
             any::<i32>(),
             any::<bool>(),
         )
@@ -138,15 +141,14 @@ pub(crate) fn responses() -> Vec<BoxedStrategy<Response>> {
         ),
         resp(
             (
-                list(
-                    (any::<i32>(), name(), any::<i32>()).prop_map(|(node_id, host, port)| {
-                        BrokerInfo {
-                            node_id,
-                            host,
-                            port,
-                        }
-                    }),
-                ),
+                list((any::<i32>(), name(), any::<i32>(), opt_name()).prop_map(
+                    |(node_id, host, port, rack)| BrokerInfo {
+                        node_id,
+                        host,
+                        port,
+                        rack,
+                    },
+                )),
                 any::<i32>(),
                 list(
                     (
@@ -252,15 +254,29 @@ pub(crate) fn responses() -> Vec<BoxedStrategy<Response>> {
 }
 
 fn partition_metadata() -> impl Strategy<Value = PartitionMetadata> + Clone {
-    (error_code(), any::<(i32, i32, i64, i64)>()).prop_map(
-        |(error_code, (partition, leader, high_watermark, log_start_offset))| PartitionMetadata {
-            error_code,
-            partition,
-            leader,
-            high_watermark,
-            log_start_offset,
-        },
+    (
+        error_code(),
+        any::<(i32, i32, i64, i64, i32)>(),
+        list(any::<i32>()),
+        list(any::<i32>()),
     )
+        .prop_map(
+            |(
+                error_code,
+                (partition, leader, high_watermark, log_start_offset, leader_epoch),
+                replicas,
+                isr,
+            )| PartitionMetadata {
+                error_code,
+                partition,
+                leader,
+                high_watermark,
+                log_start_offset,
+                leader_epoch,
+                replicas,
+                isr,
+            },
+        )
 }
 
 fn fetch_partition() -> impl Strategy<Value = FetchPartitionResponse> + Clone {

@@ -135,7 +135,7 @@ proptest! {
     fn responses_round_trip(response in any_response()) {
         let frame = encode_response_payload(&response);
         let (correlation_id, decoded) =
-            Response::decode(response.api_key(), 0, frame).expect("decodes");
+            Response::decode(response.api_key(), response.api_key().max_version(), frame).expect("decodes");
         prop_assert_eq!(correlation_id, 0xdead_beef);
         prop_assert_eq!(decoded, response);
     }
@@ -170,7 +170,7 @@ proptest! {
     fn truncated_responses_are_errors(response in any_response(), cut in any::<prop::sample::Index>()) {
         let frame = encode_response_payload(&response);
         let cut = cut.index(frame.len());
-        prop_assert!(Response::decode(response.api_key(), 0, frame.slice(..cut)).is_err());
+        prop_assert!(Response::decode(response.api_key(), response.api_key().max_version(), frame.slice(..cut)).is_err());
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub async fn create_topics(
                         value: c.value.map(|v| v.to_string()),
                     })
                     .collect(),
+                replication_factor: topic.replication_factor,
             }),
             Err((code, message)) => refused.push(TopicResult {
                 name,

@@ -55,6 +55,7 @@ pub async fn handle(
             node_id: NODE_ID,
             host: ctx.advertised.ip().to_string(),
             port: i32::from(ctx.advertised.port()),
+            rack: None,
         }],
         controller_id: NODE_ID,
         topics,
@@ -113,6 +114,9 @@ pub fn describe(topic: &Topic) -> TopicMetadata {
                     leader: NODE_ID,
                     high_watermark: log.high_watermark(),
                     log_start_offset: log.log_start_offset(),
+                    leader_epoch: 0,
+                    replicas: vec![NODE_ID],
+                    isr: vec![NODE_ID],
                 },
                 // Offline: no broker leads it (Kafka's answer for a partition whose only
                 // replica's log directory failed).
@@ -122,6 +126,9 @@ pub fn describe(topic: &Topic) -> TopicMetadata {
                     leader: -1,
                     high_watermark: -1,
                     log_start_offset: -1,
+                    leader_epoch: 0,
+                    replicas: vec![NODE_ID],
+                    isr: Vec::new(),
                 },
             })
             .collect(),

@@ -1,0 +1,106 @@
+//! The metadata log's records: every change to the cluster's metadata is one
+//! [`MetadataCommand`], proposed to the quorum, committed by a majority and applied by
+//! every broker in the same order ([`super::image::MetadataImage::apply`]).
+//!
+//! Commands carry decisions, not requests: the proposer computes a new topic's id and
+//! replica placement, so applying a command never depends on a clock or a random
+//! number and every broker's image ends up the same. Applying checks the command
+//! against the image (a topic created twice, a replica on an unknown broker) and
+//! answers [`ApplyError`] without changing anything.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::NodeId;
+
+/// How a broker is reached, as it registers with the controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    /// The broker's node id.
+    pub node_id: NodeId,
+    /// Host clients of the native protocol dial (its advertised address).
+    pub host: String,
+    /// Port of the native listener.
+    pub port: u16,
+    /// The Kafka listener's advertised `host:port`, if the broker serves Kafka clients.
+    pub kafka: Option<(String, u16)>,
+    /// Inter-broker (cluster) address, `host:port`.
+    pub inter_broker: String,
+    /// Rack (zone) label, if any.
+    pub rack: Option<String>,
+}
+
+/// One record of the metadata log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataCommand {
+    /// Names the cluster; the first record the first controller writes. Later ones
+    /// with another id are refused.
+    InitCluster {
+        /// A UUID, as text.
+        cluster_id: String,
+    },
+    /// A broker announces itself (at start, and whenever its addresses change). A
+    /// registered broker is alive (unfenced) and takes back the partitions it was the
+    /// last in-sync replica of.
+    RegisterBroker(BrokerRegistration),
+    /// The controller stopped hearing from a broker: it leads nothing until it
+    /// heartbeats again; its partitions move to other in-sync replicas, or go offline.
+    FenceBroker {
+        /// The broker fenced.
+        node_id: NodeId,
+    },
+    /// A fenced broker heartbeats again.
+    UnfenceBroker {
+        /// The broker.
+        node_id: NodeId,
+    },
+    /// A new topic with its id and placement.
+    CreateTopic {
+        /// Topic name.
+        name: String,
+        /// Stable id (Kafka's topic id), chosen by the proposer.
+        id: u128,
+        /// Rill's own topic (e.g. `__consumer_offsets`).
+        internal: bool,
+        /// Topic settings overriding the broker defaults.
+        configs: BTreeMap<String, String>,
+        /// Replicas of each partition, preferred leader first.
+        assignments: Vec<Vec<NodeId>>,
+    },
+    /// A topic and all its partitions removed.
+    DeleteTopic {
+        /// Topic name.
+        name: String,
+    },
+    /// Topic settings changed: `set` added or replaced, `remove` back to the default.
+    AlterTopicConfigs {
+        /// Topic name.
+        name: String,
+        /// Keys set.
+        set: BTreeMap<String, String>,
+        /// Keys removed.
+        remove: Vec<String>,
+    },
+}
+
+/// Why applying a command changed nothing. Carried back to the proposer as the
+/// command's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApplyError {
+    /// CreateTopic for a name that exists.
+    #[error("topic `{0}` already exists")]
+    TopicExists(String),
+    /// A command naming a topic that does not exist.
+    #[error("topic `{0}` does not exist")]
+    UnknownTopic(String),
+    /// A command naming a broker that never registered.
+    #[error("broker {0} is not registered")]
+    UnknownBroker(NodeId),
+    /// The cluster already has another id.
+    #[error("the cluster is already named `{0}`")]
+    ClusterIdMismatch(String),
+    /// A malformed command (no partitions, a replica listed twice, ...).
+    #[error("invalid metadata command: {0}")]
+    Invalid(String),
+}

@@ -1,0 +1,373 @@
+//! The metadata image: the state the metadata log builds, the same on every broker
+//! that applied the same entries.
+//!
+//! Partition leadership follows Kafka's rules without unclean election: a partition's
+//! leader is always one of its in-sync replicas (ISR) that is not fenced. When the
+//! leader is fenced, the next live ISR member leads (the epoch grows); when none is
+//! left, the partition is offline (`leader: None`) and the fenced leader stays in the
+//! ISR, so it takes the partition back when it returns and nothing acknowledged is lost.
+//! Until partitions replicate their data (issue #16), a partition's ISR is its leader
+//! alone: followers hold no data, so leadership never moves to them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::command::{ApplyError, BrokerRegistration, MetadataCommand};
+use super::NodeId;
+
+/// A registered broker and whether the controller hears from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRecord {
+    /// Where it is reached.
+    pub registration: BrokerRegistration,
+    /// Missed its session: leads nothing until it heartbeats again.
+    pub fenced: bool,
+}
+
+/// One partition's placement and leadership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRecord {
+    /// Brokers holding a copy, the preferred leader first.
+    pub replicas: Vec<NodeId>,
+    /// Replicas holding every committed record.
+    pub isr: Vec<NodeId>,
+    /// The leader, `None` while no in-sync replica is alive (offline).
+    pub leader: Option<NodeId>,
+    /// Grows by one at every leader change (offline included).
+    pub leader_epoch: i32,
+}
+
+/// A topic as the cluster knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    /// Stable id (Kafka's topic id).
+    pub id: u128,
+    /// Rill's own topic (e.g. `__consumer_offsets`).
+    pub internal: bool,
+    /// Settings overriding the broker defaults.
+    pub configs: BTreeMap<String, String>,
+    /// Partitions in index order.
+    pub partitions: Vec<PartitionRecord>,
+}
+
+/// Everything the metadata log says, after applying it in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataImage {
+    /// The cluster's id; empty until the first controller names it.
+    pub cluster_id: String,
+    /// Registered brokers by node id.
+    pub brokers: BTreeMap<NodeId, BrokerRecord>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, TopicRecord>,
+}
+
+impl MetadataImage {
+    /// Applies one committed command. An error leaves the image unchanged.
+    pub fn apply(&mut self, command: &MetadataCommand) -> Result<(), ApplyError> {
+        match command {
+            MetadataCommand::InitCluster { cluster_id } => self.init(cluster_id),
+            MetadataCommand::RegisterBroker(registration) => {
+                self.brokers.insert(
+                    registration.node_id,
+                    BrokerRecord {
+                        registration: registration.clone(),
+                        fenced: false,
+                    },
+                );
+                self.elect_returning(registration.node_id);
+                Ok(())
+            }
+            MetadataCommand::FenceBroker { node_id } => self.fence(*node_id),
+            MetadataCommand::UnfenceBroker { node_id } => {
+                let broker = self
+                    .brokers
+                    .get_mut(node_id)
+                    .ok_or(ApplyError::UnknownBroker(*node_id))?;
+                broker.fenced = false;
+                self.elect_returning(*node_id);
+                Ok(())
+            }
+            MetadataCommand::CreateTopic {
+                name,
+                id,
+                internal,
+                configs,
+                assignments,
+            } => self.create_topic(name, *id, *internal, configs, assignments),
+            MetadataCommand::DeleteTopic { name } => self
+                .topics
+                .remove(name)
+                .map(|_| ())
+                .ok_or_else(|| ApplyError::UnknownTopic(name.clone())),
+            MetadataCommand::AlterTopicConfigs { name, set, remove } => {
+                let topic = self
+                    .topics
+                    .get_mut(name)
+                    .ok_or_else(|| ApplyError::UnknownTopic(name.clone()))?;
+                for key in remove {
+                    topic.configs.remove(key);
+                }
+                topic
+                    .configs
+                    .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether `node_id` is registered and not fenced.
+    pub fn is_alive(&self, node_id: NodeId) -> bool {
+        self.brokers.get(&node_id).is_some_and(|b| !b.fenced)
+    }
+
+    /// Registered, unfenced brokers with their racks, by node id.
+    pub fn live_brokers(&self) -> Vec<(NodeId, Option<&str>)> {
+        self.brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced)
+            .map(|(id, b)| (*id, b.registration.rack.as_deref()))
+            .collect()
+    }
+
+    /// The partition `partition` of `topic`, if both exist.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionRecord> {
+        let index = usize::try_from(partition).ok()?;
+        self.topics.get(topic)?.partitions.get(index)
+    }
+
+    /// The leader of `topic`/`partition`, `None` if offline or unknown.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<NodeId> {
+        self.partition(topic, partition)?.leader
+    }
+
+    fn init(&mut self, cluster_id: &str) -> Result<(), ApplyError> {
+        if cluster_id.is_empty() {
+            return Err(ApplyError::Invalid("empty cluster id".into()));
+        }
+        if self.cluster_id.is_empty() {
+            self.cluster_id = cluster_id.to_string();
+            Ok(())
+        } else if self.cluster_id == cluster_id {
+            Ok(())
+        } else {
+            Err(ApplyError::ClusterIdMismatch(self.cluster_id.clone()))
+        }
+    }
+
+    fn fence(&mut self, node_id: NodeId) -> Result<(), ApplyError> {
+        let broker = self
+            .brokers
+            .get_mut(&node_id)
+            .ok_or(ApplyError::UnknownBroker(node_id))?;
+        broker.fenced = true;
+        let alive: Vec<NodeId> = self.live_brokers().into_iter().map(|(id, _)| id).collect();
+        for partition in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            // A fenced follower leaves the ISR, unless it is the last member (which
+            // keeps the partition's claim to come back without losing records).
+            if partition.isr.len() > 1 {
+                partition.isr.retain(|r| *r != node_id);
+            }
+            if partition.leader == Some(node_id) {
+                partition.leader = partition.isr.iter().copied().find(|r| alive.contains(r));
+                partition.leader_epoch = partition.leader_epoch.saturating_add(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// A broker came back: offline partitions whose ISR names it are led by it again.
+    fn elect_returning(&mut self, node_id: NodeId) {
+        for partition in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            if partition.leader.is_none() && partition.isr.contains(&node_id) {
+                partition.leader = Some(node_id);
+                partition.leader_epoch = partition.leader_epoch.saturating_add(1);
+            }
+        }
+    }
+
+    fn create_topic(
+        &mut self,
+        name: &str,
+        id: u128,
+        internal: bool,
+        configs: &BTreeMap<String, String>,
+        assignments: &[Vec<NodeId>],
+    ) -> Result<(), ApplyError> {
+        if self.topics.contains_key(name) {
+            return Err(ApplyError::TopicExists(name.to_string()));
+        }
+        if assignments.is_empty() {
+            return Err(ApplyError::Invalid(format!(
+                "topic `{name}` has no partitions"
+            )));
+        }
+        for (index, replicas) in assignments.iter().enumerate() {
+            if replicas.is_empty() {
+                return Err(ApplyError::Invalid(format!(
+                    "partition {index} of `{name}` has no replicas"
+                )));
+            }
+            for (at, replica) in replicas.iter().enumerate() {
+                if !self.brokers.contains_key(replica) {
+                    return Err(ApplyError::UnknownBroker(*replica));
+                }
+                if replicas[..at].contains(replica) {
+                    return Err(ApplyError::Invalid(format!(
+                        "partition {index} of `{name}` lists broker {replica} twice"
+                    )));
+                }
+            }
+        }
+        let partitions = assignments
+            .iter()
+            .map(|replicas| {
+                // The preferred leader if alive, else the first live replica; without
+                // data replication (issue #16) the leader is the only in-sync replica.
+                let leader = replicas
+                    .iter()
+                    .copied()
+                    .find(|r| self.is_alive(*r))
+                    .unwrap_or(replicas[0]);
+                PartitionRecord {
+                    replicas: replicas.clone(),
+                    isr: vec![leader],
+                    leader: self.is_alive(leader).then_some(leader),
+                    leader_epoch: 0,
+                }
+            })
+            .collect();
+        self.topics.insert(
+            name.to_string(),
+            TopicRecord {
+                id,
+                internal,
+                configs: configs.clone(),
+                partitions,
+            },
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn register(image: &mut MetadataImage, node_id: NodeId) {
+        image
+            .apply(&MetadataCommand::RegisterBroker(BrokerRegistration {
+                node_id,
+                host: "127.0.0.1".into(),
+                port: 9420 + node_id as u16,
+                kafka: None,
+                inter_broker: format!("127.0.0.1:{}", 9430 + node_id),
+                rack: None,
+            }))
+            .unwrap();
+    }
+
+    fn create(image: &mut MetadataImage, name: &str, assignments: Vec<Vec<NodeId>>) {
+        image
+            .apply(&MetadataCommand::CreateTopic {
+                name: name.into(),
+                id: 7,
+                internal: false,
+                configs: BTreeMap::new(),
+                assignments,
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn fencing_the_only_in_sync_replica_takes_the_partition_offline_until_it_returns() {
+        let mut image = MetadataImage::default();
+        (1..=3).for_each(|n| register(&mut image, n));
+        create(&mut image, "t", vec![vec![1, 2], vec![2, 3]]);
+        assert_eq!(image.leader("t", 0), Some(1));
+        image
+            .apply(&MetadataCommand::FenceBroker { node_id: 1 })
+            .unwrap();
+        // Broker 2 holds no data for partition 0 (no replication yet): offline.
+        assert_eq!(image.leader("t", 0), None);
+        assert_eq!(image.partition("t", 0).unwrap().leader_epoch, 1);
+        assert_eq!(image.leader("t", 1), Some(2));
+        image
+            .apply(&MetadataCommand::UnfenceBroker { node_id: 1 })
+            .unwrap();
+        assert_eq!(image.leader("t", 0), Some(1));
+        assert_eq!(image.partition("t", 0).unwrap().leader_epoch, 2);
+    }
+
+    #[test]
+    fn a_fenced_leader_hands_over_to_a_live_in_sync_replica() {
+        let mut image = MetadataImage::default();
+        (1..=3).for_each(|n| register(&mut image, n));
+        create(&mut image, "t", vec![vec![1, 2, 3]]);
+        image.topics.get_mut("t").unwrap().partitions[0].isr = vec![1, 2, 3];
+        image
+            .apply(&MetadataCommand::FenceBroker { node_id: 1 })
+            .unwrap();
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!(
+            (p.leader, p.isr.clone(), p.leader_epoch),
+            (Some(2), vec![2, 3], 1)
+        );
+    }
+
+    #[test]
+    fn refused_commands_change_nothing() {
+        let mut image = MetadataImage::default();
+        register(&mut image, 1);
+        create(&mut image, "t", vec![vec![1]]);
+        let before = image.clone();
+        let cases = [
+            MetadataCommand::CreateTopic {
+                name: "t".into(),
+                id: 1,
+                internal: false,
+                configs: BTreeMap::new(),
+                assignments: vec![vec![1]],
+            },
+            MetadataCommand::CreateTopic {
+                name: "u".into(),
+                id: 1,
+                internal: false,
+                configs: BTreeMap::new(),
+                assignments: vec![vec![1, 9]],
+            },
+            MetadataCommand::CreateTopic {
+                name: "u".into(),
+                id: 1,
+                internal: false,
+                configs: BTreeMap::new(),
+                assignments: vec![vec![1, 1]],
+            },
+            MetadataCommand::DeleteTopic { name: "v".into() },
+            MetadataCommand::FenceBroker { node_id: 5 },
+        ];
+        for command in cases {
+            assert!(image.apply(&command).is_err(), "{command:?} accepted");
+            assert_eq!(image, before);
+        }
+        image
+            .apply(&MetadataCommand::InitCluster {
+                cluster_id: "a".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            image.apply(&MetadataCommand::InitCluster {
+                cluster_id: "b".into()
+            }),
+            Err(ApplyError::ClusterIdMismatch("a".into()))
+        );
+    }
+}

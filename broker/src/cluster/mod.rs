@@ -1,0 +1,37 @@
+//! The cluster's control plane (issue #15): brokers that agree on the metadata.
+//!
+//! A broker started with `--node-id` and `--cluster` joins a metadata quorum, one Raft
+//! group replicated by `openraft` (never our own consensus), the way Kafka's KRaft
+//! controllers work. Its log holds every metadata change as a [`MetadataCommand`];
+//! every broker applies the committed log to a [`MetadataImage`] (brokers and their
+//! liveness, topics with their ids, replica placement, leaders and epochs, configs) and
+//! serves Metadata from that image. The quorum's Raft leader is the cluster's
+//! controller: it tracks broker heartbeats and fences brokers that miss their session.
+//!
+//! A broker without cluster settings never touches this module: it stays the single
+//! broker it always was, at no extra cost.
+//!
+//! | file | what |
+//! |---|---|
+//! | [`config`] | `--node-id`, `--cluster`, `--rack` and the quorum's timeouts |
+//! | [`command`] | the metadata log's records and their outcomes |
+//! | [`image`] | the state the log builds, and how each record changes it |
+//! | [`placement`] | spreading a new topic's replicas over brokers and racks |
+//! | [`handle`] | [`Cluster`]: what the servers ask (image, propose, status) |
+//! | [`error`] | [`ClusterError`] |
+
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod handle;
+pub mod image;
+pub mod placement;
+
+pub use command::{ApplyError, BrokerRegistration, MetadataCommand};
+pub use config::{ClusterConfig, ClusterMember};
+pub use error::ClusterError;
+pub use handle::{Cluster, Quorum, QuorumStatus};
+pub use image::{BrokerRecord, MetadataImage, PartitionRecord, TopicRecord};
+
+/// A broker's node id (`--node-id`), also its id in the metadata quorum.
+pub type NodeId = u64;
