@@ -26,6 +26,7 @@ pub mod error;
 pub mod handle;
 pub mod image;
 pub mod placement;
+pub mod raft;
 
 pub use command::{ApplyError, BrokerRegistration, MetadataCommand};
 pub use config::{ClusterConfig, ClusterMember};

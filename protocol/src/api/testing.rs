@@ -38,11 +38,6 @@ pub(crate) fn header_at(request: &Request, version: u16) -> RequestHeader {
     }
 }
 
-/// A header for `request` at the newest version of its API.
-pub(crate) fn header_for(request: &Request) -> RequestHeader {
-    header_at(request, request.api_key().max_version())
-}
-
 /// Encodes a request frame payload with [`header_at`].
 pub(crate) fn encode_request_payload_at(request: &Request, version: u16) -> Bytes {
     let mut out = FrameBuf::new();
@@ -50,7 +45,7 @@ pub(crate) fn encode_request_payload_at(request: &Request, version: u16) -> Byte
     through_codec(out)
 }
 
-/// Encodes a request frame payload with [`header_for`].
+/// Encodes a request frame payload at the newest version of its API.
 pub(crate) fn encode_request_payload(request: &Request) -> Bytes {
     encode_request_payload_at(request, request.api_key().max_version())
 }
