@@ -113,6 +113,12 @@ impl RaftNode {
         self.cluster.clone()
     }
 
+    /// openraft's view of this member (term, log, snapshot, purged), for diagnostics
+    /// and tests.
+    pub fn raft_metrics(&self) -> openraft::RaftMetrics<u64, BasicNode> {
+        self.core.raft.metrics().borrow().clone()
+    }
+
     /// Stops heartbeating, leaves the quorum's network and stops Raft.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
