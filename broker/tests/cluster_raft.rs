@@ -256,10 +256,11 @@ async fn a_lost_controller_is_replaced_and_the_stopped_node_catches_up_by_snapsh
             .await
             .unwrap();
     }
-    for id in [second, survivor] {
-        assert!(cluster.image(id).topics.contains_key("before"));
-        assert_eq!(cluster.image(id).topics.len(), 21);
-    }
+    cluster
+        .wait_images("both survivors have every topic", |image| {
+            image.topics.contains_key("before") && image.topics.len() == 21
+        })
+        .await;
     // The controller purged its log past where the stopped node left off: that node
     // can only catch up through a snapshot.
     let leader = cluster.node(second).raft_metrics();
