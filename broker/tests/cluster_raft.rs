@@ -446,3 +446,84 @@ async fn garbage_on_the_inter_broker_port_neither_panics_nor_stalls() {
     idle.write_all(&[0, 0]).await.unwrap();
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_cut_off_from_its_followers_says_its_image_is_stale() {
+    let mut cluster = TestCluster::started(1000).await;
+    let controller = cluster.controller().await;
+    let node = cluster.node(controller).cluster();
+    wait_until("the controller hears its quorum", || !node.status().stale).await;
+    for id in [1, 2, 3] {
+        if id != controller {
+            cluster.stop(id).await;
+        }
+    }
+    wait_until("the cut-off controller reports a stale image", || {
+        node.status().stale
+    })
+    .await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_too_large_for_one_call_reaches_a_lagging_follower_in_smaller_batches() {
+    let mut cluster = TestCluster::started(1000).await;
+    let controller = cluster.controller().await;
+    cluster
+        .wait_images("every broker registered", all_registered)
+        .await;
+    let proposer = cluster.node(controller).cluster();
+    proposer
+        .propose(create("big", vec![vec![controller]]))
+        .await
+        .unwrap();
+    let lagging = cluster.follower(controller);
+    cluster.stop(lagging).await;
+    // Ten commands of 600 KiB: a 6 MiB backlog, sent at most 1 MiB per call.
+    for i in 0..10 {
+        let value = "x".repeat(600 * 1024);
+        let set = BTreeMap::from([(format!("key{i}"), value)]);
+        proposer
+            .propose(MetadataCommand::AlterTopicConfigs {
+                name: "big".into(),
+                set,
+                remove: vec![],
+            })
+            .await
+            .unwrap();
+    }
+    cluster.start(lagging).await;
+    cluster
+        .wait_images("the lagging follower has every config", |image| {
+            image
+                .topics
+                .get("big")
+                .is_some_and(|t| t.configs.len() == 10)
+        })
+        .await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_over_the_size_limit_is_refused_before_the_log() {
+    let cluster = TestCluster::started(1000).await;
+    let controller = cluster.controller().await;
+    cluster
+        .wait_images("every broker registered", all_registered)
+        .await;
+    let set = BTreeMap::from([("k".to_string(), "x".repeat(2 * 1024 * 1024))]);
+    let result = cluster
+        .node(cluster.follower(controller))
+        .cluster()
+        .propose(MetadataCommand::AlterTopicConfigs {
+            name: "t".into(),
+            set,
+            remove: vec![],
+        })
+        .await;
+    assert!(
+        matches!(&result, Err(ClusterError::Rejected(ApplyError::Invalid(m))) if m.contains("byte limit")),
+        "{result:?}"
+    );
+    cluster.shutdown().await;
+}

@@ -17,9 +17,11 @@ use crate::cluster::{ApplyError, ClusterError, MetadataCommand, NodeId};
 /// How long a proposal may take, leader changes included.
 pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Largest command accepted for the log (its JSON), leaving room for the entry's
-/// framing below [`MAX_ENTRY_BYTES`].
-pub const MAX_COMMAND_BYTES: usize = MAX_ENTRY_BYTES / 2;
+/// Largest command accepted for the log (its JSON): an entry alone must replicate
+/// within one Raft heartbeat interval (openraft's AppendEntries timeout).
+pub const MAX_COMMAND_BYTES: usize = 1024 * 1024;
+
+const _: () = assert!(MAX_COMMAND_BYTES < MAX_ENTRY_BYTES / 2);
 
 /// Pause before asking again when no controller is known or a call failed.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);

@@ -6,7 +6,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -14,7 +15,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
-use tokio::io::BufReader;
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::rpc::{self, FrameError, Request, Response};
@@ -27,6 +28,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A connection idle longer than this is re-dialled before use (the server closes
 /// idle ones after [`super::server::IDLE_TIMEOUT`]).
 const REUSE_IDLE_MAX: Duration = Duration::from_secs(20);
+
+/// An AppendEntries of several entries larger than this is split: each call then
+/// fits in the Raft heartbeat interval openraft allows it.
+pub const APPEND_BATCH_BYTES: usize = 1024 * 1024;
 
 /// Why a call to a peer failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +97,20 @@ impl PeerConnection {
         request: &Request,
         timeout: Duration,
     ) -> Result<Response, CallError> {
-        let result = tokio::time::timeout(timeout, self.exchange(request)).await;
+        let frame = rpc::encode_frame(request).map_err(|source| CallError::Frame {
+            addr: self.addr.clone(),
+            source,
+        })?;
+        self.call_frame(&frame, timeout).await
+    }
+
+    /// [`Self::call`] with the request already encoded ([`rpc::encode_frame`]).
+    pub async fn call_frame(
+        &mut self,
+        frame: &[u8],
+        timeout: Duration,
+    ) -> Result<Response, CallError> {
+        let result = tokio::time::timeout(timeout, self.exchange(frame)).await;
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(_) => Err(CallError::Timeout {
@@ -111,7 +129,7 @@ impl PeerConnection {
         outcome
     }
 
-    async fn exchange(&mut self, request: &Request) -> Result<Response, CallError> {
+    async fn exchange(&mut self, frame: &[u8]) -> Result<Response, CallError> {
         if self
             .open
             .as_ref()
@@ -134,9 +152,12 @@ impl PeerConnection {
             addr: addr.clone(),
             source,
         };
-        rpc::write_frame(open.stream.get_mut(), request)
-            .await
-            .map_err(frame_error)?;
+        let stream = open.stream.get_mut();
+        let written = async {
+            stream.write_all(frame).await?;
+            stream.flush().await
+        };
+        written.await.map_err(|e| frame_error(FrameError::Io(e)))?;
         match rpc::read_frame(&mut open.stream).await {
             Ok(Some(response)) => Ok(response),
             Ok(None) => Err(frame_error(FrameError::Io(
@@ -190,8 +211,34 @@ impl PeerNetwork {
         request: Request,
         option: &RPCOption,
     ) -> Result<Response, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>> {
+        let entries = match &request {
+            Request::AppendEntries(rpc) => rpc.entries.len() as u64,
+            _ => 0,
+        };
+        let frame = match rpc::encode_frame(&request) {
+            // Nothing is sent; openraft retries at once with fewer entries.
+            Ok(frame) if entries > 1 && frame.len() > APPEND_BATCH_BYTES => Err(None),
+            Ok(frame) => Ok(frame),
+            Err(FrameError::TooLarge { .. }) if entries > 1 => Err(None),
+            Err(e) => Err(Some(e)),
+        };
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(None) => {
+                return Err(RPCError::PayloadTooLarge(
+                    PayloadTooLarge::new_entries_hint(entries / 2),
+                ))
+            }
+            Err(Some(source)) => {
+                let e = CallError::Frame {
+                    addr: self.connection.addr().to_string(),
+                    source,
+                };
+                return Err(RPCError::Network(NetworkError::new(&e)));
+            }
+        };
         self.connection
-            .call(&request, option.hard_ttl())
+            .call_frame(&frame, option.hard_ttl())
             .await
             .map_err(|e| match e {
                 CallError::Connect { .. } => RPCError::Unreachable(Unreachable::new(&e)),

@@ -16,8 +16,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::types::TypeConfig;
 use crate::cluster::{ApplyError, BrokerRegistration, MetadataCommand, NodeId};
 
-/// Largest frame either side sends or accepts (a snapshot chunk's JSON fits well).
-pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+/// Largest frame either side sends or accepts: a snapshot chunk's JSON and the largest
+/// command fit well; AppendEntries that would not fit are sent in smaller batches.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
 /// A call from one broker to another.
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,6 +100,17 @@ where
     T: serde::de::DeserializeOwned,
     R: AsyncRead + Unpin,
 {
+    match read_header(reader).await? {
+        Some(len) => read_body(reader, len).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads a frame's length prefix, checked against [`MAX_FRAME_BYTES`]; `None` at a
+/// clean end of stream.
+pub async fn read_header<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> Result<Option<usize>, FrameError> {
     let mut header = [0u8; 4];
     let mut filled = 0;
     while filled < header.len() {
@@ -118,6 +130,15 @@ where
     if len > MAX_FRAME_BYTES {
         return Err(FrameError::TooLarge { len });
     }
+    Ok(Some(len))
+}
+
+/// Reads a frame's `len` bytes (from [`read_header`]) and decodes them.
+pub async fn read_body<T, R>(reader: &mut R, len: usize) -> Result<T, FrameError>
+where
+    T: serde::de::DeserializeOwned,
+    R: AsyncRead + Unpin,
+{
     // Grows as bytes arrive: a peer that claims much and sends little costs little.
     let mut body = Vec::new();
     reader.take(len as u64).read_to_end(&mut body).await?;
@@ -127,7 +148,7 @@ where
             have: body.len(),
         });
     }
-    Ok(Some(serde_json::from_slice(&body)?))
+    Ok(serde_json::from_slice(&body)?)
 }
 
 /// Writes `value` as one frame and flushes.
@@ -136,16 +157,22 @@ where
     T: Serialize,
     W: AsyncWrite + Unpin,
 {
-    let body = serde_json::to_vec(value)?;
-    if body.len() > MAX_FRAME_BYTES {
-        return Err(FrameError::TooLarge { len: body.len() });
-    }
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&body);
+    let frame = encode_frame(value)?;
     writer.write_all(&frame).await?;
     writer.flush().await?;
     Ok(())
+}
+
+/// `value` as a whole frame (length prefix included), refused over [`MAX_FRAME_BYTES`].
+pub fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
+    let mut frame = vec![0u8; 4];
+    serde_json::to_writer(&mut frame, value)?;
+    let len = frame.len() - 4;
+    if len > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge { len });
+    }
+    frame[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(frame)
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! The inter-broker listener: accepts peers on this broker's `--cluster` address, reads
 //! [`Request`] frames and answers each through a [`Dispatch`].
 //!
-//! Bounded: at most [`CONNECTIONS_MAX`] connections (more are closed at once), a
-//! connection idle for [`IDLE_TIMEOUT`] is closed, an answer that cannot be written
-//! within [`WRITE_TIMEOUT`] closes it. A frame that is too large or does not decode
+//! Bounded: at most [`CONNECTIONS_MAX`] connections (more are closed at once), frames
+//! being read hold at most [`READ_BUDGET_BYTES`] between them (a frame waits for its
+//! share), a connection idle for [`IDLE_TIMEOUT`] is closed, an answer that cannot be
+//! written within [`WRITE_TIMEOUT`] closes it. A frame that is too large or does not decode
 //! closes only its own connection.
 
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use crate::cluster::handle::BoxFuture;
 pub const CONNECTIONS_MAX: usize = 128;
 /// A connection with no request for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes of request frames all connections may be reading at once.
+pub const READ_BUDGET_BYTES: usize = 4 * rpc::MAX_FRAME_BYTES;
 /// Writing one answer may take this long.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,6 +41,7 @@ pub fn spawn(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+        let budget = Arc::new(Semaphore::new(READ_BUDGET_BYTES / BUDGET_UNIT_BYTES));
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -57,18 +61,23 @@ pub fn spawn(
             };
             let dispatch = dispatch.clone();
             let shutdown = shutdown.clone();
+            let budget = budget.clone();
             tokio::spawn(async move {
-                serve(stream, dispatch, shutdown).await;
+                serve(stream, dispatch, budget, shutdown).await;
                 drop(permit);
             });
         }
     })
 }
 
+/// The read budget is counted in these.
+const BUDGET_UNIT_BYTES: usize = 64 * 1024;
+
 /// Answers requests on one connection until it closes, fails or idles out.
 async fn serve(
     stream: TcpStream,
     dispatch: Arc<dyn Dispatch>,
+    budget: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -76,7 +85,7 @@ async fn serve(
     let mut stream = BufReader::new(stream);
     loop {
         let read = tokio::select! {
-            read = tokio::time::timeout(IDLE_TIMEOUT, rpc::read_frame::<Request, _>(&mut stream)) => read,
+            read = tokio::time::timeout(IDLE_TIMEOUT, read_request(&mut stream, &budget)) => read,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
         let request = match read {
@@ -98,4 +107,20 @@ async fn serve(
             return;
         }
     }
+}
+
+/// Reads one request, its bytes counted against the shared read budget.
+async fn read_request(
+    stream: &mut BufReader<TcpStream>,
+    budget: &Semaphore,
+) -> Result<Option<Request>, rpc::FrameError> {
+    let Some(len) = rpc::read_header(stream).await? else {
+        return Ok(None);
+    };
+    let units = (len / BUDGET_UNIT_BYTES + 1) as u32;
+    let _share = budget
+        .acquire_many(units)
+        .await
+        .map_err(|e| rpc::FrameError::Io(std::io::Error::other(e)))?;
+    rpc::read_body(stream, len).await.map(Some)
 }
