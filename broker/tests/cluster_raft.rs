@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openraft::raft::InstallSnapshotRequest;
+use rill_broker::cluster::raft::rpc::{self, Request, Response};
 use rill_broker::cluster::raft::RaftNode;
 use rill_broker::cluster::{
     ApplyError, BrokerRegistration, ClusterConfig, ClusterError, ClusterMember, MetadataCommand,
@@ -429,6 +431,20 @@ async fn garbage_on_the_inter_broker_port_neither_panics_nor_stalls() {
         .await;
         assert_eq!(read, 0);
     }
+
+    // A well-formed snapshot chunk far past any snapshot's size is refused, not
+    // allocated.
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let chunk = Request::InstallSnapshot(InstallSnapshotRequest {
+        vote: openraft::Vote::new_committed(1_000_000, 2),
+        meta: openraft::SnapshotMeta::default(),
+        offset: u64::MAX - 4,
+        data: vec![1, 2, 3],
+        done: false,
+    });
+    rpc::write_frame(&mut stream, &chunk).await.unwrap();
+    let answer: Response = rpc::read_frame(&mut stream).await.unwrap().unwrap();
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
 
     // A connection that stays silent does not hold anything up either.
     let follower = cluster.follower(controller);

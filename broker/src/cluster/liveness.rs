@@ -126,10 +126,17 @@ pub(crate) async fn run_heartbeats(
         let Some(controller) = core.controller() else {
             continue;
         };
-        let result = if controller == core.node_id() {
-            on_heartbeat(&core, registration.clone()).await
-        } else {
-            send_heartbeat(&core, &mut connections, controller, &registration).await
+        let beat = async {
+            if controller == core.node_id() {
+                on_heartbeat(&core, registration.clone()).await
+            } else {
+                send_heartbeat(&core, &mut connections, controller, &registration).await
+            }
+        };
+        // Cancel-safe: an interrupted call drops its connection or proposal.
+        let result = tokio::select! {
+            result = beat => result,
+            _ = shutdown.wait_for(|stop| *stop) => return,
         };
         if let Err(e) = result {
             tracing::debug!(controller, error = %e, "broker heartbeat not taken");
@@ -180,7 +187,10 @@ pub(crate) async fn run_controller_duties(
             core.liveness.stop_leading();
             continue;
         }
-        controller_round(&core).await;
+        tokio::select! {
+            () = controller_round(&core) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
     }
 }
 

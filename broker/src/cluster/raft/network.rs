@@ -60,11 +60,13 @@ pub enum CallError {
         /// Why.
         source: FrameError,
     },
-    /// The answer was not for the request sent.
-    #[error("{addr} answered another kind of request")]
-    Mismatch {
+    /// The answer was not for the request sent, or refused it.
+    #[error("{addr} did not answer the request: {answer}")]
+    Unexpected {
         /// The peer's address.
         addr: String,
+        /// What came back.
+        answer: String,
     },
 }
 
@@ -246,9 +248,17 @@ impl PeerNetwork {
             })
     }
 
-    fn mismatch<E: std::error::Error>(&self) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
-        let e = CallError::Mismatch {
+    fn unexpected<E: std::error::Error>(
+        &self,
+        response: Response,
+    ) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+        let answer = match response {
+            Response::Refused(reason) => format!("refused: {reason}"),
+            _ => "an answer to another kind of request".into(),
+        };
+        let e = CallError::Unexpected {
             addr: self.connection.addr().to_string(),
+            answer,
         };
         RPCError::Network(NetworkError::new(&e))
     }
@@ -262,7 +272,7 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
         match self.send(Request::AppendEntries(rpc), &option).await? {
             Response::AppendEntries(r) => r.map_err(|e| RemoteError::new(self.target, e).into()),
-            _ => Err(self.mismatch()),
+            other => Err(self.unexpected(other)),
         }
     }
 
@@ -273,7 +283,7 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
     ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
         match self.send(Request::InstallSnapshot(rpc), &option).await? {
             Response::InstallSnapshot(r) => r.map_err(|e| RemoteError::new(self.target, e).into()),
-            _ => Err(self.mismatch()),
+            other => Err(self.unexpected(other)),
         }
     }
 
@@ -284,7 +294,7 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
     ) -> RpcResult<VoteResponse<NodeId>> {
         match self.send(Request::Vote(rpc), &option).await? {
             Response::Vote(r) => r.map_err(|e| RemoteError::new(self.target, e).into()),
-            _ => Err(self.mismatch()),
+            other => Err(self.unexpected(other)),
         }
     }
 }

@@ -12,7 +12,7 @@ use openraft::ServerState;
 use tokio::sync::watch;
 
 use super::network::PeerConnection;
-use super::rpc::{ForwardError, Request, Response};
+use super::rpc::{ForwardError, Request, Response, MAX_SNAPSHOT_BYTES};
 use super::server::Dispatch;
 use super::types::Raft;
 use crate::cluster::handle::BoxFuture;
@@ -182,6 +182,13 @@ impl Core {
             }
             Request::Vote(rpc) => Response::Vote(self.raft.vote(rpc).await),
             Request::InstallSnapshot(rpc) => {
+                let end = rpc.offset.checked_add(rpc.data.len() as u64);
+                if end.is_none_or(|end| end > MAX_SNAPSHOT_BYTES) {
+                    return Response::Refused(format!(
+                        "snapshot chunk at offset {} reaches past the {MAX_SNAPSHOT_BYTES} byte limit",
+                        rpc.offset
+                    ));
+                }
                 let result = self.raft.install_snapshot(rpc).await;
                 if result.is_ok() {
                     self.heard_from_leader();

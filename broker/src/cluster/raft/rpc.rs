@@ -50,7 +50,14 @@ pub enum Response {
     Propose(Result<u64, ForwardError>),
     /// Whether the controller took the heartbeat.
     BrokerHeartbeat(Result<(), ForwardError>),
+    /// The request was well formed but out of bounds (a snapshot chunk past
+    /// [`MAX_SNAPSHOT_BYTES`]); nothing was done.
+    Refused(String),
 }
+
+/// Largest snapshot a member receives; a chunk reaching past it is refused (the
+/// snapshot is assembled in memory).
+pub const MAX_SNAPSHOT_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Why the controller did not carry out a forwarded request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
