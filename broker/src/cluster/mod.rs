@@ -19,7 +19,12 @@
 //! | [`placement`] | spreading a new topic's replicas over brokers and racks |
 //! | [`handle`] | [`Cluster`]: what the servers ask (image, propose, status) |
 //! | [`error`] | [`ClusterError`] |
+//! | [`routing`] | who leads a partition, who coordinates a group |
+//! | [`reconcile`] | local topics follow the image |
+//! | [`admin`] | topic changes proposed to the controller |
+//! | [`tasks`] | the reconcile task; the controller creates `__consumer_offsets` |
 
+pub mod admin;
 pub mod command;
 pub mod config;
 pub mod error;
@@ -27,6 +32,9 @@ pub mod handle;
 pub mod image;
 pub mod placement;
 pub mod raft;
+pub mod reconcile;
+pub mod routing;
+pub mod tasks;
 
 pub use command::{ApplyError, BrokerRegistration, MetadataCommand};
 pub use config::{ClusterConfig, ClusterMember};
