@@ -120,6 +120,13 @@ pub struct BrokerCtx {
 }
 
 impl BrokerCtx {
+    /// The topics the group coordinator assigns and commits against: the image's in a
+    /// cluster, the local registry's on a single broker.
+    pub fn group_topics(&self) -> crate::cluster::topic_view::GroupTopics<'_> {
+        let image = self.cluster.as_ref().map(|c| c.image());
+        crate::cluster::topic_view::GroupTopics::new(image, &self.topics)
+    }
+
     /// This broker's node id on the wire: its `--node-id` in a cluster, else 0.
     pub fn node_id(&self) -> i32 {
         self.cluster
