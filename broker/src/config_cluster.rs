@@ -118,12 +118,13 @@ impl ClusterSettings {
             self.members = Some(parsed);
         }
         replace(&mut self.rack, file.rack.clone());
-        let duration = |key: &str, value: &Option<String>| -> Result<Option<Duration>, ConfigError> {
-            value
-                .as_deref()
-                .map(|s| parse_duration(s).map_err(|e| invalid(key, s, e)))
-                .transpose()
-        };
+        let duration =
+            |key: &str, value: &Option<String>| -> Result<Option<Duration>, ConfigError> {
+                value
+                    .as_deref()
+                    .map(|s| parse_duration(s).map_err(|e| invalid(key, s, e)))
+                    .transpose()
+            };
         replace(
             &mut self.raft_heartbeat,
             duration("cluster.raft_heartbeat", &file.raft_heartbeat)?,
@@ -141,7 +142,10 @@ impl ClusterSettings {
         );
         replace(
             &mut self.broker_session_timeout,
-            duration("cluster.broker_session_timeout", &file.broker_session_timeout)?,
+            duration(
+                "cluster.broker_session_timeout",
+                &file.broker_session_timeout,
+            )?,
         );
         replace(&mut self.snapshot_every, file.metadata_snapshot_every);
         Ok(())
@@ -161,7 +165,10 @@ impl ClusterSettings {
             &mut self.broker_heartbeat_interval,
             args.broker_heartbeat_interval,
         );
-        replace(&mut self.broker_session_timeout, args.broker_session_timeout);
+        replace(
+            &mut self.broker_session_timeout,
+            args.broker_session_timeout,
+        );
         replace(&mut self.snapshot_every, args.metadata_snapshot_every);
     }
 
@@ -205,12 +212,18 @@ impl ClusterSettings {
         let mut config = ClusterConfig::new(node_id, members);
         config.rack = self.rack.clone().filter(|r| !r.trim().is_empty());
         replace_plain(&mut config.raft_heartbeat, self.raft_heartbeat);
-        replace_plain(&mut config.raft_election_timeout, self.raft_election_timeout);
+        replace_plain(
+            &mut config.raft_election_timeout,
+            self.raft_election_timeout,
+        );
         replace_plain(
             &mut config.broker_heartbeat_interval,
             self.broker_heartbeat_interval,
         );
-        replace_plain(&mut config.broker_session_timeout, self.broker_session_timeout);
+        replace_plain(
+            &mut config.broker_session_timeout,
+            self.broker_session_timeout,
+        );
         replace_plain(&mut config.snapshot_every, self.snapshot_every);
         config
             .validate()

@@ -299,7 +299,10 @@ fn cluster_flags_build_the_cluster_config() {
     assert_eq!(cluster.rack.as_deref(), Some("b"));
     assert_eq!(cluster.raft_heartbeat, Duration::from_millis(100));
     assert_eq!(cluster.raft_election_timeout, Duration::from_millis(500));
-    assert_eq!(cluster.broker_heartbeat_interval, Duration::from_millis(200));
+    assert_eq!(
+        cluster.broker_heartbeat_interval,
+        Duration::from_millis(200)
+    );
     assert_eq!(cluster.broker_session_timeout, Duration::from_secs(2));
     assert_eq!(cluster.snapshot_every, 50);
     assert_eq!(config.default_replication_factor, 3);
@@ -369,10 +372,16 @@ fn cluster_settings_have_their_env_variables() {
         ("rack", "RILL_RACK"),
         ("raft_heartbeat", "RILL_RAFT_HEARTBEAT"),
         ("raft_election_timeout", "RILL_RAFT_ELECTION_TIMEOUT"),
-        ("broker_heartbeat_interval", "RILL_BROKER_HEARTBEAT_INTERVAL"),
+        (
+            "broker_heartbeat_interval",
+            "RILL_BROKER_HEARTBEAT_INTERVAL",
+        ),
         ("broker_session_timeout", "RILL_BROKER_SESSION_TIMEOUT"),
         ("metadata_snapshot_every", "RILL_METADATA_SNAPSHOT_EVERY"),
-        ("default_replication_factor", "RILL_DEFAULT_REPLICATION_FACTOR"),
+        (
+            "default_replication_factor",
+            "RILL_DEFAULT_REPLICATION_FACTOR",
+        ),
     ] {
         let arg = command
             .get_arguments()

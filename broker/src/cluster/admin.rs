@@ -74,9 +74,9 @@ pub fn cluster_error_code(e: &ClusterError) -> ErrorCode {
         ClusterError::NoController | ClusterError::Network { .. } => ErrorCode::NotController,
         ClusterError::Timeout { .. } => ErrorCode::RequestTimedOut,
         ClusterError::Shutdown => ErrorCode::BrokerNotAvailable,
-        ClusterError::Storage(_)
-        | ClusterError::Raft(_)
-        | ClusterError::Config(_) => ErrorCode::UnknownServerError,
+        ClusterError::Storage(_) | ClusterError::Raft(_) | ClusterError::Config(_) => {
+            ErrorCode::UnknownServerError
+        }
     }
 }
 
@@ -120,7 +120,11 @@ pub async fn create_topic(
         _ => 0,
     };
     propose(cluster, command, timeout).await?;
-    if assignments.iter().flatten().any(|r| *r == cluster.node_id()) {
+    if assignments
+        .iter()
+        .flatten()
+        .any(|r| *r == cluster.node_id())
+    {
         let name = topic.name.clone();
         wait_applied(ctx, timeout, move |image| {
             image.topics.get(&name).is_some_and(|t| t.id == id)
@@ -225,7 +229,11 @@ pub async fn alter_topic_configs(
             }
         }
     }
-    topic_config::log_config(&ctx.topics.defaults(), &wanted, ctx.config.max_batch_bytes())?;
+    topic_config::log_config(
+        &ctx.topics.defaults(),
+        &wanted,
+        ctx.config.max_batch_bytes(),
+    )?;
     let hosted = super::routing::hosts(&image, name, cluster.node_id());
     let command = MetadataCommand::AlterTopicConfigs {
         name: name.to_string(),
@@ -284,7 +292,9 @@ fn random_topic_id() -> u128 {
             .map_or(0, |d| d.as_nanos());
         bytes = nanos.to_be_bytes();
     }
-    uuid::Builder::from_random_bytes(bytes).into_uuid().as_u128()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .as_u128()
 }
 
 #[cfg(test)]

@@ -155,7 +155,10 @@ fn follow(ctx: &BrokerCtx, name: &str, topic: &TopicRecord) -> Result<(), TopicE
             .create(name, Some(partitions), topic.configs.clone())
         {
             Ok(_) => {
-                info!(topic = name, partitions, "created local topic from the cluster metadata");
+                info!(
+                    topic = name,
+                    partitions, "created local topic from the cluster metadata"
+                );
                 Ok(())
             }
             Err(TopicError::AlreadyExists(_)) => Ok(()),
@@ -167,7 +170,8 @@ fn follow(ctx: &BrokerCtx, name: &str, topic: &TopicRecord) -> Result<(), TopicE
     }
     // The broker tunes its internal topics itself (compaction of the offsets log).
     if !topic.internal && local.overrides != topic.configs {
-        ctx.topics.alter(name, config_changes(&local.overrides, &topic.configs))?;
+        ctx.topics
+            .alter(name, config_changes(&local.overrides, &topic.configs))?;
     }
     Ok(())
 }

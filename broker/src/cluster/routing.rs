@@ -85,8 +85,9 @@ pub fn hosts(image: &MetadataImage, topic: &str, node_id: NodeId) -> bool {
 /// Java's `String.hashCode` (over UTF-16 code units, wrapping), which Kafka uses to
 /// place a group on an offsets partition.
 pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)))
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
 }
 
 /// The `__consumer_offsets` partition whose leader coordinates `group_id`:

@@ -58,7 +58,10 @@ async fn create_internal_topics(
 }
 
 /// Creates `__consumer_offsets` if this broker is the controller and it is missing.
-async fn ensure_offsets_topic(ctx: &Arc<BrokerCtx>, cluster: &Cluster) -> Result<(), admin::AdminError> {
+async fn ensure_offsets_topic(
+    ctx: &Arc<BrokerCtx>,
+    cluster: &Cluster,
+) -> Result<(), admin::AdminError> {
     let image = cluster.image();
     let live = image.live_brokers().len();
     if !cluster.is_controller() || image.topics.contains_key(OFFSETS_TOPIC) || live == 0 {
@@ -74,7 +77,10 @@ async fn ensure_offsets_topic(ctx: &Arc<BrokerCtx>, cluster: &Cluster) -> Result
     };
     match admin::create_topic(ctx, cluster, topic, false, admin::ADMIN_TIMEOUT_DEFAULT).await {
         Ok(()) => {
-            info!(replication_factor, "created {OFFSETS_TOPIC} for the cluster's consumer groups");
+            info!(
+                replication_factor,
+                "created {OFFSETS_TOPIC} for the cluster's consumer groups"
+            );
             Ok(())
         }
         Err(admin::AdminError::Cluster(super::ClusterError::Rejected(

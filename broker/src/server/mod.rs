@@ -356,7 +356,11 @@ async fn join_cluster(
         inter_broker,
         rack: cluster_config.rack.clone(),
     };
-    info!(node_id = cluster_config.node_id, members = cluster_config.members.len(), "joining the cluster");
+    info!(
+        node_id = cluster_config.node_id,
+        members = cluster_config.members.len(),
+        "joining the cluster"
+    );
     let node =
         crate::cluster::raft::RaftNode::start(cluster_config, &config.data_dir, registration)
             .await?;

@@ -65,9 +65,11 @@ pub async fn heartbeat(
     }
     if epoch < 0 {
         let (broker, g, m) = (ctx.broker.clone(), group_id.clone(), member_id.clone());
-        let left = tokio::task::spawn_blocking(move || broker.groups.leave(&g, &m, &broker.group_topics()))
-            .await
-            .unwrap_or_else(|e| Err(GroupError::Task(e)));
+        let left = tokio::task::spawn_blocking(move || {
+            broker.groups.leave(&g, &m, &broker.group_topics())
+        })
+        .await
+        .unwrap_or_else(|e| Err(GroupError::Task(e)));
         ctx.owned.lock().remove(&(group_id, member_id.clone()));
         if let Err(e) = left {
             return failed(response, &e);
@@ -124,8 +126,10 @@ pub async fn heartbeat(
             client_id,
             client_host: peer.ip().to_string(),
         };
-        tokio::task::spawn_blocking(move || broker.groups.join(params, &broker.group_topics(), now_ms()))
-            .await
+        tokio::task::spawn_blocking(move || {
+            broker.groups.join(params, &broker.group_topics(), now_ms())
+        })
+        .await
     } else {
         let params = HeartbeatParams {
             group_id,
@@ -135,7 +139,9 @@ pub async fn heartbeat(
             owned,
         };
         tokio::task::spawn_blocking(move || {
-            broker.groups.heartbeat(params, &broker.group_topics(), now_ms())
+            broker
+                .groups
+                .heartbeat(params, &broker.group_topics(), now_ms())
         })
         .await
     };

@@ -14,9 +14,9 @@ use rill_protocol::error_code::ErrorCode;
 use uuid::Uuid;
 
 use super::kstr;
-use crate::kafka::topic_id::{find_name, id_of, UNKNOWN_TOPIC_ID};
 use crate::cluster::image::MetadataImage;
 use crate::cluster::routing::wire_id;
+use crate::kafka::topic_id::{find_name, id_of, UNKNOWN_TOPIC_ID};
 use crate::kafka::KafkaCtx;
 use crate::security::acl::{AclOperation, ResourceType};
 use crate::security::Access;
@@ -206,7 +206,10 @@ fn topic(
 }
 
 /// A partition as the image describes it; replicas on fenced brokers are offline.
-fn cluster_partition(image: &MetadataImage, p: native::PartitionMetadata) -> MetadataResponsePartition {
+fn cluster_partition(
+    image: &MetadataImage,
+    p: native::PartitionMetadata,
+) -> MetadataResponsePartition {
     let mut out = MetadataResponsePartition::default();
     out.error_code = p.error_code.code();
     out.partition_index = p.partition;

@@ -233,12 +233,15 @@ fn describe_from_image(ctx: &BrokerCtx, name: String) -> TopicConfigs {
         };
     };
     let defaults = ctx.topics.defaults();
-    let described = topic_config::log_config(&defaults, &topic.configs, ctx.config.max_batch_bytes())
-        .map(|config| topic_config::describe(&config))
-        .and_then(|mut all| {
-            all.extend(crate::topics::TimestampPolicy::from_overrides(&topic.configs)?.describe());
-            Ok(all)
-        });
+    let described =
+        topic_config::log_config(&defaults, &topic.configs, ctx.config.max_batch_bytes())
+            .map(|config| topic_config::describe(&config))
+            .and_then(|mut all| {
+                all.extend(
+                    crate::topics::TimestampPolicy::from_overrides(&topic.configs)?.describe(),
+                );
+                Ok(all)
+            });
     match described {
         Ok(all) => TopicConfigs {
             name,

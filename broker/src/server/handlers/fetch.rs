@@ -134,8 +134,7 @@ fn resolve(
             let not_served = match denied {
                 true => None,
                 false => {
-                    super::errors::route(leadership.as_ref(), &topic.name, request.partition)
-                        .err()
+                    super::errors::route(leadership.as_ref(), &topic.name, request.partition).err()
                 }
             };
             let partition = resolved

@@ -153,12 +153,14 @@ fn describe(ctx: &BrokerCtx, view: &Leadership, name: &str, topic: &TopicRecord)
             .enumerate()
             .map(|(index, p)| {
                 let index = i32::try_from(index).unwrap_or(i32::MAX);
-                let offsets = view
-                    .check(name, index)
-                    .ok()
-                    .and_then(|()| local.as_ref()?.partition(index)?.log().ok().map(|log| {
-                        (log.high_watermark(), log.log_start_offset())
-                    }));
+                let offsets = view.check(name, index).ok().and_then(|()| {
+                    local
+                        .as_ref()?
+                        .partition(index)?
+                        .log()
+                        .ok()
+                        .map(|log| (log.high_watermark(), log.log_start_offset()))
+                });
                 partition(view, index, p, offsets)
             })
             .collect(),
