@@ -112,7 +112,11 @@ fn registration(node_id: NodeId, addr: SocketAddr, rack: &str) -> MetadataComman
 
 /// Node 1 running for real, nodes 2 and 3 registered in the image (at made-up ports).
 async fn start_node() -> Node {
-    let dir = tempfile::tempdir().unwrap();
+    start_node_in(tempfile::tempdir().unwrap()).await
+}
+
+/// [`start_node`] on an existing data directory, over a fresh image.
+async fn start_node_in(dir: tempfile::TempDir) -> Node {
     let (inner_cluster, inner) = InstantQuorum::cluster(1, 3);
     let quorum = Arc::new(SwitchableQuorum {
         inner,
@@ -648,5 +652,59 @@ async fn produce_auto_creates_through_the_controller() {
     match leader {
         Some(1) => assert_eq!(code, ErrorCode::None),
         _ => assert_eq!(code, ErrorCode::NotLeaderOrFollower),
+    }
+}
+
+#[tokio::test]
+async fn a_local_copy_of_an_earlier_topic_of_the_same_name_is_replaced_after_a_restart() {
+    let mut node = start_node().await;
+    node.apply(create_topic("t", 7, vec![vec![1]]));
+    node.reconciled(|i| i.topics.contains_key("t")).await;
+    let r = node
+        .call(produce("t", 0, batch("old", 3, 1_000), ACKS_LEADER), 0)
+        .await;
+    assert_eq!(produce_code(r), ErrorCode::None);
+    let Node { started, _dir, .. } = node;
+    started.signal.trigger();
+    started.task.await.unwrap().unwrap();
+    // While it was away, `t` was deleted and created again (id 8).
+    let mut node = start_node_in(_dir).await;
+    node.apply(create_topic("t", 8, vec![vec![1]]));
+    let ctx = node.started.ctx.clone();
+    node.reconciled(|i| i.topics.get("t").is_some_and(|t| t.id == 8))
+        .await;
+    let log_end = ctx
+        .topics
+        .get("t")
+        .expect("local copy")
+        .partition(0)
+        .unwrap()
+        .log()
+        .unwrap()
+        .high_watermark();
+    assert_eq!(log_end, 0, "the old incarnation's records are gone");
+    let r = node.call(fetch("t", 0, 0, 0, 0), 0).await;
+    assert!(fetched_values(&fetch_response(r)).is_empty());
+}
+
+#[tokio::test]
+async fn a_local_topic_the_image_does_not_name_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let broker = TestBroker::start_in(dir, |_| {}).await;
+        let mut c = RawClient::connect(broker.addr).await;
+        let r = c
+            .call(produce("legacy", 0, batch("x", 2, 1_000), ACKS_LEADER))
+            .await;
+        assert_eq!(produce_code(r), ErrorCode::None);
+        let dir = broker.stop().await;
+        let node = start_node_in(dir).await;
+        node.apply(create_topic("other", 1, vec![vec![1]]));
+        node.reconciled(|i| i.topics.contains_key("other")).await;
+        let legacy = node.started.ctx.topics.get("legacy").expect("kept");
+        assert_eq!(
+            legacy.partition(0).unwrap().log().unwrap().high_watermark(),
+            2
+        );
     }
 }

@@ -125,9 +125,9 @@ pub async fn create_topic(
         .flatten()
         .any(|r| *r == cluster.node_id())
     {
-        let name = topic.name.clone();
+        let (name, local) = (topic.name.clone(), ctx.clone());
         wait_applied(ctx, timeout, move |image| {
-            image.topics.get(&name).is_some_and(|t| t.id == id)
+            image.topics.get(&name).is_some_and(|t| t.id == id) && local.topics.get(&name).is_some()
         })
         .await?;
     }
@@ -193,8 +193,11 @@ pub async fn delete_topic(
     };
     propose(cluster, command, timeout).await?;
     if hosted {
-        let name = name.to_string();
-        wait_applied(ctx, timeout, move |image| !image.topics.contains_key(&name)).await?;
+        let (name, local) = (name.to_string(), ctx.clone());
+        wait_applied(ctx, timeout, move |image| {
+            !image.topics.contains_key(&name) && local.topics.get(&name).is_none()
+        })
+        .await?;
     }
     Ok(())
 }
@@ -242,9 +245,13 @@ pub async fn alter_topic_configs(
     };
     propose(cluster, command, timeout).await?;
     if hosted {
-        let name = name.to_string();
+        let (name, local) = (name.to_string(), ctx.clone());
         wait_applied(ctx, timeout, move |image| {
             image.topics.get(&name).is_some_and(|t| t.configs == wanted)
+                && local
+                    .topics
+                    .get(&name)
+                    .is_some_and(|t| t.overrides == wanted)
         })
         .await?;
     }

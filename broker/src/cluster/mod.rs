@@ -22,6 +22,7 @@
 //! | [`routing`] | who leads a partition, who coordinates a group |
 //! | [`reconcile`] | local topics follow the image |
 //! | [`admin`] | topic changes proposed to the controller |
+//! | [`topic_ids`] | which topic id each local copy was made for |
 //! | [`topic_view`] | partition counts for group assignment from the image |
 //! | [`tasks`] | the reconcile task; the controller creates `__consumer_offsets` |
 
@@ -36,6 +37,7 @@ pub mod raft;
 pub mod reconcile;
 pub mod routing;
 pub mod tasks;
+pub mod topic_ids;
 pub mod topic_view;
 
 pub use command::{ApplyError, BrokerRegistration, MetadataCommand};

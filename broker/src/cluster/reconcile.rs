@@ -15,8 +15,13 @@
 //! machine replays its log after a restart can lag behind what this broker already
 //! created. Broker-internal topics (`__consumer_offsets`) are never deleted here.
 //!
+//! Each local copy's topic id is recorded ([`super::topic_ids`]): after a restart, a
+//! local copy whose topic was deleted and created again meanwhile (another id in the
+//! image) is dropped and made afresh instead of serving the old records.
+//!
 //! File work runs on the blocking pool. After each pass the image is published on
-//! [`Reconciled`], so an admin request can wait until its topic exists here before it
+//! [`Reconciled`], so an admin request can wait until its topic exists here (checking
+//! the local registry, since one failing topic must not hold up the others) before it
 //! answers success.
 
 use std::collections::BTreeMap;
@@ -28,6 +33,7 @@ use tracing::{info, warn};
 
 use super::image::{MetadataImage, TopicRecord};
 use super::routing::hosts;
+use super::topic_ids::LocalTopicIds;
 use super::NodeId;
 use crate::server::BrokerCtx;
 use crate::shutdown::ShutdownListener;
@@ -82,20 +88,37 @@ pub async fn run(ctx: Arc<BrokerCtx>, mut shutdown: ShutdownListener) {
     };
     let mut images = cluster.subscribe();
     let mut previous: Option<Arc<MetadataImage>> = None;
+    let mut ids: Option<LocalTopicIds> = None;
     loop {
         let image = images.borrow_and_update().clone();
         let (work_ctx, prev, next) = (ctx.clone(), previous.clone(), image.clone());
         let node_id = cluster.node_id();
-        let failures = tokio::task::spawn_blocking(move || {
-            reconcile(&work_ctx, node_id, prev.as_deref(), &next)
+        let held = ids.take();
+        let pass = tokio::task::spawn_blocking(move || {
+            let mut ids = match held {
+                Some(ids) => ids,
+                None => LocalTopicIds::load(work_ctx.topics.data_dir()).map_err(|e| vec![e])?,
+            };
+            let failures = reconcile(&work_ctx, node_id, prev.as_deref(), &next, &mut ids);
+            Ok::<_, Vec<String>>((ids, failures))
         })
         .await
-        .unwrap_or_else(|e| vec![format!("reconcile task failed: {e}")]);
+        .unwrap_or_else(|e| Err(vec![format!("reconcile task failed: {e}")]));
+        let failures = match pass {
+            Ok((kept, failures)) => {
+                ids = Some(kept);
+                failures
+            }
+            Err(failures) => failures,
+        };
         for failure in &failures {
             warn!(error = %failure, "cannot make the local topics follow the cluster metadata; retrying");
         }
+        // Published even after a failure (waiters check the local topic they need); the
+        // previous image moves on only after a clean pass, so a failed deletion is
+        // seen again by the retry.
+        ctx.reconciled.publish(image.clone());
         if failures.is_empty() {
-            ctx.reconciled.publish(image.clone());
             previous = Some(image);
         }
         let wait = async {
@@ -121,14 +144,16 @@ pub fn reconcile(
     node_id: NodeId,
     previous: Option<&MetadataImage>,
     image: &MetadataImage,
+    ids: &mut LocalTopicIds,
 ) -> Vec<String> {
     let mut failures = Vec::new();
     if let Some(previous) = previous {
         for (name, old) in &previous.topics {
             let gone = image.topics.get(name).is_none_or(|now| now.id != old.id);
             if gone && !is_internal_name(name) {
-                if let Err(e) = delete_local(ctx, name) {
-                    failures.push(format!("deleting topic `{name}`: {e}"));
+                match delete_local(ctx, name) {
+                    Ok(()) => ids.remove(name),
+                    Err(e) => failures.push(format!("deleting topic `{name}`: {e}")),
                 }
             }
         }
@@ -139,15 +164,41 @@ pub fn reconcile(
         if !hosts(image, name, node_id) {
             continue;
         }
-        if let Err(e) = follow(ctx, name, topic) {
+        if let Err(e) = follow(ctx, name, topic, ids) {
             failures.push(format!("topic `{name}`: {e}"));
         }
+    }
+    if let Err(e) = ids.save() {
+        failures.push(e);
     }
     failures
 }
 
-/// Creates, grows or re-configures the local copy of `topic`.
-fn follow(ctx: &BrokerCtx, name: &str, topic: &TopicRecord) -> Result<(), TopicError> {
+/// Creates, grows or re-configures the local copy of `topic`; a local copy made for
+/// another id (a topic deleted and re-created while this broker was away) is dropped
+/// and made again.
+fn follow(
+    ctx: &BrokerCtx,
+    name: &str,
+    topic: &TopicRecord,
+    ids: &mut LocalTopicIds,
+) -> Result<(), TopicError> {
+    let recorded = ids.get(name);
+    if !topic.internal && recorded.is_some_and(|id| id != topic.id) {
+        warn!(
+            topic = name,
+            "the local copy belongs to an earlier topic of this name; deleting it"
+        );
+        delete_local(ctx, name)?;
+        ids.remove(name);
+    }
+    // A local copy without a record (its record lost to a crash before the save, or
+    // data from before the broker joined a cluster) is adopted as this id's.
+    ids.set(name, topic.id);
+    follow_settings(ctx, name, topic)
+}
+
+fn follow_settings(ctx: &BrokerCtx, name: &str, topic: &TopicRecord) -> Result<(), TopicError> {
     let partitions = u32::try_from(topic.partitions.len()).unwrap_or(u32::MAX);
     let Some(local) = ctx.topics.get(name) else {
         return match ctx
