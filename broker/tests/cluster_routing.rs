@@ -117,6 +117,12 @@ async fn start_node() -> Node {
 
 /// [`start_node`] on an existing data directory, over a fresh image.
 async fn start_node_in(dir: tempfile::TempDir) -> Node {
+    start_node_with(dir, false).await
+}
+
+/// [`start_node_in`], with a Kafka listener when `kafka` (node 2 then serves Kafka
+/// clients at 127.0.0.1:19092, node 3 does not).
+async fn start_node_with(dir: tempfile::TempDir, kafka: bool) -> Node {
     let (inner_cluster, inner) = InstantQuorum::cluster(1, 3);
     let quorum = Arc::new(SwitchableQuorum {
         inner,
@@ -127,6 +133,7 @@ async fn start_node_in(dir: tempfile::TempDir) -> Node {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: dir.path().to_path_buf(),
         http_listen: None,
+        kafka_listen: kafka.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         ..BrokerConfig::default()
     };
     let started = server::start_in_cluster(config, cluster).await.unwrap();
@@ -140,8 +147,19 @@ async fn start_node_in(dir: tempfile::TempDir) -> Node {
     node.apply(MetadataCommand::InitCluster {
         cluster_id: "test-cluster".into(),
     });
-    node.apply(registration(1, node.started.addr, "a"));
-    node.apply(registration(2, "127.0.0.1:19422".parse().unwrap(), "b"));
+    let mut me = registration(1, node.started.addr, "a");
+    let mut second = registration(2, "127.0.0.1:19422".parse().unwrap(), "b");
+    if let (
+        Some(addr),
+        MetadataCommand::RegisterBroker(me),
+        MetadataCommand::RegisterBroker(second),
+    ) = (node.started.kafka_addr, &mut me, &mut second)
+    {
+        me.kafka = Some((addr.ip().to_string(), addr.port()));
+        second.kafka = Some(("127.0.0.1".into(), 19092));
+    }
+    node.apply(me);
+    node.apply(second);
     node.apply(registration(3, "127.0.0.1:19423".parse().unwrap(), "c"));
     node
 }
@@ -707,4 +725,140 @@ async fn a_local_topic_the_image_does_not_name_is_kept() {
             2
         );
     }
+}
+
+/// One Kafka request at `version` (built by the codec crate), and its decoded response.
+async fn kafka_call<Req, Resp>(addr: SocketAddr, api: KafkaApi, version: i16, request: Req) -> Resp
+where
+    Req: KafkaEncodable,
+    Resp: KafkaDecodable,
+{
+    use bytes::{Buf, BufMut, BytesMut};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut body = BytesMut::new();
+    body.put_i16(api as i16);
+    body.put_i16(version);
+    body.put_i32(42);
+    body.put_i16(-1);
+    if api.request_header_version(version) >= 2 {
+        body.put_u8(0);
+    }
+    request.encode(&mut body, version).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_u32(body.len() as u32).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let read = async {
+        let len = stream.read_u32().await.unwrap() as usize;
+        let mut payload = vec![0; len];
+        stream.read_exact(&mut payload).await.unwrap();
+        bytes::Bytes::from(payload)
+    };
+    let mut payload = tokio::time::timeout(WAIT, read)
+        .await
+        .expect("answer in time");
+    assert_eq!(payload.get_i32(), 42, "correlation id");
+    if api.response_header_version(version) >= 1 {
+        assert_eq!(payload.get_u8(), 0, "no tagged fields");
+    }
+    Resp::decode(&mut payload, version).unwrap()
+}
+
+use kafka_protocol::messages::ApiKey as KafkaApi;
+use kafka_protocol::protocol::{Decodable as KafkaDecodable, Encodable as KafkaEncodable};
+
+#[tokio::test]
+async fn kafka_metadata_and_coordinators_come_from_the_image() {
+    use kafka_protocol::messages::{
+        BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, JoinGroupRequest,
+        JoinGroupResponse, MetadataRequest, MetadataResponse,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let node = start_node_with(tempfile::tempdir().unwrap(), true).await;
+    let kafka = node.started.kafka_addr.expect("Kafka listener");
+    with_topic_t(&node).await;
+    with_offsets_topic(&node).await;
+    let mut all_topics = MetadataRequest::default();
+    all_topics.topics = None;
+    let m: MetadataResponse = kafka_call(kafka, KafkaApi::Metadata, 12, all_topics).await;
+    let brokers: Vec<_> = m
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.port, b.rack.as_ref().map(|r| r.to_string())))
+        .collect();
+    assert_eq!(
+        brokers,
+        vec![
+            (1, i32::from(kafka.port()), Some("a".to_string())),
+            (2, 19092, Some("b".to_string())),
+        ],
+        "node 3 serves no Kafka clients"
+    );
+    assert_eq!(m.controller_id, BrokerId(3));
+    assert_eq!(
+        m.cluster_id.as_ref().map(|c| c.to_string()).as_deref(),
+        Some("test-cluster")
+    );
+    let t = m
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "t"))
+        .expect("topic t");
+    assert_eq!(t.topic_id, uuid::Uuid::from_u128(7));
+    let p1 = &t.partitions[1];
+    assert_eq!(
+        (
+            p1.leader_id.0,
+            p1.leader_epoch,
+            p1.replica_nodes.clone(),
+            p1.isr_nodes.clone()
+        ),
+        (2, 0, vec![BrokerId(2), BrokerId(3)], vec![BrokerId(2)])
+    );
+    let mut find = FindCoordinatorRequest::default();
+    find.key = StrBytes::from_static_str("hello");
+    let f: FindCoordinatorResponse = kafka_call(kafka, KafkaApi::FindCoordinator, 2, find).await;
+    assert_eq!((f.error_code, f.node_id.0, f.port), (0, 2, 19092));
+    let mut find = FindCoordinatorRequest::default();
+    find.key = StrBytes::from_string(group_on(2));
+    let f: FindCoordinatorResponse = kafka_call(kafka, KafkaApi::FindCoordinator, 2, find).await;
+    assert_eq!(f.error_code, ErrorCode::CoordinatorNotAvailable.code());
+    let mut join = JoinGroupRequest::default();
+    join.group_id = GroupId(StrBytes::from_static_str("hello"));
+    join.session_timeout_ms = 10_000;
+    join.rebalance_timeout_ms = 10_000;
+    join.protocol_type = StrBytes::from_static_str("consumer");
+    let j: JoinGroupResponse = kafka_call(kafka, KafkaApi::JoinGroup, 5, join).await;
+    assert_eq!(j.error_code, ErrorCode::NotCoordinator.code());
+}
+
+#[tokio::test]
+async fn metrics_report_the_cluster() {
+    use rill_broker::metrics::collector::{render, BrokerCollector};
+    let node = start_node().await;
+    with_topic_t(&node).await;
+    node.apply(MetadataCommand::FenceBroker { node_id: 3 });
+    let ctx = node.started.ctx.clone();
+    let text = render(BrokerCollector {
+        metrics: ctx.metrics.clone(),
+        broker: Some(ctx.clone()),
+        ready: true,
+    })
+    .unwrap();
+    let value = |name: &str| -> i64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("rill_cluster_controller"), 0);
+    assert_eq!(value("rill_cluster_brokers_alive"), 2);
+    assert_eq!(value("rill_cluster_brokers_fenced"), 1);
+    // Partition 2 was led by the fenced node 3 alone.
+    assert_eq!(value("rill_cluster_partitions_offline"), 1);
+    // Every partition has two replicas and an ISR of one until data replicates.
+    assert_eq!(value("rill_cluster_under_replicated_partitions"), 3);
+    assert!(value("rill_cluster_metadata_applied_index") >= 6);
+    assert_eq!(value("rill_cluster_metadata_stale"), 0);
 }
