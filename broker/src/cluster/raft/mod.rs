@@ -76,7 +76,9 @@ impl RaftNode {
         let raft = Raft::new(
             config.node_id,
             Arc::new(raft_config(&config)?),
-            network::NetworkFactory,
+            network::NetworkFactory {
+                retry_max: config.raft_election_timeout / 2,
+            },
             log_store,
             state_machine,
         )

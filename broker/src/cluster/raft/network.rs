@@ -9,7 +9,7 @@ use openraft::error::{
     InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
     Unreachable,
 };
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
@@ -32,6 +32,9 @@ const REUSE_IDLE_MAX: Duration = Duration::from_secs(20);
 /// An AppendEntries of several entries larger than this is split: each call then
 /// fits in the Raft heartbeat interval openraft allows it.
 pub const APPEND_BATCH_BYTES: usize = 1024 * 1024;
+
+/// First pause before replicating again to a peer that could not be dialled.
+const UNREACHABLE_RETRY_FIRST: Duration = Duration::from_millis(100);
 
 /// Why a call to a peer failed.
 #[derive(Debug, thiserror::Error)]
@@ -184,8 +187,11 @@ async fn dial(addr: &str) -> Result<TcpStream, CallError> {
 }
 
 /// Makes a [`PeerNetwork`] per peer openraft talks to.
-#[derive(Debug, Clone, Default)]
-pub struct NetworkFactory;
+#[derive(Debug, Clone)]
+pub struct NetworkFactory {
+    /// Longest pause before dialling an unreachable peer again.
+    pub retry_max: Duration,
+}
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerNetwork;
@@ -194,6 +200,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         PeerNetwork {
             target,
             connection: PeerConnection::new(node.addr.clone()),
+            retry_max: self.retry_max,
         }
     }
 }
@@ -202,6 +209,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 pub struct PeerNetwork {
     target: NodeId,
     connection: PeerConnection,
+    retry_max: Duration,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -265,6 +273,16 @@ impl PeerNetwork {
 }
 
 impl RaftNetwork<TypeConfig> for PeerNetwork {
+    /// A peer that cannot be dialled is retried after 100 ms, doubling up to half the
+    /// election timeout: a returning broker hears from the leader before it would
+    /// start an election of its own (which would unseat the leader).
+    fn backoff(&self) -> Backoff {
+        let retry_max = self.retry_max;
+        Backoff::new((0..).map(move |attempt: u32| {
+            (UNREACHABLE_RETRY_FIRST * 2u32.saturating_pow(attempt.min(16))).min(retry_max)
+        }))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::raft::AppendEntriesResponse;
-use openraft::ServerState;
+use openraft::{BasicNode, RaftMetrics, ServerState};
 use tokio::sync::watch;
 
 use super::network::PeerConnection;
@@ -64,11 +64,24 @@ impl Core {
         self.raft.metrics().borrow().current_leader
     }
 
-    /// Whether this member is the quorum's leader now.
+    /// Whether this member is the quorum's leader now and a majority acknowledged it
+    /// lately (a member restarting with its own old vote briefly calls itself leader;
+    /// it does not act as controller until a majority follows it).
     pub fn is_controller(&self) -> bool {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
-        m.state == ServerState::Leader && m.current_leader == Some(self.node_id())
+        m.state == ServerState::Leader
+            && m.current_leader == Some(self.node_id())
+            && !self.leader_is_stale(&m)
+    }
+
+    /// A leader whose last majority acknowledgement is older than [`Self::stale_after`].
+    fn leader_is_stale(&self, m: &RaftMetrics<NodeId, BasicNode>) -> bool {
+        let single = m.membership_config.membership().voter_ids().count() <= 1;
+        let stale_after_ms = self.stale_after().as_millis() as u64;
+        !single
+            && m.millis_since_quorum_ack
+                .is_none_or(|ms| ms > stale_after_ms)
     }
 
     /// How long a controller may go unheard before the image counts as stale.
@@ -150,11 +163,8 @@ impl Core {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
         let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
-        let stale_after_ms = self.stale_after().as_millis() as u64;
         let stale = if m.state == ServerState::Leader {
-            voters.len() > 1
-                && m.millis_since_quorum_ack
-                    .is_none_or(|ms| ms > stale_after_ms)
+            self.leader_is_stale(&m)
         } else {
             let contact = *self
                 .last_leader_contact
