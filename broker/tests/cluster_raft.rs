@@ -543,3 +543,99 @@ async fn a_command_over_the_size_limit_is_refused_before_the_log() {
     );
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_log_tail_was_torn_recovers_and_catches_up() {
+    let mut cluster = TestCluster::started(1000).await;
+    let controller = cluster.controller().await;
+    cluster
+        .wait_images("every broker registered", all_registered)
+        .await;
+    for i in 0..3 {
+        cluster
+            .node(controller)
+            .cluster()
+            .propose(create(&format!("t{i}"), vec![vec![controller]]))
+            .await
+            .unwrap();
+    }
+    cluster
+        .wait_images("every image has the topics", |i| i.topics.len() == 3)
+        .await;
+    let torn = cluster.follower(controller);
+    cluster.stop(torn).await;
+    // A power cut mid-append: the last record loses its end, and junk follows.
+    let log = cluster.root.join(format!("node{torn}/cluster/log"));
+    let mut bytes = std::fs::read(&log).unwrap();
+    let whole = bytes.len();
+    bytes.truncate(whole - 3);
+    bytes.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0x01]);
+    std::fs::write(&log, &bytes).unwrap();
+
+    cluster.start(torn).await;
+    assert!(std::fs::metadata(&log).unwrap().len() < whole as u64);
+    cluster
+        .node(controller)
+        .cluster()
+        .propose(create("after", vec![vec![controller]]))
+        .await
+        .unwrap();
+    cluster
+        .wait_images("the torn member has every topic", |i| {
+            i.topics.len() == 4 && i.topics.contains_key("t2")
+        })
+        .await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_vote_file_stops_the_start_with_a_message_naming_it() {
+    let mut cluster = TestCluster::started(1000).await;
+    cluster.controller().await;
+    cluster.stop(2).await;
+    let vote = cluster.root.join("node2/cluster/vote");
+    let text = std::fs::read_to_string(&vote).unwrap();
+    std::fs::write(&vote, text.replace("leader_id", "leader_ie")).unwrap();
+    let data_dir = cluster.root.join("node2");
+    let result = RaftNode::start(cluster.config(2), &data_dir, cluster.registration(2)).await;
+    let Err(error) = result else {
+        panic!("started over a damaged vote file");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("vote") && message.contains("damaged"),
+        "{message}"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_with_a_wiped_data_dir_is_rebuilt_by_the_controller() {
+    let mut cluster = TestCluster::started(1000).await;
+    let controller = cluster.controller().await;
+    cluster
+        .wait_images("every broker registered", all_registered)
+        .await;
+    for i in 0..3 {
+        cluster
+            .node(controller)
+            .cluster()
+            .propose(create(&format!("t{i}"), vec![vec![controller]]))
+            .await
+            .unwrap();
+    }
+    let wiped = cluster.follower(controller);
+    cluster
+        .wait_images("every image has the topics", |i| i.topics.len() == 3)
+        .await;
+    cluster.stop(wiped).await;
+    std::fs::remove_dir_all(cluster.root.join(format!("node{wiped}"))).unwrap();
+    cluster.start(wiped).await;
+    cluster
+        .wait_images("the rebuilt member has every topic and broker", |i| {
+            i.topics.len() == 3 && all_registered(i)
+        })
+        .await;
+    assert_eq!(cluster.controller().await, controller);
+    cluster.shutdown().await;
+}
