@@ -25,6 +25,8 @@ struct TestCluster {
     root: PathBuf,
     members: Vec<ClusterMember>,
     snapshot_every: u64,
+    /// Raft heartbeat and election timeout (short by default, to keep tests fast).
+    raft_timing: (Duration, Duration),
     nodes: BTreeMap<NodeId, RaftNode>,
 }
 
@@ -48,6 +50,7 @@ impl TestCluster {
             _dir: dir,
             members,
             snapshot_every,
+            raft_timing: (Duration::from_millis(50), Duration::from_millis(300)),
             nodes: BTreeMap::new(),
         }
     }
@@ -62,8 +65,7 @@ impl TestCluster {
 
     fn config(&self, node_id: NodeId) -> ClusterConfig {
         let mut config = ClusterConfig::new(node_id, self.members.clone());
-        config.raft_heartbeat = Duration::from_millis(50);
-        config.raft_election_timeout = Duration::from_millis(300);
+        (config.raft_heartbeat, config.raft_election_timeout) = self.raft_timing;
         config.broker_heartbeat_interval = Duration::from_millis(100);
         config.broker_session_timeout = Duration::from_millis(1000);
         config.snapshot_every = self.snapshot_every;
@@ -483,7 +485,12 @@ async fn a_controller_cut_off_from_its_followers_says_its_image_is_stale() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_too_large_for_one_call_reaches_a_lagging_follower_in_smaller_batches() {
-    let mut cluster = TestCluster::started(1000).await;
+    // openraft gives each AppendEntries one heartbeat interval: the default 250 ms.
+    let mut cluster = TestCluster::new(1000);
+    cluster.raft_timing = (Duration::from_millis(250), Duration::from_secs(1));
+    for id in 1..=3 {
+        cluster.start(id).await;
+    }
     let controller = cluster.controller().await;
     cluster
         .wait_images("every broker registered", all_registered)
@@ -495,7 +502,7 @@ async fn a_backlog_too_large_for_one_call_reaches_a_lagging_follower_in_smaller_
         .unwrap();
     let lagging = cluster.follower(controller);
     cluster.stop(lagging).await;
-    // Ten commands of 600 KiB: a 6 MiB backlog, sent at most 1 MiB per call.
+    // Ten commands of 600 KiB: a 6 MiB backlog, sent one entry per call.
     for i in 0..10 {
         let value = "x".repeat(600 * 1024);
         let set = BTreeMap::from([(format!("key{i}"), value)]);

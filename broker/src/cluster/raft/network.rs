@@ -31,7 +31,7 @@ const REUSE_IDLE_MAX: Duration = Duration::from_secs(20);
 
 /// An AppendEntries of several entries larger than this is split: each call then
 /// fits in the Raft heartbeat interval openraft allows it.
-pub const APPEND_BATCH_BYTES: usize = 1024 * 1024;
+pub const APPEND_BATCH_BYTES: usize = 256 * 1024;
 
 /// First pause before replicating again to a peer that could not be dialled.
 const UNREACHABLE_RETRY_FIRST: Duration = Duration::from_millis(100);
