@@ -448,6 +448,21 @@ async fn garbage_on_the_inter_broker_port_neither_panics_nor_stalls() {
     let answer: Response = rpc::read_frame(&mut stream).await.unwrap().unwrap();
     assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
 
+    // Entries no leader would send (a gap in the indexes) are refused too.
+    let entry = |index| openraft::Entry {
+        log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+        payload: openraft::EntryPayload::Blank,
+    };
+    let append = Request::AppendEntries(openraft::raft::AppendEntriesRequest {
+        vote: openraft::Vote::new_committed(1, 1),
+        prev_log_id: None,
+        entries: vec![entry(0), entry(5)],
+        leader_commit: None,
+    });
+    rpc::write_frame(&mut stream, &append).await.unwrap();
+    let answer: Response = rpc::read_frame(&mut stream).await.unwrap().unwrap();
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+
     // A connection that stays silent does not hold anything up either.
     let follower = cluster.follower(controller);
     within(

@@ -192,6 +192,9 @@ impl Core {
     async fn dispatch_request(&self, request: Request) -> Response {
         match request {
             Request::AppendEntries(rpc) => {
+                if let Err(reason) = super::rpc::check_append_entries(&rpc) {
+                    return Response::Refused(reason);
+                }
                 let result = self.raft.append_entries(rpc).await;
                 if matches!(&result, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
                     self.heard_from_leader();
