@@ -3,15 +3,17 @@
 //! until [`PROPOSE_TIMEOUT`]; resolves once the command is applied to this broker's
 //! image.
 //!
-//! A retried proposal may be applied twice (the first attempt committed but its answer
-//! was lost); commands are decisions that the image checks (a second CreateTopic of the
-//! same name is refused), so the caller sees a clear outcome either way.
+//! Retrying is safe: every attempt carries the same proposal id, and the state machine
+//! answers an id it already applied with the first outcome (see
+//! [`super::state_machine`]), so an attempt whose answer was lost is never applied
+//! twice.
 
 use std::time::{Duration, Instant};
 
 use super::log_file::MAX_ENTRY_BYTES;
 use super::node::Core;
 use super::rpc::{ForwardError, Request, Response};
+use super::types::Proposal;
 use crate::cluster::{ApplyError, ClusterError, MetadataCommand, NodeId};
 
 /// How long a proposal may take, leader changes included.
@@ -42,6 +44,9 @@ pub fn check_size(command: &MetadataCommand) -> Result<(), ApplyError> {
 /// See the module docs.
 pub async fn propose(core: &Core, command: MetadataCommand) -> Result<(), ClusterError> {
     check_size(&command)?;
+    // One id for every attempt: a retry of an attempt that was committed after all
+    // gets the first outcome back instead of applying twice.
+    let proposal = Proposal::new(command);
     let deadline = Instant::now() + PROPOSE_TIMEOUT;
     let mut last_controller = None;
     loop {
@@ -52,7 +57,7 @@ pub async fn propose(core: &Core, command: MetadataCommand) -> Result<(), Cluste
         last_controller = controller.or(last_controller);
         let remaining = deadline.saturating_duration_since(Instant::now());
         if let Some(controller) = controller {
-            match attempt(core, controller, &command, remaining).await {
+            match attempt(core, controller, &proposal, remaining).await {
                 Ok(index) => return wait_applied(core, index, controller, deadline).await,
                 Err(ForwardError::Rejected(e)) => return Err(ClusterError::Rejected(e)),
                 Err(e) => tracing::debug!(controller, error = %e, "proposal: retrying"),
@@ -77,15 +82,15 @@ pub async fn propose(core: &Core, command: MetadataCommand) -> Result<(), Cluste
 async fn attempt(
     core: &Core,
     controller: NodeId,
-    command: &MetadataCommand,
+    proposal: &Proposal,
     timeout: Duration,
 ) -> Result<u64, ForwardError> {
     if controller == core.node_id() {
-        return tokio::time::timeout(timeout, core.propose_local(command.clone()))
+        return tokio::time::timeout(timeout, core.write(proposal.clone()))
             .await
             .unwrap_or_else(|_| Err(ForwardError::Failed("not committed in time".into())));
     }
-    let request = Request::Propose(command.clone());
+    let request = Request::Propose(proposal.clone());
     match core.call_peer(controller, &request, timeout).await {
         Ok(Response::Propose(result)) => result,
         Ok(_) => Err(ForwardError::Failed(

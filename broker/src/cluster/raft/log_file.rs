@@ -257,13 +257,17 @@ mod tests {
     use openraft::{CommittedLeaderId, EntryPayload};
 
     use super::*;
+    use crate::cluster::raft::types::Proposal;
     use crate::cluster::MetadataCommand;
 
     fn entry(index: u64) -> Entry {
         Entry {
             log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-            payload: EntryPayload::Normal(MetadataCommand::DeleteTopic {
-                name: format!("t{index}"),
+            payload: EntryPayload::Normal(Proposal {
+                id: u128::from(index),
+                command: MetadataCommand::DeleteTopic {
+                    name: format!("t{index}"),
+                },
             }),
         }
     }

@@ -271,6 +271,7 @@ mod tests {
 
     use super::*;
     use crate::cluster::raft::state_machine::StateMachine;
+    use crate::cluster::raft::types::Proposal;
     use crate::cluster::{MetadataCommand, MetadataImage};
 
     struct Builder;
@@ -293,8 +294,11 @@ mod tests {
     fn entry(term: u64, index: u64) -> Entry {
         Entry {
             log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
-            payload: EntryPayload::Normal(MetadataCommand::DeleteTopic {
-                name: format!("t{index}"),
+            payload: EntryPayload::Normal(Proposal {
+                id: u128::from(index),
+                command: MetadataCommand::DeleteTopic {
+                    name: format!("t{index}"),
+                },
             }),
         }
     }

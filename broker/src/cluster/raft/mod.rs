@@ -9,6 +9,7 @@
 //! | [`log_store`] | openraft's log storage over it, the vote and markers |
 //! | [`marker`] | small checksummed JSON files (vote, purged, committed, snapshot) |
 //! | [`state_machine`] | applying entries to the image; snapshots |
+//! | [`recent`] | recent proposals' outcomes, so retries apply once |
 //! | [`rpc`] | the inter-broker frames and messages |
 //! | [`network`] | dialling peers; openraft's network over it |
 //! | [`server`] | the inter-broker listener |
@@ -21,6 +22,7 @@ pub mod log_store;
 pub mod marker;
 pub mod network;
 pub mod node;
+pub mod recent;
 pub mod rpc;
 pub mod server;
 pub mod state_machine;

@@ -319,10 +319,13 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+    use crate::cluster::raft::types::Proposal;
     use crate::cluster::MetadataCommand;
 
     fn ask(name: &str) -> Request {
-        Request::Propose(MetadataCommand::DeleteTopic { name: name.into() })
+        Request::Propose(Proposal::new(MetadataCommand::DeleteTopic {
+            name: name.into(),
+        }))
     }
 
     /// Answers each `Propose(DeleteTopic{name})` with `Refused(name)`, the one named
@@ -335,7 +338,10 @@ mod tests {
                 let (mut stream, _) = listener.accept().await.unwrap();
                 tokio::spawn(async move {
                     while let Ok(Some(request)) = rpc::read_frame::<Request, _>(&mut stream).await {
-                        let Request::Propose(MetadataCommand::DeleteTopic { name }) = request
+                        let Request::Propose(Proposal {
+                            command: MetadataCommand::DeleteTopic { name },
+                            ..
+                        }) = request
                         else {
                             return;
                         };

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::network::PeerConnection;
 use super::rpc::{ForwardError, Request, Response, MAX_SNAPSHOT_BYTES};
 use super::server::Dispatch;
-use super::types::Raft;
+use super::types::{Proposal, Raft};
 use crate::cluster::handle::BoxFuture;
 use crate::cluster::liveness::Tracker;
 use crate::cluster::{
@@ -89,10 +89,15 @@ impl Core {
         self.config.raft_election_timeout * 2
     }
 
-    /// Proposes `command` through this member's Raft, which must be the leader;
-    /// resolves to the log index it was applied at, once applied here.
+    /// Proposes `command` (once, no retry) through this member's Raft, which must be
+    /// the leader; resolves to the log index it was applied at, once applied here.
     pub async fn propose_local(&self, command: MetadataCommand) -> Result<u64, ForwardError> {
-        match self.raft.client_write(command).await {
+        self.write(Proposal::new(command)).await
+    }
+
+    /// Writes `proposal` through this member's Raft, which must be the leader.
+    pub async fn write(&self, proposal: Proposal) -> Result<u64, ForwardError> {
+        match self.raft.client_write(proposal).await {
             Ok(response) => match response.data {
                 Ok(()) => Ok(response.log_id.index),
                 Err(e) => Err(ForwardError::Rejected(e)),
@@ -216,10 +221,10 @@ impl Core {
                 }
                 Response::InstallSnapshot(result)
             }
-            Request::Propose(command) => {
-                let result = match super::forward::check_size(&command) {
+            Request::Propose(proposal) => {
+                let result = match super::forward::check_size(&proposal.command) {
                     Ok(()) => {
-                        let proposed = self.propose_local(command);
+                        let proposed = self.write(proposal);
                         tokio::time::timeout(super::forward::PROPOSE_TIMEOUT, proposed)
                             .await
                             .unwrap_or_else(|_| {

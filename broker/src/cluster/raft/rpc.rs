@@ -13,8 +13,8 @@ use openraft::raft::{
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::types::TypeConfig;
-use crate::cluster::{ApplyError, BrokerRegistration, MetadataCommand, NodeId};
+use super::types::{Proposal, TypeConfig};
+use crate::cluster::{ApplyError, BrokerRegistration, NodeId};
 
 /// Largest frame either side sends or accepts: a snapshot chunk's JSON and the largest
 /// command fit well; AppendEntries that would not fit are sent in smaller batches.
@@ -30,7 +30,7 @@ pub enum Request {
     /// One chunk of a snapshot from the leader.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// A broker forwards a proposal to the controller; answered once committed.
-    Propose(MetadataCommand),
+    Propose(Proposal),
     /// A broker tells the controller it is alive (and how it is reached).
     BrokerHeartbeat(BrokerRegistration),
 }
@@ -215,15 +215,18 @@ pub fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::MetadataCommand;
 
     #[tokio::test]
     async fn frames_round_trip_and_bad_ones_are_refused() {
-        let request = Request::Propose(MetadataCommand::DeleteTopic { name: "t".into() });
+        let request = Request::Propose(Proposal::new(MetadataCommand::DeleteTopic {
+            name: "t".into(),
+        }));
         let mut buf = Vec::new();
         write_frame(&mut buf, &request).await.unwrap();
         let back: Request = read_frame(&mut buf.as_slice()).await.unwrap().unwrap();
         assert!(
-            matches!(back, Request::Propose(MetadataCommand::DeleteTopic { name }) if name == "t")
+            matches!(back, Request::Propose(Proposal { command: MetadataCommand::DeleteTopic { name }, .. }) if name == "t")
         );
 
         let empty: Option<Request> = read_frame(&mut [].as_slice()).await.unwrap();
@@ -246,7 +249,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_frame_arriving_a_byte_at_a_time_is_read_whole() {
-        let request = Request::Propose(MetadataCommand::DeleteTopic { name: "t".into() });
+        let request = Request::Propose(Proposal::new(MetadataCommand::DeleteTopic {
+            name: "t".into(),
+        }));
         let (mut writer, mut reader) = tokio::io::duplex(1);
         let frame = encode_frame(&request).unwrap();
         let write = tokio::spawn(async move {

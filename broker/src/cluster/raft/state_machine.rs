@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::marker;
+use super::recent::RecentProposals;
 use super::types::{
     CommandOutcome, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -30,6 +31,8 @@ struct SnapshotContents {
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
     image: MetadataImage,
+    #[serde(default)]
+    recent: RecentProposals,
 }
 
 /// A snapshot as stored in `<data_dir>/cluster/snapshot`.
@@ -56,6 +59,7 @@ pub struct StateMachine {
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
     image: Arc<MetadataImage>,
+    recent: RecentProposals,
     published: watch::Sender<Arc<MetadataImage>>,
     snapshot: SharedSnapshot,
     snapshots_built: u64,
@@ -71,6 +75,7 @@ impl StateMachine {
             last_applied: None,
             last_membership: StoredMembership::default(),
             image: Arc::new(MetadataImage::default()),
+            recent: RecentProposals::default(),
             published,
             snapshot: Arc::new(Mutex::new(None)),
             snapshots_built: 0,
@@ -92,6 +97,7 @@ impl StateMachine {
         self.last_applied = contents.last_applied;
         self.last_membership = contents.last_membership;
         self.image = Arc::new(contents.image);
+        self.recent = contents.recent;
     }
 
     fn contents(&self) -> SnapshotContents {
@@ -99,6 +105,7 @@ impl StateMachine {
             last_applied: self.last_applied,
             last_membership: self.last_membership.clone(),
             image: (*self.image).clone(),
+            recent: self.recent.clone(),
         }
     }
 }
@@ -139,11 +146,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.last_applied = Some(entry.log_id);
             let outcome = match entry.payload {
                 EntryPayload::Blank => Ok(()),
-                EntryPayload::Normal(command) => {
-                    let outcome = Arc::make_mut(&mut self.image).apply(&command);
-                    changed |= outcome.is_ok();
-                    outcome
-                }
+                EntryPayload::Normal(proposal) => match self.recent.get(proposal.id) {
+                    // A retry of a proposal applied already: its first outcome.
+                    Some(first) => first.clone(),
+                    None => {
+                        let outcome = Arc::make_mut(&mut self.image).apply(&proposal.command);
+                        changed |= outcome.is_ok();
+                        self.recent.insert(proposal.id, outcome.clone());
+                        outcome
+                    }
+                },
                 EntryPayload::Membership(membership) => {
                     self.last_membership = StoredMembership::new(Some(entry.log_id), membership);
                     Ok(())
@@ -250,5 +262,105 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             meta,
             snapshot: Box::new(Cursor::new(bytes)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use openraft::{CommittedLeaderId, Entry};
+
+    use super::*;
+    use crate::cluster::raft::types::Proposal;
+    use crate::cluster::{ApplyError, BrokerRegistration, MetadataCommand};
+
+    fn entry(index: u64, proposal: &Proposal) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(proposal.clone()),
+        }
+    }
+
+    fn machine(dir: &Path) -> (StateMachine, watch::Receiver<Arc<MetadataImage>>) {
+        let (sender, receiver) = watch::channel(Arc::new(MetadataImage::default()));
+        (StateMachine::open(dir, sender).unwrap(), receiver)
+    }
+
+    fn proposals() -> (Proposal, Proposal) {
+        let register = Proposal::new(MetadataCommand::RegisterBroker(BrokerRegistration {
+            node_id: 1,
+            host: "h".into(),
+            port: 1,
+            kafka: None,
+            inter_broker: "h:2".into(),
+            rack: None,
+        }));
+        let create = Proposal::new(MetadataCommand::CreateTopic {
+            name: "t".into(),
+            id: 9,
+            internal: false,
+            configs: BTreeMap::new(),
+            assignments: vec![vec![1]],
+        });
+        (register, create)
+    }
+
+    #[tokio::test]
+    async fn a_retried_proposal_gets_its_first_outcome_and_applies_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, images) = machine(dir.path());
+        let (register, create) = proposals();
+        let outcomes = sm
+            .apply(vec![
+                entry(1, &register),
+                entry(2, &create),
+                entry(3, &create),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(outcomes, vec![Ok(()), Ok(()), Ok(())]);
+        assert!(images.borrow().topics.contains_key("t"));
+        // The same command under a new id is a new proposal: refused.
+        let again = Proposal::new(create.command.clone());
+        let outcomes = sm.apply(vec![entry(4, &again)]).await.unwrap();
+        assert_eq!(outcomes, vec![Err(ApplyError::TopicExists("t".into()))]);
+    }
+
+    #[tokio::test]
+    async fn snapshots_carry_the_image_and_the_recent_proposals() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _) = machine(dir.path());
+        let (register, create) = proposals();
+        sm.apply(vec![entry(1, &register), entry(2, &create)])
+            .await
+            .unwrap();
+        let snapshot = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(2));
+
+        // Installed on another member.
+        let other = tempfile::tempdir().unwrap();
+        let (mut installed, images) = machine(other.path());
+        installed
+            .install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+        assert!(images.borrow().topics.contains_key("t"));
+        let outcomes = installed.apply(vec![entry(3, &create)]).await.unwrap();
+        assert_eq!(outcomes, vec![Ok(())]);
+
+        // Reopened from the snapshot file.
+        drop(sm);
+        let (mut reopened, images) = machine(dir.path());
+        assert!(images.borrow().topics.contains_key("t"));
+        let (applied, _) = reopened.applied_state().await.unwrap();
+        assert_eq!(applied.map(|l| l.index), Some(2));
+        let current = reopened.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta.last_log_id, applied);
     }
 }

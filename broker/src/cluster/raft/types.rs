@@ -1,10 +1,34 @@
 //! The openraft type configuration of the metadata quorum: its log entries carry
-//! [`MetadataCommand`]s, applying one answers the command's [`CommandOutcome`], nodes
-//! are known by their `u64` id and reached at their inter-broker `host:port`.
+//! [`Proposal`]s (a [`MetadataCommand`] with the id that makes retrying it safe),
+//! applying one answers the command's [`CommandOutcome`], nodes are known by their
+//! `u64` id and reached at their inter-broker `host:port`.
 
 use std::io::Cursor;
 
+use serde::{Deserialize, Serialize};
+
 use crate::cluster::{ApplyError, MetadataCommand};
+
+/// A command as proposed: `id` is random per proposal and kept across its retries, so
+/// a retry of a proposal that was committed after all is answered from the first
+/// outcome instead of being applied twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Unique per proposal (not per attempt).
+    pub id: u128,
+    /// The change.
+    pub command: MetadataCommand,
+}
+
+impl Proposal {
+    /// A new proposal of `command` with a fresh random id.
+    pub fn new(command: MetadataCommand) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().as_u128(),
+            command,
+        }
+    }
+}
 
 /// What applying one metadata command answered: the image changed, or refused it.
 pub type CommandOutcome = Result<(), ApplyError>;
@@ -12,7 +36,7 @@ pub type CommandOutcome = Result<(), ApplyError>;
 openraft::declare_raft_types!(
     /// The metadata quorum's Raft types.
     pub TypeConfig:
-        D = MetadataCommand,
+        D = Proposal,
         R = CommandOutcome,
         NodeId = u64,
         Node = openraft::BasicNode,
