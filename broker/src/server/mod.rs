@@ -356,6 +356,9 @@ async fn join_cluster(
         inter_broker,
         rack: cluster_config.rack.clone(),
     };
+    if advertised.ip().is_unspecified() {
+        warn!(%advertised, "the listener is bound to an unspecified address, which other brokers and clients cannot dial: bind --listen to this broker's own address in a cluster");
+    }
     info!(
         node_id = cluster_config.node_id,
         members = cluster_config.members.len(),
