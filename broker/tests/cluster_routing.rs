@@ -75,12 +75,41 @@ impl Node {
         self.quorum.inner.apply(&command).expect("command applies");
     }
 
+    /// Applies `command`, then waits until the routing cache the hot paths read shows
+    /// the resulting image.
+    async fn apply_routed(&self, command: MetadataCommand) {
+        self.apply(command);
+        let cluster = self.started.ctx.cluster.as_ref().expect("clustered");
+        let routing = self.started.ctx.routing.as_ref().expect("clustered");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while *routing.current().image() != *cluster.image() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "routing cache never caught up"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until the local topics followed an image for which `done` holds.
     async fn reconciled(&self, done: impl FnMut(&MetadataImage) -> bool) {
         assert!(
             self.started.ctx.reconciled.wait_for(WAIT, done).await,
             "the local topics did not follow the image in time"
         );
+    }
+
+    /// Waits until the routing cache the hot paths read says `stale`.
+    async fn routing_stale(&self, stale: bool) {
+        let routing = self.started.ctx.routing.as_ref().expect("clustered");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while routing.current().is_stale() != stale {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "routing cache never turned stale={stale}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     async fn call(&mut self, request: Request, version: u16) -> Response {
@@ -295,7 +324,8 @@ async fn produce_fetch_and_list_offsets_elsewhere_answer_not_leader_and_write_no
 async fn a_partition_whose_only_in_sync_replica_is_fenced_answers_leader_not_available() {
     let mut node = start_node().await;
     with_topic_t(&node).await;
-    node.apply(MetadataCommand::FenceBroker { node_id: 3 });
+    node.apply_routed(MetadataCommand::FenceBroker { node_id: 3 })
+        .await;
     let r = node
         .call(produce("t", 2, batch("x", 1, 1_000), ACKS_LEADER), 0)
         .await;
@@ -314,6 +344,7 @@ async fn a_stale_broker_answers_leader_not_available_instead_of_old_leadership()
     let mut node = start_node().await;
     with_topic_t(&node).await;
     node.quorum.stale.store(true, Ordering::SeqCst);
+    node.routing_stale(true).await;
     let m = node.metadata(Some(vec!["t".into()])).await;
     assert!(m.topics[0]
         .partitions
@@ -324,6 +355,7 @@ async fn a_stale_broker_answers_leader_not_available_instead_of_old_leadership()
         .await;
     assert_eq!(produce_code(r), ErrorCode::LeaderNotAvailable);
     node.quorum.stale.store(false, Ordering::SeqCst);
+    node.routing_stale(false).await;
     let r = node
         .call(produce("t", 0, batch("x", 1, 1_000), ACKS_LEADER), 0)
         .await;
