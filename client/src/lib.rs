@@ -123,6 +123,7 @@ pub mod config;
 mod connection;
 pub mod consumer;
 pub mod error;
+mod brokers;
 mod fast_map;
 mod metadata;
 mod offsets;
@@ -134,7 +135,7 @@ mod slot;
 mod test_support;
 
 pub use admin::{
-    Admin, BrokerStatus, GroupDescription, GroupListing, GroupMemberDescription,
+    Admin, BrokerStatus, ClusterBrokerDescription, ClusterDescription, GroupDescription, GroupListing, GroupMemberDescription,
     GroupPartitionOffset, NewTopic, OffsetReset, PartitionDescription, ResetOffset,
     TopicDescription, TopicListing, UserListing,
 };
