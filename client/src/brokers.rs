@@ -59,11 +59,6 @@ impl Brokers {
         &self.bootstrap
     }
 
-    /// The address of the bootstrap connection (for messages).
-    pub(crate) fn bootstrap_addr(&self) -> &str {
-        self.bootstrap.addr()
-    }
-
     /// Remembers the brokers a metadata answer listed (an empty list keeps the map:
     /// an older broker, or a single one, lists none).
     pub(crate) fn update(&self, brokers: &[BrokerInfo]) {
@@ -114,19 +109,20 @@ impl Brokers {
         Some(Arc::clone(slot))
     }
 
-    /// The connection to `addr` (`host:port`): the bootstrap slot when it is that
-    /// address, else the slot of the node with that address, else a new slot that the
-    /// caller owns (a coordinator found before metadata named it).
-    pub(crate) fn slot_for_addr(&self, node: i32, addr: &str) -> Arc<ConnectionSlot> {
-        if addr == self.bootstrap.addr() {
-            return Arc::clone(&self.bootstrap);
+    /// How many brokers the last metadata answer listed.
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// A new slot of its own (not shared with other users) to the broker at `addr`.
+    /// On a single broker (metadata lists at most one) it dials the bootstrap
+    /// addresses instead, as the application gave them (a broker may name itself by an
+    /// address the client should not use, e.g. an IP where TLS expects a host name).
+    pub(crate) fn dedicated_slot(&self, addr: &str) -> ConnectionSlot {
+        match self.node_count() <= 1 {
+            true => ConnectionSlot::new(self.config.clone(), self.handle),
+            false => self.node_slot(addr),
         }
-        if self.addr_of(node).as_deref() == Some(addr) {
-            if let Some(slot) = self.slot_for(node) {
-                return slot;
-            }
-        }
-        Arc::new(self.node_slot(addr))
     }
 
     /// A slot dialling `addr` only, with this handle's settings.
