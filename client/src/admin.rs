@@ -29,11 +29,11 @@ use crate::offsets::{list_offsets_from_leaders, EARLIEST_TIMESTAMP, LATEST_TIMES
 use crate::record::TopicPartition;
 use crate::slot::ConnectionSlot;
 
+pub use cluster::{ClusterBrokerDescription, ClusterDescription};
 pub use groups::{
     GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, OffsetReset,
     ResetOffset,
 };
-pub use cluster::{ClusterBrokerDescription, ClusterDescription};
 pub use users::UserListing;
 
 /// A topic to create.

@@ -233,7 +233,10 @@ mod tests {
         let two = brokers.slot_for(2).unwrap();
         assert!(!Arc::ptr_eq(&two, brokers.any()));
         assert_eq!(two.addr(), "127.0.0.1:2");
-        assert!(Arc::ptr_eq(&two, &brokers.slot_for(2).unwrap()), "one per node");
+        assert!(
+            Arc::ptr_eq(&two, &brokers.slot_for(2).unwrap()),
+            "one per node"
+        );
         // Same address: slot kept; moved: a new one.
         brokers.update(&[broker(1, 1), broker(2, 2), broker(3, 3)]);
         assert!(Arc::ptr_eq(&two, &brokers.slot_for(2).unwrap()));

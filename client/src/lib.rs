@@ -119,11 +119,13 @@
 //! ```
 
 pub mod admin;
+mod brokers;
+#[cfg(test)]
+mod cluster_tests;
 pub mod config;
 mod connection;
 pub mod consumer;
 pub mod error;
-mod brokers;
 mod fast_map;
 mod metadata;
 mod offsets;
@@ -135,9 +137,9 @@ mod slot;
 mod test_support;
 
 pub use admin::{
-    Admin, BrokerStatus, ClusterBrokerDescription, ClusterDescription, GroupDescription, GroupListing, GroupMemberDescription,
-    GroupPartitionOffset, NewTopic, OffsetReset, PartitionDescription, ResetOffset,
-    TopicDescription, TopicListing, UserListing,
+    Admin, BrokerStatus, ClusterBrokerDescription, ClusterDescription, GroupDescription,
+    GroupListing, GroupMemberDescription, GroupPartitionOffset, NewTopic, OffsetReset,
+    PartitionDescription, ResetOffset, TopicDescription, TopicListing, UserListing,
 };
 pub use config::{
     Acks, AutoOffsetReset, BootstrapServers, Compression, ConnectionConfig, ConsumerConfig,

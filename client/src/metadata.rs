@@ -17,9 +17,9 @@ use rill_protocol::api::ApiKey;
 use rill_protocol::error_code::ErrorCode;
 use tokio::time::Instant;
 
+use crate::brokers::Brokers;
 use crate::error::{ClientError, Result};
 use crate::fast_map::FastMap;
-use crate::brokers::Brokers;
 
 /// What the producer knows of a topic.
 #[derive(Debug, Clone)]

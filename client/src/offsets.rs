@@ -37,7 +37,9 @@ pub(crate) async fn list_offsets_from_leaders(
                 ErrorCode::LeaderNotAvailable,
                 tp.topic.to_string(),
                 Some(tp.partition),
-                Some(format!("partition {tp} has no leader now; try again shortly")),
+                Some(format!(
+                    "partition {tp} has no leader now; try again shortly"
+                )),
             ));
         };
         match by_leader.iter_mut().find(|(n, _)| *n == node) {
@@ -46,13 +48,11 @@ pub(crate) async fn list_offsets_from_leaders(
         }
     }
     let lookups = by_leader.into_iter().map(|(node, list)| async move {
-        let slot = brokers.slot_for(node).ok_or_else(|| {
-            ClientError::Broker {
-                code: ErrorCode::BrokerNotAvailable,
-                topic: None,
-                partition: None,
-                message: Some(format!("broker {node} is not in the cluster's metadata")),
-            }
+        let slot = brokers.slot_for(node).ok_or_else(|| ClientError::Broker {
+            code: ErrorCode::BrokerNotAvailable,
+            topic: None,
+            partition: None,
+            message: Some(format!("broker {node} is not in the cluster's metadata")),
         })?;
         list_offsets(&slot, isolation_level, &list).await
     });

@@ -31,9 +31,9 @@ use rill_protocol::error_code::ErrorCode;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::group_link::GroupLink;
 use crate::error::{ClientError, Result};
 use crate::record::TopicPartition;
-use super::group_link::GroupLink;
 
 use super::wire::{commit_topics, from_wire, to_wire};
 
@@ -436,7 +436,12 @@ fn coordinator_moved(
         .iter()
         .flat_map(|t| t.partitions.iter())
         .map(|p| p.error_code)
-        .find(|code| matches!(code, ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable))
+        .find(|code| {
+            matches!(
+                code,
+                ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
+            )
+        })
 }
 
 /// A member id chosen by the client (as KIP-848 clients do), sent with the first join:
@@ -513,7 +518,8 @@ mod tests {
     async fn a_target_counts_as_held_until_acknowledged() {
         let (_commands_tx, commands) = mpsc::channel(4);
         let (status, _status_rx) = watch::channel(Status::Joining);
-        let brokers = crate::brokers::Brokers::new(crate::ConnectionConfig::new("127.0.0.1:1"), "consumer");
+        let brokers =
+            crate::brokers::Brokers::new(crate::ConnectionConfig::new("127.0.0.1:1"), "consumer");
         let slot = Arc::new(GroupLink::new(Arc::new(brokers), "g"));
         let settings = MemberSettings {
             group_id: "g".into(),

@@ -20,12 +20,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::coordinator::{self, Command, Coordinator, MemberSettings, Status, Target};
+use super::group_link::GroupLink;
 use super::listener::{NoopListener, RebalanceListener, Revocation};
 use super::wire;
 use super::Consumer;
 use crate::error::{ClientError, Result};
 use crate::record::TopicPartition;
-use super::group_link::GroupLink;
 
 /// The consumer's handle on its group membership.
 pub(crate) struct GroupMembership {

@@ -231,7 +231,9 @@ impl Consumer {
                 }
                 Err(error) if error.is_retriable() => {
                     tracing::debug!(%error, "fetch failed; retrying");
-                    if is_connection_error(&error) || error.error_code().is_some_and(leaders::leader_moved) {
+                    if is_connection_error(&error)
+                        || error.error_code().is_some_and(leaders::leader_moved)
+                    {
                         self.leaders.stale = true;
                     }
                     let backoff = self.config.connection.reconnect_backoff;
@@ -294,7 +296,8 @@ impl Consumer {
     /// background task each); false if no fetch is in flight afterwards.
     fn start_fetch(&mut self, delay: Option<Duration>) -> bool {
         let busy: Vec<i32> = self.in_flight.iter().map(|f| f.node).collect();
-        let fetching = |tp: &TopicPartition| self.in_flight.iter().any(|f| f.offsets.contains_key(tp));
+        let fetching =
+            |tp: &TopicPartition| self.in_flight.iter().any(|f| f.offsets.contains_key(tp));
         let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, i64)>> = BTreeMap::new();
         for (tp, position) in &self.positions {
             let Some(position) = *position else { continue };
@@ -304,7 +307,10 @@ impl Consumer {
             if busy.contains(&node) || fetching(tp) {
                 continue;
             }
-            by_leader.entry(node).or_default().push((tp.clone(), position));
+            by_leader
+                .entry(node)
+                .or_default()
+                .push((tp.clone(), position));
         }
         for (node, positions) in by_leader {
             let Some(slot) = self.brokers.slot_for(node) else {

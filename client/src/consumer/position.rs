@@ -7,8 +7,8 @@
 use crate::config::AutoOffsetReset;
 use crate::error::{ClientError, Result};
 use crate::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
-use std::sync::Arc;
 use crate::record::TopicPartition;
+use std::sync::Arc;
 
 use super::leaders::leader_moved;
 use super::Consumer;

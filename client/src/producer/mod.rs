@@ -37,12 +37,12 @@ use self::accumulator::{Accumulator, AccumulatorConfig};
 use self::idempotence::Idempotence;
 use self::memory::Reservation;
 use self::partition_key::BorrowedPartition;
+use crate::brokers::Brokers;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::{MetadataCache, TopicInfo};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
 use crate::record::ProducerRecord;
-use crate::brokers::Brokers;
 
 /// The name [`ClientError::Closed`] gives this handle.
 const HANDLE: &str = "producer";

@@ -84,7 +84,9 @@ impl Lanes {
             // The lane ended (it never does while its sender lives); settle here.
             self.lanes.remove(&node);
             let batches = group.into_iter().map(|(batch, _)| batch).collect();
-            let error = ClientError::Closed { handle: super::HANDLE };
+            let error = ClientError::Closed {
+                handle: super::HANDLE,
+            };
             settle_all(shared, batches, &error);
         }
     }
