@@ -69,9 +69,17 @@ pub(crate) struct BrokerState {
     pub(crate) committed: HashMap<(String, String, i32), (i64, i32)>,
     /// Leave DescribeCluster out of ApiVersions (an older broker).
     pub(crate) without_describe_cluster: bool,
+    /// Producer ids handed out so far.
+    pub(crate) producer_ids: i64,
 }
 
 impl BrokerState {
+    /// A producer id never handed out before.
+    pub(crate) fn new_producer_id(&mut self) -> i64 {
+        self.producer_ids += 1;
+        self.producer_ids
+    }
+
     /// The values stored in `topic`/`partition`, in offset order.
     pub(crate) fn record_count(&self, topic: &str, partition: usize) -> i64 {
         self.logs
@@ -147,7 +155,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<BrokerState>>, node: i32) {
             Request::InitProducerId(_) => Some(
                 rill_protocol::api::init_producer_id::InitProducerIdResponse {
                     error_code: rill_protocol::error_code::ErrorCode::None,
-                    producer_id: 1,
+                    producer_id: state.lock().unwrap().new_producer_id(),
                     producer_epoch: 0,
                 }
                 .into(),
