@@ -109,6 +109,17 @@ impl Brokers {
         Some(Arc::clone(slot))
     }
 
+    /// On a single broker (metadata lists at most one), the node id that reaches it;
+    /// `None` on a cluster.
+    pub(crate) fn single_broker(&self) -> Option<i32> {
+        let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
+        match nodes.len() {
+            0 => Some(0),
+            1 => nodes.keys().next().copied(),
+            _ => None,
+        }
+    }
+
     /// How many brokers the last metadata answer listed.
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.read().unwrap_or_else(|p| p.into_inner()).len()

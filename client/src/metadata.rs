@@ -31,6 +31,9 @@ pub(crate) struct TopicInfo {
     pub(crate) unavailable: Option<Arc<[i32]>>,
     /// The leader's node id of each partition, by partition (`-1`: none now).
     pub(crate) leaders: Arc<[i32]>,
+    /// Why a partition without a leader has none, as the broker said (e.g.
+    /// `KAFKA_STORAGE_ERROR`); `None` when every partition has one.
+    pub(crate) errors: Option<Arc<[(i32, ErrorCode)]>>,
     /// A copy of the sticky partitioner's current choice for keyless records of this
     /// topic (`-1`: none yet), shared by every clone of this entry, so `send` reads it
     /// without taking the partitioner's lock. The partitioner stays the source of truth
@@ -44,6 +47,15 @@ impl TopicInfo {
     /// The unavailable partitions, empty when there are none.
     pub(crate) fn unavailable(&self) -> &[i32] {
         self.unavailable.as_deref().unwrap_or_default()
+    }
+
+    /// Why `partition` has no leader, as the broker said (`LEADER_NOT_AVAILABLE` when
+    /// it gave no reason).
+    pub(crate) fn leaderless_code(&self, partition: i32) -> ErrorCode {
+        self.errors
+            .as_deref()
+            .and_then(|errors| errors.iter().find(|(p, _)| *p == partition))
+            .map_or(ErrorCode::LeaderNotAvailable, |(_, code)| *code)
     }
 
     /// The node id leading `partition`, if it has a leader now.
@@ -60,6 +72,7 @@ impl TopicInfo {
             leaders: (0..count)
                 .map(|p| if unavailable.contains(&p) { -1 } else { 0 })
                 .collect(),
+            errors: None,
             sticky: Arc::new(AtomicI32::new(-1)),
             fetched: Instant::now(),
         }
@@ -197,6 +210,12 @@ pub(crate) fn topic_info(metadata: &TopicMetadata) -> Result<TopicInfo> {
         .filter(|p| p.error_code != ErrorCode::None || p.leader < 0)
         .map(|p| p.partition)
         .collect();
+    let errors: Vec<(i32, ErrorCode)> = metadata
+        .partitions
+        .iter()
+        .filter(|p| p.error_code != ErrorCode::None)
+        .map(|p| (p.partition, p.error_code))
+        .collect();
     let mut leaders = vec![-1; usize::try_from(count).unwrap_or(0)];
     for p in &metadata.partitions {
         let available = p.error_code == ErrorCode::None && p.leader >= 0;
@@ -211,6 +230,7 @@ pub(crate) fn topic_info(metadata: &TopicMetadata) -> Result<TopicInfo> {
         count,
         unavailable: (!unavailable.is_empty()).then(|| Arc::from(unavailable)),
         leaders: Arc::from(leaders),
+        errors: (!errors.is_empty()).then(|| Arc::from(errors)),
         sticky: Arc::new(AtomicI32::new(-1)),
         fetched: Instant::now(),
     })

@@ -54,10 +54,17 @@ impl Lanes {
         let mut by_leader: Vec<(i32, Group)> = Vec::new();
         for (batch, bytes) in sealed {
             let tp = &batch.tp;
-            let leader = shared
-                .metadata
-                .with_topic(&tp.topic, |info| info.leader(tp.partition));
-            let Some(Some(node)) = leader else {
+            let leader = shared.metadata.with_topic(&tp.topic, |info| {
+                info.leader(tp.partition)
+                    .ok_or_else(|| info.leaderless_code(tp.partition))
+            });
+            // A single broker answers for its leaderless partitions itself (with the
+            // reason, e.g. KAFKA_STORAGE_ERROR for offline storage).
+            let leader = match (leader, shared.brokers.single_broker()) {
+                (Some(Err(_)), Some(node)) => Some(Ok(node)),
+                (leader, _) => leader,
+            };
+            let Some(Ok(node)) = leader else {
                 let error = no_leader(shared, &batch.tp.topic, batch.tp.partition, leader);
                 request_refresh(shared, &batch.tp.topic);
                 settle_failure(shared, batch, error);
@@ -113,27 +120,31 @@ async fn run_lane(
     }
 }
 
-/// The retriable error of a batch whose partition has no leader the producer knows.
+/// The retriable error of a batch whose partition has no leader the producer knows:
+/// the broker's reason (`cached`, from metadata) or `LEADER_NOT_AVAILABLE`.
 fn no_leader(
     shared: &ProducerShared,
     topic: &str,
     partition: i32,
-    cached: Option<Option<i32>>,
+    cached: Option<Result<i32, ErrorCode>>,
 ) -> ClientError {
-    let why = match cached {
-        Some(None) => format!(
-            "partition {partition} of {topic} has no leader now (its broker is down or a \
-             new leader is being chosen); retrying within delivery_timeout ({:?})",
-            shared.config.delivery_timeout
+    let (code, why) = match cached {
+        Some(Err(code)) => (
+            code,
+            format!(
+                "partition {partition} of {topic} has no leader now ({}: {}); retrying \
+                 within delivery_timeout ({:?})",
+                code.name(),
+                code.description(),
+                shared.config.delivery_timeout
+            ),
         ),
-        _ => format!("looking up the leader of partition {partition} of {topic}"),
+        _ => (
+            ErrorCode::LeaderNotAvailable,
+            format!("looking up the leader of partition {partition} of {topic}"),
+        ),
     };
-    ClientError::broker(
-        ErrorCode::LeaderNotAvailable,
-        topic,
-        Some(partition),
-        Some(why),
-    )
+    ClientError::broker(code, topic, Some(partition), Some(why))
 }
 
 /// Whether `error` means the partition's leader moved or cannot be reached, so the
