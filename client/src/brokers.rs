@@ -178,6 +178,22 @@ impl Brokers {
         Err(error)
     }
 
+    /// A connection to every broker metadata named (the bootstrap slot for its own).
+    pub(crate) fn all_slots(&self) -> Vec<Arc<ConnectionSlot>> {
+        let mut slots: Vec<Arc<ConnectionSlot>> = Vec::new();
+        for node in self.known_nodes() {
+            if let Some(slot) = self.slot_for(node) {
+                if !slots.iter().any(|s| Arc::ptr_eq(s, &slot)) {
+                    slots.push(slot);
+                }
+            }
+        }
+        if slots.is_empty() {
+            slots.push(Arc::clone(&self.bootstrap));
+        }
+        slots
+    }
+
     /// Node ids metadata named, in order.
     fn known_nodes(&self) -> Vec<i32> {
         let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
