@@ -300,3 +300,40 @@ async fn describe_cluster_on_an_older_broker_says_so() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn keyed_records_wait_for_a_leader_then_fail_with_the_reason_past_the_timeout() {
+    let cluster = FakeCluster::start(2, 1).await;
+    let producer = Producer::connect(producer_config(cluster.bootstrap()))
+        .await
+        .unwrap();
+    assert_eq!(produce(&producer, "t", 0, &values(0..1)).await, [0]);
+    // No leader now: the record waits (retried, metadata refreshed) until one appears.
+    cluster.move_leader("t", 0, -1);
+    let keyed = ProducerRecord::new("t", "waits").with_key("k");
+    let delivery = producer.send(keyed).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(cluster.state().record_count("t", 0), 1, "nothing sent yet");
+    cluster.move_leader("t", 0, 2);
+    let written = tokio::time::timeout(DEADLINE, delivery)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(written.offset, 1);
+    assert_eq!(cluster.state().appended.last().map(|a| a.node), Some(2));
+    // Still no leader when the delivery timeout passes: the error says why.
+    cluster.move_leader("t", 0, -1);
+    let keyed = ProducerRecord::new("t", "gives up").with_key("k");
+    let error = producer.send(keyed).await.unwrap().await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(error, ClientError::DeliveryTimeout { partition: 0, .. }),
+        "{text}"
+    );
+    assert!(text.contains("LEADER_NOT_AVAILABLE"), "{text}");
+    assert!(text.contains("has no leader now"), "{text}");
+    assert!(
+        producer.close().await.is_err(),
+        "close reports the failed record"
+    );
+}

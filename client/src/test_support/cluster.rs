@@ -75,7 +75,7 @@ impl BrokerState {
 
     /// Every node holds a copy, the leader first.
     pub(crate) fn replicas(&self, leader: i32) -> Vec<i32> {
-        let mut replicas = vec![leader];
+        let mut replicas: Vec<i32> = (leader >= 0).then_some(leader).into_iter().collect();
         replicas.extend(self.nodes.iter().map(|n| n.0).filter(|&n| n != leader));
         replicas
     }

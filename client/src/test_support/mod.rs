@@ -212,14 +212,17 @@ fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest) -> Response {
                 let partition = i32::try_from(p).unwrap();
                 let leader = state.leader(&name, partition);
                 PartitionMetadata {
-                    error_code: ErrorCode::None,
+                    error_code: match leader {
+                        -1 => ErrorCode::LeaderNotAvailable,
+                        _ => ErrorCode::None,
+                    },
                     partition,
                     leader,
                     high_watermark: state.record_count(&name, p),
                     log_start_offset: 0,
                     leader_epoch: state.leader_epoch(&name, partition),
                     replicas: state.replicas(leader),
-                    isr: vec![leader],
+                    isr: (leader >= 0).then_some(leader).into_iter().collect(),
                 }
             })
             .collect();
