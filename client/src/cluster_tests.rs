@@ -196,19 +196,17 @@ async fn group_finds_its_coordinator_and_finds_it_again_after_not_coordinator() 
     produce(&producer, "t", 0, &values(3..5)).await;
     poll_until(&mut consumer, 2).await;
     consumer.commit().await.unwrap();
-    let state = cluster.state();
-    assert_eq!(
-        state.committed.get(&key),
-        Some(&(5, 1)),
-        "committed on node 1"
-    );
-    let finds =
-        state.requests(1, ApiKey::FindCoordinator) + state.requests(2, ApiKey::FindCoordinator);
+    let (committed, finds) = {
+        let state = cluster.state();
+        let finds =
+            state.requests(1, ApiKey::FindCoordinator) + state.requests(2, ApiKey::FindCoordinator);
+        (state.committed.get(&key).copied(), finds)
+    };
+    assert_eq!(committed, Some((5, 1)), "committed on node 1");
     assert!(
         finds >= 2,
         "found again after NOT_COORDINATOR ({finds} lookups)"
     );
-    drop(state);
     consumer.close().await.unwrap();
     producer.close().await.unwrap();
 }
