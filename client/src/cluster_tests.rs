@@ -335,3 +335,35 @@ async fn keyed_records_wait_for_a_leader_then_fail_with_the_reason_past_the_time
         "close reports the failed record"
     );
 }
+
+#[tokio::test]
+async fn a_single_broker_costs_one_connection_per_handle() {
+    let broker = FakeBroker::start(3).await;
+    let producer = Producer::connect(producer_config(broker.addr.clone()))
+        .await
+        .unwrap();
+    for partition in 0..3 {
+        produce(&producer, "t", partition, &values(0..2)).await;
+    }
+    producer.close().await.unwrap();
+    assert_eq!(
+        broker.state().connections.get(&0),
+        Some(&1),
+        "the producer's"
+    );
+    let mut consumer = Consumer::connect(consumer_config(broker.addr.clone()))
+        .await
+        .unwrap();
+    let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new("t", p)).collect();
+    consumer.assign(tps.clone());
+    for tp in &tps {
+        consumer.seek(tp, SeekTo::Beginning).await.unwrap();
+    }
+    assert_eq!(poll_until(&mut consumer, 6).await.len(), 6);
+    consumer.close().await.unwrap();
+    assert_eq!(
+        broker.state().connections.get(&0),
+        Some(&2),
+        "plus the consumer's"
+    );
+}

@@ -71,6 +71,8 @@ pub(crate) struct BrokerState {
     pub(crate) without_describe_cluster: bool,
     /// Producer ids handed out so far.
     pub(crate) producer_ids: i64,
+    /// Connections accepted, by node.
+    pub(crate) connections: HashMap<i32, u32>,
 }
 
 impl BrokerState {
@@ -122,6 +124,7 @@ impl FakeBroker {
 pub(crate) fn accept(listener: TcpListener, state: Arc<Mutex<BrokerState>>, node: i32) {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            *state.lock().unwrap().connections.entry(node).or_default() += 1;
             tokio::spawn(serve(stream, Arc::clone(&state), node));
         }
     });
