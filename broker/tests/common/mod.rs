@@ -83,6 +83,29 @@ impl RawClient {
         response
     }
 
+    /// Sends a request at API version `version` and reads its response.
+    pub async fn call_at(&mut self, request: Request, version: u16) -> Response {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        let header = RequestHeader {
+            api_key: request.api_key(),
+            api_version: version,
+            correlation_id,
+            client_id: Some("raw-test".into()),
+        };
+        let mut out = FrameBuf::new();
+        encode_request(&header, &request, &mut out).unwrap();
+        self.framed.send(out).await.unwrap();
+        let frame = tokio::time::timeout(Duration::from_secs(20), self.framed.next())
+            .await
+            .expect("response timed out")
+            .expect("connection closed")
+            .unwrap();
+        let (got, response) = Response::decode(request.api_key(), version, frame).unwrap();
+        assert_eq!(got, correlation_id, "correlation id");
+        response
+    }
+
     /// Sends a request and reads its response; `None` if the connection fails (for
     /// tests that kill the broker under load).
     pub async fn try_call(&mut self, request: Request) -> Option<Response> {

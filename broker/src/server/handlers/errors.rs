@@ -37,3 +37,33 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         _ => ErrorCode::KafkaStorageError,
     }
 }
+
+/// The wire code for a partition this (clustered) broker does not serve.
+pub fn not_served_code(reason: crate::cluster::routing::NotServed) -> ErrorCode {
+    use crate::cluster::routing::NotServed;
+    match reason {
+        NotServed::Unknown => ErrorCode::UnknownTopicOrPartition,
+        NotServed::OtherLeader(_) => ErrorCode::NotLeaderOrFollower,
+        NotServed::NoLeader => ErrorCode::LeaderNotAvailable,
+    }
+}
+
+/// Leadership of a clustered broker for one request: `None` on a single broker, which
+/// serves every partition it has.
+pub fn leadership(ctx: &crate::server::BrokerCtx) -> Option<crate::cluster::routing::Leadership> {
+    ctx.cluster
+        .as_ref()
+        .map(crate::cluster::routing::Leadership::of)
+}
+
+/// `Err(code)` when `leadership` says another broker (or none) serves the partition.
+pub fn route(
+    leadership: Option<&crate::cluster::routing::Leadership>,
+    topic: &str,
+    partition: i32,
+) -> Result<(), ErrorCode> {
+    match leadership {
+        None => Ok(()),
+        Some(view) => view.check(topic, partition).map_err(not_served_code),
+    }
+}
