@@ -35,13 +35,19 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rill::client::{Admin, ConnectionConfig};
+use rill::client::{Admin, ConnectionConfig, NewTopic};
 use rill_protocol::api::describe_cluster::DescribeClusterResponse;
 use rill_protocol::api::metadata::MetadataResponse;
+use rill_protocol::error_code::ErrorCode;
 
+// Each test file uses a different part of the harness.
+#[allow(unused_imports)]
 pub use checker::{check, Seen};
+#[allow(unused_imports)]
 pub use netns::Network;
+#[allow(unused_imports)]
 pub use node::{Node, NodeState};
+#[allow(unused_imports)]
 pub use ports::NodeAddrs;
 pub use wait::wait_until;
 
@@ -353,6 +359,57 @@ impl TestCluster {
         .await;
         eprintln!("cluster of {running:?} formed in {took:?}, controller {controller}");
         controller
+    }
+
+    /// Creates `topic` through node `id`, retrying what a controller change makes
+    /// retriable (NOT_CONTROLLER, timeouts, a lost connection) until [`DEADLINE`]; a
+    /// retry that finds the topic already there counts (an earlier try committed).
+    /// Returns how long it took.
+    pub async fn create_topic(&self, id: u64, topic: NewTopic) -> Duration {
+        let admin = Admin::connect(ConnectionConfig::new(self.addr(id).to_string()));
+        let admin = admin
+            .await
+            .unwrap_or_else(|e| panic!("admin for node {id}: {e}"));
+        let mut tries = 0;
+        let what = format!("node {id} creates topic {}", topic.name);
+        let (_, took) = wait_until(&what, DEADLINE, || {
+            tries += 1;
+            let (admin, topic, retry) = (&admin, topic.clone(), tries > 1);
+            async move {
+                match admin.create_topics(vec![topic]).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if retry && e.error_code() == Some(ErrorCode::TopicAlreadyExists) => {
+                        Ok(())
+                    }
+                    Err(e) if e.is_retriable() => Err(format!("retriable: {e}")),
+                    Err(e) => panic!("{id} refused the topic: {e}"),
+                }
+            }
+        })
+        .await;
+        let _ = admin.close().await;
+        took
+    }
+
+    /// Waits until node `id`'s own Metadata lists every topic in `topics`, each
+    /// partition with a leader.
+    pub async fn wait_for_topics(&self, id: u64, topics: &[&str]) -> Duration {
+        let what = format!("node {id} shows topics {topics:?} with leaders");
+        let (_, took) = wait_until(&what, DEADLINE, || async {
+            let metadata = self.metadata(id, None).await?;
+            for name in topics {
+                let topic = metadata.topics.iter().find(|t| t.name == *name);
+                let Some(topic) = topic.filter(|t| t.error_code == ErrorCode::None) else {
+                    return Err(format!("{name} missing: {:?}", metadata.topics));
+                };
+                if topic.partitions.is_empty() || topic.partitions.iter().any(|p| p.leader < 0) {
+                    return Err(format!("{name} without leaders: {topic:?}"));
+                }
+            }
+            Ok(())
+        })
+        .await;
+        took
     }
 
     /// Cuts node `id` off from every other broker (netns clusters only).
