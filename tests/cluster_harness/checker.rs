@@ -32,19 +32,25 @@ pub struct Report {
     pub reordered: Vec<String>,
     /// Read but never acknowledged (allowed: the acknowledgement may have been lost).
     pub unacknowledged: usize,
+    /// Acknowledged at a partition and offset another acknowledged record got too: the
+    /// broker answered with an offset it had given before (a phantom acknowledgement).
+    pub same_offset: Vec<String>,
 }
 
 impl Report {
     /// Whether nothing was lost, duplicated or reordered.
     pub fn is_clean(&self) -> bool {
-        self.lost.is_empty() && self.duplicated.is_empty() && self.reordered.is_empty()
+        self.lost.is_empty()
+            && self.duplicated.is_empty()
+            && self.reordered.is_empty()
+            && self.same_offset.is_empty()
     }
 
     /// One line: the counts, and the first few offenders.
     pub fn summary(&self) -> String {
         format!(
             "acknowledged {}, read {}, lost {} {:?}, duplicated {} {:?}, reordered {} {:?}, \
-             read but unacknowledged {}",
+             read but unacknowledged {}, acknowledged at an offset given twice {} {:?}",
             self.acknowledged,
             self.read,
             self.lost.len(),
@@ -53,7 +59,9 @@ impl Report {
             first(&self.duplicated),
             self.reordered.len(),
             first(&self.reordered),
-            self.unacknowledged
+            self.unacknowledged,
+            self.same_offset.len(),
+            first(&self.same_offset)
         )
     }
 }
@@ -70,6 +78,15 @@ pub fn check(acknowledged: &[Seen], read: &[Seen]) -> Report {
         ..Report::default()
     };
     let acked: HashMap<&str, &Seen> = acknowledged.iter().map(|s| (s.value.as_str(), s)).collect();
+    let mut at: HashMap<(i32, i64), &str> = HashMap::new();
+    for a in acknowledged {
+        if let Some(other) = at.insert((a.partition, a.offset), a.value.as_str()) {
+            report.same_offset.push(format!(
+                "{} and {other} both acknowledged at {}:{}",
+                a.value, a.partition, a.offset
+            ));
+        }
+    }
     let mut times_read: HashMap<&str, usize> = HashMap::new();
     let mut by_partition: BTreeMap<i32, Vec<&Seen>> = BTreeMap::new();
     for r in read {
@@ -143,5 +160,8 @@ mod tests {
         // b before a, and the second c not after the first.
         assert_eq!(report.reordered.len(), 2, "{:?}", report.reordered);
         assert!(!report.is_clean());
+        let phantom = [seen(0, 0, "a"), seen(0, 0, "e")];
+        let report = check(&phantom, &phantom[..1]);
+        assert_eq!(report.same_offset.len(), 1, "{}", report.summary());
     }
 }

@@ -18,12 +18,14 @@
 //! | [`wait`] | [`wait_until`] |
 //! | [`checker`] | lost / duplicated / reordered records |
 //! | [`cli`] | running the `rill` command line |
+//! | [`clients`] | producing numbered records and reading them back |
 
 #![allow(dead_code)]
 
 pub mod binaries;
 pub mod checker;
 pub mod cli;
+pub mod clients;
 pub mod netns;
 pub mod node;
 pub mod ports;
