@@ -15,6 +15,7 @@
 //! | [`node`] | one broker process and its signals |
 //! | [`netns`] | namespaces, bridge, nftables cuts |
 //! | [`probe`] | raw DescribeCluster / Metadata of one broker |
+//! | [`kafka_probe`] | topic ids from a broker's Kafka Metadata |
 //! | [`wait`] | [`wait_until`] |
 //! | [`checker`] | lost / duplicated / reordered records |
 //! | [`cli`] | running the `rill` command line |
@@ -26,6 +27,7 @@ pub mod binaries;
 pub mod checker;
 pub mod cli;
 pub mod clients;
+pub mod kafka_probe;
 pub mod netns;
 pub mod node;
 pub mod ports;
@@ -84,6 +86,8 @@ pub struct ClusterOptions {
     pub netns: bool,
     /// Extra `rilld` flags for every broker.
     pub extra_args: Vec<String>,
+    /// Each broker also serves the Kafka protocol (`--kafka-listen`).
+    pub kafka: bool,
     /// Without cluster flags: independent single brokers (to test the harness itself
     /// against a broker that predates clustering).
     pub standalone: bool,
@@ -97,6 +101,7 @@ impl ClusterOptions {
             racks: Vec::new(),
             netns: false,
             extra_args: Vec::new(),
+            kafka: false,
             standalone: false,
         }
     }
@@ -176,6 +181,9 @@ impl TestCluster {
                     members.clone().into(),
                 ]);
                 args.extend(FAST_TIMEOUTS.iter().map(OsString::from));
+            }
+            if options.kafka {
+                args.extend(["--kafka-listen".into(), a.kafka().to_string().into()]);
             }
             if let Some(rack) = options.racks.get(i) {
                 args.extend(["--rack".into(), rack.into()]);

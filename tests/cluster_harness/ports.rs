@@ -27,6 +27,8 @@ pub struct NodeAddrs {
     pub http_port: u16,
     /// Inter-broker port (its `--cluster` entry).
     pub raft_port: u16,
+    /// Kafka-protocol port (`--kafka-listen`, when the cluster has it).
+    pub kafka_port: u16,
 }
 
 impl NodeAddrs {
@@ -44,6 +46,11 @@ impl NodeAddrs {
     pub fn raft(&self) -> SocketAddr {
         SocketAddr::new(self.ip, self.raft_port)
     }
+
+    /// The Kafka-protocol listener.
+    pub fn kafka(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.kafka_port)
+    }
 }
 
 /// `127.A.B.N` for broker `index` (from 1) of this process's cluster `cluster`: `A`
@@ -56,20 +63,21 @@ pub fn loopback_ip(cluster: u32, index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, a, b, n))
 }
 
-/// Three distinct free ports on `ip`, bound together so the kernel cannot hand out the
+/// Four distinct free ports on `ip`, bound together so the kernel cannot hand out the
 /// same one twice, then released for the broker.
 pub fn loopback_addrs(ip: IpAddr) -> NodeAddrs {
     let bind = || {
         TcpListener::bind(SocketAddr::new(ip, 0))
             .unwrap_or_else(|e| panic!("cannot bind a free port on {ip}: {e}"))
     };
-    let (native, http, raft) = (bind(), bind(), bind());
+    let (native, http, raft, kafka) = (bind(), bind(), bind(), bind());
     let port = |l: &TcpListener| l.local_addr().expect("bound").port();
     NodeAddrs {
         ip,
         native_port: port(&native),
         http_port: port(&http),
         raft_port: port(&raft),
+        kafka_port: port(&kafka),
     }
 }
 
@@ -80,5 +88,6 @@ pub fn namespace_addrs(ip: IpAddr) -> NodeAddrs {
         native_port: 9420,
         http_port: 9640,
         raft_port: 9430,
+        kafka_port: 9092,
     }
 }
