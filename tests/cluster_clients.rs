@@ -288,7 +288,11 @@ async fn the_cli_produces_and_tails_through_the_bootstrap_list() {
     assert!(!out.stderr.trim().is_empty(), "says why: {out:?}");
 
     cluster.restart(victim).await;
-    cluster.wait_for_topics(controller, &["cli"]).await;
+    // `rill tail` stops at the first LEADER_NOT_AVAILABLE (even though it is retriable):
+    // wait until every broker, the restarted one included, shows the leaders again.
+    for id in cluster.ids() {
+        cluster.wait_for_topics(id, &["cli"]).await;
+    }
     let tail = cli::rill(
         &bootstrap,
         &["tail", "cli", "--from-beginning", "--no-follow"],
