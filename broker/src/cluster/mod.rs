@@ -34,6 +34,7 @@ pub mod config;
 pub mod error;
 pub mod handle;
 pub mod image;
+pub mod liveness;
 pub mod placement;
 pub mod raft;
 pub mod reconcile;
