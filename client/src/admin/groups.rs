@@ -251,8 +251,14 @@ impl Admin {
             .collect();
         if !lookup.is_empty() {
             let leaders = self.leaders_of(&lookup).await?;
+            // A partition without a leader now (its broker is down) has no known end.
+            let answerable: Vec<(TopicPartition, i64)> = lookup
+                .iter()
+                .filter(|(tp, _)| leaders.get(tp).is_some_and(|&leader| leader >= 0))
+                .cloned()
+                .collect();
             let ends =
-                list_offsets_from_leaders(&self.brokers, &leaders, READ_UNCOMMITTED, &lookup)
+                list_offsets_from_leaders(&self.brokers, &leaders, READ_UNCOMMITTED, &answerable)
                     .await?;
             for (tp, _) in lookup {
                 let end_offset = ends.get(&tp).copied().flatten();
