@@ -14,6 +14,9 @@ use thiserror::Error;
 
 use crate::storage::FlushPolicy;
 
+#[path = "config_cluster.rs"]
+pub mod cluster;
+
 /// Default listen address for the binary protocol.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:9420";
 /// Default address of the HTTP endpoint (`/metrics`, `/health`, `/ready`).
@@ -99,7 +102,7 @@ pub enum ConfigError {
     name = "rilld",
     version,
     about = "Rill: an event streaming log broker",
-    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients\n  rilld --tls-cert server.pem --tls-key server.key   # TLS on every listener\n  rilld --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem --tls-client-auth required   # mTLS\n  echo \"$PW\" | rilld user create admin --data-dir ./rill-data --password-stdin   # first SASL user\n  rilld --sasl-mechanisms SCRAM-SHA-256,SCRAM-SHA-512   # clients must authenticate"
+    after_help = "Examples:\n  rilld\n  rilld --listen 0.0.0.0:9420 --data-dir /var/lib/rill\n  rilld --config rill.toml --flush always\n  RILL_DATA_DIR=/tmp/rill rilld --default-partitions 8\n  rilld --node-id 1 --cluster 1@127.0.0.1:9431,2@127.0.0.1:9432,3@127.0.0.1:9433 --listen 127.0.0.1:9421 --http-listen 127.0.0.1:9641 --data-dir ./node1   # one broker of three on one machine\n  rilld --node-id 2 --cluster 1@10.0.0.1:9431,2@10.0.0.2:9431,3@10.0.0.3:9431 --rack eu-west-1b --default-replication-factor 3\n  rilld --kafka-listen 0.0.0.0:9092 --kafka-advertised kafka.example.com:9092   # also serve Kafka clients\n  rilld --tls-cert server.pem --tls-key server.key   # TLS on every listener\n  rilld --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem --tls-client-auth required   # mTLS\n  echo \"$PW\" | rilld user create admin --data-dir ./rill-data --password-stdin   # first SASL user\n  rilld --sasl-mechanisms SCRAM-SHA-256,SCRAM-SHA-512   # clients must authenticate"
 )]
 pub struct Args {
     /// TOML config file; flags and RILL_* variables override its settings.
@@ -210,6 +213,9 @@ pub struct Args {
     /// Authorization: `--authorization`, `--super-users`.
     #[command(flatten)]
     pub authorization: crate::security::acl::AuthorizationArgs,
+    /// Cluster: `--node-id`, `--cluster`, `--rack`, the quorum's timeouts.
+    #[command(flatten)]
+    pub cluster: cluster::ClusterArgs,
 }
 
 /// A `host:port` pair as clients should dial it (the host may be a name).
@@ -295,6 +301,8 @@ pub struct FileConfig {
     sasl: Option<crate::security::sasl::SaslFileConfig>,
     authorization: Option<crate::security::acl::AuthorizationMode>,
     super_users: Option<Vec<String>>,
+    default_replication_factor: Option<u16>,
+    cluster: Option<cluster::ClusterFileConfig>,
 }
 
 /// The broker's effective configuration.
@@ -349,6 +357,10 @@ pub struct BrokerConfig {
     pub sasl: crate::security::sasl::SaslConfig,
     /// When ACLs are checked, and the super users.
     pub authorization: crate::security::acl::AuthorizationConfig,
+    /// Cluster membership and timeouts; `None` runs the single broker of old.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// Copies of each partition of a topic created without a replication factor.
+    pub default_replication_factor: u16,
 }
 
 /// Broker-wide defaults for topic settings.
@@ -410,6 +422,8 @@ impl Default for BrokerConfig {
             tls: crate::tls::TlsSettings::default(),
             sasl: Default::default(),
             authorization: Default::default(),
+            cluster: None,
+            default_replication_factor: cluster::DEFAULT_REPLICATION_FACTOR_DEFAULT,
         }
     }
 }
@@ -433,6 +447,10 @@ impl BrokerConfig {
         let mut config = BrokerConfig::default();
         config.apply_file(&file)?;
         config.apply_args(args);
+        let mut settings = cluster::ClusterSettings::default();
+        settings.apply_file(file.cluster.as_ref())?;
+        settings.apply_args(&args.cluster);
+        config.cluster = settings.build()?;
         config.validate()?;
         Ok(config)
     }
@@ -519,6 +537,10 @@ impl BrokerConfig {
             self.kafka_advertised =
                 Some(parse_host_port(s).map_err(|e| invalid("kafka_advertised", s, e))?);
         }
+        set(
+            &mut self.default_replication_factor,
+            file.default_replication_factor,
+        );
         self.tls.apply_file(file.tls.as_ref())?;
         self.sasl.apply_file(file.sasl.as_ref())?;
         let authorization = crate::security::acl::AuthorizationFile {
@@ -593,6 +615,10 @@ impl BrokerConfig {
         if args.kafka_advertised.is_some() {
             self.kafka_advertised = args.kafka_advertised.clone();
         }
+        set(
+            &mut self.default_replication_factor,
+            args.cluster.default_replication_factor,
+        );
         self.tls.apply_args(&args.tls);
         self.sasl.apply_args(&args.sasl);
         self.authorization.apply_args(&args.authorization);
@@ -637,6 +663,12 @@ impl BrokerConfig {
         self.validate_buffers()?;
         self.tls.validate()?;
         check("max_partitions", self.max_partitions as u64, 1, 1 << 20)?;
+        check(
+            "default_replication_factor",
+            self.default_replication_factor,
+            1,
+            u64::from(cluster::REPLICATION_FACTOR_MAX),
+        )?;
         check("max_inflight", self.max_inflight as u64, 1, 1 << 16)?;
         check(
             "group_max_members",

@@ -255,3 +255,168 @@ fn kafka_listener_is_off_by_default_and_set_by_file_or_flag() {
     assert!(parse_host_port("host:99999").is_err());
     assert!(parse_host_port(":9092").is_err());
 }
+
+fn load_cluster(argv: &[&str]) -> Result<BrokerConfig, ConfigError> {
+    let mut all = vec!["rilld"];
+    all.extend_from_slice(argv);
+    BrokerConfig::load(&Args::try_parse_from(all).expect("flags parse"))
+}
+
+#[test]
+fn no_cluster_flags_run_a_single_broker() {
+    let config = BrokerConfig::load(&Args::default()).unwrap();
+    assert!(config.cluster.is_none());
+    assert_eq!(config.default_replication_factor, 1);
+}
+
+#[test]
+fn cluster_flags_build_the_cluster_config() {
+    let config = load_cluster(&[
+        "--node-id",
+        "2",
+        "--cluster",
+        "1@127.0.0.1:9431,2@127.0.0.1:9432,3@127.0.0.1:9433",
+        "--rack",
+        "b",
+        "--raft-heartbeat",
+        "100ms",
+        "--raft-election-timeout",
+        "500ms",
+        "--broker-heartbeat-interval",
+        "200ms",
+        "--broker-session-timeout",
+        "2s",
+        "--metadata-snapshot-every",
+        "50",
+        "--default-replication-factor",
+        "3",
+    ])
+    .unwrap();
+    let cluster = config.cluster.unwrap();
+    assert_eq!(cluster.node_id, 2);
+    assert_eq!(cluster.me().unwrap().addr, "127.0.0.1:9432");
+    assert_eq!(cluster.members.len(), 3);
+    assert_eq!(cluster.rack.as_deref(), Some("b"));
+    assert_eq!(cluster.raft_heartbeat, Duration::from_millis(100));
+    assert_eq!(cluster.raft_election_timeout, Duration::from_millis(500));
+    assert_eq!(
+        cluster.broker_heartbeat_interval,
+        Duration::from_millis(200)
+    );
+    assert_eq!(cluster.broker_session_timeout, Duration::from_secs(2));
+    assert_eq!(cluster.snapshot_every, 50);
+    assert_eq!(config.default_replication_factor, 3);
+}
+
+#[test]
+fn cluster_defaults_are_the_documented_ones() {
+    let config = load_cluster(&["--node-id", "1", "--cluster", "1@127.0.0.1:9431"]).unwrap();
+    let cluster = config.cluster.unwrap();
+    assert_eq!(cluster.raft_heartbeat, Duration::from_millis(250));
+    assert_eq!(cluster.raft_election_timeout, Duration::from_secs(1));
+    assert_eq!(cluster.broker_heartbeat_interval, Duration::from_secs(1));
+    assert_eq!(cluster.broker_session_timeout, Duration::from_secs(6));
+    assert_eq!(cluster.snapshot_every, 1000);
+    assert!(cluster.rack.is_none());
+}
+
+#[test]
+fn node_id_and_cluster_come_together() {
+    let err = load_cluster(&["--node-id", "1"]).unwrap_err().to_string();
+    assert!(err.contains("--node-id needs --cluster"), "{err}");
+    let err = load_cluster(&["--cluster", "1@a:1,2@b:2"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--cluster needs --node-id"), "{err}");
+    assert!(err.contains("1, 2"), "{err}");
+    let err = load_cluster(&["--node-id", "3", "--cluster", "1@a:1,2@b:2"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not in --cluster"), "{err}");
+    let err = load_cluster(&["--node-id", "1", "--cluster", "1@a:1,600000@b:2"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("above the largest"), "{err}");
+    let err = load_cluster(&["--rack", "a"]).unwrap_err().to_string();
+    assert!(err.contains("add --node-id and --cluster"), "{err}");
+}
+
+#[test]
+fn bad_cluster_values_are_refused_with_the_reason() {
+    assert!(Args::try_parse_from(["rilld", "--cluster", "1@a"]).is_err());
+    assert!(Args::try_parse_from(["rilld", "--cluster", "1@a:1,1@b:2"]).is_err());
+    let err = load_cluster(&[
+        "--node-id",
+        "1",
+        "--cluster",
+        "1@a:1",
+        "--raft-heartbeat",
+        "1s",
+        "--raft-election-timeout",
+        "2s",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("at least three heartbeats"), "{err}");
+    let err = load_cluster(&["--default-replication-factor", "0"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("default_replication_factor"), "{err}");
+}
+
+#[test]
+fn cluster_settings_have_their_env_variables() {
+    // Checked on clap's model rather than by setting variables, which would race the
+    // other tests that parse flags in this process.
+    use clap::CommandFactory;
+    let command = Args::command();
+    for (flag, env) in [
+        ("node_id", "RILL_NODE_ID"),
+        ("cluster", "RILL_CLUSTER"),
+        ("rack", "RILL_RACK"),
+        ("raft_heartbeat", "RILL_RAFT_HEARTBEAT"),
+        ("raft_election_timeout", "RILL_RAFT_ELECTION_TIMEOUT"),
+        (
+            "broker_heartbeat_interval",
+            "RILL_BROKER_HEARTBEAT_INTERVAL",
+        ),
+        ("broker_session_timeout", "RILL_BROKER_SESSION_TIMEOUT"),
+        ("metadata_snapshot_every", "RILL_METADATA_SNAPSHOT_EVERY"),
+        (
+            "default_replication_factor",
+            "RILL_DEFAULT_REPLICATION_FACTOR",
+        ),
+    ] {
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_id() == flag)
+            .unwrap_or_else(|| panic!("no flag {flag}"));
+        assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(env), "{flag}");
+    }
+}
+
+#[test]
+fn cluster_settings_come_from_the_file_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rill.toml");
+    std::fs::write(
+        &path,
+        "default_replication_factor = 2\n[cluster]\nnode_id = 1\nmembers = [\"1@127.0.0.1:9431\", \"2@127.0.0.1:9432\"]\nrack = \"a\"\nraft_heartbeat = \"100ms\"\nraft_election_timeout = \"600ms\"\nbroker_heartbeat_interval = \"500ms\"\nbroker_session_timeout = \"3s\"\nmetadata_snapshot_every = 10\n",
+    )
+    .unwrap();
+    let config = load_cluster(&["--config", path.to_str().unwrap()]).unwrap();
+    assert_eq!(config.default_replication_factor, 2);
+    let cluster = config.cluster.unwrap();
+    assert_eq!((cluster.node_id, cluster.members.len()), (1, 2));
+    assert_eq!(cluster.rack.as_deref(), Some("a"));
+    assert_eq!(cluster.raft_election_timeout, Duration::from_millis(600));
+    assert_eq!(cluster.broker_session_timeout, Duration::from_secs(3));
+    assert_eq!(cluster.snapshot_every, 10);
+    let config = load_cluster(&["--config", path.to_str().unwrap(), "--node-id", "2"]).unwrap();
+    assert_eq!(config.cluster.unwrap().node_id, 2);
+    std::fs::write(&path, "[cluster]\nnode_id = 1\nmembers = \"1@nohost\"\n").unwrap();
+    let err = load_cluster(&["--config", path.to_str().unwrap()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cluster.members"), "{err}");
+}

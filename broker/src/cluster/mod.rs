@@ -19,14 +19,27 @@
 //! | [`placement`] | spreading a new topic's replicas over brokers and racks |
 //! | [`handle`] | [`Cluster`]: what the servers ask (image, propose, status) |
 //! | [`error`] | [`ClusterError`] |
+//! | [`routing`] | who leads a partition, who coordinates a group |
+//! | [`reconcile`] | local topics follow the image |
+//! | [`admin`] | topic changes proposed to the controller |
+//! | [`topic_ids`] | which topic id each local copy was made for |
+//! | [`topic_view`] | partition counts for group assignment from the image |
+//! | [`tasks`] | the reconcile task; the controller creates `__consumer_offsets` |
 
+pub mod admin;
 pub mod command;
 pub mod config;
 pub mod error;
 pub mod handle;
 pub mod image;
+pub mod liveness;
 pub mod placement;
 pub mod raft;
+pub mod reconcile;
+pub mod routing;
+pub mod tasks;
+pub mod topic_ids;
+pub mod topic_view;
 
 pub use command::{ApplyError, BrokerRegistration, MetadataCommand};
 pub use config::{ClusterConfig, ClusterMember};

@@ -37,6 +37,19 @@ impl GroupCoordinator {
         topics: &TopicRegistry,
         now_ms: i64,
     ) -> Result<CommitResults, GroupError> {
+        self.commit_offsets_in(p, topics, topics, now_ms)
+    }
+
+    /// [`GroupCoordinator::commit_offsets`], checking that each partition exists in
+    /// `view` (in a cluster: the metadata image, as partitions may live on other
+    /// brokers) while the offsets log is written through `topics`.
+    pub fn commit_offsets_in(
+        &self,
+        p: CommitParams,
+        topics: &TopicRegistry,
+        view: &dyn TopicView,
+        now_ms: i64,
+    ) -> Result<CommitResults, GroupError> {
         validate_group_id(&p.group_id)?;
         let group_id = p.group_id.clone();
         self.with_group(&group_id, |group| {
@@ -52,7 +65,7 @@ impl GroupCoordinator {
             for (tp, offset, metadata) in p.offsets {
                 let checked = self
                     .validate_commit(&tp, offset, metadata.as_deref())
-                    .and_then(|()| partition_exists(topics, &tp));
+                    .and_then(|()| partition_exists(view, &tp));
                 if checked.is_ok() {
                     let committed = CommittedOffset {
                         offset,
@@ -149,7 +162,7 @@ impl GroupCoordinator {
 }
 
 /// The error for a commit to a topic or partition that does not exist.
-fn partition_exists(topics: &TopicRegistry, tp: &TopicPartition) -> Result<(), GroupError> {
+fn partition_exists(topics: &dyn TopicView, tp: &TopicPartition) -> Result<(), GroupError> {
     let count = topics.partition_count(&tp.topic).unwrap_or(0);
     if u32::try_from(tp.partition).is_ok_and(|p| p < count) {
         return Ok(());

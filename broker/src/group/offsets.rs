@@ -279,17 +279,11 @@ impl OffsetStore {
         if let Some(p) = &self.partition {
             return Ok(p.clone());
         }
-        let keep_forever = [
-            (RETENTION_MS.to_string(), "-1".to_string()),
-            (RETENTION_BYTES.to_string(), "-1".to_string()),
-            (SEGMENT_BYTES.to_string(), OFFSETS_SEGMENT_BYTES.to_string()),
-            (
-                CLEANUP_POLICY.to_string(),
-                OFFSETS_CLEANUP_POLICY.to_string(),
-            ),
-        ];
-        let topic = match topics.create(OFFSETS_TOPIC, Some(1), keep_forever.into_iter().collect())
-        {
+        let topic = match topics.create(
+            OFFSETS_TOPIC,
+            Some(OFFSETS_PARTITIONS),
+            offsets_topic_configs(),
+        ) {
             Err(TopicError::AlreadyExists(_)) => topics
                 .get(OFFSETS_TOPIC)
                 .ok_or_else(|| TopicError::UnknownTopic(OFFSETS_TOPIC.to_string()))?,
@@ -299,6 +293,26 @@ impl OffsetStore {
         self.partition = Some(partition.clone());
         Ok(partition)
     }
+}
+
+/// Partitions of `__consumer_offsets`. The store writes every group's offsets to
+/// partition 0, so in a cluster one broker (that partition's leader) coordinates every
+/// group: `hash(group_id) % 1` is always 0.
+pub const OFFSETS_PARTITIONS: u32 = 1;
+
+/// The settings of `__consumer_offsets`: kept forever, compacted, small segments.
+pub fn offsets_topic_configs() -> BTreeMap<String, String> {
+    [
+        (RETENTION_MS.to_string(), "-1".to_string()),
+        (RETENTION_BYTES.to_string(), "-1".to_string()),
+        (SEGMENT_BYTES.to_string(), OFFSETS_SEGMENT_BYTES.to_string()),
+        (
+            CLEANUP_POLICY.to_string(),
+            OFFSETS_CLEANUP_POLICY.to_string(),
+        ),
+    ]
+    .into_iter()
+    .collect()
 }
 
 fn record(group_id: &str, tp: &TopicPartition, value: Option<Bytes>, now_ms: i64) -> RecordInput {

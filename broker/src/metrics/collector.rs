@@ -115,6 +115,7 @@ impl Collector for BrokerCollector {
             super::cleaner::encode_dirty_ratios(enc, broker)?;
             super::tls::encode(enc, broker)?;
             super::authorization::encode(enc, broker)?;
+            super::cluster::encode(enc, broker)?;
         }
         super::cleaner::encode_counters(enc)?;
         encode_storage(enc)?;

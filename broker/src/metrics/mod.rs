@@ -14,6 +14,7 @@
 pub mod api;
 pub mod authorization;
 pub mod cleaner;
+pub mod cluster;
 pub mod collector;
 pub mod groups;
 pub mod histogram;

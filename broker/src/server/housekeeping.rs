@@ -51,7 +51,7 @@ pub fn sweep(ctx: &BrokerCtx) {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    ctx.groups.housekeeping(&ctx.topics, now_ms);
+    ctx.groups.housekeeping(&ctx.group_topics(), now_ms);
     if let Err(e) = ctx.groups.expire_offsets(&ctx.topics, now_ms) {
         warn!(error = %e, "expiring the offsets of groups without members failed");
     }

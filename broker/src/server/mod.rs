@@ -83,6 +83,9 @@ pub enum ServerError {
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The broker could not join its cluster.
+    #[error("cannot join the cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// Everything a request handler may touch.
@@ -109,9 +112,32 @@ pub struct BrokerCtx {
     pub credentials: Arc<crate::security::credentials::CredentialStore>,
     /// ACLs and who may do what.
     pub authorizer: Arc<crate::security::Authorizer>,
+    /// The cluster this broker belongs to; `None` for a single broker, whose code paths
+    /// never look further.
+    pub cluster: Option<crate::cluster::Cluster>,
+    /// The metadata image the local topics last caught up with (clustered brokers).
+    pub reconciled: crate::cluster::reconcile::Reconciled,
+    /// Partition leadership as the hot paths read it (clustered brokers).
+    pub routing: Option<crate::cluster::routing::RoutingCache>,
 }
 
 impl BrokerCtx {
+    /// The topics the group coordinator assigns and commits against: the image's in a
+    /// cluster, the local registry's on a single broker.
+    pub fn group_topics(&self) -> crate::cluster::topic_view::GroupTopics<'_> {
+        let image = self.cluster.as_ref().map(|c| c.image());
+        crate::cluster::topic_view::GroupTopics::new(image, &self.topics)
+    }
+
+    /// This broker's node id on the wire: its `--node-id` in a cluster, else 0.
+    pub fn node_id(&self) -> i32 {
+        self.cluster
+            .as_ref()
+            .map_or(handlers::metadata::NODE_ID, |c| {
+                crate::cluster::routing::wire_id(c.node_id())
+            })
+    }
+
     /// The TLS acceptor of `listener`, or `None` when it serves plaintext.
     pub fn tls_for(&self, listener: crate::tls::Listener) -> Option<Arc<crate::tls::TlsAcceptor>> {
         self.tls.clone().filter(|tls| tls.applies_to(listener))
@@ -126,8 +152,19 @@ pub struct Server {
     telemetry: Arc<Telemetry>,
     /// The Kafka-protocol listener, when `kafka_listen` is set.
     kafka: Option<TcpListener>,
+    /// The member of the metadata quorum this broker runs, when clustered.
+    raft: Option<RaftMember>,
     /// This broker's hold on its data directory, released when the server is dropped.
     _data_dir_lock: crate::data_dir_lock::DataDirLock,
+}
+
+/// A running [`crate::cluster::raft::RaftNode`] (which has no `Debug` of its own).
+struct RaftMember(crate::cluster::raft::RaftNode);
+
+impl std::fmt::Debug for RaftMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RaftMember").finish()
+    }
 }
 
 impl Server {
@@ -142,7 +179,7 @@ impl Server {
         telemetry: Arc<Telemetry>,
     ) -> Result<Server, ServerError> {
         let tls = load_tls(&config).await?;
-        Server::bind_with(config, telemetry, tls).await
+        Server::bind_with(config, telemetry, tls, None).await
     }
 
     /// [`Server::bind_observed`] with the TLS identity already loaded.
@@ -150,6 +187,7 @@ impl Server {
         config: BrokerConfig,
         telemetry: Arc<Telemetry>,
         tls: Option<Arc<crate::tls::TlsAcceptor>>,
+        given_cluster: Option<crate::cluster::Cluster>,
     ) -> Result<Server, ServerError> {
         let data_dir = config.data_dir.clone();
         let defaults = config.topic_defaults.clone();
@@ -193,6 +231,11 @@ impl Server {
             ),
             None => None,
         };
+        let kafka_addr = kafka.as_ref().and_then(|l| l.local_addr().ok());
+        let (cluster, raft) = match given_cluster {
+            Some(cluster) => (Some(cluster), None),
+            None => join_cluster(&config, advertised, kafka_addr).await?,
+        };
         let producer_ids = ProducerIds::open(&config.data_dir)?;
         let buffers = budget::ByteBudget::new(
             config.max_total_buffer_bytes,
@@ -209,6 +252,11 @@ impl Server {
             tls,
             credentials: Arc::new(credentials),
             authorizer,
+            routing: cluster
+                .as_ref()
+                .map(crate::cluster::routing::RoutingCache::new),
+            cluster,
+            reconciled: Default::default(),
         });
         telemetry.attach(ctx.clone());
         Ok(Server {
@@ -216,6 +264,7 @@ impl Server {
             listener,
             telemetry,
             kafka,
+            raft,
             _data_dir_lock: data_dir_lock,
         })
     }
@@ -242,6 +291,7 @@ impl Server {
             listener,
             telemetry,
             kafka,
+            raft,
             _data_dir_lock: data_dir_lock,
         } = self;
         info!(
@@ -255,6 +305,7 @@ impl Server {
         );
         warn_if_exposed(&ctx, kafka.as_ref().and_then(|l| l.local_addr().ok()));
         let housekeeping = tokio::spawn(housekeeping::run(ctx.clone(), shutdown.clone()));
+        let cluster_tasks = crate::cluster::tasks::spawn(&ctx, &shutdown);
         // One budget of connections for both protocols (they share the open-file limit).
         let (slots, max_connections) = listener::connection_slots(&ctx).await;
         let kafka = kafka.map(|l| {
@@ -268,6 +319,12 @@ impl Server {
         }
         telemetry.set_ready(false);
         let _ = housekeeping.await;
+        for task in cluster_tasks {
+            let _ = task.await;
+        }
+        if let Some(RaftMember(raft)) = raft {
+            raft.shutdown().await;
+        }
         let closing = ctx.clone();
         tokio::task::spawn_blocking(move || closing.topics.close()).await??;
         // Held until every log is closed: another broker may open the directory now.
@@ -275,6 +332,47 @@ impl Server {
         info!("clean shutdown complete");
         Ok(())
     }
+}
+
+/// Starts this broker's member of the metadata quorum when `config.cluster` says so,
+/// registering the addresses its listeners are bound to.
+async fn join_cluster(
+    config: &BrokerConfig,
+    advertised: SocketAddr,
+    kafka_addr: Option<SocketAddr>,
+) -> Result<(Option<crate::cluster::Cluster>, Option<RaftMember>), ServerError> {
+    let Some(cluster_config) = config.cluster.clone() else {
+        return Ok((None, None));
+    };
+    let inter_broker = cluster_config
+        .me()
+        .map(|m| m.addr.clone())
+        .unwrap_or_default();
+    let kafka = match (&config.kafka_advertised, kafka_addr) {
+        (Some(a), _) => Some((a.host.clone(), a.port)),
+        (None, Some(addr)) => Some((addr.ip().to_string(), addr.port())),
+        (None, None) => None,
+    };
+    let registration = crate::cluster::BrokerRegistration {
+        node_id: cluster_config.node_id,
+        host: advertised.ip().to_string(),
+        port: advertised.port(),
+        kafka,
+        inter_broker,
+        rack: cluster_config.rack.clone(),
+    };
+    if advertised.ip().is_unspecified() {
+        warn!(%advertised, "the listener is bound to an unspecified address, which other brokers and clients cannot dial: bind --listen to this broker's own address in a cluster");
+    }
+    info!(
+        node_id = cluster_config.node_id,
+        members = cluster_config.members.len(),
+        "joining the cluster"
+    );
+    let node =
+        crate::cluster::raft::RaftNode::start(cluster_config, &config.data_dir, registration)
+            .await?;
+    Ok((Some(node.cluster()), Some(RaftMember(node))))
 }
 
 /// Warns about each protocol listener that is reachable beyond loopback in plaintext,
@@ -338,6 +436,22 @@ pub struct Started {
 /// Brings the HTTP endpoint up (when `config.http_listen` is set), then opens and
 /// recovers the topics, binds the protocol listener and serves on a background task.
 pub async fn start(config: BrokerConfig) -> Result<Started, ServerError> {
+    start_with(config, None).await
+}
+
+/// [`start`] as a member of `cluster` instead of the quorum `config.cluster` names
+/// (tests of the cluster paths over an in-memory quorum, and embedding).
+pub async fn start_in_cluster(
+    config: BrokerConfig,
+    cluster: crate::cluster::Cluster,
+) -> Result<Started, ServerError> {
+    start_with(config, Some(cluster)).await
+}
+
+async fn start_with(
+    config: BrokerConfig,
+    given_cluster: Option<crate::cluster::Cluster>,
+) -> Result<Started, ServerError> {
     let (signal, shutdown) = ShutdownSignal::new();
     let telemetry = Telemetry::new();
     // Loaded before anything else: a bad certificate stops the start at once.
@@ -355,7 +469,7 @@ pub async fn start(config: BrokerConfig) -> Result<Started, ServerError> {
         info!(http_addr = %endpoint.local_addr(), "serving /metrics, /health and /ready");
         tokio::spawn(endpoint.serve(telemetry.clone(), http_tls, signal.subscribe()))
     });
-    let server = match Server::bind_with(config, telemetry, tls).await {
+    let server = match Server::bind_with(config, telemetry, tls, given_cluster).await {
         Ok(server) => server,
         Err(e) => {
             signal.trigger();

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod child;
+pub mod kafka;
 pub mod ledger;
 
 use std::net::SocketAddr;
@@ -80,6 +81,29 @@ impl RawClient {
         let id = self.send(request.clone()).await;
         let (got, response) = self.recv(&request).await;
         assert_eq!(got, id, "correlation id");
+        response
+    }
+
+    /// Sends a request at API version `version` and reads its response.
+    pub async fn call_at(&mut self, request: Request, version: u16) -> Response {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        let header = RequestHeader {
+            api_key: request.api_key(),
+            api_version: version,
+            correlation_id,
+            client_id: Some("raw-test".into()),
+        };
+        let mut out = FrameBuf::new();
+        encode_request(&header, &request, &mut out).unwrap();
+        self.framed.send(out).await.unwrap();
+        let frame = tokio::time::timeout(Duration::from_secs(20), self.framed.next())
+            .await
+            .expect("response timed out")
+            .expect("connection closed")
+            .unwrap();
+        let (got, response) = Response::decode(request.api_key(), version, frame).unwrap();
+        assert_eq!(got, correlation_id, "correlation id");
         response
     }
 

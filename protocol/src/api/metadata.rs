@@ -232,7 +232,8 @@ impl Message for MetadataResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::testing::{request_round_trip, response_round_trip};
+    use crate::api::testing::{request_round_trip, response_round_trip, response_round_trip_at};
+    use crate::api::Response;
 
     #[test]
     fn round_trips() {
@@ -268,5 +269,41 @@ mod tests {
                 }],
             }],
         });
+    }
+
+    /// A version-0 client (before clusters) gets the fields it knows, and the new ones
+    /// decode as a single broker's values.
+    #[test]
+    fn version_0_leaves_out_rack_epoch_replicas_and_isr() {
+        let v0 = MetadataResponse {
+            brokers: vec![BrokerInfo {
+                node_id: 1,
+                host: "h".into(),
+                port: 1,
+                rack: None,
+            }],
+            controller_id: 1,
+            topics: vec![TopicMetadata {
+                error_code: ErrorCode::None,
+                name: "t".into(),
+                is_internal: false,
+                partitions: vec![PartitionMetadata {
+                    error_code: ErrorCode::None,
+                    partition: 0,
+                    leader: 1,
+                    high_watermark: 1,
+                    log_start_offset: 0,
+                    leader_epoch: 0,
+                    replicas: Vec::new(),
+                    isr: Vec::new(),
+                }],
+            }],
+        };
+        response_round_trip_at(&Response::Metadata(v0.clone()), 0);
+        let mut out = FrameBuf::new();
+        v0.encode_body(0, &mut out).unwrap();
+        let mut with_v1 = FrameBuf::new();
+        v0.encode_body(1, &mut with_v1).unwrap();
+        assert!(out.len() < with_v1.len());
     }
 }

@@ -19,7 +19,7 @@ use rill_protocol::api::{create_topics as native_create, delete_topics as native
 use rill_protocol::error_code::ErrorCode;
 
 use super::kstr;
-use crate::kafka::topic_id::{name_of, topic_id, UNKNOWN_TOPIC_ID};
+use crate::kafka::topic_id::{find_name, id_of, UNKNOWN_TOPIC_ID};
 use crate::kafka::KafkaCtx;
 use crate::security::acl::{AclOperation, ResourceType};
 use crate::security::Access;
@@ -36,7 +36,7 @@ pub async fn create_topics(
     let mut accepted = Vec::new();
     for topic in req.topics {
         let name = topic.name.0.to_string();
-        match creatable(&topic) {
+        match creatable(&topic, ctx.broker.cluster.is_some()) {
             Ok(num_partitions) => accepted.push(native_create::CreatableTopic {
                 name,
                 num_partitions,
@@ -74,7 +74,17 @@ pub async fn create_topics(
 }
 
 /// The partition count to create, or why the topic cannot be created on one broker.
-fn creatable(topic: &CreatableTopic) -> Result<i32, (ErrorCode, &'static str)> {
+fn creatable(topic: &CreatableTopic, clustered: bool) -> Result<i32, (ErrorCode, &'static str)> {
+    if clustered {
+        // The controller places replicas; the count is checked against live brokers there.
+        if !topic.assignments.is_empty() {
+            return Err((
+                ErrorCode::InvalidRequest,
+                "manual replica assignments are not supported in a Rill cluster: give num_partitions and replication_factor",
+            ));
+        }
+        return Ok(topic.num_partitions);
+    }
     if topic.replication_factor > 1 {
         return Err((
             ErrorCode::InvalidReplicationFactor,
@@ -101,9 +111,22 @@ fn created(ctx: &KafkaCtx, r: TopicResult) -> CreatableTopicResult {
     let mut out = CreatableTopicResult::default();
     out.error_code = r.error_code.code();
     out.error_message = r.error_message.map(kstr);
-    match ctx.broker.topics.get(&r.name) {
-        Some(topic) if r.error_code == ErrorCode::None => {
-            out.topic_id = topic_id(&r.name);
+    let image_topic = ctx
+        .broker
+        .cluster
+        .as_ref()
+        .and_then(|c| c.image().topics.get(&r.name).cloned());
+    match (ctx.broker.topics.get(&r.name), image_topic) {
+        (_, Some(topic)) if r.error_code == ErrorCode::None => {
+            out.topic_id = id_of(&ctx.broker, &r.name);
+            out.num_partitions = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+            out.replication_factor = topic
+                .partitions
+                .first()
+                .map_or(-1, |p| i16::try_from(p.replicas.len()).unwrap_or(i16::MAX));
+        }
+        (Some(topic), None) if r.error_code == ErrorCode::None => {
+            out.topic_id = id_of(&ctx.broker, &r.name);
             out.num_partitions = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
             out.replication_factor = 1;
         }
@@ -134,7 +157,7 @@ pub async fn delete_topics(
             match t.name {
                 Some(name) => names.push(name.0.to_string()),
                 // An id resolves only for a principal that may see the topic.
-                None => match name_of(&ctx.broker.topics, t.topic_id).filter(|name| {
+                None => match find_name(&ctx.broker, t.topic_id).filter(|name| {
                     access.permits(ResourceType::Topic, name, AclOperation::Describe)
                 }) {
                     Some(name) => names.push(name),
@@ -154,7 +177,7 @@ pub async fn delete_topics(
         .into_iter()
         .map(|r| {
             let mut out = DeletableTopicResult::default();
-            out.topic_id = topic_id(&r.name);
+            out.topic_id = id_of(&ctx.broker, &r.name);
             out.error_code = r.error_code.code();
             out.error_message = r.error_message.map(kstr);
             out.name = Some(TopicName(kstr(r.name)));

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::kstr;
 use crate::group::coordinator::{HeartbeatParams, JoinParams, MemberUpdate};
 use crate::group::{GroupError, TopicPartition};
-use crate::kafka::topic_id::{name_of, topic_id};
+use crate::kafka::topic_id::{find_name, id_of};
 use crate::kafka::KafkaCtx;
 use crate::server::handlers::groups::error_code;
 use crate::storage::now_ms;
@@ -58,11 +58,18 @@ pub async fn heartbeat(
     let member_id = req.member_id.to_string();
     let epoch = req.member_epoch;
     let mut response = ConsumerGroupHeartbeatResponse::default();
+    if let Some(code) = super::groups::refusal(ctx, &group_id) {
+        response.error_code = code;
+        response.member_epoch = -1;
+        return response;
+    }
     if epoch < 0 {
         let (broker, g, m) = (ctx.broker.clone(), group_id.clone(), member_id.clone());
-        let left = tokio::task::spawn_blocking(move || broker.groups.leave(&g, &m, &broker.topics))
-            .await
-            .unwrap_or_else(|e| Err(GroupError::Task(e)));
+        let left = tokio::task::spawn_blocking(move || {
+            broker.groups.leave(&g, &m, &broker.group_topics())
+        })
+        .await
+        .unwrap_or_else(|e| Err(GroupError::Task(e)));
         ctx.owned.lock().remove(&(group_id, member_id.clone()));
         if let Err(e) = left {
             return failed(response, &e);
@@ -119,8 +126,10 @@ pub async fn heartbeat(
             client_id,
             client_host: peer.ip().to_string(),
         };
-        tokio::task::spawn_blocking(move || broker.groups.join(params, &broker.topics, now_ms()))
-            .await
+        tokio::task::spawn_blocking(move || {
+            broker.groups.join(params, &broker.group_topics(), now_ms())
+        })
+        .await
     } else {
         let params = HeartbeatParams {
             group_id,
@@ -130,12 +139,14 @@ pub async fn heartbeat(
             owned,
         };
         tokio::task::spawn_blocking(move || {
-            broker.groups.heartbeat(params, &broker.topics, now_ms())
+            broker
+                .groups
+                .heartbeat(params, &broker.group_topics(), now_ms())
         })
         .await
     };
     match outcome.unwrap_or_else(|e| Err(GroupError::Task(e))) {
-        Ok(update) => answered(response, update),
+        Ok(update) => answered(ctx, response, update),
         Err(e) => failed(response, &e),
     }
 }
@@ -148,7 +159,7 @@ fn reported(ctx: &KafkaCtx, tps: Vec<OwnedTopic>) -> Vec<TopicPartition> {
     for tp in tps {
         let name = names
             .entry(tp.topic_id)
-            .or_insert_with(|| name_of(&ctx.broker.topics, tp.topic_id))
+            .or_insert_with(|| find_name(&ctx.broker, tp.topic_id))
             .clone();
         if let Some(name) = name {
             out.extend(
@@ -162,6 +173,7 @@ fn reported(ctx: &KafkaCtx, tps: Vec<OwnedTopic>) -> Vec<TopicPartition> {
 }
 
 fn answered(
+    ctx: &KafkaCtx,
     mut response: ConsumerGroupHeartbeatResponse,
     update: MemberUpdate,
 ) -> ConsumerGroupHeartbeatResponse {
@@ -178,7 +190,7 @@ fn answered(
             .into_iter()
             .map(|(topic, partitions)| {
                 let mut t = TopicPartitions::default();
-                t.topic_id = topic_id(&topic);
+                t.topic_id = id_of(&ctx.broker, &topic);
                 t.partitions = partitions;
                 t
             })

@@ -52,6 +52,9 @@ fn coordinator(ctx: &KafkaCtx, key: String, group: bool, access: &Access) -> Coo
         c.port = -1;
         return c;
     }
+    if group && ctx.broker.cluster.is_some() {
+        return in_cluster(ctx, key);
+    }
     c.key = kstr(key);
     if group {
         c.node_id = BrokerId(NODE_ID);
@@ -62,6 +65,41 @@ fn coordinator(ctx: &KafkaCtx, key: String, group: bool, access: &Access) -> Coo
         c.error_message = Some(kstr("transactions are not supported by this broker"));
         c.node_id = BrokerId(-1);
         c.port = -1;
+    }
+    c
+}
+
+/// A group's coordinator in a cluster: the leader of its offsets partition, at that
+/// broker's Kafka address (COORDINATOR_NOT_AVAILABLE while there is none, or it serves
+/// no Kafka clients).
+fn in_cluster(ctx: &KafkaCtx, key: String) -> Coordinator {
+    let mut c = Coordinator::default();
+    let native = crate::server::handlers::groups::find_coordinator(
+        &ctx.broker,
+        rill_protocol::api::find_coordinator::FindCoordinatorRequest {
+            key: key.clone(),
+            key_type: rill_protocol::api::find_coordinator::KEY_TYPE_GROUP,
+        },
+        &crate::security::Access::unrestricted(),
+    );
+    let kafka_address = u64::try_from(native.node_id).ok().and_then(|node| {
+        let image = ctx.broker.cluster.as_ref()?.image();
+        image.brokers.get(&node)?.registration.kafka.clone()
+    });
+    c.key = kstr(key);
+    match kafka_address {
+        Some((host, port)) if native.error_code == ErrorCode::None => {
+            c.node_id = BrokerId(native.node_id);
+            c.host = kstr(host);
+            c.port = i32::from(port);
+        }
+        _ => {
+            let code = ErrorCode::CoordinatorNotAvailable;
+            c.error_code = code.code();
+            c.error_message = Some(kstr(code.description()));
+            c.node_id = BrokerId(-1);
+            c.port = -1;
+        }
     }
     c
 }

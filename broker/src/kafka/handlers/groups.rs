@@ -45,9 +45,12 @@ pub async fn join(
     version: i16,
 ) -> JoinGroupResponse {
     let group_id = req.group_id.0.to_string();
-    let outcome = match join_input(ctx, &req, header, peer) {
-        Ok(input) => join_and_wait(ctx, &group_id, input).await,
-        Err(code) => Err(code),
+    let outcome = match refusal(ctx, &group_id) {
+        Some(code) => Err(code),
+        None => match join_input(ctx, &req, header, peer) {
+            Ok(input) => join_and_wait(ctx, &group_id, input).await,
+            Err(code) => Err(code),
+        },
     };
     match &outcome {
         Ok((member, joined)) => debug!(
@@ -177,9 +180,11 @@ pub async fn sync(ctx: &Arc<KafkaCtx>, req: SyncGroupRequest, version: i16) -> S
         .iter()
         .map(|a| (a.member_id.to_string(), a.assignment.clone()))
         .collect();
+    let refused = refusal(ctx, &group_id);
     let first = {
         let mut all = ctx.groups.lock();
         match all.get_mut(&group_id) {
+            _ if refused.is_some() => Err(refused.unwrap_or(ErrorCode::NotCoordinator.code())),
             None => Err(codes::UNKNOWN_MEMBER_ID),
             Some(g) => g
                 .sync(
@@ -237,7 +242,9 @@ fn session_of(g: &ClassicGroup, member_id: &str) -> Duration {
 
 /// Answers a Heartbeat request.
 pub fn heartbeat(ctx: &KafkaCtx, req: HeartbeatRequest) -> HeartbeatResponse {
+    let refused = refusal(ctx, req.group_id.0.as_str());
     let code = match ctx.groups.lock().get_mut(req.group_id.0.as_str()) {
+        _ if refused.is_some() => refused.unwrap_or(ErrorCode::NotCoordinator.code()),
         None => codes::UNKNOWN_MEMBER_ID,
         Some(g) => g.heartbeat(&req.member_id, req.generation_id, std::time::Instant::now()),
     };
@@ -259,10 +266,15 @@ pub fn leave(ctx: &KafkaCtx, req: LeaveGroupRequest, version: i16) -> LeaveGroup
     } else {
         vec![req.member_id.to_string()]
     };
+    let refused = refusal(ctx, req.group_id.0.as_str());
     let results: Vec<(String, i16)> = {
         let mut all = ctx.groups.lock();
         let now = std::time::Instant::now();
         match all.get_mut(req.group_id.0.as_str()) {
+            _ if refused.is_some() => leaving
+                .into_iter()
+                .map(|m| (m, refused.unwrap_or(ErrorCode::NotCoordinator.code())))
+                .collect(),
             None => leaving
                 .into_iter()
                 .map(|m| (m, codes::UNKNOWN_MEMBER_ID))
@@ -294,6 +306,12 @@ pub fn leave(ctx: &KafkaCtx, req: LeaveGroupRequest, version: i16) -> LeaveGroup
     response
 }
 
+/// In a cluster, the Kafka code refusing a group this broker does not coordinate
+/// (NOT_COORDINATOR, or COORDINATOR_NOT_AVAILABLE when nobody does now).
+pub(crate) fn refusal(ctx: &KafkaCtx, group_id: &str) -> Option<i16> {
+    crate::server::handlers::groups::coordinator_refusal(&ctx.broker, group_id).map(|c| c.code())
+}
+
 /// Answers a DescribeGroups request: members with their metadata and assignments.
 /// Needs Describe on each group.
 pub fn describe(
@@ -310,6 +328,11 @@ pub fn describe(
             let mut out = DescribedGroup::default();
             if !access.group(&id.0, AclOperation::Describe) {
                 out.error_code = ErrorCode::GroupAuthorizationFailed.code();
+                out.group_id = id;
+                return out;
+            }
+            if let Some(code) = refusal(ctx, &id.0) {
+                out.error_code = code;
                 out.group_id = id;
                 return out;
             }

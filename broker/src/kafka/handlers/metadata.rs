@@ -14,7 +14,9 @@ use rill_protocol::error_code::ErrorCode;
 use uuid::Uuid;
 
 use super::kstr;
-use crate::kafka::topic_id::{name_of, topic_id, UNKNOWN_TOPIC_ID};
+use crate::cluster::image::MetadataImage;
+use crate::cluster::routing::wire_id;
+use crate::kafka::topic_id::{find_name, id_of, UNKNOWN_TOPIC_ID};
 use crate::kafka::KafkaCtx;
 use crate::security::acl::{AclOperation, ResourceType};
 use crate::security::Access;
@@ -78,7 +80,7 @@ pub async fn handle(
                 .filter_map(|t| match t.name {
                     Some(name) => Some(name.0.to_string()),
                     None => {
-                        let found = name_of(&ctx.broker.topics, t.topic_id).filter(|name| {
+                        let found = find_name(&ctx.broker, t.topic_id).filter(|name| {
                             access.permits(ResourceType::Topic, name, AclOperation::Describe)
                         });
                         if found.is_none() {
@@ -100,9 +102,13 @@ pub async fn handle(
     };
     let answer = native_handler::handle(&ctx.broker, native_req, access).await;
     let mut response = MetadataResponse::default();
-    response.brokers = vec![broker(ctx)];
-    response.cluster_id = Some(kstr(CLUSTER_ID));
-    response.controller_id = BrokerId(NODE_ID);
+    let image = ctx.broker.cluster.as_ref().map(|c| c.image());
+    response.brokers = match &image {
+        Some(image) => cluster_brokers(image),
+        None => vec![broker(ctx)],
+    };
+    response.cluster_id = Some(kstr(cluster_id(ctx)));
+    response.controller_id = BrokerId(answer.controller_id);
     if cluster_ops && (8..=10).contains(&version) {
         response.cluster_authorized_operations = authorized_operations(
             access,
@@ -119,7 +125,7 @@ pub async fn handle(
             let ops = (topic_ops && version >= 8 && t.error_code == ErrorCode::None).then(|| {
                 authorized_operations(access, ResourceType::Topic, &t.name, TOPIC_OPERATIONS)
             });
-            let mut out = topic(t);
+            let mut out = topic(ctx, image.as_deref(), t);
             if let Some(ops) = ops {
                 out.topic_authorized_operations = ops;
             }
@@ -148,15 +154,75 @@ fn unknown_topic_id(id: Uuid) -> MetadataResponseTopic {
     t
 }
 
-fn topic(t: native::TopicMetadata) -> MetadataResponseTopic {
+/// The cluster id Kafka clients see: the image's in a cluster, else [`CLUSTER_ID`].
+pub fn cluster_id(ctx: &KafkaCtx) -> String {
+    ctx.broker
+        .cluster
+        .as_ref()
+        .map(|c| c.image().cluster_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| CLUSTER_ID.to_string())
+}
+
+/// The unfenced brokers that serve Kafka clients, at their Kafka addresses.
+pub fn cluster_brokers(image: &MetadataImage) -> Vec<MetadataResponseBroker> {
+    image
+        .brokers
+        .iter()
+        .filter(|(_, b)| !b.fenced)
+        .filter_map(|(id, b)| {
+            let (host, port) = b.registration.kafka.clone()?;
+            let mut out = MetadataResponseBroker::default();
+            out.node_id = BrokerId(wire_id(*id));
+            out.host = kstr(host);
+            out.port = i32::from(port);
+            out.rack = b.registration.rack.clone().map(kstr);
+            Some(out)
+        })
+        .collect()
+}
+
+fn topic(
+    ctx: &KafkaCtx,
+    image: Option<&MetadataImage>,
+    t: native::TopicMetadata,
+) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default();
     out.error_code = t.error_code.code();
     if t.error_code == ErrorCode::None {
-        out.topic_id = topic_id(&t.name);
+        out.topic_id = id_of(&ctx.broker, &t.name);
     }
     out.name = Some(TopicName(kstr(t.name)));
     out.is_internal = t.is_internal;
-    out.partitions = t.partitions.into_iter().map(partition).collect();
+    out.partitions = t
+        .partitions
+        .into_iter()
+        .map(|p| match image {
+            Some(image) => cluster_partition(image, p),
+            None => partition(p),
+        })
+        .collect();
+    out
+}
+
+/// A partition as the image describes it; replicas on fenced brokers are offline.
+fn cluster_partition(
+    image: &MetadataImage,
+    p: native::PartitionMetadata,
+) -> MetadataResponsePartition {
+    let mut out = MetadataResponsePartition::default();
+    out.error_code = p.error_code.code();
+    out.partition_index = p.partition;
+    out.leader_id = BrokerId(p.leader);
+    out.leader_epoch = p.leader_epoch;
+    out.offline_replicas = p
+        .replicas
+        .iter()
+        .filter(|r| !u64::try_from(**r).is_ok_and(|id| image.is_alive(id)))
+        .map(|r| BrokerId(*r))
+        .collect();
+    out.replica_nodes = p.replicas.into_iter().map(BrokerId).collect();
+    out.isr_nodes = p.isr.into_iter().map(BrokerId).collect();
     out
 }
 

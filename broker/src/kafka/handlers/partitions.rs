@@ -36,6 +36,11 @@ pub async fn create(
         let outcome = if !access.topic(&name, AclOperation::Alter) {
             let code = ErrorCode::TopicAuthorizationFailed;
             Err((code, code.description().to_string()))
+        } else if ctx.broker.cluster.is_some() {
+            Err((
+                ErrorCode::InvalidRequest,
+                "adding partitions to a topic is not supported in a Rill cluster yet".to_string(),
+            ))
         } else if elsewhere {
             Err((
                 ErrorCode::InvalidRequest,

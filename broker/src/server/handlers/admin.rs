@@ -19,6 +19,7 @@ use rill_protocol::error_code::ErrorCode;
 
 use super::errors::topic_error_code;
 use super::run_blocking;
+use crate::cluster::admin::{self as cluster_admin, NewTopic};
 use crate::security::acl::AclOperation;
 use crate::security::Access;
 use crate::server::BrokerCtx;
@@ -75,6 +76,27 @@ pub async fn create_topics(
                 .map(Some)
                 .map_err(|_| TopicError::InvalidPartitions(i64::from(n))),
         };
+        if let Some(cluster) = &ctx.cluster {
+            let new_topic = NewTopic {
+                name: topic.name.clone(),
+                partitions: match partitions {
+                    Ok(p) => p,
+                    Err(e) => {
+                        topics.push(result(topic.name, Err(e)));
+                        continue;
+                    }
+                },
+                replication_factor: Some(i32::from(topic.replication_factor)),
+                configs: overrides,
+                internal: false,
+            };
+            let timeout = cluster_admin::admin_timeout(req.timeout_ms);
+            let outcome =
+                cluster_admin::create_topic(ctx, cluster, new_topic, req.validate_only, timeout)
+                    .await;
+            topics.push(cluster_result(topic.name, outcome));
+            continue;
+        }
         let outcome = match partitions {
             Err(e) => Err(e),
             Ok(_) if is_internal_name(&topic.name) => validate_client_name(&topic.name),
@@ -90,6 +112,22 @@ pub async fn create_topics(
         topics.push(result(topic.name, outcome));
     }
     CreateTopicsResponse { topics }
+}
+
+/// The result of a topic change through the controller.
+fn cluster_result(name: String, outcome: Result<(), cluster_admin::AdminError>) -> TopicResult {
+    match outcome {
+        Ok(()) => TopicResult {
+            name,
+            error_code: ErrorCode::None,
+            error_message: None,
+        },
+        Err(e) => TopicResult {
+            name,
+            error_code: e.error_code(),
+            error_message: Some(e.to_string()),
+        },
+    }
 }
 
 fn validate_only(
@@ -125,6 +163,12 @@ pub async fn delete_topics(
             topics.push(result(name.clone(), validate_client_name(&name)));
             continue;
         }
+        if let Some(cluster) = &ctx.cluster {
+            let timeout = cluster_admin::admin_timeout(req.timeout_ms);
+            let outcome = cluster_admin::delete_topic(ctx, cluster, &name, timeout).await;
+            topics.push(cluster_result(name, outcome));
+            continue;
+        }
         let doomed = name.clone();
         let outcome = run_blocking(ctx, move |ctx| {
             ctx.topics.delete(&doomed)?;
@@ -155,6 +199,7 @@ pub fn describe_configs(
                 error_code: ErrorCode::TopicAuthorizationFailed,
                 configs: Vec::new(),
             },
+            None if ctx.cluster.is_some() => describe_from_image(ctx, name),
             Some(topic) => TopicConfigs {
                 name,
                 error_code: ErrorCode::None,
@@ -175,6 +220,46 @@ pub fn describe_configs(
         })
         .collect();
     DescribeTopicConfigsResponse { topics }
+}
+
+/// The settings of a topic this clustered broker holds no copy of, from the image.
+fn describe_from_image(ctx: &BrokerCtx, name: String) -> TopicConfigs {
+    let image = ctx.cluster.as_ref().map(|c| c.image());
+    let Some(topic) = image.as_ref().and_then(|i| i.topics.get(&name)) else {
+        return TopicConfigs {
+            name,
+            error_code: ErrorCode::UnknownTopicOrPartition,
+            configs: Vec::new(),
+        };
+    };
+    let defaults = ctx.topics.defaults();
+    let described =
+        topic_config::log_config(&defaults, &topic.configs, ctx.config.max_batch_bytes())
+            .map(|config| topic_config::describe(&config))
+            .and_then(|mut all| {
+                all.extend(
+                    crate::topics::TimestampPolicy::from_overrides(&topic.configs)?.describe(),
+                );
+                Ok(all)
+            });
+    match described {
+        Ok(all) => TopicConfigs {
+            name,
+            error_code: ErrorCode::None,
+            configs: all
+                .into_iter()
+                .map(|(key, value)| ConfigEntry {
+                    key,
+                    value: Some(value),
+                })
+                .collect(),
+        },
+        Err(e) => TopicConfigs {
+            name,
+            error_code: topic_error_code(&e),
+            configs: Vec::new(),
+        },
+    }
 }
 
 /// A compacted topic's `dirty.ratio` (read-only): the highest dirty ratio among its
@@ -215,6 +300,21 @@ pub async fn alter_configs(
         return AlterTopicConfigsResponse {
             error_code: topic_error_code(&e),
             error_message: Some(e.to_string()),
+        };
+    }
+    if let Some(cluster) = &ctx.cluster {
+        let timeout = cluster_admin::ADMIN_TIMEOUT_DEFAULT;
+        return match cluster_admin::alter_topic_configs(ctx, cluster, &topic, changes, timeout)
+            .await
+        {
+            Ok(()) => AlterTopicConfigsResponse {
+                error_code: ErrorCode::None,
+                error_message: None,
+            },
+            Err(e) => AlterTopicConfigsResponse {
+                error_code: e.error_code(),
+                error_message: Some(e.to_string()),
+            },
         };
     }
     let outcome = run_blocking(ctx, move |ctx| ctx.topics.alter(&topic, changes)).await;

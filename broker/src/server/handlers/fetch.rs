@@ -41,6 +41,8 @@ struct Target {
     partition: Option<Arc<Partition>>,
     /// No Read on the topic: answered TOPIC_AUTHORIZATION_FAILED, never looked up.
     denied: bool,
+    /// In a cluster, why this broker does not serve the partition (another leads it).
+    not_served: Option<ErrorCode>,
 }
 
 /// Answers a Fetch request, waiting for data when asked to; `charge` is the request's
@@ -113,6 +115,7 @@ fn resolve(
     let mut topic_indexes: HashMap<String, usize> = HashMap::new();
     let mut seen: HashMap<usize, std::collections::HashSet<i32>> = HashMap::new();
     let mut targets = Vec::new();
+    let leadership = super::errors::leadership(ctx);
     for topic in topics {
         let topic_index = *topic_indexes.entry(topic.name.clone()).or_insert_with(|| {
             names.push(topic.name.clone());
@@ -128,14 +131,23 @@ fn resolve(
             if !seen.insert(request.partition) {
                 continue;
             }
+            let not_served = match denied {
+                true => None,
+                false => {
+                    super::errors::route(ctx, leadership.as_deref(), &topic.name, request.partition)
+                        .err()
+                }
+            };
             let partition = resolved
                 .as_ref()
+                .filter(|_| not_served.is_none())
                 .and_then(|t| t.partition(request.partition).cloned());
             targets.push(Target {
                 topic_index,
                 request,
                 partition,
                 denied,
+                not_served,
             });
         }
     }
@@ -182,9 +194,10 @@ fn read_one(
         records: FetchRecords::new(),
     };
     let Some(partition) = &target.partition else {
-        answer.error_code = match target.denied {
-            true => ErrorCode::TopicAuthorizationFailed,
-            false => ErrorCode::UnknownTopicOrPartition,
+        answer.error_code = match (target.denied, target.not_served) {
+            (true, _) => ErrorCode::TopicAuthorizationFailed,
+            (false, Some(code)) => code,
+            (false, None) => ErrorCode::UnknownTopicOrPartition,
         };
         return answer;
     };

@@ -35,6 +35,7 @@ use tracing::warn;
 
 use super::errors::storage_error_code;
 use super::metadata::NODE_ID;
+use crate::cluster::routing::{self, Coordinator};
 use crate::group::admin::{GroupDescription, ResetTo};
 use crate::group::commit::CommitParams;
 use crate::group::coordinator::{HeartbeatParams, JoinParams};
@@ -83,11 +84,52 @@ pub fn find_coordinator(
             port: -1,
         };
     }
-    FindCoordinatorResponse {
-        error_code: ErrorCode::None,
-        node_id: NODE_ID,
-        host: ctx.advertised.ip().to_string(),
-        port: i32::from(ctx.advertised.port()),
+    let Some(cluster) = &ctx.cluster else {
+        return FindCoordinatorResponse {
+            error_code: ErrorCode::None,
+            node_id: NODE_ID,
+            host: ctx.advertised.ip().to_string(),
+            port: i32::from(ctx.advertised.port()),
+        };
+    };
+    let unavailable = FindCoordinatorResponse {
+        error_code: ErrorCode::CoordinatorNotAvailable,
+        node_id: -1,
+        host: String::new(),
+        port: -1,
+    };
+    if cluster.status().stale {
+        return unavailable;
+    }
+    let image = cluster.image();
+    let node = match routing::coordinator(&image, &req.key, cluster.node_id()) {
+        Coordinator::Here => cluster.node_id(),
+        Coordinator::There(node) => node,
+        Coordinator::Unavailable => return unavailable,
+    };
+    match image.brokers.get(&node).filter(|b| !b.fenced) {
+        Some(b) => FindCoordinatorResponse {
+            error_code: ErrorCode::None,
+            node_id: routing::wire_id(node),
+            host: b.registration.host.clone(),
+            port: i32::from(b.registration.port),
+        },
+        None => unavailable,
+    }
+}
+
+/// In a cluster, why this broker does not serve `group_id` (NOT_COORDINATOR when another
+/// broker coordinates it, COORDINATOR_NOT_AVAILABLE when none does now or this broker's
+/// metadata is stale); `None` when it does (always, on a single broker).
+pub fn coordinator_refusal(ctx: &BrokerCtx, group_id: &str) -> Option<ErrorCode> {
+    let cluster = ctx.cluster.as_ref()?;
+    if cluster.status().stale {
+        return Some(ErrorCode::CoordinatorNotAvailable);
+    }
+    match routing::coordinator(&cluster.image(), group_id, cluster.node_id()) {
+        Coordinator::Here => None,
+        Coordinator::There(_) => Some(ErrorCode::NotCoordinator),
+        Coordinator::Unavailable => Some(ErrorCode::CoordinatorNotAvailable),
     }
 }
 
@@ -109,6 +151,15 @@ pub fn join(
             assignment: Vec::new(),
         };
     }
+    if let Some(error_code) = coordinator_refusal(ctx, &req.group_id) {
+        return JoinGroupResponse {
+            error_code,
+            member_id: String::new(),
+            member_epoch: -1,
+            heartbeat_interval_ms: 0,
+            assignment: Vec::new(),
+        };
+    }
     let params = JoinParams {
         group_id: req.group_id,
         member_id: req.member_id,
@@ -119,7 +170,7 @@ pub fn join(
         client_id: header.client_id.clone(),
         client_host: peer.ip().to_string(),
     };
-    match ctx.groups.join(params, &ctx.topics, now_ms()) {
+    match ctx.groups.join(params, &ctx.group_topics(), now_ms()) {
         Ok(update) => JoinGroupResponse {
             error_code: ErrorCode::None,
             member_id: update.member_id,
@@ -148,6 +199,14 @@ pub fn heartbeat(ctx: &BrokerCtx, req: HeartbeatRequest, access: &Access) -> Hea
             assignment: None,
         };
     }
+    if let Some(error_code) = coordinator_refusal(ctx, &req.group_id) {
+        return HeartbeatResponse {
+            error_code,
+            member_epoch: -1,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        };
+    }
     let params = HeartbeatParams {
         group_id: req.group_id,
         member_id: req.member_id,
@@ -155,7 +214,7 @@ pub fn heartbeat(ctx: &BrokerCtx, req: HeartbeatRequest, access: &Access) -> Hea
         topics: req.topics,
         owned: from_wire(req.owned),
     };
-    match ctx.groups.heartbeat(params, &ctx.topics, now_ms()) {
+    match ctx.groups.heartbeat(params, &ctx.group_topics(), now_ms()) {
         Ok(update) => HeartbeatResponse {
             error_code: ErrorCode::None,
             member_epoch: update.member_epoch,
@@ -178,7 +237,12 @@ pub fn leave(ctx: &BrokerCtx, req: LeaveGroupRequest, access: &Access) -> LeaveG
             error_code: ErrorCode::GroupAuthorizationFailed,
         };
     }
-    let outcome = ctx.groups.leave(&req.group_id, &req.member_id, &ctx.topics);
+    if let Some(error_code) = coordinator_refusal(ctx, &req.group_id) {
+        return LeaveGroupResponse { error_code };
+    }
+    let outcome = ctx
+        .groups
+        .leave(&req.group_id, &req.member_id, &ctx.group_topics());
     LeaveGroupResponse {
         error_code: outcome.err().map_or(ErrorCode::None, |e| logged(&e)),
     }
@@ -192,9 +256,20 @@ pub async fn offset_commit(
     access: &Access,
 ) -> OffsetCommitResponse {
     let group_allowed = access.group(&req.group_id, AclOperation::Read);
+    let refusal = coordinator_refusal(ctx, &req.group_id).filter(|_| group_allowed);
     let mut denied = Vec::new();
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
+        if let Some(code) = refusal {
+            denied.extend(t.partitions.iter().map(|p| {
+                let result = PartitionResult {
+                    partition: p.partition,
+                    error_code: code,
+                };
+                (t.name.clone(), result)
+            }));
+            continue;
+        }
         if group_allowed && access.topic(&t.name, AclOperation::Read) {
             topics.push(t);
             continue;
@@ -211,7 +286,7 @@ pub async fn offset_commit(
             (t.name.clone(), result)
         }));
     }
-    if !group_allowed || (topics.is_empty() && !denied.is_empty()) {
+    if !group_allowed || refusal.is_some() || (topics.is_empty() && !denied.is_empty()) {
         return OffsetCommitResponse {
             topics: group_by_topic(denied.into_iter()),
         };
@@ -236,7 +311,9 @@ pub async fn offset_commit(
         offsets,
     };
     let outcome = blocking(ctx, move |ctx| {
-        ctx.groups.commit_offsets(params, &ctx.topics, now_ms())
+        let view = ctx.group_topics();
+        ctx.groups
+            .commit_offsets_in(params, &ctx.topics, &view, now_ms())
     })
     .await;
     let results: Vec<(TopicPartition, ErrorCode)> = match outcome {
@@ -274,6 +351,12 @@ pub fn offset_fetch(
     if !access.group(&req.group_id, AclOperation::Read) {
         return OffsetFetchResponse {
             error_code: ErrorCode::GroupAuthorizationFailed,
+            topics: Vec::new(),
+        };
+    }
+    if let Some(error_code) = coordinator_refusal(ctx, &req.group_id) {
+        return OffsetFetchResponse {
+            error_code,
             topics: Vec::new(),
         };
     }
@@ -352,7 +435,10 @@ pub fn describe_groups(
             if !access.group(&id, AclOperation::Describe) {
                 return Err((id, ErrorCode::GroupAuthorizationFailed));
             }
-            match ctx.groups.describe_group(&id, &ctx.topics) {
+            if let Some(code) = coordinator_refusal(ctx, &id) {
+                return Err((id, code));
+            }
+            match ctx.groups.describe_group(&id, &ctx.group_topics()) {
                 Ok(d) => Ok(d),
                 Err(e) => Err((id, error_code(&e))),
             }
@@ -392,6 +478,12 @@ pub async fn delete_groups(
                         error_code: ErrorCode::GroupAuthorizationFailed,
                     };
                 }
+                if let Some(error_code) = coordinator_refusal(ctx, &group_id) {
+                    return DeleteGroupResult {
+                        group_id,
+                        error_code,
+                    };
+                }
                 let error_code = ctx
                     .groups
                     .delete_group(&group_id, &ctx.topics, now_ms())
@@ -420,6 +512,12 @@ pub async fn reset_offsets(
     if !access.group(&req.group_id, AclOperation::Read) {
         return ResetOffsetsResponse {
             error_code: ErrorCode::GroupAuthorizationFailed,
+            topics: Vec::new(),
+        };
+    }
+    if let Some(error_code) = coordinator_refusal(ctx, &req.group_id) {
+        return ResetOffsetsResponse {
+            error_code,
             topics: Vec::new(),
         };
     }

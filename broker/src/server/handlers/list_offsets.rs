@@ -51,6 +51,7 @@ pub async fn handle(
 
 fn lookup_all(ctx: &BrokerCtx, req: ListOffsetsRequest, access: &Access) -> ListOffsetsResponse {
     let mut seen = HashSet::new();
+    let leadership = super::errors::leadership(ctx);
     let topics = req
         .topics
         .into_iter()
@@ -71,7 +72,20 @@ fn lookup_all(ctx: &BrokerCtx, req: ListOffsetsRequest, access: &Access) -> List
                             offset: -1,
                         }
                     } else if seen.insert((topic.name.clone(), p.partition)) {
-                        lookup(ctx, &topic.name, p)
+                        match super::errors::route(
+                            ctx,
+                            leadership.as_deref(),
+                            &topic.name,
+                            p.partition,
+                        ) {
+                            Ok(()) => lookup(ctx, &topic.name, p),
+                            Err(error_code) => ListOffsetsPartitionResponse {
+                                partition: p.partition,
+                                error_code,
+                                timestamp: -1,
+                                offset: -1,
+                            },
+                        }
                     } else {
                         ListOffsetsPartitionResponse {
                             partition: p.partition,

@@ -20,7 +20,7 @@ use crate::security::Access;
 use crate::server::BrokerCtx;
 use crate::topics::{is_internal_name, Topic};
 
-/// The id of this (single) broker.
+/// The id of a single (unclustered) broker.
 pub const NODE_ID: i32 = 0;
 
 /// Answers a Metadata request.
@@ -29,6 +29,9 @@ pub async fn handle(
     req: MetadataRequest,
     access: &Access,
 ) -> MetadataResponse {
+    if let Some(cluster) = &ctx.cluster {
+        return super::metadata_cluster::handle(ctx, cluster, req, access).await;
+    }
     let topics = match req.topics {
         None => ctx
             .topics

@@ -8,12 +8,14 @@
 
 pub mod acls;
 pub mod admin;
+pub mod describe_cluster;
 pub mod errors;
 pub mod fetch;
 pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod metadata_cluster;
 pub mod produce;
 pub mod sasl;
 pub mod users;
@@ -141,6 +143,7 @@ async fn dispatch(
             on_blocking_pool(ctx, move |ctx| groups::list_groups(ctx, &access)).await
         }
         Request::BrokerStatus(_) => status(ctx, &access).into(),
+        Request::DescribeCluster(_) => describe_cluster::handle(ctx, &access).into(),
         Request::DescribeGroups(req) => {
             on_blocking_pool(ctx, move |ctx| groups::describe_groups(ctx, req, &access)).await
         }
@@ -194,7 +197,7 @@ fn status(ctx: &BrokerCtx, access: &crate::security::Access) -> BrokerStatusResp
     if !access.cluster(crate::security::acl::AclOperation::Describe) {
         return BrokerStatusResponse {
             error_code: ErrorCode::ClusterAuthorizationFailed,
-            node_id: metadata::NODE_ID,
+            node_id: ctx.node_id(),
             version: String::new(),
             uptime_ms: 0,
             topics: 0,
@@ -213,7 +216,7 @@ fn status(ctx: &BrokerCtx, access: &crate::security::Access) -> BrokerStatusResp
     let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
     BrokerStatusResponse {
         error_code: ErrorCode::None,
-        node_id: metadata::NODE_ID,
+        node_id: ctx.node_id(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         uptime_ms: (ctx.metrics.uptime_seconds() * 1000.0) as i64,
         topics: clamp(topics.len() as u64),
@@ -336,6 +339,7 @@ fn served(key: ApiKey) -> bool {
             | ApiKey::ResetOffsets
             | ApiKey::InitProducerId
             | ApiKey::BrokerStatus
+            | ApiKey::DescribeCluster
             | ApiKey::SaslHandshake
             | ApiKey::SaslAuthenticate
             | ApiKey::DescribeUserScramCredentials

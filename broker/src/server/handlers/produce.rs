@@ -41,6 +41,7 @@ pub async fn handle(
 ) -> ProduceResponse {
     let valid_acks = matches!(req.acks, ACKS_NONE | ACKS_LEADER | ACKS_ALL);
     let mut topics = Vec::with_capacity(req.topics.len());
+    let mut leadership = super::errors::leadership(ctx);
     for topic in req.topics {
         let resolved = if !valid_acks {
             Err(ErrorCode::InvalidRequiredAcks)
@@ -49,11 +50,24 @@ pub async fn handle(
         } else {
             resolve_topic(ctx, &topic.name, access).await
         };
+        let resolved = match resolved {
+            Ok(Resolved::Created) => {
+                // The auto-created topic is in a newer image than the request began with.
+                leadership = super::errors::fresh_leadership(ctx);
+                Ok(ctx.topics.get(&topic.name))
+            }
+            Ok(Resolved::Local(t)) => Ok(t),
+            Err(code) => Err(code),
+        };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
-            let response = match &resolved {
-                Ok(t) => produce_partition(ctx, t, p, peer).await,
-                Err(code) => failed(p.partition, *code, None),
+            let routed = super::errors::route(ctx, leadership.as_deref(), &topic.name, p.partition);
+            let response = match (&resolved, routed) {
+                (Err(code), _) => failed(p.partition, *code, None),
+                (Ok(_), Err(code)) => failed(p.partition, code, None),
+                (Ok(Some(t)), Ok(())) => produce_partition(ctx, t, p, peer).await,
+                // Led here per the image, not yet created locally: retry shortly.
+                (Ok(None), Ok(())) => failed(p.partition, ErrorCode::LeaderNotAvailable, None),
             };
             partitions.push(response);
         }
@@ -68,18 +82,34 @@ pub async fn handle(
     }
 }
 
+/// A produced-to topic, as found or made.
+enum Resolved {
+    /// The local topic; `None` in a cluster when this broker holds none of it.
+    Local(Option<Arc<Topic>>),
+    /// Auto-created through the controller just now (clustered brokers).
+    Created,
+}
+
 /// The topic, auto-created when the broker allows it.
 async fn resolve_topic(
     ctx: &Arc<BrokerCtx>,
     name: &str,
     access: &Access,
-) -> Result<Arc<Topic>, ErrorCode> {
+) -> Result<Resolved, ErrorCode> {
     if is_internal_name(name) {
         // Only the broker writes its internal topics.
         return Err(ErrorCode::InvalidTopic);
     }
-    if let Some(topic) = ctx.topics.get(name) {
-        return Ok(topic);
+    match &ctx.cluster {
+        Some(cluster) if cluster.image().topics.contains_key(name) => {
+            return Ok(Resolved::Local(ctx.topics.get(name)));
+        }
+        Some(_) => {}
+        None => {
+            if let Some(topic) = ctx.topics.get(name) {
+                return Ok(Resolved::Local(Some(topic)));
+            }
+        }
     }
     if !ctx.config.auto_create_topics {
         return Err(ErrorCode::UnknownTopicOrPartition);
@@ -87,9 +117,14 @@ async fn resolve_topic(
     if !super::metadata::may_create(access, name) {
         return Err(ErrorCode::TopicAuthorizationFailed);
     }
+    if let Some(cluster) = &ctx.cluster {
+        super::metadata_cluster::create_with_defaults(ctx, cluster, name).await?;
+        return Ok(Resolved::Created);
+    }
     let wanted = name.to_string();
     run_blocking(ctx, move |ctx| ctx.topics.get_or_create(&wanted))
         .await
+        .map(|t| Resolved::Local(Some(t)))
         .map_err(|e| topic_error_code(&e))
 }
 

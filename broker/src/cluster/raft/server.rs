@@ -1,0 +1,126 @@
+//! The inter-broker listener: accepts peers on this broker's `--cluster` address, reads
+//! [`Request`] frames and answers each through a [`Dispatch`].
+//!
+//! Bounded: at most [`CONNECTIONS_MAX`] connections (more are closed at once), frames
+//! being read hold at most [`READ_BUDGET_BYTES`] between them (a frame waits for its
+//! share), a connection idle for [`IDLE_TIMEOUT`] is closed, an answer that cannot be
+//! written within [`WRITE_TIMEOUT`] closes it. A frame that is too large or does not decode
+//! closes only its own connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::BufReader;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::rpc::{self, Request, Response};
+use crate::cluster::handle::BoxFuture;
+
+/// Connections the listener serves at once.
+pub const CONNECTIONS_MAX: usize = 128;
+/// A connection with no request for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes of request frames all connections may be reading at once.
+pub const READ_BUDGET_BYTES: usize = 4 * rpc::MAX_FRAME_BYTES;
+/// Writing one answer may take this long.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Answers inter-broker requests.
+pub trait Dispatch: Send + Sync + 'static {
+    /// The answer to `request`.
+    fn dispatch(&self, request: Request) -> BoxFuture<'_, Response>;
+}
+
+/// Serves `listener` until `shutdown` turns true.
+pub fn spawn(
+    listener: TcpListener,
+    dispatch: Arc<dyn Dispatch>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+        let budget = Arc::new(Semaphore::new(READ_BUDGET_BYTES / BUDGET_UNIT_BYTES));
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "inter-broker listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "inter-broker listener: connection limit reached, closing");
+                continue;
+            };
+            let dispatch = dispatch.clone();
+            let shutdown = shutdown.clone();
+            let budget = budget.clone();
+            tokio::spawn(async move {
+                serve(stream, dispatch, budget, shutdown).await;
+                drop(permit);
+            });
+        }
+    })
+}
+
+/// The read budget is counted in these.
+const BUDGET_UNIT_BYTES: usize = 64 * 1024;
+
+/// Answers requests on one connection until it closes, fails or idles out.
+async fn serve(
+    stream: TcpStream,
+    dispatch: Arc<dyn Dispatch>,
+    budget: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
+    let mut stream = BufReader::new(stream);
+    loop {
+        let read = tokio::select! {
+            read = tokio::time::timeout(IDLE_TIMEOUT, read_request(&mut stream, &budget)) => read,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let request = match read {
+            Ok(Ok(Some(request))) => request,
+            Ok(Ok(None)) | Err(_) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(?peer, error = %e, "inter-broker listener: closing a connection");
+                return;
+            }
+        };
+        let response = tokio::select! {
+            response = dispatch.dispatch(request) => response,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let written =
+            tokio::time::timeout(WRITE_TIMEOUT, rpc::write_frame(stream.get_mut(), &response))
+                .await;
+        if !matches!(written, Ok(Ok(()))) {
+            return;
+        }
+    }
+}
+
+/// Reads one request, its bytes counted against the shared read budget.
+async fn read_request(
+    stream: &mut BufReader<TcpStream>,
+    budget: &Semaphore,
+) -> Result<Option<Request>, rpc::FrameError> {
+    let Some(len) = rpc::read_header(stream).await? else {
+        return Ok(None);
+    };
+    let units = (len / BUDGET_UNIT_BYTES + 1) as u32;
+    let _share = budget
+        .acquire_many(units)
+        .await
+        .map_err(|e| rpc::FrameError::Io(std::io::Error::other(e)))?;
+    rpc::read_body(stream, len).await.map(Some)
+}

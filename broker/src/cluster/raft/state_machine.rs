@@ -1,0 +1,254 @@
+//! openraft's [`RaftStateMachine`]: applies committed entries, in order, to the
+//! [`MetadataImage`] and publishes each new image to the servers; snapshots the image.
+//!
+//! The image lives in memory; a restart loads the last snapshot
+//! (`<data_dir>/cluster/snapshot`, checksummed JSON of the image, the last applied log
+//! id and the membership) and openraft replays the committed log after it. A snapshot
+//! received from the leader replaces the image and the snapshot file.
+
+use std::io::{self, Cursor};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use openraft::storage::RaftStateMachine;
+use openraft::StorageIOError;
+use openraft::{AnyError, EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, Snapshot};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::marker;
+use super::types::{
+    CommandOutcome, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+use crate::cluster::MetadataImage;
+
+const SNAPSHOT_PREFIX: &str = "rill-raft-snapshot v1 crc32=";
+
+/// What a snapshot holds: everything applied up to `last_applied`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SnapshotContents {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    image: MetadataImage,
+}
+
+/// A snapshot as stored in `<data_dir>/cluster/snapshot`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    contents: SnapshotContents,
+}
+
+/// The latest snapshot, shared by the state machine and its builders.
+#[derive(Debug, Clone)]
+struct CurrentSnapshot {
+    meta: SnapshotMeta,
+    /// `contents` as JSON, what is sent to followers.
+    bytes: Arc<Vec<u8>>,
+}
+
+type SharedSnapshot = Arc<Mutex<Option<CurrentSnapshot>>>;
+
+/// The metadata state machine.
+#[derive(Debug)]
+pub struct StateMachine {
+    dir: PathBuf,
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    image: Arc<MetadataImage>,
+    published: watch::Sender<Arc<MetadataImage>>,
+    snapshot: SharedSnapshot,
+    snapshots_built: u64,
+}
+
+impl StateMachine {
+    /// Opens the state machine under `dir`: the last snapshot if there is one, else an
+    /// empty image. Publishes the image it starts from through `published`. Blocking.
+    pub fn open(dir: &Path, published: watch::Sender<Arc<MetadataImage>>) -> io::Result<Self> {
+        let stored: Option<StoredSnapshot> = marker::read(&dir.join("snapshot"), SNAPSHOT_PREFIX)?;
+        let mut machine = StateMachine {
+            dir: dir.to_path_buf(),
+            last_applied: None,
+            last_membership: StoredMembership::default(),
+            image: Arc::new(MetadataImage::default()),
+            published,
+            snapshot: Arc::new(Mutex::new(None)),
+            snapshots_built: 0,
+        };
+        if let Some(stored) = stored {
+            let bytes = serde_json::to_vec(&stored.contents).map_err(io::Error::other)?;
+            machine.load(stored.contents);
+            *machine.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(CurrentSnapshot {
+                meta: stored.meta,
+                bytes: Arc::new(bytes),
+            });
+        }
+        machine.published.send_replace(machine.image.clone());
+        Ok(machine)
+    }
+
+    /// Replaces the state with a snapshot's.
+    fn load(&mut self, contents: SnapshotContents) {
+        self.last_applied = contents.last_applied;
+        self.last_membership = contents.last_membership;
+        self.image = Arc::new(contents.image);
+    }
+
+    fn contents(&self) -> SnapshotContents {
+        SnapshotContents {
+            last_applied: self.last_applied,
+            last_membership: self.last_membership.clone(),
+            image: (*self.image).clone(),
+        }
+    }
+}
+
+fn storage_error(verb: ErrorVerb, e: &dyn std::error::Error) -> StorageError {
+    StorageIOError::new(
+        ErrorSubject::StateMachine,
+        verb,
+        AnyError::error(e.to_string()),
+    )
+    .into()
+}
+
+/// Writes `stored` as the snapshot file, on the blocking pool.
+async fn persist(dir: &Path, stored: StoredSnapshot) -> Result<(), StorageError> {
+    let path = dir.join("snapshot");
+    tokio::task::spawn_blocking(move || marker::write(&path, SNAPSHOT_PREFIX, &stored))
+        .await
+        .map_err(|e| storage_error(ErrorVerb::Write, &e))?
+        .map_err(|e| storage_error(ErrorVerb::Write, &e))
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.last_applied, self.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandOutcome>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut outcomes = Vec::new();
+        let mut changed = false;
+        for entry in entries {
+            self.last_applied = Some(entry.log_id);
+            let outcome = match entry.payload {
+                EntryPayload::Blank => Ok(()),
+                EntryPayload::Normal(command) => {
+                    let outcome = Arc::make_mut(&mut self.image).apply(&command);
+                    changed |= outcome.is_ok();
+                    outcome
+                }
+                EntryPayload::Membership(membership) => {
+                    self.last_membership = StoredMembership::new(Some(entry.log_id), membership);
+                    Ok(())
+                }
+            };
+            outcomes.push(outcome);
+        }
+        if changed {
+            self.published.send_replace(self.image.clone());
+        }
+        Ok(outcomes)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        self.snapshots_built += 1;
+        SnapshotBuilder {
+            dir: self.dir.clone(),
+            contents: self.contents(),
+            snapshot: self.snapshot.clone(),
+            sequence: self.snapshots_built,
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let contents: SnapshotContents =
+            serde_json::from_slice(&bytes).map_err(|e| storage_error(ErrorVerb::Read, &e))?;
+        if contents.last_applied != meta.last_log_id {
+            let e = io::Error::other(format!(
+                "snapshot {} claims {:?} but holds state up to {:?}",
+                meta.snapshot_id, meta.last_log_id, contents.last_applied
+            ));
+            return Err(storage_error(ErrorVerb::Read, &e));
+        }
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            contents: contents.clone(),
+        };
+        persist(&self.dir, stored).await?;
+        tracing::info!(snapshot = %meta.snapshot_id, "metadata: installed a snapshot from the controller");
+        self.load(contents);
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(CurrentSnapshot {
+            meta: meta.clone(),
+            bytes: Arc::new(bytes),
+        });
+        self.published.send_replace(self.image.clone());
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let current = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Ok(current.map(|c| Snapshot {
+            meta: c.meta,
+            snapshot: Box::new(Cursor::new((*c.bytes).clone())),
+        }))
+    }
+}
+
+/// Builds a snapshot of the state as it was when the builder was made.
+#[derive(Debug)]
+pub struct SnapshotBuilder {
+    dir: PathBuf,
+    contents: SnapshotContents,
+    snapshot: SharedSnapshot,
+    sequence: u64,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let bytes =
+            serde_json::to_vec(&self.contents).map_err(|e| storage_error(ErrorVerb::Write, &e))?;
+        let last = self.contents.last_applied;
+        let snapshot_id = match last {
+            Some(id) => format!("{}-{}-{}", id.leader_id.term, id.index, self.sequence),
+            None => format!("empty-{}", self.sequence),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: last,
+            last_membership: self.contents.last_membership.clone(),
+            snapshot_id,
+        };
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            contents: self.contents.clone(),
+        };
+        persist(&self.dir, stored).await?;
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(CurrentSnapshot {
+            meta: meta.clone(),
+            bytes: Arc::new(bytes.clone()),
+        });
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
