@@ -17,6 +17,9 @@ use crate::cluster::{ClusterConfig, ClusterMember};
 pub const DEFAULT_REPLICATION_FACTOR_DEFAULT: u16 = 1;
 /// Most copies a topic may ask for.
 pub const REPLICATION_FACTOR_MAX: u16 = 16;
+/// Largest node id: ids fit the wire's `i32` and the top 19 bits of a producer id (so
+/// brokers never issue the same producer id).
+pub const NODE_ID_MAX: u64 = (1 << 19) - 1;
 
 /// The `--cluster` list, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +211,16 @@ impl ClusterSettings {
         };
         if node_id == 0 {
             return Err(invalid("node_id", "0", "node ids start at 1"));
+        }
+        if let Some(big) = members.iter().find(|m| m.node_id > NODE_ID_MAX) {
+            return Err(invalid(
+                "cluster",
+                &describe(&members),
+                format!(
+                    "node id {} is above the largest, {NODE_ID_MAX}",
+                    big.node_id
+                ),
+            ));
         }
         let mut config = ClusterConfig::new(node_id, members);
         config.rack = self.rack.clone().filter(|r| !r.trim().is_empty());

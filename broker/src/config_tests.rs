@@ -333,6 +333,10 @@ fn node_id_and_cluster_come_together() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("not in --cluster"), "{err}");
+    let err = load_cluster(&["--node-id", "1", "--cluster", "1@a:1,600000@b:2"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("above the largest"), "{err}");
     let err = load_cluster(&["--rack", "a"]).unwrap_err().to_string();
     assert!(err.contains("add --node-id and --cluster"), "{err}");
 }

@@ -323,6 +323,16 @@ fn restart_required(old: &BrokerConfig, new: &BrokerConfig, out: &mut Vec<String
             format!("{:?}", old.sasl),
             format!("{:?}", new.sasl),
         ),
+        (
+            "cluster settings",
+            format!("{:?}", old.cluster),
+            format!("{:?}", new.cluster),
+        ),
+        (
+            "default_replication_factor",
+            old.default_replication_factor.to_string(),
+            new.default_replication_factor.to_string(),
+        ),
     ];
     for (name, before, after) in pairs {
         if before != after {

@@ -75,12 +75,41 @@ impl Node {
         self.quorum.inner.apply(&command).expect("command applies");
     }
 
+    /// Applies `command`, then waits until the routing cache the hot paths read shows
+    /// the resulting image.
+    async fn apply_routed(&self, command: MetadataCommand) {
+        self.apply(command);
+        let cluster = self.started.ctx.cluster.as_ref().expect("clustered");
+        let routing = self.started.ctx.routing.as_ref().expect("clustered");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while *routing.current().image() != *cluster.image() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "routing cache never caught up"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until the local topics followed an image for which `done` holds.
     async fn reconciled(&self, done: impl FnMut(&MetadataImage) -> bool) {
         assert!(
             self.started.ctx.reconciled.wait_for(WAIT, done).await,
             "the local topics did not follow the image in time"
         );
+    }
+
+    /// Waits until the routing cache the hot paths read says `stale`.
+    async fn routing_stale(&self, stale: bool) {
+        let routing = self.started.ctx.routing.as_ref().expect("clustered");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while routing.current().is_stale() != stale {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "routing cache never turned stale={stale}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     async fn call(&mut self, request: Request, version: u16) -> Response {
@@ -295,7 +324,8 @@ async fn produce_fetch_and_list_offsets_elsewhere_answer_not_leader_and_write_no
 async fn a_partition_whose_only_in_sync_replica_is_fenced_answers_leader_not_available() {
     let mut node = start_node().await;
     with_topic_t(&node).await;
-    node.apply(MetadataCommand::FenceBroker { node_id: 3 });
+    node.apply_routed(MetadataCommand::FenceBroker { node_id: 3 })
+        .await;
     let r = node
         .call(produce("t", 2, batch("x", 1, 1_000), ACKS_LEADER), 0)
         .await;
@@ -314,6 +344,7 @@ async fn a_stale_broker_answers_leader_not_available_instead_of_old_leadership()
     let mut node = start_node().await;
     with_topic_t(&node).await;
     node.quorum.stale.store(true, Ordering::SeqCst);
+    node.routing_stale(true).await;
     let m = node.metadata(Some(vec!["t".into()])).await;
     assert!(m.topics[0]
         .partitions
@@ -324,6 +355,7 @@ async fn a_stale_broker_answers_leader_not_available_instead_of_old_leadership()
         .await;
     assert_eq!(produce_code(r), ErrorCode::LeaderNotAvailable);
     node.quorum.stale.store(false, Ordering::SeqCst);
+    node.routing_stale(false).await;
     let r = node
         .call(produce("t", 0, batch("x", 1, 1_000), ACKS_LEADER), 0)
         .await;
@@ -727,44 +759,7 @@ async fn a_local_topic_the_image_does_not_name_is_kept() {
     }
 }
 
-/// One Kafka request at `version` (built by the codec crate), and its decoded response.
-async fn kafka_call<Req, Resp>(addr: SocketAddr, api: KafkaApi, version: i16, request: Req) -> Resp
-where
-    Req: KafkaEncodable,
-    Resp: KafkaDecodable,
-{
-    use bytes::{Buf, BufMut, BytesMut};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut body = BytesMut::new();
-    body.put_i16(api as i16);
-    body.put_i16(version);
-    body.put_i32(42);
-    body.put_i16(-1);
-    if api.request_header_version(version) >= 2 {
-        body.put_u8(0);
-    }
-    request.encode(&mut body, version).unwrap();
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_u32(body.len() as u32).await.unwrap();
-    stream.write_all(&body).await.unwrap();
-    let read = async {
-        let len = stream.read_u32().await.unwrap() as usize;
-        let mut payload = vec![0; len];
-        stream.read_exact(&mut payload).await.unwrap();
-        bytes::Bytes::from(payload)
-    };
-    let mut payload = tokio::time::timeout(WAIT, read)
-        .await
-        .expect("answer in time");
-    assert_eq!(payload.get_i32(), 42, "correlation id");
-    if api.response_header_version(version) >= 1 {
-        assert_eq!(payload.get_u8(), 0, "no tagged fields");
-    }
-    Resp::decode(&mut payload, version).unwrap()
-}
-
-use kafka_protocol::messages::ApiKey as KafkaApi;
-use kafka_protocol::protocol::{Decodable as KafkaDecodable, Encodable as KafkaEncodable};
+use common::kafka::{kafka_call, KafkaApi};
 
 #[tokio::test]
 async fn kafka_metadata_and_coordinators_come_from_the_image() {
@@ -861,4 +856,94 @@ async fn metrics_report_the_cluster() {
     assert_eq!(value("rill_cluster_under_replicated_partitions"), 3);
     assert!(value("rill_cluster_metadata_applied_index") >= 6);
     assert_eq!(value("rill_cluster_metadata_stale"), 0);
+}
+
+fn topic_acl(name: &str, permission: AclPermission) -> AclBinding {
+    AclBinding {
+        resource_type: ResourceType::Topic,
+        resource_name: name.into(),
+        pattern_type: PatternType::Literal,
+        principal: "User:alice".into(),
+        host: "*".into(),
+        operation: AclOperation::Read,
+        permission,
+    }
+}
+
+use rill_protocol::api::acls::{
+    AclBinding, AclFilter, AclOperation, AclPermission, PatternType, ResourceType,
+};
+use rill_protocol::api::create_acls::CreateAclsRequest;
+use rill_protocol::api::delete_acls::DeleteAclsRequest;
+
+#[tokio::test]
+async fn acl_changes_go_through_the_controller_and_every_broker_follows_the_image() {
+    let mut node = start_node().await;
+    let ctx = node.started.ctx.clone();
+    let created = Request::CreateAcls(CreateAclsRequest {
+        creations: vec![
+            topic_acl("orders", AclPermission::Allow),
+            topic_acl("payments", AclPermission::Deny),
+        ],
+    });
+    match node.call(created, 0).await {
+        Response::CreateAcls(r) => {
+            assert!(r.results.iter().all(|a| a.error_code == ErrorCode::None))
+        }
+        other => panic!("{other:?}"),
+    }
+    let image = ctx.cluster.as_ref().unwrap().image();
+    assert_eq!(image.acls.len(), 2);
+    let local = ctx.authorizer.store().snapshot();
+    assert!(local
+        .bindings()
+        .contains(&topic_acl("orders", AclPermission::Allow)));
+    // An ACL another broker added reaches this one through the image.
+    let third = topic_acl("audit", AclPermission::Allow);
+    node.apply(MetadataCommand::CreateAcls {
+        acls: vec![rill_broker::cluster::acls::to_record(&third)],
+    });
+    let store = ctx.clone();
+    node.reconciled(move |_| {
+        store
+            .authorizer
+            .store()
+            .snapshot()
+            .bindings()
+            .contains(&third)
+    })
+    .await;
+    let mut filter = AclFilter::any();
+    filter.resource_name = Some("payments".into());
+    let deleted = Request::DeleteAcls(DeleteAclsRequest {
+        filters: vec![filter],
+    });
+    match node.call(deleted, 0).await {
+        Response::DeleteAcls(r) => {
+            assert_eq!(r.results[0].error_code, ErrorCode::None);
+            assert_eq!(
+                r.results[0].deleted,
+                vec![topic_acl("payments", AclPermission::Deny)]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ctx.cluster.as_ref().unwrap().image().acls.len(), 2);
+    assert!(!ctx
+        .authorizer
+        .store()
+        .snapshot()
+        .bindings()
+        .contains(&topic_acl("payments", AclPermission::Deny)));
+    // The ACLs followed survive a restart (the store is durable) and an older image
+    // replayed at start does not undo them.
+    let Node { started, _dir, .. } = node;
+    started.signal.trigger();
+    started.task.await.unwrap().unwrap();
+    let node = start_node_in(_dir).await;
+    let ctx = node.started.ctx.clone();
+    // The fresh quorum's image (no ACLs, a lower index) has been through a pass...
+    node.reconciled(|i| i.brokers.len() == 3).await;
+    // ...and the followed ACLs are still in force.
+    assert_eq!(ctx.authorizer.store().snapshot().len(), 2);
 }

@@ -63,6 +63,21 @@ pub fn parse_broker(s: &str) -> Result<String, String> {
     }
 }
 
+/// Parses `--broker`'s list: one or more [`parse_broker`] addresses, comma-separated
+/// (spaces around commas allowed); returns them normalised, comma-joined.
+pub fn parse_brokers(s: &str) -> Result<String, String> {
+    let addresses: Vec<String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(parse_broker)
+        .collect::<Result<_, _>>()?;
+    if addresses.is_empty() {
+        return Err("no broker address given; give host:port, e.g. 127.0.0.1:9420".to_owned());
+    }
+    Ok(addresses.join(","))
+}
+
 /// Parses a positive duration (a timeout of zero could never succeed).
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     let timeout = parse_duration(s)?;
@@ -239,5 +254,15 @@ mod broker_tests {
             .unwrap_err()
             .contains("not a port number"));
         assert!(parse_broker("").is_err());
+    }
+
+    #[test]
+    fn broker_lists_are_normalised() {
+        assert_eq!(parse_brokers("a:1,b").unwrap(), "a:1,b:9420");
+        assert_eq!(parse_brokers(" a:1 , [::1]:2 ,").unwrap(), "a:1,[::1]:2");
+        assert!(parse_brokers(",").is_err());
+        assert!(parse_brokers("a:1,b:x")
+            .unwrap_err()
+            .contains("not a port number"));
     }
 }

@@ -72,9 +72,31 @@ pub fn hint(error: &anyhow::Error, broker: &str) -> Option<String> {
         .chain()
         .find_map(|e| e.downcast_ref::<ClientError>())?;
     match client {
+        ClientError::Connect { .. } | ClientError::ConnectTimeout { .. }
+            if broker.contains(',') =>
+        {
+            Some(format!(
+                "none of {} answered: is rilld running at one of them? Check the addresses \
+                 with --broker ADDR,ADDR or RILL_BROKER",
+                broker.replace(',', ", ")
+            ))
+        }
         ClientError::Connect { .. } | ClientError::ConnectTimeout { .. } => Some(format!(
             "is rilld running at {broker}? Start one with `cargo run --release --bin rilld`, \
              or point rill at another broker with --broker ADDR or RILL_BROKER"
+        )),
+        ClientError::BrokerTooOld { .. } => Some(
+            "upgrade the broker to this client's version, or use a client as old as the broker"
+                .to_owned(),
+        ),
+        ClientError::Broker {
+            code: ErrorCode::NotLeaderOrFollower | ErrorCode::LeaderNotAvailable,
+            topic: Some(topic),
+            ..
+        } => Some(format!(
+            "a partition has no leader right now (a broker is down or leadership is moving); \
+             see leaders and replicas with `rill topic describe {topic}` and brokers with \
+             `rill cluster status`, then try again"
         )),
         // An answer that is no Rill frame at all: something else listens there (the
         // broker's HTTP endpoint is the usual suspect).
@@ -171,6 +193,25 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("cargo run --release --bin rilld"), "{text}");
+    }
+
+    #[test]
+    fn unreachable_broker_list_names_every_address() {
+        let text = render(&refused("b:2"), "a:1,b:2", Style::new(false));
+        assert!(text.contains("hint: none of a:1, b:2 answered"), "{text}");
+    }
+
+    #[test]
+    fn leaderless_partition_points_at_describe_and_cluster_status() {
+        let err = anyhow::Error::new(ClientError::Broker {
+            code: ErrorCode::LeaderNotAvailable,
+            topic: Some("orders".into()),
+            partition: Some(3),
+            message: None,
+        });
+        let text = render(&err, "b:1", Style::new(false));
+        assert!(text.contains("rill topic describe orders"), "{text}");
+        assert!(text.contains("rill cluster status"), "{text}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod acl;
 pub mod args;
 pub mod bench;
+pub mod cluster;
 pub mod completions;
 pub mod errors;
 pub mod format_string;
@@ -46,6 +47,7 @@ Examples:
   printf 'hello\\nworld\\n' | rill produce orders
   rill tail orders --from-beginning --no-follow
   rill --broker 10.0.0.5:9420 topic list --output json
+  rill --broker 10.0.0.5:9420,10.0.0.6:9420 cluster status   # any members of a cluster
   rill --broker broker.example.com:9420 --tls-ca ca.pem tail orders   # TLS
   rill --tls-ca ca.pem --tls-cert alice.pem --tls-key alice.key topic list   # mTLS
   RILL_SASL_PASSWORD=... rill --sasl-username alice topic list   # a broker with SASL
@@ -67,8 +69,9 @@ pub struct Cli {
 /// Options every subcommand accepts.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Broker address (host:port; the port defaults to 9420).
-    #[arg(long, global = true, value_name = "ADDR", env = "RILL_BROKER", default_value = BROKER_DEFAULT, value_parser = args::parse_broker)]
+    /// Broker address (host:port; the port defaults to 9420), or several
+    /// comma-separated members of a cluster, tried in order (a:9420,b:9420).
+    #[arg(long, global = true, value_name = "ADDR[,ADDR...]", env = "RILL_BROKER", default_value = BROKER_DEFAULT, value_parser = args::parse_brokers)]
     pub broker: String,
     /// Limit on connecting and on each request (e.g. 500ms, 10s, 1m).
     #[arg(long, global = true, value_name = "DURATION", value_parser = args::parse_timeout)]
@@ -116,6 +119,8 @@ pub enum Command {
     Group(group::GroupArgs),
     /// Show the broker's version, uptime, topics, partitions and connections.
     Status(status::StatusArgs),
+    /// Show the cluster: its id, controller and brokers.
+    Cluster(cluster::ClusterArgs),
     /// Create, delete and list SASL users.
     User(user::UserArgs),
     /// Add, remove and list ACLs (who may do what, when authorization is on).
@@ -146,6 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&global, args).await,
         Command::Group(args) => group::run(&global, args).await,
         Command::Status(args) => status::run(&global, args).await,
+        Command::Cluster(args) => cluster::run(&global, args).await,
         Command::User(args) => user::run(&global, args).await,
         Command::Acl(args) => acl::run(&global, args).await,
         Command::Completions(args) => completions::run(args),

@@ -1,7 +1,7 @@
 //! A raw pipelined connection built on rill-protocol's frame codec, with no client
-//! library in between: the transport of `rill bench produce --raw`, and of the one
-//! request the library does not offer yet (a per-partition offset reset, used by
-//! `rill group reset-offsets --shift-by`).
+//! library in between: the transport of `rill bench produce --raw` and
+//! `rill bench consume --raw` (one connection, to the first broker of `--broker` that
+//! answers).
 //!
 //! The connection is split in two owners: the sending task holds the [`RawSender`]
 //! (the only code that writes the socket) and the acking task holds the
@@ -216,19 +216,6 @@ async fn split(
     let stream = tls.handshake(stream, addr).await?;
     let (read_half, write_half) = tokio::io::split(stream);
     Ok((Box::new(read_half), Box::new(write_half)))
-}
-
-/// Sends one request to the first bootstrap address that answers and returns its
-/// response within `config.request_timeout` (a short-lived connection).
-pub async fn call<M: Message, R: Message>(
-    config: &ConnectionConfig,
-    request: &M,
-) -> anyhow::Result<R> {
-    let (mut sender, mut receiver) = connect(config).await?;
-    let sent = sender.send(request).await?;
-    let response = receiver.receive(sent, config.request_timeout).await;
-    sender.shutdown().await;
-    response
 }
 
 impl RawReceiver {

@@ -1,8 +1,9 @@
 //! `rill topic`: create, list, describe, alter and delete topics through [`Admin`].
 //!
 //! Every subcommand prints a table or a confirmation in text, or one JSON document with
-//! `--output json`. `describe` shows per-partition earliest and latest offsets (the
-//! broker's API has no size on disk, so none is shown) and the effective settings.
+//! `--output json`. `describe` shows per-partition leader, leader epoch, replicas and
+//! in-sync replicas, earliest and latest offsets (the broker's API has no size on disk,
+//! so none is shown) and the effective settings.
 
 use anyhow::Context as _;
 use clap::{ArgGroup, Args, Subcommand};
@@ -19,6 +20,7 @@ use super::GlobalArgs;
 const EXAMPLES: &str = "\
 Examples:
   rill topic create orders --partitions 3
+  rill topic create orders --partitions 12 --replication-factor 3   # on a cluster
   rill topic list
   rill topic describe orders --output json";
 
@@ -36,7 +38,7 @@ pub struct TopicArgs {
 pub enum TopicCommand {
     /// Create a topic.
     #[command(
-        after_help = "Examples:\n  rill topic create orders\n  rill topic create orders --partitions 6 --config retention.ms=86400000 --config flush=always"
+        after_help = "Examples:\n  rill topic create orders\n  rill topic create orders --partitions 6 --config retention.ms=86400000 --config flush=always\n  rill --broker a:9420,b:9420 topic create orders --partitions 12 --replication-factor 3"
     )]
     Create(CreateArgs),
     /// List topics with their partition counts.
@@ -44,7 +46,8 @@ pub enum TopicCommand {
         after_help = "Examples:\n  rill topic list\n  rill topic list --output json | jq -r '.[].name'"
     )]
     List,
-    /// Show a topic's partitions, offsets and settings.
+    /// Show a topic's partitions (leader, replicas, in-sync replicas), offsets and
+    /// settings.
     #[command(
         after_help = "Examples:\n  rill topic describe orders\n  rill topic describe orders --output json"
     )]
@@ -69,6 +72,10 @@ pub struct CreateArgs {
     /// Number of partitions (default: the broker's default).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: Option<i32>,
+    /// Copies of each partition, on different brokers of a cluster (default: the
+    /// cluster's --default-replication-factor). At most the number of brokers.
+    #[arg(long, short = 'r', value_name = "N", value_parser = clap::value_parser!(i16).range(1..))]
+    pub replication_factor: Option<i16>,
     /// A setting for this topic, e.g. retention.ms=86400000 (repeatable).
     #[arg(long, short = 'c', value_name = "KEY=VALUE", value_parser = args::parse_key_value)]
     pub config: Vec<KeyValue>,
@@ -152,6 +159,9 @@ async fn run_create(admin: &Admin, args: CreateArgs, output: OutputFormat) -> an
     );
     for kv in args.config {
         topic = topic.with_config(kv.key, kv.value);
+    }
+    if let Some(replication_factor) = args.replication_factor {
+        topic = topic.with_replication_factor(replication_factor);
     }
     let (changed, text) = match admin.create_topics(vec![topic]).await {
         Ok(()) => (true, format!("created topic {}", args.name)),

@@ -45,7 +45,14 @@ pub struct DescribedTopic {
 #[derive(Debug, Serialize)]
 pub struct DescribedPartition {
     pub partition: i32,
+    /// Node id of the leader, -1 if none.
     pub leader: i32,
+    /// Grows each time the partition's leadership moves.
+    pub leader_epoch: i32,
+    /// Node ids holding a copy, the preferred leader first.
+    pub replicas: Vec<i32>,
+    /// Node ids of the replicas in sync with the leader.
+    pub isr: Vec<i32>,
     pub earliest_offset: i64,
     pub latest_offset: i64,
     /// `latest_offset - earliest_offset`: the records kept (fewer after compaction).
@@ -66,6 +73,9 @@ impl From<TopicDescription> for DescribedTopic {
                 .map(|p| DescribedPartition {
                     partition: p.partition,
                     leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replicas,
+                    isr: p.isr,
                     earliest_offset: p.earliest_offset,
                     latest_offset: p.latest_offset,
                     records: (p.latest_offset - p.earliest_offset).max(0),
@@ -74,6 +84,18 @@ impl From<TopicDescription> for DescribedTopic {
                 .collect(),
             config: d.configs,
         }
+    }
+}
+
+/// Node ids as `1,2,3` (`-` for none).
+fn node_list(nodes: &[i32]) -> String {
+    match nodes.is_empty() {
+        true => "-".to_owned(),
+        false => nodes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
     }
 }
 
@@ -89,6 +111,9 @@ pub fn render_describe(topic: &DescribedTopic, style: Style) -> String {
     let mut partitions = Table::new([
         "PARTITION",
         "LEADER",
+        "EPOCH",
+        "REPLICAS",
+        "ISR",
         "EARLIEST",
         "LATEST",
         "RECORDS",
@@ -98,6 +123,9 @@ pub fn render_describe(topic: &DescribedTopic, style: Style) -> String {
         partitions.row([
             p.partition.to_string(),
             p.leader.to_string(),
+            p.leader_epoch.to_string(),
+            node_list(&p.replicas),
+            node_list(&p.isr),
             p.earliest_offset.to_string(),
             p.latest_offset.to_string(),
             p.records.to_string(),
@@ -131,6 +159,9 @@ mod tests {
             partitions: vec![DescribedPartition {
                 partition: 0,
                 leader: 0,
+                leader_epoch: 3,
+                replicas: vec![0, 2],
+                isr: vec![0],
                 earliest_offset: 2,
                 latest_offset: 12,
                 records: 10,
@@ -159,12 +190,15 @@ mod tests {
                 vec![
                     "PARTITION",
                     "LEADER",
+                    "EPOCH",
+                    "REPLICAS",
+                    "ISR",
                     "EARLIEST",
                     "LATEST",
                     "RECORDS",
                     "STATUS"
                 ],
-                vec!["0", "0", "2", "12", "10", "ok"],
+                vec!["0", "0", "3", "0,2", "0", "2", "12", "10", "ok"],
             ],
             "{text}"
         );
@@ -177,6 +211,9 @@ mod tests {
         topic.partitions.push(DescribedPartition {
             partition: 1,
             leader: -1,
+            leader_epoch: 0,
+            replicas: vec![1],
+            isr: Vec::new(),
             earliest_offset: -1,
             latest_offset: -1,
             records: 0,
@@ -189,6 +226,9 @@ mod tests {
             [
                 "1",
                 "-1",
+                "0",
+                "1",
+                "-",
                 "-1",
                 "-1",
                 "0",

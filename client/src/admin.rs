@@ -5,10 +5,12 @@
 //! error from the broker comes back as [`ClientError::Broker`] naming the topic.
 
 mod acls;
+mod cluster;
 mod groups;
 mod users;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rill_protocol::api::alter_topic_configs::AlterTopicConfigsRequest;
 use rill_protocol::api::broker_status::BrokerStatusRequest;
@@ -19,13 +21,15 @@ use rill_protocol::api::describe_topic_configs::DescribeTopicConfigsRequest;
 use rill_protocol::api::fetch::READ_UNCOMMITTED;
 use rill_protocol::error_code::ErrorCode;
 
+use crate::brokers::Brokers;
 use crate::config::ConnectionConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata;
-use crate::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::offsets::{list_offsets_from_leaders, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::record::TopicPartition;
 use crate::slot::ConnectionSlot;
 
+pub use cluster::{ClusterBrokerDescription, ClusterDescription};
 pub use groups::{
     GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, OffsetReset,
     ResetOffset,
@@ -87,6 +91,12 @@ pub struct PartitionDescription {
     pub partition: i32,
     /// Node id of the leader (-1 if none).
     pub leader: i32,
+    /// The leader's epoch: grows each time leadership of the partition moves.
+    pub leader_epoch: i32,
+    /// Node ids of the brokers that hold a copy, the preferred leader first.
+    pub replicas: Vec<i32>,
+    /// Node ids of the replicas in sync with the leader.
+    pub isr: Vec<i32>,
     /// First offset still in the log (ListOffsets earliest).
     pub earliest_offset: i64,
     /// Offset the next record will get (ListOffsets latest).
@@ -131,10 +141,18 @@ pub struct BrokerStatus {
     pub data_dir: String,
 }
 
+/// First pause before asking a partition's offsets again after a retriable answer.
+const OFFSETS_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+/// Last pause (the attempts double up to it: 100 + 200 + 400 + 800 ms).
+const OFFSETS_RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_millis(800);
+
 /// Administrative client.
 #[derive(Debug)]
 pub struct Admin {
-    slot: ConnectionSlot,
+    /// Connections to the brokers (partition leaders answer offsets).
+    brokers: Brokers,
+    /// The connection to any broker, for everything else.
+    slot: Arc<ConnectionSlot>,
     timeout_ms: i32,
 }
 
@@ -143,9 +161,14 @@ impl Admin {
     pub async fn connect(config: ConnectionConfig) -> Result<Admin> {
         config.validate()?;
         let timeout_ms = i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX);
-        let slot = ConnectionSlot::new(config.clone(), "admin client");
+        let brokers = Brokers::new(config.clone(), "admin client");
+        let slot = Arc::clone(brokers.any());
         slot.get().await?;
-        Ok(Admin { slot, timeout_ms })
+        Ok(Admin {
+            brokers,
+            slot,
+            timeout_ms,
+        })
     }
 
     /// Creates topics; fails with the first topic the broker refused.
@@ -198,7 +221,7 @@ impl Admin {
 
     /// Every topic, sorted by name.
     pub async fn list_topics(&self) -> Result<Vec<TopicListing>> {
-        let response = metadata::fetch(&self.slot, None, false).await?;
+        let response = metadata::fetch(&self.brokers, None, false).await?;
         let mut topics: Vec<TopicListing> = response
             .topics
             .into_iter()
@@ -216,7 +239,7 @@ impl Admin {
     /// Partitions with their offsets, and the topic's effective settings (empty when
     /// the principal may not describe them: DescribeConfigs, with ACLs on).
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
-        let response = metadata::fetch(&self.slot, Some(vec![name.to_owned()]), false).await?;
+        let response = metadata::fetch(&self.brokers, Some(vec![name.to_owned()]), false).await?;
         let topic = metadata::find_topic(&response, name)?;
         metadata::partition_count(topic)?;
         // Offsets are looked up for the partitions that can answer; the others keep -1.
@@ -234,11 +257,31 @@ impl Admin {
             .iter()
             .map(|tp| (tp.clone(), LATEST_TIMESTAMP))
             .collect();
-        let (earliest, latest, configs) = tokio::try_join!(
-            list_offsets(&self.slot, READ_UNCOMMITTED, &earliest),
-            list_offsets(&self.slot, READ_UNCOMMITTED, &latest),
-            self.describe_configs_if_allowed(name),
-        )?;
+        let leaders: HashMap<TopicPartition, i32> = topic
+            .partitions
+            .iter()
+            .map(|p| (TopicPartition::new(name, p.partition), p.leader))
+            .collect();
+        let brokers = &self.brokers;
+        // A topic just created on a cluster may not be open on its leaders yet (they
+        // answer UNKNOWN_TOPIC_OR_PARTITION for a moment): retriable answers are asked
+        // again a few times.
+        let mut backoff = OFFSETS_RETRY_BACKOFF;
+        let (earliest, latest, configs) = loop {
+            let answer = tokio::try_join!(
+                list_offsets_from_leaders(brokers, &leaders, READ_UNCOMMITTED, &earliest),
+                list_offsets_from_leaders(brokers, &leaders, READ_UNCOMMITTED, &latest),
+                self.describe_configs_if_allowed(name),
+            );
+            match answer {
+                Err(error) if error.is_retriable() && backoff <= OFFSETS_RETRY_BACKOFF_MAX => {
+                    tracing::debug!(topic = name, %error, "offsets not ready; asking again");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                answer => break answer?,
+            }
+        };
         let mut partitions: Vec<PartitionDescription> = topic
             .partitions
             .iter()
@@ -247,6 +290,9 @@ impl Admin {
                 PartitionDescription {
                     partition: p.partition,
                     leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
                     earliest_offset: earliest
                         .get(&tp)
                         .copied()
@@ -354,7 +400,7 @@ impl Admin {
     /// Closes the connection. Like `close` on every handle: idempotent, returns
     /// `Ok` once closed, and later calls fail with [`ClientError::Closed`].
     pub async fn close(&self) -> Result<()> {
-        self.slot.close().await;
+        self.brokers.close().await;
         Ok(())
     }
 }

@@ -162,6 +162,14 @@ pub enum ClientError {
         /// Newest version this client speaks.
         client_max: u16,
     },
+    /// The broker does not know `api` at all: it is older than this client.
+    #[error("the broker at {addr} does not support {api:?}: it is older than this client; upgrade the broker to use this command")]
+    BrokerTooOld {
+        /// The broker's address.
+        addr: String,
+        /// The API it lacks.
+        api: ApiKey,
+    },
     /// A record batch could not be built or parsed.
     #[error("record batch for {topic}-{partition}: {cause}")]
     Batch {

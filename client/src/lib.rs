@@ -13,14 +13,21 @@
 //!   ([`SeekTo`]), or joins a consumer group ([`Consumer::subscribe`]) whose broker
 //!   spreads the partitions over its members; the next fetch is always in flight while
 //!   you process the last one; use [`Consumer::poll`] or [`Consumer::into_stream`].
-//! - [`Admin`] creates, deletes, lists, describes and reconfigures topics, and lists,
-//!   describes, deletes and resets the offsets of consumer groups.
+//! - [`Admin`] creates, deletes, lists, describes and reconfigures topics, lists,
+//!   describes, deletes and resets the offsets of consumer groups, and describes the
+//!   cluster ([`Admin::describe_cluster`]).
 //!
-//! All three talk to the first reachable bootstrap address (one `host:port`, several
-//! comma-separated, or a list: [`BootstrapServers`]) over one pipelined connection each,
-//! re-established with exponential backoff when it breaks. Errors are [`ClientError`]
-//! values with context;
-//! [`ClientError::is_retriable`] says whether trying again may help.
+//! All three bootstrap from the first reachable address (one `host:port`, several
+//! comma-separated, or a list: [`BootstrapServers`]) over pipelined connections,
+//! re-established with exponential backoff when they break. On a cluster they learn
+//! from Metadata which broker leads each partition and keep one connection per broker
+//! they need: produce and fetch requests go to each partition's leader, group requests
+//! to the group's coordinator (FindCoordinator), and a leader or coordinator that moves
+//! (`NOT_LEADER_OR_FOLLOWER`, `NOT_COORDINATOR`, a broken connection) is looked up again
+//! and the request retried there; a producer's retried batch keeps its sequence number,
+//! so it is not written twice. A single broker needs one connection, as before.
+//! Errors are [`ClientError`] values with context; [`ClientError::is_retriable`] says
+//! whether trying again may help.
 //!
 //! `close` behaves alike on the three handles: it finishes what the handle owes
 //! (delivers queued records; commits and leaves the group), returns a `Result`, does
@@ -119,6 +126,9 @@
 //! ```
 
 pub mod admin;
+mod brokers;
+#[cfg(test)]
+mod cluster_tests;
 pub mod config;
 mod connection;
 pub mod consumer;
@@ -134,9 +144,9 @@ mod slot;
 mod test_support;
 
 pub use admin::{
-    Admin, BrokerStatus, GroupDescription, GroupListing, GroupMemberDescription,
-    GroupPartitionOffset, NewTopic, OffsetReset, PartitionDescription, ResetOffset,
-    TopicDescription, TopicListing, UserListing,
+    Admin, BrokerStatus, ClusterBrokerDescription, ClusterDescription, GroupDescription,
+    GroupListing, GroupMemberDescription, GroupPartitionOffset, NewTopic, OffsetReset,
+    PartitionDescription, ResetOffset, TopicDescription, TopicListing, UserListing,
 };
 pub use config::{
     Acks, AutoOffsetReset, BootstrapServers, Compression, ConnectionConfig, ConsumerConfig,

@@ -1,5 +1,6 @@
-//! Topic metadata the producer needs: how many partitions each topic has, and which of
-//! them have no leader (offline storage), which keyless records avoid.
+//! Topic metadata the producer needs: how many partitions each topic has, which broker
+//! leads each partition, and which of them have no leader (offline storage, or their
+//! broker is down), which keyless records avoid.
 //!
 //! [`MetadataCache`] remembers partition counts learnt from the Metadata API. A miss
 //! asks the broker (creating the topic if `allow_auto_create_topics`), retrying
@@ -11,14 +12,14 @@ use std::sync::atomic::AtomicI32;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rill_protocol::api::metadata::{MetadataRequest, MetadataResponse, TopicMetadata};
+use rill_protocol::api::metadata::{MetadataResponse, TopicMetadata};
 use rill_protocol::api::ApiKey;
 use rill_protocol::error_code::ErrorCode;
 use tokio::time::Instant;
 
+use crate::brokers::Brokers;
 use crate::error::{ClientError, Result};
 use crate::fast_map::FastMap;
-use crate::slot::ConnectionSlot;
 
 /// What the producer knows of a topic.
 #[derive(Debug, Clone)]
@@ -28,6 +29,11 @@ pub(crate) struct TopicInfo {
     /// Partitions the broker reported without a leader (their storage is offline);
     /// `None` when every partition is available, the usual case.
     pub(crate) unavailable: Option<Arc<[i32]>>,
+    /// The leader's node id of each partition, by partition (`-1`: none now).
+    pub(crate) leaders: Arc<[i32]>,
+    /// Why a partition without a leader has none, as the broker said (e.g.
+    /// `KAFKA_STORAGE_ERROR`); `None` when every partition has one.
+    pub(crate) errors: Option<Arc<[(i32, ErrorCode)]>>,
     /// A copy of the sticky partitioner's current choice for keyless records of this
     /// topic (`-1`: none yet), shared by every clone of this entry, so `send` reads it
     /// without taking the partitioner's lock. The partitioner stays the source of truth
@@ -43,11 +49,30 @@ impl TopicInfo {
         self.unavailable.as_deref().unwrap_or_default()
     }
 
+    /// Why `partition` has no leader, as the broker said (`LEADER_NOT_AVAILABLE` when
+    /// it gave no reason).
+    pub(crate) fn leaderless_code(&self, partition: i32) -> ErrorCode {
+        self.errors
+            .as_deref()
+            .and_then(|errors| errors.iter().find(|(p, _)| *p == partition))
+            .map_or(ErrorCode::LeaderNotAvailable, |(_, code)| *code)
+    }
+
+    /// The node id leading `partition`, if it has a leader now.
+    pub(crate) fn leader(&self, partition: i32) -> Option<i32> {
+        let index = usize::try_from(partition).ok()?;
+        self.leaders.get(index).copied().filter(|&node| node >= 0)
+    }
+
     #[cfg(test)]
     pub(crate) fn new(count: i32, unavailable: &[i32]) -> TopicInfo {
         TopicInfo {
             count,
             unavailable: (!unavailable.is_empty()).then(|| Arc::from(unavailable)),
+            leaders: (0..count)
+                .map(|p| if unavailable.contains(&p) { -1 } else { 0 })
+                .collect(),
+            errors: None,
             sticky: Arc::new(AtomicI32::new(-1)),
             fetched: Instant::now(),
         }
@@ -58,6 +83,8 @@ impl TopicInfo {
 #[derive(Debug, Default)]
 pub(crate) struct MetadataCache {
     topics: RwLock<FastMap<String, TopicInfo>>,
+    /// When [`MetadataCache::refresh`] last asked a broker (rate limit).
+    last_refresh: std::sync::Mutex<Option<Instant>>,
 }
 
 impl MetadataCache {
@@ -92,18 +119,10 @@ impl MetadataCache {
             .remove(topic);
     }
 
-    /// Forgets `topic` if the broker described it more than `max_age` ago, so that
-    /// partitions that became available again (or unavailable) are noticed.
-    pub(crate) fn expire(&self, topic: &str, max_age: Duration) {
-        let stale = self
-            .topics
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(topic)
-            .is_some_and(|info| info.fetched.elapsed() > max_age);
-        if stale {
-            self.invalidate(topic);
-        }
+    /// Whether the broker described `topic` more than `max_age` ago.
+    pub(crate) fn is_stale(&self, topic: &str, max_age: Duration) -> bool {
+        self.with_topic(topic, |info| info.fetched.elapsed() > max_age)
+            .unwrap_or(false)
     }
 
     pub(crate) fn insert(&self, topic: &str, info: TopicInfo) {
@@ -113,13 +132,42 @@ impl MetadataCache {
             .insert(topic.to_owned(), info);
     }
 
+    /// Asks any broker again for `topics` (a leader moved or went away), at most once
+    /// per `min_interval`: calls within it return at once and keep what is cached.
+    /// Topics the broker does not describe (deleted, unknown) are forgotten.
+    pub(crate) async fn refresh(
+        &self,
+        brokers: &Brokers,
+        topics: Vec<String>,
+        min_interval: Duration,
+    ) -> Result<()> {
+        {
+            let mut last = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < min_interval) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        let response = fetch(brokers, Some(topics.clone()), false).await?;
+        for topic in &topics {
+            match find_topic(&response, topic).and_then(topic_info) {
+                Ok(info) => self.insert(topic, info),
+                Err(error) => {
+                    tracing::debug!(topic, %error, "topic not described; forgetting it");
+                    self.invalidate(topic);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The metadata of `topic`, from the cache or the broker.
     ///
     /// Retries retriable failures every `retry_backoff` until `max_wait` has passed,
     /// then returns the last error. Cancel-safe.
     pub(crate) async fn topic_or_fetch(
         &self,
-        slot: &ConnectionSlot,
+        brokers: &Brokers,
         topic: &str,
         allow_auto_create: bool,
         retry_backoff: Duration,
@@ -130,7 +178,7 @@ impl MetadataCache {
         }
         let deadline = Instant::now() + max_wait;
         loop {
-            let error = match fetch_topic(slot, topic, allow_auto_create).await {
+            let error = match fetch_topic(brokers, topic, allow_auto_create).await {
                 Ok(info) => {
                     self.insert(topic, info.clone());
                     return Ok(info);
@@ -146,14 +194,15 @@ impl MetadataCache {
     }
 }
 
-/// Asks the broker for one topic's metadata.
-async fn fetch_topic(
-    slot: &ConnectionSlot,
-    topic: &str,
-    allow_auto_create: bool,
-) -> Result<TopicInfo> {
-    let response = fetch(slot, Some(vec![topic.to_owned()]), allow_auto_create).await?;
+/// Asks any broker for one topic's metadata.
+async fn fetch_topic(brokers: &Brokers, topic: &str, allow_auto_create: bool) -> Result<TopicInfo> {
+    let response = fetch(brokers, Some(vec![topic.to_owned()]), allow_auto_create).await?;
     let metadata = find_topic(&response, topic)?;
+    topic_info(metadata)
+}
+
+/// What the producer keeps of a topic's metadata entry.
+pub(crate) fn topic_info(metadata: &TopicMetadata) -> Result<TopicInfo> {
     let count = partition_count(metadata)?;
     let unavailable: Vec<i32> = metadata
         .partitions
@@ -161,25 +210,40 @@ async fn fetch_topic(
         .filter(|p| p.error_code != ErrorCode::None || p.leader < 0)
         .map(|p| p.partition)
         .collect();
+    let errors: Vec<(i32, ErrorCode)> = metadata
+        .partitions
+        .iter()
+        .filter(|p| p.error_code != ErrorCode::None)
+        .map(|p| (p.partition, p.error_code))
+        .collect();
+    let mut leaders = vec![-1; usize::try_from(count).unwrap_or(0)];
+    for p in &metadata.partitions {
+        let available = p.error_code == ErrorCode::None && p.leader >= 0;
+        if let Some(slot) = usize::try_from(p.partition)
+            .ok()
+            .and_then(|i| leaders.get_mut(i))
+        {
+            *slot = if available { p.leader } else { -1 };
+        }
+    }
     Ok(TopicInfo {
         count,
         unavailable: (!unavailable.is_empty()).then(|| Arc::from(unavailable)),
+        leaders: Arc::from(leaders),
+        errors: (!errors.is_empty()).then(|| Arc::from(errors)),
         sticky: Arc::new(AtomicI32::new(-1)),
         fetched: Instant::now(),
     })
 }
 
-/// Sends a Metadata request for `topics` (`None` = all topics).
+/// Sends a Metadata request for `topics` (`None` = all topics) to any broker, learning
+/// the brokers it lists.
 pub(crate) async fn fetch(
-    slot: &ConnectionSlot,
+    brokers: &Brokers,
     topics: Option<Vec<String>>,
     allow_auto_topic_creation: bool,
 ) -> Result<MetadataResponse> {
-    let request = MetadataRequest {
-        topics,
-        allow_auto_topic_creation,
-    };
-    slot.call(&request).await
+    brokers.metadata(topics, allow_auto_topic_creation).await
 }
 
 /// The entry for `topic` in a metadata response.
@@ -255,10 +319,9 @@ mod tests {
         let cache = MetadataCache::default();
         cache.insert("t", TopicInfo::new(4, &[]));
         assert_eq!(cache.topic("t").map(|i| i.count), Some(4));
-        cache.expire("t", Duration::from_secs(60));
-        assert!(cache.topic("t").is_some(), "fresh entries stay");
-        cache.expire("t", Duration::ZERO);
-        assert!(cache.topic("t").is_none(), "stale entries go");
+        assert!(!cache.is_stale("t", Duration::from_secs(60)), "fresh");
+        assert!(cache.is_stale("t", Duration::ZERO), "stale");
+        assert_eq!(cache.topic("t").unwrap().leader(2), Some(0));
         cache.insert("t", TopicInfo::new(4, &[1]));
         assert_eq!(cache.topic("t").unwrap().unavailable(), [1]);
         cache.invalidate("t");

@@ -1,5 +1,6 @@
 //! Offset lookups through the ListOffsets API, shared by the consumer (`seek`) and the
-//! admin client (`describe_topic`).
+//! admin client (`describe_topic`). In a cluster each partition answers from its
+//! leader ([`list_offsets_from_leaders`]).
 
 use std::collections::HashMap;
 
@@ -10,6 +11,7 @@ use rill_protocol::error_code::ErrorCode;
 
 pub(crate) use rill_protocol::api::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 
+use crate::brokers::Brokers;
 use crate::error::{ClientError, Result};
 use crate::record::TopicPartition;
 use crate::slot::ConnectionSlot;
@@ -17,6 +19,49 @@ use crate::slot::ConnectionSlot;
 /// Offset found for a partition: the first offset whose timestamp is at or after the
 /// one asked for (`None` if there is none), or the earliest/latest offset.
 pub(crate) type OffsetLookup = HashMap<TopicPartition, Option<i64>>;
+
+/// [`list_offsets`] asked of each partition's leader (`leaders`, from metadata): one
+/// request per leader, all at once. A partition without a known leader fails the
+/// lookup with a retriable `LEADER_NOT_AVAILABLE`.
+pub(crate) async fn list_offsets_from_leaders(
+    brokers: &Brokers,
+    leaders: &HashMap<TopicPartition, i32>,
+    isolation_level: i8,
+    partitions: &[(TopicPartition, i64)],
+) -> Result<OffsetLookup> {
+    let mut by_leader: Vec<(i32, Vec<(TopicPartition, i64)>)> = Vec::new();
+    for (tp, timestamp) in partitions {
+        let node = leaders.get(tp).copied().filter(|&n| n >= 0);
+        let Some(node) = node else {
+            return Err(ClientError::broker(
+                ErrorCode::LeaderNotAvailable,
+                tp.topic.to_string(),
+                Some(tp.partition),
+                Some(format!(
+                    "partition {tp} has no leader now; try again shortly"
+                )),
+            ));
+        };
+        match by_leader.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, list)) => list.push((tp.clone(), *timestamp)),
+            None => by_leader.push((node, vec![(tp.clone(), *timestamp)])),
+        }
+    }
+    let lookups = by_leader.into_iter().map(|(node, list)| async move {
+        let slot = brokers.slot_for(node).ok_or_else(|| ClientError::Broker {
+            code: ErrorCode::BrokerNotAvailable,
+            topic: None,
+            partition: None,
+            message: Some(format!("broker {node} is not in the cluster's metadata")),
+        })?;
+        list_offsets(&slot, isolation_level, &list).await
+    });
+    let mut found = OffsetLookup::new();
+    for lookup in futures::future::try_join_all(lookups).await? {
+        found.extend(lookup);
+    }
+    Ok(found)
+}
 
 /// Looks up `timestamp` (or [`EARLIEST_TIMESTAMP`] / [`LATEST_TIMESTAMP`]) for every
 /// partition in one request. A partition error fails the whole lookup.

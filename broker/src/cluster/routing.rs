@@ -3,11 +3,16 @@
 //! leader of one `__consumer_offsets` partition, picked by hash of the group id, as
 //! Kafka does).
 //!
-//! A [`Leadership`] is one request's view: the image is borrowed once (an `Arc` clone
-//! under the watch's read lock), then each partition is a map lookup, so the hot path
-//! takes no lock per partition and none that a writer holds for long.
+//! A [`Leadership`] is one request's view: the image and the staleness flag together,
+//! then each partition is a map lookup. The hot paths (Produce, Fetch, ListOffsets) read
+//! it from a [`RoutingCache`]: one watch borrow per request (an `Arc` clone under a read
+//! lock), refreshed by a task on every new image and whenever staleness flips, so they
+//! never ask the quorum for its status.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use super::image::MetadataImage;
 use super::{Cluster, NodeId};
@@ -71,6 +76,49 @@ impl Leadership {
     /// Whether any partition of `topic` has a replica on this broker.
     pub fn hosts(&self, topic: &str) -> bool {
         hosts(&self.image, topic, self.node_id)
+    }
+}
+
+/// How often the cache checks whether the broker's metadata turned stale (or fresh).
+pub const STALE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The current [`Leadership`], kept up to date by [`RoutingCache::run`].
+#[derive(Debug)]
+pub struct RoutingCache {
+    sender: watch::Sender<Arc<Leadership>>,
+}
+
+impl RoutingCache {
+    /// A cache holding the view of `cluster` now.
+    pub fn new(cluster: &Cluster) -> RoutingCache {
+        RoutingCache {
+            sender: watch::channel(Arc::new(Leadership::of(cluster))).0,
+        }
+    }
+
+    /// The view as of the last refresh.
+    pub fn current(&self) -> Arc<Leadership> {
+        self.sender.borrow().clone()
+    }
+
+    /// Refreshes the view on every new image and every [`STALE_CHECK_INTERVAL`] (when
+    /// staleness flipped), until `shutdown`.
+    pub async fn run(&self, cluster: Cluster, mut shutdown: crate::shutdown::ShutdownListener) {
+        let mut images = cluster.subscribe();
+        let mut tick = tokio::time::interval(STALE_CHECK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                changed = images.changed() => if changed.is_err() { return },
+                _ = tick.tick() => {}
+                _ = shutdown.recv() => return,
+            }
+            let next = Leadership::of(&cluster);
+            let current = self.current();
+            if !Arc::ptr_eq(&next.image, &current.image) || next.stale != current.stale {
+                self.sender.send_replace(Arc::new(next));
+            }
+        }
     }
 }
 

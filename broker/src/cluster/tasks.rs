@@ -1,4 +1,5 @@
-//! The background work of a clustered broker: the reconcile task on every broker, and on
+//! The background work of a clustered broker: the routing cache's refresher and the
+//! reconcile task on every broker, and on
 //! the controller the creation of `__consumer_offsets` once the cluster has formed (its
 //! partition leaders coordinate the consumer groups).
 
@@ -26,7 +27,16 @@ pub fn spawn(
     let Some(cluster) = ctx.cluster.clone() else {
         return Vec::new();
     };
+    let routing = {
+        let (ctx, cluster, shutdown) = (ctx.clone(), cluster.clone(), shutdown.clone());
+        async move {
+            if let Some(cache) = &ctx.routing {
+                cache.run(cluster, shutdown).await;
+            }
+        }
+    };
     vec![
+        tokio::spawn(routing),
         tokio::spawn(super::reconcile::run(ctx.clone(), shutdown.clone())),
         tokio::spawn(create_internal_topics(
             ctx.clone(),

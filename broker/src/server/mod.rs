@@ -117,6 +117,8 @@ pub struct BrokerCtx {
     pub cluster: Option<crate::cluster::Cluster>,
     /// The metadata image the local topics last caught up with (clustered brokers).
     pub reconciled: crate::cluster::reconcile::Reconciled,
+    /// Partition leadership as the hot paths read it (clustered brokers).
+    pub routing: Option<crate::cluster::routing::RoutingCache>,
 }
 
 impl BrokerCtx {
@@ -250,6 +252,9 @@ impl Server {
             tls,
             credentials: Arc::new(credentials),
             authorizer,
+            routing: cluster
+                .as_ref()
+                .map(crate::cluster::routing::RoutingCache::new),
             cluster,
             reconciled: Default::default(),
         });
@@ -356,6 +361,9 @@ async fn join_cluster(
         inter_broker,
         rack: cluster_config.rack.clone(),
     };
+    if advertised.ip().is_unspecified() {
+        warn!(%advertised, "the listener is bound to an unspecified address, which other brokers and clients cannot dial: bind --listen to this broker's own address in a cluster");
+    }
     info!(
         node_id = cluster_config.node_id,
         members = cluster_config.members.len(),

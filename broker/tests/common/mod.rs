@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod child;
+pub mod kafka;
 pub mod ledger;
 
 use std::net::SocketAddr;

@@ -21,7 +21,7 @@ use super::args::{LoadArgs, Stop};
 use super::progress::{Counters, Progress};
 use super::raw_consume::RawConsumer;
 use super::report::{ClientStats, Report};
-use super::{ensure_topic, partitions_of};
+use super::{check_raw_reaches_leaders, ensure_topic, partitions_of};
 use crate::output::OutputFormat;
 use crate::GlobalArgs;
 
@@ -57,6 +57,9 @@ pub async fn run(global: &GlobalArgs, args: ConsumeArgs) -> anyhow::Result<()> {
     let load = &args.load;
     load.validate(0).map_err(anyhow::Error::msg)?;
     let partitions = ensure_topic(global, load).await?;
+    if args.raw {
+        check_raw_reaches_leaders(global, &load.topic).await?;
+    }
     let (earliest, available) = records_per_partition(global, &load.topic).await?;
     let counters = Arc::new(Counters::default());
     let mut plans = Vec::new();

@@ -105,6 +105,37 @@ pub async fn ensure_topic(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Resul
     i32::try_from(description.partitions.len()).context("too many partitions")
 }
 
+/// `--raw` sends every partition's requests over one connection, to the first broker
+/// of `--broker` that answers: on a cluster, every partition of the topic must be led
+/// by that broker. Fails with what to do when one is not.
+pub async fn check_raw_reaches_leaders(global: &GlobalArgs, topic: &str) -> anyhow::Result<()> {
+    let admin = Admin::connect(global.connection_config()).await?;
+    let checked = async {
+        let answering = admin.status().await?.node_id;
+        let described = admin.describe_topic(topic).await?;
+        Ok::<_, ClientError>((answering, described))
+    }
+    .await;
+    // A close that fails after the answer arrived changes nothing here.
+    let _ = admin.close().await;
+    let (answering, described) = checked?;
+    if let Some(p) = described
+        .partitions
+        .iter()
+        .find(|p| p.leader >= 0 && p.leader != answering)
+    {
+        anyhow::bail!(
+            "--raw writes and reads every partition over one connection to broker {answering}, \
+             but partition {} of {topic} is led by broker {}; drop --raw (the library routes \
+             each partition to its leader) or give --broker the address of broker {}",
+            p.partition,
+            p.leader,
+            p.leader
+        );
+    }
+    Ok(())
+}
+
 /// The partitions client `index` of `clients` works on: every `clients`-th one, or one
 /// shared partition when there are more clients than partitions.
 pub fn partitions_of(index: u32, clients: u32, partitions: i32) -> Vec<i32> {

@@ -17,7 +17,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::report::{ClientStats, Report};
-use super::{ensure_topic, latest_offsets, producer_api, raw};
+use super::{check_raw_reaches_leaders, ensure_topic, latest_offsets, producer_api, raw};
 use crate::GlobalArgs;
 
 /// Options of `rill bench produce`.
@@ -53,6 +53,9 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
         );
     }
     let partitions = ensure_topic(global, &args.load).await?;
+    if args.raw {
+        check_raw_reaches_leaders(global, &args.load.topic).await?;
+    }
     let before = latest_offsets(global, &args.load.topic).await?;
     let produced = if args.raw {
         raw::run_producers(global, &args.load, partitions).await?

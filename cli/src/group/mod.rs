@@ -73,7 +73,7 @@ pub async fn run(global: &GlobalArgs, args: GroupArgs) -> anyhow::Result<()> {
         GroupCommand::List => run_list(&admin, output).await,
         GroupCommand::Describe(IdArgs { group }) => run_describe(&admin, &group, output).await,
         GroupCommand::Delete(IdArgs { group }) => run_delete(&admin, &group, output).await,
-        GroupCommand::ResetOffsets(args) => reset::run(global, &admin, args, output).await,
+        GroupCommand::ResetOffsets(args) => reset::run(&admin, args, output).await,
     };
     admin.close().await?;
     result

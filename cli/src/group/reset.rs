@@ -5,10 +5,10 @@
 //! one. Absolute targets (earliest, latest, an offset, a time) are computed by the
 //! broker (a dry-run ResetOffsets request, or the real one with `--execute`).
 //! `--shift-by N` moves each partition's committed offset by N, clamped into the log;
-//! partitions the group never committed are left out and named. The library's `Admin`
-//! resets all partitions of a topic to one target, so shifted offsets are applied with
-//! one ResetOffsets request per distinct new offset, naming its partitions, over a raw
-//! connection ([`crate::raw_connection`]); they are not applied atomically.
+//! partitions the group never committed are left out and named. Shifted offsets are
+//! applied with one ResetOffsets request per distinct new offset, naming its partitions
+//! ([`Admin::reset_partition_offsets`], sent to the group's coordinator); they are not
+//! applied atomically.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
@@ -16,16 +16,11 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context as _};
 use clap::{ArgGroup, Args};
 use rill_client::{Admin, GroupDescription, OffsetReset};
-use rill_protocol::api::reset_offsets::{
-    ResetOffsetsRequest, ResetOffsetsResponse, ResetSpec, ResetTopic,
-};
 use rill_protocol::error_code::ErrorCode;
 use serde::Serialize;
 
 use crate::args::{self, Since};
 use crate::output::{print_json, print_stdout, OutputFormat, Style, Table};
-use crate::raw_connection;
-use crate::GlobalArgs;
 
 /// `--help` examples.
 pub const EXAMPLES: &str = "\
@@ -168,12 +163,7 @@ pub struct PlanRow {
 }
 
 /// Runs `rill group reset-offsets`.
-pub async fn run(
-    global: &GlobalArgs,
-    admin: &Admin,
-    args: ResetArgs,
-    output: OutputFormat,
-) -> anyhow::Result<()> {
+pub async fn run(admin: &Admin, args: ResetArgs, output: OutputFormat) -> anyhow::Result<()> {
     let group = args.group.clone();
     let description = admin
         .describe_group(&group)
@@ -185,7 +175,7 @@ pub async fn run(
         Some(shift) => {
             let (plan, skipped) = shifted_plan(admin, &topics, &current, shift).await?;
             if args.execute {
-                apply_shift(global, &group, &plan).await?;
+                apply_shift(admin, &group, &plan).await?;
             }
             (plan, skipped)
         }
@@ -281,7 +271,7 @@ pub fn shift_offset(committed: i64, shift: i64, earliest: i64, latest: i64) -> i
 }
 
 /// Commits the shifted plan: one ResetOffsets request per distinct new offset.
-async fn apply_shift(global: &GlobalArgs, group: &str, plan: &[PlanRow]) -> anyhow::Result<()> {
+async fn apply_shift(admin: &Admin, group: &str, plan: &[PlanRow]) -> anyhow::Result<()> {
     let mut by_offset: BTreeMap<i64, BTreeMap<&str, Vec<i32>>> = BTreeMap::new();
     for row in plan {
         by_offset
@@ -291,46 +281,15 @@ async fn apply_shift(global: &GlobalArgs, group: &str, plan: &[PlanRow]) -> anyh
             .or_default()
             .push(row.partition);
     }
-    let config = global.connection_config();
     for (offset, topics) in by_offset {
-        let request = ResetOffsetsRequest {
-            group_id: group.to_owned(),
-            topics: topics
-                .into_iter()
-                .map(|(name, partitions)| ResetTopic {
-                    name: name.to_owned(),
-                    partitions: Some(partitions),
-                })
-                .collect(),
-            spec: ResetSpec::Offset(offset),
-            dry_run: false,
-        };
-        let response: ResetOffsetsResponse = raw_connection::call(&config, &request)
+        let partitions: Vec<(&str, Vec<i32>)> = topics.into_iter().collect();
+        if let Err(error) = admin
+            .reset_partition_offsets(group, &partitions, offset)
             .await
-            .with_context(|| format!("cannot reset the offsets of group {group}"))?;
-        check_reset(group, &response)?;
-    }
-    Ok(())
-}
-
-fn check_reset(group: &str, response: &ResetOffsetsResponse) -> anyhow::Result<()> {
-    if response.error_code != ErrorCode::None {
-        bail!(
-            "cannot reset the offsets of group {group}: {:?}{}",
-            response.error_code,
-            hint(response.error_code)
-        );
-    }
-    for topic in &response.topics {
-        for p in &topic.partitions {
-            if p.error_code != ErrorCode::None {
-                bail!(
-                    "cannot reset {}-{} for group {group}: {:?}",
-                    topic.name,
-                    p.partition,
-                    p.error_code
-                );
-            }
+        {
+            let hint = error.error_code().map_or("", hint);
+            return Err(error)
+                .with_context(|| format!("cannot reset the offsets of group {group}{hint}"));
         }
     }
     Ok(())

@@ -3,8 +3,15 @@
 //!
 //! A group-level error from the broker comes back as [`ClientError::Broker`] naming the
 //! group (e.g. `GROUP_ID_NOT_FOUND`, `NON_EMPTY_GROUP` for a group with members).
+//!
+//! On a cluster each group lives on its coordinator (FindCoordinator names it): group
+//! requests go there, end offsets come from each partition's leader, and
+//! [`Admin::list_groups`] asks every broker.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use rill_protocol::api::find_coordinator::FindCoordinatorRequest;
 
 use rill_protocol::api::delete_groups::DeleteGroupsRequest;
 use rill_protocol::api::describe_groups::{DescribeGroupsRequest, DescribedGroup};
@@ -15,9 +22,14 @@ use rill_protocol::api::ApiKey;
 use rill_protocol::error_code::ErrorCode;
 
 use super::Admin;
+use crate::brokers::format_addr;
 use crate::error::{ClientError, Result};
-use crate::offsets::{list_offsets, LATEST_TIMESTAMP};
+use crate::offsets::{list_offsets_from_leaders, LATEST_TIMESTAMP};
 use crate::record::TopicPartition;
+use crate::slot::ConnectionSlot;
+
+/// FindCoordinator's key type for a consumer group.
+const KEY_TYPE_GROUP: i8 = 0;
 
 /// A group as listed by [`Admin::list_groups`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,22 +130,54 @@ pub struct ResetOffset {
 }
 
 impl Admin {
-    /// Every group the broker knows (with members or committed offsets), by id.
+    /// Every group the brokers know (with members or committed offsets), by id; on a
+    /// cluster, the groups of every broker that answers.
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>> {
-        let response = self.slot.call(&ListGroupsRequest).await?;
-        if response.error_code != ErrorCode::None {
-            return Err(group_error(response.error_code, None));
+        let mut slots = vec![Arc::clone(&self.slot)];
+        self.brokers.metadata(Some(Vec::new()), false).await?;
+        if self.brokers.single_broker().is_none() {
+            slots = self.brokers.all_slots();
         }
-        let mut groups: Vec<GroupListing> = response
-            .groups
-            .into_iter()
-            .map(|g| GroupListing {
-                group_id: g.group_id,
-                state: g.state,
-            })
-            .collect();
-        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        Ok(groups)
+        let mut groups: BTreeMap<String, GroupListing> = BTreeMap::new();
+        for slot in slots {
+            let response = slot.call(&ListGroupsRequest).await?;
+            if response.error_code != ErrorCode::None {
+                return Err(group_error(response.error_code, None));
+            }
+            for g in response.groups {
+                groups.entry(g.group_id.clone()).or_insert(GroupListing {
+                    group_id: g.group_id,
+                    state: g.state,
+                });
+            }
+        }
+        Ok(groups.into_values().collect())
+    }
+
+    /// The connection to `group_id`'s coordinator: the broker FindCoordinator names (on
+    /// a single broker, the one this client talks to).
+    async fn coordinator(&self, group_id: &str) -> Result<Arc<ConnectionSlot>> {
+        if self.brokers.node_count() == 0 {
+            self.brokers.metadata(Some(Vec::new()), false).await?;
+        }
+        if self.brokers.single_broker().is_some() {
+            return Ok(Arc::clone(&self.slot));
+        }
+        let request = FindCoordinatorRequest {
+            key: group_id.to_owned(),
+            key_type: KEY_TYPE_GROUP,
+        };
+        let response = self.slot.call(&request).await?;
+        if response.error_code != ErrorCode::None {
+            return Err(group_error(response.error_code, Some(group_id)));
+        }
+        let addr = format_addr(&response.host, response.port);
+        match self.brokers.slot_for(response.node_id) {
+            Some(slot) if self.brokers.addr_of(response.node_id).as_deref() == Some(&addr) => {
+                Ok(slot)
+            }
+            _ => Ok(Arc::new(self.brokers.dedicated_slot(&addr))),
+        }
     }
 
     /// A group's state, members with their partitions, and per partition the committed
@@ -143,7 +187,7 @@ impl Admin {
         let request = DescribeGroupsRequest {
             group_ids: vec![group_id.to_owned()],
         };
-        let response = self.slot.call(&request).await?;
+        let response = self.coordinator(group_id).await?.call(&request).await?;
         let group = response
             .groups
             .into_iter()
@@ -193,26 +237,46 @@ impl Admin {
                 },
             );
         }
-        let uncommitted: Vec<(TopicPartition, i64)> = owners
+        // On a cluster the coordinator knows the ends of the partitions it leads only:
+        // ask every partition's leader. On a single broker, only the partitions the
+        // answer lacks (assigned but never committed).
+        let cluster = self.brokers.single_broker().is_none();
+        let lookup: Vec<(TopicPartition, i64)> = owners
             .keys()
-            .filter(|tp| !offsets.contains_key(*tp))
+            .chain(offsets.keys())
+            .filter(|tp| cluster || !offsets.contains_key(*tp))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .map(|tp| (tp.clone(), LATEST_TIMESTAMP))
             .collect();
-        if !uncommitted.is_empty() {
-            let ends = list_offsets(&self.slot, READ_UNCOMMITTED, &uncommitted).await?;
-            for (tp, _) in uncommitted {
+        if !lookup.is_empty() {
+            let leaders = self.leaders_of(&lookup).await?;
+            // A partition without a leader now (its broker is down) has no known end.
+            let answerable: Vec<(TopicPartition, i64)> = lookup
+                .iter()
+                .filter(|(tp, _)| leaders.get(tp).is_some_and(|&leader| leader >= 0))
+                .cloned()
+                .collect();
+            let ends =
+                list_offsets_from_leaders(&self.brokers, &leaders, READ_UNCOMMITTED, &answerable)
+                    .await?;
+            for (tp, _) in lookup {
                 let end_offset = ends.get(&tp).copied().flatten();
-                offsets.insert(
-                    tp.clone(),
-                    GroupPartitionOffset {
+                let entry = offsets
+                    .entry(tp.clone())
+                    .or_insert_with(|| GroupPartitionOffset {
                         member_id: owners.get(&tp).cloned(),
                         topic: tp.topic.to_string(),
                         partition: tp.partition,
                         committed_offset: None,
-                        end_offset,
+                        end_offset: None,
                         lag: None,
-                    },
-                );
+                    });
+                entry.end_offset = end_offset;
+                entry.lag = entry
+                    .committed_offset
+                    .zip(end_offset)
+                    .map(|(committed, end)| (end - committed).max(0));
             }
         }
         Ok(GroupDescription {
@@ -230,7 +294,7 @@ impl Admin {
         let request = DeleteGroupsRequest {
             group_ids: vec![group_id.to_owned()],
         };
-        let response = self.slot.call(&request).await?;
+        let response = self.coordinator(group_id).await?.call(&request).await?;
         let result = response
             .results
             .into_iter()
@@ -255,19 +319,51 @@ impl Admin {
         to: OffsetReset,
         dry_run: bool,
     ) -> Result<Vec<ResetOffset>> {
+        let topics = topics
+            .iter()
+            .map(|t| ResetTopic {
+                name: (*t).to_owned(),
+                partitions: None,
+            })
+            .collect();
+        self.reset(group_id, topics, to.to_wire(), dry_run).await
+    }
+
+    /// Moves the committed offsets of a group without active members, for the given
+    /// partitions of each topic, to `offset` (clamped into each partition's range by
+    /// the broker). Returns the new offsets.
+    pub async fn reset_partition_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(&str, Vec<i32>)],
+        offset: i64,
+    ) -> Result<Vec<ResetOffset>> {
+        let topics = partitions
+            .iter()
+            .map(|(topic, partitions)| ResetTopic {
+                name: (*topic).to_owned(),
+                partitions: Some(partitions.clone()),
+            })
+            .collect();
+        self.reset(group_id, topics, ResetSpec::Offset(offset), false)
+            .await
+    }
+
+    /// Sends one ResetOffsets to the group's coordinator.
+    async fn reset(
+        &self,
+        group_id: &str,
+        topics: Vec<ResetTopic>,
+        spec: ResetSpec,
+        dry_run: bool,
+    ) -> Result<Vec<ResetOffset>> {
         let request = ResetOffsetsRequest {
             group_id: group_id.to_owned(),
-            topics: topics
-                .iter()
-                .map(|t| ResetTopic {
-                    name: (*t).to_owned(),
-                    partitions: None,
-                })
-                .collect(),
-            spec: to.to_wire(),
+            topics,
+            spec,
             dry_run,
         };
-        let response = self.slot.call(&request).await?;
+        let response = self.coordinator(group_id).await?.call(&request).await?;
         if response.error_code != ErrorCode::None {
             return Err(group_error(response.error_code, Some(group_id)));
         }
@@ -292,6 +388,32 @@ impl Admin {
         }
         reset.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         Ok(reset)
+    }
+}
+
+impl Admin {
+    /// The leaders of the partitions in `partitions`, from metadata.
+    async fn leaders_of(
+        &self,
+        partitions: &[(TopicPartition, i64)],
+    ) -> Result<HashMap<TopicPartition, i32>> {
+        let topics: BTreeSet<String> = partitions
+            .iter()
+            .map(|(tp, _)| tp.topic.to_string())
+            .collect();
+        let response = self
+            .brokers
+            .metadata(Some(topics.into_iter().collect()), false)
+            .await?;
+        Ok(response
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (TopicPartition::new(t.name.clone(), p.partition), p.leader))
+            })
+            .collect())
     }
 }
 

@@ -181,7 +181,7 @@ impl Connection {
     }
 
     /// Whether the broker's ApiVersions answer lists `api`.
-    fn broker_serves(&self, api: ApiKey) -> bool {
+    pub(crate) fn broker_serves(&self, api: ApiKey) -> bool {
         self.broker_versions
             .get()
             .is_some_and(|versions| versions.contains_key(&api.as_u16()))

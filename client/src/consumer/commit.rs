@@ -166,10 +166,10 @@ impl Consumer {
         }
         self.closed = true;
         self.positions.clear();
-        if let Some(in_flight) = self.in_flight.take() {
+        for in_flight in self.in_flight.drain(..) {
             in_flight.response.abort();
         }
-        self.slot.close().await;
+        self.brokers.close().await;
         outcome
     }
 }

@@ -31,9 +31,9 @@ use rill_protocol::error_code::ErrorCode;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::group_link::GroupLink;
 use crate::error::{ClientError, Result};
 use crate::record::TopicPartition;
-use crate::slot::ConnectionSlot;
 
 use super::wire::{commit_topics, from_wire, to_wire};
 
@@ -99,7 +99,7 @@ pub(crate) struct MemberSettings {
 /// The membership task's state. See the module docs.
 pub(crate) struct Coordinator {
     settings: MemberSettings,
-    slot: Arc<ConnectionSlot>,
+    slot: Arc<GroupLink>,
     commands: mpsc::Receiver<Command>,
     status: watch::Sender<Status>,
     /// Empty until the broker names the member.
@@ -132,7 +132,7 @@ impl Coordinator {
     /// A task state that joins as soon as it runs.
     pub(crate) fn new(
         settings: MemberSettings,
-        slot: Arc<ConnectionSlot>,
+        slot: Arc<GroupLink>,
         commands: mpsc::Receiver<Command>,
         status: watch::Sender<Status>,
     ) -> Self {
@@ -328,14 +328,21 @@ impl Coordinator {
         };
         let mut attempt = 1;
         let response = loop {
-            match self.slot.call(&request).await {
-                Ok(response) => break response,
-                Err(error) if error.is_retriable() && attempt < COMMIT_ATTEMPTS_MAX => {
-                    attempt += 1;
-                    tokio::time::sleep(RETRY_BACKOFF).await;
-                }
-                Err(error) => return Err(error),
+            let error = match self.slot.call(&request).await {
+                Ok(response) => match coordinator_moved(&response) {
+                    Some(code) => {
+                        self.slot.saw(code);
+                        self.group_error(code, "commit offsets of")
+                    }
+                    None => break response,
+                },
+                Err(error) => error,
+            };
+            if !error.is_retriable() || attempt >= COMMIT_ATTEMPTS_MAX {
+                return Err(error);
             }
+            attempt += 1;
+            tokio::time::sleep(RETRY_BACKOFF).await;
         };
         for topic in response.topics {
             for p in topic.partitions {
@@ -410,6 +417,7 @@ impl Coordinator {
     }
 
     fn group_error(&self, code: ErrorCode, what: &str) -> ClientError {
+        self.slot.saw(code);
         ClientError::Broker {
             code,
             topic: None,
@@ -417,6 +425,23 @@ impl Coordinator {
             message: Some(format!("{what} group {}", self.settings.group_id)),
         }
     }
+}
+
+/// The "find the coordinator again" code a commit answer carries, if any.
+fn coordinator_moved(
+    response: &rill_protocol::api::offset_commit::OffsetCommitResponse,
+) -> Option<ErrorCode> {
+    response
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| p.error_code)
+        .find(|code| {
+            matches!(
+                code,
+                ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
+            )
+        })
 }
 
 /// A member id chosen by the client (as KIP-848 clients do), sent with the first join:
@@ -493,10 +518,9 @@ mod tests {
     async fn a_target_counts_as_held_until_acknowledged() {
         let (_commands_tx, commands) = mpsc::channel(4);
         let (status, _status_rx) = watch::channel(Status::Joining);
-        let slot = Arc::new(ConnectionSlot::new(
-            crate::ConnectionConfig::new("127.0.0.1:1"),
-            "consumer",
-        ));
+        let brokers =
+            crate::brokers::Brokers::new(crate::ConnectionConfig::new("127.0.0.1:1"), "consumer");
+        let slot = Arc::new(GroupLink::new(Arc::new(brokers), "g"));
         let settings = MemberSettings {
             group_id: "g".into(),
             topics: vec!["t".into()],

@@ -20,12 +20,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::coordinator::{self, Command, Coordinator, MemberSettings, Status, Target};
+use super::group_link::GroupLink;
 use super::listener::{NoopListener, RebalanceListener, Revocation};
 use super::wire;
 use super::Consumer;
 use crate::error::{ClientError, Result};
 use crate::record::TopicPartition;
-use crate::slot::ConnectionSlot;
 
 /// The consumer's handle on its group membership.
 pub(crate) struct GroupMembership {
@@ -34,8 +34,9 @@ pub(crate) struct GroupMembership {
     pub(crate) commands: mpsc::Sender<Command>,
     /// Targets published by the task.
     pub(crate) status: watch::Receiver<Status>,
-    /// The group connection (shared with the task; never blocked by a parked fetch).
-    pub(crate) slot: Arc<ConnectionSlot>,
+    /// The coordinator's connection (shared with the task; never blocked by a parked
+    /// fetch).
+    pub(crate) slot: Arc<GroupLink>,
     task: JoinHandle<()>,
     /// The generation of the target applied last (0: none yet).
     pub(crate) generation: u64,
@@ -142,11 +143,7 @@ impl Consumer {
             rebalance_timeout_ms: as_ms(config.rebalance_timeout),
             assignor: config.group_assignor.clone(),
         };
-        let slot = Arc::new(ConnectionSlot::new(
-            config.connection.clone(),
-            super::HANDLE,
-        ));
-        slot.get().await?;
+        let slot = Arc::new(GroupLink::new(Arc::clone(&self.brokers), group_id));
         let (commands, commands_rx) = mpsc::channel(coordinator::COMMANDS_MAX);
         let (status_tx, mut status) = watch::channel(Status::Joining);
         let task = Coordinator::new(settings, Arc::clone(&slot), commands_rx, status_tx);
@@ -306,6 +303,7 @@ impl Consumer {
             topics: Some(wire::to_wire(&added.iter().cloned().collect())),
         };
         let response = group.slot.call(&request).await?;
+        group.slot.saw(response.error_code);
         if response.error_code != ErrorCode::None {
             return Err(ClientError::Broker {
                 code: response.error_code,

@@ -16,15 +16,21 @@
 //! batches (reading batch headers only) and sends the next Fetch in a background task;
 //! only then does it check CRCs and decode records, so the round trip overlaps with the
 //! decoding and with the application's processing. A partition whose data then fails to
-//! decode gets its position back, which makes the prefetched data for it stale. At most one fetch is in flight and
-//! its response is the only one buffered; the records of the previous one are the
-//! application's. A `seek` or `assign` while a fetch is in flight makes its data for the
+//! decode gets its position back, which makes the prefetched data for it stale.
+//!
+//! Each partition is fetched from its leader ([`leaders`]): at most one fetch is in
+//! flight per broker, covering that broker's partitions, and a partition is in at most
+//! one fetch; each response is the only one buffered for its broker, and the records of
+//! the previous one are the application's. A single broker means one fetch, as before
+//! clusters. A `seek` or `assign` while a fetch is in flight makes its data for the
 //! moved partitions stale; stale data is dropped by comparing fetch offsets.
 
 mod commit;
 mod coordinator;
 mod fetcher;
 mod group;
+mod group_link;
+mod leaders;
 mod listener;
 mod position;
 mod stream;
@@ -47,10 +53,10 @@ use rill_protocol::error_code::ErrorCode;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::brokers::{is_connection_error, Brokers};
 use crate::config::ConsumerConfig;
 use crate::error::{ClientError, Disconnect, Result};
 use crate::record::{ConsumerRecord, TopicPartition};
-use crate::slot::ConnectionSlot;
 
 /// The name [`ClientError::Closed`] gives this handle.
 const HANDLE: &str = "consumer";
@@ -72,9 +78,11 @@ struct Fetched {
     bytes: bytes::Bytes,
 }
 
-/// A fetch in flight, with the offsets it asked for (to spot stale data).
+/// A fetch in flight to one broker, with the offsets it asked for (to spot stale data).
 #[derive(Debug)]
 struct InFlightFetch {
+    /// The broker (leader of these partitions).
+    node: i32,
     offsets: HashMap<TopicPartition, i64>,
     response: JoinHandle<Result<FetchResponse>>,
 }
@@ -93,10 +101,14 @@ struct InFlightFetch {
 #[derive(Debug)]
 pub struct Consumer {
     config: ConsumerConfig,
-    slot: Arc<ConnectionSlot>,
+    /// Connections to the brokers, by node id.
+    brokers: Arc<Brokers>,
+    /// Who leads each assigned partition.
+    leaders: leaders::LeaderMap,
     /// Assigned partitions and their positions (`None` until placed).
     positions: BTreeMap<TopicPartition, Option<i64>>,
-    in_flight: Option<InFlightFetch>,
+    /// At most one fetch per broker.
+    in_flight: Vec<InFlightFetch>,
     /// An error found while other partitions had records; returned by the next poll.
     deferred_error: Option<ClientError>,
     /// A partition answered with a retriable error: pause before the next fetch so an
@@ -112,13 +124,14 @@ impl Consumer {
     /// Validates `config` and connects to the bootstrap broker.
     pub async fn connect(config: ConsumerConfig) -> Result<Consumer> {
         config.validate()?;
-        let slot = ConnectionSlot::new(config.connection.clone(), HANDLE);
-        slot.get().await?;
+        let brokers = Brokers::new(config.connection.clone(), HANDLE);
+        brokers.any().get().await?;
         Ok(Consumer {
             config,
-            slot: Arc::new(slot),
+            brokers: Arc::new(brokers),
+            leaders: leaders::LeaderMap::default(),
             positions: BTreeMap::new(),
-            in_flight: None,
+            in_flight: Vec::new(),
             deferred_error: None,
             backoff_before_fetch: false,
             group: None,
@@ -176,8 +189,17 @@ impl Consumer {
             self.apply_group_changes().await?;
             self.auto_commit_if_due();
             self.place_unplaced().await?;
-            if self.in_flight.is_none() && !self.start_fetch(None) {
-                if self.wait_group_change(deadline).await {
+            // Bounded by the poll's deadline (a broker that drops packets can hold a
+            // lookup up to connect_timeout); cancelling it leaves the map as it was.
+            let _ = tokio::time::timeout_at(deadline, self.ensure_leaders()).await;
+            if self.in_flight.is_empty() && !self.start_fetch(None) {
+                let waiting_for_leader = !self.positions.is_empty();
+                let until = match waiting_for_leader {
+                    // Partitions whose leader is unknown: look again after a backoff.
+                    true => deadline.min(Instant::now() + self.config.connection.reconnect_backoff),
+                    false => deadline,
+                };
+                if self.wait_group_change(until).await || Instant::now() < deadline {
                     continue;
                 }
                 return Ok(Vec::new());
@@ -211,6 +233,11 @@ impl Consumer {
                 }
                 Err(error) if error.is_retriable() => {
                     tracing::debug!(%error, "fetch failed; retrying");
+                    if is_connection_error(&error)
+                        || error.error_code().is_some_and(leaders::leader_moved)
+                    {
+                        self.leaders.stale = true;
+                    }
                     let backoff = self.config.connection.reconnect_backoff;
                     tokio::time::sleep_until(deadline.min(Instant::now() + backoff)).await;
                     if Instant::now() >= deadline {
@@ -238,56 +265,75 @@ impl Consumer {
         }
     }
 
-    /// Waits for the fetch in flight until `deadline` or a new group assignment; the
-    /// fetch stays in flight unless it finished.
+    /// Waits for the first of the fetches in flight to finish, until `deadline` or a new
+    /// group assignment; the others stay in flight.
     async fn wait_fetch(&mut self, deadline: Instant) -> Wake {
-        let Some(in_flight) = self.in_flight.as_mut() else {
+        if self.in_flight.is_empty() {
             return Wake::Deadline;
-        };
-        // Awaiting `&mut JoinHandle` is cancel-safe: the task keeps running.
-        let joined = tokio::select! {
-            joined = &mut in_flight.response => joined,
+        }
+        // Awaiting `&mut JoinHandle` is cancel-safe: the tasks keep running.
+        let handles = self.in_flight.iter_mut().map(|f| &mut f.response);
+        let (joined, index) = tokio::select! {
+            (joined, index, _) = futures::future::select_all(handles) => (joined, index),
             () = group::changed(&mut self.group) => return Wake::GroupChanged,
             () = tokio::time::sleep_until(deadline) => return Wake::Deadline,
         };
-        let offsets = self.in_flight.take().map(|f| f.offsets).unwrap_or_default();
+        let finished = self.in_flight.swap_remove(index);
         Wake::Fetched(match joined {
-            Ok(result) => result.map(|response| (response, offsets)),
+            Ok(result) => result.map(|response| (response, finished.offsets)),
             Err(join_error) if join_error.is_panic() => {
                 std::panic::resume_unwind(join_error.into_panic())
             }
             Err(_) => Err(ClientError::ConnectionLost {
-                addr: self.slot.addr().to_owned(),
+                addr: self
+                    .brokers
+                    .addr_of(finished.node)
+                    .unwrap_or_else(|| self.brokers.any().addr().to_owned()),
                 cause: Disconnect::Closed,
             }),
         })
     }
 
-    /// Sends a Fetch for every placed partition in a background task; false if there
-    /// is nothing to fetch.
+    /// Sends a Fetch to each leader of placed partitions that has none in flight (one
+    /// background task each); false if no fetch is in flight afterwards.
     fn start_fetch(&mut self, delay: Option<Duration>) -> bool {
-        let positions: Vec<(TopicPartition, i64)> = self
-            .positions
-            .iter()
-            .filter_map(|(tp, position)| position.map(|p| (tp.clone(), p)))
-            .collect();
-        if positions.is_empty() {
-            return false;
-        }
-        let request = fetcher::fetch_request(&self.config, &positions);
-        let slot = Arc::clone(&self.slot);
-        let timeout = self.config.connection.request_timeout + self.config.fetch_max_wait;
-        let response = tokio::spawn(async move {
-            if let Some(delay) = delay {
-                tokio::time::sleep(delay).await;
+        let busy: Vec<i32> = self.in_flight.iter().map(|f| f.node).collect();
+        let fetching =
+            |tp: &TopicPartition| self.in_flight.iter().any(|f| f.offsets.contains_key(tp));
+        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, i64)>> = BTreeMap::new();
+        for (tp, position) in &self.positions {
+            let Some(position) = *position else { continue };
+            let Some(node) = self.leaders.leader(tp) else {
+                continue; // `ensure_leaders` looks it up
+            };
+            if busy.contains(&node) || fetching(tp) {
+                continue;
             }
-            slot.call_with_timeout(&request, timeout).await
-        });
-        self.in_flight = Some(InFlightFetch {
-            offsets: positions.into_iter().collect(),
-            response,
-        });
-        true
+            by_leader
+                .entry(node)
+                .or_default()
+                .push((tp.clone(), position));
+        }
+        for (node, positions) in by_leader {
+            let Some(slot) = self.brokers.slot_for(node) else {
+                self.leaders.stale = true;
+                continue;
+            };
+            let request = fetcher::fetch_request(&self.config, &positions);
+            let timeout = self.config.connection.request_timeout + self.config.fetch_max_wait;
+            let response = tokio::spawn(async move {
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
+                slot.call_with_timeout(&request, timeout).await
+            });
+            self.in_flight.push(InFlightFetch {
+                node,
+                offsets: positions.into_iter().collect(),
+                response,
+            });
+        }
+        !self.in_flight.is_empty()
     }
 
     /// Decodes a response into records and advances positions; per-partition errors
@@ -356,6 +402,9 @@ impl Consumer {
             }
             code if code.is_retriable() => {
                 tracing::debug!(%tp, code = code.name(), "partition not readable now; retrying");
+                if leaders::leader_moved(code) {
+                    self.leaders.stale = true;
+                }
                 self.backoff_before_fetch = true;
                 Ok(false)
             }

@@ -8,8 +8,15 @@ use crate::config::AutoOffsetReset;
 use crate::error::{ClientError, Result};
 use crate::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::record::TopicPartition;
+use std::sync::Arc;
 
+use super::leaders::leader_moved;
 use super::Consumer;
+
+/// Whether a lookup error means the leader moved or is unreachable.
+fn leader_may_have_moved(error: &ClientError) -> bool {
+    crate::brokers::is_connection_error(error) || error.error_code().is_some_and(leader_moved)
+}
 
 /// Where [`Consumer::seek`] places a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +56,30 @@ impl Consumer {
         Ok(())
     }
 
-    async fn lookup_opt(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>> {
+    /// Asks `tp`'s leader; a leader that moved or cannot be reached is looked up again
+    /// once before the error is returned.
+    async fn lookup_opt(&mut self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>> {
         let isolation = self.config.isolation.as_i8();
-        let found = list_offsets(&self.slot, isolation, &[(tp.clone(), timestamp)]).await?;
-        Ok(found.get(tp).copied().flatten())
+        let mut retried = false;
+        loop {
+            let node = self.leader_of(tp).await?;
+            let slot = match self.brokers.slot_for(node) {
+                Some(slot) => slot,
+                None => Arc::clone(self.brokers.any()),
+            };
+            match list_offsets(&slot, isolation, &[(tp.clone(), timestamp)]).await {
+                Ok(found) => return Ok(found.get(tp).copied().flatten()),
+                Err(error) if !retried && leader_may_have_moved(&error) => {
+                    tracing::debug!(%tp, %error, "offset lookup: leader moved; asking again");
+                    retried = true;
+                    self.refresh_leaders().await?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
-    async fn lookup(&self, tp: &TopicPartition, timestamp: i64) -> Result<i64> {
+    async fn lookup(&mut self, tp: &TopicPartition, timestamp: i64) -> Result<i64> {
         self.lookup_opt(tp, timestamp)
             .await?
             .ok_or_else(|| ClientError::MissingInResponse {

@@ -508,6 +508,11 @@ impl Accumulator {
         state.closed && state.incomplete.is_empty()
     }
 
+    /// Wakes the sender to drain again (e.g. after new metadata arrived).
+    pub(crate) fn wake_sender(&self) {
+        self.sender_wake.notify_one();
+    }
+
     /// Waits for a reason to drain again (see `sender_wake`). Cancel-safe.
     pub(crate) async fn wait_for_work(&self) {
         self.sender_wake.notified().await;

@@ -3,10 +3,13 @@
 //! `send` picks the partition (explicit, key hash, or sticky), waits for buffer memory,
 //! and encodes the record into its partition's open batch in the
 //! [`accumulator`](self::accumulator). A background *sender* task drains ready batches
-//! (full, lingered, flushed), groups them into one Produce request per drain, keeps up
-//! to `max_in_flight` requests in flight on the connection, and retries retriable
-//! failures with backoff within `delivery_timeout`, without letting a later batch of a
-//! partition overtake an earlier one.
+//! (full, lingered, flushed), groups them into one Produce request per partition
+//! leader per drain, keeps up to `max_in_flight` requests in flight on each leader's
+//! connection, and retries retriable failures with backoff within `delivery_timeout`,
+//! without letting a later batch of a partition overtake an earlier one. A leader that
+//! moved (`NOT_LEADER_OR_FOLLOWER`) or cannot be reached makes the sender refresh
+//! metadata and send the batch again, unchanged (same producer id, epoch and sequence),
+//! to the new leader.
 
 mod accumulator;
 mod batch;
@@ -14,6 +17,7 @@ mod delivery;
 mod idempotence;
 mod memory;
 mod partition_key;
+mod routing;
 mod send_error;
 mod sender;
 #[cfg(test)]
@@ -33,12 +37,12 @@ use self::accumulator::{Accumulator, AccumulatorConfig};
 use self::idempotence::Idempotence;
 use self::memory::Reservation;
 use self::partition_key::BorrowedPartition;
+use crate::brokers::Brokers;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::{MetadataCache, TopicInfo};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
 use crate::record::ProducerRecord;
-use crate::slot::ConnectionSlot;
 
 /// The name [`ClientError::Closed`] gives this handle.
 const HANDLE: &str = "producer";
@@ -47,12 +51,15 @@ const HANDLE: &str = "producer";
 #[derive(Debug)]
 struct ProducerShared {
     config: ProducerConfig,
-    slot: ConnectionSlot,
+    /// Connections to the brokers, by node id (partition leaders).
+    brokers: Brokers,
     metadata: MetadataCache,
     accumulator: Accumulator,
     partitioner: Mutex<StickyPartitioner>,
     /// Producer id and sequences when producing idempotently.
     idempotence: Option<Idempotence>,
+    /// Topics whose leaders must be looked up again (see [`routing`]).
+    refresh: Mutex<routing::RefreshState>,
 }
 
 /// An asynchronous, batching producer.
@@ -79,19 +86,20 @@ impl Producer {
             max_in_flight_per_partition: config.connection.max_in_flight,
             delivery_timeout: config.delivery_timeout,
         });
-        let slot = ConnectionSlot::new(config.connection.clone(), HANDLE);
-        slot.get().await?;
+        let brokers = Brokers::new(config.connection.clone(), HANDLE);
+        brokers.any().get().await?;
         let idempotence = match config.idempotent() {
-            true => Some(Idempotence::init(&slot).await?),
+            true => Some(Idempotence::init(brokers.any()).await?),
             false => None,
         };
         let shared = Arc::new(ProducerShared {
             config,
-            slot,
+            brokers,
             metadata: MetadataCache::default(),
             accumulator,
             partitioner: Mutex::new(StickyPartitioner::new()),
             idempotence,
+            refresh: Mutex::new(routing::RefreshState::default()),
         });
         let sender = tokio::spawn(sender::run(Arc::clone(&shared)));
         Ok(Producer {
@@ -155,7 +163,7 @@ impl Producer {
                 // Boxed: the slow path's future (a Metadata round trip) would otherwise
                 // make every `send` future large to build and move.
                 let info = Box::pin(shared.metadata.topic_or_fetch(
-                    &shared.slot,
+                    &shared.brokers,
                     &record.topic,
                     config.allow_auto_create_topics,
                     config.retry_backoff,
@@ -264,7 +272,7 @@ impl Producer {
                 tracing::error!(%error, "producer sender task failed");
             }
         }
-        self.shared.slot.close().await;
+        self.shared.brokers.close().await;
         match self.shared.accumulator.take_failures() {
             Some(failed) => Err(failed),
             None => Ok(()),

@@ -1,9 +1,11 @@
 //! The sender task: drains ready batches into Produce requests and settles them.
 //!
-//! One task per producer. It queues requests on the connection one after another, so
-//! the batches of a partition leave in order, and spawns one small task per request to
-//! wait for the response; the connection's in-flight limit is the back-pressure (the
-//! sender waits for a slot while records keep accumulating, bounded by buffer memory).
+//! One task per producer. It hands each drain's batches to their leaders' lanes
+//! ([`super::routing`]); a lane queues requests on its broker's connection one after
+//! another, so the batches of a partition leave in order, and spawns one small task per
+//! request to wait for the response; the connection's in-flight limit is the
+//! back-pressure (the lane waits for a slot while records keep accumulating, bounded by
+//! buffer memory).
 //! Responses are settled per partition: success resolves every record future of the
 //! batch, a retriable error puts the batch back (see the accumulator's ordering
 //! invariant), anything else, or running out of retries or time, fails it.
@@ -19,10 +21,12 @@ use rill_protocol::error_code::ErrorCode;
 use tokio::time::Instant;
 
 use super::batch::ProducerBatch;
+use super::routing::{leader_may_have_moved, request_refresh, Group, Lanes};
 use super::{lock_partitioner, mirror_sticky, ProducerShared};
 use crate::config::Acks;
 use crate::connection::{PendingResponse, PendingWrite};
 use crate::error::ClientError;
+use crate::slot::ConnectionSlot;
 
 /// Runs until the producer is closed and every batch has completed.
 pub(super) async fn run(shared: Arc<ProducerShared>) {
@@ -30,11 +34,12 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
     let max_frame_bytes = shared.config.connection.max_frame_bytes;
     // Estimates are upper bounds; leave room for request and partition headers.
     let max_request_bytes = max_frame_bytes - max_frame_bytes / 16;
+    let mut lanes = Lanes::default();
     loop {
         let hold = match &shared.idempotence {
             Some(idem) if idem.reset_pending() => {
                 if accumulator.in_flight_total() == 0 {
-                    match idem.reset(&shared.slot).await {
+                    match idem.reset(shared.brokers.any()).await {
                         Ok(()) => false,
                         Err(error) => {
                             tracing::warn!(%error, "cannot take a new producer id yet; retrying");
@@ -50,9 +55,10 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
         };
         let drained = accumulator.drain(Instant::now(), max_request_bytes, hold);
         if !drained.expired.is_empty() {
-            for batch in drained.expired {
+            for mut batch in drained.expired {
                 report_sequence_gap(&shared, &batch);
-                let error = delivery_timeout(&batch, None);
+                let last_error = batch.last_error.take().map(|e| *e);
+                let error = delivery_timeout(&batch, last_error);
                 accumulator.record_failure(batch.record_count, &error);
                 batch.fail(error);
             }
@@ -60,7 +66,8 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
         }
         if !drained.ready.is_empty() {
             rotate_sticky_partitions(&shared, &drained.ready);
-            dispatch(&shared, drained.ready).await;
+            dispatch(&shared, &mut lanes, drained.ready);
+            tokio::task::yield_now().await;
             continue;
         }
         if accumulator.is_finished() {
@@ -97,15 +104,18 @@ fn report_sequence_gap(shared: &ProducerShared, batch: &ProducerBatch) {
 }
 
 /// A batch leaving moves keyless records of its topic to another partition.
-/// Metadata older than `metadata_max_age` is dropped here (off the `send` path), so the
-/// next `send` of its topic asks the broker again.
-fn rotate_sticky_partitions(shared: &ProducerShared, batches: &[ProducerBatch]) {
+/// Metadata older than `metadata_max_age` is asked for again here (off the `send`
+/// path, in the background), so partitions that moved or came back are noticed.
+fn rotate_sticky_partitions(shared: &Arc<ProducerShared>, batches: &[ProducerBatch]) {
     let mut partitioner = lock_partitioner(shared);
     for batch in batches {
         let topic = &batch.tp.topic;
-        shared
+        if shared
             .metadata
-            .expire(topic, shared.config.metadata_max_age);
+            .is_stale(topic, shared.config.metadata_max_age)
+        {
+            request_refresh(shared, topic);
+        }
         if let Some(info) = shared.metadata.topic(topic) {
             partitioner.on_batch_sealed_avoiding(
                 topic,
@@ -118,9 +128,9 @@ fn rotate_sticky_partitions(shared: &ProducerShared, batches: &[ProducerBatch]) 
     }
 }
 
-/// Seals the batches, queues one Produce request for them, and spawns its settlement.
-async fn dispatch(shared: &Arc<ProducerShared>, batches: Vec<ProducerBatch>) {
-    let mut sealed: Vec<(ProducerBatch, Bytes)> = Vec::with_capacity(batches.len());
+/// Seals the batches and hands them to their leaders' lanes.
+fn dispatch(shared: &Arc<ProducerShared>, lanes: &mut Lanes, batches: Vec<ProducerBatch>) {
+    let mut sealed: Group = Vec::with_capacity(batches.len());
     for mut batch in batches {
         match batch.seal(shared.idempotence.as_ref()) {
             Ok(bytes) => sealed.push((batch, bytes)),
@@ -131,9 +141,15 @@ async fn dispatch(shared: &Arc<ProducerShared>, batches: Vec<ProducerBatch>) {
         return;
     }
     sealed.sort_by(|(a, _), (b, _)| a.tp.cmp(&b.tp));
-    let request = produce_request(shared, &sealed);
-    let batches: Vec<ProducerBatch> = sealed.into_iter().map(|(batch, _)| batch).collect();
-    let connection = match shared.slot.get().await {
+    lanes.route(shared, sealed);
+}
+
+/// Queues one Produce request for `group` on `slot` (its leader) and spawns its
+/// settlement. Waits for the connection and an in-flight slot.
+pub(super) async fn send_group(shared: &Arc<ProducerShared>, slot: &ConnectionSlot, group: Group) {
+    let request = produce_request(shared, &group);
+    let batches: Vec<ProducerBatch> = group.into_iter().map(|(batch, _)| batch).collect();
+    let connection = match slot.get().await {
         Ok(connection) => connection,
         Err(error) => return settle_all(shared, batches, &error),
     };
@@ -255,28 +271,29 @@ fn settle_success(
     shared.accumulator.finish(id, &tp, true, buffer);
 }
 
-fn settle_all(shared: &ProducerShared, batches: Vec<ProducerBatch>, error: &ClientError) {
+pub(super) fn settle_all(
+    shared: &Arc<ProducerShared>,
+    batches: Vec<ProducerBatch>,
+    error: &ClientError,
+) {
     for batch in batches {
         settle_failure(shared, batch, error.clone());
     }
 }
 
 /// Retries `batch` if the error and its budget allow, else fails its records.
-fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientError) {
+pub(super) fn settle_failure(
+    shared: &Arc<ProducerShared>,
+    batch: ProducerBatch,
+    error: ClientError,
+) {
     let config = &shared.config;
     let now = Instant::now();
     let elapsed = now.saturating_duration_since(batch.created);
     let time_left = elapsed + config.retry_backoff < config.delivery_timeout;
-    // Errors that mean the partition map changed: look again before the next send.
-    if matches!(
-        error.error_code(),
-        Some(
-            ErrorCode::UnknownTopicOrPartition
-                | ErrorCode::LeaderNotAvailable
-                | ErrorCode::KafkaStorageError
-        )
-    ) {
-        shared.metadata.invalidate(&batch.tp.topic);
+    // Errors that mean the partition map changed: look again before the retry.
+    if leader_may_have_moved(&error) {
+        request_refresh(shared, &batch.tp.topic);
     }
     // With idempotence a batch refused as out of sequence followed a batch that is being
     // retried (the broker never saw it); resending it in order is safe.
@@ -293,6 +310,7 @@ fn settle_failure(shared: &ProducerShared, batch: ProducerBatch, error: ClientEr
     }
     if retriable && batch.attempts < config.retries && time_left {
         tracing::debug!(tp = %batch.tp, attempt = batch.attempts + 1, %error, "retrying batch");
+        batch.last_error = Some(Box::new(error));
         shared
             .accumulator
             .reenqueue(batch, config.retry_backoff, now);

@@ -48,22 +48,41 @@ pub fn not_served_code(reason: crate::cluster::routing::NotServed) -> ErrorCode 
     }
 }
 
-/// Leadership of a clustered broker for one request: `None` on a single broker, which
-/// serves every partition it has.
-pub fn leadership(ctx: &crate::server::BrokerCtx) -> Option<crate::cluster::routing::Leadership> {
-    ctx.cluster
-        .as_ref()
-        .map(crate::cluster::routing::Leadership::of)
+/// Leadership of a clustered broker for one request, from its routing cache: `None` on a
+/// single broker, which serves every partition it has.
+pub fn leadership(
+    ctx: &crate::server::BrokerCtx,
+) -> Option<std::sync::Arc<crate::cluster::routing::Leadership>> {
+    ctx.routing.as_ref().map(|r| r.current())
 }
 
-/// `Err(code)` when `leadership` says another broker (or none) serves the partition.
+/// Leadership read from the cluster now (after a change this request made itself,
+/// which the cache may not show yet).
+pub fn fresh_leadership(
+    ctx: &crate::server::BrokerCtx,
+) -> Option<std::sync::Arc<crate::cluster::routing::Leadership>> {
+    ctx.cluster
+        .as_ref()
+        .map(|c| std::sync::Arc::new(crate::cluster::routing::Leadership::of(c)))
+}
+
+/// `Err(code)` when `leadership` says another broker (or none) serves the partition. A
+/// partition the cached view does not know yet (a topic created a moment ago) is looked
+/// up in the cluster's current image before it is called unknown.
 pub fn route(
+    ctx: &crate::server::BrokerCtx,
     leadership: Option<&crate::cluster::routing::Leadership>,
     topic: &str,
     partition: i32,
 ) -> Result<(), ErrorCode> {
-    match leadership {
-        None => Ok(()),
-        Some(view) => view.check(topic, partition).map_err(not_served_code),
+    use crate::cluster::routing::{Leadership, NotServed};
+    let Some(view) = leadership else {
+        return Ok(());
+    };
+    match (view.check(topic, partition), &ctx.cluster) {
+        (Err(NotServed::Unknown), Some(cluster)) => Leadership::of(cluster)
+            .check(topic, partition)
+            .map_err(not_served_code),
+        (outcome, _) => outcome.map_err(not_served_code),
     }
 }

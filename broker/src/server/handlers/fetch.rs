@@ -134,7 +134,8 @@ fn resolve(
             let not_served = match denied {
                 true => None,
                 false => {
-                    super::errors::route(leadership.as_ref(), &topic.name, request.partition).err()
+                    super::errors::route(ctx, leadership.as_deref(), &topic.name, request.partition)
+                        .err()
                 }
             };
             let partition = resolved

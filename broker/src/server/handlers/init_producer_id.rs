@@ -39,11 +39,39 @@ pub async fn handle(
     }
     let allocator = ctx.clone();
     match tokio::task::spawn_blocking(move || allocator.producer_ids.next_id()).await {
-        Ok(Ok(id)) => answer(ErrorCode::None, id, 0),
+        Ok(Ok(id)) => match &ctx.cluster {
+            Some(cluster) => answer(ErrorCode::None, cluster_wide(cluster.node_id(), id), 0),
+            None => answer(ErrorCode::None, id, 0),
+        },
         Ok(Err(e)) => {
             warn!(error = %e, "cannot issue a producer id");
             answer(ErrorCode::KafkaStorageError, -1, -1)
         }
         Err(_) => answer(ErrorCode::UnknownServerError, -1, -1),
+    }
+}
+
+/// Bits of a clustered producer id that hold the broker's own counter; the node id sits
+/// above them, so brokers of one cluster never hand out the same id (a producer's
+/// partitions may live on any broker).
+const LOCAL_ID_BITS: u32 = 44;
+
+/// A producer id unique across the cluster: `node_id` in the top bits (19 of them, below
+/// the sign bit), the broker's own id below.
+pub fn cluster_wide(node_id: u64, local_id: i64) -> i64 {
+    let node = (node_id & ((1 << (63 - LOCAL_ID_BITS)) - 1)) as i64;
+    (node << LOCAL_ID_BITS) | (local_id & ((1 << LOCAL_ID_BITS) - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_wide_ids_differ_by_broker_and_stay_positive() {
+        assert_ne!(cluster_wide(1, 1000), cluster_wide(2, 1000));
+        assert_eq!(cluster_wide(1, 5), (1 << 44) | 5);
+        assert!(cluster_wide(524_287, (1 << 44) - 1) > 0);
+        assert!(cluster_wide(u64::MAX, i64::MAX) >= 0);
     }
 }

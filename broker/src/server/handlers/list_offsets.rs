@@ -72,7 +72,12 @@ fn lookup_all(ctx: &BrokerCtx, req: ListOffsetsRequest, access: &Access) -> List
                             offset: -1,
                         }
                     } else if seen.insert((topic.name.clone(), p.partition)) {
-                        match super::errors::route(leadership.as_ref(), &topic.name, p.partition) {
+                        match super::errors::route(
+                            ctx,
+                            leadership.as_deref(),
+                            &topic.name,
+                            p.partition,
+                        ) {
                             Ok(()) => lookup(ctx, &topic.name, p),
                             Err(error_code) => ListOffsetsPartitionResponse {
                                 partition: p.partition,

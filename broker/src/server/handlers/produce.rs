@@ -53,7 +53,7 @@ pub async fn handle(
         let resolved = match resolved {
             Ok(Resolved::Created) => {
                 // The auto-created topic is in a newer image than the request began with.
-                leadership = super::errors::leadership(ctx);
+                leadership = super::errors::fresh_leadership(ctx);
                 Ok(ctx.topics.get(&topic.name))
             }
             Ok(Resolved::Local(t)) => Ok(t),
@@ -61,7 +61,7 @@ pub async fn handle(
         };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
-            let routed = super::errors::route(leadership.as_ref(), &topic.name, p.partition);
+            let routed = super::errors::route(ctx, leadership.as_deref(), &topic.name, p.partition);
             let response = match (&resolved, routed) {
                 (Err(code), _) => failed(p.partition, *code, None),
                 (Ok(_), Err(code)) => failed(p.partition, code, None),

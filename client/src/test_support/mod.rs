@@ -2,6 +2,9 @@
 //! implements just enough of ApiVersions, Metadata (auto-create), Produce, Fetch and
 //! ListOffsets to exercise the producer and consumer. Not a model of the real broker's
 //! storage: a partition is a `Vec` of stamped batches.
+//!
+//! [`cluster::FakeCluster`] runs the same state behind several listeners, each a node
+//! of a cluster with a partition → leader map the test changes while clients run.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::FramedRead;
 
+pub(crate) mod cluster;
+
 /// One stored batch: its header (offsets stamped) and bytes.
 type Stored = (BatchHeader, Bytes);
 
@@ -43,9 +48,42 @@ pub(crate) struct BrokerState {
     pub(crate) fail_produce_partitions: u32,
     /// Produce requests received.
     pub(crate) produce_requests: u32,
+    /// Cluster nodes `(node id, host:port)`; empty for a single broker (node 0, which
+    /// lists no brokers, as older brokers did).
+    pub(crate) nodes: Vec<(i32, String)>,
+    /// Leader of a partition when not the first node.
+    pub(crate) leaders: HashMap<(String, i32), i32>,
+    /// Leader epoch of a partition: how often its leader moved.
+    pub(crate) epochs: HashMap<(String, i32), i32>,
+    /// Every batch appended: who appended it and its producer sequence.
+    pub(crate) appended: Vec<cluster::Appended>,
+    /// After the leader appends the next batch of this partition, leadership moves to
+    /// this node and the old leader answers `NOT_LEADER_OR_FOLLOWER` (its answer lost,
+    /// as when a leader is deposed right after writing).
+    pub(crate) move_after_append: Option<((String, i32), i32)>,
+    /// Requests by (node, api key).
+    pub(crate) requests: HashMap<(i32, u16), u32>,
+    /// The group coordinator's node.
+    pub(crate) coordinator: i32,
+    /// Committed offsets by (group, topic, partition): (offset, node that took it).
+    pub(crate) committed: HashMap<(String, String, i32), (i64, i32)>,
+    /// Leave DescribeCluster out of ApiVersions (an older broker).
+    pub(crate) without_describe_cluster: bool,
+    /// Producer ids handed out so far.
+    pub(crate) producer_ids: i64,
+    /// Connections accepted, by node.
+    pub(crate) connections: HashMap<i32, u32>,
+    /// Nodes cut off from the controller: their Metadata names no leader.
+    pub(crate) stale_nodes: Vec<i32>,
 }
 
 impl BrokerState {
+    /// A producer id never handed out before.
+    pub(crate) fn new_producer_id(&mut self) -> i64 {
+        self.producer_ids += 1;
+        self.producer_ids
+    }
+
     /// The values stored in `topic`/`partition`, in offset order.
     pub(crate) fn record_count(&self, topic: &str, partition: usize) -> i64 {
         self.logs
@@ -74,12 +112,7 @@ impl FakeBroker {
             partitions_per_topic: partitions,
             ..BrokerState::default()
         }));
-        let shared = Arc::clone(&state);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, Arc::clone(&shared)));
-            }
-        });
+        accept(listener, Arc::clone(&state), 0);
         FakeBroker { addr, state }
     }
 
@@ -89,21 +122,45 @@ impl FakeBroker {
     }
 }
 
-async fn serve(stream: TcpStream, state: Arc<Mutex<BrokerState>>) {
+/// Serves every connection `listener` accepts as node `node`.
+pub(crate) fn accept(listener: TcpListener, state: Arc<Mutex<BrokerState>>, node: i32) {
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            *state.lock().unwrap().connections.entry(node).or_default() += 1;
+            tokio::spawn(serve(stream, Arc::clone(&state), node));
+        }
+    });
+}
+
+async fn serve(stream: TcpStream, state: Arc<Mutex<BrokerState>>, node: i32) {
     let (read, mut write) = stream.into_split();
     let mut frames = FramedRead::new(read, FrameCodec::default());
     while let Some(Ok(frame)) = frames.next().await {
         let (header, request) = Request::decode(frame).unwrap();
+        *state
+            .lock()
+            .unwrap()
+            .requests
+            .entry((node, header.api_key.as_u16()))
+            .or_default() += 1;
         let response = match request {
-            Request::ApiVersions(_) => Some(without_sasl().into()),
-            Request::Metadata(r) => Some(metadata(&state, r)),
-            Request::Produce(r) => produce(&state, r),
-            Request::Fetch(r) => Some(fetch(&state, r).await),
-            Request::ListOffsets(r) => Some(list_offsets(&state, r)),
+            Request::ApiVersions(_) => Some(cluster::api_versions(&state)),
+            Request::Metadata(r) => Some(metadata(&state, r, node)),
+            Request::Produce(r) => produce(&state, r, node),
+            Request::Fetch(r) => Some(fetch(&state, r, node).await),
+            Request::ListOffsets(r) => Some(list_offsets(&state, r, node)),
+            Request::FindCoordinator(_) => Some(cluster::find_coordinator(&state)),
+            Request::JoinGroup(r) => Some(cluster::join_group(&state, r, node)),
+            Request::Heartbeat(r) => Some(cluster::heartbeat(&state, r, node)),
+            Request::OffsetCommit(r) => Some(cluster::offset_commit(&state, r, node)),
+            Request::OffsetFetch(r) => Some(cluster::offset_fetch(&state, r, node)),
+            Request::LeaveGroup(r) => Some(cluster::leave_group(&state, r, node)),
+            Request::DescribeCluster(_) => Some(cluster::describe_cluster(&state, node)),
+            Request::DescribeTopicConfigs(r) => Some(cluster::describe_configs(r)),
             Request::InitProducerId(_) => Some(
                 rill_protocol::api::init_producer_id::InitProducerIdResponse {
                     error_code: rill_protocol::error_code::ErrorCode::None,
-                    producer_id: 1,
+                    producer_id: state.lock().unwrap().new_producer_id(),
                     producer_epoch: 0,
                 }
                 .into(),
@@ -133,7 +190,7 @@ async fn respond(
     let _ = write.write_all_buf(&mut frame).await;
 }
 
-fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest) -> Response {
+fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest, node: i32) -> Response {
     let mut state = state.lock().unwrap();
     let count = state.partitions_per_topic;
     let names: Vec<String> = request
@@ -156,22 +213,32 @@ fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest) -> Response {
             continue;
         };
         let partitions = (0..log.len())
-            .map(|p| PartitionMetadata {
-                error_code: ErrorCode::None,
-                partition: i32::try_from(p).unwrap(),
-                leader: 0,
-                high_watermark: state.record_count(&name, p),
-                log_start_offset: 0,
-                leader_epoch: 0,
-                replicas: vec![0],
-                isr: vec![0],
+            .map(|p| {
+                let partition = i32::try_from(p).unwrap();
+                let leader = match state.stale_nodes.contains(&node) {
+                    true => -1,
+                    false => state.leader(&name, partition),
+                };
+                PartitionMetadata {
+                    error_code: match leader {
+                        -1 => ErrorCode::LeaderNotAvailable,
+                        _ => ErrorCode::None,
+                    },
+                    partition,
+                    leader,
+                    high_watermark: state.record_count(&name, p),
+                    log_start_offset: 0,
+                    leader_epoch: state.leader_epoch(&name, partition),
+                    replicas: state.replicas(leader),
+                    isr: (leader >= 0).then_some(leader).into_iter().collect(),
+                }
             })
             .collect();
         topics.push(topic_metadata(name, ErrorCode::None, partitions));
     }
     MetadataResponse {
-        brokers: vec![],
-        controller_id: 0,
+        brokers: state.broker_infos(),
+        controller_id: state.nodes.first().map_or(0, |n| n.0),
         topics,
     }
     .into()
@@ -190,7 +257,7 @@ fn topic_metadata(
     }
 }
 
-fn produce(state: &Mutex<BrokerState>, request: ProduceRequest) -> Option<Response> {
+fn produce(state: &Mutex<BrokerState>, request: ProduceRequest, node: i32) -> Option<Response> {
     let mut state = state.lock().unwrap();
     state.produce_requests += 1;
     let mut topics = Vec::new();
@@ -210,17 +277,37 @@ fn produce(state: &Mutex<BrokerState>, request: ProduceRequest) -> Option<Respon
                 partitions.push(answer(ErrorCode::RequestTimedOut, -1));
                 continue;
             }
+            if state.leader(&topic.name, p.partition) != node {
+                partitions.push(answer(ErrorCode::NotLeaderOrFollower, -1));
+                continue;
+            }
+            if let Some(offset) = state.duplicate_of(&topic.name, p.partition, &p.records) {
+                partitions.push(answer(ErrorCode::None, offset));
+                continue;
+            }
             let mut next = state.record_count(&topic.name, usize::try_from(p.partition).unwrap());
             let base = next;
             let log = &mut state.logs.get_mut(&topic.name).unwrap()
                 [usize::try_from(p.partition).unwrap()];
+            let mut appended = Vec::new();
             for batch in BatchIter::new(p.records.clone(), MAX_BATCH_BYTES_DEFAULT) {
                 let batch = batch.unwrap();
                 let mut bytes = batch.as_bytes().to_vec();
                 set_base_offset(&mut bytes, next);
                 let header = BatchHeader::parse(&bytes, MAX_BATCH_BYTES_DEFAULT).unwrap();
                 next = header.next_offset();
+                appended.push(cluster::Appended::new(
+                    node,
+                    &topic.name,
+                    p.partition,
+                    &header,
+                ));
                 log.push((header, Bytes::from(bytes)));
+            }
+            state.appended.extend(appended);
+            if state.move_leader_after_append(&topic.name, p.partition) {
+                partitions.push(answer(ErrorCode::NotLeaderOrFollower, -1));
+                continue;
             }
             partitions.push(answer(ErrorCode::None, base));
         }
@@ -238,8 +325,8 @@ fn produce(state: &Mutex<BrokerState>, request: ProduceRequest) -> Option<Respon
     })
 }
 
-async fn fetch(state: &Mutex<BrokerState>, request: FetchRequest) -> Response {
-    let response = fetch_now(state, &request);
+async fn fetch(state: &Mutex<BrokerState>, request: FetchRequest, node: i32) -> Response {
+    let response = fetch_now(state, &request, node);
     let empty = response
         .topics
         .iter()
@@ -248,12 +335,12 @@ async fn fetch(state: &Mutex<BrokerState>, request: FetchRequest) -> Response {
         // A short long-poll, then look again.
         let wait_ms = u64::try_from(request.max_wait_ms.clamp(0, 50)).unwrap();
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        return fetch_now(state, &request).into();
+        return fetch_now(state, &request, node).into();
     }
     response.into()
 }
 
-fn fetch_now(state: &Mutex<BrokerState>, request: &FetchRequest) -> FetchResponse {
+fn fetch_now(state: &Mutex<BrokerState>, request: &FetchRequest, node: i32) -> FetchResponse {
     let state = state.lock().unwrap();
     let topics = request
         .topics
@@ -267,6 +354,16 @@ fn fetch_now(state: &Mutex<BrokerState>, request: &FetchRequest) -> FetchRespons
                     let log = &state.logs[&t.name][usize::try_from(p.partition).unwrap()];
                     let hw = state.record_count(&t.name, usize::try_from(p.partition).unwrap());
                     let mut records = FetchRecords::new();
+                    if state.leader(&t.name, p.partition) != node {
+                        return FetchPartitionResponse {
+                            partition: p.partition,
+                            error_code: ErrorCode::NotLeaderOrFollower,
+                            high_watermark: -1,
+                            last_stable_offset: -1,
+                            log_start_offset: -1,
+                            records,
+                        };
+                    }
                     let error_code = if p.fetch_offset > hw {
                         ErrorCode::OffsetOutOfRange
                     } else {
@@ -301,7 +398,7 @@ fn fetch_now(state: &Mutex<BrokerState>, request: &FetchRequest) -> FetchRespons
     }
 }
 
-fn list_offsets(state: &Mutex<BrokerState>, request: ListOffsetsRequest) -> Response {
+fn list_offsets(state: &Mutex<BrokerState>, request: ListOffsetsRequest, node: i32) -> Response {
     let state = state.lock().unwrap();
     let topics = request
         .topics
@@ -312,6 +409,14 @@ fn list_offsets(state: &Mutex<BrokerState>, request: ListOffsetsRequest) -> Resp
                 .iter()
                 .map(|p| {
                     let index = usize::try_from(p.partition).unwrap();
+                    if state.leader(&t.name, p.partition) != node {
+                        return ListOffsetsPartitionResponse {
+                            partition: p.partition,
+                            error_code: ErrorCode::NotLeaderOrFollower,
+                            timestamp: -1,
+                            offset: -1,
+                        };
+                    }
                     let hw = state.record_count(&t.name, index);
                     let offset = match p.timestamp {
                         -2 => 0,

@@ -1,0 +1,106 @@
+//! Finds the `rilld` and `rill` binaries for tests of the umbrella package.
+//!
+//! Cargo only gives a test `CARGO_BIN_EXE_*` for its own package's binaries, and the
+//! umbrella package has none, so the first test that needs them runs `cargo build` for
+//! both (a no-op when `cargo test --workspace` already built them) into the target
+//! directory this test binary lives in, with the same profile. That way a test never
+//! runs a stale broker left over from an older build.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The two binaries, built once per test process.
+struct Binaries {
+    rilld: PathBuf,
+    rill: PathBuf,
+}
+
+static BINARIES: OnceLock<Binaries> = OnceLock::new();
+
+/// Path of `rilld`, built if needed.
+pub fn rilld() -> &'static Path {
+    &binaries().rilld
+}
+
+/// Path of the `rill` command line, built if needed.
+pub fn rill() -> &'static Path {
+    &binaries().rill
+}
+
+fn binaries() -> &'static Binaries {
+    BINARIES.get_or_init(build)
+}
+
+/// `target/<profile>/` of this test binary (`target/<profile>/deps/<test>-<hash>`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Prefixes of the variables Cargo sets for the crate under test.
+const CRATE_VARIABLES: [&str; 8] = [
+    "CARGO_MANIFEST_",
+    "CARGO_PKG_",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+
+fn build() -> Binaries {
+    let profile_dir = profile_dir();
+    let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev".to_owned(),
+        Some(other) => other.to_owned(),
+        None => panic!("unexpected target layout: {}", profile_dir.display()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let mut command = Command::new(&cargo);
+    // Cargo gives this test process the variables it gives a crate (CARGO_MANIFEST_DIR,
+    // CARGO_PKG_NAME, ...); build scripts that watch them (ring's) would see a change
+    // and rebuild half the tree, twice per run. The nested build must not see them.
+    for (key, _) in std::env::vars_os() {
+        let key_str = key.to_string_lossy();
+        if CRATE_VARIABLES.iter().any(|p| key_str.starts_with(p)) {
+            command.env_remove(&key);
+        }
+    }
+    let status = command
+        .args(["build", "--quiet", "--profile", &profile])
+        .args([
+            "-p",
+            "rill-broker",
+            "--bin",
+            "rilld",
+            "-p",
+            "rill-cli",
+            "--bin",
+            "rill",
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {cargo:?} to build rilld and rill: {e}"));
+    assert!(
+        status.success(),
+        "`cargo build` of rilld and rill failed ({status}); see its output above"
+    );
+    let binaries = Binaries {
+        rilld: profile_dir.join("rilld"),
+        rill: profile_dir.join("rill"),
+    };
+    for bin in [&binaries.rilld, &binaries.rill] {
+        assert!(bin.is_file(), "{} missing after cargo build", bin.display());
+    }
+    binaries
+}
