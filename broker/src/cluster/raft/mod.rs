@@ -55,6 +55,15 @@ pub struct RaftNode {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for RaftNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftNode")
+            .field("node_id", &self.core.node_id())
+            .field("status", &self.core.status())
+            .finish()
+    }
+}
+
 impl RaftNode {
     /// Starts this broker's member of the quorum: opens (or creates) the metadata log
     /// under `<data_dir>/cluster/`, binds the inter-broker listener at this broker's
