@@ -47,7 +47,12 @@ impl LogStore {
         let recovered = LogFile::open(&dir.join("log"))?;
         let last_purged: Option<LogId> = marker::read(&dir.join("purged"), PURGED_PREFIX)?;
         let vote: Option<Vote> = marker::read(&dir.join("vote"), VOTE_PREFIX)?;
-        let committed: Option<LogId> = marker::read(&dir.join("committed"), COMMITTED_PREFIX)?;
+        // Only a hint (how far to replay at start): a damaged one is dropped, not fatal.
+        let committed: Option<LogId> = marker::read(&dir.join("committed"), COMMITTED_PREFIX)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "metadata log: ignoring the committed marker");
+                None
+            });
         let mut file = recovered.file;
         let entries: BTreeMap<u64, Entry> = recovered
             .entries
@@ -418,5 +423,15 @@ mod tests {
             log.read_committed().await.unwrap(),
             Some(entry(1, 0).log_id)
         );
+        drop(log);
+        // A damaged committed marker is only a lost hint; a damaged vote stops the open.
+        std::fs::write(dir.path().join("committed"), "junk").unwrap();
+        let mut log = LogStore::open(dir.path()).unwrap();
+        assert_eq!(log.read_committed().await.unwrap(), None);
+        assert_eq!(log.read_vote().await.unwrap(), Some(vote));
+        drop(log);
+        std::fs::write(dir.path().join("vote"), "junk").unwrap();
+        let err = LogStore::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("vote"), "{err}");
     }
 }
