@@ -19,6 +19,8 @@
 //! | [`placement`] | spreading a new topic's replicas over brokers and racks |
 //! | [`handle`] | [`Cluster`]: what the servers ask (image, propose, status) |
 //! | [`error`] | [`ClusterError`] |
+//! | [`raft`] | the quorum on openraft: log, state machine, snapshots, inter-broker RPC |
+//! | [`liveness`] | broker heartbeats to the controller; fencing the silent |
 //! | [`routing`] | who leads a partition, who coordinates a group |
 //! | [`reconcile`] | local topics follow the image |
 //! | [`acls`] | ACL changes through the controller; local ACLs follow the image |

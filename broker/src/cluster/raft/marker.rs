@@ -18,7 +18,7 @@ pub fn write<T: Serialize>(path: &Path, prefix: &str, value: &T) -> io::Result<(
         .map_err(|e| io::Error::new(e.source.kind(), e.to_string()))
 }
 
-/// Reads what [`write`] wrote: `None` if the file does not exist, an error naming the
+/// Reads what [`write()`] wrote: `None` if the file does not exist, an error naming the
 /// file if it is damaged (a marker is never guessed).
 pub fn read<T: DeserializeOwned>(path: &Path, prefix: &str) -> io::Result<Option<T>> {
     let text = match std::fs::read_to_string(path) {
