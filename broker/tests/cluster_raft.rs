@@ -250,6 +250,17 @@ async fn a_lost_controller_is_replaced_and_the_stopped_node_catches_up_by_snapsh
     .await;
     assert_ne!(second, first);
     let survivor = cluster.follower(second);
+    // The new controller fences the stopped broker once its session runs out after
+    // the election, and only it: the live brokers' clocks started at the election.
+    cluster
+        .wait_images("the stopped controller is fenced", |i| {
+            i.brokers[&first].fenced
+        })
+        .await;
+    for id in [second, survivor] {
+        let image = cluster.image(id);
+        assert!(!image.brokers[&second].fenced && !image.brokers[&survivor].fenced);
+    }
     for i in 0..20 {
         // Through the survivor that is not the controller: forwarded.
         let proposer = cluster
