@@ -8,7 +8,7 @@
 
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::StorageIOError;
@@ -50,7 +50,9 @@ struct CurrentSnapshot {
     bytes: Arc<Vec<u8>>,
 }
 
-type SharedSnapshot = Arc<Mutex<Option<CurrentSnapshot>>>;
+/// Held across writing the snapshot file, so a builder and an install never write it at
+/// once and an older snapshot never replaces a newer one.
+type SharedSnapshot = Arc<tokio::sync::Mutex<Option<CurrentSnapshot>>>;
 
 /// The metadata state machine.
 #[derive(Debug)]
@@ -77,16 +79,16 @@ impl StateMachine {
             image: Arc::new(MetadataImage::default()),
             recent: RecentProposals::default(),
             published,
-            snapshot: Arc::new(Mutex::new(None)),
+            snapshot: Arc::new(tokio::sync::Mutex::new(None)),
             snapshots_built: 0,
         };
         if let Some(stored) = stored {
             let bytes = serde_json::to_vec(&stored.contents).map_err(io::Error::other)?;
             machine.load(stored.contents);
-            *machine.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(CurrentSnapshot {
+            machine.snapshot = Arc::new(tokio::sync::Mutex::new(Some(CurrentSnapshot {
                 meta: stored.meta,
                 bytes: Arc::new(bytes),
-            });
+            })));
         }
         machine.published.send_replace(machine.image.clone());
         Ok(machine)
@@ -119,13 +121,30 @@ fn storage_error(verb: ErrorVerb, e: &dyn std::error::Error) -> StorageError {
     .into()
 }
 
-/// Writes `stored` as the snapshot file, on the blocking pool.
-async fn persist(dir: &Path, stored: StoredSnapshot) -> Result<(), StorageError> {
+/// Makes `stored` the current snapshot, file first (on the blocking pool), unless the
+/// current one is as new; `bytes` is `stored.contents` as JSON.
+async fn store(
+    shared: &SharedSnapshot,
+    dir: &Path,
+    stored: StoredSnapshot,
+    bytes: Arc<Vec<u8>>,
+) -> Result<(), StorageError> {
+    let mut current = shared.lock().await;
+    let index = |meta: &SnapshotMeta| meta.last_log_id.map(|l| l.index);
+    if current
+        .as_ref()
+        .is_some_and(|c| index(&c.meta) >= index(&stored.meta))
+    {
+        return Ok(());
+    }
+    let meta = stored.meta.clone();
     let path = dir.join("snapshot");
     tokio::task::spawn_blocking(move || marker::write(&path, SNAPSHOT_PREFIX, &stored))
         .await
         .map_err(|e| storage_error(ErrorVerb::Write, &e))?
-        .map_err(|e| storage_error(ErrorVerb::Write, &e))
+        .map_err(|e| storage_error(ErrorVerb::Write, &e))?;
+    *current = Some(CurrentSnapshot { meta, bytes });
+    Ok(())
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -202,23 +221,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: meta.clone(),
             contents: contents.clone(),
         };
-        persist(&self.dir, stored).await?;
+        store(&self.snapshot, &self.dir, stored, Arc::new(bytes)).await?;
         tracing::info!(snapshot = %meta.snapshot_id, "metadata: installed a snapshot from the controller");
         self.load(contents);
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(CurrentSnapshot {
-            meta: meta.clone(),
-            bytes: Arc::new(bytes),
-        });
         self.published.send_replace(self.image.clone());
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let current = self
-            .snapshot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let current = self.snapshot.lock().await.clone();
         Ok(current.map(|c| Snapshot {
             meta: c.meta,
             snapshot: Box::new(Cursor::new((*c.bytes).clone())),
@@ -253,11 +264,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             meta: meta.clone(),
             contents: self.contents.clone(),
         };
-        persist(&self.dir, stored).await?;
-        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(CurrentSnapshot {
-            meta: meta.clone(),
-            bytes: Arc::new(bytes.clone()),
-        });
+        store(&self.snapshot, &self.dir, stored, Arc::new(bytes.clone())).await?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(bytes)),
@@ -362,5 +369,25 @@ mod tests {
         assert_eq!(applied.map(|l| l.index), Some(2));
         let current = reopened.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(current.meta.last_log_id, applied);
+    }
+
+    #[tokio::test]
+    async fn an_older_snapshot_finishing_late_never_replaces_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _) = machine(dir.path());
+        let (register, create) = proposals();
+        sm.apply(vec![entry(1, &register)]).await.unwrap();
+        let mut older = sm.get_snapshot_builder().await;
+        sm.apply(vec![entry(2, &create)]).await.unwrap();
+        let mut newer = sm.get_snapshot_builder().await;
+        newer.build_snapshot().await.unwrap();
+        older.build_snapshot().await.unwrap();
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta.last_log_id.map(|l| l.index), Some(2));
+        drop(sm);
+        let (mut reopened, images) = machine(dir.path());
+        let (applied, _) = reopened.applied_state().await.unwrap();
+        assert_eq!(applied.map(|l| l.index), Some(2));
+        assert!(images.borrow().topics.contains_key("t"));
     }
 }
