@@ -152,6 +152,15 @@ async fn start_node_in(dir: tempfile::TempDir) -> Node {
 /// [`start_node_in`], with a Kafka listener when `kafka` (node 2 then serves Kafka
 /// clients at 127.0.0.1:19092, node 3 does not).
 async fn start_node_with(dir: tempfile::TempDir, kafka: bool) -> Node {
+    start_node_tweaked(dir, kafka, |_| {}).await
+}
+
+/// [`start_node_with`] after `tweak` adjusts the broker's configuration.
+async fn start_node_tweaked(
+    dir: tempfile::TempDir,
+    kafka: bool,
+    tweak: impl FnOnce(&mut BrokerConfig),
+) -> Node {
     let (inner_cluster, inner) = InstantQuorum::cluster(1, 3);
     let quorum = Arc::new(SwitchableQuorum {
         inner,
@@ -165,6 +174,8 @@ async fn start_node_with(dir: tempfile::TempDir, kafka: bool) -> Node {
         kafka_listen: kafka.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         ..BrokerConfig::default()
     };
+    let mut config = config;
+    tweak(&mut config);
     let started = server::start_in_cluster(config, cluster).await.unwrap();
     let client = RawClient::connect(started.addr).await;
     let node = Node {
@@ -946,4 +957,25 @@ async fn acl_changes_go_through_the_controller_and_every_broker_follows_the_imag
     node.reconciled(|i| i.brokers.len() == 3).await;
     // ...and the followed ACLs are still in force.
     assert_eq!(ctx.authorizer.store().snapshot().len(), 2);
+}
+
+#[tokio::test]
+async fn a_partition_led_here_without_a_local_copy_yet_answers_leader_not_available() {
+    // One partition at most: the local copy of a three-partition topic cannot be made.
+    let mut node = start_node_tweaked(tempfile::tempdir().unwrap(), false, |c| {
+        c.max_partitions = 1
+    })
+    .await;
+    node.apply_routed(create_topic("t", 7, vec![vec![1], vec![2], vec![3]]))
+        .await;
+    assert!(node.started.ctx.topics.get("t").is_none());
+    let r = node
+        .call(produce("t", 0, batch("x", 1, 1_000), ACKS_LEADER), 0)
+        .await;
+    assert_eq!(produce_code(r), ErrorCode::LeaderNotAvailable);
+    let r = node.call(fetch("t", 0, 0, 0, 0), 0).await;
+    assert_eq!(fetch_code(r), ErrorCode::LeaderNotAvailable);
+    // Partitions led elsewhere are still told apart.
+    let r = node.call(fetch("t", 1, 0, 0, 0), 0).await;
+    assert_eq!(fetch_code(r), ErrorCode::NotLeaderOrFollower);
 }
