@@ -979,3 +979,49 @@ async fn a_partition_led_here_without_a_local_copy_yet_answers_leader_not_availa
     let r = node.call(fetch("t", 1, 0, 0, 0), 0).await;
     assert_eq!(fetch_code(r), ErrorCode::NotLeaderOrFollower);
 }
+
+#[tokio::test]
+async fn kafka_create_partitions_grows_the_topic_through_the_controller() {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let node = start_node_with(tempfile::tempdir().unwrap(), true).await;
+    let kafka = node.started.kafka_addr.expect("Kafka listener");
+    node.apply(create_topic("grow", 3, vec![vec![1], vec![2]]));
+    node.reconciled(|i| i.topics.contains_key("grow")).await;
+    let mut topic = CreatePartitionsTopic::default();
+    topic.name = TopicName(StrBytes::from_static_str("grow"));
+    topic.count = 6;
+    topic.assignments = None;
+    let mut request = CreatePartitionsRequest::default();
+    request.topics = vec![topic];
+    request.timeout_ms = 5000;
+    let r: CreatePartitionsResponse =
+        kafka_call(kafka, KafkaApi::CreatePartitions, 2, request).await;
+    assert_eq!(
+        r.results[0].error_code, 0,
+        "{:?}",
+        r.results[0].error_message
+    );
+    let image = node.started.ctx.cluster.as_ref().unwrap().image();
+    assert_eq!(image.topics["grow"].partitions.len(), 6);
+    // This broker hosts partition 0, so its local copy grew before the answer.
+    assert_eq!(
+        node.started
+            .ctx
+            .topics
+            .get("grow")
+            .unwrap()
+            .partitions
+            .len(),
+        6
+    );
+    let mut shrink = CreatePartitionsTopic::default();
+    shrink.name = TopicName(StrBytes::from_static_str("grow"));
+    shrink.count = 2;
+    let mut request = CreatePartitionsRequest::default();
+    request.topics = vec![shrink];
+    let r: CreatePartitionsResponse =
+        kafka_call(kafka, KafkaApi::CreatePartitions, 2, request).await;
+    assert_eq!(r.results[0].error_code, ErrorCode::InvalidPartitions.code());
+}
