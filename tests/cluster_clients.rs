@@ -186,6 +186,7 @@ async fn a_killed_leader_fails_only_its_partitions_and_loses_nothing_on_restart(
 
     cluster.restart(victim).await;
     let took = cluster.wait_for_topics(survivor, &["failover"]).await;
+    cluster.wait_for_topics(victim, &["failover"]).await;
     eprintln!("node {victim} restarted: its partitions lead again after {took:?}");
     let round3 = produce(&producer, "failover", &PARTITIONS, n, "r3").await;
     assert!(round3.failed.is_empty(), "{:?}", round3.failed.first());

@@ -88,12 +88,21 @@ pub async fn read_back(bootstrap: &str, topic: &str, ends: &BTreeMap<i32, i64>) 
         .map(|p| TopicPartition::new(topic, *p))
         .collect();
     consumer.assign(tps.clone());
+    let started = Instant::now();
     for tp in &tps {
-        consumer.seek(tp, SeekTo::Beginning).await.expect("seek");
+        // A partition whose leader just came back may answer LEADER_NOT_AVAILABLE for
+        // a moment (retriable): try again, as an application would.
+        while let Err(e) = consumer.seek(tp, SeekTo::Beginning).await {
+            assert!(e.is_retriable(), "seek {tp:?}: {e}");
+            assert!(
+                started.elapsed() < DEADLINE,
+                "seek {tp:?} still failing: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     let mut read = Vec::new();
     let mut next: BTreeMap<i32, i64> = ends.keys().map(|p| (*p, 0)).collect();
-    let started = Instant::now();
     while next.iter().any(|(p, at)| *at < ends[p]) {
         assert!(
             started.elapsed() < DEADLINE,

@@ -39,7 +39,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rill::client::{Admin, ConnectionConfig, NewTopic};
+use rill::client::{Admin, ClusterDescription, ConnectionConfig, NewTopic, TopicDescription};
 use rill_protocol::api::describe_cluster::DescribeClusterResponse;
 use rill_protocol::api::metadata::MetadataResponse;
 use rill_protocol::error_code::ErrorCode;
@@ -310,6 +310,57 @@ impl TestCluster {
         topics: Option<Vec<String>>,
     ) -> Result<MetadataResponse, String> {
         probe::metadata(self.addr(id), topics).await
+    }
+
+    /// What node `id` answers to the client library's `Admin::describe_cluster`.
+    pub async fn describe_cluster(&self, id: u64) -> Result<ClusterDescription, String> {
+        let mut config = ConnectionConfig::new(self.addr(id).to_string());
+        config.connect_timeout = probe::PROBE_TIMEOUT;
+        config.request_timeout = probe::PROBE_TIMEOUT;
+        let admin = Admin::connect(config)
+            .await
+            .map_err(|e| format!("node {id}: {e}"))?;
+        let description = admin.describe_cluster().await;
+        let _ = admin.close().await;
+        description.map_err(|e| format!("node {id}: {e}"))
+    }
+
+    /// The controller, as `Admin::describe_cluster` on every running node names it,
+    /// once they agree and none says its metadata is stale.
+    pub async fn controller(&self) -> Result<u64, String> {
+        let mut named = BTreeMap::new();
+        for id in self.running() {
+            let d = self.describe_cluster(id).await?;
+            if d.metadata_stale {
+                return Err(format!("node {id} says its metadata is stale: {d:?}"));
+            }
+            named.insert(id, d.controller_id);
+        }
+        let first = named.values().next().copied().flatten();
+        match first {
+            Some(c) if named.values().all(|n| *n == Some(c)) => Ok(c as u64),
+            _ => Err(format!("controller per node: {named:?}")),
+        }
+    }
+
+    /// `Admin::describe_topic` of `topic` through node `id`, retrying retriable errors
+    /// (a partition whose leader has not opened it yet) until [`DEADLINE`].
+    pub async fn describe_topic(&self, id: u64, topic: &str) -> TopicDescription {
+        let admin = self.admin(id).await;
+        let what = format!("node {id} describes {topic}");
+        let (description, _) = wait_until(&what, DEADLINE, || {
+            let (admin, what) = (&admin, &what);
+            async move {
+                match admin.describe_topic(topic).await {
+                    Ok(d) => Ok(d),
+                    Err(e) if e.is_retriable() => Err(e.to_string()),
+                    Err(e) => panic!("{what}: {e}"),
+                }
+            }
+        })
+        .await;
+        let _ = admin.close().await;
+        description
     }
 
     /// The controller every node in `among` names, once they all name the same one,

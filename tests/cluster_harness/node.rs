@@ -6,6 +6,7 @@
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -112,6 +113,19 @@ impl Node {
             if key.to_string_lossy().starts_with("RILL_") {
                 command.env_remove(key);
             }
+        }
+        // SAFETY: the closure runs in the child between fork and exec and only calls
+        // prctl(2), which is async-signal-safe. PR_SET_PDEATHSIG kills the broker if
+        // the thread that started it dies without running the drops (the test process
+        // killed or aborted); tests start brokers from their own thread.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
         }
         let child = command
             .args(&self.args)
