@@ -152,6 +152,15 @@ async fn start_node_in(dir: tempfile::TempDir) -> Node {
 /// [`start_node_in`], with a Kafka listener when `kafka` (node 2 then serves Kafka
 /// clients at 127.0.0.1:19092, node 3 does not).
 async fn start_node_with(dir: tempfile::TempDir, kafka: bool) -> Node {
+    start_node_tweaked(dir, kafka, |_| {}).await
+}
+
+/// [`start_node_with`] after `tweak` adjusts the broker's configuration.
+async fn start_node_tweaked(
+    dir: tempfile::TempDir,
+    kafka: bool,
+    tweak: impl FnOnce(&mut BrokerConfig),
+) -> Node {
     let (inner_cluster, inner) = InstantQuorum::cluster(1, 3);
     let quorum = Arc::new(SwitchableQuorum {
         inner,
@@ -165,6 +174,8 @@ async fn start_node_with(dir: tempfile::TempDir, kafka: bool) -> Node {
         kafka_listen: kafka.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         ..BrokerConfig::default()
     };
+    let mut config = config;
+    tweak(&mut config);
     let started = server::start_in_cluster(config, cluster).await.unwrap();
     let client = RawClient::connect(started.addr).await;
     let node = Node {
@@ -946,4 +957,71 @@ async fn acl_changes_go_through_the_controller_and_every_broker_follows_the_imag
     node.reconciled(|i| i.brokers.len() == 3).await;
     // ...and the followed ACLs are still in force.
     assert_eq!(ctx.authorizer.store().snapshot().len(), 2);
+}
+
+#[tokio::test]
+async fn a_partition_led_here_without_a_local_copy_yet_answers_leader_not_available() {
+    // One partition at most: the local copy of a three-partition topic cannot be made.
+    let mut node = start_node_tweaked(tempfile::tempdir().unwrap(), false, |c| {
+        c.max_partitions = 1
+    })
+    .await;
+    node.apply_routed(create_topic("t", 7, vec![vec![1], vec![2], vec![3]]))
+        .await;
+    assert!(node.started.ctx.topics.get("t").is_none());
+    let r = node
+        .call(produce("t", 0, batch("x", 1, 1_000), ACKS_LEADER), 0)
+        .await;
+    assert_eq!(produce_code(r), ErrorCode::LeaderNotAvailable);
+    let r = node.call(fetch("t", 0, 0, 0, 0), 0).await;
+    assert_eq!(fetch_code(r), ErrorCode::LeaderNotAvailable);
+    // Partitions led elsewhere are still told apart.
+    let r = node.call(fetch("t", 1, 0, 0, 0), 0).await;
+    assert_eq!(fetch_code(r), ErrorCode::NotLeaderOrFollower);
+}
+
+#[tokio::test]
+async fn kafka_create_partitions_grows_the_topic_through_the_controller() {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let node = start_node_with(tempfile::tempdir().unwrap(), true).await;
+    let kafka = node.started.kafka_addr.expect("Kafka listener");
+    node.apply(create_topic("grow", 3, vec![vec![1], vec![2]]));
+    node.reconciled(|i| i.topics.contains_key("grow")).await;
+    let mut topic = CreatePartitionsTopic::default();
+    topic.name = TopicName(StrBytes::from_static_str("grow"));
+    topic.count = 6;
+    topic.assignments = None;
+    let mut request = CreatePartitionsRequest::default();
+    request.topics = vec![topic];
+    request.timeout_ms = 5000;
+    let r: CreatePartitionsResponse =
+        kafka_call(kafka, KafkaApi::CreatePartitions, 2, request).await;
+    assert_eq!(
+        r.results[0].error_code, 0,
+        "{:?}",
+        r.results[0].error_message
+    );
+    let image = node.started.ctx.cluster.as_ref().unwrap().image();
+    assert_eq!(image.topics["grow"].partitions.len(), 6);
+    // This broker hosts partition 0, so its local copy grew before the answer.
+    assert_eq!(
+        node.started
+            .ctx
+            .topics
+            .get("grow")
+            .unwrap()
+            .partitions
+            .len(),
+        6
+    );
+    let mut shrink = CreatePartitionsTopic::default();
+    shrink.name = TopicName(StrBytes::from_static_str("grow"));
+    shrink.count = 2;
+    let mut request = CreatePartitionsRequest::default();
+    request.topics = vec![shrink];
+    let r: CreatePartitionsResponse =
+        kafka_call(kafka, KafkaApi::CreatePartitions, 2, request).await;
+    assert_eq!(r.results[0].error_code, ErrorCode::InvalidPartitions.code());
 }

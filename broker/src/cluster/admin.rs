@@ -202,6 +202,60 @@ pub async fn delete_topic(
     Ok(())
 }
 
+/// Grows `name` to `total` partitions through the controller (or only checks it, with
+/// `validate_only`): the new partitions get as many replicas as the topic's first one,
+/// placed over the live brokers.
+pub async fn add_partitions(
+    ctx: &Arc<BrokerCtx>,
+    cluster: &Cluster,
+    name: &str,
+    total: u32,
+    validate_only: bool,
+    timeout: Duration,
+) -> Result<(), AdminError> {
+    validate_client_name(name)?;
+    let image = cluster.image();
+    let topic = image
+        .topics
+        .get(name)
+        .ok_or_else(|| TopicError::UnknownTopic(name.to_string()))?;
+    let current = topic.partitions.len();
+    if (total as usize) <= current || total > crate::config::PARTITIONS_MAX {
+        return Err(TopicError::InvalidPartitions(i64::from(total)).into());
+    }
+    let replication_factor = topic.partitions.first().map_or(1, |p| p.replicas.len());
+    let assignments = placement::assign(
+        total as usize - current,
+        replication_factor,
+        &image.live_brokers(),
+        image.topics.len() + current,
+    )?;
+    if validate_only {
+        return Ok(());
+    }
+    let hosted = assignments
+        .iter()
+        .flatten()
+        .any(|r| *r == cluster.node_id())
+        || super::routing::hosts(&image, name, cluster.node_id());
+    let command = MetadataCommand::AddPartitions {
+        name: name.to_string(),
+        assignments,
+    };
+    propose(cluster, command, timeout).await?;
+    if hosted {
+        let (name, local) = (name.to_string(), ctx.clone());
+        wait_applied(ctx, timeout, move |_| {
+            local
+                .topics
+                .get(&name)
+                .is_some_and(|t| t.partitions.len() >= total as usize)
+        })
+        .await?;
+    }
+    Ok(())
+}
+
 /// Changes a topic's settings through the controller (`None` returns a key to the
 /// broker default).
 pub async fn alter_topic_configs(

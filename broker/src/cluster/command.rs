@@ -82,6 +82,13 @@ pub enum MetadataCommand {
         /// Keys removed.
         remove: Vec<String>,
     },
+    /// Partitions appended to a topic (Kafka's CreatePartitions; topics never shrink).
+    AddPartitions {
+        /// Topic name.
+        name: String,
+        /// Replicas of each new partition, preferred leader first.
+        assignments: Vec<Vec<NodeId>>,
+    },
     /// ACLs added (ones already there stay as they are).
     CreateAcls {
         /// The ACLs.

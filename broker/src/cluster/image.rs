@@ -98,6 +98,9 @@ impl MetadataImage {
                 configs,
                 assignments,
             } => self.create_topic(name, *id, *internal, configs, assignments),
+            MetadataCommand::AddPartitions { name, assignments } => {
+                self.add_partitions(name, assignments)
+            }
             MetadataCommand::DeleteTopic { name } => self
                 .topics
                 .remove(name)
@@ -218,12 +221,52 @@ impl MetadataImage {
         if self.topics.contains_key(name) {
             return Err(ApplyError::TopicExists(name.to_string()));
         }
+        let partitions = self.new_partitions(name, 0, assignments)?;
+        self.topics.insert(
+            name.to_string(),
+            TopicRecord {
+                id,
+                internal,
+                configs: configs.clone(),
+                partitions,
+            },
+        );
+        Ok(())
+    }
+
+    /// Appends partitions with `assignments` to `name`.
+    fn add_partitions(
+        &mut self,
+        name: &str,
+        assignments: &[Vec<NodeId>],
+    ) -> Result<(), ApplyError> {
+        let first = self
+            .topics
+            .get(name)
+            .ok_or_else(|| ApplyError::UnknownTopic(name.to_string()))?
+            .partitions
+            .len();
+        let added = self.new_partitions(name, first, assignments)?;
+        if let Some(topic) = self.topics.get_mut(name) {
+            topic.partitions.extend(added);
+        }
+        Ok(())
+    }
+
+    /// Checked partition records for `assignments`, numbered from `first`.
+    fn new_partitions(
+        &self,
+        name: &str,
+        first: usize,
+        assignments: &[Vec<NodeId>],
+    ) -> Result<Vec<PartitionRecord>, ApplyError> {
         if assignments.is_empty() {
             return Err(ApplyError::Invalid(format!(
-                "topic `{name}` has no partitions"
+                "no partitions to add to `{name}`"
             )));
         }
         for (index, replicas) in assignments.iter().enumerate() {
+            let index = first + index;
             if replicas.is_empty() {
                 return Err(ApplyError::Invalid(format!(
                     "partition {index} of `{name}` has no replicas"
@@ -258,16 +301,7 @@ impl MetadataImage {
                 }
             })
             .collect();
-        self.topics.insert(
-            name.to_string(),
-            TopicRecord {
-                id,
-                internal,
-                configs: configs.clone(),
-                partitions,
-            },
-        );
-        Ok(())
+        Ok(partitions)
     }
 }
 
@@ -334,6 +368,42 @@ mod tests {
             (p.leader, p.isr.clone(), p.leader_epoch),
             (Some(2), vec![2, 3], 1)
         );
+    }
+
+    #[test]
+    fn partitions_are_appended_with_their_leaders() {
+        let mut image = MetadataImage::default();
+        (1..=2).for_each(|n| register(&mut image, n));
+        create(&mut image, "t", vec![vec![1]]);
+        image
+            .apply(&MetadataCommand::AddPartitions {
+                name: "t".into(),
+                assignments: vec![vec![2], vec![1]],
+            })
+            .unwrap();
+        assert_eq!(image.topics["t"].partitions.len(), 3);
+        assert_eq!(
+            (image.leader("t", 1), image.leader("t", 2)),
+            (Some(2), Some(1))
+        );
+        let before = image.clone();
+        for bad in [
+            MetadataCommand::AddPartitions {
+                name: "nope".into(),
+                assignments: vec![vec![1]],
+            },
+            MetadataCommand::AddPartitions {
+                name: "t".into(),
+                assignments: vec![vec![9]],
+            },
+            MetadataCommand::AddPartitions {
+                name: "t".into(),
+                assignments: Vec::new(),
+            },
+        ] {
+            assert!(image.apply(&bad).is_err(), "{bad:?} accepted");
+            assert_eq!(image, before);
+        }
     }
 
     #[test]

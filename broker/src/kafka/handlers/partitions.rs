@@ -1,9 +1,12 @@
-//! CreatePartitions v0-3: grows topics (never shrinks them) on the one broker; replica
-//! assignments may name only broker 0.
+//! CreatePartitions v0-3: grows topics (never shrinks them). On a single broker, replica
+//! assignments may name only broker 0; in a cluster the controller places the new
+//! partitions (manual assignments are refused).
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::create_partitions_request::CreatePartitionsRequest;
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsRequest, CreatePartitionsTopic,
+};
 use kafka_protocol::messages::create_partitions_response::{
     CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
@@ -36,11 +39,8 @@ pub async fn create(
         let outcome = if !access.topic(&name, AclOperation::Alter) {
             let code = ErrorCode::TopicAuthorizationFailed;
             Err((code, code.description().to_string()))
-        } else if ctx.broker.cluster.is_some() {
-            Err((
-                ErrorCode::InvalidRequest,
-                "adding partitions to a topic is not supported in a Rill cluster yet".to_string(),
-            ))
+        } else if let Some(cluster) = &ctx.broker.cluster {
+            in_cluster(ctx, cluster, &name, &topic, req.validate_only).await
         } else if elsewhere {
             Err((
                 ErrorCode::InvalidRequest,
@@ -86,4 +86,26 @@ fn validate(ctx: &KafkaCtx, name: &str, count: i32) -> Result<(), (ErrorCode, St
         ));
     }
     Ok(())
+}
+
+/// Grows a topic through the controller.
+async fn in_cluster(
+    ctx: &Arc<KafkaCtx>,
+    cluster: &crate::cluster::Cluster,
+    name: &str,
+    topic: &CreatePartitionsTopic,
+    validate_only: bool,
+) -> Result<(), (ErrorCode, String)> {
+    if topic.assignments.as_ref().is_some_and(|a| !a.is_empty()) {
+        return Err((
+            ErrorCode::InvalidRequest,
+            "manual replica assignments are not supported in a Rill cluster: give only the count"
+                .to_string(),
+        ));
+    }
+    let total = u32::try_from(topic.count).unwrap_or(0);
+    let timeout = crate::cluster::admin::ADMIN_TIMEOUT_DEFAULT;
+    crate::cluster::admin::add_partitions(&ctx.broker, cluster, name, total, validate_only, timeout)
+        .await
+        .map_err(|e| (e.error_code(), e.to_string()))
 }

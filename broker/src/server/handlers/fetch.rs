@@ -63,6 +63,7 @@ pub async fn handle(
     let max_bytes = usize::try_from(req.max_bytes)
         .unwrap_or(0)
         .min(ctx.config.max_batch_bytes());
+    super::local_copy::await_local_topics(ctx, req.topics.iter().map(|t| t.name.as_str())).await;
     let (names, targets) = resolve(ctx, req.topics, access);
     let request_bytes = charge.bytes();
     loop {
@@ -142,6 +143,13 @@ fn resolve(
                 .as_ref()
                 .filter(|_| not_served.is_none())
                 .and_then(|t| t.partition(request.partition).cloned());
+            // Led here per the image, but not made locally yet: retriable.
+            let not_served = match (&partition, &leadership) {
+                (None, Some(_)) if !denied && not_served.is_none() => {
+                    Some(ErrorCode::LeaderNotAvailable)
+                }
+                _ => not_served,
+            };
             targets.push(Target {
                 topic_index,
                 request,

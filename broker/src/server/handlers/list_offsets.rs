@@ -40,6 +40,7 @@ pub async fn handle(
     req: ListOffsetsRequest,
     access: &Access,
 ) -> ListOffsetsResponse {
+    super::local_copy::await_local_topics(ctx, req.topics.iter().map(|t| t.name.as_str())).await;
     let ctx = Arc::clone(ctx);
     let access = access.clone();
     let answered = tokio::task::spawn_blocking(move || lookup_all(&ctx, req, &access)).await;
@@ -78,6 +79,14 @@ fn lookup_all(ctx: &BrokerCtx, req: ListOffsetsRequest, access: &Access) -> List
                             &topic.name,
                             p.partition,
                         ) {
+                            Ok(()) if ctx.topics.get(&topic.name).is_none() => {
+                                ListOffsetsPartitionResponse {
+                                    partition: p.partition,
+                                    error_code: ErrorCode::LeaderNotAvailable,
+                                    timestamp: -1,
+                                    offset: -1,
+                                }
+                            }
                             Ok(()) => lookup(ctx, &topic.name, p),
                             Err(error_code) => ListOffsetsPartitionResponse {
                                 partition: p.partition,

@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
+pub mod local_copy;
 pub mod metadata;
 pub mod metadata_cluster;
 pub mod produce;

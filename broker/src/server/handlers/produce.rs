@@ -54,7 +54,7 @@ pub async fn handle(
             Ok(Resolved::Created) => {
                 // The auto-created topic is in a newer image than the request began with.
                 leadership = super::errors::fresh_leadership(ctx);
-                Ok(ctx.topics.get(&topic.name))
+                Ok(super::local_copy::local_topic(ctx, &topic.name).await)
             }
             Ok(Resolved::Local(t)) => Ok(t),
             Err(code) => Err(code),
@@ -102,7 +102,9 @@ async fn resolve_topic(
     }
     match &ctx.cluster {
         Some(cluster) if cluster.image().topics.contains_key(name) => {
-            return Ok(Resolved::Local(ctx.topics.get(name)));
+            return Ok(Resolved::Local(
+                super::local_copy::local_topic(ctx, name).await,
+            ));
         }
         Some(_) => {}
         None => {
