@@ -409,10 +409,13 @@ async fn clients_follow_a_partition_whose_leader_went_down() {
     records.extend(poll_until(&mut consumer, 3).await);
     let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
     assert_eq!(offsets, (0..6).collect::<Vec<i64>>(), "resumed at offset 3");
-    let state = cluster.state();
-    assert_eq!(state.appended.last().map(|a| a.node), Some(1));
-    assert!(state.requests(1, ApiKey::Fetch) > 0, "fetched from node 1");
-    drop(state);
+    let (last_writer, fetches_at_1) = {
+        let state = cluster.state();
+        let last = state.appended.last().map(|a| a.node);
+        (last, state.requests(1, ApiKey::Fetch))
+    };
+    assert_eq!(last_writer, Some(1));
+    assert!(fetches_at_1 > 0, "fetched from node 1");
     consumer.close().await.unwrap();
     producer.close().await.unwrap();
 }
