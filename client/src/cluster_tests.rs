@@ -419,3 +419,19 @@ async fn clients_follow_a_partition_whose_leader_went_down() {
     consumer.close().await.unwrap();
     producer.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn seeking_in_a_topic_that_does_not_exist_says_so() {
+    let broker = FakeBroker::start(1).await;
+    let mut consumer = Consumer::connect(consumer_config(broker.addr.clone()))
+        .await
+        .unwrap();
+    let tp = TopicPartition::new("missing", 0);
+    consumer.assign([tp.clone()]);
+    let error = consumer.seek(&tp, SeekTo::End).await.unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(rill_protocol::error_code::ErrorCode::UnknownTopicOrPartition),
+        "{error}"
+    );
+}
