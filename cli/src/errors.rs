@@ -141,6 +141,17 @@ fn broker_hint(code: ErrorCode, topic: Option<&str>) -> Option<String> {
             "see the settings and their current values with `rill topic describe {topic}`"
         )),
         ErrorCode::GroupIdNotFound => Some("list the groups with `rill group list`".to_owned()),
+        ErrorCode::NotController => Some(
+            "the cluster has no controller right now (an election is under way, or this \
+             broker is cut off from the others): try again in a few seconds; \
+             `rill cluster status` shows the controller"
+                .to_owned(),
+        ),
+        ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => Some(
+            "the group's coordinator is moving or its broker is down: try again in a few \
+             seconds; `rill cluster status` shows which brokers are alive"
+                .to_owned(),
+        ),
         ErrorCode::NonEmptyGroup => Some(
             "the group has members: stop its consumers first (see them with `rill group describe`)"
                 .to_owned(),

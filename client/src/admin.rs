@@ -1,7 +1,8 @@
 //! [`Admin`]: topic management (create, delete, list, describe, alter configs),
 //! consumer group management ([`groups`]) and ACLs ([`acls`]).
 //!
-//! Each call is one or a few requests on one self-healing connection; a per-topic
+//! Each call is one or a few requests on self-healing connections (to any broker, or to
+//! the partition leaders and group coordinators that answer for what it asks); a per-topic
 //! error from the broker comes back as [`ClientError::Broker`] naming the topic.
 
 mod acls;
@@ -397,7 +398,7 @@ impl Admin {
         })
     }
 
-    /// Closes the connection. Like `close` on every handle: idempotent, returns
+    /// Closes its connections. Like `close` on every handle: idempotent, returns
     /// `Ok` once closed, and later calls fail with [`ClientError::Closed`].
     pub async fn close(&self) -> Result<()> {
         self.brokers.close().await;

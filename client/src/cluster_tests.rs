@@ -386,3 +386,52 @@ async fn a_broker_cut_off_from_the_controller_is_not_the_only_one_asked() {
     assert_eq!(state.appended.last().map(|a| a.node), Some(2));
     assert!(state.requests(2, ApiKey::Metadata) > 0, "node 2 was asked");
 }
+
+#[tokio::test]
+async fn clients_follow_a_partition_whose_leader_went_down() {
+    let cluster = FakeCluster::start(2, 1).await;
+    cluster.move_leader("t", 0, 2);
+    let producer = Producer::connect(producer_config(cluster.bootstrap()))
+        .await
+        .unwrap();
+    produce(&producer, "t", 0, &values(0..3)).await;
+    let tp = TopicPartition::new("t", 0);
+    let mut consumer = Consumer::connect(consumer_config(cluster.bootstrap()))
+        .await
+        .unwrap();
+    consumer.assign([tp.clone()]);
+    consumer.seek(&tp, SeekTo::Beginning).await.unwrap();
+    let mut records = poll_until(&mut consumer, 3).await;
+    // Node 2 dies (connections refused from now on); node 1 takes the partition over.
+    cluster.state().down_nodes.push(2);
+    cluster.move_leader("t", 0, 1);
+    assert_eq!(produce(&producer, "t", 0, &values(3..6)).await, [3, 4, 5]);
+    records.extend(poll_until(&mut consumer, 3).await);
+    let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, (0..6).collect::<Vec<i64>>(), "resumed at offset 3");
+    let (last_writer, fetches_at_1) = {
+        let state = cluster.state();
+        let last = state.appended.last().map(|a| a.node);
+        (last, state.requests(1, ApiKey::Fetch))
+    };
+    assert_eq!(last_writer, Some(1));
+    assert!(fetches_at_1 > 0, "fetched from node 1");
+    consumer.close().await.unwrap();
+    producer.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn seeking_in_a_topic_that_does_not_exist_says_so() {
+    let broker = FakeBroker::start(1).await;
+    let mut consumer = Consumer::connect(consumer_config(broker.addr.clone()))
+        .await
+        .unwrap();
+    let tp = TopicPartition::new("missing", 0);
+    consumer.assign([tp.clone()]);
+    let error = consumer.seek(&tp, SeekTo::End).await.unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(rill_protocol::error_code::ErrorCode::UnknownTopicOrPartition),
+        "{error}"
+    );
+}

@@ -21,6 +21,8 @@ use crate::record::TopicPartition;
 pub(crate) struct LeaderMap {
     /// Leader node id by partition (`-1`: none now).
     pub(crate) leaders: HashMap<TopicPartition, i32>,
+    /// Why metadata described no partitions of a topic (e.g. it does not exist).
+    topic_errors: HashMap<String, ErrorCode>,
     /// Something moved: ask metadata before the next fetch.
     pub(crate) stale: bool,
     /// When metadata was last asked (rate limit).
@@ -88,8 +90,10 @@ impl Consumer {
             .metadata(Some(topics.into_iter().collect()), false)
             .await?;
         let mut leaders = HashMap::new();
+        let mut topic_errors = HashMap::new();
         for topic in &response.topics {
             if topic.error_code != ErrorCode::None {
+                topic_errors.insert(topic.name.clone(), topic.error_code);
                 continue;
             }
             for p in &topic.partitions {
@@ -101,6 +105,7 @@ impl Consumer {
             }
         }
         self.leaders.leaders = leaders;
+        self.leaders.topic_errors = topic_errors;
         self.leaders.stale = false;
         Ok(())
     }
@@ -111,8 +116,24 @@ impl Consumer {
             return Ok(node);
         }
         self.refresh_leaders().await?;
-        self.leaders.leader(tp).ok_or_else(|| {
-            ClientError::broker(
+        if let Some(node) = self.leaders.leader(tp) {
+            return Ok(node);
+        }
+        // The topic's own error (e.g. UNKNOWN_TOPIC_OR_PARTITION), or a partition that
+        // exists without a leader now.
+        let topic_error = self.leaders.topic_errors.get(&*tp.topic).copied();
+        let known = self.leaders.leaders.contains_key(tp);
+        Err(match (topic_error, known) {
+            (Some(code), _) => {
+                ClientError::broker(code, tp.topic.to_string(), Some(tp.partition), None)
+            }
+            (None, false) => ClientError::broker(
+                ErrorCode::UnknownTopicOrPartition,
+                tp.topic.to_string(),
+                Some(tp.partition),
+                None,
+            ),
+            (None, true) => ClientError::broker(
                 ErrorCode::LeaderNotAvailable,
                 tp.topic.to_string(),
                 Some(tp.partition),
@@ -120,7 +141,7 @@ impl Consumer {
                     "partition {tp} has no leader now (its broker is down or a new leader is \
                      being chosen); try again shortly"
                 )),
-            )
+            ),
         })
     }
 }

@@ -259,7 +259,7 @@ impl Producer {
         }
     }
 
-    /// Delivers what is queued, then stops the sender task and closes the connection.
+    /// Delivers what is queued, then stops the sender task and closes its connections.
     /// Like `close` on every handle: idempotent, returns `Ok` once closed (or
     /// [`ClientError::DeliveryFailed`] if records failed since the last report, as
     /// [`Producer::flush`]), and later calls (`send`) fail with [`ClientError::Closed`].

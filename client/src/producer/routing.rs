@@ -60,9 +60,9 @@ impl Lanes {
             });
             // A single broker answers for its leaderless partitions itself (with the
             // reason, e.g. KAFKA_STORAGE_ERROR for offline storage).
-            let leader = match (leader, shared.brokers.single_broker()) {
-                (Some(Err(_)), Some(node)) => Some(Ok(node)),
-                (leader, _) => leader,
+            let leader = match leader {
+                Some(Err(code)) => Some(shared.brokers.single_broker().ok_or(code)),
+                leader => leader,
             };
             let Some(Ok(node)) = leader else {
                 let error = no_leader(shared, &batch.tp.topic, batch.tp.partition, leader);

@@ -75,6 +75,8 @@ pub(crate) struct BrokerState {
     pub(crate) connections: HashMap<i32, u32>,
     /// Nodes cut off from the controller: their Metadata names no leader.
     pub(crate) stale_nodes: Vec<i32>,
+    /// Nodes that are down: they close every connection at once.
+    pub(crate) down_nodes: Vec<i32>,
 }
 
 impl BrokerState {
@@ -126,7 +128,12 @@ impl FakeBroker {
 pub(crate) fn accept(listener: TcpListener, state: Arc<Mutex<BrokerState>>, node: i32) {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            *state.lock().unwrap().connections.entry(node).or_default() += 1;
+            let mut locked = state.lock().unwrap();
+            if locked.down_nodes.contains(&node) {
+                continue; // dropped: the connection closes at once
+            }
+            *locked.connections.entry(node).or_default() += 1;
+            drop(locked);
             tokio::spawn(serve(stream, Arc::clone(&state), node));
         }
     });
@@ -136,6 +143,9 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<BrokerState>>, node: i32) {
     let (read, mut write) = stream.into_split();
     let mut frames = FramedRead::new(read, FrameCodec::default());
     while let Some(Ok(frame)) = frames.next().await {
+        if state.lock().unwrap().down_nodes.contains(&node) {
+            return; // a node that went down drops its connections
+        }
         let (header, request) = Request::decode(frame).unwrap();
         *state
             .lock()
