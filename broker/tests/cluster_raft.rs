@@ -25,6 +25,8 @@ struct TestCluster {
     root: PathBuf,
     members: Vec<ClusterMember>,
     snapshot_every: u64,
+    /// Raft heartbeat and election timeout (short by default, to keep tests fast).
+    raft_timing: (Duration, Duration),
     nodes: BTreeMap<NodeId, RaftNode>,
 }
 
@@ -48,6 +50,7 @@ impl TestCluster {
             _dir: dir,
             members,
             snapshot_every,
+            raft_timing: (Duration::from_millis(50), Duration::from_millis(300)),
             nodes: BTreeMap::new(),
         }
     }
@@ -62,8 +65,7 @@ impl TestCluster {
 
     fn config(&self, node_id: NodeId) -> ClusterConfig {
         let mut config = ClusterConfig::new(node_id, self.members.clone());
-        config.raft_heartbeat = Duration::from_millis(50);
-        config.raft_election_timeout = Duration::from_millis(300);
+        (config.raft_heartbeat, config.raft_election_timeout) = self.raft_timing;
         config.broker_heartbeat_interval = Duration::from_millis(100);
         config.broker_session_timeout = Duration::from_millis(1000);
         config.snapshot_every = self.snapshot_every;
@@ -446,6 +448,21 @@ async fn garbage_on_the_inter_broker_port_neither_panics_nor_stalls() {
     let answer: Response = rpc::read_frame(&mut stream).await.unwrap().unwrap();
     assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
 
+    // Entries no leader would send (a gap in the indexes) are refused too.
+    let entry = |index| openraft::Entry {
+        log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+        payload: openraft::EntryPayload::Blank,
+    };
+    let append = Request::AppendEntries(openraft::raft::AppendEntriesRequest {
+        vote: openraft::Vote::new_committed(1, 1),
+        prev_log_id: None,
+        entries: vec![entry(0), entry(5)],
+        leader_commit: None,
+    });
+    rpc::write_frame(&mut stream, &append).await.unwrap();
+    let answer: Response = rpc::read_frame(&mut stream).await.unwrap().unwrap();
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+
     // A connection that stays silent does not hold anything up either.
     let follower = cluster.follower(controller);
     within(
@@ -483,7 +500,12 @@ async fn a_controller_cut_off_from_its_followers_says_its_image_is_stale() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_too_large_for_one_call_reaches_a_lagging_follower_in_smaller_batches() {
-    let mut cluster = TestCluster::started(1000).await;
+    // openraft gives each AppendEntries one heartbeat interval: the default 250 ms.
+    let mut cluster = TestCluster::new(1000);
+    cluster.raft_timing = (Duration::from_millis(250), Duration::from_secs(1));
+    for id in 1..=3 {
+        cluster.start(id).await;
+    }
     let controller = cluster.controller().await;
     cluster
         .wait_images("every broker registered", all_registered)
@@ -495,7 +517,7 @@ async fn a_backlog_too_large_for_one_call_reaches_a_lagging_follower_in_smaller_
         .unwrap();
     let lagging = cluster.follower(controller);
     cluster.stop(lagging).await;
-    // Ten commands of 600 KiB: a 6 MiB backlog, sent at most 1 MiB per call.
+    // Ten commands of 600 KiB: a 6 MiB backlog, sent one entry per call.
     for i in 0..10 {
         let value = "x".repeat(600 * 1024);
         let set = BTreeMap::from([(format!("key{i}"), value)]);
@@ -541,5 +563,101 @@ async fn a_command_over_the_size_limit_is_refused_before_the_log() {
         matches!(&result, Err(ClusterError::Rejected(ApplyError::Invalid(m))) if m.contains("byte limit")),
         "{result:?}"
     );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_log_tail_was_torn_recovers_and_catches_up() {
+    let mut cluster = TestCluster::started(1000).await;
+    let controller = cluster.controller().await;
+    cluster
+        .wait_images("every broker registered", all_registered)
+        .await;
+    for i in 0..3 {
+        cluster
+            .node(controller)
+            .cluster()
+            .propose(create(&format!("t{i}"), vec![vec![controller]]))
+            .await
+            .unwrap();
+    }
+    cluster
+        .wait_images("every image has the topics", |i| i.topics.len() == 3)
+        .await;
+    let torn = cluster.follower(controller);
+    cluster.stop(torn).await;
+    // A power cut mid-append: the last record loses its end, and junk follows.
+    let log = cluster.root.join(format!("node{torn}/cluster/log"));
+    let mut bytes = std::fs::read(&log).unwrap();
+    let whole = bytes.len();
+    bytes.truncate(whole - 3);
+    bytes.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0x01]);
+    std::fs::write(&log, &bytes).unwrap();
+
+    cluster.start(torn).await;
+    assert!(std::fs::metadata(&log).unwrap().len() < whole as u64);
+    cluster
+        .node(controller)
+        .cluster()
+        .propose(create("after", vec![vec![controller]]))
+        .await
+        .unwrap();
+    cluster
+        .wait_images("the torn member has every topic", |i| {
+            i.topics.len() == 4 && i.topics.contains_key("t2")
+        })
+        .await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_vote_file_stops_the_start_with_a_message_naming_it() {
+    let mut cluster = TestCluster::started(1000).await;
+    cluster.controller().await;
+    cluster.stop(2).await;
+    let vote = cluster.root.join("node2/cluster/vote");
+    let text = std::fs::read_to_string(&vote).unwrap();
+    std::fs::write(&vote, text.replace("leader_id", "leader_ie")).unwrap();
+    let data_dir = cluster.root.join("node2");
+    let result = RaftNode::start(cluster.config(2), &data_dir, cluster.registration(2)).await;
+    let Err(error) = result else {
+        panic!("started over a damaged vote file");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("vote") && message.contains("damaged"),
+        "{message}"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_with_a_wiped_data_dir_is_rebuilt_by_the_controller() {
+    let mut cluster = TestCluster::started(1000).await;
+    let controller = cluster.controller().await;
+    cluster
+        .wait_images("every broker registered", all_registered)
+        .await;
+    for i in 0..3 {
+        cluster
+            .node(controller)
+            .cluster()
+            .propose(create(&format!("t{i}"), vec![vec![controller]]))
+            .await
+            .unwrap();
+    }
+    let wiped = cluster.follower(controller);
+    cluster
+        .wait_images("every image has the topics", |i| i.topics.len() == 3)
+        .await;
+    cluster.stop(wiped).await;
+    std::fs::remove_dir_all(cluster.root.join(format!("node{wiped}"))).unwrap();
+    cluster.start(wiped).await;
+    cluster
+        .wait_images("the rebuilt member has every topic and broker", |i| {
+            i.topics.len() == 3 && all_registered(i)
+        })
+        .await;
+    assert_eq!(cluster.controller().await, controller);
     cluster.shutdown().await;
 }

@@ -166,6 +166,7 @@ pub async fn run(global: &GlobalArgs, args: TailArgs) -> anyhow::Result<()> {
     admin.close().await?;
     let description = description?;
     let chosen = choose_partitions(&description, &args.partitions)?;
+    warn_unavailable(&description, &chosen);
 
     let fetch_max_wait = (connection.request_timeout / 2).min(Duration::from_millis(500));
     let config = ConsumerConfig::builder(connection.bootstrap.clone())
@@ -274,6 +275,26 @@ fn drop_finished(consumer: &mut Consumer, topic: &str, ends: &mut BTreeMap<i32, 
             ends.keys()
                 .map(|&p| rill_client::TopicPartition::new(topic, p)),
         );
+    }
+}
+
+/// Says on stderr which chosen partitions cannot be read now (offline storage, or a
+/// cluster broker that is down): their records are missing from the output.
+fn warn_unavailable(
+    description: &rill_client::TopicDescription,
+    chosen: &std::collections::BTreeMap<i32, (i64, i64)>,
+) {
+    for p in &description.partitions {
+        if let (Some(code), true) = (p.error, chosen.contains_key(&p.partition)) {
+            eprintln!(
+                "warning: partition {} of {} is unavailable now ({}); its records are not \
+                 shown (see `rill topic describe {}`)",
+                p.partition,
+                description.name,
+                code.name(),
+                description.name
+            );
+        }
     }
 }
 

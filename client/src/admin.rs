@@ -141,6 +141,11 @@ pub struct BrokerStatus {
     pub data_dir: String,
 }
 
+/// First pause before asking a partition's offsets again after a retriable answer.
+const OFFSETS_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+/// Last pause (the attempts double up to it: 100 + 200 + 400 + 800 ms).
+const OFFSETS_RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_millis(800);
+
 /// Administrative client.
 #[derive(Debug)]
 pub struct Admin {
@@ -258,11 +263,25 @@ impl Admin {
             .map(|p| (TopicPartition::new(name, p.partition), p.leader))
             .collect();
         let brokers = &self.brokers;
-        let (earliest, latest, configs) = tokio::try_join!(
-            list_offsets_from_leaders(brokers, &leaders, READ_UNCOMMITTED, &earliest),
-            list_offsets_from_leaders(brokers, &leaders, READ_UNCOMMITTED, &latest),
-            self.describe_configs_if_allowed(name),
-        )?;
+        // A topic just created on a cluster may not be open on its leaders yet (they
+        // answer UNKNOWN_TOPIC_OR_PARTITION for a moment): retriable answers are asked
+        // again a few times.
+        let mut backoff = OFFSETS_RETRY_BACKOFF;
+        let (earliest, latest, configs) = loop {
+            let answer = tokio::try_join!(
+                list_offsets_from_leaders(brokers, &leaders, READ_UNCOMMITTED, &earliest),
+                list_offsets_from_leaders(brokers, &leaders, READ_UNCOMMITTED, &latest),
+                self.describe_configs_if_allowed(name),
+            );
+            match answer {
+                Err(error) if error.is_retriable() && backoff <= OFFSETS_RETRY_BACKOFF_MAX => {
+                    tracing::debug!(topic = name, %error, "offsets not ready; asking again");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                answer => break answer?,
+            }
+        };
         let mut partitions: Vec<PartitionDescription> = topic
             .partitions
             .iter()

@@ -12,6 +12,7 @@
 //! - A node whose address changed gets a new slot; the old one closes when its last user
 //!   drops it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rill_protocol::api::metadata::{BrokerInfo, MetadataRequest, MetadataResponse};
@@ -40,6 +41,8 @@ pub(crate) struct Brokers {
     handle: &'static str,
     bootstrap: Arc<ConnectionSlot>,
     nodes: RwLock<FastMap<i32, Node>>,
+    /// Where the next Metadata request starts among the brokers (0: bootstrap).
+    metadata_rotation: AtomicUsize,
 }
 
 impl Brokers {
@@ -51,6 +54,7 @@ impl Brokers {
             handle,
             bootstrap,
             nodes: RwLock::new(FastMap::default()),
+            metadata_rotation: AtomicUsize::new(0),
         }
     }
 
@@ -143,9 +147,12 @@ impl Brokers {
         ConnectionSlot::new(config, self.handle)
     }
 
-    /// Sends a Metadata request to any broker and learns the brokers it lists. When
-    /// the bootstrap addresses cannot be reached, tries the brokers metadata named
-    /// before (a cluster whose bootstrap members died keeps working).
+    /// Sends a Metadata request to a broker and learns the brokers it lists. The
+    /// bootstrap connection is asked first; a broker that cannot be reached is skipped
+    /// for the next known one (a cluster whose bootstrap members died keeps working),
+    /// and after an answer with a leaderless partition the next request starts at
+    /// another broker (one cut off from the controller answers LEADER_NOT_AVAILABLE
+    /// while the others may know the new leader).
     pub(crate) async fn metadata(
         &self,
         topics: Option<Vec<String>>,
@@ -155,27 +162,39 @@ impl Brokers {
             topics,
             allow_auto_topic_creation,
         };
-        let error = match self.bootstrap.call(&request).await {
-            Ok(response) => {
-                self.update(&response.brokers);
-                return Ok(response);
-            }
-            Err(error) if is_connection_error(&error) => error,
-            Err(error) => return Err(error),
-        };
-        for node in self.known_nodes() {
-            let Some(slot) = self.slot_for(node) else {
-                continue;
-            };
-            if Arc::ptr_eq(&slot, &self.bootstrap) {
-                continue;
-            }
-            if let Ok(response) = slot.call(&request).await {
-                self.update(&response.brokers);
-                return Ok(response);
+        let candidates = self.all_slots_bootstrap_first();
+        let first = self.metadata_rotation.load(Ordering::Relaxed) % candidates.len();
+        let mut last_error = None;
+        for step in 0..candidates.len() {
+            let index = (first + step) % candidates.len();
+            match candidates[index].call(&request).await {
+                Ok(response) => {
+                    self.update(&response.brokers);
+                    let next = match has_leaderless_partition(&response) {
+                        true => index + 1,
+                        false => 0,
+                    };
+                    self.metadata_rotation.store(next, Ordering::Relaxed);
+                    return Ok(response);
+                }
+                Err(error) if is_connection_error(&error) => last_error = Some(error),
+                Err(error) => return Err(error),
             }
         }
-        Err(error)
+        Err(last_error.unwrap_or(ClientError::Closed {
+            handle: self.handle,
+        }))
+    }
+
+    /// The bootstrap slot, then every other broker's (deduplicated).
+    fn all_slots_bootstrap_first(&self) -> Vec<Arc<ConnectionSlot>> {
+        let mut slots = vec![Arc::clone(&self.bootstrap)];
+        for slot in self.all_slots() {
+            if !slots.iter().any(|s| Arc::ptr_eq(s, &slot)) {
+                slots.push(slot);
+            }
+        }
+        slots
     }
 
     /// A connection to every broker metadata named (the bootstrap slot for its own).
@@ -213,6 +232,15 @@ impl Brokers {
             slot.close().await;
         }
     }
+}
+
+/// Whether a partition in `response` has no leader (or an error).
+fn has_leaderless_partition(response: &MetadataResponse) -> bool {
+    response
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .any(|p| p.leader < 0 || p.error_code != rill_protocol::error_code::ErrorCode::None)
 }
 
 /// `host:port`, with brackets around an IPv6 host.

@@ -367,3 +367,22 @@ async fn a_single_broker_costs_one_connection_per_handle() {
         "plus the consumer's"
     );
 }
+
+#[tokio::test]
+async fn a_broker_cut_off_from_the_controller_is_not_the_only_one_asked() {
+    let cluster = FakeCluster::start(2, 1).await;
+    // Bootstrapped from node 1 alone; it leads partition 0 and names node 2 too.
+    let producer = Producer::connect(producer_config(cluster.addrs[0].clone()))
+        .await
+        .unwrap();
+    assert_eq!(produce(&producer, "t", 0, &values(0..1)).await, [0]);
+    // Node 1 loses touch with the controller (its Metadata names no leader) while
+    // leadership moves to node 2: only node 2 can say where partition 0 went.
+    cluster.state().stale_nodes.push(1);
+    cluster.move_leader("t", 0, 2);
+    assert_eq!(produce(&producer, "t", 0, &values(1..2)).await, [1]);
+    producer.close().await.unwrap();
+    let state = cluster.state();
+    assert_eq!(state.appended.last().map(|a| a.node), Some(2));
+    assert!(state.requests(2, ApiKey::Metadata) > 0, "node 2 was asked");
+}

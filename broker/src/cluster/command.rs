@@ -82,6 +82,35 @@ pub enum MetadataCommand {
         /// Keys removed.
         remove: Vec<String>,
     },
+    /// ACLs added (ones already there stay as they are).
+    CreateAcls {
+        /// The ACLs.
+        acls: Vec<AclRecord>,
+    },
+    /// ACLs removed (the proposer resolved the filters; ones already gone are ignored).
+    DeleteAcls {
+        /// The ACLs.
+        acls: Vec<AclRecord>,
+    },
+}
+
+/// One ACL as the metadata log carries it, in Kafka's names (as `rill acl list` shows).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AclRecord {
+    /// `Topic`, `Group` or `Cluster`.
+    pub resource_type: String,
+    /// The resource's name or prefix.
+    pub resource_name: String,
+    /// `Literal` or `Prefixed`.
+    pub pattern_type: String,
+    /// `User:alice`, or `User:*`.
+    pub principal: String,
+    /// A client IP address, or `*`.
+    pub host: String,
+    /// The operation (`Read`, `Write`, ...).
+    pub operation: String,
+    /// `Allow` or `Deny`.
+    pub permission: String,
 }
 
 /// Why applying a command changed nothing. Carried back to the proposer as the

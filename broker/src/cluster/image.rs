@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::command::{ApplyError, BrokerRegistration, MetadataCommand};
+use super::command::{AclRecord, ApplyError, BrokerRegistration, MetadataCommand};
 use super::NodeId;
 
 /// A registered broker and whether the controller hears from it.
@@ -60,6 +60,9 @@ pub struct MetadataImage {
     pub brokers: BTreeMap<NodeId, BrokerRecord>,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicRecord>,
+    /// The cluster's ACLs (absent from images written before ACLs were replicated).
+    #[serde(default)]
+    pub acls: std::collections::BTreeSet<AclRecord>,
 }
 
 impl MetadataImage {
@@ -111,6 +114,16 @@ impl MetadataImage {
                 topic
                     .configs
                     .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+                Ok(())
+            }
+            MetadataCommand::CreateAcls { acls } => {
+                self.acls.extend(acls.iter().cloned());
+                Ok(())
+            }
+            MetadataCommand::DeleteAcls { acls } => {
+                for acl in acls {
+                    self.acls.remove(acl);
+                }
                 Ok(())
             }
         }

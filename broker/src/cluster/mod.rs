@@ -21,11 +21,13 @@
 //! | [`error`] | [`ClusterError`] |
 //! | [`routing`] | who leads a partition, who coordinates a group |
 //! | [`reconcile`] | local topics follow the image |
+//! | [`acls`] | ACL changes through the controller; local ACLs follow the image |
 //! | [`admin`] | topic changes proposed to the controller |
 //! | [`topic_ids`] | which topic id each local copy was made for |
 //! | [`topic_view`] | partition counts for group assignment from the image |
 //! | [`tasks`] | the reconcile task; the controller creates `__consumer_offsets` |
 
+pub mod acls;
 pub mod admin;
 pub mod command;
 pub mod config;
@@ -41,7 +43,7 @@ pub mod tasks;
 pub mod topic_ids;
 pub mod topic_view;
 
-pub use command::{ApplyError, BrokerRegistration, MetadataCommand};
+pub use command::{AclRecord, ApplyError, BrokerRegistration, MetadataCommand};
 pub use config::{ClusterConfig, ClusterMember};
 pub use error::ClusterError;
 pub use handle::{Cluster, Quorum, QuorumStatus};

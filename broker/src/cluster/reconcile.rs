@@ -15,6 +15,8 @@
 //! machine replays its log after a restart can lag behind what this broker already
 //! created. Broker-internal topics (`__consumer_offsets`) are never deleted here.
 //!
+//! The local ACLs follow the image's too ([`super::acls`]).
+//!
 //! Each local copy's topic id is recorded ([`super::topic_ids`]): after a restart, a
 //! local copy whose topic was deleted and created again meanwhile (another id in the
 //! image) is dropped and made afresh instead of serving the old records.
@@ -31,6 +33,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use super::acls::AclSync;
 use super::image::{MetadataImage, TopicRecord};
 use super::routing::hosts;
 use super::topic_ids::LocalTopicIds;
@@ -88,25 +91,34 @@ pub async fn run(ctx: Arc<BrokerCtx>, mut shutdown: ShutdownListener) {
     };
     let mut images = cluster.subscribe();
     let mut previous: Option<Arc<MetadataImage>> = None;
-    let mut ids: Option<LocalTopicIds> = None;
+    let mut held: Option<(LocalTopicIds, AclSync)> = None;
     loop {
+        // Read before the image: the image is then at least as new as this index.
+        let applied_index = cluster.status().applied_index;
         let image = images.borrow_and_update().clone();
         let (work_ctx, prev, next) = (ctx.clone(), previous.clone(), image.clone());
         let node_id = cluster.node_id();
-        let held = ids.take();
+        let state = held.take();
         let pass = tokio::task::spawn_blocking(move || {
-            let mut ids = match held {
-                Some(ids) => ids,
-                None => LocalTopicIds::load(work_ctx.topics.data_dir()).map_err(|e| vec![e])?,
+            let (mut ids, mut acls) = match state {
+                Some(state) => state,
+                None => {
+                    let dir = work_ctx.topics.data_dir();
+                    let ids = LocalTopicIds::load(dir).map_err(|e| vec![e])?;
+                    (ids, AclSync::load(dir).map_err(|e| vec![e])?)
+                }
             };
-            let failures = reconcile(&work_ctx, node_id, prev.as_deref(), &next, &mut ids);
-            Ok::<_, Vec<String>>((ids, failures))
+            let mut failures = reconcile(&work_ctx, node_id, prev.as_deref(), &next, &mut ids);
+            if let Err(e) = acls.follow(&work_ctx, &next, applied_index) {
+                failures.push(e);
+            }
+            Ok::<_, Vec<String>>(((ids, acls), failures))
         })
         .await
         .unwrap_or_else(|e| Err(vec![format!("reconcile task failed: {e}")]));
         let failures = match pass {
             Ok((kept, failures)) => {
-                ids = Some(kept);
+                held = Some(kept);
                 failures
             }
             Err(failures) => failures,

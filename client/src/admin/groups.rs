@@ -237,29 +237,46 @@ impl Admin {
                 },
             );
         }
-        let uncommitted: Vec<(TopicPartition, i64)> = owners
+        // On a cluster the coordinator knows the ends of the partitions it leads only:
+        // ask every partition's leader. On a single broker, only the partitions the
+        // answer lacks (assigned but never committed).
+        let cluster = self.brokers.single_broker().is_none();
+        let lookup: Vec<(TopicPartition, i64)> = owners
             .keys()
-            .filter(|tp| !offsets.contains_key(*tp))
+            .chain(offsets.keys())
+            .filter(|tp| cluster || !offsets.contains_key(*tp))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .map(|tp| (tp.clone(), LATEST_TIMESTAMP))
             .collect();
-        if !uncommitted.is_empty() {
-            let leaders = self.leaders_of(&uncommitted).await?;
+        if !lookup.is_empty() {
+            let leaders = self.leaders_of(&lookup).await?;
+            // A partition without a leader now (its broker is down) has no known end.
+            let answerable: Vec<(TopicPartition, i64)> = lookup
+                .iter()
+                .filter(|(tp, _)| leaders.get(tp).is_some_and(|&leader| leader >= 0))
+                .cloned()
+                .collect();
             let ends =
-                list_offsets_from_leaders(&self.brokers, &leaders, READ_UNCOMMITTED, &uncommitted)
+                list_offsets_from_leaders(&self.brokers, &leaders, READ_UNCOMMITTED, &answerable)
                     .await?;
-            for (tp, _) in uncommitted {
+            for (tp, _) in lookup {
                 let end_offset = ends.get(&tp).copied().flatten();
-                offsets.insert(
-                    tp.clone(),
-                    GroupPartitionOffset {
+                let entry = offsets
+                    .entry(tp.clone())
+                    .or_insert_with(|| GroupPartitionOffset {
                         member_id: owners.get(&tp).cloned(),
                         topic: tp.topic.to_string(),
                         partition: tp.partition,
                         committed_offset: None,
-                        end_offset,
+                        end_offset: None,
                         lag: None,
-                    },
-                );
+                    });
+                entry.end_offset = end_offset;
+                entry.lag = entry
+                    .committed_offset
+                    .zip(end_offset)
+                    .map(|(committed, end)| (end - committed).max(0));
             }
         }
         Ok(GroupDescription {

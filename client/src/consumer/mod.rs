@@ -189,7 +189,9 @@ impl Consumer {
             self.apply_group_changes().await?;
             self.auto_commit_if_due();
             self.place_unplaced().await?;
-            self.ensure_leaders().await;
+            // Bounded by the poll's deadline (a broker that drops packets can hold a
+            // lookup up to connect_timeout); cancelling it leaves the map as it was.
+            let _ = tokio::time::timeout_at(deadline, self.ensure_leaders()).await;
             if self.in_flight.is_empty() && !self.start_fetch(None) {
                 let waiting_for_leader = !self.positions.is_empty();
                 let until = match waiting_for_leader {

@@ -48,6 +48,9 @@ pub(crate) struct ProducerBatch {
     pub(crate) created: Instant,
     /// Send attempts so far.
     pub(crate) attempts: u32,
+    /// Why the last attempt failed (reported if the delivery timeout passes while the
+    /// batch waits for its retry).
+    pub(crate) last_error: Option<Box<ClientError>>,
     /// Not to be sent again before this instant (retry backoff).
     pub(crate) retry_at: Option<Instant>,
     /// The producer's buffer memory, given `memory_permits` back on drop.
@@ -87,6 +90,7 @@ impl ProducerBatch {
             record_count: 0,
             created: now,
             attempts: 0,
+            last_error: None,
             retry_at: None,
             memory,
             memory_permits: 0,

@@ -132,7 +132,7 @@ fn no_leader(
         Some(Err(code)) => (
             code,
             format!(
-                "partition {partition} of {topic} has no leader now ({}: {}); retrying \
+                "partition {partition} of {topic} has no leader now ({}: {}); waiting for one \
                  within delivery_timeout ({:?})",
                 code.name(),
                 code.description(),

@@ -55,9 +55,10 @@ pub(super) async fn run(shared: Arc<ProducerShared>) {
         };
         let drained = accumulator.drain(Instant::now(), max_request_bytes, hold);
         if !drained.expired.is_empty() {
-            for batch in drained.expired {
+            for mut batch in drained.expired {
                 report_sequence_gap(&shared, &batch);
-                let error = delivery_timeout(&batch, None);
+                let last_error = batch.last_error.take().map(|e| *e);
+                let error = delivery_timeout(&batch, last_error);
                 accumulator.record_failure(batch.record_count, &error);
                 batch.fail(error);
             }
@@ -309,6 +310,7 @@ pub(super) fn settle_failure(
     }
     if retriable && batch.attempts < config.retries && time_left {
         tracing::debug!(tp = %batch.tp, attempt = batch.attempts + 1, %error, "retrying batch");
+        batch.last_error = Some(Box::new(error));
         shared
             .accumulator
             .reenqueue(batch, config.retry_backoff, now);

@@ -73,6 +73,8 @@ pub(crate) struct BrokerState {
     pub(crate) producer_ids: i64,
     /// Connections accepted, by node.
     pub(crate) connections: HashMap<i32, u32>,
+    /// Nodes cut off from the controller: their Metadata names no leader.
+    pub(crate) stale_nodes: Vec<i32>,
 }
 
 impl BrokerState {
@@ -143,7 +145,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<BrokerState>>, node: i32) {
             .or_default() += 1;
         let response = match request {
             Request::ApiVersions(_) => Some(cluster::api_versions(&state)),
-            Request::Metadata(r) => Some(metadata(&state, r)),
+            Request::Metadata(r) => Some(metadata(&state, r, node)),
             Request::Produce(r) => produce(&state, r, node),
             Request::Fetch(r) => Some(fetch(&state, r, node).await),
             Request::ListOffsets(r) => Some(list_offsets(&state, r, node)),
@@ -188,7 +190,7 @@ async fn respond(
     let _ = write.write_all_buf(&mut frame).await;
 }
 
-fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest) -> Response {
+fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest, node: i32) -> Response {
     let mut state = state.lock().unwrap();
     let count = state.partitions_per_topic;
     let names: Vec<String> = request
@@ -213,7 +215,10 @@ fn metadata(state: &Mutex<BrokerState>, request: MetadataRequest) -> Response {
         let partitions = (0..log.len())
             .map(|p| {
                 let partition = i32::try_from(p).unwrap();
-                let leader = state.leader(&name, partition);
+                let leader = match state.stale_nodes.contains(&node) {
+                    true => -1,
+                    false => state.leader(&name, partition),
+                };
                 PartitionMetadata {
                     error_code: match leader {
                         -1 => ErrorCode::LeaderNotAvailable,

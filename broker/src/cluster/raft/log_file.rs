@@ -131,7 +131,12 @@ impl LogFile {
         if purged == 0 {
             return Ok(());
         }
-        if self.positions.range(upto.index + 1..).next().is_none() {
+        if self
+            .positions
+            .range(upto.index.saturating_add(1)..)
+            .next()
+            .is_none()
+        {
             self.file.set_len(0)?;
             self.file.sync_all()?;
             self.end_bytes = 0;

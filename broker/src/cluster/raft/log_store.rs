@@ -248,7 +248,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let live: Vec<Entry> = {
             let mut cache = self.cache();
             cache.last_purged = Some(log_id);
-            cache.entries = cache.entries.split_off(&(log_id.index + 1));
+            cache.entries = cache.entries.split_off(&log_id.index.saturating_add(1));
             cache.entries.values().cloned().collect()
         };
         self.with_file(move |file| file.purge(log_id, &live))

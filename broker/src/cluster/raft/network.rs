@@ -31,7 +31,7 @@ const REUSE_IDLE_MAX: Duration = Duration::from_secs(20);
 
 /// An AppendEntries of several entries larger than this is split: each call then
 /// fits in the Raft heartbeat interval openraft allows it.
-pub const APPEND_BATCH_BYTES: usize = 1024 * 1024;
+pub const APPEND_BATCH_BYTES: usize = 256 * 1024;
 
 /// First pause before replicating again to a peer that could not be dialled.
 const UNREACHABLE_RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -115,61 +115,58 @@ impl PeerConnection {
         frame: &[u8],
         timeout: Duration,
     ) -> Result<Response, CallError> {
-        let result = tokio::time::timeout(timeout, self.exchange(frame)).await;
-        let outcome = match result {
-            Ok(outcome) => outcome,
+        // Cancel-safe: the connection is taken out for the exchange and put back only
+        // once the answer is read, so a call dropped halfway (a caller's timeout)
+        // takes its connection with it and no later call reads its answer.
+        let open = self
+            .open
+            .take()
+            .filter(|o| o.last_used.elapsed() <= REUSE_IDLE_MAX);
+        let result = tokio::time::timeout(timeout, exchange(&self.addr, open, frame)).await;
+        match result {
+            Ok(Ok((response, mut open))) => {
+                open.last_used = Instant::now();
+                self.open = Some(open);
+                Ok(response)
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(CallError::Timeout {
                 addr: self.addr.clone(),
                 timeout_ms: timeout.as_millis() as u64,
             }),
-        };
-        match &outcome {
-            Ok(_) => {
-                if let Some(open) = &mut self.open {
-                    open.last_used = Instant::now();
-                }
-            }
-            Err(_) => self.open = None,
         }
-        outcome
     }
+}
 
-    async fn exchange(&mut self, frame: &[u8]) -> Result<Response, CallError> {
-        if self
-            .open
-            .as_ref()
-            .is_some_and(|o| o.last_used.elapsed() > REUSE_IDLE_MAX)
-        {
-            self.open = None;
-        }
-        let addr = self.addr.clone();
-        let open = match &mut self.open {
-            Some(open) => open,
-            None => {
-                let stream = dial(&addr).await?;
-                self.open.insert(Open {
-                    stream: BufReader::new(stream),
-                    last_used: Instant::now(),
-                })
-            }
-        };
-        let frame_error = |source| CallError::Frame {
-            addr: addr.clone(),
-            source,
-        };
-        let stream = open.stream.get_mut();
-        let written = async {
-            stream.write_all(frame).await?;
-            stream.flush().await
-        };
-        written.await.map_err(|e| frame_error(FrameError::Io(e)))?;
-        match rpc::read_frame(&mut open.stream).await {
-            Ok(Some(response)) => Ok(response),
-            Ok(None) => Err(frame_error(FrameError::Io(
-                io::ErrorKind::UnexpectedEof.into(),
-            ))),
-            Err(e) => Err(frame_error(e)),
-        }
+/// Sends `frame` over `open` (or a new connection) and reads the answer.
+async fn exchange(
+    addr: &str,
+    open: Option<Open>,
+    frame: &[u8],
+) -> Result<(Response, Open), CallError> {
+    let mut open = match open {
+        Some(open) => open,
+        None => Open {
+            stream: BufReader::new(dial(addr).await?),
+            last_used: Instant::now(),
+        },
+    };
+    let frame_error = |source| CallError::Frame {
+        addr: addr.to_string(),
+        source,
+    };
+    let stream = open.stream.get_mut();
+    let written = async {
+        stream.write_all(frame).await?;
+        stream.flush().await
+    };
+    written.await.map_err(|e| frame_error(FrameError::Io(e)))?;
+    match rpc::read_frame(&mut open.stream).await {
+        Ok(Some(response)) => Ok((response, open)),
+        Ok(None) => Err(frame_error(FrameError::Io(
+            io::ErrorKind::UnexpectedEof.into(),
+        ))),
+        Err(e) => Err(frame_error(e)),
     }
 }
 
@@ -314,5 +311,103 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
             Response::Vote(r) => r.map_err(|e| RemoteError::new(self.target, e).into()),
             other => Err(self.unexpected(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::cluster::MetadataCommand;
+
+    fn ask(name: &str) -> Request {
+        Request::Propose(MetadataCommand::DeleteTopic { name: name.into() })
+    }
+
+    /// Answers each `Propose(DeleteTopic{name})` with `Refused(name)`, the one named
+    /// "slow" after a pause.
+    async fn echo_server() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    while let Ok(Some(request)) = rpc::read_frame::<Request, _>(&mut stream).await {
+                        let Request::Propose(MetadataCommand::DeleteTopic { name }) = request
+                        else {
+                            return;
+                        };
+                        if name == "slow" {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        if rpc::write_frame(&mut stream, &Response::Refused(name))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn answer(response: Response) -> String {
+        match response {
+            Response::Refused(name) => name,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_halfway_never_hands_its_answer_to_the_next_call() {
+        let addr = echo_server().await;
+        let mut connection = PeerConnection::new(addr);
+        let timeout = Duration::from_secs(5);
+        assert_eq!(
+            answer(connection.call(&ask("a"), timeout).await.unwrap()),
+            "a"
+        );
+        // Dropped by an outer timeout while the answer is on its way.
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(50),
+            connection.call(&ask("slow"), timeout),
+        )
+        .await;
+        assert!(dropped.is_err());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            answer(connection.call(&ask("b"), timeout).await.unwrap()),
+            "b"
+        );
+        // Its own timeout behaves the same.
+        let timed_out = connection
+            .call(&ask("slow"), Duration::from_millis(50))
+            .await;
+        assert!(
+            matches!(timed_out, Err(CallError::Timeout { .. })),
+            "{timed_out:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            answer(connection.call(&ask("c"), timeout).await.unwrap()),
+            "c"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_peer_is_a_connect_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let mut connection = PeerConnection::new(addr);
+        let result = connection.call(&ask("a"), Duration::from_secs(5)).await;
+        assert!(
+            matches!(result, Err(CallError::Connect { .. })),
+            "{result:?}"
+        );
     }
 }

@@ -114,14 +114,22 @@ impl Core {
         timeout: Duration,
     ) -> Result<Response, ClusterError> {
         let connection = self.forward_connection(node)?;
-        let mut connection = connection.lock().await;
-        connection
-            .call(request, timeout)
-            .await
-            .map_err(|e| ClusterError::Network {
+        // The wait for the connection counts against the deadline too.
+        let call = async {
+            let mut connection = connection.lock().await;
+            connection.call(request, timeout).await
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(ClusterError::Network {
                 node,
                 reason: e.to_string(),
-            })
+            }),
+            Err(_) => Err(ClusterError::Timeout {
+                controller: Some(node),
+                timeout_ms: timeout.as_millis() as u64,
+            }),
+        }
     }
 
     fn forward_connection(
@@ -184,6 +192,9 @@ impl Core {
     async fn dispatch_request(&self, request: Request) -> Response {
         match request {
             Request::AppendEntries(rpc) => {
+                if let Err(reason) = super::rpc::check_append_entries(&rpc) {
+                    return Response::Refused(reason);
+                }
                 let result = self.raft.append_entries(rpc).await;
                 if matches!(&result, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
                     self.heard_from_leader();
@@ -207,7 +218,14 @@ impl Core {
             }
             Request::Propose(command) => {
                 let result = match super::forward::check_size(&command) {
-                    Ok(()) => self.propose_local(command).await,
+                    Ok(()) => {
+                        let proposed = self.propose_local(command);
+                        tokio::time::timeout(super::forward::PROPOSE_TIMEOUT, proposed)
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(ForwardError::Failed("not committed in time".into()))
+                            })
+                    }
                     Err(e) => Err(ForwardError::Rejected(e)),
                 };
                 Response::Propose(result)

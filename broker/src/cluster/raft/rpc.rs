@@ -76,6 +76,36 @@ pub enum ForwardError {
     Failed(String),
 }
 
+/// Checks an AppendEntries from the wire is one a leader could send: entries right
+/// after `prev_log_id`, consecutive, their terms never decreasing nor past the
+/// sender's vote. openraft assumes this of its peers; a request breaking it is refused
+/// before it reaches the engine.
+pub fn check_append_entries(rpc: &AppendEntriesRequest<TypeConfig>) -> Result<(), String> {
+    let vote_term = rpc.vote.leader_id().term;
+    let first_index = rpc.prev_log_id.map_or(Some(0), |p| p.index.checked_add(1));
+    let mut term = rpc.prev_log_id.map_or(0, |p| p.leader_id.term);
+    if term > vote_term {
+        return Err(format!(
+            "previous entry's term {term} is past the vote's {vote_term}"
+        ));
+    }
+    for (at, entry) in rpc.entries.iter().enumerate() {
+        let id = entry.log_id;
+        let due = first_index.and_then(|first| first.checked_add(at as u64));
+        if Some(id.index) != due {
+            return Err(format!("entry at index {} where {due:?} was due", id.index));
+        }
+        if id.leader_id.term < term || id.leader_id.term > vote_term {
+            return Err(format!(
+                "entry {} of term {} out of order (previous term {term}, vote term {vote_term})",
+                id.index, id.leader_id.term
+            ));
+        }
+        term = id.leader_id.term;
+    }
+    Ok(())
+}
+
 /// Why reading a frame failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -212,5 +242,40 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, FrameError::Decode(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_frame_arriving_a_byte_at_a_time_is_read_whole() {
+        let request = Request::Propose(MetadataCommand::DeleteTopic { name: "t".into() });
+        let (mut writer, mut reader) = tokio::io::duplex(1);
+        let frame = encode_frame(&request).unwrap();
+        let write = tokio::spawn(async move {
+            for byte in frame {
+                writer.write_all(&[byte]).await.unwrap();
+            }
+        });
+        let back: Request = read_frame(&mut reader).await.unwrap().unwrap();
+        assert!(matches!(back, Request::Propose(_)));
+        write.await.unwrap();
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bodies_decode_or_fail_without_panicking(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+            frame.extend_from_slice(&body);
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let _ = runtime.block_on(read_frame::<Request, _>(&mut frame.as_slice()));
+        }
+
+        #[test]
+        fn random_json_values_decode_or_fail_without_panicking(
+            text in r#"\{"(AppendEntries|Vote|InstallSnapshot|Propose|BrokerHeartbeat)":(\{|\[|[0-9"a-z,:{}\[\]])*"#
+        ) {
+            let mut frame = (text.len() as u32).to_be_bytes().to_vec();
+            frame.extend_from_slice(text.as_bytes());
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let _ = runtime.block_on(read_frame::<Request, _>(&mut frame.as_slice()));
+        }
     }
 }

@@ -150,6 +150,18 @@ impl AclStore {
         Ok(removed)
     }
 
+    /// Makes `bindings` the ACLs in force (durably), when they differ from the current
+    /// ones; `true` when anything changed. Blocks. (A clustered broker follows the
+    /// cluster's ACLs this way.)
+    pub fn replace_all(&self, bindings: BTreeSet<AclBinding>) -> Result<bool, AclStoreError> {
+        let _writing = self.writer.lock().map_err(|_| AclStoreError::Poisoned)?;
+        if *self.snapshot().bindings() == bindings {
+            return Ok(false);
+        }
+        self.publish(bindings)?;
+        Ok(true)
+    }
+
     /// Writes `bindings` durably, then makes them the ACLs in force.
     fn publish(&self, bindings: BTreeSet<AclBinding>) -> Result<(), AclStoreError> {
         store(&self.dir, &bindings)?;

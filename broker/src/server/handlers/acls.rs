@@ -1,6 +1,8 @@
 //! DescribeAcls, CreateAcls, DeleteAcls: listing and changing the ACLs. Listing needs
 //! Describe on the cluster, changing needs Alter on it. Changes are written durably on
-//! the blocking pool and apply to the next request of every connection.
+//! the blocking pool and apply to the next request of every connection. In a cluster,
+//! changes go through the controller and every broker's ACLs follow the metadata image
+//! ([`crate::cluster::acls`]); listing reads this broker's copy.
 
 use std::sync::Arc;
 
@@ -75,6 +77,29 @@ pub async fn create(
             n,
         );
     }
+    if let Some(cluster) = &ctx.cluster {
+        let logged: Vec<String> = req.creations.iter().map(|b| b.to_string()).collect();
+        let outcomes = crate::cluster::acls::create(ctx, cluster, req.creations).await;
+        return CreateAclsResponse {
+            results: outcomes
+                .into_iter()
+                .zip(logged)
+                .map(|(outcome, acl)| match outcome {
+                    Ok(()) => {
+                        info!(%acl, "ACL added to the cluster");
+                        AclResult {
+                            error_code: ErrorCode::None,
+                            error_message: None,
+                        }
+                    }
+                    Err((error_code, message)) => AclResult {
+                        error_code,
+                        error_message: Some(message),
+                    },
+                })
+                .collect(),
+        };
+    }
     let broker = Arc::clone(ctx);
     let logged: Vec<String> = req.creations.iter().map(|b| b.to_string()).collect();
     let outcome =
@@ -136,6 +161,26 @@ pub async fn delete(
     if n > DELETE_FILTERS_MAX {
         let message = format!("at most {DELETE_FILTERS_MAX} filters per request; send several");
         return all(ErrorCode::InvalidRequest, Some(message), n);
+    }
+    if let Some(cluster) = &ctx.cluster {
+        return match crate::cluster::acls::delete(ctx, cluster, &req.filters).await {
+            Ok(removed) => DeleteAclsResponse {
+                results: removed
+                    .into_iter()
+                    .map(|deleted| {
+                        for acl in &deleted {
+                            info!(%acl, "ACL removed from the cluster");
+                        }
+                        DeleteAclsResult {
+                            error_code: ErrorCode::None,
+                            error_message: None,
+                            deleted,
+                        }
+                    })
+                    .collect(),
+            },
+            Err((code, message)) => all(code, Some(message), n),
+        };
     }
     let broker = Arc::clone(ctx);
     let outcome =
