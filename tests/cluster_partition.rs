@@ -298,3 +298,38 @@ async fn a_cut_off_leader_is_fenced_and_loses_nothing() {
     eprintln!("{}", report.summary());
     assert!(report.is_clean(), "{}", report.summary());
 }
+
+/// Partitions come and go: each round cuts a different broker off (the controller every
+/// other round), creates a topic on the majority, heals, and checks all three agree.
+/// 2 rounds, 20 with `RILL_SOAK=1`.
+#[tokio::test]
+async fn flapping_partitions_never_split_the_metadata() {
+    let rounds = if cluster_harness::soak() { 20 } else { 2 };
+    let cluster = partitioned_cluster().await;
+    let mut created: Vec<String> = Vec::new();
+    for round in 0..rounds {
+        let controller = cluster.wait_formed().await;
+        let victim = if round % 2 == 0 {
+            controller
+        } else {
+            cluster
+                .ids()
+                .into_iter()
+                .find(|id| *id != controller)
+                .unwrap()
+        };
+        let majority: Vec<u64> = cluster
+            .ids()
+            .into_iter()
+            .filter(|id| *id != victim)
+            .collect();
+        cluster.isolate(victim);
+        let (new, _) = cluster.wait_for_controller(&majority).await;
+        let name = format!("round-{round}");
+        cluster.create_topic(new, NewTopic::new(&name, 2)).await;
+        created.push(name);
+        cluster.heal(victim);
+        let names: Vec<&str> = created.iter().map(String::as_str).collect();
+        all_agree(&cluster, &names).await;
+    }
+}
