@@ -250,3 +250,38 @@ async fn layout(
         })
         .collect())
 }
+
+/// A follower whose disk was lost (killed, data directory wiped, started again with the
+/// same node id) catches up on the whole metadata from the others, and the cluster goes
+/// on creating topics.
+#[tokio::test]
+async fn a_follower_with_a_wiped_disk_catches_up() {
+    let mut cluster = TestCluster::start(3).await;
+    let controller = cluster.wait_formed().await;
+    for i in 0..3 {
+        let name = format!("kept-{i}");
+        cluster
+            .create_topic(controller, NewTopic::new(name, 2))
+            .await;
+    }
+    let follower = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != controller)
+        .unwrap();
+    cluster.kill9(follower);
+    let dir = cluster.node(follower).data_dir.clone();
+    std::fs::remove_dir_all(&dir).unwrap();
+    cluster.restart(follower).await;
+    let took = cluster
+        .wait_for_topics(follower, &["kept-0", "kept-1", "kept-2"])
+        .await;
+    eprintln!("node {follower} with a wiped disk shows the topics after {took:?}");
+    cluster.wait_formed().await;
+    cluster
+        .create_topic(follower, NewTopic::new("after-wipe", 3))
+        .await;
+    for id in cluster.ids() {
+        cluster.wait_for_topics(id, &["after-wipe"]).await;
+    }
+}
