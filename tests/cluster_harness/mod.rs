@@ -201,7 +201,10 @@ impl TestCluster {
         // All processes first, then wait for each: a broker may wait for a quorum
         // before it listens.
         for node in &mut cluster.nodes {
-            node.start().await;
+            node.spawn();
+        }
+        for node in &mut cluster.nodes {
+            node.wait_listening().await;
         }
         cluster
     }
