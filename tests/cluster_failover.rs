@@ -128,6 +128,10 @@ async fn paused_controller_is_replaced_and_steps_down_when_resumed() {
     )
     .await;
     eprintln!("resumed node {old} follows another controller after {took:?}");
+    assert!(
+        took < ELECTION_BOUND,
+        "a resumed controller noticed its successor only after {took:?}"
+    );
     cluster
         .wait_for_topics(old, &["before", "while-paused"])
         .await;
