@@ -14,6 +14,7 @@ use std::time::Duration;
 use cluster_harness::clients::{ends, produce, producer, read_back};
 use cluster_harness::{check, kafka_probe, wait_until, ClusterOptions, TestCluster, DEADLINE};
 use rill::client::{Admin, ClientError, ConnectionConfig, NewTopic};
+use rill_protocol::error_code::ErrorCode;
 
 /// A generous bound on electing a new controller (election timeout 0.5-1 s here).
 const ELECTION_BOUND: Duration = Duration::from_secs(10);
@@ -75,6 +76,18 @@ async fn minority_cannot_change_metadata(cluster: &TestCluster, id: u64) {
     )
     .await;
     eprintln!("cut-off node {id} reports stale metadata after {took:?}");
+    // And it does not answer stale leadership: no partition is given a leader.
+    let metadata = cluster.metadata(id, None).await.unwrap();
+    for t in &metadata.topics {
+        for p in &t.partitions {
+            assert!(
+                p.leader == -1 && p.error_code == ErrorCode::LeaderNotAvailable,
+                "stale node {id} answers {}-{}: {p:?}",
+                t.name,
+                p.partition
+            );
+        }
+    }
     let mut config = ConnectionConfig::new(cluster.addr(id).to_string());
     config.request_timeout = Duration::from_secs(5);
     let admin = Admin::connect(config).await.unwrap();
