@@ -339,3 +339,74 @@ async fn producers_bootstrapping_from_different_brokers_do_not_collide() {
     let report = check(&produced, &read);
     assert!(report.is_clean(), "{}", report.summary());
 }
+
+/// A leader frozen (SIGSTOP) past its session timeout is fenced; records for its
+/// partitions fail retriably while the rest go on; resumed, it leads again and every
+/// acknowledged record is read back once (records it wrote from requests it found in
+/// its socket on waking may appear unacknowledged, which the checker allows).
+#[tokio::test]
+async fn a_frozen_leader_is_fenced_and_resumes_without_duplicates() {
+    let mut cluster = TestCluster::start(3).await;
+    let controller = cluster.wait_formed().await;
+    let placed = spread_topic(&cluster, "frozen").await;
+    let victim = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != controller)
+        .unwrap();
+    let frozen: Vec<i32> = placed
+        .iter()
+        .filter(|(_, l)| **l as u64 == victim)
+        .map(|(p, _)| *p)
+        .collect();
+    let bootstrap = cluster.bootstrap();
+    let producer = producer(&bootstrap, Duration::from_secs(3)).await;
+    let before = produce(&producer, "frozen", &PARTITIONS, 100, "before").await;
+    assert!(before.failed.is_empty(), "{:?}", before.failed.first());
+
+    cluster.pause(victim).await;
+    let (_, took) = wait_until("the frozen leader is fenced", DEADLINE, || async {
+        let now = leaders(&cluster, controller, "frozen").await?;
+        let leaderless: Vec<i32> = now
+            .iter()
+            .filter(|(_, l)| **l == -1)
+            .map(|(p, _)| *p)
+            .collect();
+        if leaderless == frozen {
+            Ok(())
+        } else {
+            Err(format!("{now:?}"))
+        }
+    })
+    .await;
+    eprintln!("node {victim} frozen: partitions {frozen:?} leaderless after {took:?}");
+    let during = produce(&producer, "frozen", &PARTITIONS, 20, "during").await;
+    for (partition, value, e) in &during.failed {
+        assert!(
+            frozen.contains(partition),
+            "{value} failed on {partition}: {e}"
+        );
+    }
+    assert_eq!(
+        during.failed.len(),
+        20 * frozen.len(),
+        "{:?}",
+        during.failed.first()
+    );
+
+    cluster.resume(victim);
+    for id in cluster.ids() {
+        cluster.wait_for_topics(id, &["frozen"]).await;
+    }
+    let after = produce(&producer, "frozen", &PARTITIONS, 100, "after").await;
+    assert!(after.failed.is_empty(), "{:?}", after.failed.first());
+    let _ = producer.close().await;
+
+    let mut acknowledged = before.acknowledged;
+    acknowledged.extend(during.acknowledged);
+    acknowledged.extend(after.acknowledged);
+    let read = read_back(&bootstrap, "frozen", &ends(&acknowledged, &PARTITIONS)).await;
+    let report = check(&acknowledged, &read);
+    eprintln!("{}", report.summary());
+    assert!(report.is_clean(), "{}", report.summary());
+}

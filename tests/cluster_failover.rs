@@ -6,9 +6,11 @@
 
 mod cluster_harness;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cluster_harness::{wait_until, TestCluster, DEADLINE};
+use cluster_harness::clients::{ends, produce, producer, read_back};
+use cluster_harness::{check, kafka_probe, wait_until, ClusterOptions, TestCluster, DEADLINE};
 use rill::client::NewTopic;
 
 /// A generous bound on electing a new controller (election timeout 0.5-1 s here).
@@ -126,6 +128,10 @@ async fn paused_controller_is_replaced_and_steps_down_when_resumed() {
     )
     .await;
     eprintln!("resumed node {old} follows another controller after {took:?}");
+    assert!(
+        took < ELECTION_BOUND,
+        "a resumed controller noticed its successor only after {took:?}"
+    );
     cluster
         .wait_for_topics(old, &["before", "while-paused"])
         .await;
@@ -168,4 +174,118 @@ async fn every_topic_survives_repeated_controller_failures() {
         elections[elections.len() / 2],
         elections[elections.len() - 1]
     );
+}
+
+/// Every broker killed at once (a power cut) and started again: the cluster forms
+/// again with the same topics, ids and layout, and every acknowledged record is there.
+#[tokio::test]
+async fn the_whole_cluster_comes_back_after_every_broker_is_killed() {
+    let mut cluster = TestCluster::start_with(ClusterOptions {
+        kafka: true,
+        ..ClusterOptions::new(3)
+    })
+    .await;
+    cluster.wait_formed().await;
+    cluster
+        .create_topic(2, NewTopic::new("durable", 6).with_replication_factor(1))
+        .await;
+    cluster.create_topic(3, NewTopic::new("also", 2)).await;
+    for id in cluster.ids() {
+        cluster.wait_for_topics(id, &["durable", "also"]).await;
+    }
+    let ids_before = kafka_probe::topic_ids(cluster.node(1).addrs.kafka())
+        .await
+        .unwrap();
+    let layout_before = layout(&cluster, 1).await.unwrap();
+    let partitions: Vec<i32> = (0..6).collect();
+    let producer = producer(&cluster.bootstrap(), Duration::from_secs(20)).await;
+    let produced = produce(&producer, "durable", &partitions, 200, "kept").await;
+    producer.close().await.unwrap();
+    assert!(produced.failed.is_empty(), "{:?}", produced.failed.first());
+
+    for id in cluster.ids() {
+        cluster.kill9(id);
+    }
+    for id in cluster.ids() {
+        cluster.restart(id).await;
+    }
+    let controller = cluster.wait_formed().await;
+    eprintln!("cluster back after a full kill, controller {controller}");
+    for id in cluster.ids() {
+        cluster.wait_for_topics(id, &["durable", "also"]).await;
+        let ids = kafka_probe::topic_ids(cluster.node(id).addrs.kafka())
+            .await
+            .unwrap();
+        assert_eq!(ids, ids_before, "node {id}: topic ids after the restart");
+        assert_eq!(
+            layout(&cluster, id).await.unwrap(),
+            layout_before,
+            "node {id}"
+        );
+    }
+    let read = read_back(
+        &cluster.bootstrap(),
+        "durable",
+        &ends(&produced.acknowledged, &partitions),
+    )
+    .await;
+    let report = check(&produced.acknowledged, &read);
+    eprintln!("{}", report.summary());
+    assert!(report.is_clean(), "{}", report.summary());
+}
+
+/// Each topic's partitions as (leader, replicas), as node `id` shows them.
+async fn layout(
+    cluster: &TestCluster,
+    id: u64,
+) -> Result<BTreeMap<String, Vec<(i32, i32, Vec<i32>)>>, String> {
+    let metadata = cluster.metadata(id, None).await?;
+    Ok(metadata
+        .topics
+        .iter()
+        .map(|t| {
+            let mut parts: Vec<_> = t
+                .partitions
+                .iter()
+                .map(|p| (p.partition, p.leader, p.replicas.clone()))
+                .collect();
+            parts.sort();
+            (t.name.clone(), parts)
+        })
+        .collect())
+}
+
+/// A follower whose disk was lost (killed, data directory wiped, started again with the
+/// same node id) catches up on the whole metadata from the others, and the cluster goes
+/// on creating topics.
+#[tokio::test]
+async fn a_follower_with_a_wiped_disk_catches_up() {
+    let mut cluster = TestCluster::start(3).await;
+    let controller = cluster.wait_formed().await;
+    for i in 0..3 {
+        let name = format!("kept-{i}");
+        cluster
+            .create_topic(controller, NewTopic::new(name, 2))
+            .await;
+    }
+    let follower = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != controller)
+        .unwrap();
+    cluster.kill9(follower);
+    let dir = cluster.node(follower).data_dir.clone();
+    std::fs::remove_dir_all(&dir).unwrap();
+    cluster.restart(follower).await;
+    let took = cluster
+        .wait_for_topics(follower, &["kept-0", "kept-1", "kept-2"])
+        .await;
+    eprintln!("node {follower} with a wiped disk shows the topics after {took:?}");
+    cluster.wait_formed().await;
+    cluster
+        .create_topic(follower, NewTopic::new("after-wipe", 3))
+        .await;
+    for id in cluster.ids() {
+        cluster.wait_for_topics(id, &["after-wipe"]).await;
+    }
 }

@@ -220,3 +220,36 @@ async fn three_brokers_agree_and_create_topics_from_any_broker() {
     }
     admin.close().await.unwrap();
 }
+
+/// Rack labels (`--rack`) reach every broker's view, and placement honours them: with
+/// four brokers in two racks, each partition's two replicas sit in different racks.
+#[tokio::test]
+async fn replicas_of_a_partition_sit_in_different_racks() {
+    let racks = ["east", "east", "west", "west"];
+    let cluster = TestCluster::start_with(ClusterOptions {
+        racks: racks.iter().map(|r| r.to_string()).collect(),
+        ..ClusterOptions::new(4)
+    })
+    .await;
+    let d = cluster.describe_cluster(4).await.unwrap();
+    let seen: Vec<Option<&str>> = d.brokers.iter().map(|b| b.rack.as_deref()).collect();
+    let expected: Vec<Option<&str>> = racks.iter().map(|r| Some(*r)).collect();
+    assert_eq!(seen, expected, "{d:?}");
+
+    cluster
+        .create_topic(1, NewTopic::new("racked", 8).with_replication_factor(2))
+        .await;
+    let layout = agreed_layout(&cluster, &["racked"]).await;
+    let rack_of = |node: i32| racks[usize::try_from(node - 1).unwrap()];
+    let mut leaders = BTreeSet::new();
+    for ((_, partition), (leader, replicas, _)) in &layout {
+        let used: BTreeSet<&str> = replicas.iter().map(|r| rack_of(*r)).collect();
+        assert_eq!(
+            used.len(),
+            2,
+            "partition {partition}: replicas {replicas:?} in {used:?}"
+        );
+        leaders.insert(*leader);
+    }
+    assert_eq!(leaders.len(), 4, "leaders on all four brokers: {layout:?}");
+}

@@ -1,10 +1,12 @@
 //! Finds the `rilld` and `rill` binaries for tests of the umbrella package.
 //!
 //! Cargo only gives a test `CARGO_BIN_EXE_*` for its own package's binaries, and the
-//! umbrella package has none, so the first test that needs them runs `cargo build` for
-//! both (a no-op when `cargo test --workspace` already built them) into the target
-//! directory this test binary lives in, with the same profile. That way a test never
-//! runs a stale broker left over from an older build.
+//! umbrella package has none. The binaries sit next to this test's `deps/` directory
+//! when `cargo test --workspace` built them; if either is missing or older than any
+//! source file of the crates it is built from, the first test that needs them runs
+//! `cargo build` for both, into the same target directory with the same profile. That
+//! way a test never runs a stale broker, and CI (which built them already) builds
+//! nothing twice.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,8 +55,63 @@ const CRATE_VARIABLES: [&str; 8] = [
     "OUT_DIR",
 ];
 
+/// Whether `bin` exists and is newer than every `.rs` and `Cargo.toml` file of the
+/// workspace crates it is built from (and the lock file).
+fn is_fresh(bin: &Path, crates: &[&str]) -> bool {
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let newer = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map_or(true, |m| m > built)
+    };
+    if newer(&root.join("Cargo.lock")) {
+        return false;
+    }
+    let mut dirs: Vec<PathBuf> = crates.iter().map(|c| root.join(c)).collect();
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return false;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.is_dir() {
+                // Only sources: skip a crate's own tests and benches.
+                if name != "tests" && name != "benches" {
+                    dirs.push(path);
+                }
+            } else if (name == "Cargo.toml" || path.extension().is_some_and(|e| e == "rs"))
+                && newer(&path)
+            {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 fn build() -> Binaries {
     let profile_dir = profile_dir();
+    let binaries = Binaries {
+        rilld: profile_dir.join("rilld"),
+        rill: profile_dir.join("rill"),
+    };
+    let fresh = is_fresh(&binaries.rilld, &["protocol", "broker"])
+        && is_fresh(&binaries.rill, &["protocol", "client", "cli"]);
+    if !fresh {
+        cargo_build(&profile_dir);
+    }
+    for bin in [&binaries.rilld, &binaries.rill] {
+        assert!(bin.is_file(), "{} missing after cargo build", bin.display());
+    }
+    binaries
+}
+
+/// Builds `rilld` and `rill` into the target directory `profile_dir` belongs to.
+fn cargo_build(profile_dir: &Path) {
     let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") => "dev".to_owned(),
@@ -95,12 +152,4 @@ fn build() -> Binaries {
         status.success(),
         "`cargo build` of rilld and rill failed ({status}); see its output above"
     );
-    let binaries = Binaries {
-        rilld: profile_dir.join("rilld"),
-        rill: profile_dir.join("rill"),
-    };
-    for bin in [&binaries.rilld, &binaries.rill] {
-        assert!(bin.is_file(), "{} missing after cargo build", bin.display());
-    }
-    binaries
 }

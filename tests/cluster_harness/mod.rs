@@ -8,6 +8,10 @@
 //! prints each broker's log tail and keeps the directory; the processes are killed and
 //! the namespaces deleted either way.
 //!
+//! Run the cluster tests with `cargo test -p rill --test 'cluster*'` (part of `cargo
+//! test --workspace`); `RILL_SOAK=1` makes the repeated-failure and client tests longer.
+//! The partition tests need root, iproute2 and nftables (`.ci/run` installs them).
+//!
 //! | file | what |
 //! |---|---|
 //! | [`binaries`] | finds (builds) `rilld` and `rill` |
@@ -201,7 +205,10 @@ impl TestCluster {
         // All processes first, then wait for each: a broker may wait for a quorum
         // before it listens.
         for node in &mut cluster.nodes {
-            node.start().await;
+            node.spawn();
+        }
+        for node in &mut cluster.nodes {
+            node.wait_listening().await;
         }
         cluster
     }

@@ -93,6 +93,12 @@ impl Node {
     /// connections; fails with the log if it exits or takes longer than
     /// [`START_TIMEOUT`].
     pub async fn start(&mut self) {
+        self.spawn();
+        self.wait_listening().await;
+    }
+
+    /// Starts the process (it must be down) without waiting for it to listen.
+    pub fn spawn(&mut self) {
         assert_eq!(
             self.state,
             NodeState::Down,
@@ -137,10 +143,11 @@ impl Node {
             .unwrap_or_else(|e| panic!("cannot start rilld for node {}: {e}", self.id));
         self.child = Some(child);
         self.state = NodeState::Running;
-        self.wait_listening().await;
     }
 
-    async fn wait_listening(&mut self) {
+    /// Waits until the native port accepts connections; fails with the log if the
+    /// process exits or takes longer than [`START_TIMEOUT`].
+    pub async fn wait_listening(&mut self) {
         let started = Instant::now();
         let addr = self.addrs.native();
         loop {

@@ -80,3 +80,20 @@ pub async fn metadata(
         other => Err(format!("unexpected answer {other:?}")),
     }
 }
+
+/// Which broker `addr` says coordinates consumer group `group`.
+pub async fn find_coordinator(
+    addr: SocketAddr,
+    group: &str,
+) -> Result<rill_protocol::api::find_coordinator::FindCoordinatorResponse, String> {
+    use rill_protocol::api::find_coordinator::{FindCoordinatorRequest, KEY_TYPE_GROUP};
+    let request = FindCoordinatorRequest {
+        key: group.to_owned(),
+        key_type: KEY_TYPE_GROUP,
+    };
+    let version = ApiKey::FindCoordinator.max_version();
+    match call(addr, request.into(), version).await? {
+        Response::FindCoordinator(r) => Ok(r),
+        other => Err(format!("unexpected answer {other:?}")),
+    }
+}
