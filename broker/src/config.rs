@@ -194,6 +194,11 @@ pub struct Args {
     /// Address of the HTTP endpoint (/metrics, /health, /ready), or `none` [default: 127.0.0.1:9421].
     #[arg(long, env = "RILL_HTTP_LISTEN", value_parser = parse_http_listen)]
     pub http_listen: Option<OptionalAddr>,
+    /// host:port that native clients are told to connect to (Metadata, FindCoordinator,
+    /// the cluster's broker list), when the --listen address is not reachable for them
+    /// (e.g. bound to 0.0.0.0) [default: the --listen address].
+    #[arg(long, env = "RILL_ADVERTISED", value_parser = parse_host_port)]
+    pub advertised: Option<HostPort>,
     /// Address for Kafka's wire protocol (unmodified Kafka clients), e.g. 127.0.0.1:9092 [default: off].
     #[arg(long, env = "RILL_KAFKA_LISTEN")]
     pub kafka_listen: Option<SocketAddr>,
@@ -295,6 +300,7 @@ pub struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     http_listen: Option<String>,
+    advertised: Option<String>,
     kafka_listen: Option<SocketAddr>,
     kafka_advertised: Option<String>,
     tls: Option<crate::tls::config::TlsFileConfig>,
@@ -347,6 +353,8 @@ pub struct BrokerConfig {
     pub housekeeping_interval: Duration,
     /// Memory and I/O limits of the log cleaner (compacted topics).
     pub cleaner: crate::storage::cleaner::CleanerConfig,
+    /// What native clients are told to dial; `None` means the bound `listen` address.
+    pub advertised: Option<HostPort>,
     /// Address of the Kafka-protocol listener; `None` (the default) turns it off.
     pub kafka_listen: Option<SocketAddr>,
     /// What Kafka clients are told to dial; `None` means the Kafka listener's address.
@@ -417,6 +425,7 @@ impl Default for BrokerConfig {
             http_listen: Some(HTTP_LISTEN_DEFAULT),
             housekeeping_interval: Duration::from_millis(HOUSEKEEPING_INTERVAL_MS_DEFAULT),
             cleaner: crate::storage::cleaner::CleanerConfig::default(),
+            advertised: None,
             kafka_listen: None,
             kafka_advertised: None,
             tls: crate::tls::TlsSettings::default(),
@@ -533,6 +542,9 @@ impl BrokerConfig {
         if file.kafka_listen.is_some() {
             self.kafka_listen = file.kafka_listen;
         }
+        if let Some(s) = &file.advertised {
+            self.advertised = Some(parse_host_port(s).map_err(|e| invalid("advertised", s, e))?);
+        }
         if let Some(s) = &file.kafka_advertised {
             self.kafka_advertised =
                 Some(parse_host_port(s).map_err(|e| invalid("kafka_advertised", s, e))?);
@@ -611,6 +623,9 @@ impl BrokerConfig {
         }
         if args.kafka_listen.is_some() {
             self.kafka_listen = args.kafka_listen;
+        }
+        if args.advertised.is_some() {
+            self.advertised = args.advertised.clone();
         }
         if args.kafka_advertised.is_some() {
             self.kafka_advertised = args.kafka_advertised.clone();

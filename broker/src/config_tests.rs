@@ -420,3 +420,35 @@ fn cluster_settings_come_from_the_file_and_flags_win() {
         .to_string();
     assert!(err.contains("cluster.members"), "{err}");
 }
+
+#[test]
+fn advertised_comes_from_flag_or_file_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rill.toml");
+    std::fs::write(&path, "advertised = \"broker1.example.com:9420\"\n").unwrap();
+    let from_file = BrokerConfig::load(&Args {
+        config: Some(path.clone()),
+        ..Args::default()
+    })
+    .unwrap();
+    let advertised = from_file.advertised.unwrap();
+    assert_eq!(
+        (advertised.host.as_str(), advertised.port),
+        ("broker1.example.com", 9420)
+    );
+    let flagged = BrokerConfig::load(&Args {
+        config: Some(path.clone()),
+        advertised: Some(parse_host_port("10.0.0.7:9520").unwrap()),
+        ..Args::default()
+    })
+    .unwrap();
+    assert_eq!(flagged.advertised.unwrap().port, 9520);
+    std::fs::write(&path, "advertised = \"no-port\"\n").unwrap();
+    let err = BrokerConfig::load(&Args {
+        config: Some(path),
+        ..Args::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("advertised"), "{err}");
+}

@@ -244,6 +244,11 @@ fn restart_required(old: &BrokerConfig, new: &BrokerConfig, out: &mut Vec<String
             format!("{:?}", new.listen),
         ),
         (
+            "advertised",
+            format!("{:?}", old.advertised),
+            format!("{:?}", new.advertised),
+        ),
+        (
             "http_listen",
             format!("{:?}", old.http_listen),
             format!("{:?}", new.http_listen),

@@ -122,6 +122,12 @@ pub struct BrokerCtx {
 }
 
 impl BrokerCtx {
+    /// The `host:port` native clients are told to dial: `--advertised` if set, else the
+    /// address the listener is bound to.
+    pub fn native_advertised(&self) -> (String, u16) {
+        native_advertised(&self.config, self.advertised)
+    }
+
     /// The topics the group coordinator assigns and commits against: the image's in a
     /// cluster, the local registry's on a single broker.
     pub fn group_topics(&self) -> crate::cluster::topic_view::GroupTopics<'_> {
@@ -334,6 +340,14 @@ impl Server {
     }
 }
 
+/// `--advertised` if set, else `bound`.
+fn native_advertised(config: &BrokerConfig, bound: SocketAddr) -> (String, u16) {
+    match &config.advertised {
+        Some(a) => (a.host.clone(), a.port),
+        None => (bound.ip().to_string(), bound.port()),
+    }
+}
+
 /// Starts this broker's member of the metadata quorum when `config.cluster` says so,
 /// registering the addresses its listeners are bound to.
 async fn join_cluster(
@@ -353,16 +367,17 @@ async fn join_cluster(
         (None, Some(addr)) => Some((addr.ip().to_string(), addr.port())),
         (None, None) => None,
     };
+    let (host, port) = native_advertised(config, advertised);
     let registration = crate::cluster::BrokerRegistration {
         node_id: cluster_config.node_id,
-        host: advertised.ip().to_string(),
-        port: advertised.port(),
+        host,
+        port,
         kafka,
         inter_broker,
         rack: cluster_config.rack.clone(),
     };
-    if advertised.ip().is_unspecified() {
-        warn!(%advertised, "the listener is bound to an unspecified address, which other brokers and clients cannot dial: bind --listen to this broker's own address in a cluster");
+    if advertised.ip().is_unspecified() && config.advertised.is_none() {
+        warn!(%advertised, "the listener is bound to an unspecified address, which other brokers and clients cannot dial: bind --listen to this broker's own address, or name it with --advertised, in a cluster");
     }
     info!(
         node_id = cluster_config.node_id,

@@ -69,8 +69,8 @@ fn single(ctx: &BrokerCtx) -> DescribeClusterResponse {
         metadata_stale: false,
         brokers: vec![ClusterBroker {
             node_id: ctx.node_id(),
-            host: ctx.advertised.ip().to_string(),
-            port: i32::from(ctx.advertised.port()),
+            host: ctx.native_advertised().0,
+            port: i32::from(ctx.native_advertised().1),
             rack: None,
             alive: true,
             voter: false,

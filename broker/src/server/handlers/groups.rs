@@ -88,8 +88,8 @@ pub fn find_coordinator(
         return FindCoordinatorResponse {
             error_code: ErrorCode::None,
             node_id: NODE_ID,
-            host: ctx.advertised.ip().to_string(),
-            port: i32::from(ctx.advertised.port()),
+            host: ctx.native_advertised().0,
+            port: i32::from(ctx.native_advertised().1),
         };
     };
     let unavailable = FindCoordinatorResponse {

@@ -56,8 +56,8 @@ pub async fn handle(
     MetadataResponse {
         brokers: vec![BrokerInfo {
             node_id: NODE_ID,
-            host: ctx.advertised.ip().to_string(),
-            port: i32::from(ctx.advertised.port()),
+            host: ctx.native_advertised().0,
+            port: i32::from(ctx.native_advertised().1),
             rack: None,
         }],
         controller_id: NODE_ID,
