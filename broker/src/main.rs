@@ -131,7 +131,8 @@ async fn reload_on_hangup(hangups: Hangups, reloader: Arc<Reloader>, ctx: Arc<Br
 /// returned setter swaps the filter on a config reload.
 fn init_logging(config: &BrokerConfig) -> LogFilterSetter {
     let level = config.log_level.as_deref().unwrap_or(LOG_LEVEL_DEFAULT);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(quiet_raft(level)));
     let (filter, handle) = reload::Layer::new(filter);
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let lines = tracing_subscriber::fmt::layer()
@@ -146,7 +147,18 @@ fn init_logging(config: &BrokerConfig) -> LogFilterSetter {
         .with(lines)
         .init();
     Box::new(move |directives: &str| {
-        let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+        let filter = EnvFilter::try_new(quiet_raft(directives)).map_err(|e| e.to_string())?;
         handle.reload(filter).map_err(|e| e.to_string())
     })
+}
+
+/// `directives` with openraft's own logs at error level unless they name openraft: at
+/// info it logs every vote, and at warn several lines a second while a peer is down
+/// (the cluster layer logs what an operator needs: elections, fencing, lost peers).
+fn quiet_raft(directives: &str) -> String {
+    if directives.contains("openraft") {
+        directives.to_string()
+    } else {
+        format!("{directives},openraft=error")
+    }
 }

@@ -79,7 +79,7 @@ error_codes! {
         "This server does not host this topic or partition.";
     InvalidFetchSize = 4, "INVALID_FETCH_SIZE", false, "The requested fetch size is invalid.";
     LeaderNotAvailable = 5, "LEADER_NOT_AVAILABLE", true,
-        "No broker serves this partition now (its storage is offline).";
+        "No broker leads this partition now (its leader is down, fenced or cut off, or its storage is offline).";
     NotLeaderOrFollower = 6, "NOT_LEADER_OR_FOLLOWER", true,
         "This broker does not lead this partition: refresh the metadata and send to its leader.";
     RequestTimedOut = 7, "REQUEST_TIMED_OUT", true, "The request timed out.";

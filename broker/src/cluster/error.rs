@@ -14,7 +14,10 @@ pub enum ClusterError {
     #[error("the cluster has no controller now (election under way or no majority reachable)")]
     NoController,
     /// The controller did not answer in time; the command may or may not be applied.
-    #[error("the controller (node {controller:?}) did not answer within {timeout_ms} ms")]
+    #[error(
+        "{} did not answer within {timeout_ms} ms",
+        match controller { Some(id) => format!("the controller (node {id})"), None => "no controller".to_string() }
+    )]
     Timeout {
         /// Who was asked, if known.
         controller: Option<NodeId>,
