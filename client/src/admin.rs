@@ -26,7 +26,7 @@ use crate::brokers::Brokers;
 use crate::config::ConnectionConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata;
-use crate::offsets::{list_offsets_from_leaders, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::offsets::{list_offsets_from_reachable_leaders, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::record::TopicPartition;
 use crate::slot::ConnectionSlot;
 
@@ -270,8 +270,8 @@ impl Admin {
         let mut backoff = OFFSETS_RETRY_BACKOFF;
         let (earliest, latest, configs) = loop {
             let answer = tokio::try_join!(
-                list_offsets_from_leaders(brokers, &leaders, READ_UNCOMMITTED, &earliest),
-                list_offsets_from_leaders(brokers, &leaders, READ_UNCOMMITTED, &latest),
+                list_offsets_from_reachable_leaders(brokers, &leaders, READ_UNCOMMITTED, &earliest),
+                list_offsets_from_reachable_leaders(brokers, &leaders, READ_UNCOMMITTED, &latest),
                 self.describe_configs_if_allowed(name),
             );
             match answer {
@@ -283,11 +283,26 @@ impl Admin {
                 answer => break answer?,
             }
         };
+        let ((earliest, unreachable), (latest, _)) = (earliest, latest);
         let mut partitions: Vec<PartitionDescription> = topic
             .partitions
             .iter()
             .map(|p| {
                 let tp = TopicPartition::new(name, p.partition);
+                if unreachable.contains(&tp) {
+                    // Its leader is down but not fenced yet: metadata still names it.
+                    return PartitionDescription {
+                        partition: p.partition,
+                        leader: p.leader,
+                        leader_epoch: p.leader_epoch,
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.clone(),
+                        earliest_offset: -1,
+                        latest_offset: -1,
+                        high_watermark: -1,
+                        error: Some(ErrorCode::BrokerNotAvailable),
+                    };
+                }
                 PartitionDescription {
                     partition: p.partition,
                     leader: p.leader,

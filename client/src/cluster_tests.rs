@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rill_protocol::api::ApiKey;
+use rill_protocol::error_code::ErrorCode;
 use tokio::time::Instant;
 
 use crate::test_support::cluster::FakeCluster;
@@ -434,4 +435,27 @@ async fn seeking_in_a_topic_that_does_not_exist_says_so() {
         Some(rill_protocol::error_code::ErrorCode::UnknownTopicOrPartition),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn describe_topic_reports_a_partition_whose_leader_is_unreachable() {
+    let cluster = FakeCluster::start(2, 2).await;
+    let producer = Producer::connect(producer_config(cluster.bootstrap()))
+        .await
+        .unwrap();
+    produce(&producer, "t", 0, &values(0..2)).await;
+    producer.close().await.unwrap();
+    // Node 2 leads partition 1 and has just died: metadata still names it.
+    cluster.move_leader("t", 1, 2);
+    cluster.state().down_nodes.push(2);
+    let admin = Admin::connect(ConnectionConfig::new(cluster.addrs[0].clone()))
+        .await
+        .unwrap();
+    let topic = admin.describe_topic("t").await.unwrap();
+    let (p0, p1) = (&topic.partitions[0], &topic.partitions[1]);
+    assert_eq!((p0.error, p0.latest_offset), (None, 2));
+    assert_eq!(p1.leader, 2);
+    assert_eq!(p1.error, Some(ErrorCode::BrokerNotAvailable));
+    assert_eq!((p1.earliest_offset, p1.latest_offset), (-1, -1));
+    admin.close().await.unwrap();
 }

@@ -29,6 +29,52 @@ pub(crate) async fn list_offsets_from_leaders(
     isolation_level: i8,
     partitions: &[(TopicPartition, i64)],
 ) -> Result<OffsetLookup> {
+    let mut found = OffsetLookup::new();
+    for (_, lookup) in ask_leaders(brokers, leaders, isolation_level, partitions).await? {
+        found.extend(lookup?);
+    }
+    Ok(found)
+}
+
+/// [`list_offsets_from_leaders`] for a report (`describe_topic`): the partitions of a
+/// leader that cannot be reached now (connection refused, lost or timed out: a broker
+/// that died and is not fenced yet) come back apart instead of failing the lookup.
+pub(crate) async fn list_offsets_from_reachable_leaders(
+    brokers: &Brokers,
+    leaders: &HashMap<TopicPartition, i32>,
+    isolation_level: i8,
+    partitions: &[(TopicPartition, i64)],
+) -> Result<(OffsetLookup, Vec<TopicPartition>)> {
+    let mut found = OffsetLookup::new();
+    let mut unreachable = Vec::new();
+    for (asked, lookup) in ask_leaders(brokers, leaders, isolation_level, partitions).await? {
+        match lookup {
+            Ok(lookup) => found.extend(lookup),
+            Err(e) if is_unreachable(&e) => unreachable.extend(asked),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((found, unreachable))
+}
+
+/// Whether `error` says the broker could not be talked to (rather than answering).
+fn is_unreachable(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Connect { .. }
+            | ClientError::ConnectTimeout { .. }
+            | ClientError::ConnectionLost { .. }
+            | ClientError::Timeout { .. }
+    )
+}
+
+/// One ListOffsets per leader, all at once: each leader's partitions with its answer.
+async fn ask_leaders(
+    brokers: &Brokers,
+    leaders: &HashMap<TopicPartition, i32>,
+    isolation_level: i8,
+    partitions: &[(TopicPartition, i64)],
+) -> Result<Vec<(Vec<TopicPartition>, Result<OffsetLookup>)>> {
     let mut by_leader: Vec<(i32, Vec<(TopicPartition, i64)>)> = Vec::new();
     for (tp, timestamp) in partitions {
         let node = leaders.get(tp).copied().filter(|&n| n >= 0);
@@ -48,19 +94,19 @@ pub(crate) async fn list_offsets_from_leaders(
         }
     }
     let lookups = by_leader.into_iter().map(|(node, list)| async move {
-        let slot = brokers.slot_for(node).ok_or_else(|| ClientError::Broker {
-            code: ErrorCode::BrokerNotAvailable,
-            topic: None,
-            partition: None,
-            message: Some(format!("broker {node} is not in the cluster's metadata")),
-        })?;
-        list_offsets(&slot, isolation_level, &list).await
+        let asked: Vec<TopicPartition> = list.iter().map(|(tp, _)| tp.clone()).collect();
+        let Some(slot) = brokers.slot_for(node) else {
+            let error = ClientError::Broker {
+                code: ErrorCode::BrokerNotAvailable,
+                topic: None,
+                partition: None,
+                message: Some(format!("broker {node} is not in the cluster's metadata")),
+            };
+            return (asked, Err(error));
+        };
+        (asked, list_offsets(&slot, isolation_level, &list).await)
     });
-    let mut found = OffsetLookup::new();
-    for lookup in futures::future::try_join_all(lookups).await? {
-        found.extend(lookup);
-    }
-    Ok(found)
+    Ok(futures::future::join_all(lookups).await)
 }
 
 /// Looks up `timestamp` (or [`EARLIEST_TIMESTAMP`] / [`LATEST_TIMESTAMP`]) for every
