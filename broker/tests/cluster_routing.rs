@@ -1025,3 +1025,37 @@ async fn kafka_create_partitions_grows_the_topic_through_the_controller() {
         kafka_call(kafka, KafkaApi::CreatePartitions, 2, request).await;
     assert_eq!(r.results[0].error_code, ErrorCode::InvalidPartitions.code());
 }
+
+/// A reset of a partition led by another broker is refused (its offsets are not known
+/// to the coordinator, whose local copy is empty) instead of committing a wrong offset.
+#[tokio::test]
+async fn reset_offsets_of_a_partition_led_elsewhere_is_refused() {
+    use rill_protocol::api::reset_offsets::{ResetOffsetsRequest, ResetSpec, ResetTopic};
+    let mut node = start_node().await;
+    with_offsets_topic(&node).await;
+    with_topic_t(&node).await;
+    let request = Request::ResetOffsets(ResetOffsetsRequest {
+        group_id: group_on(0),
+        topics: vec![ResetTopic {
+            name: "t".into(),
+            partitions: Some(vec![0, 1]),
+        }],
+        spec: ResetSpec::Latest,
+        dry_run: false,
+    });
+    match node.call(request, 0).await {
+        Response::ResetOffsets(r) => {
+            assert_eq!(r.error_code, ErrorCode::None);
+            let codes: Vec<(i32, ErrorCode)> = r.topics[0]
+                .partitions
+                .iter()
+                .map(|p| (p.partition, p.error_code))
+                .collect();
+            assert_eq!(
+                codes,
+                [(0, ErrorCode::None), (1, ErrorCode::NotLeaderOrFollower)]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

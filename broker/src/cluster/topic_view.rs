@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::image::MetadataImage;
+use super::NodeId;
 use crate::group::{TopicPartition, TopicView};
 use crate::storage::StorageError;
 use crate::topics::TopicRegistry;
@@ -14,13 +15,23 @@ use crate::topics::TopicRegistry;
 #[derive(Debug)]
 pub struct GroupTopics<'a> {
     image: Option<Arc<MetadataImage>>,
+    node_id: Option<NodeId>,
     local: &'a TopicRegistry,
 }
 
 impl<'a> GroupTopics<'a> {
-    /// The view over `image` (`None`: a single broker, the local registry alone).
-    pub fn new(image: Option<Arc<MetadataImage>>, local: &'a TopicRegistry) -> Self {
-        GroupTopics { image, local }
+    /// The view over `image` as broker `node_id` sees it (`None`: a single broker, the
+    /// local registry alone).
+    pub fn new(
+        image: Option<Arc<MetadataImage>>,
+        node_id: Option<NodeId>,
+        local: &'a TopicRegistry,
+    ) -> Self {
+        GroupTopics {
+            image,
+            node_id,
+            local,
+        }
     }
 }
 
@@ -36,7 +47,17 @@ impl TopicView for GroupTopics<'_> {
     }
 
     fn offset_range(&self, tp: &TopicPartition) -> Option<(i64, i64)> {
+        if self.led_elsewhere(tp) {
+            return None;
+        }
         self.local.offset_range(tp)
+    }
+
+    fn led_elsewhere(&self, tp: &TopicPartition) -> bool {
+        match (&self.image, self.node_id) {
+            (Some(image), Some(node_id)) => image.leader(&tp.topic, tp.partition) != Some(node_id),
+            _ => false,
+        }
     }
 
     fn offset_for_timestamp(
@@ -44,6 +65,9 @@ impl TopicView for GroupTopics<'_> {
         tp: &TopicPartition,
         timestamp_ms: i64,
     ) -> Result<Option<i64>, StorageError> {
+        if self.led_elsewhere(tp) {
+            return Ok(None);
+        }
         self.local.offset_for_timestamp(tp, timestamp_ms)
     }
 }

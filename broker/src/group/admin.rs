@@ -174,6 +174,7 @@ impl GroupCoordinator {
         to: ResetTo,
         dry_run: bool,
         topics: &TopicRegistry,
+        view: &dyn TopicView,
         now_ms: i64,
     ) -> Result<ResetResults, GroupError> {
         validate_group_id(group_id)?;
@@ -181,7 +182,7 @@ impl GroupCoordinator {
             if !group.members.is_empty() {
                 return Err(GroupError::NonEmptyGroup(group_id.to_string()));
             }
-            self.reset_locked(group_id, partitions, to, dry_run, topics, now_ms)
+            self.reset_locked(group_id, partitions, to, dry_run, topics, view, now_ms)
         })
     }
 
@@ -193,12 +194,13 @@ impl GroupCoordinator {
         to: ResetTo,
         dry_run: bool,
         topics: &TopicRegistry,
+        view: &dyn TopicView,
         now_ms: i64,
     ) -> Result<ResetResults, GroupError> {
         let results: ResetResults = partitions
             .into_iter()
             .map(|tp| {
-                let offset = reset_target(&tp, to, topics);
+                let offset = reset_target(&tp, to, view);
                 (tp, offset)
             })
             .collect();
@@ -241,6 +243,12 @@ fn reset_target(
     to: ResetTo,
     topics: &dyn TopicView,
 ) -> Result<i64, GroupError> {
+    if topics.led_elsewhere(tp) {
+        return Err(GroupError::LedElsewhere {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+        });
+    }
     let (start, end) =
         topics
             .offset_range(tp)

@@ -98,6 +98,19 @@ pub enum GroupError {
         /// The partition.
         partition: i32,
     },
+    /// In a cluster, the partition is led by another broker: its offsets are not known
+    /// to this coordinator.
+    #[error(
+        "partition {topic}-{partition} is led by another broker, whose offsets this \
+         coordinator does not know: on a cluster, offsets can be reset only for the \
+         partitions the group's coordinator leads (not yet for the others)"
+    )]
+    LedElsewhere {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
     /// A record of `__consumer_offsets` cannot be decoded.
     #[error("corrupt record at offset {offset} of {path}: {reason}")]
     CorruptOffsetRecord {

@@ -151,6 +151,12 @@ pub trait TopicView {
     /// `(log_start_offset, high_watermark)` of a partition, `None` when it does not exist.
     fn offset_range(&self, tp: &TopicPartition) -> Option<(i64, i64)>;
 
+    /// In a cluster, whether another broker leads the partition, so the local log
+    /// (an empty copy) says nothing of its offsets. Never on a single broker.
+    fn led_elsewhere(&self, _tp: &TopicPartition) -> bool {
+        false
+    }
+
     /// The first offset whose batch has a timestamp at or after `timestamp_ms`; `Ok(None)`
     /// when every record is older.
     fn offset_for_timestamp(

@@ -132,7 +132,8 @@ impl BrokerCtx {
     /// cluster, the local registry's on a single broker.
     pub fn group_topics(&self) -> crate::cluster::topic_view::GroupTopics<'_> {
         let image = self.cluster.as_ref().map(|c| c.image());
-        crate::cluster::topic_view::GroupTopics::new(image, &self.topics)
+        let node_id = self.cluster.as_ref().map(|c| c.node_id());
+        crate::cluster::topic_view::GroupTopics::new(image, node_id, &self.topics)
     }
 
     /// This broker's node id on the wire: its `--node-id` in a cluster, else 0.

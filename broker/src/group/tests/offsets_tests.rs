@@ -223,7 +223,7 @@ fn reset_moves_offsets_of_an_empty_group_only() {
     let p0 = || vec![TopicPartition::new("orders", 0)];
     let reset = |to, dry_run| {
         f.coord
-            .reset_offsets("g", p0(), to, dry_run, &f.registry, 7)
+            .reset_offsets("g", p0(), to, dry_run, &f.registry, &f.registry, 7)
             .expect("reset")
             .pop()
             .and_then(|(_, r)| r.ok())
@@ -250,6 +250,7 @@ fn reset_moves_offsets_of_an_empty_group_only() {
         ResetTo::Earliest,
         false,
         &f.registry,
+        &f.registry,
         8,
     );
     assert!(matches!(
@@ -257,9 +258,15 @@ fn reset_moves_offsets_of_an_empty_group_only() {
         Err(GroupError::UnknownTopicOrPartition { .. })
     ));
     Client::join(&f.coord, "g", &f.registry, &["orders"], 9);
-    let busy = f
-        .coord
-        .reset_offsets("g", p0(), ResetTo::Earliest, false, &f.registry, 10);
+    let busy = f.coord.reset_offsets(
+        "g",
+        p0(),
+        ResetTo::Earliest,
+        false,
+        &f.registry,
+        &f.registry,
+        10,
+    );
     assert!(
         matches!(busy, Err(GroupError::NonEmptyGroup(_))),
         "{busy:?}"
@@ -394,7 +401,15 @@ fn repeated_commits_write_once_and_resets_respect_the_limits() {
     };
     let err = f
         .coord
-        .reset_offsets("g", all(), ResetTo::Earliest, false, &f.registry, 2)
+        .reset_offsets(
+            "g",
+            all(),
+            ResetTo::Earliest,
+            false,
+            &f.registry,
+            &f.registry,
+            2,
+        )
         .unwrap_err();
     assert!(matches!(err, GroupError::InvalidRequest(_)), "{err:?}");
     f.coord
@@ -403,6 +418,7 @@ fn repeated_commits_write_once_and_resets_respect_the_limits() {
             all()[..3].to_vec(),
             ResetTo::Earliest,
             false,
+            &f.registry,
             &f.registry,
             3,
         )
@@ -414,6 +430,7 @@ fn repeated_commits_write_once_and_resets_respect_the_limits() {
             all()[..1].to_vec(),
             ResetTo::Earliest,
             false,
+            &f.registry,
             &f.registry,
             4,
         )

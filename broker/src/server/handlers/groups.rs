@@ -60,6 +60,7 @@ pub fn error_code(e: &GroupError) -> ErrorCode {
         }
         GroupError::NonEmptyGroup(_) => ErrorCode::NonEmptyGroup,
         GroupError::UnknownTopicOrPartition { .. } => ErrorCode::UnknownTopicOrPartition,
+        GroupError::LedElsewhere { .. } => ErrorCode::NotLeaderOrFollower,
         GroupError::Storage(e) => storage_error_code(e),
         GroupError::Topic(e) => super::errors::topic_error_code(e),
         GroupError::CorruptOffsetRecord { .. } | GroupError::Batch(_) => {
@@ -545,8 +546,15 @@ pub async fn reset_offsets(
     }
     let (group_id, dry_run) = (req.group_id, req.dry_run);
     let outcome = blocking(ctx, move |ctx| {
-        ctx.groups
-            .reset_offsets(&group_id, partitions, to, dry_run, &ctx.topics, now_ms())
+        ctx.groups.reset_offsets(
+            &group_id,
+            partitions,
+            to,
+            dry_run,
+            &ctx.topics,
+            &ctx.group_topics(),
+            now_ms(),
+        )
     })
     .await;
     match outcome {
