@@ -167,6 +167,9 @@ impl GroupCoordinator {
 
     /// Moves a group's committed offsets for `partitions` to `to`, or only computes them on
     /// a dry run. The group must have no members. Blocking.
+    // `topics` is where the commits are written; `view` says what each partition's
+    // offsets are (they differ in a cluster, where other brokers lead some partitions).
+    #[allow(clippy::too_many_arguments)]
     pub fn reset_offsets(
         &self,
         group_id: &str,
@@ -187,6 +190,7 @@ impl GroupCoordinator {
     }
 
     /// [`Self::reset_offsets`] once the group is locked and known to be empty.
+    #[allow(clippy::too_many_arguments)]
     fn reset_locked(
         &self,
         group_id: &str,
