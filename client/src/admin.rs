@@ -240,7 +240,23 @@ impl Admin {
     /// Partitions with their offsets, and the topic's effective settings (empty when
     /// the principal may not describe them: DescribeConfigs, with ACLs on).
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
-        let response = metadata::fetch(&self.brokers, Some(vec![name.to_owned()]), false).await?;
+        let topics = Some(vec![name.to_owned()]);
+        let mut response = metadata::fetch(&self.brokers, topics.clone(), false).await?;
+        // A broker cut off from the controller, or just restarted, answers partitions
+        // leaderless that other brokers know the leaders of: ask each other broker once
+        // (metadata rotates to the next after such an answer) and keep the best view.
+        for _ in 1..self.brokers.known_count() {
+            let missing = crate::brokers::leaderless_partitions(&response);
+            if missing == 0 {
+                break;
+            }
+            match metadata::fetch(&self.brokers, topics.clone(), false).await {
+                Ok(other) if crate::brokers::leaderless_partitions(&other) < missing => {
+                    response = other
+                }
+                _ => {}
+            }
+        }
         let topic = metadata::find_topic(&response, name)?;
         metadata::partition_count(topic)?;
         // Offsets are looked up for the partitions that can answer; the others keep -1.

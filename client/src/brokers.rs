@@ -214,6 +214,11 @@ impl Brokers {
     }
 
     /// Node ids metadata named, in order.
+    /// How many brokers metadata has named.
+    pub(crate) fn known_count(&self) -> usize {
+        self.nodes.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn known_nodes(&self) -> Vec<i32> {
         let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
         let mut ids: Vec<i32> = nodes.keys().copied().collect();
@@ -236,11 +241,17 @@ impl Brokers {
 
 /// Whether a partition in `response` has no leader (or an error).
 fn has_leaderless_partition(response: &MetadataResponse) -> bool {
+    leaderless_partitions(response) > 0
+}
+
+/// Partitions of `response` without a leader or with an error.
+pub(crate) fn leaderless_partitions(response: &MetadataResponse) -> usize {
     response
         .topics
         .iter()
         .flat_map(|t| t.partitions.iter())
-        .any(|p| p.leader < 0 || p.error_code != rill_protocol::error_code::ErrorCode::None)
+        .filter(|p| p.leader < 0 || p.error_code != rill_protocol::error_code::ErrorCode::None)
+        .count()
 }
 
 /// `host:port`, with brackets around an IPv6 host.

@@ -459,3 +459,26 @@ async fn describe_topic_reports_a_partition_whose_leader_is_unreachable() {
     assert_eq!((p1.earliest_offset, p1.latest_offset), (-1, -1));
     admin.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn describe_topic_asks_another_broker_when_the_first_is_cut_off() {
+    let cluster = FakeCluster::start(2, 2).await;
+    let producer = Producer::connect(producer_config(cluster.bootstrap()))
+        .await
+        .unwrap();
+    produce(&producer, "t", 1, &values(0..3)).await;
+    producer.close().await.unwrap();
+    // Node 1, the one bootstrapped from, lost touch with the controller: its metadata
+    // names no leaders; node 2 still knows them.
+    cluster.state().stale_nodes.push(1);
+    let admin = Admin::connect(ConnectionConfig::new(cluster.addrs[0].clone()))
+        .await
+        .unwrap();
+    let topic = admin.describe_topic("t").await.unwrap();
+    assert!(
+        topic.partitions.iter().all(|p| p.error.is_none()),
+        "{topic:?}"
+    );
+    assert_eq!(topic.partitions[1].latest_offset, 3);
+    admin.close().await.unwrap();
+}
