@@ -12,6 +12,7 @@ pub mod malloc_tuning;
 pub mod metrics;
 pub mod producer_ids;
 pub mod reload;
+pub mod replication;
 pub mod security;
 pub mod server;
 pub mod shutdown;

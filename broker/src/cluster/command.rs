@@ -89,6 +89,23 @@ pub enum MetadataCommand {
         /// Replicas of each new partition, preferred leader first.
         assignments: Vec<Vec<NodeId>>,
     },
+    /// The leader of a replicated partition's Raft group (issue #16) reports itself
+    /// and the replicas it considers in sync. Applied when `term` is not older than the
+    /// last report's; a report from an older term is refused (a deposed leader's).
+    ReplicaLeader {
+        /// Topic name.
+        topic: String,
+        /// The topic's id (a report about a deleted and re-created topic is refused).
+        topic_id: u128,
+        /// Partition index.
+        partition: u32,
+        /// The reporting leader.
+        leader: NodeId,
+        /// Its Raft term.
+        term: u64,
+        /// Replicas holding every committed record, the leader included.
+        isr: Vec<NodeId>,
+    },
     /// ACLs added (ones already there stay as they are).
     CreateAcls {
         /// The ACLs.

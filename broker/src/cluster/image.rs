@@ -6,8 +6,13 @@
 //! leader is fenced, the next live ISR member leads (the epoch grows); when none is
 //! left, the partition is offline (`leader: None`) and the fenced leader stays in the
 //! ISR, so it takes the partition back when it returns and nothing acknowledged is lost.
-//! Until partitions replicate their data (issue #16), a partition's ISR is its leader
-//! alone: followers hold no data, so leadership never moves to them.
+//! A partition with one replica has an ISR of its leader alone.
+//!
+//! A partition with several replicas is replicated by its own Raft group (issue #16):
+//! the group elects its leader, and the leader reports itself and its in-sync replicas
+//! with [`MetadataCommand::ReplicaLeader`]. The image never picks such a leader itself:
+//! it starts leaderless, and fencing the leader only clears it (clients then see
+//! `LEADER_NOT_AVAILABLE` until the group's new leader reports).
 
 use std::collections::BTreeMap;
 
@@ -36,6 +41,18 @@ pub struct PartitionRecord {
     pub leader: Option<NodeId>,
     /// Grows by one at every leader change (offline included).
     pub leader_epoch: i32,
+    /// Raft term of the last [`MetadataCommand::ReplicaLeader`] applied (replicated
+    /// partitions only; 0 before the first report).
+    #[serde(default)]
+    pub raft_term: u64,
+}
+
+impl PartitionRecord {
+    /// Whether the partition has several replicas, so its own Raft group replicates it
+    /// and elects its leader.
+    pub fn is_replicated(&self) -> bool {
+        self.replicas.len() > 1
+    }
 }
 
 /// A topic as the cluster knows it.
@@ -119,6 +136,14 @@ impl MetadataImage {
                     .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
                 Ok(())
             }
+            MetadataCommand::ReplicaLeader {
+                topic,
+                topic_id,
+                partition,
+                leader,
+                term,
+                isr,
+            } => self.replica_leader(topic, *topic_id, *partition, *leader, *term, isr),
             MetadataCommand::CreateAcls { acls } => {
                 self.acls.extend(acls.iter().cloned());
                 Ok(())
@@ -188,6 +213,14 @@ impl MetadataImage {
             if partition.isr.len() > 1 {
                 partition.isr.retain(|r| *r != node_id);
             }
+            if partition.is_replicated() {
+                // The partition's Raft group elects the next leader, which reports.
+                if partition.leader == Some(node_id) {
+                    partition.leader = None;
+                    partition.leader_epoch = partition.leader_epoch.saturating_add(1);
+                }
+                continue;
+            }
             if partition.leader == Some(node_id) {
                 partition.leader = partition.isr.iter().copied().find(|r| alive.contains(r));
                 partition.leader_epoch = partition.leader_epoch.saturating_add(1);
@@ -203,11 +236,67 @@ impl MetadataImage {
             .values_mut()
             .flat_map(|t| t.partitions.iter_mut())
         {
-            if partition.leader.is_none() && partition.isr.contains(&node_id) {
+            if !partition.is_replicated()
+                && partition.leader.is_none()
+                && partition.isr.contains(&node_id)
+            {
                 partition.leader = Some(node_id);
                 partition.leader_epoch = partition.leader_epoch.saturating_add(1);
             }
         }
+    }
+
+    fn replica_leader(
+        &mut self,
+        topic: &str,
+        topic_id: u128,
+        partition: u32,
+        leader: NodeId,
+        term: u64,
+        isr: &[NodeId],
+    ) -> Result<(), ApplyError> {
+        let record = self
+            .topics
+            .get_mut(topic)
+            .filter(|t| t.id == topic_id)
+            .ok_or_else(|| ApplyError::UnknownTopic(topic.to_string()))?;
+        let part = record
+            .partitions
+            .get_mut(partition as usize)
+            .ok_or_else(|| {
+                ApplyError::Invalid(format!("`{topic}` has no partition {partition}"))
+            })?;
+        if !part.is_replicated() {
+            return Err(ApplyError::Invalid(format!(
+                "partition {partition} of `{topic}` has one replica: it is not led by a Raft group"
+            )));
+        }
+        if !part.replicas.contains(&leader) {
+            return Err(ApplyError::Invalid(format!(
+                "broker {leader} is not a replica of partition {partition} of `{topic}`"
+            )));
+        }
+        if term < part.raft_term {
+            return Err(ApplyError::Invalid(format!(
+                "leader report for partition {partition} of `{topic}` from term {term}, older than {}",
+                part.raft_term
+            )));
+        }
+        let mut in_sync: Vec<NodeId> = part
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| *r == leader || isr.contains(r))
+            .collect();
+        // The leader first, as Kafka lists it.
+        in_sync.sort_by_key(|r| *r != leader);
+        if part.leader != Some(leader) || term > part.raft_term {
+            part.leader_epoch = part.leader_epoch.saturating_add(1);
+        }
+        part.leader = Some(leader);
+        part.raft_term = term;
+        part.isr = in_sync;
+        Ok(())
     }
 
     fn create_topic(
@@ -286,18 +375,25 @@ impl MetadataImage {
         let partitions = assignments
             .iter()
             .map(|replicas| {
-                // The preferred leader if alive, else the first live replica; without
-                // data replication (issue #16) the leader is the only in-sync replica.
-                let leader = replicas
-                    .iter()
-                    .copied()
-                    .find(|r| self.is_alive(*r))
-                    .unwrap_or(replicas[0]);
+                if replicas.len() > 1 {
+                    // Replicated: every replica starts empty, so in sync; the
+                    // partition's Raft group elects the leader, which reports.
+                    return PartitionRecord {
+                        replicas: replicas.clone(),
+                        isr: replicas.clone(),
+                        leader: None,
+                        leader_epoch: 0,
+                        raft_term: 0,
+                    };
+                }
+                // One replica: it leads when alive.
+                let leader = replicas[0];
                 PartitionRecord {
                     replicas: replicas.clone(),
                     isr: vec![leader],
                     leader: self.is_alive(leader).then_some(leader),
                     leader_epoch: 0,
+                    raft_term: 0,
                 }
             })
             .collect();
@@ -338,12 +434,12 @@ mod tests {
     fn fencing_the_only_in_sync_replica_takes_the_partition_offline_until_it_returns() {
         let mut image = MetadataImage::default();
         (1..=3).for_each(|n| register(&mut image, n));
-        create(&mut image, "t", vec![vec![1, 2], vec![2, 3]]);
+        create(&mut image, "t", vec![vec![1], vec![2]]);
         assert_eq!(image.leader("t", 0), Some(1));
         image
             .apply(&MetadataCommand::FenceBroker { node_id: 1 })
             .unwrap();
-        // Broker 2 holds no data for partition 0 (no replication yet): offline.
+        // No other broker holds partition 0: offline.
         assert_eq!(image.leader("t", 0), None);
         assert_eq!(image.partition("t", 0).unwrap().leader_epoch, 1);
         assert_eq!(image.leader("t", 1), Some(2));
@@ -354,20 +450,71 @@ mod tests {
         assert_eq!(image.partition("t", 0).unwrap().leader_epoch, 2);
     }
 
+    fn report(leader: NodeId, term: u64, isr: Vec<NodeId>) -> MetadataCommand {
+        MetadataCommand::ReplicaLeader {
+            topic: "t".into(),
+            topic_id: 7,
+            partition: 0,
+            leader,
+            term,
+            isr,
+        }
+    }
+
     #[test]
-    fn a_fenced_leader_hands_over_to_a_live_in_sync_replica() {
+    fn a_replicated_partition_is_led_by_whoever_its_raft_group_reports() {
         let mut image = MetadataImage::default();
         (1..=3).for_each(|n| register(&mut image, n));
         create(&mut image, "t", vec![vec![1, 2, 3]]);
-        image.topics.get_mut("t").unwrap().partitions[0].isr = vec![1, 2, 3];
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!((p.leader, p.isr.clone()), (None, vec![1, 2, 3]));
+        image.apply(&report(2, 1, vec![1, 2, 3])).unwrap();
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!(
+            (p.leader, p.isr.clone(), p.leader_epoch, p.raft_term),
+            (Some(2), vec![2, 1, 3], 1, 1)
+        );
+        // ISR shrinks in the same term: the epoch stays.
+        image.apply(&report(2, 1, vec![2, 3])).unwrap();
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!((p.isr.clone(), p.leader_epoch), (vec![2, 3], 1));
+        // Fencing the leader clears it; the image elects no one itself.
         image
-            .apply(&MetadataCommand::FenceBroker { node_id: 1 })
+            .apply(&MetadataCommand::FenceBroker { node_id: 2 })
             .unwrap();
         let p = image.partition("t", 0).unwrap();
         assert_eq!(
             (p.leader, p.isr.clone(), p.leader_epoch),
-            (Some(2), vec![2, 3], 1)
+            (None, vec![3], 2)
         );
+        // A deposed leader's late report is refused; the new one is taken.
+        let before = image.clone();
+        for bad in [
+            report(3, 0, vec![3]),
+            report(9, 5, vec![9]),
+            MetadataCommand::ReplicaLeader {
+                topic: "t".into(),
+                topic_id: 8,
+                partition: 0,
+                leader: 3,
+                term: 5,
+                isr: vec![3],
+            },
+        ] {
+            assert!(image.apply(&bad).is_err(), "{bad:?} accepted");
+            assert_eq!(image, before);
+        }
+        image.apply(&report(3, 4, vec![3, 1, 7])).unwrap();
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!(
+            (p.leader, p.isr.clone(), p.leader_epoch),
+            (Some(3), vec![3, 1], 3)
+        );
+        // Returning brokers do not take a replicated partition back.
+        image
+            .apply(&MetadataCommand::UnfenceBroker { node_id: 2 })
+            .unwrap();
+        assert_eq!(image.leader("t", 0), Some(3));
     }
 
     #[test]
