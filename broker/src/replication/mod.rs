@@ -31,6 +31,7 @@
 //! |---|---|---|
 //! | [`types`] | openraft's type configuration, the entry, the group id | lead |
 //! | [`error`] | [`ReplicationError`] | lead |
+//! | [`offsets`] | `__consumer_offsets` through its group; reload on leadership | lead |
 //! | `log_store` | the partition's Raft log and vote on disk | storage |
 //! | `state_machine` | applying entries to the segments, snapshots, install | storage |
 //! | `network` | openraft's network for many groups over shared connections | network |
@@ -38,6 +39,7 @@
 //! | `manager` | starting and stopping groups as the image says, leader reports | network |
 
 pub mod error;
+pub mod offsets;
 pub mod types;
 
 pub use error::ReplicationError;
@@ -48,7 +50,7 @@ use crate::cluster::NodeId;
 
 /// What the request handlers ask of replication. Implemented by the replica manager;
 /// `None` in [`crate::server::BrokerCtx`] on a single broker.
-pub trait Replicator: Send + Sync + 'static {
+pub trait Replicator: std::fmt::Debug + Send + Sync + 'static {
     /// Whether `topic`/`partition` has a Raft group on this broker (a partition with
     /// several replicas, this broker among them). Produce to such a partition goes
     /// through [`Replicator::append`], never straight to the log.
