@@ -29,6 +29,11 @@ pub struct BrokerRegistration {
     pub inter_broker: String,
     /// Rack (zone) label, if any.
     pub rack: Option<String>,
+    /// Random per process start: once the image holds this broker's registration with
+    /// its current incarnation, the image is newer than anything that happened while
+    /// the broker was down (0 in records written before incarnations existed).
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 /// One record of the metadata log.

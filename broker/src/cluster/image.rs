@@ -414,6 +414,7 @@ mod tests {
                 kafka: None,
                 inter_broker: format!("127.0.0.1:{}", 9430 + node_id),
                 rack: None,
+                incarnation: 0,
             }))
             .unwrap();
     }

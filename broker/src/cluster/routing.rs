@@ -231,6 +231,7 @@ mod tests {
                     kafka: None,
                     inter_broker: "127.0.0.1:9430".into(),
                     rack: None,
+                    incarnation: 0,
                 }))
                 .unwrap();
         }

@@ -394,6 +394,7 @@ async fn join_cluster(
         kafka,
         inter_broker,
         rack: cluster_config.rack.clone(),
+        incarnation: rand_incarnation(),
     };
     if advertised.ip().is_unspecified() && config.advertised.is_none() {
         warn!(%advertised, "the listener is bound to an unspecified address, which other brokers and clients cannot dial: bind --listen to this broker's own address, or name it with --advertised, in a cluster");
@@ -544,4 +545,9 @@ pub async fn spawn(
 > {
     let started = start(config).await?;
     Ok((started.addr, started.signal, started.task))
+}
+
+/// A random, non-zero incarnation number for this process's broker registration.
+fn rand_incarnation() -> u64 {
+    (uuid::Uuid::new_v4().as_u128() as u64).max(1)
 }

@@ -97,6 +97,7 @@ impl RaftNode {
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
         initialize(&raft, &config).await?;
 
+        let incarnation = registration.incarnation;
         let core = Arc::new(Core::new(config.clone(), raft, image_rx.clone()));
         let (stop, stopped) = watch::channel(false);
         let tasks = vec![
@@ -114,7 +115,7 @@ impl RaftNode {
         let quorum = Arc::new(RaftQuorum { core: core.clone() });
         tracing::info!(node_id = config.node_id, addr = %me.addr, "metadata quorum member started");
         Ok(RaftNode {
-            cluster: Cluster::new(config.node_id, image_rx, quorum),
+            cluster: Cluster::new(config.node_id, image_rx, quorum).with_incarnation(incarnation),
             core,
             stop,
             tasks,
