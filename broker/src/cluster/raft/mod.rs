@@ -209,7 +209,12 @@ fn raft_config(config: &ClusterConfig) -> Result<openraft::Config, ClusterError>
 
 /// Forms the quorum from `--cluster` on a member's first start. Every member may do
 /// it with the same voters; a member that already has a log or a vote is left alone.
+/// A broker that is not a voter never does: the controller adds it as a learner when
+/// its first heartbeat arrives, and the metadata log reaches it from there.
 async fn initialize(raft: &Raft, config: &ClusterConfig) -> Result<(), ClusterError> {
+    if !config.is_voter() {
+        return Ok(());
+    }
     let initialized = raft
         .is_initialized()
         .await
