@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::command::{AclRecord, ApplyError, BrokerRegistration, MetadataCommand};
+use super::command::{
+    AclRecord, ApplyError, BrokerRegistration, CredentialRecord, MetadataCommand,
+};
 use super::NodeId;
 
 /// A registered broker and whether the controller hears from it.
@@ -80,6 +82,12 @@ pub struct MetadataImage {
     /// The cluster's ACLs (absent from images written before ACLs were replicated).
     #[serde(default)]
     pub acls: std::collections::BTreeSet<AclRecord>,
+    /// Users' SCRAM credentials: user, then mechanism.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, BTreeMap<String, CredentialRecord>>,
+    /// Credentials were seeded or changed once: a later seed is ignored.
+    #[serde(default)]
+    pub credentials_seeded: bool,
 }
 
 impl MetadataImage {
@@ -144,6 +152,39 @@ impl MetadataImage {
                 term,
                 isr,
             } => self.replica_leader(topic, *topic_id, *partition, *leader, *term, isr),
+            MetadataCommand::AlterCredentials { upsert, delete } => {
+                for record in upsert {
+                    self.credentials
+                        .entry(record.user.clone())
+                        .or_default()
+                        .insert(record.mechanism.clone(), record.clone());
+                }
+                for (user, mechanism) in delete {
+                    if let Some(user_credentials) = self.credentials.get_mut(user) {
+                        user_credentials.remove(mechanism);
+                        if user_credentials.is_empty() {
+                            self.credentials.remove(user);
+                        }
+                    }
+                }
+                self.credentials_seeded = true;
+                Ok(())
+            }
+            MetadataCommand::SeedCredentials { credentials } => {
+                if self.credentials_seeded {
+                    return Err(ApplyError::Invalid(
+                        "the cluster's credentials are already seeded".into(),
+                    ));
+                }
+                for record in credentials {
+                    self.credentials
+                        .entry(record.user.clone())
+                        .or_default()
+                        .insert(record.mechanism.clone(), record.clone());
+                }
+                self.credentials_seeded = true;
+                Ok(())
+            }
             MetadataCommand::CreateAcls { acls } => {
                 self.acls.extend(acls.iter().cloned());
                 Ok(())

@@ -20,7 +20,8 @@
 //! id (data from before the broker joined a cluster) is never deleted on a guess.
 //! Broker-internal topics (`__consumer_offsets`) are never deleted here.
 //!
-//! The local ACLs follow the image's too ([`super::acls`]).
+//! The local ACLs and user credentials follow the image's too ([`super::acls`],
+//! [`super::credentials`]).
 //!
 //! Each local copy's topic id is recorded ([`super::topic_ids`]): after a restart, a
 //! local copy whose topic was deleted and created again meanwhile (another id in the
@@ -39,6 +40,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::acls::AclSync;
+use super::credentials::CredentialSync;
 use super::image::{MetadataImage, TopicRecord};
 use super::routing::hosts;
 use super::topic_ids::LocalTopicIds;
@@ -96,7 +98,7 @@ pub async fn run(ctx: Arc<BrokerCtx>, mut shutdown: ShutdownListener) {
     };
     let mut images = cluster.subscribe();
     let mut previous: Option<Arc<MetadataImage>> = None;
-    let mut held: Option<(LocalTopicIds, AclSync)> = None;
+    let mut held: Option<(LocalTopicIds, AclSync, CredentialSync)> = None;
     let mut swept = false;
     loop {
         // Read before the image: the image is then at least as new as this index.
@@ -107,12 +109,13 @@ pub async fn run(ctx: Arc<BrokerCtx>, mut shutdown: ShutdownListener) {
         let sweep = !swept && cluster.image_caught_up(&image);
         let state = held.take();
         let pass = tokio::task::spawn_blocking(move || {
-            let (mut ids, mut acls) = match state {
+            let (mut ids, mut acls, mut credentials) = match state {
                 Some(state) => state,
                 None => {
                     let dir = work_ctx.topics.data_dir();
                     let ids = LocalTopicIds::load(dir).map_err(|e| vec![e])?;
-                    (ids, AclSync::load(dir).map_err(|e| vec![e])?)
+                    let credentials = CredentialSync::load(dir).map_err(|e| vec![e])?;
+                    (ids, AclSync::load(dir).map_err(|e| vec![e])?, credentials)
                 }
             };
             let mut failures = reconcile(&work_ctx, node_id, prev.as_deref(), &next, &mut ids);
@@ -122,7 +125,10 @@ pub async fn run(ctx: Arc<BrokerCtx>, mut shutdown: ShutdownListener) {
             if let Err(e) = acls.follow(&work_ctx, &next, applied_index) {
                 failures.push(e);
             }
-            Ok::<_, Vec<String>>(((ids, acls), failures))
+            if let Err(e) = credentials.follow(&work_ctx, &next, applied_index) {
+                failures.push(e);
+            }
+            Ok::<_, Vec<String>>(((ids, acls, credentials), failures))
         })
         .await
         .unwrap_or_else(|e| Err(vec![format!("reconcile task failed: {e}")]));

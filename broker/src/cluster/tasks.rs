@@ -42,6 +42,11 @@ pub fn spawn(
     vec![
         tokio::spawn(routing),
         tokio::spawn(super::reconcile::run(ctx.clone(), shutdown.clone())),
+        tokio::spawn(super::credentials::seed(
+            ctx.clone(),
+            cluster.clone(),
+            shutdown.clone(),
+        )),
         tokio::spawn(crate::replication::offsets::run_reloader(
             ctx.clone(),
             shutdown.clone(),

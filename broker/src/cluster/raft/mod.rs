@@ -155,6 +155,9 @@ async fn open_storage(
 ) -> Result<(LogStore, StateMachine), ClusterError> {
     let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
+        // The metadata log holds users' hashed credentials: owner only.
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let log_store = LogStore::open(&dir)?;
         let state_machine = StateMachine::open(&dir, image)?;
         Ok::<_, std::io::Error>((log_store, state_machine))
