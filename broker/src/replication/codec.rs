@@ -85,7 +85,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::replication::types::{Applied, Appended, Entry, PartitionConfig, ReplicaWrite};
+    use crate::replication::types::{Appended, Applied, Entry, PartitionConfig, ReplicaWrite};
 
     fn log_id(term: u64, node: u64, index: u64) -> LogId<u64> {
         LogId::new(CommittedLeaderId::new(term, node), index)
@@ -150,7 +150,10 @@ mod tests {
         assert_eq!(back.prev_log_id, request.prev_log_id);
         assert_eq!(back.leader_commit, request.leader_commit);
         assert_eq!(back.entries.len(), 2);
-        assert_eq!(format!("{:?}", back.entries), format!("{:?}", request.entries));
+        assert_eq!(
+            format!("{:?}", back.entries),
+            format!("{:?}", request.entries)
+        );
     }
 
     #[test]
@@ -169,8 +172,7 @@ mod tests {
             last_membership: StoredMembership::new(Some(log_id(1, 1, 1)), membership()),
             snapshot_id: "4-1-500".to_string(),
         };
-        let back: SnapshotMeta<u64, openraft::BasicNode> =
-            decode(&encode(&meta).unwrap()).unwrap();
+        let back: SnapshotMeta<u64, openraft::BasicNode> = decode(&encode(&meta).unwrap()).unwrap();
         assert_eq!(back, meta);
         let request = InstallSnapshotRequest::<PartitionConfig> {
             vote: Vote::new_committed(4, 1),
@@ -192,7 +194,10 @@ mod tests {
             log_append_time_ms: -1,
             duplicate: false,
         });
-        assert_eq!(decode::<Applied>(&encode(&appended).unwrap()).unwrap(), appended);
+        assert_eq!(
+            decode::<Applied>(&encode(&appended).unwrap()).unwrap(),
+            appended
+        );
         assert_eq!(
             decode::<Applied>(&encode(&Applied::Nothing).unwrap()).unwrap(),
             Applied::Nothing
@@ -203,7 +208,10 @@ mod tests {
     fn decode_refuses_truncated_trailing_and_garbage_input() {
         let bytes = encode(&write_entry(1)).unwrap();
         for cut in 0..bytes.len() {
-            assert!(decode::<Entry>(&bytes[..cut]).is_err(), "prefix of {cut} bytes");
+            assert!(
+                decode::<Entry>(&bytes[..cut]).is_err(),
+                "prefix of {cut} bytes"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0xc0);
