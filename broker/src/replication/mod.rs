@@ -32,12 +32,14 @@
 //! | [`types`] | openraft's type configuration, the entry, the group id | lead |
 //! | [`error`] | [`ReplicationError`] | lead |
 //! | [`offsets`] | `__consumer_offsets` through its group; reload on leadership | lead |
+//! | [`codec`] | MessagePack for the Raft log and every replication RPC | storage |
 //! | `log_store` | the partition's Raft log and vote on disk | storage |
 //! | `state_machine` | applying entries to the segments, snapshots, install | storage |
 //! | `network` | openraft's network for many groups over shared connections | network |
 //! | `server` | the inter-broker side of it, segment reads for catch-up | network |
 //! | `manager` | starting and stopping groups as the image says, leader reports | network |
 
+pub mod codec;
 pub mod error;
 pub mod offsets;
 pub mod types;
