@@ -35,13 +35,17 @@
 //! | [`codec`] | MessagePack for the Raft log and every replication RPC | storage |
 //! | `log_store` | the partition's Raft log and vote on disk | storage |
 //! | `state_machine` | applying entries to the segments, snapshots, install | storage |
-//! | `network` | openraft's network for many groups over shared connections | network |
-//! | `server` | the inter-broker side of it, segment reads for catch-up | network |
+//! | [`rpc`] | the replication protocol's messages and frames | network |
+//! | [`network`] | openraft's network for many groups over shared connections | network |
+//! | [`server`] | the inter-broker side of it | network |
 //! | `manager` | starting and stopping groups as the image says, leader reports | network |
 
 pub mod codec;
 pub mod error;
+pub mod network;
 pub mod offsets;
+pub mod rpc;
+pub mod server;
 pub mod types;
 
 pub use error::ReplicationError;

@@ -53,6 +53,7 @@ pub struct RaftNode {
     core: Arc<Core>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    replication: Arc<crate::replication::server::Handoff>,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -100,8 +101,9 @@ impl RaftNode {
         let incarnation = registration.incarnation;
         let core = Arc::new(Core::new(config.clone(), raft, image_rx.clone()));
         let (stop, stopped) = watch::channel(false);
+        let replication = crate::replication::server::Handoff::new();
         let tasks = vec![
-            server::spawn(listener, core.clone(), stopped.clone()),
+            server::spawn(listener, core.clone(), replication.clone(), stopped.clone()),
             tokio::spawn(super::liveness::run_heartbeats(
                 core.clone(),
                 registration,
@@ -119,7 +121,14 @@ impl RaftNode {
             core,
             stop,
             tasks,
+            replication,
         })
+    }
+
+    /// Where the inter-broker listener hands partition groups' replication connections
+    /// (the replica manager attaches itself there).
+    pub fn replication_handoff(&self) -> Arc<crate::replication::server::Handoff> {
+        self.replication.clone()
     }
 
     /// The handle the servers use.
