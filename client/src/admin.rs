@@ -8,6 +8,7 @@
 mod acls;
 mod cluster;
 mod groups;
+mod reassign;
 mod users;
 
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +36,7 @@ pub use groups::{
     GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, OffsetReset,
     ResetOffset,
 };
+pub use reassign::PartitionMove;
 pub use users::UserListing;
 
 /// A topic to create.

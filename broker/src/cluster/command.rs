@@ -111,6 +111,28 @@ pub enum MetadataCommand {
         /// Replicas holding every committed record, the leader included.
         isr: Vec<NodeId>,
     },
+    /// Replicated partitions move to other brokers: each partition's Raft group adds
+    /// the target's new replicas, switches its voters to the target and then reports
+    /// [`MetadataCommand::CompleteReassignment`]. `None` cancels a move under way.
+    ReassignPartitions {
+        /// Topic name.
+        topic: String,
+        /// The topic's id.
+        topic_id: u128,
+        /// `(partition, target replicas)`, preferred leader first.
+        moves: Vec<(u32, Option<Vec<NodeId>>)>,
+    },
+    /// A partition's group now has exactly `replicas` as voters: the move is done.
+    CompleteReassignment {
+        /// Topic name.
+        topic: String,
+        /// The topic's id.
+        topic_id: u128,
+        /// Partition index.
+        partition: u32,
+        /// The replicas now (the target recorded by ReassignPartitions).
+        replicas: Vec<NodeId>,
+    },
     /// Users' SCRAM credentials added or replaced, and removed (a user goes with its
     /// last credential).
     AlterCredentials {
