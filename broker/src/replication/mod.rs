@@ -32,14 +32,24 @@
 //! | [`types`] | openraft's type configuration, the entry, the group id | lead |
 //! | [`error`] | [`ReplicationError`] | lead |
 //! | [`codec`] | MessagePack for the Raft log and every replication RPC | storage |
-//! | `log_store` | the partition's Raft log and vote on disk | storage |
-//! | `state_machine` | applying entries to the segments, snapshots, install | storage |
+//! | [`log_store`] | the partition's Raft log and vote on disk | storage |
+//! | [`log_segment`] | one file of that log: records, scan, reads | storage |
+//! | [`state_machine`] | applying entries to the segments, snapshots, install | storage |
+//! | [`applied`] | the applied-index file (what was applied, crash-safe) | storage |
+//! | [`snapshot`] | the snapshot descriptor and the state machine's markers | storage |
 //! | `network` | openraft's network for many groups over shared connections | network |
 //! | `server` | the inter-broker side of it, segment reads for catch-up | network |
 //! | `manager` | starting and stopping groups as the image says, leader reports | network |
 
+pub mod applied;
 pub mod codec;
 pub mod error;
+pub mod log_segment;
+pub mod log_store;
+pub mod snapshot;
+pub mod state_machine;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod types;
 
 pub use error::ReplicationError;

@@ -38,7 +38,7 @@ pub mod segment;
 pub mod stats;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use append::{now_ms, AppendInfo};
 pub use config::{
