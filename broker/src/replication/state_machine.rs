@@ -39,8 +39,8 @@ pub const INSTALL_CHUNK_BYTES: u32 = 1024 * 1024;
 /// Rounds of asking every candidate replica for records before an install gives up.
 const INSTALL_ROUNDS_MAX: u32 = 20;
 
-/// Pause between rounds in which no replica could give records.
-const INSTALL_RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Pause between rounds in which no replica could give records (short in unit tests).
+const INSTALL_RETRY_PAUSE: Duration = Duration::from_millis(if cfg!(test) { 5 } else { 250 });
 
 type Error = StorageError<u64>;
 type Membership = StoredMembership<u64, BasicNode>;
@@ -199,13 +199,31 @@ fn sm_error(verb: ErrorVerb, e: &dyn std::error::Error) -> Error {
     storage_error(ErrorSubject::StateMachine, verb, e)
 }
 
+/// A failure on the blocking pool, small until it becomes openraft's error.
+#[derive(Debug)]
+struct Failure {
+    verb: ErrorVerb,
+    message: String,
+}
+
+fn fail(verb: ErrorVerb, e: &dyn std::error::Error) -> Failure {
+    Failure {
+        verb,
+        message: e.to_string(),
+    }
+}
+
 /// Runs `f` on the blocking pool.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| sm_error(ErrorVerb::Write, &e))?
+    let failure = match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(failure)) => failure,
+        Err(e) => fail(ErrorVerb::Write, &e),
+    };
+    let e = io::Error::other(failure.message);
+    Err(sm_error(failure.verb, &e))
 }
 
 /// Whether `e` comes out the same on every replica (the entry's bytes and the log's
@@ -218,6 +236,27 @@ fn is_deterministic(e: &LogError) -> bool {
             | LogError::InvalidBatch { .. }
             | LogError::EmptyAppend { .. }
     )
+}
+
+/// A refusal's message, the same on every replica (no local paths).
+fn refusal_message(e: &LogError) -> String {
+    match e {
+        LogError::Sequence {
+            producer_id,
+            source,
+            ..
+        } => format!("producer {producer_id}: {source}"),
+        LogError::IdempotentMultiBatch {
+            producer_id,
+            batches,
+            ..
+        } => format!("producer {producer_id} sent {batches} batches in one write; an idempotent producer sends one"),
+        LogError::InvalidBatch {
+            position, source, ..
+        } => format!("invalid batch at byte {position}: {source}"),
+        LogError::EmptyAppend { .. } => "a write with no batch".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// What applying a batch of entries did.
@@ -234,8 +273,8 @@ fn apply_entries(
     inner: &Inner,
     entries: Vec<Entry>,
     mut memberships: Memberships,
-) -> Result<ApplyOutcome, Error> {
-    let log = inner.log().map_err(|e| sm_error(ErrorVerb::Write, &e))?;
+) -> Result<ApplyOutcome, Failure> {
+    let log = inner.log().map_err(|e| fail(ErrorVerb::Write, &e))?;
     let mut results = Vec::with_capacity(entries.len());
     let mut records = Vec::with_capacity(entries.len());
     let mut failure = None;
@@ -253,10 +292,10 @@ fn apply_entries(
                     }),
                     Err(e) if is_deterministic(&e) => Applied::Refused(ApplyRefusal {
                         code: crate::server::handlers::errors::storage_error_code(&e).code(),
-                        message: e.to_string(),
+                        message: refusal_message(&e),
                     }),
                     Err(e) => {
-                        failure = Some(sm_error(ErrorVerb::Write, &e));
+                        failure = Some(fail(ErrorVerb::Write, &e));
                         break;
                     }
                 }
@@ -265,7 +304,7 @@ fn apply_entries(
             EntryPayload::Membership(membership) => {
                 let stored = StoredMembership::new(Some(entry.log_id), membership);
                 if let Err(e) = memberships.record(&inner.dir, stored) {
-                    failure = Some(sm_error(ErrorVerb::Write, &e));
+                    failure = Some(fail(ErrorVerb::Write, &e));
                     break;
                 }
                 Applied::Nothing
@@ -282,7 +321,7 @@ fn apply_entries(
         inner
             .applied()
             .append(&records)
-            .map_err(|e| sm_error(ErrorVerb::Write, &e))?;
+            .map_err(|e| fail(ErrorVerb::Write, &e))?;
     }
     if let Some(e) = failure {
         return Err(e);
@@ -392,9 +431,9 @@ fn record_install(
     inner: &Inner,
     descriptor: &SnapshotDescriptor,
     memberships: &mut Memberships,
-) -> Result<(), Error> {
-    let log = inner.log().map_err(|e| sm_error(ErrorVerb::Write, &e))?;
-    log.sync().map_err(|e| sm_error(ErrorVerb::Write, &e))?;
+) -> Result<(), Failure> {
+    let log = inner.log().map_err(|e| fail(ErrorVerb::Write, &e))?;
+    log.sync().map_err(|e| fail(ErrorVerb::Write, &e))?;
     if let Some(log_id) = descriptor.last_log_id {
         let record = AppliedRecord {
             log_id,
@@ -404,12 +443,12 @@ fn record_install(
         inner
             .applied()
             .compact(log_id.index, Some(record))
-            .map_err(|e| sm_error(ErrorVerb::Write, &e))?;
+            .map_err(|e| fail(ErrorVerb::Write, &e))?;
     }
     if memberships.recent.last() != Some(&descriptor.membership) {
         memberships
             .record(&inner.dir, descriptor.membership.clone())
-            .map_err(|e| sm_error(ErrorVerb::Write, &e))?;
+            .map_err(|e| fail(ErrorVerb::Write, &e))?;
     }
     Ok(())
 }
@@ -424,7 +463,7 @@ async fn store(inner: &Inner, stored: StoredSnapshot) -> Result<(), Error> {
     let dir = inner.dir.clone();
     let written = stored.clone();
     blocking(move || {
-        snapshot::write_current(&dir, &written).map_err(|e| sm_error(ErrorVerb::Write, &e))
+        snapshot::write_current(&dir, &written).map_err(|e| fail(ErrorVerb::Write, &e))
     })
     .await?;
     *current = Some(stored);
@@ -516,22 +555,22 @@ fn copy_chunk(
     chunk: super::SegmentChunk,
     mut local_end: i64,
     target: i64,
-) -> Result<i64, Error> {
-    let log = inner.log().map_err(|e| sm_error(ErrorVerb::Write, &e))?;
+) -> Result<i64, Failure> {
+    let log = inner.log().map_err(|e| fail(ErrorVerb::Write, &e))?;
     if chunk.log_start_offset > local_end {
         let start = chunk.log_start_offset.min(target);
         log.reset_to(start)
-            .map_err(|e| sm_error(ErrorVerb::Write, &e))?;
+            .map_err(|e| fail(ErrorVerb::Write, &e))?;
         local_end = start;
     }
     let batches = batches_between(&chunk.batches, local_end, target)
-        .map_err(|e| sm_error(ErrorVerb::Read, &e))?;
+        .map_err(|e| fail(ErrorVerb::Read, &e))?;
     if batches.is_empty() {
         return Ok(local_end);
     }
     let info = log
         .append_copied(&batches)
-        .map_err(|e| sm_error(ErrorVerb::Write, &e))?;
+        .map_err(|e| fail(ErrorVerb::Write, &e))?;
     Ok(info.last_offset + 1)
 }
 
@@ -589,13 +628,13 @@ impl RaftSnapshotBuilder<PartitionConfig> for PartitionSnapshotBuilder {
         let inner = Arc::clone(&self.inner);
         let last_applied = self.last_applied;
         let log_start_offset = blocking(move || {
-            let log = inner.log().map_err(|e| sm_error(ErrorVerb::Write, &e))?;
-            log.sync().map_err(|e| sm_error(ErrorVerb::Write, &e))?;
+            let log = inner.log().map_err(|e| fail(ErrorVerb::Write, &e))?;
+            log.sync().map_err(|e| fail(ErrorVerb::Write, &e))?;
             if let Some(log_id) = last_applied {
                 inner
                     .applied()
                     .compact(log_id.index, None)
-                    .map_err(|e| sm_error(ErrorVerb::Write, &e))?;
+                    .map_err(|e| fail(ErrorVerb::Write, &e))?;
             }
             Ok(log.log_start_offset())
         })
@@ -633,3 +672,7 @@ impl RaftSnapshotBuilder<PartitionConfig> for PartitionSnapshotBuilder {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "state_machine_tests.rs"]
+mod tests;
