@@ -33,19 +33,29 @@
 //! | [`error`] | [`ReplicationError`] | lead |
 //! | [`offsets`] | `__consumer_offsets` through its group; reload on leadership | lead |
 //! | [`codec`] | MessagePack for the Raft log and every replication RPC | storage |
-//! | `log_store` | the partition's Raft log and vote on disk | storage |
-//! | `state_machine` | applying entries to the segments, snapshots, install | storage |
+//! | [`log_store`] | the partition's Raft log and vote on disk | storage |
+//! | [`log_segment`] | one file of that log: records, scan, reads | storage |
+//! | [`state_machine`] | applying entries to the segments, snapshots, install | storage |
+//! | [`applied`] | the applied-index file (what was applied, crash-safe) | storage |
+//! | [`snapshot`] | the snapshot descriptor and the state machine's markers | storage |
 //! | [`rpc`] | the replication protocol's messages and frames | network |
 //! | [`network`] | openraft's network for many groups over shared connections | network |
 //! | [`server`] | the inter-broker side of it | network |
 //! | `manager` | starting and stopping groups as the image says, leader reports | network |
 
+pub mod applied;
 pub mod codec;
 pub mod error;
+pub mod log_segment;
+pub mod log_store;
 pub mod network;
 pub mod offsets;
 pub mod rpc;
 pub mod server;
+pub mod snapshot;
+pub mod state_machine;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod types;
 
 pub use error::ReplicationError;
