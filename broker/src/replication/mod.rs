@@ -41,11 +41,13 @@
 //! | [`rpc`] | the replication protocol's messages and frames | network |
 //! | [`network`] | openraft's network for many groups over shared connections | network |
 //! | [`server`] | the inter-broker side of it | network |
-//! | `manager` | starting and stopping groups as the image says, leader reports | network |
+//! | [`isr`] | in-sync replicas from openraft's metrics | network |
+//! | [`isr`] | which replicas are in sync (Kafka's lag-time rule) | network |
 
 pub mod applied;
 pub mod codec;
 pub mod error;
+pub mod isr;
 pub mod log_segment;
 pub mod log_store;
 pub mod network;

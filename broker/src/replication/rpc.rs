@@ -5,7 +5,7 @@
 //! address whose first 4 bytes are [`MAGIC`] (`0xFFFF_FFFF`, never a valid length of
 //! the metadata protocol, whose frames are capped at 16 MiB). After it, both directions
 //! carry frames: a big-endian `u32` length, then that many bytes of MessagePack
-//! ([`super::codec`]). The dialler sends [`RequestFrame`]s, the acceptor answers each
+//! ([`super::codec`], which refuses trailing bytes and nesting too deep). The dialler sends [`RequestFrame`]s, the acceptor answers each
 //! with a [`ResponseFrame`] carrying the same `id`, in any order: many requests of many
 //! groups are in flight on one connection at once.
 //!
@@ -27,6 +27,7 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::codec::CodecError;
 use super::types::{GroupId, PartitionConfig, SegmentChunk};
 use crate::cluster::NodeId;
 
@@ -161,10 +162,10 @@ pub enum FrameError {
     },
     /// The body is not the message expected.
     #[error("undecodable frame: {0}")]
-    Decode(String),
+    Decode(#[source] CodecError),
     /// The value could not be encoded.
     #[error("cannot encode a frame: {0}")]
-    Encode(String),
+    Encode(#[source] CodecError),
     /// The socket failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -182,8 +183,7 @@ pub fn frame_len(header: [u8; FRAME_PREFIX_BYTES]) -> Result<usize, FrameError> 
 /// `value` as a whole frame (length prefix included), refused over [`MAX_FRAME_BYTES`].
 pub fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
     let mut frame = vec![0u8; FRAME_PREFIX_BYTES];
-    rmp_serde::encode::write_named(&mut frame, value)
-        .map_err(|e| FrameError::Encode(e.to_string()))?;
+    super::codec::encode_into(value, &mut frame).map_err(FrameError::Encode)?;
     let len = frame.len() - FRAME_PREFIX_BYTES;
     if len > MAX_FRAME_BYTES {
         return Err(FrameError::TooLarge { len });
@@ -194,7 +194,7 @@ pub fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
 
 /// Decodes a frame's body.
 pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
-    rmp_serde::from_slice(body).map_err(|e| FrameError::Decode(e.to_string()))
+    super::codec::decode(body).map_err(FrameError::Decode)
 }
 
 /// Takes one whole frame's body off the front of `buf`: `Ok(None)` until the whole frame
