@@ -231,10 +231,7 @@ fn compare_replicas(replicas: &[Indexed<'_>], report: &mut HistoryReport) {
             .copy
             .log_start_offset
             .max(reference.copy.log_start_offset);
-        let to = other
-            .copy
-            .log_end_offset
-            .min(reference.copy.log_end_offset);
+        let to = other.copy.log_end_offset.min(reference.copy.log_end_offset);
         let in_overlap = |s: &&Stored| (from..to).contains(&s.offset);
         for a in reference.copy.records.iter().filter(in_overlap) {
             let b = other.by_offset.get(&a.offset);
@@ -407,7 +404,10 @@ mod tests {
         let acked = acked();
         let report = run(&acked, &acked[..2], &three(&LOG));
         assert!(report.is_clean());
-        assert_eq!((report.stored, report.unacknowledged, report.trimmed), (4, 0, 0));
+        assert_eq!(
+            (report.stored, report.unacknowledged, report.trimmed),
+            (4, 0, 0)
+        );
         // An unacknowledged record in every copy is allowed.
         let report = run(&acked[..3], &[], &three(&LOG));
         assert!(report.is_clean());
@@ -451,7 +451,10 @@ mod tests {
         // Acknowledged at 0 but stored at 2.
         let report = run(&[seen(0, 0, "a-0")], &[], &three(&swapped));
         assert_eq!(report.reordered.len(), 6, "{:?}", report.reordered);
-        assert!(report.reordered.iter().any(|r| r.contains("stored at offset 2")));
+        assert!(report
+            .reordered
+            .iter()
+            .any(|r| r.contains("stored at offset 2")));
         assert!(report.lost.is_empty());
     }
 
@@ -461,7 +464,11 @@ mod tests {
         let mut replicas = three(&LOG);
         replicas[2] = copy(3, 0, &["a-0", "b-0", "x-0", "b-1"]);
         let report = run(&acked[..2], &[], &replicas);
-        assert_eq!(report.diverged.len(), 1, "node 3 against the reference only");
+        assert_eq!(
+            report.diverged.len(),
+            1,
+            "node 3 against the reference only"
+        );
         assert!(report.diverged[0].contains("x-0"));
         // A copy that ends early (a follower behind) or with a hole.
         let mut replicas = three(&LOG);
