@@ -78,6 +78,26 @@ sys.stderr.write('%s: %.0f msgs/s %.1f MB/s p99 %s us (rf %s, leaders %s)\n' % (
 print(json.dumps(d))" >>"$OUT"
 }
 
+# Creates topic $2 with replication factor $3 through $1 and waits until every
+# partition has a leader (at most 30 s), so no run measures an election.
+create_topic() { # bootstrap, topic, replication factor
+  "$RILL" --broker "$1" topic create "$2" --partitions "$PARTITIONS" \
+    --replication-factor "$3" >/dev/null
+  for _ in $(seq 150); do
+    "$RILL" --broker "$1" --output json topic describe "$2" 2>/dev/null | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if d['partitions'] and all(p['leader'] >= 0 for p in d['partitions']) else 1)" &&
+      return 0
+    sleep 0.2
+  done
+  echo "topic $2 has a partition without a leader after 30 s; logs in $work" >&2
+  return 1
+}
+create_topic "$single" single 1
+create_topic "$cluster" rf3 3
+create_topic "$cluster" rf1 1
+
 load=(--message-size "$SIZE" --partitions "$PARTITIONS" --producers "$PRODUCERS" --acks all)
 run single-rf1-produce "$single" produce --topic single "${load[@]}" --count "$N"
 run cluster-rf3-produce "$cluster" produce --topic rf3 --replication-factor 3 "${load[@]}" --count "$N"
