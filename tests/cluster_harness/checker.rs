@@ -1,7 +1,10 @@
 //! The checker for what clients saw: every acknowledged record must be read back once,
 //! in the order it was acknowledged within its partition. Counts lost, duplicated and
 //! reordered records (the figures Jepsen's Kafka workload reports) instead of stopping
-//! at the first, so a failure says how bad it is.
+//! at the first, so a failure says how bad it is. [`history`] checks a replicated run:
+//! acknowledgements, consumers' reads and every replica's copy together.
+
+pub mod history;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

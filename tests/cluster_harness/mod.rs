@@ -21,9 +21,11 @@
 //! | [`probe`] | raw DescribeCluster / Metadata of one broker |
 //! | [`kafka_probe`] | topic ids from a broker's Kafka Metadata |
 //! | [`wait`] | [`wait_until`] |
-//! | [`checker`] | lost / duplicated / reordered records |
+//! | [`checker`] | lost / duplicated / reordered / diverged / vanished records |
 //! | [`cli`] | running the `rill` command line |
 //! | [`clients`] | producing numbered records and reading them back |
+//! | [`workload`] | producers and consumers running while faults happen |
+//! | [`replicas`] | every replica's copy, read from the stopped brokers' directories |
 
 #![allow(dead_code)]
 
@@ -36,7 +38,9 @@ pub mod netns;
 pub mod node;
 pub mod ports;
 pub mod probe;
+pub mod replicas;
 pub mod wait;
+pub mod workload;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

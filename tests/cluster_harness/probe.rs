@@ -1,7 +1,7 @@
 //! A raw view of one broker, independent of the client library: DescribeCluster and
 //! Metadata sent as frames straight from `rill-protocol`, with a deadline on every
 //! step. The tests use it to see what each broker itself answers (the client library
-//! may route a request elsewhere or retry it).
+//! may route a request elsewhere or retry it), and to produce to one broker alone.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,9 +23,20 @@ const MAX_FRAME_BYTES: usize = 16 << 20;
 
 /// Sends `request` at `version` to `addr` on a fresh connection and returns the answer.
 pub async fn call(addr: SocketAddr, request: Request, version: u16) -> Result<Response, String> {
-    tokio::time::timeout(PROBE_TIMEOUT, call_now(addr, request, version))
+    call_within(addr, request, version, PROBE_TIMEOUT).await
+}
+
+/// [`call`] with its own deadline (for requests the broker may hold, as an `acks=all`
+/// produce).
+pub async fn call_within(
+    addr: SocketAddr,
+    request: Request,
+    version: u16,
+    deadline: Duration,
+) -> Result<Response, String> {
+    tokio::time::timeout(deadline, call_now(addr, request, version))
         .await
-        .map_err(|_| format!("{addr} did not answer within {PROBE_TIMEOUT:?}"))?
+        .map_err(|_| format!("{addr} did not answer within {deadline:?}"))?
 }
 
 async fn call_now(addr: SocketAddr, request: Request, version: u16) -> Result<Response, String> {
@@ -94,6 +105,49 @@ pub async fn find_coordinator(
     let version = ApiKey::FindCoordinator.max_version();
     match call(addr, request.into(), version).await? {
         Response::FindCoordinator(r) => Ok(r),
+        other => Err(format!("unexpected answer {other:?}")),
+    }
+}
+
+/// Sends one record with `value` to `topic`/`partition` on broker `addr` alone (no
+/// client routing or retries), `acks=all`, the broker allowed `timeout_ms`; returns the
+/// partition's answer, or an error when none came within `timeout_ms` plus a margin.
+pub async fn produce_one(
+    addr: SocketAddr,
+    topic: &str,
+    partition: i32,
+    value: &str,
+    timeout_ms: i32,
+) -> Result<rill_protocol::api::produce::ProducePartitionResponse, String> {
+    use rill_protocol::api::common::TopicPartitions;
+    use rill_protocol::api::produce::{ProducePartition, ProduceRequest, ACKS_ALL};
+    use rill_protocol::batch::{BatchBuilder, Compression, RecordInput};
+    let mut builder = BatchBuilder::new(Compression::None);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    builder
+        .append(&RecordInput::new(now_ms, value.to_owned()))
+        .map_err(|e| format!("encode record: {e}"))?;
+    let records = builder.build().map_err(|e| format!("encode batch: {e}"))?;
+    let request = ProduceRequest {
+        transactional_id: None,
+        acks: ACKS_ALL,
+        timeout_ms,
+        topics: vec![TopicPartitions {
+            name: topic.to_owned(),
+            partitions: vec![ProducePartition { partition, records }],
+        }],
+    };
+    let deadline = Duration::from_millis(timeout_ms.max(0) as u64) + PROBE_TIMEOUT;
+    let version = ApiKey::Produce.max_version();
+    match call_within(addr, request.into(), version, deadline).await? {
+        Response::Produce(r) => r
+            .topics
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition == partition)
+            .ok_or_else(|| format!("no answer for partition {partition}")),
         other => Err(format!("unexpected answer {other:?}")),
     }
 }

@@ -20,6 +20,8 @@ pub const BATCH_SIZE_DEFAULT: usize = 1000;
 pub const RAW_MAX_IN_FLIGHT_DEFAULT: usize = 5;
 /// Messages per client when neither `--count` nor `--duration` is given.
 pub const COUNT_DEFAULT: u64 = 100_000;
+/// Replicas per partition of a topic the bench creates, when not given.
+pub const REPLICATION_FACTOR_DEFAULT: u16 = 1;
 /// Bytes e2e writes at the start of each value (the send time in nanoseconds).
 pub const E2E_STAMP_BYTES: usize = 8;
 
@@ -32,6 +34,12 @@ pub struct LoadArgs {
     /// Partitions of the topic when it is created.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
+    /// Replicas per partition of the topic when it is created (on a cluster: 3 puts
+    /// each partition on three brokers, and acks=all waits for a majority of them). An
+    /// existing topic with another replication factor is refused when this is given
+    /// [default: 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=32767))]
+    pub replication_factor: Option<u16>,
     /// Producer clients, each with its own connection.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub producers: u32,

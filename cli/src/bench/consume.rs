@@ -56,7 +56,8 @@ impl ConsumeArgs {
 pub async fn run(global: &GlobalArgs, args: ConsumeArgs) -> anyhow::Result<()> {
     let load = &args.load;
     load.validate(0).map_err(anyhow::Error::msg)?;
-    let partitions = ensure_topic(global, load).await?;
+    let topology = ensure_topic(global, load).await?;
+    let partitions = topology.partitions;
     if args.raw {
         check_raw_reaches_leaders(global, &load.topic).await?;
     }
@@ -134,7 +135,9 @@ pub async fn run(global: &GlobalArgs, args: ConsumeArgs) -> anyhow::Result<()> {
     let wall = last.saturating_duration_since(measure_from);
     let mut parameters = serde_json::to_value(&args)?;
     parameters["path"] = args.path().into();
-    Report::new("consume", &clients, wall, parameters)?.print(global.output)
+    let mut report = Report::new("consume", &clients, wall, parameters)?;
+    report.topology = Some(topology);
+    report.print(global.output)
 }
 
 /// The earliest offset of `partition` (0 if unknown).

@@ -42,7 +42,8 @@ struct Tally {
 /// Runs `rill bench e2e`.
 pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
     load.validate(E2E_STAMP_BYTES).map_err(anyhow::Error::msg)?;
-    let partitions = ensure_topic(global, &load).await?;
+    let topology = ensure_topic(global, &load).await?;
+    let partitions = topology.partitions;
     let counters = Arc::new(Counters::default());
     let tally = Arc::new(Tally {
         consumed: AtomicU64::new(0),
@@ -98,6 +99,7 @@ pub async fn run(global: &GlobalArgs, load: LoadArgs) -> anyhow::Result<()> {
     let mut parameters = serde_json::to_value(&load).context("cannot encode parameters")?;
     parameters["produced"] = produced_count.into();
     let mut report = Report::new("e2e", &clients, wall, parameters)?;
+    report.topology = Some(topology);
     // Acknowledged but never received, plus never acknowledged at all.
     report.lost = produced_count.saturating_sub(received) + lost_in_production;
     report.print(global.output)

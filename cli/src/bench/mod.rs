@@ -4,7 +4,7 @@
 //!
 //! One module per mode ([`produce`], [`consume`], [`e2e`], [`baseline`]); options in
 //! [`args`], the send schedule in [`schedule`], figures in [`report`], the live bar in
-//! [`progress`]. Each client has its own connection and its own
+//! [`progress`], the brokers and replicas a run used in [`topology`]. Each client has its own connection and its own
 //! [`report::ClientStats`]; the run's wall time is measured from the end of the warmup
 //! to the last client's last counted message. `--output json` prints the report as one
 //! JSON line.
@@ -26,18 +26,18 @@ pub mod raw;
 pub mod raw_consume;
 pub mod report;
 pub mod schedule;
+pub mod topology;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use rill_client::{Admin, ClientError};
-use rill_protocol::error_code::ErrorCode;
 
 use self::args::{BaselineArgs, LoadArgs};
+pub use self::topology::{ensure_topic, RunTopology};
 use super::GlobalArgs;
 
 const BENCH_EXAMPLES: &str = "\
@@ -48,7 +48,9 @@ Examples:
   rill bench consume --topic b1 --output json
   rill bench consume --topic b1 --raw                                   plain Fetch loop
   rill bench produce --topic b8 --partitions 8 --producers 8
-  rill bench e2e --topic lat --rate 50000 --linger 1ms --duration 20s";
+  rill bench e2e --topic lat --rate 50000 --linger 1ms --duration 20s
+  rill --broker a:9420,b:9420,c:9420 bench produce --topic r3 --replication-factor 3
+                                         three replicas per partition, acks=all";
 
 /// Options of `rill bench`.
 #[derive(Debug, Args)]
@@ -84,25 +86,6 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         BenchMode::E2e(args) => e2e::run(global, args).await,
         BenchMode::Baseline(args) => baseline::run(args, global.output).await,
     }
-}
-
-/// Creates `args.topic` with `args.partitions` unless it exists; returns its partition
-/// count (the existing one if it was there).
-pub async fn ensure_topic(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<i32> {
-    let admin = Admin::connect(global.connection_config()).await?;
-    match admin.create_topic(&args.topic, args.partitions, &[]).await {
-        Ok(()) => {}
-        Err(ClientError::Broker {
-            code: ErrorCode::TopicAlreadyExists,
-            ..
-        }) => {}
-        Err(error) => {
-            return Err(error).with_context(|| format!("cannot create topic {}", args.topic))
-        }
-    }
-    let description = admin.describe_topic(&args.topic).await?;
-    admin.close().await?;
-    i32::try_from(description.partitions.len()).context("too many partitions")
 }
 
 /// `--raw` sends every partition's requests over one connection, to the first broker
@@ -228,6 +211,8 @@ mod tests {
             "--warmup",
             "1s",
             "--raw",
+            "--replication-factor",
+            "3",
         ]) else {
             panic!("not produce")
         };
@@ -237,6 +222,7 @@ mod tests {
         assert_eq!(l.stop(), args::Stop::Count(10));
         assert_eq!(l.warmup, Duration::from_secs(1));
         assert!(p.raw);
+        assert_eq!(l.replication_factor, Some(3));
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["load"]["acks"], "all");
         assert_eq!(json["load"]["warmup"], 1000);
@@ -253,6 +239,7 @@ mod tests {
         assert_eq!(argv(&["--batch-size", "1", "--linger", "1ms"]), 2);
         assert_eq!(argv(&["--acks", "2"]), 2);
         assert_eq!(argv(&["--partitions", "0"]), 2);
+        assert_eq!(argv(&["--replication-factor", "0"]), 2);
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
              library's Producer with --batch-bytes and --linger"
         );
     }
-    let partitions = ensure_topic(global, &args.load).await?;
+    let topology = ensure_topic(global, &args.load).await?;
+    let partitions = topology.partitions;
     if args.raw {
         check_raw_reaches_leaders(global, &args.load.topic).await?;
     }
@@ -67,6 +68,7 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<()> {
     parameters["path"] = args.path().into();
     let mut report = Report::new("produce", &produced.clients, produced.wall, parameters)?;
     report.partitions_written = Some(partitions_written(&before, &after));
+    report.topology = Some(topology);
     report.print(global.output)
 }
 

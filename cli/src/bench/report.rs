@@ -12,6 +12,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::topology::RunTopology;
 use crate::output::{print_stdout, OutputFormat, Style, Table};
 
 /// Largest latency the histogram tracks, in microseconds (60 s).
@@ -148,6 +149,9 @@ pub struct Report<P: Serialize> {
     /// reached every one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partitions_written: Option<usize>,
+    /// The brokers and replicas behind the run's topic (modes that use a topic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<RunTopology>,
     /// What each client did.
     pub clients: Vec<Figures>,
     /// The options of the run.
@@ -183,6 +187,7 @@ impl<P: Serialize> Report<P> {
             latency_us: total.latency_us,
             lost: sum.lost,
             partitions_written: None,
+            topology: None,
             clients: clients
                 .iter()
                 .map(|c| Figures::new(&c.name, c, c.elapsed, &c.latency_us))
@@ -255,6 +260,10 @@ impl<P: Serialize> Report<P> {
         let mut text = table.render(Style::stdout());
         if let Some(written) = self.partitions_written {
             text.push_str(&format!("partitions written: {written}\n"));
+        }
+        if let Some(topology) = &self.topology {
+            text.push_str(&topology.describe());
+            text.push('\n');
         }
         print_stdout(&text).context("cannot write the report")
     }
