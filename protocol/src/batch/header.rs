@@ -320,7 +320,11 @@ mod tests {
         for start in 0..8 {
             for len in 0..600 {
                 let slice = &data[start..start + len];
-                assert_eq!(crc_of_covered(slice), crc32c::crc32c(slice), "{start}+{len}");
+                assert_eq!(
+                    crc_of_covered(slice),
+                    crc32c::crc32c(slice),
+                    "{start}+{len}"
+                );
             }
         }
         for len in [4095, 4096, 65_537, 1 << 20, (4 << 20) + 3] {
