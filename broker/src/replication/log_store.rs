@@ -19,6 +19,7 @@ use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
@@ -36,6 +37,10 @@ pub const ROLL_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Bytes of recent entries' payloads kept in memory for replication reads.
 pub const RECENT_CACHE_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// How often at most the committed marker is written. It only tells a restarting
+/// replica how far it may apply before hearing from the leader; a stale one is safe.
+pub const COMMITTED_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Most payload bytes one [`RaftLogReader::limited_get_log_entries`] returns (at least
 /// one entry), which bounds an AppendEntries request.
@@ -62,6 +67,11 @@ struct Index {
     last_purged: Option<LogId<u64>>,
     vote: Option<Vote<u64>>,
     committed: Option<LogId<u64>>,
+    /// When the committed marker was last written (it is a hint: written at most every
+    /// [`COMMITTED_SAVE_INTERVAL`], never costing an fsync per commit).
+    committed_saved_at: Option<Instant>,
+    /// [`COMMITTED_SAVE_INTERVAL`] (tests set it).
+    committed_save_interval: Duration,
 }
 
 impl Index {
@@ -200,6 +210,7 @@ impl PartitionLogStore {
         let mut index = recover(dir, last_purged).map_err(failed("recover raft log", dir))?;
         index.vote = vote;
         index.committed = committed;
+        index.committed_save_interval = COMMITTED_SAVE_INTERVAL;
         Ok(PartitionLogStore {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
@@ -208,6 +219,12 @@ impl PartitionLogStore {
                 recent: Mutex::new(RecentEntries::default()),
             }),
         })
+    }
+
+    /// Sets how often at most the committed marker is written.
+    #[cfg(test)]
+    fn set_committed_save_interval(&self, interval: Duration) {
+        self.index().committed_save_interval = interval;
     }
 
     fn index(&self) -> MutexGuard<'_, Index> {
@@ -497,13 +514,22 @@ impl RaftLogStorage<PartitionConfig> for PartitionLogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<(), Error> {
-        if self.index().committed == committed {
-            return Ok(());
+        {
+            let mut index = self.index();
+            let due = index
+                .committed_saved_at
+                .is_none_or(|at| at.elapsed() >= index.committed_save_interval);
+            // Going back (a cut tail) is written at once; going forward only when due.
+            let backwards = committed < index.committed;
+            index.committed = committed;
+            if !due && !backwards {
+                return Ok(());
+            }
+            index.committed_saved_at = Some(Instant::now());
         }
         self.write_marker(COMMITTED_FILE, COMMITTED_PREFIX, committed)
             .await
             .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
-        self.index().committed = committed;
         Ok(())
     }
 

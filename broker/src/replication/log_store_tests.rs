@@ -4,6 +4,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::storage::RaftLogStorageExt;
 use openraft::testing::{StoreBuilder, Suite};
@@ -327,4 +328,26 @@ async fn vote_and_committed_survive_reopen() {
     std::fs::write(dir.path().join(VOTE_FILE), "junk").unwrap();
     let err = PartitionLogStore::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("raft-vote"), "{err}");
+}
+
+#[tokio::test]
+async fn the_committed_hint_is_written_at_most_once_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    log.set_committed_save_interval(Duration::from_secs(3600));
+    append(&mut log, entries(1, 0..5)).await;
+    log.save_committed(Some(log_id(1, 1))).await.unwrap();
+    let marker = std::fs::read(dir.path().join(COMMITTED_FILE)).unwrap();
+    for i in 2..5 {
+        log.save_committed(Some(log_id(1, i))).await.unwrap();
+    }
+    // In memory the newest; on disk still the first (an fsync per commit saved).
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 4)));
+    assert_eq!(
+        std::fs::read(dir.path().join(COMMITTED_FILE)).unwrap(),
+        marker
+    );
+    drop(log);
+    let mut log = open(dir.path());
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 1)));
 }
