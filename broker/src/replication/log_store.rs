@@ -481,6 +481,15 @@ impl RaftLogReader<PartitionConfig> for PartitionLogStore {
     }
 
     async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry>, Error> {
+        // Replication reads from `start` on: if `start` was purged meanwhile, later entries
+        // must not come back as if they followed it (openraft sends a snapshot instead).
+        let first = {
+            let index = self.index();
+            index.first_index().unwrap_or(index.next_index())
+        };
+        if start < first {
+            return Ok(Vec::new());
+        }
         let (start, end) = self.clamp(&(start..end));
         self.read(start, end, READ_BATCH_BYTES_MAX).await
     }

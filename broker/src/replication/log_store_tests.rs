@@ -307,6 +307,13 @@ async fn limited_reads_stay_within_the_byte_budget() {
     // One entry over the budget still comes back alone.
     let one = log.limited_get_log_entries(3, 4).await.unwrap();
     assert_eq!(one[..], big[3..4]);
+    // A purged start gives nothing, never the entries after it as if they followed it.
+    log.purge(log_id(1, 2)).await.unwrap();
+    assert!(log.limited_get_log_entries(1, 6).await.unwrap().is_empty());
+    assert_eq!(
+        log.limited_get_log_entries(3, 4).await.unwrap()[..],
+        big[3..4]
+    );
 }
 
 #[tokio::test]
