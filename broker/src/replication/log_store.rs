@@ -6,9 +6,11 @@
 //! kept in memory; entries are read back from the files on demand, except the most
 //! recent ones, which a small cache bounded in bytes keeps for the leader's replication
 //! streams. Files roll at [`ROLL_BYTES`]; purging deletes whole files below the purge
-//! point after the purged marker is durable. Every change is fsynced on the blocking
-//! pool before the in-memory view changes and before openraft hears it is flushed; the
-//! writer and the readers share only the location index, locked for short moments.
+//! point after the purged marker is durable. Appends are written, and fsynced as the
+//! topic's flush policy says ([`PartitionLogStore::set_flush_policy`], `always` unless
+//! told otherwise), on the blocking pool before the in-memory view changes and before
+//! openraft hears they are flushed; truncations, purges and markers are always fsynced.
+//! The writer and the readers share only the location index, locked for short moments.
 //!
 //! Opening cuts a torn or damaged tail of the last file (and anything after a break in
 //! the indexes), logging what it cut.
@@ -31,6 +33,7 @@ use super::log_segment::{self, encode_record, Location, LogSegment};
 use super::types::{Entry, PartitionConfig};
 use super::ReplicationError;
 use crate::cluster::raft::marker;
+use crate::storage::FlushPolicy;
 
 /// A log file rolls once it holds this many bytes.
 pub const ROLL_BYTES: u64 = 64 * 1024 * 1024;
@@ -169,6 +172,8 @@ fn payload_bytes(entry: &Entry) -> usize {
 struct Shared {
     dir: PathBuf,
     roll_bytes: u64,
+    /// Taken by appends (on the blocking pool) and [`PartitionLogStore::flush_if_due`].
+    sync: Mutex<SyncState>,
     index: Mutex<Index>,
     recent: Mutex<RecentEntries>,
 }
@@ -178,6 +183,12 @@ struct Shared {
 #[derive(Debug, Clone)]
 pub struct PartitionLogStore {
     shared: Arc<Shared>,
+}
+
+impl Shared {
+    fn sync_state(&self) -> MutexGuard<'_, SyncState> {
+        self.sync.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl PartitionLogStore {
@@ -215,10 +226,46 @@ impl PartitionLogStore {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
                 roll_bytes,
+                sync: Mutex::new(SyncState {
+                    policy: FlushPolicy::Always,
+                    last_sync: Instant::now(),
+                    pending: Vec::new(),
+                    dir_pending: false,
+                }),
                 index: Mutex::new(index),
                 recent: Mutex::new(RecentEntries::default()),
             }),
         })
+    }
+
+    /// Follows the topic's flush policy, as its segments do: `always` (the default)
+    /// fsyncs every append before openraft hears it is flushed; `every N ms` fsyncs an
+    /// append once N ms passed since the last fsync (and [`Self::flush_if_due`] catches
+    /// up an idle log); `os` leaves it to the page cache, so an acknowledged write
+    /// survives a process crash, and a machine crash only where a majority kept it.
+    pub fn set_flush_policy(&self, policy: FlushPolicy) {
+        self.shared.sync_state().policy = policy;
+    }
+
+    /// fsyncs what appends left unsynced when the flush policy's interval has passed
+    /// (`every N ms`); returns whether it did. Call it periodically. Blocking (fsyncs).
+    pub fn flush_if_due(&self) -> Result<bool, ReplicationError> {
+        let mut sync = self.shared.sync_state();
+        let pending = !sync.pending.is_empty() || sync.dir_pending;
+        let due = match sync.policy {
+            FlushPolicy::Interval(every) => sync.last_sync.elapsed() >= every,
+            FlushPolicy::Always | FlushPolicy::Os => false,
+        };
+        if !(pending && due) {
+            return Ok(false);
+        }
+        sync.sync(&self.shared.dir)
+            .map_err(|source| ReplicationError::Io {
+                op: "fsync raft log",
+                path: self.shared.dir.clone(),
+                source,
+            })?;
+        Ok(true)
     }
 
     /// Sets how often at most the committed marker is written.
@@ -594,17 +641,25 @@ impl RaftLogStorage<PartitionConfig> for PartitionLogStore {
             let last = index.files.last_key_value().map(|(_, f)| Arc::clone(f));
             (last, index.last_file_bytes)
         };
-        let dir = self.shared.dir.clone();
-        let roll_bytes = self.shared.roll_bytes;
+        let shared = Arc::clone(&self.shared);
         let written = Arc::new(entries);
         let to_write = Arc::clone(&written);
         let result = tokio::task::spawn_blocking(move || {
             let place = Placement {
                 last_file,
                 last_file_bytes,
-                roll_bytes,
+                roll_bytes: shared.roll_bytes,
             };
-            write_entries(&dir, place, &to_write)
+            let outcome = write_entries(&shared.dir, place, &to_write)?;
+            let mut sync = shared.sync_state();
+            sync.note(&outcome);
+            if sync.due() {
+                if let Err(e) = sync.sync(&shared.dir) {
+                    outcome.undo();
+                    return Err(e);
+                }
+            }
+            Ok(outcome)
         })
         .await
         .map_err(io::Error::other)
@@ -692,6 +747,8 @@ impl RaftLogStorage<PartitionConfig> for PartitionLogStore {
 
 /// What [`write_entries`] wrote.
 struct Written {
+    /// Files written, with where this write started in each.
+    touched: Vec<(Arc<LogSegment>, u64)>,
     new_files: Vec<Arc<LogSegment>>,
     locations: Vec<Location>,
     last_file_bytes: u64,
@@ -708,9 +765,8 @@ struct Placement {
 }
 
 /// Writes `entries` after the last file's records (or in new files, rolling at
-/// `roll_bytes`), fsyncs every file written and, when files were created, the
-/// directory. On failure the partial writes are cut off again (best effort; a torn tail
-/// is also cut on the next open) and created files removed.
+/// `roll_bytes`), without an fsync (the caller decides). On failure the partial writes
+/// are undone.
 fn write_entries(dir: &Path, place: Placement, entries: &[Entry]) -> io::Result<Written> {
     let Placement {
         last_file,
@@ -749,36 +805,84 @@ fn write_entries(dir: &Path, place: Placement, entries: &[Entry]) -> io::Result<
         for (file, start, buf) in &runs {
             if !buf.is_empty() {
                 file.write_at(*start, buf)?;
-                file.sync()?;
             }
-        }
-        if !new_files.is_empty() {
-            log_segment::sync_dir(dir)?;
         }
         Ok(())
     })();
+    let last_file_bytes = runs
+        .last()
+        .map_or(last_file_bytes, |(_, start, buf)| start + buf.len() as u64);
+    let written = Written {
+        touched: runs
+            .iter()
+            .map(|(file, start, _)| (Arc::clone(file), *start))
+            .collect(),
+        new_files,
+        locations,
+        last_file_bytes,
+    };
     match result {
-        Ok(()) => {
-            let last_file_bytes = runs
-                .last()
-                .map_or(last_file_bytes, |(_, start, buf)| start + buf.len() as u64);
-            Ok(Written {
-                new_files,
-                locations,
-                last_file_bytes,
-            })
-        }
+        Ok(()) => Ok(written),
         Err(e) => {
-            for (file, start, _) in &runs {
-                if !new_files.iter().any(|n| Arc::ptr_eq(n, file)) {
-                    let _ = file.truncate(*start);
-                }
-            }
-            for file in &new_files {
-                let _ = file.delete();
-            }
+            written.undo();
             Err(e)
         }
+    }
+}
+
+impl Written {
+    /// Removes what was written (best effort; a torn tail is also cut on the next open).
+    fn undo(&self) {
+        for (file, start) in &self.touched {
+            if !self.new_files.iter().any(|n| Arc::ptr_eq(n, file)) {
+                let _ = file.truncate(*start);
+            }
+        }
+        for file in &self.new_files {
+            let _ = file.delete();
+        }
+    }
+}
+
+/// When the log's files are fsynced: the topic's flush policy, as for its segments.
+#[derive(Debug)]
+struct SyncState {
+    policy: FlushPolicy,
+    last_sync: Instant,
+    /// Files written since the last fsync.
+    pending: Vec<Arc<LogSegment>>,
+    /// A file was created since the last fsync of the directory.
+    dir_pending: bool,
+}
+
+impl SyncState {
+    fn note(&mut self, written: &Written) {
+        for (file, _) in &written.touched {
+            if !self.pending.iter().any(|p| Arc::ptr_eq(p, file)) {
+                self.pending.push(Arc::clone(file));
+            }
+        }
+        self.dir_pending |= !written.new_files.is_empty();
+    }
+
+    fn due(&self) -> bool {
+        match self.policy {
+            FlushPolicy::Always => true,
+            FlushPolicy::Interval(every) => self.last_sync.elapsed() >= every,
+            FlushPolicy::Os => false,
+        }
+    }
+
+    /// fsyncs the pending files and, if needed, the directory. Blocking.
+    fn sync(&mut self, dir: &Path) -> io::Result<()> {
+        for file in self.pending.drain(..) {
+            file.sync()?;
+        }
+        if std::mem::take(&mut self.dir_pending) {
+            log_segment::sync_dir(dir)?;
+        }
+        self.last_sync = Instant::now();
+        Ok(())
     }
 }
 

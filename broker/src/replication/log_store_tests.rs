@@ -358,3 +358,30 @@ async fn the_committed_hint_is_written_at_most_once_per_interval() {
     let mut log = open(dir.path());
     assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 1)));
 }
+
+#[tokio::test]
+async fn the_flush_policy_decides_when_appends_are_fsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    // `always`: nothing is ever left for a catch-up fsync.
+    append(&mut log, entries(1, 0..3)).await;
+    log.set_flush_policy(FlushPolicy::Interval(Duration::ZERO));
+    assert!(!log.flush_if_due().unwrap());
+    // `os`: appends leave their files unsynced; an interval of zero then catches up.
+    log.set_flush_policy(FlushPolicy::Os);
+    append(&mut log, entries(1, 3..20)).await;
+    assert!(!log.flush_if_due().unwrap(), "os: never due");
+    log.set_flush_policy(FlushPolicy::Interval(Duration::ZERO));
+    assert!(log.flush_if_due().unwrap());
+    assert!(!log.flush_if_due().unwrap(), "nothing left");
+    // A long interval: appends are not synced, the catch-up is not due yet.
+    log.set_flush_policy(FlushPolicy::Interval(Duration::from_secs(3600)));
+    append(&mut log, entries(1, 20..25)).await;
+    assert!(!log.flush_if_due().unwrap());
+    // Whatever the policy, what was appended reads back, also after a reopen.
+    let all = log.try_get_log_entries(0..).await.unwrap();
+    drop(log);
+    let mut log = open(dir.path());
+    assert_eq!(log.try_get_log_entries(0..).await.unwrap(), all);
+    assert_eq!(all.len(), 25);
+}
