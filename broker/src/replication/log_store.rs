@@ -38,8 +38,9 @@ use crate::storage::FlushPolicy;
 /// A log file rolls once it holds this many bytes.
 pub const ROLL_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Bytes of recent entries' payloads kept in memory for replication reads.
-pub const RECENT_CACHE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Bytes of recent entries' payloads kept in memory for replication reads. Small: it is
+/// per partition group and kept while the group is idle; a miss reads the page cache.
+pub const RECENT_CACHE_BYTES_MAX: usize = 1024 * 1024;
 
 /// How often at most the committed marker is written. It only tells a restarting
 /// replica how far it may apply before hearing from the leader; a stale one is safe.
