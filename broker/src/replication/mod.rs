@@ -37,7 +37,6 @@
 //! | [`state_machine`] | applying entries to the segments, snapshots, install | storage |
 //! | [`applied`] | the applied-index file (what was applied, crash-safe) | storage |
 //! | [`snapshot`] | the snapshot descriptor and the state machine's markers | storage |
-//! | [`segment_read`] | answering another replica's [`SegmentSource::read`] | storage |
 //! | `network` | openraft's network for many groups over shared connections | network |
 //! | `server` | the inter-broker side of it, segment reads for catch-up | network |
 //! | `manager` | starting and stopping groups as the image says, leader reports | network |
@@ -47,7 +46,6 @@ pub mod codec;
 pub mod error;
 pub mod log_segment;
 pub mod log_store;
-pub mod segment_read;
 pub mod snapshot;
 pub mod state_machine;
 #[cfg(test)]

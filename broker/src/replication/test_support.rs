@@ -91,11 +91,14 @@ impl SegmentSource for LocalSource {
                 .nodes
                 .get(&node)
                 .ok_or_else(|| peer("unknown node".into()))?;
-            Ok(super::segment_read::read_chunk(
-                partition.log()?,
-                offset,
-                max_bytes,
-            )?)
+            let log = partition.log()?;
+            let from = offset.max(log.log_start_offset());
+            let read = log.read(from, max_bytes as usize)?;
+            Ok(SegmentChunk {
+                log_start_offset: read.log_start_offset,
+                log_end_offset: read.high_watermark,
+                batches: read.records,
+            })
         })
     }
 }
