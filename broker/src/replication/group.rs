@@ -16,7 +16,7 @@ use openraft::{BasicNode, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::isr::IsrTracker;
+use super::isr::{Contacts, IsrTracker};
 use super::log_store::PartitionLogStore;
 use super::network::{GroupNetworkFactory, Peers};
 use super::rpc::{self, Refusal, RequestBody, ResponseBody};
@@ -110,6 +110,8 @@ pub struct Group {
     pub dir: PathBuf,
     node_id: NodeId,
     isr: Mutex<IsrTracker>,
+    /// When each follower last answered (kept by the group's network).
+    contacts: Arc<Contacts>,
     /// Stops its reporting task.
     pub stop: CancellationToken,
     /// The reporting task.
@@ -159,9 +161,11 @@ impl Group {
             .await
             .map_err(|e| ReplicationError::Stopped(format!("opening group {}: {e}", spec.id)))??
         };
+        let contacts = Arc::new(Contacts::default());
         let network = GroupNetworkFactory {
             group: spec.id,
             peers,
+            contacts: contacts.clone(),
         };
         let raft = PartitionRaft::new(
             settings.node_id,
@@ -180,6 +184,7 @@ impl Group {
             dir,
             node_id: settings.node_id,
             isr: Mutex::new(IsrTracker::new(settings.replica_lag_max)),
+            contacts,
             stop: CancellationToken::new(),
             task: Mutex::new(None),
         }))
@@ -229,7 +234,7 @@ impl Group {
     pub fn observe(&self, m: &RaftMetrics<NodeId, BasicNode>) -> u64 {
         let mut isr = self.isr.lock().unwrap_or_else(|p| p.into_inner());
         let before = isr.elections();
-        isr.observe(m, self.node_id, Instant::now());
+        isr.observe(m, &self.contacts, self.node_id, Instant::now());
         isr.elections() - before
     }
 
