@@ -116,6 +116,7 @@ impl Collector for BrokerCollector {
             super::tls::encode(enc, broker)?;
             super::authorization::encode(enc, broker)?;
             super::cluster::encode(enc, broker)?;
+            super::replication::encode(enc, broker)?;
         }
         super::cleaner::encode_counters(enc)?;
         encode_storage(enc)?;

@@ -20,6 +20,7 @@ pub mod groups;
 pub mod histogram;
 pub mod partition;
 pub mod process;
+pub mod replication;
 pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};

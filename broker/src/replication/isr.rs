@@ -1,13 +1,16 @@
 //! Which replicas of a group are in sync, as its leader tracks them from openraft's
-//! metrics, with Kafka's rule: a follower is in sync while it caught up with the
-//! leader's committed log (its matched index reached the leader's applied index)
-//! within the last `replica.lag.time.max.ms`. A new leader starts with every voter in
+//! metrics and the follower's answers, with Kafka's rule: a follower is in sync while it
+//! answered the leader and had caught up with the leader's committed log (its matched
+//! index reached the leader's applied index) within the last `replica.lag.time.max.ms`.
+//! The answer counts ([`Contacts`], kept by the group's network): a follower that died
+//! with nothing new to replicate still matches the log, but stops answering. A new leader starts with every voter in
 //! sync, as Kafka's does; a follower that stays behind drops out after the lag time.
 //!
 //! It also counts the leader elections the group's copy here has seen (terms started
 //! after the first one it observed).
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, RaftMetrics, ServerState};
@@ -16,6 +19,29 @@ use crate::cluster::NodeId;
 
 /// Kafka's `replica.lag.time.max.ms` default.
 pub const REPLICA_LAG_TIME_MAX_DEFAULT: Duration = Duration::from_secs(10);
+
+/// When each follower last answered one of the leader's AppendEntries (heartbeats
+/// included), kept by the group's network.
+#[derive(Debug, Default)]
+pub struct Contacts {
+    last: Mutex<BTreeMap<NodeId, Instant>>,
+}
+
+impl Contacts {
+    /// `node` answered now.
+    pub fn answered(&self, node: NodeId) {
+        self.lock().insert(node, Instant::now());
+    }
+
+    /// When `node` last answered.
+    pub fn last(&self, node: NodeId) -> Option<Instant> {
+        self.lock().get(&node).copied()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<NodeId, Instant>> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 /// One group's in-sync tracking.
 #[derive(Debug, Clone)]
@@ -39,8 +65,15 @@ impl IsrTracker {
         }
     }
 
-    /// Takes in the group's metrics as of `now` (this broker is `me`).
-    pub fn observe(&mut self, m: &RaftMetrics<NodeId, BasicNode>, me: NodeId, now: Instant) {
+    /// Takes in the group's metrics and its followers' answers as of `now` (this
+    /// broker is `me`).
+    pub fn observe(
+        &mut self,
+        m: &RaftMetrics<NodeId, BasicNode>,
+        contacts: &Contacts,
+        me: NodeId,
+        now: Instant,
+    ) {
         if self.term != Some(m.current_term) {
             if self.term.is_some() {
                 self.elections += 1;
@@ -67,9 +100,14 @@ impl IsrTracker {
             return;
         };
         for (follower, matched) in replication {
-            if matched.map(|l| l.index) >= committed {
-                self.caught_up_at.insert(*follower, now);
+            let answered = contacts.last(*follower);
+            if *follower == me || matched.map(|l| l.index) < committed || answered.is_none() {
+                continue;
             }
+            // Caught up as of its last answer (never later than now).
+            let at = answered.map_or(now, |at| at.min(now));
+            let entry = self.caught_up_at.entry(*follower).or_insert(at);
+            *entry = (*entry).max(at);
         }
     }
 
@@ -131,22 +169,50 @@ mod tests {
         m
     }
 
+    impl IsrTracker {
+        /// `observe` with every follower answering at `now`.
+        fn observe_all(&mut self, m: &RaftMetrics<NodeId, BasicNode>, me: NodeId, now: Instant) {
+            let contacts = Contacts::default();
+            for node in [1, 2, 3] {
+                contacts.lock().insert(node, now);
+            }
+            self.observe(m, &contacts, me, now);
+        }
+    }
+
+    #[test]
+    fn a_follower_that_stops_answering_leaves_the_isr_though_it_matches_the_log() {
+        let mut isr = IsrTracker::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let contacts = Contacts::default();
+        contacts.lock().insert(2, t0);
+        contacts.lock().insert(3, t0);
+        let m = metrics(2, 1, 10, &[(1, 10), (2, 10), (3, 10)]);
+        isr.observe(&m, &contacts, 1, t0);
+        assert_eq!(isr.in_sync(t0), vec![1, 2, 3]);
+        // Nothing new is written; broker 3 dies, broker 2 keeps answering.
+        let t1 = t0 + Duration::from_secs(11);
+        contacts.lock().insert(2, t1);
+        isr.observe(&m, &contacts, 1, t1);
+        assert_eq!(isr.in_sync(t1), vec![1, 2]);
+    }
+
     #[test]
     fn a_follower_behind_longer_than_the_lag_time_leaves_the_isr_and_returns_when_caught_up() {
         let lag = Duration::from_secs(10);
         let mut isr = IsrTracker::new(lag);
         let t0 = Instant::now();
-        isr.observe(&metrics(2, 1, 10, &[(1, 10), (2, 10), (3, 4)]), 1, t0);
+        isr.observe_all(&metrics(2, 1, 10, &[(1, 10), (2, 10), (3, 4)]), 1, t0);
         assert_eq!(
             isr.in_sync(t0),
             vec![1, 2, 3],
             "a new leader starts with all in sync"
         );
         let t1 = t0 + Duration::from_secs(11);
-        isr.observe(&metrics(2, 1, 50, &[(1, 50), (2, 50), (3, 9)]), 1, t1);
+        isr.observe_all(&metrics(2, 1, 50, &[(1, 50), (2, 50), (3, 9)]), 1, t1);
         assert_eq!(isr.in_sync(t1), vec![1, 2]);
         let t2 = t1 + Duration::from_secs(1);
-        isr.observe(&metrics(2, 1, 60, &[(1, 60), (2, 55), (3, 60)]), 1, t2);
+        isr.observe_all(&metrics(2, 1, 60, &[(1, 60), (2, 55), (3, 60)]), 1, t2);
         assert_eq!(isr.in_sync(t2), vec![1, 2, 3]);
         assert_eq!(isr.elections(), 0);
     }
@@ -155,11 +221,11 @@ mod tests {
     fn a_follower_tracks_nothing_and_new_terms_count_as_elections() {
         let mut isr = IsrTracker::new(Duration::from_secs(10));
         let now = Instant::now();
-        isr.observe(&metrics(3, 2, 10, &[]), 1, now);
+        isr.observe_all(&metrics(3, 2, 10, &[]), 1, now);
         assert!(isr.in_sync(now).is_empty());
-        isr.observe(&metrics(4, 1, 10, &[(1, 10), (2, 10), (3, 10)]), 1, now);
+        isr.observe_all(&metrics(4, 1, 10, &[(1, 10), (2, 10), (3, 10)]), 1, now);
         assert_eq!(isr.in_sync(now), vec![1, 2, 3]);
-        isr.observe(&metrics(5, 3, 10, &[]), 1, now);
+        isr.observe_all(&metrics(5, 3, 10, &[]), 1, now);
         assert!(isr.in_sync(now).is_empty());
         assert_eq!(isr.elections(), 2);
     }

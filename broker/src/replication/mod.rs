@@ -41,17 +41,22 @@
 //! | [`rpc`] | the replication protocol's messages and frames | network |
 //! | [`network`] | openraft's network for many groups over shared connections | network |
 //! | [`server`] | the inter-broker side of it | network |
-//! | [`isr`] | in-sync replicas from openraft's metrics | network |
+//! | [`manager`] | starting and stopping groups as the image says; the [`Replicator`] | network |
+//! | [`group`] | one group: Raft over the log store and state machine, serving peers | network |
+//! | [`report`] | a group leader's reports (leader, term, ISR) to the controller | network |
 //! | [`isr`] | which replicas are in sync (Kafka's lag-time rule) | network |
 
 pub mod applied;
 pub mod codec;
 pub mod error;
+pub mod group;
 pub mod isr;
 pub mod log_segment;
 pub mod log_store;
+pub mod manager;
 pub mod network;
 pub mod offsets;
+pub mod report;
 pub mod rpc;
 pub mod server;
 pub mod snapshot;

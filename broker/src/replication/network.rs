@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::isr::Contacts;
 use super::rpc::{
     self, FrameError, Refusal, RequestBody, RequestFrame, ResponseBody, ResponseFrame,
 };
@@ -490,6 +491,8 @@ pub struct GroupNetworkFactory {
     pub group: GroupId,
     /// The shared connections.
     pub peers: Arc<Peers>,
+    /// Where answers to AppendEntries are noted (for the in-sync tracking).
+    pub contacts: Arc<Contacts>,
 }
 
 impl RaftNetworkFactory<PartitionConfig> for GroupNetworkFactory {
@@ -501,6 +504,7 @@ impl RaftNetworkFactory<PartitionConfig> for GroupNetworkFactory {
             target,
             fallback_addr: node.addr.clone(),
             peers: self.peers.clone(),
+            contacts: self.contacts.clone(),
         }
     }
 }
@@ -511,6 +515,7 @@ pub struct GroupNetwork {
     target: NodeId,
     fallback_addr: String,
     peers: Arc<Peers>,
+    contacts: Arc<Contacts>,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -590,6 +595,7 @@ impl RaftNetwork<PartitionConfig> for GroupNetwork {
         }
         match self.send(RequestBody::AppendEntries(rpc), &option).await? {
             ResponseBody::AppendEntries(r) => {
+                self.contacts.answered(self.target);
                 r.map_err(|e| RemoteError::new(self.target, e).into())
             }
             _ => Err(self.unexpected("AppendEntries")),

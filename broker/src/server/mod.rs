@@ -122,6 +122,9 @@ pub struct BrokerCtx {
     /// The replica manager of partitions with several replicas (issue #16); set once at
     /// startup on clustered brokers, never on a single broker.
     pub replicator: std::sync::OnceLock<Arc<dyn crate::replication::Replicator>>,
+    /// The same manager, for what only it tells (replication metrics); `None` on a
+    /// single broker and on brokers of an in-memory quorum.
+    pub replication: Option<Arc<crate::replication::manager::ReplicaManager>>,
 }
 
 impl BrokerCtx {
@@ -175,6 +178,8 @@ pub struct Server {
     kafka: Option<TcpListener>,
     /// The member of the metadata quorum this broker runs, when clustered.
     raft: Option<RaftMember>,
+    /// The replica manager, with the member of the quorum.
+    replication: Option<Arc<crate::replication::manager::ReplicaManager>>,
     /// This broker's hold on its data directory, released when the server is dropped.
     _data_dir_lock: crate::data_dir_lock::DataDirLock,
 }
@@ -257,6 +262,12 @@ impl Server {
             Some(cluster) => (Some(cluster), None),
             None => join_cluster(&config, advertised, kafka_addr).await?,
         };
+        let replication = match (&raft, &config.cluster) {
+            (Some(RaftMember(node)), Some(cluster_config)) => {
+                Some(start_replication(node, cluster_config, &config.data_dir)?)
+            }
+            _ => None,
+        };
         let producer_ids = ProducerIds::open(&config.data_dir)?;
         let buffers = budget::ByteBudget::new(
             config.max_total_buffer_bytes,
@@ -279,7 +290,11 @@ impl Server {
             cluster,
             reconciled: Default::default(),
             replicator: std::sync::OnceLock::new(),
+            replication: replication.clone(),
         });
+        if let Some(manager) = &replication {
+            let _ = ctx.replicator.set(manager.clone());
+        }
         telemetry.attach(ctx.clone());
         if ctx.cluster.is_some() {
             crate::replication::offsets::ReplicatedOffsets::install(&ctx);
@@ -290,6 +305,7 @@ impl Server {
             telemetry,
             kafka,
             raft,
+            replication,
             _data_dir_lock: data_dir_lock,
         })
     }
@@ -317,6 +333,7 @@ impl Server {
             telemetry,
             kafka,
             raft,
+            replication,
             _data_dir_lock: data_dir_lock,
         } = self;
         info!(
@@ -331,6 +348,7 @@ impl Server {
         warn_if_exposed(&ctx, kafka.as_ref().and_then(|l| l.local_addr().ok()));
         let housekeeping = tokio::spawn(housekeeping::run(ctx.clone(), shutdown.clone()));
         let cluster_tasks = crate::cluster::tasks::spawn(&ctx, &shutdown);
+        let replication = replication.map(|manager| spawn_replication(manager, &ctx, &shutdown));
         // One budget of connections for both protocols (they share the open-file limit).
         let (slots, max_connections) = listener::connection_slots(&ctx).await;
         let kafka = kafka.map(|l| {
@@ -346,6 +364,10 @@ impl Server {
         let _ = housekeeping.await;
         for task in cluster_tasks {
             let _ = task.await;
+        }
+        if let Some(replication) = replication {
+            // Stops every partition group before the logs close.
+            let _ = replication.await;
         }
         if let Some(RaftMember(raft)) = raft {
             raft.shutdown().await;
@@ -408,6 +430,40 @@ async fn join_cluster(
         crate::cluster::raft::RaftNode::start(cluster_config, &config.data_dir, registration)
             .await?;
     Ok((Some(node.cluster()), Some(RaftMember(node))))
+}
+
+/// Starts the replica manager of a broker running `node`, and hands it the replication
+/// connections the inter-broker listener accepts.
+fn start_replication(
+    node: &crate::cluster::raft::RaftNode,
+    cluster_config: &crate::cluster::ClusterConfig,
+    data_dir: &std::path::Path,
+) -> Result<Arc<crate::replication::manager::ReplicaManager>, ServerError> {
+    use crate::replication::{group::GroupSettings, isr, manager::ReplicaManager};
+    let settings = GroupSettings::new(
+        cluster_config,
+        crate::replication::group::REQUEST_TIMEOUT_DEFAULT,
+        isr::REPLICA_LAG_TIME_MAX_DEFAULT,
+    )
+    .map_err(|e| ServerError::Cluster(crate::cluster::ClusterError::Config(e.to_string())))?;
+    let manager = ReplicaManager::new(node.cluster(), settings, data_dir);
+    node.replication_handoff().attach(manager.clone());
+    Ok(manager)
+}
+
+/// Runs `manager` over the local topics until `shutdown`; the task ends once every
+/// partition group has stopped.
+fn spawn_replication(
+    manager: Arc<crate::replication::manager::ReplicaManager>,
+    ctx: &Arc<BrokerCtx>,
+    shutdown: &ShutdownListener,
+) -> tokio::task::JoinHandle<()> {
+    let topics = ctx.clone();
+    let local: crate::replication::manager::LocalPartitions =
+        Arc::new(move |topic, partition| topics.topics.partition(topic, partition).ok());
+    let images = ctx.reconciled.subscribe();
+    let mut shutdown = shutdown.clone();
+    tokio::spawn(manager.run(local, images, async move { shutdown.recv().await }))
 }
 
 /// Warns about each protocol listener that is reachable beyond loopback in plaintext,
