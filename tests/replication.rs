@@ -185,7 +185,6 @@ async fn follower_catches_up_after_retention_trimmed_the_leader() {
     ];
     let layout = replicated_topic(&cluster, "trimmed", 1, &configs).await;
     let mut options = WorkloadOptions::new(cluster.bootstrap(), "trimmed", &[0]);
-    options.consumers = 0;
     options.key_bytes = 200;
     options.rate_per_producer = 300;
     let workload = Workload::start(options).await;
@@ -226,8 +225,14 @@ async fn follower_catches_up_after_retention_trimmed_the_leader() {
     let at = workload.progress.acknowledged(0);
     wait_for_writes(&workload, 0, at, RESUMED_RECORDS).await;
     let run = workload.stop().await;
-    let (report, copies) =
-        check_run(&mut cluster, "trimmed", &layout, &run.acknowledged, &[]).await;
+    let (report, copies) = check_run(
+        &mut cluster,
+        "trimmed",
+        &layout,
+        &run.acknowledged,
+        &run.observed,
+    )
+    .await;
     let copy_of = |node: u64| copies.iter().find(|c| c.node == node).unwrap();
     let (f, l) = (copy_of(follower), copy_of(leader_id));
     println!(
@@ -385,7 +390,15 @@ async fn nemesis_round_loses_nothing() {
     let mut rounds = 0;
     while started.elapsed() < duration {
         rounds += 1;
-        let victim = rng.gen_range(1..=3u64);
+        // Half the faults hit a partition's leader, where they hurt most.
+        let victim = match rng.gen_bool(0.5) {
+            true => {
+                let p = partitions[rng.gen_range(0..partitions.len())];
+                leader(&cluster, 1 + rng.gen_range(0..3u64), "nemesis", p).await
+            }
+            false => None,
+        };
+        let victim = victim.unwrap_or_else(|| rng.gen_range(1..=3u64));
         let fault =
             [Fault::Kill9, Fault::Pause, Fault::Isolate, Fault::Restart][rng.gen_range(0..4)];
         let held = Duration::from_millis(rng.gen_range(500..3000));
