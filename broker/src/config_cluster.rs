@@ -41,6 +41,11 @@ pub struct ClusterArgs {
     /// --node-id, e.g. `1@10.0.0.1:9431,2@10.0.0.2:9431,3@10.0.0.3:9431` [default: off].
     #[arg(long, env = "RILL_CLUSTER", value_parser = parse_cluster_members)]
     pub cluster: Option<Members>,
+    /// This broker's own inter-broker address when it is not in --cluster: it joins the
+    /// cluster as a broker that holds partitions but does not vote on metadata (add a
+    /// fourth broker this way), e.g. `10.0.0.4:9431` [default: its --cluster entry].
+    #[arg(long, env = "RILL_INTER_BROKER_LISTEN", value_parser = parse_listen)]
+    pub inter_broker_listen: Option<String>,
     /// This broker's rack (zone) label; a topic's replicas go to different racks [default: none].
     #[arg(long, env = "RILL_RACK")]
     pub rack: Option<String>,
@@ -83,6 +88,7 @@ pub enum FileMembers {
 pub struct ClusterFileConfig {
     node_id: Option<u64>,
     members: Option<FileMembers>,
+    listen: Option<String>,
     rack: Option<String>,
     raft_heartbeat: Option<String>,
     raft_election_timeout: Option<String>,
@@ -97,6 +103,7 @@ pub struct ClusterFileConfig {
 pub struct ClusterSettings {
     node_id: Option<u64>,
     members: Option<Vec<ClusterMember>>,
+    listen: Option<String>,
     rack: Option<String>,
     raft_heartbeat: Option<Duration>,
     raft_election_timeout: Option<Duration>,
@@ -119,6 +126,10 @@ impl ClusterSettings {
             };
             let parsed = parse_members(&text).map_err(|e| invalid("cluster.members", &text, e))?;
             self.members = Some(parsed);
+        }
+        if let Some(listen) = &file.listen {
+            parse_listen(listen).map_err(|e| invalid("cluster.listen", listen, e))?;
+            self.listen = Some(listen.clone());
         }
         replace(&mut self.rack, file.rack.clone());
         let duration =
@@ -161,6 +172,7 @@ impl ClusterSettings {
             &mut self.members,
             args.cluster.as_ref().map(|Members(m)| m.clone()),
         );
+        replace(&mut self.listen, args.inter_broker_listen.clone());
         replace(&mut self.rack, args.rack.clone());
         replace(&mut self.raft_heartbeat, args.raft_heartbeat);
         replace(&mut self.raft_election_timeout, args.raft_election_timeout);
@@ -223,6 +235,7 @@ impl ClusterSettings {
             ));
         }
         let mut config = ClusterConfig::new(node_id, members);
+        config.listen = self.listen.clone();
         config.rack = self.rack.clone().filter(|r| !r.trim().is_empty());
         replace_plain(&mut config.raft_heartbeat, self.raft_heartbeat);
         replace_plain(
@@ -264,4 +277,10 @@ fn replace_plain<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *slot = v;
     }
+}
+
+/// Checks `--inter-broker-listen` is `host:port`.
+fn parse_listen(s: &str) -> Result<String, String> {
+    crate::config::parse_host_port(s)?;
+    Ok(s.to_string())
 }

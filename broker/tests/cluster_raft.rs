@@ -80,6 +80,7 @@ impl TestCluster {
             kafka: Some(("127.0.0.1".into(), 9090 + node_id as u16)),
             inter_broker: self.addr(node_id),
             rack: Some(format!("rack-{node_id}")),
+            incarnation: 0,
         }
     }
 

@@ -136,6 +136,7 @@ fn registration(node_id: NodeId, addr: SocketAddr, rack: &str) -> MetadataComman
         kafka: None,
         inter_broker: format!("127.0.0.1:{}", 9430 + node_id),
         rack: Some(rack.into()),
+        incarnation: 0,
     })
 }
 

@@ -17,7 +17,10 @@ const EXAMPLES: &str = "\
 Examples:
   rill cluster status
   rill --broker 127.0.0.1:9421,127.0.0.1:9422 cluster status
-  rill cluster status --output json | jq '.brokers[] | select(.alive | not) | .node_id'";
+  rill cluster status --output json | jq '.brokers[] | select(.alive | not) | .node_id'
+  rill cluster rebalance                    # show how replicas would move
+  rill cluster rebalance --execute --wait   # move them and follow the moves
+  rill cluster drain 3 --execute --wait     # empty broker 3 before removing it";
 
 /// Arguments of `rill cluster`.
 #[derive(Debug, Args)]
@@ -34,6 +37,37 @@ pub enum ClusterCommand {
     /// Show the cluster's id, controller and brokers (alive, voter, addresses).
     #[command(after_help = EXAMPLES)]
     Status,
+    /// Spread the replicas of replicated partitions evenly over the live brokers
+    /// (after adding one); shows the plan, moves with --execute.
+    #[command(after_help = EXAMPLES)]
+    Rebalance(MoveArgs),
+    /// Move every replica off a broker (before removing it); shows the plan, moves
+    /// with --execute.
+    #[command(after_help = EXAMPLES)]
+    Drain(DrainArgs),
+}
+
+/// How a planned move is carried out.
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    /// Record the moves with the controller (without it, only the plan is shown).
+    #[arg(long)]
+    pub execute: bool,
+    /// With --execute: follow the moves until every partition has its new replicas.
+    #[arg(long, requires = "execute")]
+    pub wait: bool,
+    /// How long --wait waits, e.g. `10m` [default: 5m].
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    pub timeout: std::time::Duration,
+}
+
+/// `rill cluster drain`.
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The broker's node id.
+    pub node_id: i32,
+    #[command(flatten)]
+    pub how: MoveArgs,
 }
 
 /// `rill cluster status --output json`.
@@ -100,7 +134,62 @@ fn format_address(host: &str, port: i32) -> String {
 pub async fn run(global: &GlobalArgs, args: ClusterArgs) -> anyhow::Result<()> {
     match args.command {
         ClusterCommand::Status => run_status(global).await,
+        ClusterCommand::Rebalance(how) => run_rebalance(global, how).await,
+        ClusterCommand::Drain(drain) => run_drain(global, drain).await,
     }
+}
+
+async fn run_rebalance(global: &GlobalArgs, how: MoveArgs) -> anyhow::Result<()> {
+    let admin = Admin::connect(global.connection_config())
+        .await
+        .context("cannot reach the broker")?;
+    let result = async {
+        let (placements, live) = crate::reassign::placements(&admin).await?;
+        let moves = crate::reassign::plan_rebalance(&placements, &live);
+        let wait = how.wait.then_some(how.timeout);
+        crate::reassign::carry_out(&admin, &moves, how.execute, wait, global.output).await
+    }
+    .await;
+    let _ = admin.close().await;
+    result
+}
+
+async fn run_drain(global: &GlobalArgs, drain: DrainArgs) -> anyhow::Result<()> {
+    let admin = Admin::connect(global.connection_config())
+        .await
+        .context("cannot reach the broker")?;
+    let result = async {
+        let (placements, live) = crate::reassign::placements(&admin).await?;
+        let (moves, stuck) = crate::reassign::plan_drain(&placements, &live, drain.node_id);
+        for p in &stuck {
+            eprintln!(
+                "warning: partition {} of `{}` (replicas {:?}) cannot leave broker {}: {}",
+                p.partition,
+                p.topic,
+                p.replicas,
+                drain.node_id,
+                if p.replicas.len() < 2 {
+                    "it has one replica, so no Raft group to carry its data (re-create the topic with --replication-factor 2 or more)"
+                } else {
+                    "no other live broker is free to take it"
+                }
+            );
+        }
+        let wait = drain.how.wait.then_some(drain.how.timeout);
+        crate::reassign::carry_out(&admin, &moves, drain.how.execute, wait, global.output)
+            .await?;
+        if !stuck.is_empty() {
+            anyhow::bail!(
+                "{} partition(s) stay on broker {}",
+                stuck.len(),
+                drain.node_id
+            );
+        }
+        Ok(())
+    }
+    .await;
+    let _ = admin.close().await;
+    result
 }
 
 async fn run_status(global: &GlobalArgs) -> anyhow::Result<()> {

@@ -21,6 +21,7 @@ pub mod produce_input;
 pub mod produce_progress;
 pub mod raw_connection;
 pub mod raw_sasl;
+pub mod reassign;
 pub mod record_format;
 pub mod sasl;
 pub mod status;

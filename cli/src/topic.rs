@@ -57,6 +57,12 @@ pub enum TopicCommand {
         after_help = "Examples:\n  rill topic alter orders --config retention.ms=3600000\n  rill topic alter orders --reset retention.ms"
     )]
     Alter(AlterArgs),
+    /// Move a replicated partition to other brokers (its data follows through its Raft
+    /// group); see also `rill cluster rebalance` and `rill cluster drain`.
+    #[command(
+        after_help = "Examples:\n  rill topic reassign orders --partition 0 --replicas 2,3,4 --wait\n  rill topic reassign orders --partition 0 --cancel"
+    )]
+    Reassign(ReassignArgs),
     /// Delete a topic and all its records.
     #[command(
         after_help = "Examples:\n  rill topic delete orders\n  rill topic delete scratch --if-exists"
@@ -82,6 +88,29 @@ pub struct CreateArgs {
     /// Succeed without changes if the topic already exists.
     #[arg(long)]
     pub if_not_exists: bool,
+}
+
+/// `rill topic reassign`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true)))]
+pub struct ReassignArgs {
+    /// Topic name.
+    pub name: String,
+    /// The partition to move.
+    #[arg(long, short = 'p', value_name = "N")]
+    pub partition: i32,
+    /// Its new replicas, preferred leader first, e.g. `2,3,4`.
+    #[arg(long, value_name = "IDS", value_delimiter = ',', group = "target")]
+    pub replicas: Vec<i32>,
+    /// Cancel a move still under way instead.
+    #[arg(long, group = "target")]
+    pub cancel: bool,
+    /// Follow the move until the partition has its new replicas.
+    #[arg(long, conflicts_with = "cancel")]
+    pub wait: bool,
+    /// How long --wait waits, e.g. `10m` [default: 5m].
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    pub timeout: std::time::Duration,
 }
 
 /// A subcommand that takes only a topic name.
@@ -127,6 +156,7 @@ pub async fn run(global: &GlobalArgs, args: TopicArgs) -> anyhow::Result<()> {
         TopicCommand::Describe(NameArgs { name }) => run_describe(&admin, &name, output).await,
         TopicCommand::Alter(alter) => run_alter(&admin, alter, output).await,
         TopicCommand::Delete(delete) => run_delete(&admin, delete, output).await,
+        TopicCommand::Reassign(reassign) => run_reassign(&admin, reassign, output).await,
     };
     admin.close().await?;
     result
@@ -253,6 +283,54 @@ async fn run_describe(admin: &Admin, name: &str, output: OutputFormat) -> anyhow
         OutputFormat::Text => print_stdout(&render_describe(&described, Style::stdout()))?,
     }
     Ok(())
+}
+
+async fn run_reassign(
+    admin: &Admin,
+    args: ReassignArgs,
+    output: OutputFormat,
+) -> anyhow::Result<()> {
+    let described = admin
+        .describe_topic(&args.name)
+        .await
+        .with_context(|| format!("cannot describe topic `{}`", args.name))?;
+    let Some(now) = described
+        .partitions
+        .iter()
+        .find(|p| p.partition == args.partition)
+    else {
+        anyhow::bail!("topic `{}` has no partition {}", args.name, args.partition);
+    };
+    if args.cancel {
+        admin
+            .reassign_partitions(&[rill_client::PartitionMove {
+                topic: args.name.clone(),
+                partition: args.partition,
+                replicas: None,
+            }])
+            .await
+            .context("the controller refused to cancel the move")?;
+        return print_changed(
+            output,
+            Changed {
+                topic: &args.name,
+                action: "reassign-cancel",
+                changed: true,
+            },
+            &format!(
+                "cancelled the move of partition {} of `{}`",
+                args.partition, args.name
+            ),
+        );
+    }
+    let moves = [crate::reassign::Move {
+        topic: args.name.clone(),
+        partition: args.partition,
+        from: now.replicas.clone(),
+        to: args.replicas.clone(),
+    }];
+    let wait = args.wait.then_some(args.timeout);
+    crate::reassign::carry_out(admin, &moves, true, wait, output).await
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 mod acls;
 mod cluster;
 mod groups;
+mod reassign;
 mod users;
 
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +36,7 @@ pub use groups::{
     GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionOffset, OffsetReset,
     ResetOffset,
 };
+pub use reassign::PartitionMove;
 pub use users::UserListing;
 
 /// A topic to create.
@@ -147,6 +149,9 @@ const OFFSETS_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_mil
 /// Last pause (the attempts double up to it: 100 + 200 + 400 + 800 ms).
 const OFFSETS_RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_millis(800);
 
+/// Pause before retrying what a broker refused with NOT_CONTROLLER.
+const NOT_CONTROLLER_BACKOFF: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Administrative client.
 #[derive(Debug)]
 pub struct Admin {
@@ -189,12 +194,44 @@ impl Admin {
                     .unwrap_or(rill_protocol::api::create_topics::DEFAULT_REPLICATION_FACTOR),
             })
             .collect();
-        let request = CreateTopicsRequest {
+        let mut request = CreateTopicsRequest {
             topics,
             timeout_ms: self.timeout_ms,
             validate_only: false,
         };
-        check_results(self.slot.call(&request).await?.topics)
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            let results = self.slot.call(&request).await?.topics;
+            // No controller (an election is under way): retry the topics it refused
+            // for that reason, as Kafka's admin client does, within the timeout.
+            let retry: Vec<String> = results
+                .iter()
+                .filter(|r| r.error_code == ErrorCode::NotController)
+                .map(|r| r.name.clone())
+                .collect();
+            if retry.is_empty() || !self.wait_for_controller(&mut waited).await {
+                return check_results(results);
+            }
+            check_results(
+                results
+                    .into_iter()
+                    .filter(|r| r.error_code != ErrorCode::NotController)
+                    .collect(),
+            )?;
+            request.topics.retain(|t| retry.contains(&t.name));
+        }
+    }
+
+    /// Sleeps before a retry of what found no controller; `false` once the request
+    /// timeout is spent.
+    async fn wait_for_controller(&self, waited: &mut std::time::Duration) -> bool {
+        let budget = std::time::Duration::from_millis(u64::try_from(self.timeout_ms).unwrap_or(0));
+        if *waited >= budget {
+            return false;
+        }
+        tokio::time::sleep(NOT_CONTROLLER_BACKOFF).await;
+        *waited += NOT_CONTROLLER_BACKOFF;
+        true
     }
 
     /// Creates one topic: shorthand for [`Admin::create_topics`].
@@ -213,11 +250,29 @@ impl Admin {
 
     /// Deletes topics and all their data; fails with the first topic refused.
     pub async fn delete_topics(&self, names: &[&str]) -> Result<()> {
-        let request = DeleteTopicsRequest {
+        let mut request = DeleteTopicsRequest {
             topic_names: names.iter().map(|n| (*n).to_owned()).collect(),
             timeout_ms: self.timeout_ms,
         };
-        check_results(self.slot.call(&request).await?.topics)
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            let results = self.slot.call(&request).await?.topics;
+            let retry: Vec<String> = results
+                .iter()
+                .filter(|r| r.error_code == ErrorCode::NotController)
+                .map(|r| r.name.clone())
+                .collect();
+            if retry.is_empty() || !self.wait_for_controller(&mut waited).await {
+                return check_results(results);
+            }
+            check_results(
+                results
+                    .into_iter()
+                    .filter(|r| r.error_code != ErrorCode::NotController)
+                    .collect(),
+            )?;
+            request.topic_names.retain(|t| retry.contains(t));
+        }
     }
 
     /// Every topic, sorted by name.

@@ -482,3 +482,25 @@ async fn describe_topic_asks_another_broker_when_the_first_is_cut_off() {
     assert_eq!(topic.partitions[1].latest_offset, 3);
     admin.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn create_topics_retries_while_no_controller_is_elected() {
+    let broker = FakeBroker::start(1).await;
+    broker.state().no_controller_answers = 3;
+    let admin = Admin::connect(ConnectionConfig::new(broker.addr.clone()))
+        .await
+        .unwrap();
+    admin.create_topic("elected", 2, &[]).await.unwrap();
+    let (partitions, refusals_left) = {
+        let state = broker.state();
+        (state.logs["elected"].len(), state.no_controller_answers)
+    };
+    assert_eq!(
+        (partitions, refusals_left),
+        (2, 0),
+        "three refusals, then created"
+    );
+    // A real refusal is not retried.
+    let again = admin.create_topic("elected", 2, &[]).await.unwrap_err();
+    assert_eq!(again.error_code(), Some(ErrorCode::TopicAlreadyExists));
+}

@@ -146,7 +146,7 @@ mod test_support;
 pub use admin::{
     Admin, BrokerStatus, ClusterBrokerDescription, ClusterDescription, GroupDescription,
     GroupListing, GroupMemberDescription, GroupPartitionOffset, NewTopic, OffsetReset,
-    PartitionDescription, ResetOffset, TopicDescription, TopicListing, UserListing,
+    PartitionDescription, PartitionMove, ResetOffset, TopicDescription, TopicListing, UserListing,
 };
 pub use config::{
     Acks, AutoOffsetReset, BootstrapServers, Compression, ConnectionConfig, ConsumerConfig,

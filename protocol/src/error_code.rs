@@ -124,6 +124,8 @@ error_codes! {
     InvalidPartitions = 37, "INVALID_PARTITIONS", false, "The number of partitions is invalid.";
     InvalidReplicationFactor = 38, "INVALID_REPLICATION_FACTOR", false,
         "The replication factor is invalid.";
+    InvalidReplicaAssignment = 39, "INVALID_REPLICA_ASSIGNMENT", false,
+        "The replica assignment is invalid.";
     InvalidConfig = 40, "INVALID_CONFIG", false, "A configuration key or value is invalid.";
     NotController = 41, "NOT_CONTROLLER", true,
         "This broker is not the cluster's controller, or the cluster has no controller now.";

@@ -29,6 +29,11 @@ pub struct BrokerRegistration {
     pub inter_broker: String,
     /// Rack (zone) label, if any.
     pub rack: Option<String>,
+    /// Random per process start: once the image holds this broker's registration with
+    /// its current incarnation, the image is newer than anything that happened while
+    /// the broker was down (0 in records written before incarnations existed).
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 /// One record of the metadata log.
@@ -106,6 +111,42 @@ pub enum MetadataCommand {
         /// Replicas holding every committed record, the leader included.
         isr: Vec<NodeId>,
     },
+    /// Replicated partitions move to other brokers: each partition's Raft group adds
+    /// the target's new replicas, switches its voters to the target and then reports
+    /// [`MetadataCommand::CompleteReassignment`]. `None` cancels a move under way.
+    ReassignPartitions {
+        /// Topic name.
+        topic: String,
+        /// The topic's id.
+        topic_id: u128,
+        /// `(partition, target replicas)`, preferred leader first.
+        moves: Vec<(u32, Option<Vec<NodeId>>)>,
+    },
+    /// A partition's group now has exactly `replicas` as voters: the move is done.
+    CompleteReassignment {
+        /// Topic name.
+        topic: String,
+        /// The topic's id.
+        topic_id: u128,
+        /// Partition index.
+        partition: u32,
+        /// The replicas now (the target recorded by ReassignPartitions).
+        replicas: Vec<NodeId>,
+    },
+    /// Users' SCRAM credentials added or replaced, and removed (a user goes with its
+    /// last credential).
+    AlterCredentials {
+        /// Credentials set.
+        upsert: Vec<CredentialRecord>,
+        /// `(user, mechanism)` removed (ones already gone are ignored).
+        delete: Vec<(String, String)>,
+    },
+    /// The credentials a broker had before the cluster replicated them, adopted only
+    /// when the cluster has never held any (its first broker to start seeds them).
+    SeedCredentials {
+        /// The credentials.
+        credentials: Vec<CredentialRecord>,
+    },
     /// ACLs added (ones already there stay as they are).
     CreateAcls {
         /// The ACLs.
@@ -135,6 +176,35 @@ pub struct AclRecord {
     pub operation: String,
     /// `Allow` or `Deny`.
     pub permission: String,
+}
+
+/// One user's SCRAM credential as the metadata log carries it: salted and hashed
+/// (RFC 5802's StoredKey and ServerKey), never a password. Binary fields as hex.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CredentialRecord {
+    /// The user.
+    pub user: String,
+    /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    /// The salt, hex.
+    pub salt: String,
+    /// PBKDF2 iterations.
+    pub iterations: u32,
+    /// StoredKey, hex.
+    pub stored_key: String,
+    /// ServerKey, hex.
+    pub server_key: String,
+}
+
+impl std::fmt::Debug for CredentialRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys are secrets (StoredKey and a sniffed exchange recover ClientKey).
+        f.debug_struct("CredentialRecord")
+            .field("user", &self.user)
+            .field("mechanism", &self.mechanism)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why applying a command changed nothing. Carried back to the proposer as the

@@ -51,8 +51,11 @@ pub fn parse_members(s: &str) -> Result<Vec<ClusterMember>, String> {
 /// Everything the cluster layer needs to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
-    /// This broker's id; must be one of `members` (voters) today.
+    /// This broker's id: one of `members` (a voter), or any other id with `listen`
+    /// set (a broker that joins the cluster without voting: an openraft learner).
     pub node_id: NodeId,
+    /// This broker's inter-broker address when it is not one of `members`.
+    pub listen: Option<String>,
     /// The quorum's voters with their inter-broker addresses.
     pub members: Vec<ClusterMember>,
     /// This broker's rack (zone) label, for placement.
@@ -78,6 +81,7 @@ impl ClusterConfig {
         Self {
             node_id,
             members,
+            listen: None,
             rack: None,
             raft_heartbeat: Duration::from_millis(250),
             raft_election_timeout: Duration::from_millis(1000),
@@ -87,9 +91,20 @@ impl ClusterConfig {
         }
     }
 
-    /// This broker's own entry in `members`.
-    pub fn me(&self) -> Option<&ClusterMember> {
-        self.members.iter().find(|m| m.node_id == self.node_id)
+    /// This broker's own entry in `members`, or its `listen` address as a non-voter.
+    pub fn me(&self) -> Option<ClusterMember> {
+        match self.members.iter().find(|m| m.node_id == self.node_id) {
+            Some(member) => Some(member.clone()),
+            None => self.listen.as_ref().map(|addr| ClusterMember {
+                node_id: self.node_id,
+                addr: addr.clone(),
+            }),
+        }
+    }
+
+    /// Whether this broker votes in the metadata quorum (it is named in `members`).
+    pub fn is_voter(&self) -> bool {
+        self.members.iter().any(|m| m.node_id == self.node_id)
     }
 
     /// Checks the settings agree with each other; the message says what to change.
@@ -97,10 +112,18 @@ impl ClusterConfig {
         if self.me().is_none() {
             let ids: Vec<String> = self.members.iter().map(|m| m.node_id.to_string()).collect();
             return Err(format!(
-                "--node-id {} is not in --cluster (its ids are {}); name this broker in the list",
+                "--node-id {} is not in --cluster (its ids are {}): name this broker in the list to make it a voter, or give its own inter-broker address with --inter-broker-listen to join without voting",
                 self.node_id,
                 ids.join(", ")
             ));
+        }
+        if let (true, Some(listen)) = (self.is_voter(), &self.listen) {
+            let mine = self.me().map(|m| m.addr).unwrap_or_default();
+            if *listen != mine {
+                return Err(format!(
+                    "--inter-broker-listen {listen} differs from this broker's --cluster entry {mine}: a voter listens at its --cluster address; drop --inter-broker-listen"
+                ));
+            }
         }
         if self.raft_heartbeat.is_zero() || self.raft_heartbeat * 3 > self.raft_election_timeout {
             return Err(format!(

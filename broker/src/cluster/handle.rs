@@ -48,6 +48,7 @@ pub struct QuorumStatus {
 #[derive(Clone)]
 pub struct Cluster {
     node_id: NodeId,
+    incarnation: u64,
     image: watch::Receiver<Arc<MetadataImage>>,
     quorum: Arc<dyn Quorum>,
 }
@@ -71,9 +72,27 @@ impl Cluster {
     ) -> Self {
         Self {
             node_id,
+            incarnation: 0,
             image,
             quorum,
         }
+    }
+
+    /// This handle for a broker registered with `incarnation`
+    /// ([`super::BrokerRegistration::incarnation`]).
+    pub fn with_incarnation(mut self, incarnation: u64) -> Self {
+        self.incarnation = incarnation;
+        self
+    }
+
+    /// Whether the image already holds this broker's registration from this run: it
+    /// is then newer than every change made while the broker was down.
+    pub fn image_caught_up(&self, image: &MetadataImage) -> bool {
+        self.incarnation != 0
+            && image
+                .brokers
+                .get(&self.node_id)
+                .is_some_and(|b| b.registration.incarnation == self.incarnation)
     }
 
     /// This broker's node id.

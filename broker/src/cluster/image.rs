@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::command::{AclRecord, ApplyError, BrokerRegistration, MetadataCommand};
+use super::command::{
+    AclRecord, ApplyError, BrokerRegistration, CredentialRecord, MetadataCommand,
+};
 use super::NodeId;
 
 /// A registered broker and whether the controller hears from it.
@@ -45,6 +47,10 @@ pub struct PartitionRecord {
     /// partitions only; 0 before the first report).
     #[serde(default)]
     pub raft_term: u64,
+    /// Where a reassignment moves the partition (replicated partitions), until its
+    /// group reports the move done.
+    #[serde(default)]
+    pub target_replicas: Option<Vec<NodeId>>,
 }
 
 impl PartitionRecord {
@@ -52,6 +58,21 @@ impl PartitionRecord {
     /// and elects its leader.
     pub fn is_replicated(&self) -> bool {
         self.replicas.len() > 1
+    }
+
+    /// Whether `node_id` holds (or is about to hold, during a reassignment) a copy.
+    pub fn hosted_by(&self, node_id: NodeId) -> bool {
+        self.replicas.contains(&node_id)
+            || self
+                .target_replicas
+                .as_ref()
+                .is_some_and(|t| t.contains(&node_id))
+    }
+
+    /// The voters the partition's group should have now: the target while a
+    /// reassignment is under way, else the replicas.
+    pub fn wanted_voters(&self) -> &[NodeId] {
+        self.target_replicas.as_deref().unwrap_or(&self.replicas)
     }
 }
 
@@ -80,6 +101,12 @@ pub struct MetadataImage {
     /// The cluster's ACLs (absent from images written before ACLs were replicated).
     #[serde(default)]
     pub acls: std::collections::BTreeSet<AclRecord>,
+    /// Users' SCRAM credentials: user, then mechanism.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, BTreeMap<String, CredentialRecord>>,
+    /// Credentials were seeded or changed once: a later seed is ignored.
+    #[serde(default)]
+    pub credentials_seeded: bool,
 }
 
 impl MetadataImage {
@@ -144,6 +171,50 @@ impl MetadataImage {
                 term,
                 isr,
             } => self.replica_leader(topic, *topic_id, *partition, *leader, *term, isr),
+            MetadataCommand::ReassignPartitions {
+                topic,
+                topic_id,
+                moves,
+            } => self.reassign(topic, *topic_id, moves),
+            MetadataCommand::CompleteReassignment {
+                topic,
+                topic_id,
+                partition,
+                replicas,
+            } => self.complete_reassignment(topic, *topic_id, *partition, replicas),
+            MetadataCommand::AlterCredentials { upsert, delete } => {
+                for record in upsert {
+                    self.credentials
+                        .entry(record.user.clone())
+                        .or_default()
+                        .insert(record.mechanism.clone(), record.clone());
+                }
+                for (user, mechanism) in delete {
+                    if let Some(user_credentials) = self.credentials.get_mut(user) {
+                        user_credentials.remove(mechanism);
+                        if user_credentials.is_empty() {
+                            self.credentials.remove(user);
+                        }
+                    }
+                }
+                self.credentials_seeded = true;
+                Ok(())
+            }
+            MetadataCommand::SeedCredentials { credentials } => {
+                if self.credentials_seeded {
+                    return Err(ApplyError::Invalid(
+                        "the cluster's credentials are already seeded".into(),
+                    ));
+                }
+                for record in credentials {
+                    self.credentials
+                        .entry(record.user.clone())
+                        .or_default()
+                        .insert(record.mechanism.clone(), record.clone());
+                }
+                self.credentials_seeded = true;
+                Ok(())
+            }
             MetadataCommand::CreateAcls { acls } => {
                 self.acls.extend(acls.iter().cloned());
                 Ok(())
@@ -271,7 +342,7 @@ impl MetadataImage {
                 "partition {partition} of `{topic}` has one replica: it is not led by a Raft group"
             )));
         }
-        if !part.replicas.contains(&leader) {
+        if !part.hosted_by(leader) {
             return Err(ApplyError::Invalid(format!(
                 "broker {leader} is not a replica of partition {partition} of `{topic}`"
             )));
@@ -285,9 +356,15 @@ impl MetadataImage {
         let mut in_sync: Vec<NodeId> = part
             .replicas
             .iter()
+            .chain(part.target_replicas.iter().flatten())
             .copied()
             .filter(|r| *r == leader || isr.contains(r))
-            .collect();
+            .fold(Vec::new(), |mut all, r| {
+                if !all.contains(&r) {
+                    all.push(r);
+                }
+                all
+            });
         // The leader first, as Kafka lists it.
         in_sync.sort_by_key(|r| *r != leader);
         if part.leader != Some(leader) || term > part.raft_term {
@@ -296,6 +373,101 @@ impl MetadataImage {
         part.leader = Some(leader);
         part.raft_term = term;
         part.isr = in_sync;
+        Ok(())
+    }
+
+    /// Records reassignment targets, all or none.
+    fn reassign(
+        &mut self,
+        topic: &str,
+        topic_id: u128,
+        moves: &[(u32, Option<Vec<NodeId>>)],
+    ) -> Result<(), ApplyError> {
+        let record = self
+            .topics
+            .get(topic)
+            .filter(|t| t.id == topic_id)
+            .ok_or_else(|| ApplyError::UnknownTopic(topic.to_string()))?;
+        for (partition, target) in moves {
+            let part = record.partitions.get(*partition as usize).ok_or_else(|| {
+                ApplyError::Invalid(format!("`{topic}` has no partition {partition}"))
+            })?;
+            self.check_target(topic, *partition, part, target.as_deref())?;
+        }
+        if let Some(record) = self.topics.get_mut(topic) {
+            for (partition, target) in moves {
+                if let Some(part) = record.partitions.get_mut(*partition as usize) {
+                    part.target_replicas = target.clone().filter(|t| *t != part.replicas);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Why `target` cannot be `partition`'s new replicas, if it cannot.
+    fn check_target(
+        &self,
+        topic: &str,
+        partition: u32,
+        part: &PartitionRecord,
+        target: Option<&[NodeId]>,
+    ) -> Result<(), ApplyError> {
+        let Some(target) = target else {
+            return Ok(());
+        };
+        let name = format!("partition {partition} of `{topic}`");
+        if !part.is_replicated() {
+            return Err(ApplyError::Invalid(format!(
+                "{name} has one replica and no Raft group to move its data: create the topic with --replication-factor 2 or more to move it"
+            )));
+        }
+        if target.len() < 2 {
+            return Err(ApplyError::Invalid(format!(
+                "{name} needs at least two target replicas (its data moves through its Raft group)"
+            )));
+        }
+        for (at, replica) in target.iter().enumerate() {
+            if !self.brokers.contains_key(replica) {
+                return Err(ApplyError::UnknownBroker(*replica));
+            }
+            if target[..at].contains(replica) {
+                return Err(ApplyError::Invalid(format!(
+                    "{name}: broker {replica} is listed twice"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn complete_reassignment(
+        &mut self,
+        topic: &str,
+        topic_id: u128,
+        partition: u32,
+        replicas: &[NodeId],
+    ) -> Result<(), ApplyError> {
+        let part = self
+            .topics
+            .get_mut(topic)
+            .filter(|t| t.id == topic_id)
+            .ok_or_else(|| ApplyError::UnknownTopic(topic.to_string()))?
+            .partitions
+            .get_mut(partition as usize)
+            .ok_or_else(|| {
+                ApplyError::Invalid(format!("`{topic}` has no partition {partition}"))
+            })?;
+        if part.target_replicas.as_deref() != Some(replicas) {
+            return Err(ApplyError::Invalid(format!(
+                "partition {partition} of `{topic}` is not being moved to {replicas:?}"
+            )));
+        }
+        part.replicas = replicas.to_vec();
+        part.target_replicas = None;
+        part.isr.retain(|r| replicas.contains(r));
+        if part.leader.is_some_and(|l| !replicas.contains(&l)) {
+            part.leader = None;
+            part.leader_epoch = part.leader_epoch.saturating_add(1);
+        }
         Ok(())
     }
 
@@ -384,6 +556,7 @@ impl MetadataImage {
                         leader: None,
                         leader_epoch: 0,
                         raft_term: 0,
+                        target_replicas: None,
                     };
                 }
                 // One replica: it leads when alive.
@@ -394,6 +567,7 @@ impl MetadataImage {
                     leader: self.is_alive(leader).then_some(leader),
                     leader_epoch: 0,
                     raft_term: 0,
+                    target_replicas: None,
                 }
             })
             .collect();
@@ -414,6 +588,7 @@ mod tests {
                 kafka: None,
                 inter_broker: format!("127.0.0.1:{}", 9430 + node_id),
                 rack: None,
+                incarnation: 0,
             }))
             .unwrap();
     }
@@ -515,6 +690,56 @@ mod tests {
             .apply(&MetadataCommand::UnfenceBroker { node_id: 2 })
             .unwrap();
         assert_eq!(image.leader("t", 0), Some(3));
+    }
+
+    #[test]
+    fn a_reassignment_records_its_target_until_the_group_reports_it_done() {
+        let mut image = MetadataImage::default();
+        (1..=4).for_each(|n| register(&mut image, n));
+        create(&mut image, "t", vec![vec![1, 2, 3], vec![4]]);
+        image.apply(&report(1, 1, vec![1, 2, 3])).unwrap();
+        let before = image.clone();
+        let reassign =
+            |moves: Vec<(u32, Option<Vec<NodeId>>)>| MetadataCommand::ReassignPartitions {
+                topic: "t".into(),
+                topic_id: 7,
+                moves,
+            };
+        for bad in [
+            reassign(vec![(0, Some(vec![2, 4, 9]))]),
+            reassign(vec![(0, Some(vec![2, 2]))]),
+            reassign(vec![(0, Some(vec![4]))]),
+            reassign(vec![(1, Some(vec![1, 4]))]),
+            reassign(vec![(0, Some(vec![2, 3, 4])), (5, Some(vec![1, 2]))]),
+        ] {
+            assert!(image.apply(&bad).is_err(), "{bad:?} accepted");
+            assert_eq!(image, before);
+        }
+        image
+            .apply(&reassign(vec![(0, Some(vec![2, 3, 4]))]))
+            .unwrap();
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!(p.wanted_voters(), [2, 3, 4]);
+        assert!(p.hosted_by(4) && p.hosted_by(1));
+        // The new replica can lead (and report) before the move completes.
+        image.apply(&report(4, 2, vec![2, 3, 4])).unwrap();
+        let complete = |replicas: Vec<NodeId>| MetadataCommand::CompleteReassignment {
+            topic: "t".into(),
+            topic_id: 7,
+            partition: 0,
+            replicas,
+        };
+        assert!(image.apply(&complete(vec![1, 2, 3])).is_err());
+        image.apply(&complete(vec![2, 3, 4])).unwrap();
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!(
+            (p.replicas.clone(), p.target_replicas.clone(), p.leader),
+            (vec![2, 3, 4], None, Some(4))
+        );
+        assert!(!p.hosted_by(1));
+        // A cancel of nothing under way changes nothing; a move back is a new move.
+        image.apply(&reassign(vec![(0, None)])).unwrap();
+        assert_eq!(image.partition("t", 0).unwrap().target_replicas, None);
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub(crate) async fn on_heartbeat(
         });
     }
     core.liveness.heard(registration.node_id);
+    add_learner_if_new(core, &registration).await?;
     let command = {
         let image = core.image.borrow();
         match image.brokers.get(&registration.node_id) {
@@ -108,6 +109,50 @@ pub(crate) async fn on_heartbeat(
     }
 }
 
+/// A broker outside the quorum's membership (started with `--inter-broker-listen`
+/// instead of an entry in `--cluster`) becomes a learner: openraft replicates the
+/// metadata log to it, without a vote. Returns once the change is committed.
+async fn add_learner_if_new(
+    core: &Core,
+    registration: &BrokerRegistration,
+) -> Result<(), ForwardError> {
+    let known = {
+        let metrics = core.raft.metrics();
+        let m = metrics.borrow();
+        let membership = m.membership_config.membership();
+        membership
+            .get_node(&registration.node_id)
+            .map(|node| node.addr == registration.inter_broker)
+    };
+    match known {
+        Some(true) => return Ok(()),
+        Some(false) if core.is_voter(registration.node_id) => {
+            return Err(ForwardError::Failed(format!(
+                "broker {} registers inter-broker address {}, which differs from its --cluster entry",
+                registration.node_id, registration.inter_broker
+            )))
+        }
+        _ => {}
+    }
+    tracing::info!(
+        node_id = registration.node_id,
+        addr = %registration.inter_broker,
+        "controller: a broker outside the quorum joins as a learner of the metadata log"
+    );
+    let node = openraft::BasicNode::new(&registration.inter_broker);
+    let timeout = core.config.broker_session_timeout;
+    match tokio::time::timeout(
+        timeout,
+        core.raft.add_learner(registration.node_id, node, false),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(ForwardError::Failed(format!("adding learner: {e}"))),
+        Err(_) => Err(ForwardError::Failed("adding the learner timed out".into())),
+    }
+}
+
 /// Heartbeats the controller with `registration` every interval until `shutdown`.
 pub(crate) async fn run_heartbeats(
     core: std::sync::Arc<Core>,
@@ -116,6 +161,7 @@ pub(crate) async fn run_heartbeats(
 ) {
     let interval = core.config.broker_heartbeat_interval;
     let mut connections: HashMap<NodeId, PeerConnection> = HashMap::new();
+    let mut asked: usize = 0;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -123,7 +169,15 @@ pub(crate) async fn run_heartbeats(
             _ = ticker.tick() => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        let Some(controller) = core.controller() else {
+        // A broker outside the quorum knows no controller until the controller adds
+        // it as a learner, which its heartbeat asks for: try the voters in turn.
+        let Some(controller) = core.controller().or_else(|| {
+            let voters = &core.config.members;
+            (!core.config.is_voter() && !voters.is_empty()).then(|| {
+                asked = asked.wrapping_add(1);
+                voters[asked % voters.len()].node_id
+            })
+        }) else {
             continue;
         };
         let beat = async {

@@ -33,6 +33,7 @@ pub mod acls;
 pub mod admin;
 pub mod command;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod handle;
 pub mod image;

@@ -9,13 +9,19 @@
 //! data, no memory beyond the sparse index mapping). Requests for partitions this broker
 //! does not lead are refused by [`super::routing`] before they reach the log.
 //!
-//! Deletion only follows a change this task saw: a topic present in one image and absent
-//! (or present with another id) in a later one. A local topic the first image does not
-//! name is kept and logged, never deleted on a guess: images published while the state
-//! machine replays its log after a restart can lag behind what this broker already
-//! created. Broker-internal topics (`__consumer_offsets`) are never deleted here.
+//! Deletion follows a change this task saw: a topic present in one image and absent
+//! (or present with another id) in a later one. A local topic the image does not name
+//! is kept and logged while the image may be old (images published while the state
+//! machine replays its log after a restart lag behind what this broker already
+//! created); once the image holds this run's own broker registration
+//! ([`super::Cluster::image_caught_up`]) it is newer than anything done while the
+//! broker was down, and a local copy recorded for a topic id the image no longer has
+//! (a topic deleted meanwhile) is deleted then, once. A local topic without a recorded
+//! id (data from before the broker joined a cluster) is never deleted on a guess.
+//! Broker-internal topics (`__consumer_offsets`) are never deleted here.
 //!
-//! The local ACLs follow the image's too ([`super::acls`]).
+//! The local ACLs and user credentials follow the image's too ([`super::acls`],
+//! [`super::credentials`]).
 //!
 //! Each local copy's topic id is recorded ([`super::topic_ids`]): after a restart, a
 //! local copy whose topic was deleted and created again meanwhile (another id in the
@@ -34,6 +40,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::acls::AclSync;
+use super::credentials::CredentialSync;
 use super::image::{MetadataImage, TopicRecord};
 use super::routing::hosts;
 use super::topic_ids::LocalTopicIds;
@@ -91,28 +98,37 @@ pub async fn run(ctx: Arc<BrokerCtx>, mut shutdown: ShutdownListener) {
     };
     let mut images = cluster.subscribe();
     let mut previous: Option<Arc<MetadataImage>> = None;
-    let mut held: Option<(LocalTopicIds, AclSync)> = None;
+    let mut held: Option<(LocalTopicIds, AclSync, CredentialSync)> = None;
+    let mut swept = false;
     loop {
         // Read before the image: the image is then at least as new as this index.
         let applied_index = cluster.status().applied_index;
         let image = images.borrow_and_update().clone();
         let (work_ctx, prev, next) = (ctx.clone(), previous.clone(), image.clone());
         let node_id = cluster.node_id();
+        let sweep = !swept && cluster.image_caught_up(&image);
         let state = held.take();
         let pass = tokio::task::spawn_blocking(move || {
-            let (mut ids, mut acls) = match state {
+            let (mut ids, mut acls, mut credentials) = match state {
                 Some(state) => state,
                 None => {
                     let dir = work_ctx.topics.data_dir();
                     let ids = LocalTopicIds::load(dir).map_err(|e| vec![e])?;
-                    (ids, AclSync::load(dir).map_err(|e| vec![e])?)
+                    let credentials = CredentialSync::load(dir).map_err(|e| vec![e])?;
+                    (ids, AclSync::load(dir).map_err(|e| vec![e])?, credentials)
                 }
             };
             let mut failures = reconcile(&work_ctx, node_id, prev.as_deref(), &next, &mut ids);
+            if sweep {
+                failures.extend(sweep_deleted(&work_ctx, &next, &mut ids));
+            }
             if let Err(e) = acls.follow(&work_ctx, &next, applied_index) {
                 failures.push(e);
             }
-            Ok::<_, Vec<String>>(((ids, acls), failures))
+            if let Err(e) = credentials.follow(&work_ctx, &next, applied_index) {
+                failures.push(e);
+            }
+            Ok::<_, Vec<String>>(((ids, acls, credentials), failures))
         })
         .await
         .unwrap_or_else(|e| Err(vec![format!("reconcile task failed: {e}")]));
@@ -132,6 +148,7 @@ pub async fn run(ctx: Arc<BrokerCtx>, mut shutdown: ShutdownListener) {
         ctx.reconciled.publish(image.clone());
         if failures.is_empty() {
             previous = Some(image);
+            swept |= sweep;
         }
         let wait = async {
             if failures.is_empty() {
@@ -178,6 +195,35 @@ pub fn reconcile(
         }
         if let Err(e) = follow(ctx, name, topic, ids) {
             failures.push(format!("topic `{name}`: {e}"));
+        }
+    }
+    if let Err(e) = ids.save() {
+        failures.push(e);
+    }
+    failures
+}
+
+/// Deletes the local copies recorded for a topic id `image` (which is newer than this
+/// broker's restart) no longer has: topics deleted while this broker was down.
+/// Blocking. Returns what failed.
+fn sweep_deleted(ctx: &BrokerCtx, image: &MetadataImage, ids: &mut LocalTopicIds) -> Vec<String> {
+    let mut failures = Vec::new();
+    for topic in ctx.topics.list() {
+        let name = &*topic.name;
+        let Some(recorded) = ids.get(name) else {
+            continue;
+        };
+        let current = image.topics.get(name).map(|t| t.id);
+        if topic.is_internal() || current == Some(recorded) {
+            continue;
+        }
+        warn!(
+            topic = name,
+            "the cluster deleted this topic while this broker was down; deleting the local copy"
+        );
+        match delete_local(ctx, name) {
+            Ok(()) => ids.remove(name),
+            Err(e) => failures.push(format!("deleting topic `{name}`: {e}")),
         }
     }
     if let Err(e) = ids.save() {

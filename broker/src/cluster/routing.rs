@@ -127,7 +127,7 @@ pub fn hosts(image: &MetadataImage, topic: &str, node_id: NodeId) -> bool {
     image
         .topics
         .get(topic)
-        .is_some_and(|t| t.partitions.iter().any(|p| p.replicas.contains(&node_id)))
+        .is_some_and(|t| t.partitions.iter().any(|p| p.hosted_by(node_id)))
 }
 
 /// Java's `String.hashCode` (over UTF-16 code units, wrapping), which Kafka uses to
@@ -231,6 +231,7 @@ mod tests {
                     kafka: None,
                     inter_broker: "127.0.0.1:9430".into(),
                     rack: None,
+                    incarnation: 0,
                 }))
                 .unwrap();
         }

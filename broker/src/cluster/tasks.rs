@@ -19,6 +19,10 @@ use crate::shutdown::ShutdownListener;
 /// image).
 const INTERNAL_TOPICS_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Replicas of `__consumer_offsets` (Kafka's `offsets.topic.replication.factor`), at
+/// most the cluster's brokers.
+const OFFSETS_REPLICATION_FACTOR: usize = 3;
+
 /// Starts the cluster tasks of a clustered broker (none for a single broker).
 pub fn spawn(
     ctx: &Arc<BrokerCtx>,
@@ -38,6 +42,15 @@ pub fn spawn(
     vec![
         tokio::spawn(routing),
         tokio::spawn(super::reconcile::run(ctx.clone(), shutdown.clone())),
+        tokio::spawn(super::credentials::seed(
+            ctx.clone(),
+            cluster.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::replication::offsets::run_reloader(
+            ctx.clone(),
+            shutdown.clone(),
+        )),
         tokio::spawn(create_internal_topics(
             ctx.clone(),
             cluster,
@@ -77,7 +90,16 @@ async fn ensure_offsets_topic(
     if !cluster.is_controller() || image.topics.contains_key(OFFSETS_TOPIC) || live == 0 {
         return Ok(());
     }
-    let replication_factor = usize::from(ctx.config.default_replication_factor).min(live);
+    // Kafka's offsets.topic.replication.factor is 3: replicate the groups' offsets on
+    // up to three brokers (never fewer than the default replication factor asks),
+    // once that many are alive, so the coordinator's death loses no commit.
+    let wanted = usize::from(ctx.config.default_replication_factor)
+        .max(OFFSETS_REPLICATION_FACTOR)
+        .min(image.brokers.len().max(cluster.status().voters.len()));
+    if live < wanted {
+        return Ok(());
+    }
+    let replication_factor = wanted;
     let topic = NewTopic {
         name: OFFSETS_TOPIC.to_string(),
         partitions: Some(OFFSETS_PARTITIONS),

@@ -121,6 +121,26 @@ impl GroupCoordinator {
         })
     }
 
+    /// Sends the offsets log's writes through `writer` (replicated `__consumer_offsets`).
+    pub fn set_offsets_writer(&self, writer: std::sync::Arc<dyn super::offsets::OffsetsWriter>) {
+        self.lock_offsets().set_writer(writer);
+    }
+
+    /// The Raft term the offsets were last loaded at (replicated `__consumer_offsets`).
+    pub fn offsets_loaded_term(&self) -> Option<u64> {
+        self.lock_offsets().loaded_term()
+    }
+
+    /// Reloads every committed offset from the local copy of `__consumer_offsets`, as
+    /// its new leader at `term`, unless already loaded at that term. Blocking.
+    pub fn reload_offsets(&self, topics: &TopicRegistry, term: u64) -> Result<(), GroupError> {
+        let mut offsets = self.lock_offsets();
+        if offsets.loaded_term() != Some(term) {
+            offsets.reload(topics, term)?;
+        }
+        Ok(())
+    }
+
     /// The coordinator's limits.
     pub fn config(&self) -> &GroupConfig {
         &self.config

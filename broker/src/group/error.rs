@@ -130,6 +130,14 @@ pub enum GroupError {
     /// A coordinator task on the blocking pool panicked or was cancelled.
     #[error("coordinator task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// This broker stopped leading the replicated offsets partition mid-write.
+    #[error(
+        "this broker no longer coordinates the group (it lost the offsets partition's leadership)"
+    )]
+    NotCoordinator,
+    /// Replicating an offsets write failed (no majority in time, shutting down, ...).
+    #[error("the committed offsets could not be replicated: {0}")]
+    Replication(String),
     /// The internal topic could not be created or opened.
     #[error("offsets topic: {0}")]
     Topic(#[from] TopicError),

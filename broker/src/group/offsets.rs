@@ -36,12 +36,26 @@ const LOAD_READ_BYTES: usize = 4 * 1024 * 1024;
 /// One group's committed offsets.
 pub type GroupOffsets = BTreeMap<TopicPartition, CommittedOffset>;
 
+/// How the store's encoded batches reach `__consumer_offsets`: straight into the local
+/// log (a single broker, or a partition with one replica), or through the partition's
+/// Raft group when it is replicated (issue #16). Called on the blocking pool.
+pub trait OffsetsWriter: std::fmt::Debug + Send + Sync + 'static {
+    /// Appends `batches` (whole batches, offsets unset) to `partition`; returns once
+    /// they are in the log (committed, for a replicated partition).
+    fn append(&self, partition: &Partition, batches: Vec<u8>) -> Result<(), GroupError>;
+}
+
 /// Committed offsets of every group, backed by the offsets log.
 #[derive(Debug)]
 pub struct OffsetStore {
     /// The log's only partition; `None` until the topic exists.
     partition: Option<Arc<Partition>>,
     offsets: BTreeMap<String, GroupOffsets>,
+    /// Replicated writes; `None`: straight to the local log.
+    writer: Option<Arc<dyn OffsetsWriter>>,
+    /// For a replicated offsets partition: the Raft term this broker last loaded the
+    /// log as its leader (its copy is complete then); `None` before.
+    loaded_term: Option<u64>,
 }
 
 impl OffsetStore {
@@ -55,6 +69,8 @@ impl OffsetStore {
         let mut store = OffsetStore {
             partition,
             offsets: BTreeMap::new(),
+            writer: None,
+            loaded_term: None,
         };
         if let Some(partition) = store.partition.clone() {
             let records = store.load(&partition)?;
@@ -62,6 +78,34 @@ impl OffsetStore {
             info!(records, groups, "loaded committed offsets");
         }
         Ok(store)
+    }
+
+    /// Sends later writes through `writer`.
+    pub fn set_writer(&mut self, writer: Arc<dyn OffsetsWriter>) {
+        self.writer = Some(writer);
+    }
+
+    /// The Raft term the store was last loaded at (replicated offsets partition).
+    pub fn loaded_term(&self) -> Option<u64> {
+        self.loaded_term
+    }
+
+    /// Forgets what is in memory and loads the offsets log again from the local copy:
+    /// a broker that just became the leader of a replicated `__consumer_offsets` (its
+    /// copy holds every committed record; what it had in memory is from an older
+    /// term). Returns the records loaded. Blocking.
+    pub fn reload(&mut self, topics: &TopicRegistry, term: u64) -> Result<u64, GroupError> {
+        let partition = self.partition(topics)?;
+        self.offsets.clear();
+        let records = self.load(&partition)?;
+        self.loaded_term = Some(term);
+        info!(
+            records,
+            groups = self.offsets.len(),
+            term,
+            "loaded committed offsets as the new leader of {OFFSETS_TOPIC}"
+        );
+        Ok(records)
     }
 
     /// The offset `group_id` committed for `tp`.
@@ -193,10 +237,16 @@ impl OffsetStore {
         if !builder.is_empty() {
             out.extend_from_slice(&builder.build()?);
         }
-        if !out.is_empty() {
-            partition.log()?.append(&mut out)?;
+        if out.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        match &self.writer {
+            Some(writer) => writer.append(&partition, out),
+            None => {
+                partition.log()?.append(&mut out)?;
+                Ok(())
+            }
+        }
     }
 
     /// Replays the log from its start to the high watermark; returns the records applied.

@@ -133,6 +133,13 @@ pub fn error_codes(response: &Response, f: &mut impl FnMut(ErrorCode)) {
             }
         }
         Response::DescribeCluster(r) => f(r.error_code),
+        Response::AlterPartitionReassignments(r) => {
+            f(r.error_code);
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| f(p.error_code));
+        }
         Response::OffsetCommit(r) => partitions(&r.topics, f, |p| p.error_code),
         Response::OffsetFetch(r) => {
             f(r.error_code);

@@ -31,13 +31,33 @@
 //! |---|---|---|
 //! | [`types`] | openraft's type configuration, the entry, the group id | lead |
 //! | [`error`] | [`ReplicationError`] | lead |
-//! | `log_store` | the partition's Raft log and vote on disk | storage |
-//! | `state_machine` | applying entries to the segments, snapshots, install | storage |
-//! | `network` | openraft's network for many groups over shared connections | network |
-//! | `server` | the inter-broker side of it, segment reads for catch-up | network |
-//! | `manager` | starting and stopping groups as the image says, leader reports | network |
+//! | [`offsets`] | `__consumer_offsets` through its group; reload on leadership | lead |
+//! | [`codec`] | MessagePack for the Raft log and every replication RPC | storage |
+//! | [`log_store`] | the partition's Raft log and vote on disk | storage |
+//! | [`log_segment`] | one file of that log: records, scan, reads | storage |
+//! | [`state_machine`] | applying entries to the segments, snapshots, install | storage |
+//! | [`applied`] | the applied-index file (what was applied, crash-safe) | storage |
+//! | [`snapshot`] | the snapshot descriptor and the state machine's markers | storage |
+//! | [`rpc`] | the replication protocol's messages and frames | network |
+//! | [`network`] | openraft's network for many groups over shared connections | network |
+//! | [`server`] | the inter-broker side of it | network |
+//! | [`isr`] | in-sync replicas from openraft's metrics | network |
+//! | [`isr`] | which replicas are in sync (Kafka's lag-time rule) | network |
 
+pub mod applied;
+pub mod codec;
 pub mod error;
+pub mod isr;
+pub mod log_segment;
+pub mod log_store;
+pub mod network;
+pub mod offsets;
+pub mod rpc;
+pub mod server;
+pub mod snapshot;
+pub mod state_machine;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod types;
 
 pub use error::ReplicationError;
@@ -48,7 +68,7 @@ use crate::cluster::NodeId;
 
 /// What the request handlers ask of replication. Implemented by the replica manager;
 /// `None` in [`crate::server::BrokerCtx`] on a single broker.
-pub trait Replicator: Send + Sync + 'static {
+pub trait Replicator: std::fmt::Debug + Send + Sync + 'static {
     /// Whether `topic`/`partition` has a Raft group on this broker (a partition with
     /// several replicas, this broker among them). Produce to such a partition goes
     /// through [`Replicator::append`], never straight to the log.

@@ -119,9 +119,23 @@ pub struct BrokerCtx {
     pub reconciled: crate::cluster::reconcile::Reconciled,
     /// Partition leadership as the hot paths read it (clustered brokers).
     pub routing: Option<crate::cluster::routing::RoutingCache>,
+    /// The replica manager of partitions with several replicas (issue #16); set once at
+    /// startup on clustered brokers, never on a single broker.
+    pub replicator: std::sync::OnceLock<Arc<dyn crate::replication::Replicator>>,
 }
 
 impl BrokerCtx {
+    /// The replica manager when `topic`/`partition` is replicated by a Raft group here.
+    pub fn replicated(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Option<&Arc<dyn crate::replication::Replicator>> {
+        self.replicator
+            .get()
+            .filter(|r| r.is_replicated(topic, partition))
+    }
+
     /// The `host:port` native clients are told to dial: `--advertised` if set, else the
     /// address the listener is bound to.
     pub fn native_advertised(&self) -> (String, u16) {
@@ -264,8 +278,12 @@ impl Server {
                 .map(crate::cluster::routing::RoutingCache::new),
             cluster,
             reconciled: Default::default(),
+            replicator: std::sync::OnceLock::new(),
         });
         telemetry.attach(ctx.clone());
+        if ctx.cluster.is_some() {
+            crate::replication::offsets::ReplicatedOffsets::install(&ctx);
+        }
         Ok(Server {
             ctx,
             listener,
@@ -376,6 +394,7 @@ async fn join_cluster(
         kafka,
         inter_broker,
         rack: cluster_config.rack.clone(),
+        incarnation: rand_incarnation(),
     };
     if advertised.ip().is_unspecified() && config.advertised.is_none() {
         warn!(%advertised, "the listener is bound to an unspecified address, which other brokers and clients cannot dial: bind --listen to this broker's own address, or name it with --advertised, in a cluster");
@@ -526,4 +545,9 @@ pub async fn spawn(
 > {
     let started = start(config).await?;
     Ok((started.addr, started.signal, started.task))
+}
+
+/// A random, non-zero incarnation number for this process's broker registration.
+fn rand_incarnation() -> u64 {
+    (uuid::Uuid::new_v4().as_u128() as u64).max(1)
 }

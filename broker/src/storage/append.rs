@@ -36,9 +36,19 @@ pub struct AppendInfo {
 }
 
 /// One batch of the appended buffer.
-struct Span {
-    start: usize,
-    header: BatchHeader,
+pub(super) struct Span {
+    pub(super) start: usize,
+    pub(super) header: BatchHeader,
+}
+
+/// How an append treats the batches' offsets and idempotent producers' sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stamping {
+    /// A new write: offsets stamped from the log end, sequences checked.
+    New,
+    /// Batches copied from another replica's log: their offsets already continue this
+    /// log (checked by the caller) and are kept; sequences are recorded, not checked.
+    Copied,
 }
 
 impl Span {
@@ -70,7 +80,7 @@ impl PartitionLog {
         let flush = self.config().flush;
         let spans = self.split(batches)?;
         let writer = self.lock_writer()?;
-        self.append_locked(writer, batches, &spans, now_ms, flush)
+        self.append_locked(writer, batches, &spans, now_ms, flush, Stamping::New)
     }
 
     /// The append a tokio worker may run itself: it never waits for the writer lock,
@@ -97,19 +107,24 @@ impl PartitionLog {
         if self.append_needs_roll(&writer, &spans, now_ms) {
             return Ok(None);
         }
-        self.append_locked(writer, batches, &spans, now_ms, flush)
+        self.append_locked(writer, batches, &spans, now_ms, flush, Stamping::New)
             .map(Some)
     }
 
-    fn append_locked(
+    pub(super) fn append_locked(
         &self,
         mut writer: MutexGuard<'_, Writer>,
         batches: &mut [u8],
         spans: &[Span],
         now_ms: i64,
         flush: FlushPolicy,
+        stamping: Stamping,
     ) -> Result<AppendInfo, StorageError> {
-        if let Some(duplicate) = self.check_sequences(&writer, spans, now_ms)? {
+        let duplicate = match stamping {
+            Stamping::New => self.check_sequences(&writer, spans, now_ms)?,
+            Stamping::Copied => None,
+        };
+        if let Some(duplicate) = duplicate {
             drop(writer);
             if flush == FlushPolicy::Always {
                 // The original may still wait for its fsync: answer once it is durable.
@@ -254,7 +269,16 @@ impl PartitionLog {
     }
 
     /// Splits `buf` into whole batches, checking each header's bounds (not the CRC).
-    fn split(&self, buf: &[u8]) -> Result<Vec<Span>, StorageError> {
+    pub(super) fn split(&self, buf: &[u8]) -> Result<Vec<Span>, StorageError> {
+        self.split_bounded(buf, self.config().max_batch_bytes)
+    }
+
+    /// [`Self::split`] with batches up to `max_batch_bytes` each.
+    pub(super) fn split_bounded(
+        &self,
+        buf: &[u8],
+        max_batch_bytes: usize,
+    ) -> Result<Vec<Span>, StorageError> {
         let invalid = |position, source| StorageError::InvalidBatch {
             dir: self.dir.clone(),
             position,
@@ -263,7 +287,7 @@ impl PartitionLog {
         let mut spans = Vec::new();
         let mut start = 0;
         while start < buf.len() {
-            let header = BatchHeader::parse(&buf[start..], self.config().max_batch_bytes)
+            let header = BatchHeader::parse(&buf[start..], max_batch_bytes)
                 .map_err(|e| invalid(start, e))?;
             let end = start + header.total_bytes();
             if end > buf.len() {

@@ -95,6 +95,26 @@ pub enum StorageError {
         /// Batches in the append.
         batches: usize,
     },
+    /// Copied batches do not start at the log's end (or do not follow each other).
+    #[error(
+        "batch at offset {base_offset} does not continue {dir}, which ends at {log_end_offset}"
+    )]
+    NotContinuing {
+        /// The partition directory.
+        dir: PathBuf,
+        /// The batch's base offset.
+        base_offset: i64,
+        /// Where it had to start.
+        log_end_offset: i64,
+    },
+    /// The log cannot be cut at an offset inside a batch.
+    #[error("offset {offset} is not a batch boundary of {dir}")]
+    NotBatchBoundary {
+        /// The partition directory.
+        dir: PathBuf,
+        /// The offset asked for.
+        offset: i64,
+    },
     /// The log was closed or deleted; no further appends or flushes.
     #[error("log {dir} is closed")]
     Closed {

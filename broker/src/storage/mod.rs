@@ -11,6 +11,8 @@
 //! - `durability` and `group_commit`: what is known to be on disk, background fsyncs of
 //!   sealed segments, stopped writes after a failed fsync, and the shared fsync of
 //!   `flush = always` (no fsync ever runs under the writer lock).
+//! - `replica`: what a replicated partition's state machine needs: appends without an
+//!   fsync of their own, copied batches, cutting back, starting over, syncing everything.
 //! - [`retention`]: deleting old closed segments.
 //! - [`cleaner`]: log compaction, keeping the latest record of every key.
 //! - [`stats`]: fsync counters for the metrics endpoint.
@@ -30,12 +32,13 @@ mod log;
 pub mod producers;
 mod read;
 pub mod recovery;
+mod replica;
 pub mod retention;
 pub mod segment;
 pub mod stats;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use append::{now_ms, AppendInfo};
 pub use config::{

@@ -2,12 +2,12 @@
 //! `Connection::call` returns the right response without matching an enum.
 
 use rill_protocol::api::{
-    alter_topic_configs, alter_user_scram_credentials, api_versions, broker_status, create_acls,
-    create_topics, delete_acls, delete_groups, delete_topics, describe_acls, describe_cluster,
-    describe_groups, describe_topic_configs, describe_user_scram_credentials, fetch,
-    find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups,
-    list_offsets, metadata, offset_commit, offset_fetch, produce, reset_offsets, sasl_authenticate,
-    sasl_handshake, Message,
+    alter_partition_reassignments, alter_topic_configs, alter_user_scram_credentials, api_versions,
+    broker_status, create_acls, create_topics, delete_acls, delete_groups, delete_topics,
+    describe_acls, describe_cluster, describe_groups, describe_topic_configs,
+    describe_user_scram_credentials, fetch, find_coordinator, heartbeat, init_producer_id,
+    join_group, leave_group, list_groups, list_offsets, metadata, offset_commit, offset_fetch,
+    produce, reset_offsets, sasl_authenticate, sasl_handshake, Message,
 };
 
 /// A request body that [`super::Connection::call`] can send; `Response` is what the
@@ -50,6 +50,7 @@ api_calls! {
     reset_offsets::ResetOffsetsRequest => ResetOffsetsResponse;
     broker_status::BrokerStatusRequest => BrokerStatusResponse;
     describe_cluster::DescribeClusterRequest => DescribeClusterResponse;
+    alter_partition_reassignments::AlterPartitionReassignmentsRequest => AlterPartitionReassignmentsResponse;
     sasl_handshake::SaslHandshakeRequest => SaslHandshakeResponse;
     sasl_authenticate::SaslAuthenticateRequest => SaslAuthenticateResponse;
     describe_user_scram_credentials::DescribeUserScramCredentialsRequest => DescribeUserScramCredentialsResponse;

@@ -258,7 +258,10 @@ impl Accumulator {
             );
             queue.batches.push_back(batch);
         }
-        let batch = queue.batches.back_mut().ok_or(ClientError::BatchSealed)?;
+        let batch = queue
+            .batches
+            .back_mut()
+            .ok_or_else(|| ClientError::BatchSealed)?;
         let appended = batch.append(timestamp, record, record_bytes, memory);
         let now_full = batch.size_bytes >= batch_bytes;
         if !fits {

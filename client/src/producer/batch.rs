@@ -114,7 +114,10 @@ impl ProducerBatch {
         record_bytes: usize,
         memory: Reservation<'_>,
     ) -> Result<DeliveryFuture, ClientError> {
-        let builder = self.builder.as_mut().ok_or(ClientError::BatchSealed)?;
+        let builder = self
+            .builder
+            .as_mut()
+            .ok_or_else(|| ClientError::BatchSealed)?;
         let index = builder
             .append_from(timestamp, record)
             .map_err(|cause| ClientError::Batch {
@@ -166,7 +169,10 @@ impl ProducerBatch {
             self.encoded = Some(restamped.clone());
             return Ok(restamped);
         }
-        let mut builder = self.builder.take().ok_or(ClientError::BatchSealed)?;
+        let mut builder = self
+            .builder
+            .take()
+            .ok_or_else(|| ClientError::BatchSealed)?;
         if let Some(idempotence) = idempotence {
             let stamp = idempotence.reserve(&self.tp, self.record_count);
             builder =

@@ -77,6 +77,9 @@ pub(crate) struct BrokerState {
     pub(crate) stale_nodes: Vec<i32>,
     /// Nodes that are down: they close every connection at once.
     pub(crate) down_nodes: Vec<i32>,
+    /// Answer this many CreateTopics/DeleteTopics requests NOT_CONTROLLER first (an
+    /// election under way).
+    pub(crate) no_controller_answers: u32,
 }
 
 impl BrokerState {
@@ -167,6 +170,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<BrokerState>>, node: i32) {
             Request::LeaveGroup(r) => Some(cluster::leave_group(&state, r, node)),
             Request::DescribeCluster(_) => Some(cluster::describe_cluster(&state, node)),
             Request::DescribeTopicConfigs(r) => Some(cluster::describe_configs(r)),
+            Request::CreateTopics(r) => Some(create_topics(&state, r)),
             Request::InitProducerId(_) => Some(
                 rill_protocol::api::init_producer_id::InitProducerIdResponse {
                     error_code: rill_protocol::error_code::ErrorCode::None,
@@ -181,6 +185,38 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<BrokerState>>, node: i32) {
             respond(&mut write, &header, &response).await;
         }
     }
+}
+
+fn create_topics(
+    state: &Mutex<BrokerState>,
+    request: rill_protocol::api::create_topics::CreateTopicsRequest,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    let no_controller = state.no_controller_answers > 0;
+    state.no_controller_answers = state.no_controller_answers.saturating_sub(1);
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let error_code = if no_controller {
+                ErrorCode::NotController
+            } else if state.logs.contains_key(&t.name) {
+                ErrorCode::TopicAlreadyExists
+            } else {
+                let partitions = usize::try_from(t.num_partitions.max(1)).unwrap();
+                state
+                    .logs
+                    .insert(t.name.clone(), vec![Vec::new(); partitions]);
+                ErrorCode::None
+            };
+            rill_protocol::api::common::TopicResult {
+                name: t.name,
+                error_code,
+                error_message: None,
+            }
+        })
+        .collect();
+    rill_protocol::api::create_topics::CreateTopicsResponse { topics }.into()
 }
 
 async fn respond(

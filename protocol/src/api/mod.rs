@@ -10,6 +10,7 @@
 //! [`DecodeError::TrailingBytes`].
 
 pub mod acls;
+pub mod alter_partition_reassignments;
 pub mod alter_topic_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
@@ -289,6 +290,7 @@ apis! {
     CreateAcls = 30 => create_acls::{CreateAclsRequest, CreateAclsResponse};
     DeleteAcls = 31 => delete_acls::{DeleteAclsRequest, DeleteAclsResponse};
     DeleteGroups = 42 => delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
+    AlterPartitionReassignments = 45 => alter_partition_reassignments::{AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse};
     DescribeCluster = 60 => describe_cluster::{DescribeClusterRequest, DescribeClusterResponse};
     DescribeUserScramCredentials = 50 => describe_user_scram_credentials::{DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse};
     AlterUserScramCredentials = 51 => alter_user_scram_credentials::{AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse};

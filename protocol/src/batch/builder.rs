@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::compression::Compression;
 use super::header::{
-    BatchHeader, ATTRIBUTES_POS, ATTR_TRANSACTIONAL, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES,
+    compute_crc, BatchHeader, ATTR_TRANSACTIONAL, BATCH_HEADER_BYTES, BATCH_LOG_OVERHEAD_BYTES,
     MAGIC_V2,
 };
 use super::record::{body_len, encode, RecordInput, RecordSource};
@@ -222,9 +222,8 @@ impl BatchBuilder {
         };
         let mut header_bytes = [0u8; BATCH_HEADER_BYTES];
         header.write(&mut header_bytes);
-        let records = out.get(BATCH_HEADER_BYTES..).unwrap_or(&[]);
-        header.crc =
-            crc32c::crc32c_append(crc32c::crc32c(&header_bytes[ATTRIBUTES_POS..]), records);
+        out[..BATCH_HEADER_BYTES].copy_from_slice(&header_bytes);
+        header.crc = compute_crc(&out);
         header.write(&mut header_bytes);
         out[..BATCH_HEADER_BYTES].copy_from_slice(&header_bytes);
         debug_assert_eq!(super::verify_crc(&out), Ok(()));

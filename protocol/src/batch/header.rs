@@ -250,8 +250,13 @@ pub fn set_log_append_time(batch: &mut [u8], append_time_ms: i64) -> bool {
 }
 
 /// CRC-32C over the CRC-covered part of a whole batch (`batch[21..]`).
+///
+/// `crc-fast` folds 64-byte blocks with carry-less multiplication (VPCLMULQDQ where the
+/// CPU has it, PCLMULQDQ otherwise, a table walk elsewhere): the client checks the CRC
+/// of every fetched byte, and this is ~6 times faster over 1 MiB than the SSE4.2 CRC
+/// loop (`benches/batch.rs`, `crc32c`).
 pub fn compute_crc(batch: &[u8]) -> u32 {
-    crc32c::crc32c(batch.get(ATTRIBUTES_POS..).unwrap_or(&[]))
+    crc_fast::crc32_iscsi(batch.get(ATTRIBUTES_POS..).unwrap_or(&[]))
 }
 
 /// Checks the stored CRC of a whole batch (exactly `total_bytes` long) against its bytes.
@@ -284,4 +289,54 @@ pub(crate) fn be_i64(buf: &[u8], pos: usize) -> i64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&buf[pos..pos + 8]);
     i64::from_be_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `compute_crc` of a buffer whose CRC-covered part is `covered`.
+    fn crc_of_covered(covered: &[u8]) -> u32 {
+        let mut batch = vec![0u8; ATTRIBUTES_POS];
+        batch.extend_from_slice(covered);
+        compute_crc(&batch)
+    }
+
+    #[test]
+    fn crc_is_crc32c() {
+        // The CRC-32C catalogue's check value.
+        assert_eq!(crc_of_covered(b"123456789"), 0xe306_9283);
+        assert_eq!(compute_crc(&[0u8; 3]), crc32c::crc32c(&[]));
+    }
+
+    #[test]
+    fn crc_matches_the_reference_at_every_length_and_alignment() {
+        // Every length around the folding code's block sizes (16, 64, 128, 256 bytes),
+        // at every alignment, then large buffers.
+        let data: Vec<u8> = (0..(4 << 20) + 64u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for start in 0..8 {
+            for len in 0..600 {
+                let slice = &data[start..start + len];
+                assert_eq!(
+                    crc_of_covered(slice),
+                    crc32c::crc32c(slice),
+                    "{start}+{len}"
+                );
+            }
+        }
+        for len in [4095, 4096, 65_537, 1 << 20, (4 << 20) + 3] {
+            let slice = &data[5..5 + len];
+            assert_eq!(crc_of_covered(slice), crc32c::crc32c(slice), "{len}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn crc_matches_the_reference(bytes in proptest::collection::vec(any::<u8>(), 0..5000)) {
+            prop_assert_eq!(crc_of_covered(&bytes), crc32c::crc32c(&bytes));
+        }
+    }
 }

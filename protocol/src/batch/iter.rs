@@ -12,10 +12,12 @@
 //! `max_timestamp` is the largest record timestamp. A reader does not need these (a
 //! compacted batch may legitimately have gaps), so [`RecordIter`] does not apply them.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
 use super::header::BatchHeader;
-use super::record::{decode_raw, RawRecord, Record, RECORD_MIN_BYTES};
+use super::record::{decode_raw_with_headers, Header, RawRecord, Record, RECORD_MIN_BYTES};
 use super::BatchError;
 
 /// The cross-record state of a walk over one records section.
@@ -27,11 +29,6 @@ pub(crate) struct RecordWalker {
     last_offset_delta: i32,
     previous_offset_delta: Option<i32>,
     finished: bool,
-    base_timestamp: i64,
-    /// Largest record timestamp walked so far.
-    timestamp_max: Option<i64>,
-    /// Smallest record timestamp walked so far other than [`NO_TIMESTAMP`].
-    timestamp_min_set: Option<i64>,
 }
 
 /// Kafka's "no timestamp" record timestamp.
@@ -59,9 +56,6 @@ impl RecordWalker {
             last_offset_delta: header.last_offset_delta,
             previous_offset_delta: None,
             finished: false,
-            base_timestamp: header.base_timestamp,
-            timestamp_max: None,
-            timestamp_min_set: None,
         }
     }
 
@@ -86,10 +80,21 @@ impl RecordWalker {
     /// (once the trailing-bytes check passed).
     #[inline]
     pub(crate) fn next_raw(&mut self, data: &[u8]) -> Option<Result<RawRecord, BatchError>> {
+        self.next_raw_with_headers(data, |_, _| {})
+    }
+
+    /// [`Self::next_raw`], handing the record's headers to `on_header` as they are
+    /// checked (see [`decode_raw_with_headers`]).
+    #[inline]
+    pub(crate) fn next_raw_with_headers(
+        &mut self,
+        data: &[u8],
+        on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
+    ) -> Option<Result<RawRecord, BatchError>> {
         if self.finished {
             return None;
         }
-        let result = self.step(data);
+        let result = self.step(data, on_header);
         if !matches!(result, Some(Ok(_))) {
             self.finished = true;
         }
@@ -97,7 +102,11 @@ impl RecordWalker {
     }
 
     #[inline]
-    fn step(&mut self, data: &[u8]) -> Option<Result<RawRecord, BatchError>> {
+    fn step(
+        &mut self,
+        data: &[u8],
+        on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
+    ) -> Option<Result<RawRecord, BatchError>> {
         if self.index == self.record_count {
             if self.pos != data.len() {
                 return Some(Err(self.bad("trailing bytes after the last record")));
@@ -107,7 +116,7 @@ impl RecordWalker {
         if self.pos >= data.len() {
             return Some(Err(self.bad("records end before record_count is reached")));
         }
-        let raw = match decode_raw(data, self.pos, self.index) {
+        let raw = match decode_raw_with_headers(data, self.pos, self.index, on_header) {
             Ok(raw) => raw,
             Err(e) => return Some(Err(e)),
         };
@@ -121,14 +130,6 @@ impl RecordWalker {
             return Some(Err(self.bad("offset deltas do not increase")));
         }
         self.previous_offset_delta = Some(raw.offset_delta);
-        let timestamp = self.base_timestamp.wrapping_add(raw.timestamp_delta);
-        self.timestamp_max = Some(self.timestamp_max.map_or(timestamp, |m| m.max(timestamp)));
-        if timestamp != NO_TIMESTAMP {
-            let min = self
-                .timestamp_min_set
-                .map_or(timestamp, |m| m.min(timestamp));
-            self.timestamp_min_set = Some(min);
-        }
         self.pos = raw.end;
         self.index += 1;
         Some(Ok(raw))
@@ -143,8 +144,15 @@ impl RecordWalker {
         header: &BatchHeader,
         data: &[u8],
     ) -> Result<RecordsSummary, BatchError> {
+        // Largest record timestamp, and smallest other than NO_TIMESTAMP.
+        let (mut timestamp_max, mut timestamp_min_set) = (None::<i64>, None::<i64>);
         while let Some(raw) = self.next_raw(data) {
             let raw = raw?;
+            let timestamp = header.base_timestamp.wrapping_add(raw.timestamp_delta);
+            timestamp_max = Some(timestamp_max.map_or(timestamp, |m| m.max(timestamp)));
+            if timestamp != NO_TIMESTAMP {
+                timestamp_min_set = Some(timestamp_min_set.map_or(timestamp, |m| m.min(timestamp)));
+            }
             let index = self.index - 1;
             if usize::try_from(raw.offset_delta).ok() != Some(index) {
                 return Err(BatchError::BadRecord {
@@ -163,8 +171,8 @@ impl RecordWalker {
         if count == 0 || last_delta != count - 1 {
             return Err(mismatch("last_offset_delta", last_delta, count - 1));
         }
-        let timestamp_max = self.timestamp_max.unwrap_or(i64::MIN);
-        let timestamp_min = self.timestamp_min_set.unwrap_or(i64::MAX);
+        let timestamp_max = timestamp_max.unwrap_or(i64::MIN);
+        let timestamp_min = timestamp_min_set.unwrap_or(i64::MAX);
         if !header.is_log_append_time() && header.max_timestamp != timestamp_max {
             return Err(mismatch(
                 "max_timestamp",
@@ -209,22 +217,32 @@ impl RecordIter {
 impl Iterator for RecordIter {
     type Item = Result<Record, BatchError>;
 
+    /// One pass per record: the walk checks the record and builds its headers as it
+    /// goes (no second walk over them), then the key and value become slices.
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let raw = match self.walker.next_raw(&self.data)? {
+        let data = &self.data;
+        let mut headers = Vec::new();
+        let walked = self.walker.next_raw_with_headers(data, |key, value| {
+            headers.push(Header {
+                key: data.slice(key),
+                value: value.map(|v| data.slice(v)),
+            });
+        })?;
+        let raw = match walked {
             Ok(raw) => raw,
             Err(e) => return Some(Err(e)),
         };
-        let base_timestamp = self.base_timestamp;
-        let log_append_time = self.log_append_time;
-        let index = self.walker.index - 1;
-        Some(Record::from_raw(
-            &self.data,
-            &raw,
-            index,
+        let timestamp = self
+            .log_append_time
+            .unwrap_or(self.base_timestamp.wrapping_add(raw.timestamp_delta));
+        Some(Ok(Record::from_walked(
+            data,
+            raw,
+            headers,
             self.base_offset,
-            |delta| log_append_time.unwrap_or(base_timestamp.wrapping_add(delta)),
-        ))
+            timestamp,
+        )))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -300,21 +300,23 @@ impl Cursor<'_> {
         self.buf.get(self.pos..self.end).unwrap_or(&[])
     }
 
-    /// The next byte if it is a whole varint (below 0x80): most record fields are.
+    /// The next varint's unsigned (not yet zig-zag decoded) value and length when it
+    /// takes one or two bytes, as most record fields do (lengths below 8 KiB, offset
+    /// and timestamp deltas below 4096), read without the general loop.
     #[inline]
-    fn one_byte_varint(&self) -> Option<u8> {
-        self.buf
-            .get(self.pos)
-            .copied()
-            .filter(|&b| b < 0x80 && self.pos < self.end)
+    fn short_unsigned(&self) -> Option<(u32, usize)> {
+        match *self.buf.get(self.pos..self.end)? {
+            [b0, ..] if b0 < 0x80 => Some((u32::from(b0), 1)),
+            [b0, b1, ..] if b1 < 0x80 => Some((u32::from(b0 & 0x7f) | (u32::from(b1) << 7), 2)),
+            _ => None,
+        }
     }
 
     #[inline]
     fn varint(&mut self) -> Result<i32, BatchError> {
-        if let Some(b) = self.one_byte_varint() {
-            self.pos += 1;
-            let raw = i32::from(b);
-            return Ok((raw >> 1) ^ -(raw & 1));
+        if let Some((raw, used)) = self.short_unsigned() {
+            self.pos += used;
+            return Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32));
         }
         let (value, used) = read_varint(self.rest()).map_err(|source| self.varint_error(source))?;
         self.pos += used;
@@ -323,9 +325,9 @@ impl Cursor<'_> {
 
     #[inline]
     fn varlong(&mut self) -> Result<i64, BatchError> {
-        if let Some(b) = self.one_byte_varint() {
-            self.pos += 1;
-            let raw = i64::from(b);
+        if let Some((raw, used)) = self.short_unsigned() {
+            self.pos += used;
+            let raw = i64::from(raw);
             return Ok((raw >> 1) ^ -(raw & 1));
         }
         let (value, used) =
@@ -374,8 +376,21 @@ impl Cursor<'_> {
 
 /// Locates and checks the record at `pos` in `buf`; `index` is its place in the batch,
 /// for errors. Positions in errors are positions in `buf`.
-#[inline]
+#[cfg(test)]
 pub(crate) fn decode_raw(buf: &[u8], pos: usize, index: usize) -> Result<RawRecord, BatchError> {
+    decode_raw_with_headers(buf, pos, index, |_, _| {})
+}
+
+/// [`decode_raw`], handing each header's key and value ranges to `on_header` as the walk
+/// checks them, so a reader builds its headers in the same pass (called only for
+/// headers that are present, so what it keeps is bounded by the record's bytes).
+#[inline]
+pub(crate) fn decode_raw_with_headers(
+    buf: &[u8],
+    pos: usize,
+    index: usize,
+    mut on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
+) -> Result<RawRecord, BatchError> {
     let mut cursor = Cursor {
         buf,
         pos,
@@ -398,7 +413,8 @@ pub(crate) fn decode_raw(buf: &[u8], pos: usize, index: usize) -> Result<RawReco
         usize::try_from(header_count).map_err(|_| cursor.bad("negative header count"))?;
     let headers_start = cursor.pos;
     for _ in 0..header_count {
-        cursor.header()?;
+        let (key, value) = cursor.header()?;
+        on_header(key, value);
     }
     if cursor.pos != cursor.end {
         return Err(cursor.bad("record length does not match its contents"));
@@ -415,6 +431,27 @@ pub(crate) fn decode_raw(buf: &[u8], pos: usize, index: usize) -> Result<RawReco
 }
 
 impl Record {
+    /// The zero-copy view of a record that [`decode_raw_with_headers`] checked in `data`,
+    /// with the headers that walk built.
+    #[inline]
+    pub(crate) fn from_walked(
+        data: &Bytes,
+        raw: RawRecord,
+        headers: Vec<Header>,
+        base_offset: i64,
+        timestamp: i64,
+    ) -> Record {
+        Record {
+            offset_delta: raw.offset_delta,
+            timestamp_delta: raw.timestamp_delta,
+            timestamp,
+            offset: base_offset.wrapping_add(i64::from(raw.offset_delta)),
+            key: raw.key.map(|r| data.slice(r)),
+            value: raw.value.map(|r| data.slice(r)),
+            headers,
+        }
+    }
+
     /// Builds the zero-copy view of a record that [`decode_raw`] checked in `data`.
     #[inline]
     pub(crate) fn from_raw(
@@ -526,6 +563,49 @@ mod tests {
             decode_raw(&bad_header[..], 0, 0).unwrap_err().to_string(),
             "record 0 malformed at byte 8: null header key"
         );
+    }
+
+    #[test]
+    fn one_and_two_byte_varints_round_trip_at_their_limits() {
+        // Lengths and deltas on both sides of the one-, two- and three-byte encodings
+        // (zig-zag: 63/64 and 8191/8192), which the decoder reads by different paths.
+        for size in [0usize, 63, 64, 65, 127, 128, 8191, 8192, 8193, 20_000] {
+            for (offset_delta, timestamp_delta) in [
+                (0, 0),
+                (63, -64),
+                (64, 64),
+                (8191, -8192),
+                (8192, 8192),
+                (70_000, -1 << 40),
+            ] {
+                let record = RecordInput::new(0, vec![7u8; size])
+                    .with_key(vec![1u8; size / 2])
+                    .with_header(vec![2u8; size / 3], Some(vec![3u8; size / 5]));
+                let data = Bytes::from(encoded(offset_delta, timestamp_delta, &record));
+                let raw = decode_raw(&data, 0, 0).unwrap();
+                assert_eq!(raw.end, data.len(), "{size} {offset_delta}");
+                let rec = Record::from_raw(&data, &raw, 0, 10, |d| d).unwrap();
+                assert_eq!(
+                    (rec.offset_delta, rec.timestamp),
+                    (offset_delta, timestamp_delta)
+                );
+                assert_eq!(rec.value.as_deref(), record.value.as_deref());
+                assert_eq!(rec.key.as_deref(), record.key.as_deref());
+                assert_eq!(rec.headers, record.headers);
+                // Cut anywhere: an error, never a panic or a wrong record.
+                for cut in [1, 2, data.len() / 2, data.len() - 1] {
+                    assert!(decode_raw(&data[..cut], 0, 0).is_err(), "cut at {cut}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_two_byte_varint_cut_by_the_record_end_is_an_error() {
+        // length 3: attributes, a zero timestamp delta, then an offset delta whose second
+        // byte lies past the record (the buffer has it, the record does not).
+        let bytes = b"\x06\x00\x00\x80\x01\x00\x01\x01\x00";
+        assert!(decode_raw(&bytes[..], 0, 0).is_err());
     }
 
     #[test]

@@ -49,12 +49,15 @@ pub struct Recovered {
 impl LogFile {
     /// Opens (or creates) the log at `path` and recovers it.
     pub fn open(path: &Path) -> io::Result<Recovered> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let mut file = std::os::unix::fs::OpenOptionsExt::mode(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            0o600,
+        )
+        .open(path)?;
         let len_bytes = file.metadata()?.len();
         let (entries, positions, good_bytes) = scan(&mut file)?;
         let cut_bytes = len_bytes - good_bytes;
@@ -155,7 +158,7 @@ impl LogFile {
             positions.insert(entry.log_id.index, buf.len() as u64);
             encode(entry, &mut buf)?;
         }
-        crate::durable_file::replace(&self.path, &buf, crate::durable_file::Access::Default)
+        crate::durable_file::replace(&self.path, &buf, crate::durable_file::Access::OwnerOnly)
             .map_err(|e| io::Error::new(e.source.kind(), e.to_string()))?;
         self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
         self.end_bytes = buf.len() as u64;

@@ -14,7 +14,7 @@ use crate::durable_file::{self, Access};
 pub fn write<T: Serialize>(path: &Path, prefix: &str, value: &T) -> io::Result<()> {
     let body = serde_json::to_string(value).map_err(io::Error::other)?;
     let text = durable_file::with_checksum(prefix, &body);
-    durable_file::replace(path, text.as_bytes(), Access::Default)
+    durable_file::replace(path, text.as_bytes(), Access::OwnerOnly)
         .map_err(|e| io::Error::new(e.source.kind(), e.to_string()))
 }
 

@@ -53,6 +53,7 @@ pub struct RaftNode {
     core: Arc<Core>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    replication: Arc<crate::replication::server::Handoff>,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -97,10 +98,12 @@ impl RaftNode {
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
         initialize(&raft, &config).await?;
 
+        let incarnation = registration.incarnation;
         let core = Arc::new(Core::new(config.clone(), raft, image_rx.clone()));
         let (stop, stopped) = watch::channel(false);
+        let replication = crate::replication::server::Handoff::new();
         let tasks = vec![
-            server::spawn(listener, core.clone(), stopped.clone()),
+            server::spawn(listener, core.clone(), replication.clone(), stopped.clone()),
             tokio::spawn(super::liveness::run_heartbeats(
                 core.clone(),
                 registration,
@@ -114,11 +117,18 @@ impl RaftNode {
         let quorum = Arc::new(RaftQuorum { core: core.clone() });
         tracing::info!(node_id = config.node_id, addr = %me.addr, "metadata quorum member started");
         Ok(RaftNode {
-            cluster: Cluster::new(config.node_id, image_rx, quorum),
+            cluster: Cluster::new(config.node_id, image_rx, quorum).with_incarnation(incarnation),
             core,
             stop,
             tasks,
+            replication,
         })
+    }
+
+    /// Where the inter-broker listener hands partition groups' replication connections
+    /// (the replica manager attaches itself there).
+    pub fn replication_handoff(&self) -> Arc<crate::replication::server::Handoff> {
+        self.replication.clone()
     }
 
     /// The handle the servers use.
@@ -154,6 +164,9 @@ async fn open_storage(
 ) -> Result<(LogStore, StateMachine), ClusterError> {
     let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
+        // The metadata log holds users' hashed credentials: owner only.
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let log_store = LogStore::open(&dir)?;
         let state_machine = StateMachine::open(&dir, image)?;
         Ok::<_, std::io::Error>((log_store, state_machine))
@@ -208,7 +221,12 @@ fn raft_config(config: &ClusterConfig) -> Result<openraft::Config, ClusterError>
 
 /// Forms the quorum from `--cluster` on a member's first start. Every member may do
 /// it with the same voters; a member that already has a log or a vote is left alone.
+/// A broker that is not a voter never does: the controller adds it as a learner when
+/// its first heartbeat arrives, and the metadata log reaches it from there.
 async fn initialize(raft: &Raft, config: &ClusterConfig) -> Result<(), ClusterError> {
+    if !config.is_voter() {
+        return Ok(());
+    }
     let initialized = raft
         .is_initialized()
         .await

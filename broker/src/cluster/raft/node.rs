@@ -59,6 +59,18 @@ impl Core {
         self.config.node_id
     }
 
+    /// Whether `node_id` votes in the quorum's current membership.
+    pub fn is_voter(&self, node_id: NodeId) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let voter = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == node_id);
+        voter
+    }
+
     /// The controller as this member knows it now.
     pub fn controller(&self) -> Option<NodeId> {
         self.raft.metrics().borrow().current_leader

@@ -10,6 +10,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::LogId;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -81,16 +82,29 @@ pub enum ForwardError {
 /// sender's vote. openraft assumes this of its peers; a request breaking it is refused
 /// before it reaches the engine.
 pub fn check_append_entries(rpc: &AppendEntriesRequest<TypeConfig>) -> Result<(), String> {
-    let vote_term = rpc.vote.leader_id().term;
-    let first_index = rpc.prev_log_id.map_or(Some(0), |p| p.index.checked_add(1));
-    let mut term = rpc.prev_log_id.map_or(0, |p| p.leader_id.term);
+    check_log_ids(
+        rpc.vote.leader_id().term,
+        rpc.prev_log_id,
+        rpc.entries.iter().map(|e| e.log_id),
+    )
+}
+
+/// The rules of [`check_append_entries`] over the log ids alone (shared with the
+/// partition groups' protocol): `entries` right after `prev_log_id`, consecutive, their
+/// terms never decreasing nor past `vote_term`.
+pub fn check_log_ids(
+    vote_term: u64,
+    prev_log_id: Option<LogId<NodeId>>,
+    entries: impl Iterator<Item = LogId<NodeId>>,
+) -> Result<(), String> {
+    let first_index = prev_log_id.map_or(Some(0), |p| p.index.checked_add(1));
+    let mut term = prev_log_id.map_or(0, |p| p.leader_id.term);
     if term > vote_term {
         return Err(format!(
             "previous entry's term {term} is past the vote's {vote_term}"
         ));
     }
-    for (at, entry) in rpc.entries.iter().enumerate() {
-        let id = entry.log_id;
+    for (at, id) in entries.enumerate() {
         let due = first_index.and_then(|first| first.checked_add(at as u64));
         if Some(id.index) != due {
             return Err(format!("entry at index {} where {due:?} was due", id.index));
@@ -163,11 +177,16 @@ pub async fn read_header<R: AsyncRead + Unpin>(
         }
         filled += n;
     }
+    frame_len(header).map(Some)
+}
+
+/// The body length a frame header announces, checked against [`MAX_FRAME_BYTES`].
+pub fn frame_len(header: [u8; 4]) -> Result<usize, FrameError> {
     let len = u32::from_be_bytes(header) as usize;
     if len > MAX_FRAME_BYTES {
         return Err(FrameError::TooLarge { len });
     }
-    Ok(Some(len))
+    Ok(len)
 }
 
 /// Reads a frame's `len` bytes (from [`read_header`]) and decodes them.

@@ -6,17 +6,22 @@
 //! share), a connection idle for [`IDLE_TIMEOUT`] is closed, an answer that cannot be
 //! written within [`WRITE_TIMEOUT`] closes it. A frame that is too large or does not decode
 //! closes only its own connection.
+//!
+//! A connection whose first 4 bytes are [`crate::replication::rpc::MAGIC`] (never a valid
+//! frame length here) carries partition groups' replication instead: it is handed to
+//! [`crate::replication::server::Handoff`] with its slot among the connections.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::BufReader;
+use tokio::io::{AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::rpc::{self, Request, Response};
 use crate::cluster::handle::BoxFuture;
+use crate::replication::server::Handoff;
 
 /// Connections the listener serves at once.
 pub const CONNECTIONS_MAX: usize = 128;
@@ -33,10 +38,12 @@ pub trait Dispatch: Send + Sync + 'static {
     fn dispatch(&self, request: Request) -> BoxFuture<'_, Response>;
 }
 
-/// Serves `listener` until `shutdown` turns true.
+/// Serves `listener` until `shutdown` turns true; replication connections go to
+/// `replication`.
 pub fn spawn(
     listener: TcpListener,
     dispatch: Arc<dyn Dispatch>,
+    replication: Arc<Handoff>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -47,7 +54,7 @@ pub fn spawn(
                 accepted = listener.accept() => accepted,
                 _ = shutdown.wait_for(|stop| *stop) => return,
             };
-            let (stream, peer) = match accepted {
+            let (mut stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(error = %e, "inter-broker listener: accept failed");
@@ -62,12 +69,37 @@ pub fn spawn(
             let dispatch = dispatch.clone();
             let shutdown = shutdown.clone();
             let budget = budget.clone();
+            let replication = replication.clone();
             tokio::spawn(async move {
-                serve(stream, dispatch, budget, shutdown).await;
+                match read_preamble(&mut stream).await {
+                    Some(Preamble::Replication) => replication.serve(stream, shutdown).await,
+                    Some(Preamble::Header(header)) => {
+                        serve(stream, dispatch, budget, shutdown, header).await
+                    }
+                    None => {}
+                }
                 drop(permit);
             });
         }
     })
+}
+
+/// What a connection's first 4 bytes say it is.
+enum Preamble {
+    /// A replication connection ([`crate::replication::rpc::MAGIC`]).
+    Replication,
+    /// The first frame header of the metadata protocol.
+    Header([u8; 4]),
+}
+
+/// Reads a connection's first 4 bytes (`None`: closed or silent for [`IDLE_TIMEOUT`]).
+async fn read_preamble(stream: &mut TcpStream) -> Option<Preamble> {
+    let mut first = [0u8; 4];
+    match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut first)).await {
+        Ok(Ok(_)) if first == crate::replication::rpc::MAGIC => Some(Preamble::Replication),
+        Ok(Ok(_)) => Some(Preamble::Header(first)),
+        _ => None,
+    }
 }
 
 /// The read budget is counted in these.
@@ -79,13 +111,15 @@ async fn serve(
     dispatch: Arc<dyn Dispatch>,
     budget: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
+    first_header: [u8; 4],
 ) {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
     let mut stream = BufReader::new(stream);
+    let mut header = Some(first_header);
     loop {
         let read = tokio::select! {
-            read = tokio::time::timeout(IDLE_TIMEOUT, read_request(&mut stream, &budget)) => read,
+            read = tokio::time::timeout(IDLE_TIMEOUT, read_request(&mut stream, &budget, header.take())) => read,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
         let request = match read {
@@ -110,12 +144,18 @@ async fn serve(
 }
 
 /// Reads one request, its bytes counted against the shared read budget.
+/// `header`: the frame's length prefix when it was read already.
 async fn read_request(
     stream: &mut BufReader<TcpStream>,
     budget: &Semaphore,
+    header: Option<[u8; 4]>,
 ) -> Result<Option<Request>, rpc::FrameError> {
-    let Some(len) = rpc::read_header(stream).await? else {
-        return Ok(None);
+    let len = match header {
+        Some(header) => rpc::frame_len(header)?,
+        None => match rpc::read_header(stream).await? {
+            Some(len) => len,
+            None => return Ok(None),
+        },
     };
     let units = (len / BUDGET_UNIT_BYTES + 1) as u32;
     let _share = budget

@@ -302,6 +302,7 @@ mod tests {
             kafka: None,
             inter_broker: "h:2".into(),
             rack: None,
+            incarnation: 0,
         }));
         let create = Proposal::new(MetadataCommand::CreateTopic {
             name: "t".into(),

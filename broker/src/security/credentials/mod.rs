@@ -174,6 +174,26 @@ impl CredentialStore {
         Ok(found)
     }
 
+    /// Every user's credentials (to offer them to a cluster).
+    pub fn export(&self) -> BTreeMap<String, UserCredentials> {
+        self.read().clone()
+    }
+
+    /// Makes the store hold exactly `users` (a cluster's credentials), durably
+    /// (blocking). Returns whether anything changed.
+    pub fn replace_all(
+        &self,
+        users: BTreeMap<String, UserCredentials>,
+    ) -> Result<bool, StoreError> {
+        let _writing = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if *self.read() == users {
+            return Ok(false);
+        }
+        file::write(&self.path, &users)?;
+        *self.users.write().unwrap_or_else(|e| e.into_inner()) = users;
+        Ok(true)
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, UserCredentials>> {
         self.users.read().unwrap_or_else(|e| e.into_inner())
     }

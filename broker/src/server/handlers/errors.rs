@@ -82,7 +82,16 @@ pub fn route(
     match (view.check(topic, partition), &ctx.cluster) {
         (Err(NotServed::Unknown), Some(cluster)) => Leadership::of(cluster)
             .check(topic, partition)
-            .map_err(not_served_code),
-        (outcome, _) => outcome.map_err(not_served_code),
+            .map_err(not_served_code)?,
+        (outcome, _) => outcome.map_err(not_served_code)?,
+    }
+    // A replicated partition is served only by its group's leader once it has applied
+    // every record committed before its term: the image may still name a deposed leader,
+    // or a new one whose segments lag what consumers already read.
+    match ctx.replicated(topic, partition) {
+        Some(replicator) if !replicator.is_serving_leader(topic, partition) => {
+            Err(ErrorCode::NotLeaderOrFollower)
+        }
+        _ => Ok(()),
     }
 }

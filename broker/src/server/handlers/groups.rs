@@ -67,6 +67,8 @@ pub fn error_code(e: &GroupError) -> ErrorCode {
             ErrorCode::KafkaStorageError
         }
         GroupError::Task(_) => ErrorCode::UnknownServerError,
+        GroupError::NotCoordinator => ErrorCode::NotCoordinator,
+        GroupError::Replication(_) => ErrorCode::CoordinatorNotAvailable,
     }
 }
 
@@ -128,7 +130,7 @@ pub fn coordinator_refusal(ctx: &BrokerCtx, group_id: &str) -> Option<ErrorCode>
         return Some(ErrorCode::CoordinatorNotAvailable);
     }
     match routing::coordinator(&cluster.image(), group_id, cluster.node_id()) {
-        Coordinator::Here => None,
+        Coordinator::Here => crate::replication::offsets::loaded_here(ctx),
         Coordinator::There(_) => Some(ErrorCode::NotCoordinator),
         Coordinator::Unavailable => Some(ErrorCode::CoordinatorNotAvailable),
     }

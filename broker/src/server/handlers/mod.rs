@@ -18,6 +18,7 @@ pub mod local_copy;
 pub mod metadata;
 pub mod metadata_cluster;
 pub mod produce;
+pub mod reassign;
 pub mod sasl;
 pub mod users;
 
@@ -145,6 +146,9 @@ async fn dispatch(
         }
         Request::BrokerStatus(_) => status(ctx, &access).into(),
         Request::DescribeCluster(_) => describe_cluster::handle(ctx, &access).into(),
+        Request::AlterPartitionReassignments(req) => {
+            reassign::handle(ctx, req, &access).await.into()
+        }
         Request::DescribeGroups(req) => {
             on_blocking_pool(ctx, move |ctx| groups::describe_groups(ctx, req, &access)).await
         }
@@ -341,6 +345,7 @@ fn served(key: ApiKey) -> bool {
             | ApiKey::InitProducerId
             | ApiKey::BrokerStatus
             | ApiKey::DescribeCluster
+            | ApiKey::AlterPartitionReassignments
             | ApiKey::SaslHandshake
             | ApiKey::SaslAuthenticate
             | ApiKey::DescribeUserScramCredentials

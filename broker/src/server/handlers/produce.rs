@@ -25,6 +25,7 @@ use tracing::warn;
 
 use super::errors::{storage_error_code, topic_error_code};
 use super::run_blocking;
+use crate::replication::{ReplicaWrite, ReplicationError};
 use crate::security::acl::AclOperation;
 use crate::security::Access;
 use crate::server::BrokerCtx;
@@ -187,7 +188,31 @@ async fn produce_partition(
             now_ms
         }
     };
-    let appended = append(&partition, owned).await;
+    let appended = match ctx.replicated(&topic.name, p.partition) {
+        Some(replicator) => {
+            let write = ReplicaWrite {
+                batches: owned.freeze(),
+                timestamp_ms: now_ms,
+            };
+            match replicator.append(&topic.name, p.partition, write).await {
+                Ok(appended) => Ok(AppendInfo {
+                    base_offset: appended.base_offset,
+                    last_offset: appended.last_offset,
+                    log_append_time_ms: appended.log_append_time_ms,
+                    max_timestamp: -1,
+                    batch_count: batches.len(),
+                    duplicate: appended.duplicate,
+                }),
+                Err(e) => {
+                    if !matches!(e, ReplicationError::NotLeader { .. }) {
+                        warn!(topic = %topic.name, partition = p.partition, error = %e, "replicated append failed");
+                    }
+                    return failed(p.partition, e.error_code(), Some(e.to_string()));
+                }
+            }
+        }
+        None => append(&partition, owned).await,
+    };
     match appended {
         Ok(info) => {
             partition.stats.produced(records, bytes);

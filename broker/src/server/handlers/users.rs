@@ -206,8 +206,22 @@ async fn apply(
     if planned.is_empty() {
         return;
     }
-    let store = ctx.credentials.clone();
     let changes: Vec<Change> = planned.iter().map(|(_, c)| c.clone()).collect();
+    if let Some(cluster) = &ctx.cluster {
+        // In a cluster the credentials live in the metadata log; every broker's store
+        // follows it.
+        match crate::cluster::credentials::alter(ctx, cluster, &changes).await {
+            Ok(found) => report(&planned, found, outcome),
+            Err((code, message)) => {
+                warn!(error = %message, "cannot change user credentials");
+                for (user, _) in planned {
+                    outcome.insert(user, Err((code, message.clone())));
+                }
+            }
+        }
+        return;
+    }
+    let store = ctx.credentials.clone();
     let applied = tokio::task::spawn_blocking(move || store.alter(&changes))
         .await
         .unwrap_or_else(|e| {
@@ -217,21 +231,7 @@ async fn apply(
             })
         });
     match applied {
-        Ok(found) => {
-            for ((user, change), found) in planned.iter().zip(found) {
-                if !found {
-                    let what = match change {
-                        Change::Delete { mechanism, .. } => {
-                            format!("user {user:?} has no {mechanism} credential")
-                        }
-                        Change::Upsert { .. } => continue,
-                    };
-                    outcome.insert(user.clone(), Err((ErrorCode::ResourceNotFound, what)));
-                } else {
-                    info!(user = %user, change = change_name(change), "user credentials changed");
-                }
-            }
-        }
+        Ok(found) => report(&planned, found, outcome),
         Err(e) => {
             warn!(error = %e, "cannot change user credentials");
             let code = match e {
@@ -241,6 +241,28 @@ async fn apply(
             for (user, _) in planned {
                 outcome.insert(user, Err((code, e.to_string())));
             }
+        }
+    }
+}
+
+/// Records, per planned change, what it found: a delete of nothing is
+/// RESOURCE_NOT_FOUND; the others are logged.
+fn report(
+    planned: &[(String, Change)],
+    found: Vec<bool>,
+    outcome: &mut BTreeMap<String, Result<(), (ErrorCode, String)>>,
+) {
+    for ((user, change), found) in planned.iter().zip(found) {
+        if !found {
+            let what = match change {
+                Change::Delete { mechanism, .. } => {
+                    format!("user {user:?} has no {mechanism} credential")
+                }
+                Change::Upsert { .. } => continue,
+            };
+            outcome.insert(user.clone(), Err((ErrorCode::ResourceNotFound, what)));
+        } else {
+            info!(user = %user, change = change_name(change), "user credentials changed");
         }
     }
 }

@@ -456,7 +456,7 @@ fn raising_segment_bytes_live_rolls_the_smaller_active_segment() -> TestResult {
 }
 
 /// `batch` from an idempotent producer: id, epoch 0, base sequence `sequence`.
-fn idempotent_batch(records: i32, ts: i64, producer_id: i64, sequence: i32) -> Vec<u8> {
+pub(super) fn idempotent_batch(records: i32, ts: i64, producer_id: i64, sequence: i32) -> Vec<u8> {
     let mut b = batch(records, ts, 50, sequence as u8);
     b[43..51].copy_from_slice(&producer_id.to_be_bytes());
     b[51..53].copy_from_slice(&0i16.to_be_bytes());

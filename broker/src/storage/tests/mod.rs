@@ -7,6 +7,7 @@ mod log_tests;
 mod props;
 mod recovery_props;
 mod recovery_tests;
+mod replica_tests;
 mod retention_tests;
 
 use rill_protocol::batch::{compute_crc, BATCH_HEADER_BYTES};
