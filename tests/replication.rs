@@ -162,6 +162,8 @@ async fn leader_killed_mid_produce() {
     let at = workload.progress.acknowledged(0);
     wait_for_writes(&workload, 0, at, RESUMED_RECORDS).await;
     let run = workload.stop().await;
+    // Idempotent producers retry through a failover of seconds: none gives up.
+    assert_eq!(run.failed, 0, "records failed: {:?}", run.errors);
     check_run(
         &mut cluster,
         "orders",
@@ -331,6 +333,11 @@ async fn whole_cluster_restart_keeps_every_acknowledged_record() {
         wait_for_writes(&workload, p, 0, 100).await;
     }
     let mut run = workload.stop().await;
+    assert_eq!(
+        run.failed, 0,
+        "records failed without any fault: {:?}",
+        run.errors
+    );
 
     replicas::stop_all(&mut cluster).await;
     for id in cluster.ids() {
