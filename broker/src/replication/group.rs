@@ -176,7 +176,7 @@ impl Group {
         )
         .await
         .map_err(|e| ReplicationError::Stopped(format!("starting group {}: {e}", spec.id)))?;
-        initialize(&raft, &spec).await?;
+        initialize(&raft, &spec, settings.node_id).await?;
         Ok(Arc::new(Group {
             spec,
             raft,
@@ -360,7 +360,11 @@ pub fn read_segments(
 }
 
 /// Forms the group with every replica as a voter, unless it has a log or vote already.
-async fn initialize(raft: &PartitionRaft, spec: &GroupSpec) -> Result<(), ReplicationError> {
+async fn initialize(
+    raft: &PartitionRaft,
+    spec: &GroupSpec,
+    me: NodeId,
+) -> Result<(), ReplicationError> {
     let failed =
         |e: String| ReplicationError::Stopped(format!("initializing group {}: {e}", spec.id));
     if raft
@@ -376,7 +380,18 @@ async fn initialize(raft: &PartitionRaft, spec: &GroupSpec) -> Result<(), Replic
         .map(|(node, addr)| (*node, BasicNode::new(addr)))
         .collect();
     match raft.initialize(members).await {
-        Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
-        Err(e) => Err(failed(e.to_string())),
+        Ok(()) => {}
+        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => return Ok(()),
+        Err(e) => return Err(failed(e.to_string())),
     }
+    // The preferred leader (the first replica, which placement spreads over the
+    // brokers) campaigns at once instead of waiting for an election timeout, so a new
+    // topic's partitions are led where placement put them, not all by whichever broker
+    // times out first.
+    if spec.replicas.first().map(|(node, _)| *node) == Some(me) {
+        if let Err(e) = raft.trigger().elect().await {
+            tracing::debug!(group = %spec.id, error = %e, "preferred leader could not campaign at once");
+        }
+    }
+    Ok(())
 }

@@ -19,6 +19,10 @@ use crate::security::acl::AclOperation;
 use crate::security::Access;
 use crate::server::BrokerCtx;
 
+/// Whether recorded moves are carried out: not until the replica manager changes a
+/// group's voters to the recorded target (then flip this and drop the refusal).
+const EXECUTE_MOVES: bool = false;
+
 /// Most partitions one request may move.
 const MOVES_MAX: usize = 10_000;
 
@@ -116,6 +120,14 @@ async fn reassign_topic(
             ),
         };
         moves.push((partition, target));
+    }
+    if !EXECUTE_MOVES {
+        // The partitions' groups do not change their voters yet (issue #15): recording a
+        // target nobody carries out would leave it pending forever.
+        return Err((
+            ErrorCode::InvalidRequest,
+            "moving replicas is planned but not carried out by this version: the partition groups cannot change their voters yet (show plans with `rill cluster rebalance` / `rill cluster drain` without --execute)".into(),
+        ));
     }
     let command = MetadataCommand::ReassignPartitions {
         topic: topic.name.clone(),
