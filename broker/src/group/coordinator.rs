@@ -91,6 +91,10 @@ pub struct GroupCoordinator {
     pub(super) config: GroupConfig,
     pub(super) groups: GroupSlots,
     pub(super) offsets: Mutex<OffsetStore>,
+    /// Copy of the offsets store's loaded terms (replicated `__consumer_offsets`), so
+    /// the coordinator check never waits for the offsets lock, which a commit holds
+    /// while its write is replicated.
+    loaded_terms: Mutex<BTreeMap<i32, u64>>,
     /// When each group without members last had one (ms), for offset expiry.
     pub(super) emptied_ms: Mutex<BTreeMap<String, i64>>,
     /// Groups with committed offsets when the broker started (they may have had members
@@ -114,6 +118,7 @@ impl GroupCoordinator {
             config,
             groups: GroupSlots::default(),
             offsets: Mutex::new(offsets),
+            loaded_terms: Mutex::new(BTreeMap::new()),
             restored_groups,
             emptied_ms: Mutex::new(BTreeMap::new()),
             member_seq: AtomicU64::new(0),
@@ -129,7 +134,11 @@ impl GroupCoordinator {
     /// The Raft term offsets partition `index` was last loaded at (replicated
     /// `__consumer_offsets`).
     pub fn offsets_loaded_term(&self, index: i32) -> Option<u64> {
-        self.lock_offsets().loaded_term(index)
+        self.loaded_terms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&index)
+            .copied()
     }
 
     /// Reloads the committed offsets of offsets partition `index` from its local copy,
@@ -144,6 +153,10 @@ impl GroupCoordinator {
         if offsets.loaded_term(index) != Some(term) {
             offsets.reload(topics, index, term)?;
         }
+        self.loaded_terms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(index, term);
         Ok(())
     }
 
