@@ -184,7 +184,13 @@ fn settle(
             dir.display()
         )));
     };
-    if log_end_offset > last.end_offset {
+    if last.end_offset < log.log_start_offset() {
+        // A snapshot install started the log over past the applied state and stopped
+        // before recording its own: nothing here is accounted for. Empty the log at the
+        // applied end; the group sends the snapshot again.
+        tracing::warn!(dir = %dir.display(), log_start_offset = log.log_start_offset(), applied_end_offset = last.end_offset, "replicated partition: an interrupted snapshot install; emptying the log");
+        log.reset_to(last.end_offset)?;
+    } else if log_end_offset > last.end_offset {
         tracing::warn!(dir = %dir.display(), log_end_offset, applied_end_offset = last.end_offset, "replicated partition: cutting records applied after the last applied-index record (re-applied from the Raft log)");
         log.truncate_to(last.end_offset)?;
     }

@@ -340,3 +340,35 @@ async fn segments_that_lost_part_of_an_applied_entry_are_cut_to_the_entry_before
     clean_sm.apply(entries).await.unwrap();
     assert_eq!(all_bytes(&partition), all_bytes(&clean));
 }
+
+#[tokio::test]
+async fn an_install_interrupted_after_starting_the_log_over_is_retried_cleanly() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let (a_part, _a, snapshot, entries) = leader_with_snapshot(a_dir.path(), 60).await;
+    let a_log = a_part.log().unwrap();
+    let mut config = (*a_log.config()).clone();
+    config.retention_bytes = Some(2048);
+    a_log.set_config(config).unwrap();
+    a_log.enforce_retention(i64::MAX).unwrap();
+    let a_start = a_log.log_start_offset();
+    let b_dir = tempfile::tempdir().unwrap();
+    let (b_part, mut b) = replica(b_dir.path(), LocalSource::default());
+    b.apply(entries[..5].to_vec()).await.unwrap();
+    let applied_end = b.applied().1;
+    // The install's first steps, then a crash: the log starts over at the source's
+    // start and holds one copied chunk, the applied state is still the old one.
+    let b_log = b_part.log().unwrap();
+    b_log.reset_to(a_start).unwrap();
+    let chunk = a_log.read(a_start, 1).unwrap().records;
+    b_log.append_copied(&chunk).unwrap();
+    drop(b);
+    let mut source = LocalSource::default();
+    source.nodes.insert(1, Arc::clone(&a_part));
+    let mut b = machine(b_dir.path(), &b_part, source);
+    assert_eq!(b.applied(), (Some(log_id(1, 5)), applied_end));
+    assert_eq!(b_part.log().unwrap().log_end_offset(), applied_end);
+    b.install_snapshot(&snapshot.meta, snapshot.snapshot)
+        .await
+        .unwrap();
+    assert_eq!(all_bytes(&b_part), all_bytes(&a_part));
+}
