@@ -174,7 +174,25 @@ async fn workload_replica_reader_and_history_checker_end_to_end() {
     cluster.kill9(2);
     cluster.restart(2).await;
     wait_until("200 records per partition", DEADLINE, enough(200)).await;
-    let run = workload.stop().await;
+    let mut run = workload.stop().await;
+    // A raw acks=all produce to the partition's leader alone is acknowledged and stored.
+    let metadata = cluster
+        .metadata(1, Some(vec!["single".into()]))
+        .await
+        .unwrap();
+    let leader = metadata.topics[0].partitions[0].leader as u64;
+    let answer = probe::produce_one(cluster.addr(leader), "single", 0, "raw-0", 5000)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.error_code,
+        rill_protocol::error_code::ErrorCode::None
+    );
+    run.acknowledged.push(cluster_harness::Seen {
+        partition: 0,
+        offset: answer.base_offset,
+        value: "raw-0".into(),
+    });
 
     let mut copies = replicas::stop_and_read(&mut cluster, "single", &layout).await;
     assert_eq!(copies.len(), 3, "one copy per partition");

@@ -127,6 +127,7 @@
 
 pub mod admin;
 mod brokers;
+mod clock;
 #[cfg(test)]
 mod cluster_tests;
 pub mod config;

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::admin::{self, NewTopic};
 use super::Cluster;
-use crate::group::offsets::{offsets_topic_configs, OFFSETS_PARTITIONS};
+use crate::group::offsets::{offsets_topic_configs, CLUSTER_OFFSETS_PARTITIONS};
 use crate::group::OFFSETS_TOPIC;
 use crate::server::BrokerCtx;
 use crate::shutdown::ShutdownListener;
@@ -102,7 +102,7 @@ async fn ensure_offsets_topic(
     let replication_factor = wanted;
     let topic = NewTopic {
         name: OFFSETS_TOPIC.to_string(),
-        partitions: Some(OFFSETS_PARTITIONS),
+        partitions: Some(CLUSTER_OFFSETS_PARTITIONS),
         replication_factor: Some(replication_factor as i32),
         configs: offsets_topic_configs(),
         internal: true,

@@ -1,7 +1,9 @@
 //! The topics a group coordinator sees in a cluster: partition counts from the metadata
 //! image (a group may consume topics whose partitions all live on other brokers), offset
-//! ranges from the local logs where this broker has them (lag and offset resets of
-//! partitions led elsewhere are unknown here, answered as such).
+//! ranges from the local logs where this broker has a copy worth reading: a partition it
+//! leads, or a replicated partition it is a replica of (a replica's segments hold
+//! committed records only, at most a moment behind the leader's). Lag and offset resets
+//! of other partitions are unknown here, answered as such.
 
 use std::sync::Arc;
 
@@ -54,9 +56,13 @@ impl TopicView for GroupTopics<'_> {
     }
 
     fn led_elsewhere(&self, tp: &TopicPartition) -> bool {
-        match (&self.image, self.node_id) {
-            (Some(image), Some(node_id)) => image.leader(&tp.topic, tp.partition) != Some(node_id),
-            _ => false,
+        let (Some(image), Some(node_id)) = (&self.image, self.node_id) else {
+            return false;
+        };
+        match image.partition(&tp.topic, tp.partition) {
+            Some(p) if p.is_replicated() => !p.replicas.contains(&node_id),
+            Some(p) => p.leader != Some(node_id),
+            None => true,
         }
     }
 

@@ -126,17 +126,23 @@ impl GroupCoordinator {
         self.lock_offsets().set_writer(writer);
     }
 
-    /// The Raft term the offsets were last loaded at (replicated `__consumer_offsets`).
-    pub fn offsets_loaded_term(&self) -> Option<u64> {
-        self.lock_offsets().loaded_term()
+    /// The Raft term offsets partition `index` was last loaded at (replicated
+    /// `__consumer_offsets`).
+    pub fn offsets_loaded_term(&self, index: i32) -> Option<u64> {
+        self.lock_offsets().loaded_term(index)
     }
 
-    /// Reloads every committed offset from the local copy of `__consumer_offsets`, as
-    /// its new leader at `term`, unless already loaded at that term. Blocking.
-    pub fn reload_offsets(&self, topics: &TopicRegistry, term: u64) -> Result<(), GroupError> {
+    /// Reloads the committed offsets of offsets partition `index` from its local copy,
+    /// as its new leader at `term`, unless already loaded at that term. Blocking.
+    pub fn reload_offsets(
+        &self,
+        topics: &TopicRegistry,
+        index: i32,
+        term: u64,
+    ) -> Result<(), GroupError> {
         let mut offsets = self.lock_offsets();
-        if offsets.loaded_term() != Some(term) {
-            offsets.reload(topics, term)?;
+        if offsets.loaded_term(index) != Some(term) {
+            offsets.reload(topics, index, term)?;
         }
         Ok(())
     }

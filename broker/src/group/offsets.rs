@@ -1,6 +1,10 @@
 //! The committed-offset store: every group's offsets in memory, each change written first
-//! to the internal topic `__consumer_offsets` (one partition, kept forever, created on the
-//! first write as Kafka does, so a broker that never saw a group has no internal topic).
+//! to the internal topic `__consumer_offsets` (kept forever, created on the first write as
+//! Kafka does, so a broker that never saw a group has no internal topic). A group's
+//! records go to partition `abs(hash(group id)) % partitions` (Kafka's rule, see
+//! [`crate::cluster::routing::coordinator_partition`]): a single broker creates the topic
+//! with one partition; a cluster with [`CLUSTER_OFFSETS_PARTITIONS`], each led (and its
+//! groups coordinated) by its own broker.
 //!
 //! The log is the source of truth: a commit is visible in memory only after its batch was
 //! appended (and fsynced when the topic's flush policy says `always`). At start the whole
@@ -40,40 +44,45 @@ pub type GroupOffsets = BTreeMap<TopicPartition, CommittedOffset>;
 /// log (a single broker, or a partition with one replica), or through the partition's
 /// Raft group when it is replicated (issue #16). Called on the blocking pool.
 pub trait OffsetsWriter: std::fmt::Debug + Send + Sync + 'static {
-    /// Appends `batches` (whole batches, offsets unset) to `partition`; returns once
-    /// they are in the log (committed, for a replicated partition).
-    fn append(&self, partition: &Partition, batches: Vec<u8>) -> Result<(), GroupError>;
+    /// Appends `batches` (whole batches, offsets unset) to `partition`, the offsets
+    /// topic's partition `index`; returns once they are in the log (committed, for a
+    /// replicated partition).
+    fn append(&self, index: i32, partition: &Partition, batches: Vec<u8>)
+        -> Result<(), GroupError>;
 }
 
 /// Committed offsets of every group, backed by the offsets log.
 #[derive(Debug)]
 pub struct OffsetStore {
-    /// The log's only partition; `None` until the topic exists.
-    partition: Option<Arc<Partition>>,
+    /// The log's partitions; empty until the topic exists.
+    partitions: Vec<Arc<Partition>>,
     offsets: BTreeMap<String, GroupOffsets>,
     /// Replicated writes; `None`: straight to the local log.
     writer: Option<Arc<dyn OffsetsWriter>>,
-    /// For a replicated offsets partition: the Raft term this broker last loaded the
-    /// log as its leader (its copy is complete then); `None` before.
-    loaded_term: Option<u64>,
+    /// For replicated offsets partitions: the Raft term at which this broker last
+    /// loaded each partition as its leader (its copy is complete then).
+    loaded_terms: BTreeMap<i32, u64>,
 }
 
 impl OffsetStore {
     /// Opens the store and loads every record of `__consumer_offsets`, if it exists.
     /// Blocking.
     pub fn open(topics: &TopicRegistry) -> Result<OffsetStore, GroupError> {
-        let partition = match topics.get(OFFSETS_TOPIC) {
-            Some(topic) => Some(first_partition(&*ensure_compacted(topics, topic)?)?),
-            None => None,
+        let partitions = match topics.get(OFFSETS_TOPIC) {
+            Some(topic) => all_partitions(&*ensure_compacted(topics, topic)?)?,
+            None => Vec::new(),
         };
         let mut store = OffsetStore {
-            partition,
+            partitions,
             offsets: BTreeMap::new(),
             writer: None,
-            loaded_term: None,
+            loaded_terms: BTreeMap::new(),
         };
-        if let Some(partition) = store.partition.clone() {
-            let records = store.load(&partition)?;
+        if !store.partitions.is_empty() {
+            let mut records = 0;
+            for partition in store.partitions.clone() {
+                records += store.load(&partition)?;
+            }
             let groups = store.offsets.len();
             info!(records, groups, "loaded committed offsets");
         }
@@ -85,25 +94,40 @@ impl OffsetStore {
         self.writer = Some(writer);
     }
 
-    /// The Raft term the store was last loaded at (replicated offsets partition).
-    pub fn loaded_term(&self) -> Option<u64> {
-        self.loaded_term
+    /// The Raft term offsets partition `index` was last loaded at (replicated).
+    pub fn loaded_term(&self, index: i32) -> Option<u64> {
+        self.loaded_terms.get(&index).copied()
     }
 
-    /// Forgets what is in memory and loads the offsets log again from the local copy:
-    /// a broker that just became the leader of a replicated `__consumer_offsets` (its
-    /// copy holds every committed record; what it had in memory is from an older
+    /// The offsets partition holding `group_id`'s records (0 before the topic exists).
+    pub fn partition_of(&self, group_id: &str) -> i32 {
+        crate::cluster::routing::coordinator_partition(group_id, self.partitions.len())
+            .unwrap_or(0)
+    }
+
+    /// Forgets the groups of offsets partition `index` and loads them again from the
+    /// local copy: a broker that just became the leader of that replicated partition
+    /// (its copy holds every committed record; what it had in memory is from an older
     /// term). Returns the records loaded. Blocking.
-    pub fn reload(&mut self, topics: &TopicRegistry, term: u64) -> Result<u64, GroupError> {
-        let partition = self.partition(topics)?;
-        self.offsets.clear();
+    pub fn reload(
+        &mut self,
+        topics: &TopicRegistry,
+        index: i32,
+        term: u64,
+    ) -> Result<u64, GroupError> {
+        self.ensure_partitions(topics)?;
+        let partition = self.partition_at(index)?;
+        let n = self.partitions.len();
+        self.offsets.retain(|group, _| {
+            crate::cluster::routing::coordinator_partition(group, n) != Some(index)
+        });
         let records = self.load(&partition)?;
-        self.loaded_term = Some(term);
+        self.loaded_terms.insert(index, term);
         info!(
             records,
-            groups = self.offsets.len(),
+            partition = index,
             term,
-            "loaded committed offsets as the new leader of {OFFSETS_TOPIC}"
+            "loaded committed offsets as the new leader of an {OFFSETS_TOPIC} partition"
         );
         Ok(records)
     }
@@ -144,7 +168,7 @@ impl OffsetStore {
         let records = commits
             .iter()
             .map(|(tp, c)| record(group_id, tp, Some(encode_value(c)), now_ms));
-        self.append(topics, records)?;
+        self.append(topics, group_id, records)?;
         let group = self.offsets.entry(group_id.to_string()).or_default();
         group.extend(commits);
         Ok(())
@@ -165,7 +189,7 @@ impl OffsetStore {
             .keys()
             .map(|tp| record(group_id, tp, None, now_ms))
             .collect();
-        self.append(topics, records.into_iter())?;
+        self.append(topics, group_id, records.into_iter())?;
         Ok(self.offsets.remove(group_id).map_or(0, |g| g.len()))
     }
 
@@ -190,11 +214,17 @@ impl OffsetStore {
         if doomed.is_empty() {
             return Ok(0);
         }
-        let records: Vec<_> = doomed
-            .iter()
-            .map(|(group, tp)| record(group, tp, None, now_ms))
-            .collect();
-        self.append(topics, records.into_iter())?;
+        // Each group's tombstones go to that group's partition.
+        let mut by_group: BTreeMap<&str, Vec<RecordInput>> = BTreeMap::new();
+        for (group, tp) in &doomed {
+            by_group
+                .entry(group)
+                .or_default()
+                .push(record(group, tp, None, now_ms));
+        }
+        for (group, records) in by_group {
+            self.append(topics, group, records.into_iter())?;
+        }
         for (group, tp) in &doomed {
             if let Some(offsets) = self.offsets.get_mut(group) {
                 offsets.remove(tp);
@@ -219,9 +249,12 @@ impl OffsetStore {
     fn append(
         &mut self,
         topics: &TopicRegistry,
+        group_id: &str,
         records: impl Iterator<Item = RecordInput>,
     ) -> Result<(), GroupError> {
-        let partition = self.partition(topics)?;
+        self.ensure_partitions(topics)?;
+        let index = self.partition_of(group_id);
+        let partition = self.partition_at(index)?;
         let limit = COMMIT_BATCH_BYTES_MAX.min(partition.log()?.config().max_batch_bytes);
         let mut out = Vec::new();
         let mut builder = BatchBuilder::new(Compression::None);
@@ -241,7 +274,7 @@ impl OffsetStore {
             return Ok(());
         }
         match &self.writer {
-            Some(writer) => writer.append(&partition, out),
+            Some(writer) => writer.append(index, &partition, out),
             None => {
                 partition.log()?.append(&mut out)?;
                 Ok(())
@@ -314,20 +347,34 @@ impl OffsetStore {
     }
 
     fn corrupt(&self, offset: i64, reason: String) -> GroupError {
-        match &self.partition {
-            Some(p) => corrupt(p, offset, reason),
-            None => GroupError::CorruptOffsetRecord {
-                path: Default::default(),
-                offset,
-                reason,
-            },
+        GroupError::CorruptOffsetRecord {
+            path: self
+                .partitions
+                .first()
+                .and_then(|p| p.log().ok().map(|l| l.dir().to_path_buf()))
+                .unwrap_or_default(),
+            offset,
+            reason,
         }
     }
 
-    /// The log's partition, creating `__consumer_offsets` on first use.
-    fn partition(&mut self, topics: &TopicRegistry) -> Result<Arc<Partition>, GroupError> {
-        if let Some(p) = &self.partition {
-            return Ok(p.clone());
+    /// Partition `index` of the log.
+    fn partition_at(&self, index: i32) -> Result<Arc<Partition>, GroupError> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+            .cloned()
+            .ok_or_else(|| GroupError::UnknownTopicOrPartition {
+                topic: OFFSETS_TOPIC.to_string(),
+                partition: index,
+            })
+    }
+
+    /// The log's partitions, creating `__consumer_offsets` on first use (a cluster's
+    /// reconcile task creates it from the metadata instead, with its partition count).
+    fn ensure_partitions(&mut self, topics: &TopicRegistry) -> Result<(), GroupError> {
+        if !self.partitions.is_empty() {
+            return Ok(());
         }
         let topic = match topics.create(
             OFFSETS_TOPIC,
@@ -339,16 +386,19 @@ impl OffsetStore {
                 .ok_or_else(|| TopicError::UnknownTopic(OFFSETS_TOPIC.to_string()))?,
             other => other?,
         };
-        let partition = first_partition(&topic)?;
-        self.partition = Some(partition.clone());
-        Ok(partition)
+        self.partitions = all_partitions(&topic)?;
+        Ok(())
     }
 }
 
-/// Partitions of `__consumer_offsets`. The store writes every group's offsets to
-/// partition 0, so in a cluster one broker (that partition's leader) coordinates every
-/// group: `hash(group_id) % 1` is always 0.
+/// Partitions of the `__consumer_offsets` a single broker creates (it coordinates every
+/// group itself).
 pub const OFFSETS_PARTITIONS: u32 = 1;
+
+/// Partitions of the `__consumer_offsets` a cluster's controller creates: the groups
+/// spread over this many coordinators (Kafka's `offsets.topic.num.partitions` is 50, for
+/// clusters far larger than this one's; each partition is a Raft group here).
+pub const CLUSTER_OFFSETS_PARTITIONS: u32 = 5;
 
 /// The settings of `__consumer_offsets`: kept forever, compacted, small segments.
 pub fn offsets_topic_configs() -> BTreeMap<String, String> {
@@ -390,14 +440,14 @@ fn ensure_compacted(
     Ok(topics.alter(OFFSETS_TOPIC, vec![change])?)
 }
 
-fn first_partition(topic: &crate::topics::Topic) -> Result<Arc<Partition>, GroupError> {
-    topic
-        .partition(0)
-        .cloned()
-        .ok_or_else(|| GroupError::UnknownTopicOrPartition {
+fn all_partitions(topic: &crate::topics::Topic) -> Result<Vec<Arc<Partition>>, GroupError> {
+    if topic.partitions.is_empty() {
+        return Err(GroupError::UnknownTopicOrPartition {
             topic: OFFSETS_TOPIC.to_string(),
             partition: 0,
-        })
+        });
+    }
+    Ok(topic.partitions.to_vec())
 }
 
 fn corrupt(partition: &Partition, offset: i64, reason: String) -> GroupError {

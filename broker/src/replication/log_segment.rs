@@ -24,10 +24,10 @@ use super::types::Entry;
 /// Bytes of a record's header.
 pub const RECORD_HEADER_BYTES: u64 = 32;
 
-/// Largest entry payload a record may hold: twice the largest produce request a broker
-/// takes (`max_frame_bytes` is capped at 64 MiB), so a damaged length cannot make a
-/// scan or a read allocate more.
-pub const ENTRY_BYTES_MAX: u32 = 128 * 1024 * 1024;
+/// Largest entry payload a record may hold: a produce request's batches (frames are
+/// capped at 1 GiB by the broker's config) plus the entry's own fields. A damaged length
+/// never allocates: a record must also end within its file before it is read.
+pub const ENTRY_BYTES_MAX: u32 = (1 << 30) + (1 << 20);
 
 const FILE_PREFIX: &str = "raft-";
 const FILE_SUFFIX: &str = ".log";

@@ -6,9 +6,11 @@
 //! kept in memory; entries are read back from the files on demand, except the most
 //! recent ones, which a small cache bounded in bytes keeps for the leader's replication
 //! streams. Files roll at [`ROLL_BYTES`]; purging deletes whole files below the purge
-//! point after the purged marker is durable. Every change is fsynced on the blocking
-//! pool before the in-memory view changes and before openraft hears it is flushed; the
-//! writer and the readers share only the location index, locked for short moments.
+//! point after the purged marker is durable. Appends are written, and fsynced as the
+//! topic's flush policy says ([`PartitionLogStore::set_flush_policy`], `always` unless
+//! told otherwise), on the blocking pool before the in-memory view changes and before
+//! openraft hears they are flushed; truncations, purges and markers are always fsynced.
+//! The writer and the readers share only the location index, locked for short moments.
 //!
 //! Opening cuts a torn or damaged tail of the last file (and anything after a break in
 //! the indexes), logging what it cut.
@@ -19,6 +21,7 @@ use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
@@ -30,12 +33,18 @@ use super::log_segment::{self, encode_record, Location, LogSegment};
 use super::types::{Entry, PartitionConfig};
 use super::ReplicationError;
 use crate::cluster::raft::marker;
+use crate::storage::FlushPolicy;
 
 /// A log file rolls once it holds this many bytes.
 pub const ROLL_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Bytes of recent entries' payloads kept in memory for replication reads.
-pub const RECENT_CACHE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Bytes of recent entries' payloads kept in memory for replication reads. Small: it is
+/// per partition group and kept while the group is idle; a miss reads the page cache.
+pub const RECENT_CACHE_BYTES_MAX: usize = 1024 * 1024;
+
+/// How often at most the committed marker is written. It only tells a restarting
+/// replica how far it may apply before hearing from the leader; a stale one is safe.
+pub const COMMITTED_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Most payload bytes one [`RaftLogReader::limited_get_log_entries`] returns (at least
 /// one entry), which bounds an AppendEntries request.
@@ -62,6 +71,11 @@ struct Index {
     last_purged: Option<LogId<u64>>,
     vote: Option<Vote<u64>>,
     committed: Option<LogId<u64>>,
+    /// When the committed marker was last written (it is a hint: written at most every
+    /// [`COMMITTED_SAVE_INTERVAL`], never costing an fsync per commit).
+    committed_saved_at: Option<Instant>,
+    /// [`COMMITTED_SAVE_INTERVAL`] (tests set it).
+    committed_save_interval: Duration,
 }
 
 impl Index {
@@ -159,6 +173,8 @@ fn payload_bytes(entry: &Entry) -> usize {
 struct Shared {
     dir: PathBuf,
     roll_bytes: u64,
+    /// Taken by appends (on the blocking pool) and [`PartitionLogStore::flush_if_due`].
+    sync: Mutex<SyncState>,
     index: Mutex<Index>,
     recent: Mutex<RecentEntries>,
 }
@@ -168,6 +184,12 @@ struct Shared {
 #[derive(Debug, Clone)]
 pub struct PartitionLogStore {
     shared: Arc<Shared>,
+}
+
+impl Shared {
+    fn sync_state(&self) -> MutexGuard<'_, SyncState> {
+        self.sync.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl PartitionLogStore {
@@ -200,14 +222,57 @@ impl PartitionLogStore {
         let mut index = recover(dir, last_purged).map_err(failed("recover raft log", dir))?;
         index.vote = vote;
         index.committed = committed;
+        index.committed_save_interval = COMMITTED_SAVE_INTERVAL;
         Ok(PartitionLogStore {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
                 roll_bytes,
+                sync: Mutex::new(SyncState {
+                    policy: FlushPolicy::Always,
+                    last_sync: Instant::now(),
+                    pending: Vec::new(),
+                    dir_pending: false,
+                }),
                 index: Mutex::new(index),
                 recent: Mutex::new(RecentEntries::default()),
             }),
         })
+    }
+
+    /// Follows the topic's flush policy, as its segments do: `always` (the default)
+    /// fsyncs every append before openraft hears it is flushed; `every N ms` fsyncs an
+    /// append once N ms passed since the last fsync (and [`Self::flush_if_due`] catches
+    /// up an idle log); `os` leaves it to the page cache, so an acknowledged write
+    /// survives a process crash, and a machine crash only where a majority kept it.
+    pub fn set_flush_policy(&self, policy: FlushPolicy) {
+        self.shared.sync_state().policy = policy;
+    }
+
+    /// fsyncs what appends left unsynced when the flush policy's interval has passed
+    /// (`every N ms`); returns whether it did. Call it periodically. Blocking (fsyncs).
+    pub fn flush_if_due(&self) -> Result<bool, ReplicationError> {
+        let mut sync = self.shared.sync_state();
+        let pending = !sync.pending.is_empty() || sync.dir_pending;
+        let due = match sync.policy {
+            FlushPolicy::Interval(every) => sync.last_sync.elapsed() >= every,
+            FlushPolicy::Always | FlushPolicy::Os => false,
+        };
+        if !(pending && due) {
+            return Ok(false);
+        }
+        sync.sync(&self.shared.dir)
+            .map_err(|source| ReplicationError::Io {
+                op: "fsync raft log",
+                path: self.shared.dir.clone(),
+                source,
+            })?;
+        Ok(true)
+    }
+
+    /// Sets how often at most the committed marker is written.
+    #[cfg(test)]
+    fn set_committed_save_interval(&self, interval: Duration) {
+        self.index().committed_save_interval = interval;
     }
 
     fn index(&self) -> MutexGuard<'_, Index> {
@@ -464,6 +529,15 @@ impl RaftLogReader<PartitionConfig> for PartitionLogStore {
     }
 
     async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry>, Error> {
+        // Replication reads from `start` on: if `start` was purged meanwhile, later entries
+        // must not come back as if they followed it (openraft sends a snapshot instead).
+        let first = {
+            let index = self.index();
+            index.first_index().unwrap_or(index.next_index())
+        };
+        if start < first {
+            return Ok(Vec::new());
+        }
         let (start, end) = self.clamp(&(start..end));
         self.read(start, end, READ_BATCH_BYTES_MAX).await
     }
@@ -497,13 +571,22 @@ impl RaftLogStorage<PartitionConfig> for PartitionLogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<(), Error> {
-        if self.index().committed == committed {
-            return Ok(());
+        {
+            let mut index = self.index();
+            let due = index
+                .committed_saved_at
+                .is_none_or(|at| at.elapsed() >= index.committed_save_interval);
+            // Going back (a cut tail) is written at once; going forward only when due.
+            let backwards = committed < index.committed;
+            index.committed = committed;
+            if !due && !backwards {
+                return Ok(());
+            }
+            index.committed_saved_at = Some(Instant::now());
         }
         self.write_marker(COMMITTED_FILE, COMMITTED_PREFIX, committed)
             .await
             .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
-        self.index().committed = committed;
         Ok(())
     }
 
@@ -559,17 +642,25 @@ impl RaftLogStorage<PartitionConfig> for PartitionLogStore {
             let last = index.files.last_key_value().map(|(_, f)| Arc::clone(f));
             (last, index.last_file_bytes)
         };
-        let dir = self.shared.dir.clone();
-        let roll_bytes = self.shared.roll_bytes;
+        let shared = Arc::clone(&self.shared);
         let written = Arc::new(entries);
         let to_write = Arc::clone(&written);
         let result = tokio::task::spawn_blocking(move || {
             let place = Placement {
                 last_file,
                 last_file_bytes,
-                roll_bytes,
+                roll_bytes: shared.roll_bytes,
             };
-            write_entries(&dir, place, &to_write)
+            let outcome = write_entries(&shared.dir, place, &to_write)?;
+            let mut sync = shared.sync_state();
+            sync.note(&outcome);
+            if sync.due() {
+                if let Err(e) = sync.sync(&shared.dir) {
+                    outcome.undo();
+                    return Err(e);
+                }
+            }
+            Ok(outcome)
         })
         .await
         .map_err(io::Error::other)
@@ -657,6 +748,8 @@ impl RaftLogStorage<PartitionConfig> for PartitionLogStore {
 
 /// What [`write_entries`] wrote.
 struct Written {
+    /// Files written, with where this write started in each.
+    touched: Vec<(Arc<LogSegment>, u64)>,
     new_files: Vec<Arc<LogSegment>>,
     locations: Vec<Location>,
     last_file_bytes: u64,
@@ -673,9 +766,8 @@ struct Placement {
 }
 
 /// Writes `entries` after the last file's records (or in new files, rolling at
-/// `roll_bytes`), fsyncs every file written and, when files were created, the
-/// directory. On failure the partial writes are cut off again (best effort; a torn tail
-/// is also cut on the next open) and created files removed.
+/// `roll_bytes`), without an fsync (the caller decides). On failure the partial writes
+/// are undone.
 fn write_entries(dir: &Path, place: Placement, entries: &[Entry]) -> io::Result<Written> {
     let Placement {
         last_file,
@@ -714,36 +806,84 @@ fn write_entries(dir: &Path, place: Placement, entries: &[Entry]) -> io::Result<
         for (file, start, buf) in &runs {
             if !buf.is_empty() {
                 file.write_at(*start, buf)?;
-                file.sync()?;
             }
-        }
-        if !new_files.is_empty() {
-            log_segment::sync_dir(dir)?;
         }
         Ok(())
     })();
+    let last_file_bytes = runs
+        .last()
+        .map_or(last_file_bytes, |(_, start, buf)| start + buf.len() as u64);
+    let written = Written {
+        touched: runs
+            .iter()
+            .map(|(file, start, _)| (Arc::clone(file), *start))
+            .collect(),
+        new_files,
+        locations,
+        last_file_bytes,
+    };
     match result {
-        Ok(()) => {
-            let last_file_bytes = runs
-                .last()
-                .map_or(last_file_bytes, |(_, start, buf)| start + buf.len() as u64);
-            Ok(Written {
-                new_files,
-                locations,
-                last_file_bytes,
-            })
-        }
+        Ok(()) => Ok(written),
         Err(e) => {
-            for (file, start, _) in &runs {
-                if !new_files.iter().any(|n| Arc::ptr_eq(n, file)) {
-                    let _ = file.truncate(*start);
-                }
-            }
-            for file in &new_files {
-                let _ = file.delete();
-            }
+            written.undo();
             Err(e)
         }
+    }
+}
+
+impl Written {
+    /// Removes what was written (best effort; a torn tail is also cut on the next open).
+    fn undo(&self) {
+        for (file, start) in &self.touched {
+            if !self.new_files.iter().any(|n| Arc::ptr_eq(n, file)) {
+                let _ = file.truncate(*start);
+            }
+        }
+        for file in &self.new_files {
+            let _ = file.delete();
+        }
+    }
+}
+
+/// When the log's files are fsynced: the topic's flush policy, as for its segments.
+#[derive(Debug)]
+struct SyncState {
+    policy: FlushPolicy,
+    last_sync: Instant,
+    /// Files written since the last fsync.
+    pending: Vec<Arc<LogSegment>>,
+    /// A file was created since the last fsync of the directory.
+    dir_pending: bool,
+}
+
+impl SyncState {
+    fn note(&mut self, written: &Written) {
+        for (file, _) in &written.touched {
+            if !self.pending.iter().any(|p| Arc::ptr_eq(p, file)) {
+                self.pending.push(Arc::clone(file));
+            }
+        }
+        self.dir_pending |= !written.new_files.is_empty();
+    }
+
+    fn due(&self) -> bool {
+        match self.policy {
+            FlushPolicy::Always => true,
+            FlushPolicy::Interval(every) => self.last_sync.elapsed() >= every,
+            FlushPolicy::Os => false,
+        }
+    }
+
+    /// fsyncs the pending files and, if needed, the directory. Blocking.
+    fn sync(&mut self, dir: &Path) -> io::Result<()> {
+        for file in self.pending.drain(..) {
+            file.sync()?;
+        }
+        if std::mem::take(&mut self.dir_pending) {
+            log_segment::sync_dir(dir)?;
+        }
+        self.last_sync = Instant::now();
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::storage::RaftLogStorageExt;
 use openraft::testing::{StoreBuilder, Suite};
@@ -306,6 +307,13 @@ async fn limited_reads_stay_within_the_byte_budget() {
     // One entry over the budget still comes back alone.
     let one = log.limited_get_log_entries(3, 4).await.unwrap();
     assert_eq!(one[..], big[3..4]);
+    // A purged start gives nothing, never the entries after it as if they followed it.
+    log.purge(log_id(1, 2)).await.unwrap();
+    assert!(log.limited_get_log_entries(1, 6).await.unwrap().is_empty());
+    assert_eq!(
+        log.limited_get_log_entries(3, 4).await.unwrap()[..],
+        big[3..4]
+    );
 }
 
 #[tokio::test]
@@ -327,4 +335,53 @@ async fn vote_and_committed_survive_reopen() {
     std::fs::write(dir.path().join(VOTE_FILE), "junk").unwrap();
     let err = PartitionLogStore::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("raft-vote"), "{err}");
+}
+
+#[tokio::test]
+async fn the_committed_hint_is_written_at_most_once_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    log.set_committed_save_interval(Duration::from_secs(3600));
+    append(&mut log, entries(1, 0..5)).await;
+    log.save_committed(Some(log_id(1, 1))).await.unwrap();
+    let marker = std::fs::read(dir.path().join(COMMITTED_FILE)).unwrap();
+    for i in 2..5 {
+        log.save_committed(Some(log_id(1, i))).await.unwrap();
+    }
+    // In memory the newest; on disk still the first (an fsync per commit saved).
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 4)));
+    assert_eq!(
+        std::fs::read(dir.path().join(COMMITTED_FILE)).unwrap(),
+        marker
+    );
+    drop(log);
+    let mut log = open(dir.path());
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 1)));
+}
+
+#[tokio::test]
+async fn the_flush_policy_decides_when_appends_are_fsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    // `always`: nothing is ever left for a catch-up fsync.
+    append(&mut log, entries(1, 0..3)).await;
+    log.set_flush_policy(FlushPolicy::Interval(Duration::ZERO));
+    assert!(!log.flush_if_due().unwrap());
+    // `os`: appends leave their files unsynced; an interval of zero then catches up.
+    log.set_flush_policy(FlushPolicy::Os);
+    append(&mut log, entries(1, 3..20)).await;
+    assert!(!log.flush_if_due().unwrap(), "os: never due");
+    log.set_flush_policy(FlushPolicy::Interval(Duration::ZERO));
+    assert!(log.flush_if_due().unwrap());
+    assert!(!log.flush_if_due().unwrap(), "nothing left");
+    // A long interval: appends are not synced, the catch-up is not due yet.
+    log.set_flush_policy(FlushPolicy::Interval(Duration::from_secs(3600)));
+    append(&mut log, entries(1, 20..25)).await;
+    assert!(!log.flush_if_due().unwrap());
+    // Whatever the policy, what was appended reads back, also after a reopen.
+    let all = log.try_get_log_entries(0..).await.unwrap();
+    drop(log);
+    let mut log = open(dir.path());
+    assert_eq!(log.try_get_log_entries(0..).await.unwrap(), all);
+    assert_eq!(all.len(), 25);
 }

@@ -309,3 +309,34 @@ async fn segments_no_applied_entry_accounts_for_are_dropped_at_open() {
     assert_eq!(sm.applied_state().await.unwrap().0, None);
     assert_eq!(partition.log().unwrap().log_end_offset(), 0);
 }
+
+#[tokio::test]
+async fn segments_that_lost_part_of_an_applied_entry_are_cut_to_the_entry_before() {
+    // A machine crash: the applied-index file kept records whose segment bytes (never
+    // fsynced) were lost part-way through an entry.
+    let dir = tempfile::tempdir().unwrap();
+    let (partition, mut sm) = replica(dir.path(), LocalSource::default());
+    let entries: Vec<Entry> = (1..=10).map(|i| write_entry(1, i, 3, i as u8)).collect();
+    let out = sm.apply(entries.clone()).await.unwrap();
+    let Applied::Appended(seventh) = &out[6] else {
+        panic!("{out:?}")
+    };
+    // Keep only the first of entry 7's three batches.
+    partition
+        .log()
+        .unwrap()
+        .truncate_to(seventh.base_offset + 2)
+        .unwrap();
+    drop(sm);
+    let mut sm = machine(dir.path(), &partition, LocalSource::default());
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 6)));
+    assert_eq!(
+        partition.log().unwrap().log_end_offset(),
+        seventh.base_offset
+    );
+    assert_eq!(sm.apply(entries[6..].to_vec()).await.unwrap(), out[6..]);
+    let other = tempfile::tempdir().unwrap();
+    let (clean, mut clean_sm) = replica(other.path(), LocalSource::default());
+    clean_sm.apply(entries).await.unwrap();
+    assert_eq!(all_bytes(&partition), all_bytes(&clean));
+}

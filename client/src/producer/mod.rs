@@ -25,7 +25,6 @@ mod tests;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -38,6 +37,7 @@ use self::idempotence::Idempotence;
 use self::memory::Reservation;
 use self::partition_key::BorrowedPartition;
 use crate::brokers::Brokers;
+use crate::clock::now_ms;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::{MetadataCache, TopicInfo};
@@ -320,17 +320,4 @@ fn mirror_sticky(partitioner: &StickyPartitioner, topic: &str, info: &TopicInfo)
 
 fn lock_partitioner(shared: &ProducerShared) -> std::sync::MutexGuard<'_, StickyPartitioner> {
     shared.partitioner.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Wall-clock milliseconds since the epoch (0 if the clock is before 1970). Read once
-/// per record without a timestamp: seconds and milliseconds are combined directly (no
-/// 128-bit arithmetic on the hot path).
-pub(crate) fn now_ms() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => {
-            let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 1000);
-            secs * 1000 + i64::from(d.subsec_millis())
-        }
-        Err(_) => 0,
-    }
 }

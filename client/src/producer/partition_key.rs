@@ -71,8 +71,11 @@ impl Hash for dyn PartitionKey + '_ {
 }
 
 impl PartialEq for dyn PartitionKey + '_ {
+    /// Names that are the same allocation (a key cloned from the application's shared
+    /// topic `Arc`, the usual case) compare equal without comparing their bytes.
     fn eq(&self, other: &Self) -> bool {
-        self.partition() == other.partition() && self.topic() == other.topic()
+        let (a, b) = (self.topic(), other.topic());
+        self.partition() == other.partition() && (std::ptr::eq(a, b) || a == b)
     }
 }
 
@@ -107,5 +110,17 @@ mod tests {
             partition: 3,
         };
         assert_eq!(map.get(&other as &dyn PartitionKey), None);
+        // A key cloned from the same `Arc` (compared by address), another partition of it.
+        let same = BorrowedPartition {
+            topic: &name,
+            partition: 9,
+        };
+        map.insert(same.to_owned_key(), 9);
+        assert_eq!(map.get(&same as &dyn PartitionKey), Some(&9));
+        let sibling = BorrowedPartition {
+            topic: &name,
+            partition: 10,
+        };
+        assert_eq!(map.get(&sibling as &dyn PartitionKey), None);
     }
 }

@@ -27,7 +27,8 @@ pub(crate) struct RecordWalker {
     index: usize,
     record_count: usize,
     last_offset_delta: i32,
-    previous_offset_delta: Option<i32>,
+    /// The last record's offset delta; -1 before the first (deltas are checked >= 0).
+    previous_offset_delta: i32,
     finished: bool,
 }
 
@@ -54,7 +55,7 @@ impl RecordWalker {
             index: 0,
             record_count: usize::try_from(header.record_count).unwrap_or(0),
             last_offset_delta: header.last_offset_delta,
-            previous_offset_delta: None,
+            previous_offset_delta: -1,
             finished: false,
         }
     }
@@ -123,13 +124,10 @@ impl RecordWalker {
         if raw.offset_delta < 0 || raw.offset_delta > self.last_offset_delta {
             return Some(Err(self.bad("offset delta outside 0..=last_offset_delta")));
         }
-        if self
-            .previous_offset_delta
-            .is_some_and(|prev| raw.offset_delta <= prev)
-        {
+        if raw.offset_delta <= self.previous_offset_delta {
             return Some(Err(self.bad("offset deltas do not increase")));
         }
-        self.previous_offset_delta = Some(raw.offset_delta);
+        self.previous_offset_delta = raw.offset_delta;
         self.pos = raw.end;
         self.index += 1;
         Some(Ok(raw))

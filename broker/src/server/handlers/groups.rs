@@ -130,7 +130,7 @@ pub fn coordinator_refusal(ctx: &BrokerCtx, group_id: &str) -> Option<ErrorCode>
         return Some(ErrorCode::CoordinatorNotAvailable);
     }
     match routing::coordinator(&cluster.image(), group_id, cluster.node_id()) {
-        Coordinator::Here => crate::replication::offsets::loaded_here(ctx),
+        Coordinator::Here => crate::replication::offsets::loaded_here(ctx, group_id),
         Coordinator::There(_) => Some(ErrorCode::NotCoordinator),
         Coordinator::Unavailable => Some(ErrorCode::CoordinatorNotAvailable),
     }

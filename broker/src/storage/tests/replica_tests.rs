@@ -214,3 +214,111 @@ fn copied_batches_keep_their_offsets_and_must_continue_the_log() -> TestResult {
     check_every_offset(&copy, &model)?;
     Ok(())
 }
+
+mod props {
+    //! Random appends, cuts, resets, retention and reopens against a `Vec` model.
+
+    use proptest::prelude::*;
+
+    use super::super::log_tests::{check_every_offset, Model};
+    use super::super::*;
+    use crate::storage::PartitionLog;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Append batches of (records, payload bytes) as one replicated write.
+        Append(Vec<(i32, usize)>),
+        /// Cut back to the boundary of batch `seed % (batches + 1)`.
+        Truncate(u16),
+        /// Start over empty at the log end plus this.
+        Reset(u8),
+        Retention,
+        Reopen,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => prop::collection::vec((1i32..4, 0usize..300), 1..4).prop_map(Op::Append),
+            2 => any::<u16>().prop_map(Op::Truncate),
+            1 => any::<u8>().prop_map(Op::Reset),
+            1 => Just(Op::Retention),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    fn config() -> LogConfig {
+        LogConfig {
+            retention_bytes: Some(2000),
+            ..small_config(700)
+        }
+    }
+
+    fn apply(log: &mut PartitionLog, model: &mut Model, op: &Op, dir: &std::path::Path) {
+        match op {
+            Op::Append(batches) => {
+                let mut buf = Vec::new();
+                let mut lens = Vec::new();
+                for (i, &(records, payload)) in batches.iter().enumerate() {
+                    let b = batch(records, 10 + i as i64, payload, model.len() as u8);
+                    lens.push((records, b.len()));
+                    buf.extend_from_slice(&b);
+                }
+                let info = log.append_replicated(&mut buf, 1_000).unwrap();
+                assert_eq!(info.base_offset, log_end(log, model, info.base_offset));
+                let (mut at, mut base) = (0, info.base_offset);
+                for (records, len) in lens {
+                    let last = base + i64::from(records) - 1;
+                    model.push((base, last, buf[at..at + len].to_vec()));
+                    base = last + 1;
+                    at += len;
+                }
+            }
+            Op::Truncate(seed) => {
+                let at = usize::from(*seed) % (model.len() + 1);
+                let offset = model.get(at).map_or(log.log_end_offset(), |m| m.0);
+                log.truncate_to(offset).unwrap();
+                model.truncate(at);
+                assert_eq!(log.log_end_offset(), offset);
+            }
+            Op::Reset(gap) => {
+                let offset = log.log_end_offset() + i64::from(*gap);
+                log.reset_to(offset).unwrap();
+                model.clear();
+                assert_eq!(log.log_start_offset(), offset);
+            }
+            Op::Retention => {
+                let report = log.enforce_retention(i64::MAX).unwrap();
+                model.retain(|m| m.0 >= report.log_start_offset);
+            }
+            Op::Reopen => {
+                *log = PartitionLog::open(dir, config()).unwrap();
+            }
+        }
+    }
+
+    /// Where the model says the log ends (the log's own start when the model is empty).
+    fn log_end(log: &PartitionLog, model: &Model, otherwise: i64) -> i64 {
+        model
+            .last()
+            .map_or_else(|| otherwise.max(log.log_start_offset()), |m| m.1 + 1)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn cuts_and_resets_behave_like_a_vec(ops in prop::collection::vec(op(), 1..30)) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut log = PartitionLog::open(dir.path(), config()).unwrap();
+            let mut model = Model::new();
+            for op in &ops {
+                apply(&mut log, &mut model, op, dir.path());
+                check_every_offset(&log, &model).unwrap();
+                let end = model.last().map_or(log.log_start_offset(), |m| m.1 + 1);
+                prop_assert_eq!(log.log_end_offset(), end);
+            }
+            drop(log);
+            let log = PartitionLog::open(dir.path(), config()).unwrap();
+            check_every_offset(&log, &model).unwrap();
+        }
+    }
+}
