@@ -50,7 +50,10 @@ impl Dispatch for NoMetadata {
 struct Broker {
     node_id: NodeId,
     addr: String,
-    _dir: tempfile::TempDir,
+    cluster: Cluster,
+    config: ClusterConfig,
+    snapshot_every: Option<u64>,
+    dir: Option<tempfile::TempDir>,
     topics: Arc<TopicRegistry>,
     manager: Arc<ReplicaManager>,
     stop: watch::Sender<bool>,
@@ -89,6 +92,23 @@ impl Broker {
             run.await.unwrap();
         }
     }
+
+    /// Stops it, closes its logs and starts it again over the same files and address.
+    async fn restart(mut self) -> Broker {
+        self.stop().await;
+        self.topics.close().unwrap();
+        let listener = TcpListener::bind(&self.addr).await.unwrap();
+        let dir = self.dir.take();
+        start_broker(
+            self.cluster.clone(),
+            &self.config,
+            listener,
+            self.addr.clone(),
+            dir,
+            self.snapshot_every,
+        )
+        .await
+    }
 }
 
 /// The offset after the last batch of `batches`.
@@ -124,6 +144,12 @@ fn write(batches: Bytes) -> ReplicaWrite {
 
 /// Three brokers whose replica managers run partition 0 of `t` (replicas 1, 2, 3).
 async fn three_brokers() -> (Vec<Broker>, Cluster) {
+    brokers_snapshotting(None).await
+}
+
+/// [`three_brokers`] whose groups snapshot every `snapshot_every` entries and keep no
+/// log below a snapshot, when given.
+async fn brokers_snapshotting(snapshot_every: Option<u64>) -> (Vec<Broker>, Cluster) {
     let listeners = [
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
@@ -170,8 +196,9 @@ async fn three_brokers() -> (Vec<Broker>, Cluster) {
         let cluster = Cluster::new(node_id, first.subscribe(), quorum.clone());
         let mut config = ClusterConfig::new(node_id, members.clone());
         config.raft_heartbeat = Duration::from_millis(100);
-        config.raft_election_timeout = Duration::from_millis(600);
-        brokers.push(start_broker(cluster, &config, listener, addrs[i].clone()).await);
+        config.raft_election_timeout = Duration::from_millis(1000);
+        let addr = addrs[i].clone();
+        brokers.push(start_broker(cluster, &config, listener, addr, None, snapshot_every).await);
     }
     (brokers, first)
 }
@@ -181,13 +208,24 @@ async fn start_broker(
     config: &ClusterConfig,
     listener: TcpListener,
     addr: String,
+    dir: Option<tempfile::TempDir>,
+    snapshot_every: Option<u64>,
 ) -> Broker {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
     let topics =
         Arc::new(TopicRegistry::open(dir.path(), TopicDefaults::default(), 4 << 20).unwrap());
-    topics.create(TOPIC, Some(1), BTreeMap::new()).unwrap();
-    let settings =
+    if topics.get(TOPIC).is_none() {
+        topics.create(TOPIC, Some(1), BTreeMap::new()).unwrap();
+    }
+    let mut settings =
         GroupSettings::new(config, Duration::from_secs(10), Duration::from_secs(10)).unwrap();
+    if let Some(every) = snapshot_every {
+        let mut raft = (*settings.raft).clone();
+        raft.snapshot_policy = openraft::SnapshotPolicy::LogsSinceLast(every);
+        raft.max_in_snapshot_log_to_keep = 0;
+        raft.purge_batch_size = 1;
+        settings.raft = Arc::new(raft.validate().unwrap());
+    }
     let manager = ReplicaManager::new(cluster.clone(), settings, dir.path());
     let handoff = Handoff::new();
     assert!(handoff.attach(manager.clone()));
@@ -202,7 +240,8 @@ async fn start_broker(
     let local: LocalPartitions =
         Arc::new(move |topic, partition| local_topics.partition(topic, partition).ok());
     let mut until = stopped;
-    let run = tokio::spawn(manager.clone().run(local, cluster.subscribe(), async move {
+    let images = cluster.subscribe();
+    let run = tokio::spawn(manager.clone().run(local, images, async move {
         let _ = until.wait_for(|stop| *stop).await;
     }));
     let run = tokio::spawn(async move {
@@ -212,7 +251,10 @@ async fn start_broker(
     Broker {
         node_id: config.node_id,
         addr,
-        _dir: dir,
+        cluster,
+        config: config.clone(),
+        snapshot_every,
+        dir: Some(dir),
         topics,
         manager,
         stop,
@@ -309,7 +351,7 @@ async fn a_committed_write_is_applied_on_every_replica_and_survives_the_leader()
     let new_leader = serving_leader(&survivors).await;
     assert_ne!(survivors[new_leader].node_id, leader_id);
     assert_eq!(survivors[new_leader].all_batches(), reference);
-    let second = brokers_append(&survivors[new_leader], batch(5, 100, 2)).await;
+    let second = brokers_append(&survivors, batch(5, 100, 2)).await;
     assert_eq!((second.base_offset, second.last_offset), (10, 14));
     for b in &survivors {
         wait_until("the second write on both survivors", || {
@@ -335,19 +377,30 @@ async fn a_committed_write_is_applied_on_every_replica_and_survives_the_leader()
     }
 }
 
-async fn brokers_append(broker: &Broker, batches: Bytes) -> rill_broker::replication::Appended {
-    broker
-        .replicator()
-        .append(TOPIC, 0, write(batches))
-        .await
-        .unwrap()
+/// Appends through whichever broker serves as leader, again through the next one when
+/// leadership moved first (a busy test machine may delay heartbeats past the election
+/// timeout; `NotLeader` means nothing was proposed, so the retry cannot duplicate).
+async fn brokers_append(brokers: &[Broker], batches: Bytes) -> rill_broker::replication::Appended {
+    let start = Instant::now();
+    loop {
+        let leader = serving_leader(brokers).await;
+        let appended = brokers[leader]
+            .replicator()
+            .append(TOPIC, 0, write(batches.clone()))
+            .await;
+        match appended {
+            Err(rill_broker::replication::ReplicationError::NotLeader { .. })
+                if start.elapsed() < DEADLINE => {}
+            other => return other.unwrap(),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_a_replication_connection_closes_it_and_nothing_else() {
     let (mut brokers, _quorum) = three_brokers().await;
     let leader = serving_leader(&brokers).await;
-    brokers_append(&brokers[leader], batch(3, 10, 1)).await;
+    brokers_append(&brokers, batch(3, 10, 1)).await;
     let target = &brokers[(leader + 1) % 3];
     wait_until("the follower applied the write", || {
         target.high_watermark() == 3
@@ -411,19 +464,18 @@ async fn garbage_on_a_replication_connection_closes_it_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_segments_is_bounded_by_the_asked_bytes_and_the_server_cap() {
     let (mut brokers, _quorum) = three_brokers().await;
-    let leader = serving_leader(&brokers).await;
     // 12 writes of ~800 KiB: more than the server's cap in all.
     for i in 0..12u8 {
-        brokers_append(&brokers[leader], batch(8, 100 * 1024, i)).await;
+        brokers_append(&brokers, batch(8, 100 * 1024, i)).await;
     }
-    let end = brokers[leader].high_watermark();
-    assert_eq!(end, 96);
-    let follower = brokers[(leader + 1) % 3].node_id;
-    wait_until("the follower caught up", || {
+    let end = 96;
+    wait_until("every replica applied every write", || {
         brokers.iter().all(|b| b.high_watermark() == end)
     })
     .await;
-    let peers = brokers[leader].manager.peers();
+    // Broker 1 reads broker 2's segments.
+    let follower = brokers[1].node_id;
+    let peers = brokers[0].manager.peers();
     // Asked for 1 byte: one whole batch.
     let one = peers.read(follower, GROUP, 0, 1).await.unwrap();
     assert_eq!((one.log_start_offset, one.log_end_offset), (0, end));
@@ -475,4 +527,44 @@ async fn a_replication_connection_before_the_manager_attaches_is_closed() {
         .await
         .unwrap();
     assert!(matches!(answer, Some(Response::Refused(_))), "{answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_back_after_the_log_was_purged_catches_up_from_a_snapshot_and_segments() {
+    let (mut brokers, _metadata) = brokers_snapshotting(Some(10)).await;
+    let leader_id = brokers[serving_leader(&brokers).await].node_id;
+    let away_at = brokers.iter().position(|b| b.node_id != leader_id).unwrap();
+    let mut away = brokers.remove(away_at);
+    let away_log_end = {
+        let group = away.manager.group_by_id(GROUP).unwrap();
+        let end = group.raft.metrics().borrow().last_log_index;
+        end
+    };
+    away.stop().await;
+    // Enough writes for snapshots and purges while it is away.
+    for i in 0..40u8 {
+        brokers_append(&brokers, batch(3, 200, i)).await;
+    }
+    let end = 120;
+    wait_until(
+        "both others purged their log past the returning one's end",
+        || {
+            brokers.iter().all(|b| {
+                let group = b.manager.group_by_id(GROUP).unwrap();
+                let purged = group.raft.metrics().borrow().purged.map(|l| l.index);
+                purged.is_some_and(|p| Some(p) > away_log_end) && b.high_watermark() == end
+            })
+        },
+    )
+    .await;
+    let back = away.restart().await;
+    wait_until("the returning follower caught up", || {
+        back.high_watermark() == end
+    })
+    .await;
+    assert_eq!(back.all_batches(), brokers[0].all_batches());
+    brokers.push(back);
+    for b in &mut brokers {
+        b.stop().await;
+    }
 }

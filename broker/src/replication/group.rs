@@ -29,6 +29,9 @@ use crate::topics::Partition;
 /// Raft log entries between a group's snapshots (each snapshot fsyncs the segments and
 /// lets the Raft log be purged).
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
+/// Bytes of records applied since the last snapshot after which one is taken, whatever
+/// the entry count (the Raft log holds about as many bytes).
+pub const SNAPSHOT_EVERY_BYTES: u64 = 64 * 1024 * 1024;
 /// Entries kept in the Raft log below a snapshot, so a follower a little behind catches
 /// up from the log instead of a snapshot.
 pub const LOG_KEPT_BELOW_SNAPSHOT_ENTRIES: u64 = 1_000;
@@ -112,6 +115,8 @@ pub struct Group {
     isr: Mutex<IsrTracker>,
     /// When each follower last answered (kept by the group's network).
     contacts: Arc<Contacts>,
+    /// The partition's size at the last snapshot, for [`SNAPSHOT_EVERY_BYTES`].
+    since_snapshot: Mutex<SinceSnapshot>,
     /// Stops its reporting task.
     pub stop: CancellationToken,
     /// The reporting task.
@@ -185,6 +190,7 @@ impl Group {
             node_id: settings.node_id,
             isr: Mutex::new(IsrTracker::new(settings.replica_lag_max)),
             contacts,
+            since_snapshot: Mutex::new(SinceSnapshot::default()),
             stop: CancellationToken::new(),
             task: Mutex::new(None),
         }))
@@ -236,6 +242,17 @@ impl Group {
         let before = isr.elections();
         isr.observe(m, &self.contacts, self.node_id, Instant::now());
         isr.elections() - before
+    }
+
+    /// Whether the records applied since the last snapshot passed
+    /// [`SNAPSHOT_EVERY_BYTES`] (`true` once per snapshot: the caller triggers one).
+    pub fn snapshot_due(&self, m: &RaftMetrics<NodeId, BasicNode>) -> bool {
+        let size_bytes = self.local.log().map_or(0, |log| log.size_bytes());
+        let mut since = self
+            .since_snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        since.due(m.snapshot.map(|l| l.index), size_bytes)
     }
 
     /// The replicas in sync now (empty unless this broker leads).
@@ -326,6 +343,34 @@ impl Group {
     }
 }
 
+/// The partition's size when the group's last snapshot was seen.
+#[derive(Debug, Default)]
+struct SinceSnapshot {
+    /// Index of the last snapshot seen (`None`: none yet, or not seen yet).
+    snapshot_index: Option<Option<u64>>,
+    size_bytes_at: u64,
+    requested: bool,
+}
+
+impl SinceSnapshot {
+    fn due(&mut self, snapshot_index: Option<u64>, size_bytes: u64) -> bool {
+        if self.snapshot_index != Some(snapshot_index) || size_bytes < self.size_bytes_at {
+            // A new snapshot (or retention shrank the log): count from here.
+            *self = SinceSnapshot {
+                snapshot_index: Some(snapshot_index),
+                size_bytes_at: size_bytes,
+                requested: false,
+            };
+            return false;
+        }
+        if self.requested || size_bytes - self.size_bytes_at <= SNAPSHOT_EVERY_BYTES {
+            return false;
+        }
+        self.requested = true;
+        true
+    }
+}
+
 /// Whether `m` shows broker `me` leading with an applied entry of its current term.
 pub fn serving_leader(m: &RaftMetrics<NodeId, BasicNode>, me: NodeId) -> bool {
     m.state == ServerState::Leader
@@ -394,4 +439,27 @@ async fn initialize(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_is_due_once_per_snapshot_after_enough_bytes() {
+        let mut since = SinceSnapshot::default();
+        assert!(!since.due(None, 10), "the first look sets the baseline");
+        assert!(!since.due(None, 10 + SNAPSHOT_EVERY_BYTES));
+        assert!(since.due(None, 11 + SNAPSHOT_EVERY_BYTES));
+        assert!(
+            !since.due(None, 12 + SNAPSHOT_EVERY_BYTES),
+            "requested once"
+        );
+        assert!(
+            !since.due(Some(40), 12 + SNAPSHOT_EVERY_BYTES),
+            "a new snapshot"
+        );
+        assert!(!since.due(Some(40), 5), "retention shrank the log");
+        assert!(since.due(Some(40), 6 + SNAPSHOT_EVERY_BYTES));
+    }
 }

@@ -1,5 +1,6 @@
 //! A group's reporter: watches the group's Raft metrics (and a tick, since a follower
-//! falls out of sync by time alone), keeps its in-sync tracking up to date and, while
+//! falls out of sync by time alone), keeps its in-sync tracking up to date, triggers a
+//! snapshot once [`super::group::SNAPSHOT_EVERY_BYTES`] were applied since the last and, while
 //! this broker is the group's serving leader, makes the metadata image say so: when
 //! the image's leader, term or ISR for the partition differ from the group's, it
 //! proposes [`MetadataCommand::ReplicaLeader`], again after a pause that doubles up to
@@ -43,6 +44,11 @@ async fn run(group: Arc<Group>, cluster: Cluster, elections: Arc<AtomicU64>) {
         }
         let m = metrics.borrow_and_update().clone();
         elections.fetch_add(group.observe(&m), Ordering::Relaxed);
+        if group.snapshot_due(&m) {
+            if let Err(e) = group.raft.trigger().snapshot().await {
+                tracing::warn!(group = %group.spec.id, error = %e, "cannot trigger a snapshot");
+            }
+        }
         if !serving_leader(&m, cluster.node_id()) {
             retry = Retry::default();
             continue;
