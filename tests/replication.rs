@@ -18,7 +18,7 @@ use cluster_harness::checker::history::{check_history, History, HistoryReport, R
 use cluster_harness::clients::{ends, produce, producer, read_back};
 use cluster_harness::replicas::{self, Layout};
 use cluster_harness::workload::{Workload, WorkloadOptions, WorkloadResult};
-use cluster_harness::{probe, wait_until, ClusterOptions, TestCluster, DEADLINE};
+use cluster_harness::{kafka_probe, probe, wait_until, ClusterOptions, TestCluster, DEADLINE};
 use rand::{Rng, SeedableRng};
 use rill::client::{
     Admin, AutoOffsetReset, ConnectionConfig, Consumer, ConsumerConfig, NewTopic, TopicPartition,
@@ -179,7 +179,11 @@ async fn leader_killed_mid_produce() {
 /// its copy equals the leader's.
 #[tokio::test]
 async fn follower_catches_up_after_retention_trimmed_the_leader() {
-    let mut cluster = cluster(false).await;
+    let mut cluster = TestCluster::start_with(ClusterOptions {
+        kafka: true,
+        ..ClusterOptions::new(3)
+    })
+    .await;
     let configs = [
         ("segment.bytes", "4096"),
         ("retention.bytes", "16384"),
@@ -223,6 +227,30 @@ async fn follower_catches_up_after_retention_trimmed_the_leader() {
     let _ = admin.close().await;
     println!("follower {follower} killed at offset {held}; leader's log starts at {start} after {took:?}");
 
+    // The leader's Raft log still holds what the follower missed until a snapshot
+    // lets openraft purge it (every 10,000 entries): then the follower must install the
+    // snapshot and copy records from the leader's segments. CI says which path it took;
+    // with RILL_SOAK=1 the test writes until the purge happened.
+    let purged = raft_log_purged(&cluster, leader_id, "trimmed", 0).await;
+    let purged = match (purged, cluster_harness::soak()) {
+        (false, true) => {
+            let what = "the leader purges its partition Raft log (a snapshot)";
+            wait_until(what, SOAK_PURGE_DEADLINE, || async {
+                match raft_log_purged(&cluster, leader_id, "trimmed", 0).await {
+                    true => Ok(true),
+                    false => Err(format!(
+                        "{} acknowledged",
+                        workload.progress.acknowledged(0)
+                    )),
+                }
+            })
+            .await
+            .0
+        }
+        (purged, _) => purged,
+    };
+    println!("leader {leader_id} purged its Raft log before the follower came back: {purged}");
+
     cluster.restart(follower).await;
     let at = workload.progress.acknowledged(0);
     wait_for_writes(&workload, 0, at, RESUMED_RECORDS).await;
@@ -235,6 +263,12 @@ async fn follower_catches_up_after_retention_trimmed_the_leader() {
         &run.observed,
     )
     .await;
+    for c in &copies {
+        println!(
+            "node {} copy {}..{}",
+            c.node, c.log_start_offset, c.log_end_offset
+        );
+    }
     let copy_of = |node: u64| copies.iter().find(|c| c.node == node).unwrap();
     let (f, l) = (copy_of(follower), copy_of(leader_id));
     println!(
@@ -246,6 +280,33 @@ async fn follower_catches_up_after_retention_trimmed_the_leader() {
         "retention must have trimmed the leader"
     );
     assert!(!f.records.is_empty() && f.log_end_offset == l.log_end_offset);
+}
+
+/// How long the soak variant of the retention test writes until the leader snapshots.
+const SOAK_PURGE_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Whether node `id` purged the Raft log of `topic`-`partition` (a snapshot let
+/// openraft drop entries): its group directory
+/// `<data-dir>/cluster/partitions/<topic-id>-<partition>/` has a `raft-purged` marker.
+async fn raft_log_purged(cluster: &TestCluster, id: u64, topic: &str, partition: i32) -> bool {
+    let ids = kafka_probe::topic_ids(cluster.node(id).addrs.kafka())
+        .await
+        .unwrap_or_else(|e| panic!("topic ids from node {id}: {e}"));
+    let topic_id = ids
+        .get(topic)
+        .unwrap_or_else(|| panic!("node {id} has no id for {topic}: {ids:?}"));
+    let group = format!("{}-{partition}", topic_id.replace('-', ""));
+    let dir = cluster
+        .node(id)
+        .data_dir
+        .join("cluster/partitions")
+        .join(group);
+    assert!(
+        dir.is_dir(),
+        "no partition group directory {}",
+        dir.display()
+    );
+    dir.join("raft-purged").exists()
 }
 
 /// (c) The leader cut off from both followers: it stops acknowledging `acks=all`

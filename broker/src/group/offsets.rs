@@ -101,8 +101,7 @@ impl OffsetStore {
 
     /// The offsets partition holding `group_id`'s records (0 before the topic exists).
     pub fn partition_of(&self, group_id: &str) -> i32 {
-        crate::cluster::routing::coordinator_partition(group_id, self.partitions.len())
-            .unwrap_or(0)
+        crate::cluster::routing::coordinator_partition(group_id, self.partitions.len()).unwrap_or(0)
     }
 
     /// Forgets the groups of offsets partition `index` and loads them again from the
