@@ -258,10 +258,9 @@ impl Accumulator {
             );
             queue.batches.push_back(batch);
         }
-        let batch = queue
-            .batches
-            .back_mut()
-            .ok_or_else(|| ClientError::BatchSealed)?;
+        let Some(batch) = queue.batches.back_mut() else {
+            return Err(ClientError::BatchSealed);
+        };
         let appended = batch.append(timestamp, record, record_bytes, memory);
         let now_full = batch.size_bytes >= batch_bytes;
         if !fits {

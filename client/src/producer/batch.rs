@@ -114,10 +114,10 @@ impl ProducerBatch {
         record_bytes: usize,
         memory: Reservation<'_>,
     ) -> Result<DeliveryFuture, ClientError> {
-        let builder = self
-            .builder
-            .as_mut()
-            .ok_or_else(|| ClientError::BatchSealed)?;
+        // `let else`, not `ok_or`: an eagerly built error is dropped on every append.
+        let Some(builder) = self.builder.as_mut() else {
+            return Err(ClientError::BatchSealed);
+        };
         let index = builder
             .append_from(timestamp, record)
             .map_err(|cause| ClientError::Batch {
@@ -169,10 +169,7 @@ impl ProducerBatch {
             self.encoded = Some(restamped.clone());
             return Ok(restamped);
         }
-        let mut builder = self
-            .builder
-            .take()
-            .ok_or_else(|| ClientError::BatchSealed)?;
+        let mut builder = self.builder.take().ok_or(ClientError::BatchSealed)?;
         if let Some(idempotence) = idempotence {
             let stamp = idempotence.reserve(&self.tp, self.record_count);
             builder =

@@ -301,8 +301,9 @@ impl Cursor<'_> {
     }
 
     /// The next varint's unsigned (not yet zig-zag decoded) value and length when it
-    /// takes one or two bytes, as most record fields do (lengths below 8 KiB, offset
-    /// and timestamp deltas below 4096), read without the general loop.
+    /// takes one or two bytes, as most record fields do (zig-zag values of magnitude
+    /// below 8192: lengths below 8 KiB, most offset and timestamp deltas), read
+    /// without the general loop.
     #[inline]
     fn short_unsigned(&self) -> Option<(u32, usize)> {
         match *self.buf.get(self.pos..self.end)? {
