@@ -20,12 +20,14 @@ use crate::cluster::{Cluster, MetadataCommand, MetadataImage, NodeId};
 
 /// How often a group's ISR is looked at without a metrics change.
 pub const REPORT_TICK: Duration = Duration::from_millis(500);
-/// A leader report may take this long to commit before it counts as failed.
-pub const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A leader report may take this long to commit before it counts as failed (short: a
+/// report forwarded to a controller that was just cut off must be retried soon, through
+/// the next controller, or clients wait for the new leader that long).
+pub const REPORT_TIMEOUT: Duration = Duration::from_secs(2);
 /// First pause after a failed report.
 const REPORT_RETRY_FIRST: Duration = Duration::from_millis(100);
 /// Longest pause between failed reports.
-pub const REPORT_RETRY_MAX: Duration = Duration::from_secs(5);
+pub const REPORT_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// Starts `group`'s reporter; it ends when the group's `stop` token is cancelled.
 pub fn spawn(group: Arc<Group>, cluster: Cluster, elections: Arc<AtomicU64>) -> JoinHandle<()> {
