@@ -42,6 +42,10 @@ async fn agreed_layout(cluster: &TestCluster, topics: &[&str]) -> Layout {
             if let Some(missing) = topics.iter().find(|t| !names.contains(**t)) {
                 return Err(format!("node {id} does not show {missing} yet: {names:?}"));
             }
+            // A replicated partition has a leader once its Raft group elected one.
+            if let Some((tp, _)) = l.iter().find(|(_, (leader, _, _))| *leader < 0) {
+                return Err(format!("node {id}: {tp:?} has no leader yet"));
+            }
             layouts.push((id, l));
         }
         let (first_id, first) = &layouts[0];
@@ -147,14 +151,20 @@ async fn three_brokers_agree_and_create_topics_from_any_broker() {
             "{topic}-{partition}: replicas {replicas:?}"
         );
         assert!(distinct.iter().all(|r| (1..=3).contains(r)), "{replicas:?}");
-        assert_eq!(
-            replicas.first(),
-            Some(leader),
-            "{topic}-{partition}: preferred leader leads"
-        );
-        // Until issue #16 replicates data, the ISR is the leader alone.
-        assert_eq!(isr, &vec![*leader], "{topic}-{partition}: ISR");
-        *leaders.entry(*leader).or_default() += 1;
+        if rf == 1 {
+            assert_eq!(replicas.first(), Some(leader), "{topic}-{partition}: leads");
+            assert_eq!(isr, &vec![*leader], "{topic}-{partition}: ISR");
+        } else {
+            // Replicated: its Raft group elected one of the replicas; all in sync.
+            assert!(
+                distinct.contains(leader),
+                "{topic}-{partition}: leader {leader}"
+            );
+            let in_sync: BTreeSet<i32> = isr.iter().copied().collect();
+            assert_eq!(in_sync, distinct, "{topic}-{partition}: ISR");
+        }
+        // Placement spreads the preferred leaders (the first replica).
+        *leaders.entry(replicas[0]).or_default() += 1;
     }
     eprintln!("partitions led per broker: {leaders:?}");
     assert_eq!(
@@ -249,7 +259,12 @@ async fn replicas_of_a_partition_sit_in_different_racks() {
             2,
             "partition {partition}: replicas {replicas:?} in {used:?}"
         );
-        leaders.insert(*leader);
+        assert!(replicas.contains(leader), "{replicas:?} led by {leader}");
+        leaders.insert(replicas[0]);
     }
-    assert_eq!(leaders.len(), 4, "leaders on all four brokers: {layout:?}");
+    assert_eq!(
+        leaders.len(),
+        4,
+        "preferred leaders on all four brokers: {layout:?}"
+    );
 }
