@@ -202,24 +202,37 @@ impl Admin {
         let mut waited = std::time::Duration::ZERO;
         loop {
             let results = self.slot.call(&request).await?.topics;
-            // No controller (an election is under way): retry the topics it refused
-            // for that reason, as Kafka's admin client does, within the timeout.
-            let retry: Vec<String> = results
-                .iter()
-                .filter(|r| r.error_code == ErrorCode::NotController)
-                .map(|r| r.name.clone())
-                .collect();
-            if retry.is_empty() || !self.wait_for_controller(&mut waited).await {
-                return check_results(results);
-            }
-            check_results(
-                results
-                    .into_iter()
-                    .filter(|r| r.error_code != ErrorCode::NotController)
-                    .collect(),
-            )?;
+            let Some(retry) = self.refused_for_no_controller(results, &mut waited).await? else {
+                return Ok(());
+            };
             request.topics.retain(|t| retry.contains(&t.name));
         }
+    }
+
+    /// The topics `results` refused with NOT_CONTROLLER (an election is under way), to
+    /// send again after a pause, as Kafka's admin client does; `None` when every topic
+    /// succeeded. Fails with the first other refusal, or with NOT_CONTROLLER once the
+    /// request timeout is spent.
+    async fn refused_for_no_controller(
+        &self,
+        results: Vec<TopicResult>,
+        waited: &mut std::time::Duration,
+    ) -> Result<Option<Vec<String>>> {
+        let retry: Vec<String> = results
+            .iter()
+            .filter(|r| r.error_code == ErrorCode::NotController)
+            .map(|r| r.name.clone())
+            .collect();
+        if retry.is_empty() || !self.wait_for_controller(waited).await {
+            return check_results(results).map(|()| None);
+        }
+        check_results(
+            results
+                .into_iter()
+                .filter(|r| r.error_code != ErrorCode::NotController)
+                .collect(),
+        )?;
+        Ok(Some(retry))
     }
 
     /// Sleeps before a retry of what found no controller; `false` once the request
@@ -257,20 +270,9 @@ impl Admin {
         let mut waited = std::time::Duration::ZERO;
         loop {
             let results = self.slot.call(&request).await?.topics;
-            let retry: Vec<String> = results
-                .iter()
-                .filter(|r| r.error_code == ErrorCode::NotController)
-                .map(|r| r.name.clone())
-                .collect();
-            if retry.is_empty() || !self.wait_for_controller(&mut waited).await {
-                return check_results(results);
-            }
-            check_results(
-                results
-                    .into_iter()
-                    .filter(|r| r.error_code != ErrorCode::NotController)
-                    .collect(),
-            )?;
+            let Some(retry) = self.refused_for_no_controller(results, &mut waited).await? else {
+                return Ok(());
+            };
             request.topic_names.retain(|t| retry.contains(t));
         }
     }

@@ -9,16 +9,17 @@
 //! deleted ACLs (an allow) or drop newer ones (a deny) until it caught up.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rill_protocol::api::acls::{AclBinding, AclFilter};
 use rill_protocol::error_code::ErrorCode;
 
-use super::admin::{cluster_error_code, ADMIN_TIMEOUT_DEFAULT};
+use super::admin::ADMIN_TIMEOUT_DEFAULT;
 use super::command::{AclRecord, MetadataCommand};
 use super::image::MetadataImage;
-use super::{Cluster, ClusterError};
+use super::synced_index::SyncedIndex;
+use super::Cluster;
 use crate::server::BrokerCtx;
 
 /// File holding the applied index of the image the local ACLs last followed.
@@ -160,18 +161,7 @@ async fn propose_and_follow(
     command: MetadataCommand,
     done: impl Fn(&BTreeSet<AclBinding>) -> bool,
 ) -> Result<(), AclChangeError> {
-    let proposed = tokio::time::timeout(ADMIN_TIMEOUT_DEFAULT, cluster.propose(command)).await;
-    let failed = |e: ClusterError| (cluster_error_code(&e), e.to_string());
-    match proposed {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(failed(e)),
-        Err(_) => {
-            return Err(failed(ClusterError::Timeout {
-                controller: cluster.status().controller,
-                timeout_ms: crate::config::duration_ms(ADMIN_TIMEOUT_DEFAULT),
-            }))
-        }
-    }
+    super::admin::propose_for_client(cluster, command).await?;
     let local = ctx.clone();
     let followed = ctx
         .reconciled
@@ -193,24 +183,15 @@ async fn propose_and_follow(
 /// The applied index of the image the local ACLs last followed.
 #[derive(Debug)]
 pub struct AclSync {
-    path: PathBuf,
-    synced_index: Option<u64>,
+    index: SyncedIndex,
 }
 
 impl AclSync {
     /// Reads the index under `data_dir` (none yet: never followed). Blocking.
     pub fn load(data_dir: &Path) -> Result<AclSync, String> {
-        let path = data_dir.join(SYNCED_INDEX_FILE);
-        let synced_index = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(
-                text.trim()
-                    .parse()
-                    .map_err(|_| format!("{} is damaged: `{}`", path.display(), text.trim()))?,
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
-        Ok(AclSync { path, synced_index })
+        Ok(AclSync {
+            index: SyncedIndex::load(data_dir, SYNCED_INDEX_FILE)?,
+        })
     }
 
     /// Makes the local ACLs the image's, if `image` (applied at `applied_index` or
@@ -224,7 +205,7 @@ impl AclSync {
         let Some(index) = applied_index else {
             return Ok(());
         };
-        if self.synced_index.is_some_and(|synced| index < synced) {
+        if self.index.is_older(index) {
             return Ok(());
         }
         let changed = ctx
@@ -235,15 +216,6 @@ impl AclSync {
         if changed {
             tracing::info!(acls = image.acls.len(), "ACLs follow the cluster metadata");
         }
-        if changed || self.synced_index.is_none() {
-            crate::durable_file::replace(
-                &self.path,
-                index.to_string().as_bytes(),
-                crate::durable_file::Access::Default,
-            )
-            .map_err(|e| e.to_string())?;
-        }
-        self.synced_index = Some(index);
-        Ok(())
+        self.index.record(index, changed)
     }
 }

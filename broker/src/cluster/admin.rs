@@ -80,6 +80,23 @@ pub fn cluster_error_code(e: &ClusterError) -> ErrorCode {
     }
 }
 
+/// Proposes `command` within [`ADMIN_TIMEOUT_DEFAULT`]; a failure as the wire code
+/// and message a client gets.
+pub async fn propose_for_client(
+    cluster: &Cluster,
+    command: MetadataCommand,
+) -> Result<(), (ErrorCode, String)> {
+    let failed = |e: ClusterError| (cluster_error_code(&e), e.to_string());
+    match tokio::time::timeout(ADMIN_TIMEOUT_DEFAULT, cluster.propose(command)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(failed(e)),
+        Err(_) => Err(failed(ClusterError::Timeout {
+            controller: cluster.status().controller,
+            timeout_ms: crate::config::duration_ms(ADMIN_TIMEOUT_DEFAULT),
+        })),
+    }
+}
+
 /// A topic to create.
 #[derive(Debug, Clone)]
 pub struct NewTopic {

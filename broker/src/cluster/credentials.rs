@@ -12,7 +12,7 @@
 //! index is kept in `<data_dir>/cluster-credentials-index`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,9 +20,10 @@ use rill_protocol::error_code::ErrorCode;
 use rill_protocol::sasl::scram::ScramCredential;
 use rill_protocol::sasl::ScramMechanism;
 
-use super::admin::{cluster_error_code, ADMIN_TIMEOUT_DEFAULT};
+use super::admin::ADMIN_TIMEOUT_DEFAULT;
 use super::command::{CredentialRecord, MetadataCommand};
 use super::image::MetadataImage;
+use super::synced_index::SyncedIndex;
 use super::{ApplyError, Cluster, ClusterError};
 use crate::security::credentials::{Change, UserCredentials};
 use crate::server::BrokerCtx;
@@ -120,18 +121,7 @@ pub async fn alter(
     let wanted_upserts = upsert.clone();
     let wanted_deletes = delete.clone();
     let command = MetadataCommand::AlterCredentials { upsert, delete };
-    let proposed = tokio::time::timeout(ADMIN_TIMEOUT_DEFAULT, cluster.propose(command)).await;
-    let failed = |e: ClusterError| (cluster_error_code(&e), e.to_string());
-    match proposed {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(failed(e)),
-        Err(_) => {
-            return Err(failed(ClusterError::Timeout {
-                controller: cluster.status().controller,
-                timeout_ms: crate::config::duration_ms(ADMIN_TIMEOUT_DEFAULT),
-            }))
-        }
-    }
+    super::admin::propose_for_client(cluster, command).await?;
     let local = ctx.clone();
     let followed = ctx
         .reconciled
@@ -161,24 +151,15 @@ pub async fn alter(
 /// The applied index of the image the local credentials last followed.
 #[derive(Debug)]
 pub struct CredentialSync {
-    path: PathBuf,
-    synced_index: Option<u64>,
+    index: SyncedIndex,
 }
 
 impl CredentialSync {
     /// Reads the index under `data_dir` (none yet: never followed). Blocking.
     pub fn load(data_dir: &Path) -> Result<CredentialSync, String> {
-        let path = data_dir.join(SYNCED_INDEX_FILE);
-        let synced_index = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(
-                text.trim()
-                    .parse()
-                    .map_err(|_| format!("{} is damaged: `{}`", path.display(), text.trim()))?,
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
-        Ok(CredentialSync { path, synced_index })
+        Ok(CredentialSync {
+            index: SyncedIndex::load(data_dir, SYNCED_INDEX_FILE)?,
+        })
     }
 
     /// Makes the local credentials the image's, once the cluster's are seeded and if
@@ -193,7 +174,7 @@ impl CredentialSync {
         let Some(index) = applied_index else {
             return Ok(());
         };
-        if !image.credentials_seeded || self.synced_index.is_some_and(|synced| index < synced) {
+        if !image.credentials_seeded || self.index.is_older(index) {
             return Ok(());
         }
         let changed = ctx
@@ -206,16 +187,7 @@ impl CredentialSync {
                 "user credentials follow the cluster metadata"
             );
         }
-        if changed || self.synced_index.is_none() {
-            crate::durable_file::replace(
-                &self.path,
-                index.to_string().as_bytes(),
-                crate::durable_file::Access::Default,
-            )
-            .map_err(|e| e.to_string())?;
-        }
-        self.synced_index = Some(index);
-        Ok(())
+        self.index.record(index, changed)
     }
 }
 

@@ -42,6 +42,7 @@ pub mod placement;
 pub mod raft;
 pub mod reconcile;
 pub mod routing;
+pub mod synced_index;
 pub mod tasks;
 pub mod topic_ids;
 pub mod topic_view;
